@@ -1,0 +1,981 @@
+//! The configuration model: what `kaizen.yaml` may contain, its defaults and its validation.
+//!
+//! [`KaizenConfig`] is the whole file. Every section rejects unknown keys and fills missing keys
+//! with their defaults; a section written as an empty key (`storage:` with nothing under it) is
+//! its defaults too. Deserialising checks only the shape (key names and value types);
+//! [`KaizenConfig::validate`] checks the ranges and the rules that link keys, and reports every
+//! problem at once with the key path it concerns.
+//!
+//! Architecture invariant: no IO here. Reading the file and the environment is the CLI's job
+//! (`kaizen-cli/src/config_file.rs`).
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::altitude::Altitude;
+use crate::rules::RulesConfig;
+use crate::signals::SignalsConfig;
+
+/// The text that replaces a secret in [`KaizenConfig::redacted`].
+pub const REDACTED: &str = "***redacted***";
+
+/// Dotted key paths of the secrets that [`KaizenConfig::redacted`] hides; messages about these
+/// keys must not repeat their values.
+pub const SECRET_PATHS: &[&str] =
+    &["self_improvement.cross_deployment_analytics.deployment_id_salt"];
+
+/// The whole of `kaizen.yaml`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KaizenConfig {
+    /// The meta-loop itself: switches, schedule, rollout, regression and guards.
+    #[serde(deserialize_with = "null_as_default")]
+    pub self_improvement: SelfImprovementConfig,
+    /// Where kaizen keeps its data.
+    #[serde(deserialize_with = "null_as_default")]
+    pub storage: StorageConfig,
+    /// Signal aggregation (snapshot window, trends, budget).
+    #[serde(deserialize_with = "null_as_default")]
+    pub signals: SignalsConfig,
+    /// The rule engine (disabled rules, thresholds).
+    #[serde(deserialize_with = "null_as_default")]
+    pub rules: RulesConfig,
+}
+
+/// The `self_improvement` section (seed "Configuration"; reference §7).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SelfImprovementConfig {
+    /// Master switch. The whole meta-loop is opt-in.
+    pub enabled: bool,
+    /// The Chief of Staff agent persona (opt-in).
+    pub chief_of_staff_enabled: bool,
+    /// Proposals that change configuration values (on once the loop is enabled).
+    pub config_tuning_enabled: bool,
+    /// Proposals that change the organisation's structure (opt-in).
+    pub architecture_proposals_enabled: bool,
+    /// Proposals that change prompts and prompt policies (opt-in).
+    pub prompt_tuning_enabled: bool,
+    /// Proposals that change framework code (opt-in).
+    pub code_modification_enabled: bool,
+    /// When improvement cycles run.
+    #[serde(deserialize_with = "null_as_default")]
+    pub schedule: ScheduleConfig,
+    /// How approved changes are rolled out and observed.
+    #[serde(deserialize_with = "null_as_default")]
+    pub rollout: RolloutConfig,
+    /// What counts as a regression during observation.
+    #[serde(deserialize_with = "null_as_default")]
+    pub regression: RegressionConfig,
+    /// Limits enforced by the guard chain.
+    #[serde(deserialize_with = "null_as_default")]
+    pub guards: GuardChainConfig,
+    /// Opt-in anonymised telemetry shared across deployments.
+    #[serde(deserialize_with = "null_as_default")]
+    pub cross_deployment_analytics: CrossDeploymentAnalyticsConfig,
+}
+
+impl Default for SelfImprovementConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            chief_of_staff_enabled: false,
+            config_tuning_enabled: true,
+            architecture_proposals_enabled: false,
+            prompt_tuning_enabled: false,
+            code_modification_enabled: false,
+            schedule: ScheduleConfig::default(),
+            rollout: RolloutConfig::default(),
+            regression: RegressionConfig::default(),
+            guards: GuardChainConfig::default(),
+            cross_deployment_analytics: CrossDeploymentAnalyticsConfig::default(),
+        }
+    }
+}
+
+impl SelfImprovementConfig {
+    /// Whether proposals at `altitude` are switched on (ignores the master switch).
+    pub fn altitude_enabled(&self, altitude: Altitude) -> bool {
+        match altitude {
+            Altitude::ConfigTuning => self.config_tuning_enabled,
+            Altitude::Architecture => self.architecture_proposals_enabled,
+            Altitude::PromptTuning => self.prompt_tuning_enabled,
+            Altitude::CodeModification => self.code_modification_enabled,
+        }
+    }
+
+    /// The altitudes whose switch is on, in [`Altitude::ALL`] order; empty when the master
+    /// switch is off.
+    pub fn enabled_altitudes(&self) -> Vec<Altitude> {
+        if !self.enabled {
+            return Vec::new();
+        }
+        Altitude::ALL
+            .into_iter()
+            .filter(|a| self.altitude_enabled(*a))
+            .collect()
+    }
+}
+
+/// `self_improvement.schedule`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScheduleConfig {
+    /// Hours between scheduled improvement cycles (≥ 1; default weekly).
+    pub cycle_interval_hours: u32,
+    /// Whether a detected inflection in the signals triggers an extra cycle.
+    pub inflection_trigger_enabled: bool,
+}
+
+impl Default for ScheduleConfig {
+    fn default() -> Self {
+        Self {
+            cycle_interval_hours: 168,
+            inflection_trigger_enabled: true,
+        }
+    }
+}
+
+/// How an approved change reaches the organisation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RolloutStrategyKind {
+    /// Apply org-wide, then compare the observation window against the baseline.
+    #[default]
+    BeforeAfter,
+    /// Apply to a fraction of agents first.
+    Canary,
+    /// Split agents into a control and a treatment group and compare them.
+    AbTest,
+}
+
+impl RolloutStrategyKind {
+    /// The wire name (`before_after`, `canary`, `ab_test`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RolloutStrategyKind::BeforeAfter => "before_after",
+            RolloutStrategyKind::Canary => "canary",
+            RolloutStrategyKind::AbTest => "ab_test",
+        }
+    }
+}
+
+impl fmt::Display for RolloutStrategyKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `self_improvement.rollout`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RolloutConfig {
+    /// Strategy used when a proposal does not name one.
+    pub default_strategy: RolloutStrategyKind,
+    /// How long a rollout is observed before its verdict (hours, ≥ 1).
+    pub observation_window_hours: u32,
+    /// How often regression is checked during observation (hours, 1..=window).
+    pub regression_check_interval_hours: u32,
+    /// Fraction of agents in a canary rollout, in (0, 1].
+    pub canary_fraction: f64,
+    /// A/B test parameters.
+    #[serde(deserialize_with = "null_as_default")]
+    pub ab_test: AbTestConfig,
+}
+
+impl Default for RolloutConfig {
+    fn default() -> Self {
+        Self {
+            default_strategy: RolloutStrategyKind::BeforeAfter,
+            observation_window_hours: 48,
+            regression_check_interval_hours: 4,
+            canary_fraction: 0.2,
+            ab_test: AbTestConfig::default(),
+        }
+    }
+}
+
+/// `self_improvement.rollout.ab_test`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AbTestConfig {
+    /// Fraction of agents in the control group, in (0, 1).
+    pub control_fraction: f64,
+    /// Minimum agents in each group (≥ 2).
+    pub min_agents_per_group: u32,
+    /// Minimum observations in each group before a verdict (≥ 2).
+    pub min_observations_per_group: u32,
+    /// Relative improvement the treatment must show to win, in (0, 1].
+    pub improvement_threshold: f64,
+}
+
+impl Default for AbTestConfig {
+    fn default() -> Self {
+        Self {
+            control_fraction: 0.5,
+            min_agents_per_group: 5,
+            min_observations_per_group: 10,
+            improvement_threshold: 0.15,
+        }
+    }
+}
+
+/// `self_improvement.regression`: thresholds of the regression detectors.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RegressionConfig {
+    /// Relative quality drop that counts as a regression, in [0, 1].
+    pub quality_drop_threshold: f64,
+    /// Relative cost increase that counts as a regression, in [0, 1].
+    pub cost_increase_threshold: f64,
+    /// Relative error-rate increase that counts as a regression, in [0, 1].
+    pub error_rate_increase_threshold: f64,
+    /// Relative success-rate drop that counts as a regression, in [0, 1].
+    pub success_rate_drop_threshold: f64,
+    /// Significance level of the statistical test, in [0.001, 0.5].
+    pub statistical_significance_level: f64,
+    /// Data points needed before the statistical test runs (≥ 2).
+    pub min_data_points: u32,
+}
+
+impl Default for RegressionConfig {
+    fn default() -> Self {
+        Self {
+            quality_drop_threshold: 0.10,
+            cost_increase_threshold: 0.20,
+            error_rate_increase_threshold: 0.15,
+            success_rate_drop_threshold: 0.10,
+            statistical_significance_level: 0.05,
+            min_data_points: 10,
+        }
+    }
+}
+
+/// `self_improvement.guards`: limits enforced by the guard chain.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GuardChainConfig {
+    /// Proposals allowed per rate-limit window (≥ 1).
+    pub proposal_rate_limit: u32,
+    /// Length of the rate-limit window in hours (≥ 1).
+    pub rate_limit_window_hours: u32,
+}
+
+impl Default for GuardChainConfig {
+    fn default() -> Self {
+        Self {
+            proposal_rate_limit: 10,
+            rate_limit_window_hours: 24,
+        }
+    }
+}
+
+/// `self_improvement.cross_deployment_analytics` (opt-in, disabled by default).
+///
+/// `Debug` hides [`deployment_id_salt`](Self::deployment_id_salt) so logs never carry it.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CrossDeploymentAnalyticsConfig {
+    /// Master switch for sending anonymised events.
+    pub enabled: bool,
+    /// HTTPS endpoint that receives events (required when enabled).
+    pub collector_url: Option<String>,
+    /// Secret salt for the anonymous deployment id (required when enabled).
+    pub deployment_id_salt: Option<String>,
+    /// Whether this deployment also acts as a collector (requires `enabled`).
+    pub collector_enabled: bool,
+    /// Optional industry category attached to events (at most 100 characters).
+    pub industry_tag: Option<String>,
+    /// Events buffered before a flush (1..=1000).
+    pub batch_size: u32,
+    /// Seconds between periodic flushes (1..=300).
+    pub flush_interval_seconds: f64,
+    /// Timeout of one HTTP POST in seconds (1..=60).
+    pub http_timeout_seconds: f64,
+    /// Unique deployments needed before a pattern is reported (≥ 2).
+    pub min_deployments_for_pattern: u32,
+    /// Events needed before a threshold recommendation is made (≥ 3).
+    pub recommendation_min_observations: u32,
+}
+
+impl Default for CrossDeploymentAnalyticsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            collector_url: None,
+            deployment_id_salt: None,
+            collector_enabled: false,
+            industry_tag: None,
+            batch_size: 50,
+            flush_interval_seconds: 30.0,
+            http_timeout_seconds: 10.0,
+            min_deployments_for_pattern: 3,
+            recommendation_min_observations: 10,
+        }
+    }
+}
+
+impl fmt::Debug for CrossDeploymentAnalyticsConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CrossDeploymentAnalyticsConfig")
+            .field("enabled", &self.enabled)
+            .field("collector_url", &self.collector_url)
+            .field(
+                "deployment_id_salt",
+                &self.deployment_id_salt.as_ref().map(|_| REDACTED),
+            )
+            .field("collector_enabled", &self.collector_enabled)
+            .field("industry_tag", &self.industry_tag)
+            .field("batch_size", &self.batch_size)
+            .field("flush_interval_seconds", &self.flush_interval_seconds)
+            .field("http_timeout_seconds", &self.http_timeout_seconds)
+            .field(
+                "min_deployments_for_pattern",
+                &self.min_deployments_for_pattern,
+            )
+            .field(
+                "recommendation_min_observations",
+                &self.recommendation_min_observations,
+            )
+            .finish()
+    }
+}
+
+/// The `storage` section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageConfig {
+    /// Path of the SQLite database file (relative paths are relative to the working directory).
+    pub path: String,
+    /// Days raw events are kept (≥ 1); `null` keeps them forever. Rollups are always kept.
+    pub raw_retention_days: Option<u32>,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            path: "kaizen.db".to_owned(),
+            raw_retention_days: Some(90),
+        }
+    }
+}
+
+/// One validation problem: the key it concerns and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// Dotted key path, e.g. `self_improvement.rollout.ab_test.control_fraction`.
+    pub path: String,
+    /// What was expected and what was found.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Every problem [`KaizenConfig::validate`] found, in key order. Displays one line per error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl ConfigErrors {
+    /// The individual errors.
+    pub fn errors(&self) -> &[ConfigError] {
+        &self.0
+    }
+
+    /// Whether some error concerns exactly `path`.
+    pub fn has_path(&self, path: &str) -> bool {
+        self.0.iter().any(|e| e.path == path)
+    }
+}
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, error) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{error}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+impl IntoIterator for ConfigErrors {
+    type Item = ConfigError;
+    type IntoIter = std::vec::IntoIter<ConfigError>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
+impl KaizenConfig {
+    /// Checks ranges and cross-key rules, collecting every problem rather than stopping at the
+    /// first.
+    pub fn validate(&self) -> Result<(), ConfigErrors> {
+        let mut v = Validator::default();
+        self.self_improvement.validate(&mut v, "self_improvement");
+        self.storage.validate(&mut v, "storage");
+        validate_signals(&self.signals, &mut v, "signals");
+        if let Err(problems) = self.rules.validate() {
+            for (path, message) in problems {
+                let path = if path == "rules" || path.starts_with("rules.") {
+                    path
+                } else {
+                    format!("rules.{path}")
+                };
+                v.push(path, message);
+            }
+        }
+        if v.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigErrors(v.errors))
+        }
+    }
+
+    /// A copy with every secret that is set replaced by [`REDACTED`], for display.
+    pub fn redacted(&self) -> KaizenConfig {
+        let mut copy = self.clone();
+        let analytics = &mut copy.self_improvement.cross_deployment_analytics;
+        if analytics.deployment_id_salt.is_some() {
+            analytics.deployment_id_salt = Some(REDACTED.to_owned());
+        }
+        copy
+    }
+}
+
+impl SelfImprovementConfig {
+    fn validate(&self, v: &mut Validator, at: &str) {
+        let schedule = format!("{at}.schedule");
+        v.at_least(
+            &schedule,
+            "cycle_interval_hours",
+            self.schedule.cycle_interval_hours,
+            1,
+        );
+
+        let rollout = &self.rollout;
+        let r = format!("{at}.rollout");
+        v.at_least(
+            &r,
+            "observation_window_hours",
+            rollout.observation_window_hours,
+            1,
+        );
+        v.at_least(
+            &r,
+            "regression_check_interval_hours",
+            rollout.regression_check_interval_hours,
+            1,
+        );
+        if rollout.regression_check_interval_hours > rollout.observation_window_hours {
+            v.push(
+                format!("{r}.regression_check_interval_hours"),
+                format!(
+                    "expected at most observation_window_hours ({}), found {}",
+                    rollout.observation_window_hours, rollout.regression_check_interval_hours
+                ),
+            );
+        }
+        v.number(
+            &r,
+            "canary_fraction",
+            rollout.canary_fraction,
+            Bound::Exclusive(0.0),
+            Bound::Inclusive(1.0),
+        );
+
+        let ab = &rollout.ab_test;
+        let a = format!("{r}.ab_test");
+        v.number(
+            &a,
+            "control_fraction",
+            ab.control_fraction,
+            Bound::Exclusive(0.0),
+            Bound::Exclusive(1.0),
+        );
+        v.at_least(&a, "min_agents_per_group", ab.min_agents_per_group, 2);
+        v.at_least(
+            &a,
+            "min_observations_per_group",
+            ab.min_observations_per_group,
+            2,
+        );
+        v.number(
+            &a,
+            "improvement_threshold",
+            ab.improvement_threshold,
+            Bound::Exclusive(0.0),
+            Bound::Inclusive(1.0),
+        );
+
+        let reg = &self.regression;
+        let g = format!("{at}.regression");
+        for (key, value) in [
+            ("quality_drop_threshold", reg.quality_drop_threshold),
+            ("cost_increase_threshold", reg.cost_increase_threshold),
+            (
+                "error_rate_increase_threshold",
+                reg.error_rate_increase_threshold,
+            ),
+            (
+                "success_rate_drop_threshold",
+                reg.success_rate_drop_threshold,
+            ),
+        ] {
+            v.number(&g, key, value, Bound::Inclusive(0.0), Bound::Inclusive(1.0));
+        }
+        v.number(
+            &g,
+            "statistical_significance_level",
+            reg.statistical_significance_level,
+            Bound::Inclusive(0.001),
+            Bound::Inclusive(0.5),
+        );
+        v.at_least(&g, "min_data_points", reg.min_data_points, 2);
+
+        let guards = format!("{at}.guards");
+        v.at_least(
+            &guards,
+            "proposal_rate_limit",
+            self.guards.proposal_rate_limit,
+            1,
+        );
+        v.at_least(
+            &guards,
+            "rate_limit_window_hours",
+            self.guards.rate_limit_window_hours,
+            1,
+        );
+
+        self.cross_deployment_analytics
+            .validate(v, &format!("{at}.cross_deployment_analytics"));
+    }
+}
+
+impl CrossDeploymentAnalyticsConfig {
+    fn validate(&self, v: &mut Validator, at: &str) {
+        if let Some(url) = &self.collector_url {
+            let host = url
+                .get(..8)
+                .filter(|scheme| scheme.eq_ignore_ascii_case("https://"))
+                .map(|_| &url[8..]);
+            if host.is_none_or(|h| h.trim().is_empty()) {
+                v.push(
+                    format!("{at}.collector_url"),
+                    format!("expected an https:// URL, found {url:?}"),
+                );
+            }
+        }
+        if self.enabled {
+            if self.collector_url.is_none() {
+                v.push(
+                    format!("{at}.collector_url"),
+                    "required when cross_deployment_analytics.enabled is true, found null",
+                );
+            }
+            if self.deployment_id_salt.is_none() {
+                v.push(
+                    format!("{at}.deployment_id_salt"),
+                    "required when cross_deployment_analytics.enabled is true, found null",
+                );
+            }
+        }
+        if self
+            .deployment_id_salt
+            .as_ref()
+            .is_some_and(|s| s.trim().is_empty())
+        {
+            v.push(
+                format!("{at}.deployment_id_salt"),
+                "expected a non-empty secret, found an empty string",
+            );
+        }
+        if self.collector_enabled && !self.enabled {
+            v.push(
+                format!("{at}.collector_enabled"),
+                "requires cross_deployment_analytics.enabled to be true",
+            );
+        }
+        if let Some(tag) = &self.industry_tag {
+            let len = tag.chars().count();
+            if len > 100 {
+                v.push(
+                    format!("{at}.industry_tag"),
+                    format!("expected at most 100 characters, found {len}"),
+                );
+            }
+        }
+        v.int_range(at, "batch_size", self.batch_size, 1, 1000);
+        v.number(
+            at,
+            "flush_interval_seconds",
+            self.flush_interval_seconds,
+            Bound::Inclusive(1.0),
+            Bound::Inclusive(300.0),
+        );
+        v.number(
+            at,
+            "http_timeout_seconds",
+            self.http_timeout_seconds,
+            Bound::Inclusive(1.0),
+            Bound::Inclusive(60.0),
+        );
+        v.at_least(
+            at,
+            "min_deployments_for_pattern",
+            self.min_deployments_for_pattern,
+            2,
+        );
+        v.at_least(
+            at,
+            "recommendation_min_observations",
+            self.recommendation_min_observations,
+            3,
+        );
+    }
+}
+
+impl StorageConfig {
+    fn validate(&self, v: &mut Validator, at: &str) {
+        if self.path.trim().is_empty() {
+            v.push(
+                format!("{at}.path"),
+                "expected a database file path, found an empty string",
+            );
+        }
+        if let Some(days) = self.raw_retention_days {
+            v.at_least(at, "raw_retention_days", days, 1);
+        }
+    }
+}
+
+fn validate_signals(signals: &SignalsConfig, v: &mut Validator, at: &str) {
+    v.at_least(at, "default_window_days", signals.default_window_days, 1);
+    v.number(
+        at,
+        "trend_tolerance",
+        signals.trend_tolerance,
+        Bound::Inclusive(0.0),
+        Bound::Exclusive(1.0),
+    );
+    v.number(
+        at,
+        "benchmark_regression_points",
+        signals.benchmark_regression_points,
+        Bound::Inclusive(0.0),
+        Bound::Unbounded,
+    );
+    if let Some(budget) = signals.monthly_budget_usd {
+        v.number(
+            at,
+            "monthly_budget_usd",
+            budget,
+            Bound::Exclusive(0.0),
+            Bound::Unbounded,
+        );
+    }
+}
+
+/// One end of an allowed range of numbers.
+#[derive(Clone, Copy)]
+enum Bound {
+    Inclusive(f64),
+    Exclusive(f64),
+    Unbounded,
+}
+
+/// Collects problems with their key paths.
+#[derive(Default)]
+struct Validator {
+    errors: Vec<ConfigError>,
+}
+
+impl Validator {
+    fn push(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.errors.push(ConfigError {
+            path: path.into(),
+            message: message.into(),
+        });
+    }
+
+    /// An integer that must be at least `min`.
+    fn at_least(&mut self, at: &str, key: &str, value: u32, min: u32) {
+        if value < min {
+            self.push(
+                format!("{at}.{key}"),
+                format!("expected an integer >= {min}, found {value}"),
+            );
+        }
+    }
+
+    /// An integer that must lie in `min..=max`.
+    fn int_range(&mut self, at: &str, key: &str, value: u32, min: u32, max: u32) {
+        if !(min..=max).contains(&value) {
+            self.push(
+                format!("{at}.{key}"),
+                format!("expected an integer in [{min}, {max}], found {value}"),
+            );
+        }
+    }
+
+    /// A finite number between `lo` and `hi`.
+    fn number(&mut self, at: &str, key: &str, value: f64, lo: Bound, hi: Bound) {
+        let above = match lo {
+            Bound::Inclusive(b) => value >= b,
+            Bound::Exclusive(b) => value > b,
+            Bound::Unbounded => true,
+        };
+        let below = match hi {
+            Bound::Inclusive(b) => value <= b,
+            Bound::Exclusive(b) => value < b,
+            Bound::Unbounded => true,
+        };
+        if value.is_finite() && above && below {
+            return;
+        }
+        let expected = match (lo, hi) {
+            (Bound::Inclusive(b), Bound::Unbounded) => format!("a number >= {b}"),
+            (Bound::Exclusive(b), Bound::Unbounded) => format!("a number > {b}"),
+            _ => {
+                let open = match lo {
+                    Bound::Inclusive(b) => format!("[{b}"),
+                    Bound::Exclusive(b) => format!("({b}"),
+                    Bound::Unbounded => "(-inf".to_owned(),
+                };
+                let close = match hi {
+                    Bound::Inclusive(b) => format!("{b}]"),
+                    Bound::Exclusive(b) => format!("{b})"),
+                    Bound::Unbounded => "inf)".to_owned(),
+                };
+                format!("a number in {open}, {close}")
+            }
+        };
+        self.push(
+            format!("{at}.{key}"),
+            format!("expected {expected}, found {value}"),
+        );
+    }
+}
+
+/// Reads an absent-valued key (`section:` with nothing under it, or `null`) as the default.
+fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn errors_of(config: &KaizenConfig) -> ConfigErrors {
+        match config.validate() {
+            Ok(()) => ConfigErrors(Vec::new()),
+            Err(e) => e,
+        }
+    }
+
+    #[test]
+    fn defaults_match_the_seed_and_validate() {
+        let c = KaizenConfig::default();
+        assert_eq!(c.validate(), Ok(()));
+        let si = &c.self_improvement;
+        assert!(!si.enabled && !si.chief_of_staff_enabled && si.config_tuning_enabled);
+        assert!(!si.architecture_proposals_enabled);
+        assert!(!si.prompt_tuning_enabled && !si.code_modification_enabled);
+        assert_eq!(si.schedule.cycle_interval_hours, 168);
+        assert_eq!(
+            si.rollout.default_strategy,
+            RolloutStrategyKind::BeforeAfter
+        );
+        assert_eq!(si.rollout.observation_window_hours, 48);
+        assert_eq!(si.rollout.regression_check_interval_hours, 4);
+        assert_eq!(si.rollout.ab_test.min_agents_per_group, 5);
+        assert_eq!(si.regression.statistical_significance_level, 0.05);
+        assert_eq!(si.guards.proposal_rate_limit, 10);
+        assert!(!si.cross_deployment_analytics.enabled);
+        assert_eq!(si.cross_deployment_analytics.batch_size, 50);
+        assert_eq!(c.storage.path, "kaizen.db");
+        assert_eq!(c.storage.raw_retention_days, Some(90));
+        assert!(si.enabled_altitudes().is_empty());
+    }
+
+    #[test]
+    fn enabled_altitudes_follow_the_switches() {
+        let mut si = SelfImprovementConfig {
+            enabled: true,
+            prompt_tuning_enabled: true,
+            ..SelfImprovementConfig::default()
+        };
+        assert_eq!(
+            si.enabled_altitudes(),
+            vec![Altitude::ConfigTuning, Altitude::PromptTuning]
+        );
+        si.config_tuning_enabled = false;
+        assert_eq!(si.enabled_altitudes(), vec![Altitude::PromptTuning]);
+    }
+
+    #[test]
+    fn out_of_range_values_name_path_and_expectation() {
+        let mut c = KaizenConfig::default();
+        c.self_improvement.rollout.ab_test.control_fraction = 1.0;
+        c.self_improvement.regression.statistical_significance_level = 0.9;
+        c.self_improvement.regression.min_data_points = 1;
+        c.self_improvement.regression.quality_drop_threshold = f64::NAN;
+        c.self_improvement.rollout.canary_fraction = 0.0;
+        c.storage.path = "  ".to_owned();
+        c.storage.raw_retention_days = Some(0);
+        c.signals.trend_tolerance = 1.0;
+        c.signals.default_window_days = 0;
+        c.signals.monthly_budget_usd = Some(0.0);
+        let errs = errors_of(&c);
+        let expect = [
+            (
+                "self_improvement.rollout.ab_test.control_fraction",
+                "expected a number in (0, 1), found 1",
+            ),
+            (
+                "self_improvement.regression.statistical_significance_level",
+                "expected a number in [0.001, 0.5], found 0.9",
+            ),
+            (
+                "self_improvement.regression.min_data_points",
+                "expected an integer >= 2, found 1",
+            ),
+            (
+                "self_improvement.regression.quality_drop_threshold",
+                "expected a number in [0, 1], found NaN",
+            ),
+            (
+                "self_improvement.rollout.canary_fraction",
+                "expected a number in (0, 1], found 0",
+            ),
+            (
+                "storage.path",
+                "expected a database file path, found an empty string",
+            ),
+            (
+                "storage.raw_retention_days",
+                "expected an integer >= 1, found 0",
+            ),
+            (
+                "signals.trend_tolerance",
+                "expected a number in [0, 1), found 1",
+            ),
+            (
+                "signals.default_window_days",
+                "expected an integer >= 1, found 0",
+            ),
+            (
+                "signals.monthly_budget_usd",
+                "expected a number > 0, found 0",
+            ),
+        ];
+        for (path, message) in expect {
+            assert!(
+                errs.errors()
+                    .iter()
+                    .any(|e| e.path == path && e.message == message),
+                "missing {path}: {message} in\n{errs}"
+            );
+        }
+        assert_eq!(errs.errors().len(), expect.len(), "{errs}");
+        assert_eq!(errs.to_string().lines().count(), expect.len());
+    }
+
+    #[test]
+    fn interval_longer_than_window_is_an_error() {
+        let mut c = KaizenConfig::default();
+        c.self_improvement.rollout.observation_window_hours = 2;
+        c.self_improvement.rollout.regression_check_interval_hours = 3;
+        let errs = errors_of(&c);
+        assert_eq!(
+            errs.to_string(),
+            "self_improvement.rollout.regression_check_interval_hours: expected at most \
+             observation_window_hours (2), found 3"
+        );
+    }
+
+    #[test]
+    fn analytics_needs_https_url_and_salt_when_enabled() {
+        let mut c = KaizenConfig::default();
+        let a = &mut c.self_improvement.cross_deployment_analytics;
+        a.enabled = true;
+        let errs = errors_of(&c);
+        let at = "self_improvement.cross_deployment_analytics";
+        assert!(errs.has_path(&format!("{at}.collector_url")), "{errs}");
+        assert!(errs.has_path(&format!("{at}.deployment_id_salt")), "{errs}");
+
+        let a = &mut c.self_improvement.cross_deployment_analytics;
+        a.collector_url = Some("http://collector.example".to_owned());
+        a.deployment_id_salt = Some("s3cret".to_owned());
+        let errs = errors_of(&c);
+        assert_eq!(
+            errs.to_string(),
+            format!(
+                "{at}.collector_url: expected an https:// URL, found \"http://collector.example\""
+            )
+        );
+
+        let a = &mut c.self_improvement.cross_deployment_analytics;
+        a.collector_url = Some("https://collector.example/events".to_owned());
+        assert_eq!(c.validate(), Ok(()));
+
+        let a = &mut c.self_improvement.cross_deployment_analytics;
+        a.enabled = false;
+        a.collector_enabled = true;
+        assert!(errors_of(&c).has_path(&format!("{at}.collector_enabled")));
+    }
+
+    #[test]
+    fn redaction_hides_the_salt_only_when_set() {
+        let mut c = KaizenConfig::default();
+        assert_eq!(c.redacted(), c);
+        c.self_improvement
+            .cross_deployment_analytics
+            .deployment_id_salt = Some("pepper".into());
+        let r = c.redacted();
+        assert_eq!(
+            r.self_improvement
+                .cross_deployment_analytics
+                .deployment_id_salt
+                .as_deref(),
+            Some(REDACTED)
+        );
+        assert!(!format!("{c:?}").contains("pepper"));
+        assert_eq!(
+            c.self_improvement
+                .cross_deployment_analytics
+                .deployment_id_salt
+                .as_deref(),
+            Some("pepper")
+        );
+    }
+
+    #[test]
+    fn empty_sections_and_unknown_keys_deserialize_as_expected() {
+        let c: KaizenConfig =
+            serde_json::from_str(r#"{"storage": null, "self_improvement": {"rollout": null}}"#)
+                .unwrap();
+        assert_eq!(c, KaizenConfig::default());
+        let err = serde_json::from_str::<KaizenConfig>(r#"{"storage": {"pth": "x"}}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown field `pth`"), "{err}");
+        let strategy: RolloutStrategyKind = serde_json::from_str(r#""ab_test""#).unwrap();
+        assert_eq!(strategy, RolloutStrategyKind::AbTest);
+        assert_eq!(strategy.to_string(), "ab_test");
+    }
+}

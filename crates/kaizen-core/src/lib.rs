@@ -1,0 +1,20 @@
+//! kaizen's domain core.
+//!
+//! Start here: [`event`] defines what agent runtimes send, [`rollup`] what each event adds to
+//! the hourly rollups, [`signals`] turns rollups into an [`snapshot::OrgSignalSnapshot`], and
+//! [`rules`] evaluates the built-in and custom rules on a snapshot.
+//!
+//! Architecture invariant: this crate does no IO. It never touches files, sockets or
+//! databases, and reads time only through [`clock::Clock`]. Data comes in through the
+//! [`signals::SignalSource`] trait, which storage adapters implement.
+
+pub mod altitude;
+pub mod clock;
+pub mod config;
+pub mod event;
+pub mod metrics;
+pub mod rollup;
+pub mod rules;
+pub mod signals;
+pub mod snapshot;
+pub mod stats;

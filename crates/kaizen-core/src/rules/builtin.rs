@@ -1,0 +1,913 @@
+//! The ten built-in rules (reference §8.2), with thresholds from [`BuiltinThresholds`].
+//!
+//! Comparisons are the reference's (strict `<`/`>` everywhere except `budget_overrun`, which
+//! fires at `<=`). Unlike the reference, a rule whose input is `None` ("no data") never fires,
+//! `scaling_failure` counts only decided decisions (pending ones are not failures), and a
+//! non-finite input is reported as a [`RuleError`] instead of silently not matching.
+
+use crate::altitude::Altitude;
+use crate::rules::{
+    BuiltinThresholds, Rule, RuleError, RuleMatch, RuleSeverity, context, format_float,
+};
+use crate::snapshot::OrgSignalSnapshot;
+
+/// Names of the built-in rules, in evaluation (registration) order.
+pub const BUILTIN_RULE_NAMES: [&str; 10] = [
+    QualityDeclining::NAME,
+    SuccessRateDrop::NAME,
+    BudgetOverrun::NAME,
+    CoordinationCostRatio::NAME,
+    CoordinationOverhead::NAME,
+    StragglerBottleneck::NAME,
+    Redundancy::NAME,
+    ScalingFailure::NAME,
+    ErrorSpike::NAME,
+    BenchmarkRegression::NAME,
+];
+
+/// The built-in rules with `thresholds`, in [`BUILTIN_RULE_NAMES`] order.
+pub fn builtin_rules(thresholds: &BuiltinThresholds) -> Vec<Box<dyn Rule>> {
+    let t = thresholds;
+    vec![
+        Box::new(QualityDeclining::new(t.quality_declining)),
+        Box::new(SuccessRateDrop::new(t.success_rate_drop)),
+        Box::new(BudgetOverrun::new(t.budget_overrun_days)),
+        Box::new(CoordinationCostRatio::new(t.coordination_cost_ratio)),
+        Box::new(CoordinationOverhead::new(t.coordination_overhead_pct)),
+        Box::new(StragglerBottleneck::new(t.straggler_gap_ratio)),
+        Box::new(Redundancy::new(t.redundancy_rate)),
+        Box::new(ScalingFailure::new(
+            t.scaling_failure_rate,
+            t.scaling_min_decisions,
+        )),
+        Box::new(ErrorSpike::new(t.error_spike_findings)),
+        Box::new(BenchmarkRegression::new(t.benchmark_min_runs)),
+    ]
+}
+
+/// `Ok(None)` for no data, an error for NaN or ±∞.
+fn finite(path: &str, v: Option<f64>) -> Result<Option<f64>, RuleError> {
+    match v {
+        Some(x) if !x.is_finite() => Err(RuleError::NonFinite {
+            path: path.to_owned(),
+            value: x,
+        }),
+        other => Ok(other),
+    }
+}
+
+/// The [`Rule`] methods that only restate the rule's constants.
+macro_rules! rule_identity {
+    ($severity:ident, [$($altitude:ident),+ $(,)?]) => {
+        fn name(&self) -> &str {
+            Self::NAME
+        }
+
+        fn severity(&self) -> RuleSeverity {
+            RuleSeverity::$severity
+        }
+
+        fn target_altitudes(&self) -> &[Altitude] {
+            &[$(Altitude::$altitude),+]
+        }
+
+        fn description(&self) -> &str {
+            &self.summary
+        }
+    };
+}
+
+/// `quality_declining` (warning): the average agent quality score is below the threshold.
+#[derive(Debug, Clone)]
+pub struct QualityDeclining {
+    threshold: f64,
+    summary: String,
+}
+
+impl QualityDeclining {
+    /// The rule's name.
+    pub const NAME: &'static str = "quality_declining";
+
+    /// Fires when `performance.avg_quality_score < threshold` (0–10).
+    pub fn new(threshold: f64) -> Self {
+        let summary = format!("Average agent quality score (0-10) is below {threshold:.2}");
+        Self { threshold, summary }
+    }
+}
+
+impl Rule for QualityDeclining {
+    rule_identity!(Warning, [ConfigTuning, PromptTuning, CodeModification]);
+
+    fn evaluate(&self, s: &OrgSignalSnapshot) -> Result<Option<RuleMatch>, RuleError> {
+        let p = &s.performance;
+        let q = finite("performance.avg_quality_score", p.avg_quality_score)?;
+        let (Some(q), true) = (q, p.agent_count > 0) else {
+            return Ok(None);
+        };
+        let t = self.threshold;
+        Ok((q < t).then(|| {
+            RuleMatch::for_rule(
+                self,
+                s,
+                format!("Org quality {q:.2} below threshold {t:.2}"),
+                context([
+                    ("avg_quality", q.into()),
+                    ("threshold", t.into()),
+                    ("agent_count", p.agent_count.into()),
+                ]),
+            )
+        }))
+    }
+}
+
+/// `success_rate_drop` (warning): the average agent success rate is below the threshold.
+#[derive(Debug, Clone)]
+pub struct SuccessRateDrop {
+    threshold: f64,
+    summary: String,
+}
+
+impl SuccessRateDrop {
+    /// The rule's name.
+    pub const NAME: &'static str = "success_rate_drop";
+
+    /// Fires when `performance.avg_success_rate < threshold` (0–1).
+    pub fn new(threshold: f64) -> Self {
+        let summary = format!(
+            "Average agent success rate is below {:.2}%",
+            threshold * 100.0
+        );
+        Self { threshold, summary }
+    }
+}
+
+impl Rule for SuccessRateDrop {
+    rule_identity!(Warning, [ConfigTuning]);
+
+    fn evaluate(&self, s: &OrgSignalSnapshot) -> Result<Option<RuleMatch>, RuleError> {
+        let p = &s.performance;
+        let r = finite("performance.avg_success_rate", p.avg_success_rate)?;
+        let (Some(r), true) = (r, p.agent_count > 0) else {
+            return Ok(None);
+        };
+        let t = self.threshold;
+        Ok((r < t).then(|| {
+            RuleMatch::for_rule(
+                self,
+                s,
+                format!(
+                    "Success rate {:.2}% below threshold {:.2}%",
+                    r * 100.0,
+                    t * 100.0
+                ),
+                context([("avg_success_rate", r.into()), ("threshold", t.into())]),
+            )
+        }))
+    }
+}
+
+/// `budget_overrun` (critical): the budget runs out within the threshold's number of days.
+#[derive(Debug, Clone)]
+pub struct BudgetOverrun {
+    threshold_days: u32,
+    summary: String,
+}
+
+impl BudgetOverrun {
+    /// The rule's name.
+    pub const NAME: &'static str = "budget_overrun";
+
+    /// Fires when `budget.days_until_exhausted <= threshold_days` (inclusive).
+    pub fn new(threshold_days: u32) -> Self {
+        let summary =
+            format!("Budget runs out within {threshold_days} days at the forecast burn rate");
+        Self {
+            threshold_days,
+            summary,
+        }
+    }
+}
+
+impl Rule for BudgetOverrun {
+    rule_identity!(Critical, [ConfigTuning]);
+
+    fn evaluate(&self, s: &OrgSignalSnapshot) -> Result<Option<RuleMatch>, RuleError> {
+        let Some(d) = s.budget.days_until_exhausted else {
+            return Ok(None);
+        };
+        let t = self.threshold_days;
+        Ok((d <= t).then(|| {
+            RuleMatch::for_rule(
+                self,
+                s,
+                format!("Budget exhaustion in {d} days (threshold: {t})"),
+                context([
+                    ("days_until_exhausted", d.into()),
+                    ("threshold", t.into()),
+                    ("total_spend", s.budget.total_spend.into()),
+                ]),
+            )
+        }))
+    }
+}
+
+/// `coordination_cost_ratio` (warning): coordination takes too large a share of spend.
+#[derive(Debug, Clone)]
+pub struct CoordinationCostRatio {
+    threshold: f64,
+    summary: String,
+}
+
+impl CoordinationCostRatio {
+    /// The rule's name.
+    pub const NAME: &'static str = "coordination_cost_ratio";
+
+    /// Fires when `budget.coordination_ratio > threshold` (0–1).
+    pub fn new(threshold: f64) -> Self {
+        let summary = format!(
+            "Coordination's share of spend exceeds {:.1}%",
+            threshold * 100.0
+        );
+        Self { threshold, summary }
+    }
+}
+
+impl Rule for CoordinationCostRatio {
+    rule_identity!(Warning, [ConfigTuning, Architecture]);
+
+    fn evaluate(&self, s: &OrgSignalSnapshot) -> Result<Option<RuleMatch>, RuleError> {
+        let Some(r) = finite(
+            "budget.coordination_ratio",
+            Some(s.budget.coordination_ratio),
+        )?
+        else {
+            return Ok(None);
+        };
+        let t = self.threshold;
+        Ok((r > t).then(|| {
+            RuleMatch::for_rule(
+                self,
+                s,
+                format!(
+                    "Coordination cost ratio {:.1}% exceeds threshold {:.1}%",
+                    r * 100.0,
+                    t * 100.0
+                ),
+                context([("coordination_ratio", r.into()), ("threshold", t.into())]),
+            )
+        }))
+    }
+}
+
+/// `coordination_overhead` (warning): multi-agent turns exceed single-agent turns by too much.
+#[derive(Debug, Clone)]
+pub struct CoordinationOverhead {
+    threshold_pct: f64,
+    summary: String,
+}
+
+impl CoordinationOverhead {
+    /// The rule's name.
+    pub const NAME: &'static str = "coordination_overhead";
+
+    /// Fires when `coordination.coordination_overhead_pct > threshold_pct` (a percentage).
+    pub fn new(threshold_pct: f64) -> Self {
+        let summary = format!("Coordination overhead exceeds {threshold_pct:.1}%");
+        Self {
+            threshold_pct,
+            summary,
+        }
+    }
+}
+
+impl Rule for CoordinationOverhead {
+    rule_identity!(Warning, [ConfigTuning]);
+
+    fn evaluate(&self, s: &OrgSignalSnapshot) -> Result<Option<RuleMatch>, RuleError> {
+        let v = finite(
+            "coordination.coordination_overhead_pct",
+            s.coordination.coordination_overhead_pct,
+        )?;
+        let Some(v) = v else {
+            return Ok(None);
+        };
+        let t = self.threshold_pct;
+        Ok((v > t).then(|| {
+            RuleMatch::for_rule(
+                self,
+                s,
+                format!("Coordination overhead {v:.1}% exceeds threshold {t:.1}%"),
+                context([("overhead_pct", v.into()), ("threshold", t.into())]),
+            )
+        }))
+    }
+}
+
+/// `straggler_bottleneck` (info): the slowest agents lag far behind the typical one.
+#[derive(Debug, Clone)]
+pub struct StragglerBottleneck {
+    threshold: f64,
+    summary: String,
+}
+
+impl StragglerBottleneck {
+    /// The rule's name.
+    pub const NAME: &'static str = "straggler_bottleneck";
+
+    /// Fires when `coordination.straggler_gap_ratio > threshold`.
+    pub fn new(threshold: f64) -> Self {
+        let summary = format!("Straggler gap ratio exceeds {threshold:.2}");
+        Self { threshold, summary }
+    }
+}
+
+impl Rule for StragglerBottleneck {
+    rule_identity!(Info, [ConfigTuning, Architecture]);
+
+    fn evaluate(&self, s: &OrgSignalSnapshot) -> Result<Option<RuleMatch>, RuleError> {
+        let v = finite(
+            "coordination.straggler_gap_ratio",
+            s.coordination.straggler_gap_ratio,
+        )?;
+        let Some(v) = v else {
+            return Ok(None);
+        };
+        let t = self.threshold;
+        Ok((v > t).then(|| {
+            RuleMatch::for_rule(
+                self,
+                s,
+                format!("Straggler gap ratio {v:.2} exceeds threshold {t:.2}"),
+                context([("straggler_gap_ratio", v.into()), ("threshold", t.into())]),
+            )
+        }))
+    }
+}
+
+/// `redundancy` (info): agents duplicate too much of each other's work.
+#[derive(Debug, Clone)]
+pub struct Redundancy {
+    threshold: f64,
+    summary: String,
+}
+
+impl Redundancy {
+    /// The rule's name.
+    pub const NAME: &'static str = "redundancy";
+
+    /// Fires when `coordination.redundancy_rate > threshold` (0–1).
+    pub fn new(threshold: f64) -> Self {
+        let summary = format!("Redundancy rate exceeds {threshold:.2}");
+        Self { threshold, summary }
+    }
+}
+
+impl Rule for Redundancy {
+    rule_identity!(Info, [ConfigTuning]);
+
+    fn evaluate(&self, s: &OrgSignalSnapshot) -> Result<Option<RuleMatch>, RuleError> {
+        let v = finite(
+            "coordination.redundancy_rate",
+            s.coordination.redundancy_rate,
+        )?;
+        let Some(v) = v else {
+            return Ok(None);
+        };
+        let t = self.threshold;
+        Ok((v > t).then(|| {
+            RuleMatch::for_rule(
+                self,
+                s,
+                format!("Redundancy rate {v:.2} exceeds threshold {t:.2}"),
+                context([("redundancy_rate", v.into()), ("threshold", t.into())]),
+            )
+        }))
+    }
+}
+
+/// `scaling_failure` (warning): too many decided scaling decisions failed.
+#[derive(Debug, Clone)]
+pub struct ScalingFailure {
+    threshold: f64,
+    min_decisions: u64,
+    summary: String,
+}
+
+impl ScalingFailure {
+    /// The rule's name.
+    pub const NAME: &'static str = "scaling_failure";
+
+    /// Fires when `1 − scaling.success_rate > threshold` and at least `min_decisions`
+    /// decisions are decided. Pending decisions count neither way.
+    pub fn new(threshold: f64, min_decisions: u64) -> Self {
+        let summary = format!(
+            "Failure rate of decided scaling decisions exceeds {:.1}% (at least {min_decisions} decided)",
+            threshold * 100.0
+        );
+        Self {
+            threshold,
+            min_decisions,
+            summary,
+        }
+    }
+}
+
+impl Rule for ScalingFailure {
+    rule_identity!(Warning, [ConfigTuning]);
+
+    fn evaluate(&self, s: &OrgSignalSnapshot) -> Result<Option<RuleMatch>, RuleError> {
+        let sc = &s.scaling;
+        if sc.decided_decisions < self.min_decisions {
+            return Ok(None);
+        }
+        let Some(success) = finite("scaling.success_rate", sc.success_rate)? else {
+            return Ok(None);
+        };
+        let failure = 1.0 - success;
+        let t = self.threshold;
+        let n = sc.decided_decisions;
+        Ok((failure > t).then(|| {
+            RuleMatch::for_rule(
+                self,
+                s,
+                format!(
+                    "Scaling failure rate {:.1}% exceeds threshold {:.1}% ({n} decisions)",
+                    failure * 100.0,
+                    t * 100.0
+                ),
+                context([
+                    ("failure_rate", failure.into()),
+                    ("success_rate", success.into()),
+                    ("total_decisions", sc.total_decisions.into()),
+                    ("decided_decisions", n.into()),
+                    ("threshold", t.into()),
+                ]),
+            )
+        }))
+    }
+}
+
+/// `error_spike` (warning): too many classified error findings in the window.
+#[derive(Debug, Clone)]
+pub struct ErrorSpike {
+    threshold: u64,
+    summary: String,
+}
+
+impl ErrorSpike {
+    /// The rule's name.
+    pub const NAME: &'static str = "error_spike";
+
+    /// Fires when `errors.total_findings > threshold`.
+    pub fn new(threshold: u64) -> Self {
+        let summary = format!("More than {threshold} error findings in the window");
+        Self { threshold, summary }
+    }
+}
+
+impl Rule for ErrorSpike {
+    rule_identity!(Warning, [ConfigTuning, PromptTuning, CodeModification]);
+
+    fn evaluate(&self, s: &OrgSignalSnapshot) -> Result<Option<RuleMatch>, RuleError> {
+        let n = s.errors.total_findings;
+        let t = self.threshold;
+        Ok((n > t).then(|| {
+            RuleMatch::for_rule(
+                self,
+                s,
+                format!("Error findings ({n}) exceed threshold ({t})"),
+                context([
+                    ("total_findings", n.into()),
+                    ("threshold", t.into()),
+                    ("most_severe", s.errors.most_severe_category.clone().into()),
+                ]),
+            )
+        }))
+    }
+}
+
+/// `benchmark_regression` (critical): the latest benchmark run dropped below the previous one
+/// by more than the configured number of points.
+#[derive(Debug, Clone)]
+pub struct BenchmarkRegression {
+    min_runs: u64,
+    summary: String,
+}
+
+impl BenchmarkRegression {
+    /// The rule's name.
+    pub const NAME: &'static str = "benchmark_regression";
+
+    /// Fires when `benchmark.run_count >= min_runs` and `benchmark.is_regression`.
+    pub fn new(min_runs: u64) -> Self {
+        let summary =
+            format!("The latest benchmark run regressed (needs at least {min_runs} runs)");
+        Self { min_runs, summary }
+    }
+}
+
+impl Rule for BenchmarkRegression {
+    rule_identity!(Critical, [PromptTuning, CodeModification]);
+
+    fn evaluate(&self, s: &OrgSignalSnapshot) -> Result<Option<RuleMatch>, RuleError> {
+        let b = &s.benchmark;
+        if b.run_count < self.min_runs || !b.is_regression {
+            return Ok(None);
+        }
+        let latest = finite("benchmark.latest_total", b.latest_total)?;
+        let max = finite("benchmark.max_total", b.max_total)?;
+        let delta = finite("benchmark.delta", b.delta)?;
+        let show = |v: Option<f64>| v.map_or_else(|| "n/a".to_owned(), format_float);
+        let description = format!(
+            "Benchmark score dropped {} points (latest {}/{})",
+            show(delta.map(f64::abs)),
+            show(latest),
+            show(max)
+        );
+        Ok(Some(RuleMatch::for_rule(
+            self,
+            s,
+            description,
+            context([
+                ("latest_total", latest.into()),
+                ("max_total", max.into()),
+                ("delta", delta.into()),
+                ("run_count", b.run_count.into()),
+                ("suite", b.suite.clone().into()),
+            ]),
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+    use crate::rules::ContextValue;
+    use crate::rules::tests::empty_snapshot;
+
+    /// Evaluates `rule`, failing the test on an error.
+    fn eval(rule: &dyn Rule, s: &OrgSignalSnapshot) -> Option<RuleMatch> {
+        match rule.evaluate(s) {
+            Ok(m) => m,
+            Err(e) => panic!("{} failed: {e}", rule.name()),
+        }
+    }
+
+    fn fired(rule: &dyn Rule, s: &OrgSignalSnapshot) -> RuleMatch {
+        let Some(m) = eval(rule, s) else {
+            panic!("{} did not fire", rule.name());
+        };
+        assert_eq!(m.rule_name, rule.name());
+        assert_eq!(m.severity, rule.severity());
+        assert_eq!(m.suggested_altitudes, rule.target_altitudes());
+        assert_eq!(m.matched_at, s.collected_at);
+        m
+    }
+
+    fn keys(m: &RuleMatch) -> Vec<&str> {
+        m.signal_context.keys().map(String::as_str).collect()
+    }
+
+    fn defaults() -> BuiltinThresholds {
+        BuiltinThresholds::default()
+    }
+
+    #[test]
+    fn names_order_and_count_match_the_reference() {
+        let rules = builtin_rules(&defaults());
+        let names: Vec<&str> = rules.iter().map(|r| r.name()).collect();
+        assert_eq!(names, BUILTIN_RULE_NAMES);
+        assert_eq!(
+            BUILTIN_RULE_NAMES,
+            [
+                "quality_declining",
+                "success_rate_drop",
+                "budget_overrun",
+                "coordination_cost_ratio",
+                "coordination_overhead",
+                "straggler_bottleneck",
+                "redundancy",
+                "scaling_failure",
+                "error_spike",
+                "benchmark_regression",
+            ]
+        );
+        let unique: BTreeSet<&str> = names.iter().copied().collect();
+        assert_eq!(unique.len(), 10);
+        for r in &rules {
+            assert!(!r.description().trim().is_empty());
+            assert!(!r.target_altitudes().is_empty());
+        }
+    }
+
+    #[test]
+    fn nothing_fires_on_the_empty_snapshot() {
+        let s = empty_snapshot();
+        for r in builtin_rules(&defaults()) {
+            assert_eq!(eval(r.as_ref(), &s), None, "{} fired on no data", r.name());
+        }
+    }
+
+    #[test]
+    fn agents_without_scores_or_tasks_trip_no_performance_rule() {
+        // Reference defect §14.10: "no data" read as 0 fired both rules.
+        let mut s = empty_snapshot();
+        s.performance.agent_count = 3;
+        assert_eq!(eval(&QualityDeclining::new(5.0), &s), None);
+        assert_eq!(eval(&SuccessRateDrop::new(0.7), &s), None);
+    }
+
+    #[test]
+    fn quality_declining() {
+        let rule = QualityDeclining::new(5.0);
+        let mut s = empty_snapshot();
+        s.performance.agent_count = 4;
+        s.performance.avg_quality_score = Some(5.0);
+        assert_eq!(
+            eval(&rule, &s),
+            None,
+            "strict: does not fire at the threshold"
+        );
+        s.performance.avg_quality_score = Some(4.99);
+        let m = fired(&rule, &s);
+        assert_eq!(m.severity, RuleSeverity::Warning);
+        assert_eq!(m.description, "Org quality 4.99 below threshold 5.00");
+        assert_eq!(keys(&m), ["agent_count", "avg_quality", "threshold"]);
+        assert_eq!(m.signal_context["agent_count"], ContextValue::Int(4));
+        assert_eq!(m.signal_context["avg_quality"], ContextValue::Number(4.99));
+        assert_eq!(
+            m.suggested_altitudes,
+            [
+                Altitude::ConfigTuning,
+                Altitude::PromptTuning,
+                Altitude::CodeModification
+            ]
+        );
+        s.performance.agent_count = 0;
+        assert_eq!(eval(&rule, &s), None, "skips without agents");
+    }
+
+    #[test]
+    fn success_rate_drop() {
+        let rule = SuccessRateDrop::new(0.7);
+        let mut s = empty_snapshot();
+        s.performance.agent_count = 2;
+        s.performance.avg_success_rate = Some(0.7);
+        assert_eq!(eval(&rule, &s), None);
+        s.performance.avg_success_rate = Some(0.654);
+        let m = fired(&rule, &s);
+        assert_eq!(m.severity, RuleSeverity::Warning);
+        assert_eq!(m.description, "Success rate 65.40% below threshold 70.00%");
+        assert_eq!(keys(&m), ["avg_success_rate", "threshold"]);
+        assert_eq!(m.suggested_altitudes, [Altitude::ConfigTuning]);
+        s.performance.avg_success_rate = Some(0.6999);
+        assert!(eval(&rule, &s).is_some(), "fires just below");
+    }
+
+    #[test]
+    fn budget_overrun_is_inclusive() {
+        let rule = BudgetOverrun::new(14);
+        let mut s = empty_snapshot();
+        s.budget.total_spend = 120.5;
+        s.budget.days_until_exhausted = Some(15);
+        assert_eq!(eval(&rule, &s), None);
+        s.budget.days_until_exhausted = Some(14);
+        let m = fired(&rule, &s);
+        assert_eq!(m.severity, RuleSeverity::Critical);
+        assert_eq!(
+            m.description,
+            "Budget exhaustion in 14 days (threshold: 14)"
+        );
+        assert_eq!(
+            keys(&m),
+            ["days_until_exhausted", "threshold", "total_spend"]
+        );
+        assert_eq!(
+            m.signal_context["days_until_exhausted"],
+            ContextValue::Int(14)
+        );
+        assert_eq!(m.signal_context["total_spend"], ContextValue::Number(120.5));
+        assert_eq!(m.suggested_altitudes, [Altitude::ConfigTuning]);
+        s.budget.days_until_exhausted = Some(0);
+        assert!(eval(&rule, &s).is_some());
+    }
+
+    #[test]
+    fn coordination_cost_ratio() {
+        let rule = CoordinationCostRatio::new(0.4);
+        let mut s = empty_snapshot();
+        s.budget.coordination_ratio = 0.4;
+        assert_eq!(eval(&rule, &s), None);
+        s.budget.coordination_ratio = 0.41;
+        let m = fired(&rule, &s);
+        assert_eq!(m.severity, RuleSeverity::Warning);
+        assert_eq!(
+            m.description,
+            "Coordination cost ratio 41.0% exceeds threshold 40.0%"
+        );
+        assert_eq!(keys(&m), ["coordination_ratio", "threshold"]);
+        assert_eq!(
+            m.suggested_altitudes,
+            [Altitude::ConfigTuning, Altitude::Architecture]
+        );
+    }
+
+    #[test]
+    fn coordination_overhead() {
+        let rule = CoordinationOverhead::new(35.0);
+        let mut s = empty_snapshot();
+        s.coordination.coordination_overhead_pct = Some(35.0);
+        assert_eq!(eval(&rule, &s), None);
+        s.coordination.coordination_overhead_pct = Some(35.01);
+        assert!(eval(&rule, &s).is_some(), "fires just past the threshold");
+        s.coordination.coordination_overhead_pct = Some(36.0);
+        let m = fired(&rule, &s);
+        assert_eq!(m.severity, RuleSeverity::Warning);
+        assert_eq!(
+            m.description,
+            "Coordination overhead 36.0% exceeds threshold 35.0%"
+        );
+        assert_eq!(keys(&m), ["overhead_pct", "threshold"]);
+        assert_eq!(m.suggested_altitudes, [Altitude::ConfigTuning]);
+    }
+
+    #[test]
+    fn straggler_bottleneck() {
+        let rule = StragglerBottleneck::new(2.0);
+        let mut s = empty_snapshot();
+        s.coordination.straggler_gap_ratio = Some(2.0);
+        assert_eq!(eval(&rule, &s), None);
+        s.coordination.straggler_gap_ratio = Some(2.5);
+        let m = fired(&rule, &s);
+        assert_eq!(m.severity, RuleSeverity::Info);
+        assert_eq!(
+            m.description,
+            "Straggler gap ratio 2.50 exceeds threshold 2.00"
+        );
+        assert_eq!(keys(&m), ["straggler_gap_ratio", "threshold"]);
+        assert_eq!(
+            m.suggested_altitudes,
+            [Altitude::ConfigTuning, Altitude::Architecture]
+        );
+    }
+
+    #[test]
+    fn redundancy() {
+        let rule = Redundancy::new(0.3);
+        let mut s = empty_snapshot();
+        s.coordination.redundancy_rate = Some(0.3);
+        assert_eq!(eval(&rule, &s), None);
+        s.coordination.redundancy_rate = Some(0.31);
+        let m = fired(&rule, &s);
+        assert_eq!(m.severity, RuleSeverity::Info);
+        assert_eq!(m.description, "Redundancy rate 0.31 exceeds threshold 0.30");
+        assert_eq!(keys(&m), ["redundancy_rate", "threshold"]);
+        assert_eq!(m.suggested_altitudes, [Altitude::ConfigTuning]);
+    }
+
+    #[test]
+    fn scaling_failure_counts_only_decided_decisions() {
+        let rule = ScalingFailure::new(0.5, 3);
+        let mut s = empty_snapshot();
+        // Two decided (both failed) and eight pending: too few decided to judge.
+        s.scaling.total_decisions = 10;
+        s.scaling.decided_decisions = 2;
+        s.scaling.success_rate = Some(0.0);
+        assert_eq!(eval(&rule, &s), None);
+        // Four decided, two executed: failure rate exactly 0.5 is not above it.
+        s.scaling.decided_decisions = 4;
+        s.scaling.success_rate = Some(0.5);
+        assert_eq!(eval(&rule, &s), None);
+        s.scaling.success_rate = Some(0.25);
+        let m = fired(&rule, &s);
+        assert_eq!(m.severity, RuleSeverity::Warning);
+        assert_eq!(
+            m.description,
+            "Scaling failure rate 75.0% exceeds threshold 50.0% (4 decisions)"
+        );
+        assert_eq!(
+            keys(&m),
+            [
+                "decided_decisions",
+                "failure_rate",
+                "success_rate",
+                "threshold",
+                "total_decisions"
+            ]
+        );
+        assert_eq!(m.signal_context["total_decisions"], ContextValue::Int(10));
+        assert_eq!(m.signal_context["decided_decisions"], ContextValue::Int(4));
+        assert_eq!(m.suggested_altitudes, [Altitude::ConfigTuning]);
+        s.scaling.success_rate = None;
+        assert_eq!(eval(&rule, &s), None, "no decided outcome, no data");
+    }
+
+    #[test]
+    fn scaling_failure_fires_at_exactly_the_minimum_decided() {
+        let rule = ScalingFailure::new(0.5, 3);
+        let mut s = empty_snapshot();
+        s.scaling.total_decisions = 3;
+        s.scaling.decided_decisions = 3;
+        s.scaling.success_rate = Some(0.0);
+        assert!(eval(&rule, &s).is_some());
+    }
+
+    #[test]
+    fn error_spike() {
+        let rule = ErrorSpike::new(10);
+        let mut s = empty_snapshot();
+        s.errors.total_findings = 10;
+        assert_eq!(eval(&rule, &s), None);
+        s.errors.total_findings = 11;
+        let m = fired(&rule, &s);
+        assert_eq!(m.severity, RuleSeverity::Warning);
+        assert_eq!(m.description, "Error findings (11) exceed threshold (10)");
+        assert_eq!(keys(&m), ["most_severe", "threshold", "total_findings"]);
+        assert_eq!(m.signal_context["most_severe"], ContextValue::Null);
+        assert_eq!(
+            m.suggested_altitudes,
+            [
+                Altitude::ConfigTuning,
+                Altitude::PromptTuning,
+                Altitude::CodeModification
+            ]
+        );
+        s.errors.most_severe_category = Some("tool_misuse".into());
+        let m = fired(&rule, &s);
+        assert_eq!(
+            m.signal_context["most_severe"],
+            ContextValue::Text("tool_misuse".into())
+        );
+    }
+
+    #[test]
+    fn benchmark_regression() {
+        let rule = BenchmarkRegression::new(2);
+        let mut s = empty_snapshot();
+        s.benchmark.run_count = 1;
+        s.benchmark.is_regression = true;
+        s.benchmark.suite = Some("swe".into());
+        s.benchmark.latest_total = Some(72.5);
+        s.benchmark.max_total = Some(80.0);
+        s.benchmark.delta = Some(-7.5);
+        assert_eq!(eval(&rule, &s), None, "one run is below the minimum");
+        s.benchmark.run_count = 2;
+        let m = fired(&rule, &s);
+        assert_eq!(m.severity, RuleSeverity::Critical);
+        assert_eq!(
+            m.description,
+            "Benchmark score dropped 7.5 points (latest 72.5/80.0)"
+        );
+        assert_eq!(
+            keys(&m),
+            ["delta", "latest_total", "max_total", "run_count", "suite"]
+        );
+        assert_eq!(m.signal_context["run_count"], ContextValue::Int(2));
+        assert_eq!(m.signal_context["delta"], ContextValue::Number(-7.5));
+        assert_eq!(
+            m.suggested_altitudes,
+            [Altitude::PromptTuning, Altitude::CodeModification]
+        );
+        s.benchmark.is_regression = false;
+        assert_eq!(eval(&rule, &s), None, "no regression flagged");
+    }
+
+    #[test]
+    fn thresholds_come_from_the_config() {
+        let t = BuiltinThresholds {
+            quality_declining: 8.0,
+            error_spike_findings: 0,
+            budget_overrun_days: 30,
+            ..defaults()
+        };
+        let mut s = empty_snapshot();
+        s.performance.agent_count = 1;
+        s.performance.avg_quality_score = Some(7.0);
+        s.errors.total_findings = 1;
+        s.budget.days_until_exhausted = Some(30);
+        let fired: Vec<String> = builtin_rules(&t)
+            .iter()
+            .filter_map(|r| eval(r.as_ref(), &s))
+            .map(|m| m.rule_name)
+            .collect();
+        assert_eq!(
+            fired,
+            ["quality_declining", "budget_overrun", "error_spike"]
+        );
+    }
+
+    #[test]
+    fn non_finite_input_is_an_error_not_a_silent_miss() {
+        let mut s = empty_snapshot();
+        s.coordination.redundancy_rate = Some(f64::NAN);
+        let Err(e) = Redundancy::new(0.3).evaluate(&s) else {
+            panic!("NaN input accepted");
+        };
+        assert!(
+            e.to_string().contains("coordination.redundancy_rate"),
+            "{e}"
+        );
+    }
+}

@@ -1,0 +1,112 @@
+//! Errors domain: findings per category and severity, with trends between the window halves.
+
+use std::collections::BTreeMap;
+
+use super::{AggregationWindow, KeyedStats, SignalSource, SourceError, sig, trend};
+use crate::rollup::{Dim, Stream, error};
+use crate::snapshot::{ErrorCategorySummary, OrgErrorSummary};
+use crate::stats::Stat;
+
+pub(super) fn aggregate(
+    source: &dyn SignalSource,
+    w: &AggregationWindow,
+) -> Result<OrgErrorSummary, SourceError> {
+    let first = source.rollups(Stream::Error, Dim::Category, w.first_half())?;
+    let second = source.rollups(Stream::Error, Dim::Category, w.second_half())?;
+    let severities = source.rollups(Stream::Error, Dim::Severity, w.hours.clone())?;
+    Ok(summarize(&first, &second, &severities, w.config.trend_tolerance))
+}
+
+/// Summarises error rollups. Pure. Severity stats carry the weight (low 1, medium 2, high 3)
+/// with `n` = findings.
+pub fn summarize(
+    first: &[KeyedStats],
+    second: &[KeyedStats],
+    severities: &[KeyedStats],
+    tolerance: f64,
+) -> OrgErrorSummary {
+    let mut halves: BTreeMap<&str, (Stat, Stat)> = BTreeMap::new();
+    for r in first {
+        halves.entry(&r.key).or_insert((Stat::EMPTY, Stat::EMPTY)).0.merge(&sig(&r.stats, error::SEVERITY));
+    }
+    for r in second {
+        halves.entry(&r.key).or_insert((Stat::EMPTY, Stat::EMPTY)).1.merge(&sig(&r.stats, error::SEVERITY));
+    }
+    let mut categories: Vec<ErrorCategorySummary> = halves
+        .iter()
+        .filter_map(|(cat, (a, b))| {
+            let mut whole = *a;
+            whole.merge(b);
+            Some(ErrorCategorySummary {
+                category: (*cat).to_owned(),
+                count: whole.n as u64,
+                avg_severity: whole.mean()?,
+                trend: trend(Some(a.n), Some(b.n), false, tolerance),
+            })
+        })
+        .collect();
+    categories.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.category.cmp(&b.category)));
+    let most_severe_category = categories
+        .iter()
+        .min_by(|a, b| {
+            b.avg_severity
+                .total_cmp(&a.avg_severity)
+                .then_with(|| b.count.cmp(&a.count))
+                .then_with(|| a.category.cmp(&b.category))
+        })
+        .map(|c| c.category.clone());
+    let first_total: f64 = halves.values().map(|(a, _)| a.n).sum();
+    let second_total: f64 = halves.values().map(|(_, b)| b.n).sum();
+    let severity_histogram = severities
+        .iter()
+        .map(|r| (r.key.clone(), sig(&r.stats, error::SEVERITY).n as u64))
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    OrgErrorSummary {
+        total_findings: categories.iter().map(|c| c.count).sum(),
+        categories,
+        most_severe_category,
+        severity_histogram,
+        trend: trend(Some(first_total), Some(second_total), false, tolerance),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snapshot::TrendDirection;
+
+    fn row(key: &str, findings: &[(f64, f64)]) -> KeyedStats {
+        let mut s = Stat::EMPTY;
+        for (weight, count) in findings {
+            s.merge(&Stat::weighted(*weight, *count));
+        }
+        KeyedStats { key: key.into(), stats: vec![s] }
+    }
+
+    #[test]
+    fn golden_categories() {
+        // timeout: 2 low + 1 high in the first half, 4 medium in the second.
+        // hallucination: 1 high in each half.
+        let first = [row("timeout", &[(1.0, 2.0), (3.0, 1.0)]), row("hallucination", &[(3.0, 1.0)])];
+        let second = [row("timeout", &[(2.0, 4.0)]), row("hallucination", &[(3.0, 1.0)])];
+        let sev = [row("low", &[(1.0, 2.0)]), row("medium", &[(2.0, 4.0)]), row("high", &[(3.0, 3.0)])];
+        let s = summarize(&first, &second, &sev, 0.05);
+        assert_eq!(s.total_findings, 9);
+        assert_eq!(s.categories[0].category, "timeout");
+        assert_eq!(s.categories[0].count, 7);
+        // (2·1 + 1·3 + 4·2) / 7 = 13/7
+        assert!((s.categories[0].avg_severity - 13.0 / 7.0).abs() < 1e-12);
+        assert_eq!(s.categories[0].trend, TrendDirection::Declining);
+        assert_eq!(s.categories[1].trend, TrendDirection::Stable);
+        assert_eq!(s.most_severe_category.as_deref(), Some("hallucination"));
+        assert_eq!(s.severity_histogram.get("high"), Some(&3));
+        // 4 findings then 5: +25 % → declining.
+        assert_eq!(s.trend, TrendDirection::Declining);
+    }
+
+    #[test]
+    fn empty_is_default() {
+        assert_eq!(summarize(&[], &[], &[], 0.05), OrgErrorSummary::default());
+    }
+}

@@ -1,0 +1,358 @@
+//! `OrgSignalSnapshot`: the seven domain summaries (plus the optional benchmark summary) for
+//! one time window. Field names follow the seed and the reference implementation; where the
+//! reference reported a misleading zero for "no data", kaizen reports `null` (`None`).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// A signal domain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Domain {
+    /// Task outcomes and quality.
+    Performance,
+    /// Spend and forecast.
+    Budget,
+    /// Multi-agent coordination metrics.
+    Coordination,
+    /// Scaling decisions.
+    Scaling,
+    /// Classified errors.
+    Errors,
+    /// Per-agent evolution outcomes.
+    Evolution,
+    /// Runtime telemetry.
+    Telemetry,
+    /// Benchmark runs (optional domain).
+    Benchmark,
+}
+
+impl Domain {
+    /// All domains, in snapshot order.
+    pub const ALL: [Domain; 8] = [
+        Domain::Performance,
+        Domain::Budget,
+        Domain::Coordination,
+        Domain::Scaling,
+        Domain::Errors,
+        Domain::Evolution,
+        Domain::Telemetry,
+        Domain::Benchmark,
+    ];
+
+    /// The wire name (`performance`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Domain::Performance => "performance",
+            Domain::Budget => "budget",
+            Domain::Coordination => "coordination",
+            Domain::Scaling => "scaling",
+            Domain::Errors => "errors",
+            Domain::Evolution => "evolution",
+            Domain::Telemetry => "telemetry",
+            Domain::Benchmark => "benchmark",
+        }
+    }
+}
+
+/// Direction of a metric between the first and second half of the window, judged by whether
+/// the change is good or bad for that metric (more errors is `declining`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TrendDirection {
+    /// Better in the second half.
+    Improving,
+    /// Worse in the second half.
+    Declining,
+    /// Within the trend tolerance, or not enough data in one of the halves.
+    #[default]
+    Stable,
+}
+
+/// A named metric with its trend over the window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricSummary {
+    /// Metric name (`quality_score`, …).
+    pub name: String,
+    /// Value over the whole window.
+    pub value: f64,
+    /// First half vs second half.
+    pub trend: TrendDirection,
+    /// Value over the first half, when it had data.
+    pub first_half: Option<f64>,
+    /// Value over the second half, when it had data.
+    pub second_half: Option<f64>,
+    /// Window length in days.
+    pub window_days: f64,
+}
+
+/// Per-department performance (means over the department's agents).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct DepartmentSummary {
+    /// Agents of the department with at least one task in the window.
+    pub agent_count: u64,
+    /// Tasks completed.
+    pub task_count: u64,
+    /// Mean over agents of their mean quality; `None` without scored tasks.
+    pub avg_quality_score: Option<f64>,
+    /// Mean over agents of their success rate; `None` without tasks.
+    pub avg_success_rate: Option<f64>,
+    /// Mean over agents of their mean collaboration score; `None` without scored tasks.
+    pub avg_collaboration_score: Option<f64>,
+}
+
+/// Performance domain.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct OrgPerformanceSummary {
+    /// Mean over agents of each agent's mean quality (0–10); `None` without scored tasks.
+    pub avg_quality_score: Option<f64>,
+    /// Mean over agents of each agent's success rate (0–1); `None` without tasks.
+    pub avg_success_rate: Option<f64>,
+    /// Mean over agents of each agent's mean collaboration score; `None` without scored tasks.
+    pub avg_collaboration_score: Option<f64>,
+    /// Metrics with trends.
+    pub metrics: Vec<MetricSummary>,
+    /// Agents with at least one task in the window.
+    pub agent_count: u64,
+    /// Tasks completed in the window.
+    pub task_count: u64,
+    /// Tasks that carried a quality score.
+    pub scored_task_count: u64,
+    /// Per department.
+    pub department_summaries: BTreeMap<String, DepartmentSummary>,
+}
+
+/// Budget domain.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct OrgBudgetSummary {
+    /// USD spent in the window.
+    pub total_spend: f64,
+    /// Productive spend ÷ total (0 when nothing was spent).
+    pub productive_ratio: f64,
+    /// Coordination spend ÷ total.
+    pub coordination_ratio: f64,
+    /// System spend ÷ total.
+    pub system_ratio: f64,
+    /// Whole days until the remaining budget is spent at the forecast burn rate; `None` when
+    /// the remaining budget is unknown or nothing is being spent.
+    pub days_until_exhausted: Option<u32>,
+    /// Confidence in the forecast, 0–1 (see `docs/snapshot.md`).
+    pub forecast_confidence: f64,
+    /// Coordination tokens ÷ productive tokens (0 without productive tokens).
+    pub orchestration_overhead: f64,
+    /// Forecast spend per day, USD.
+    pub daily_burn_usd: Option<f64>,
+    /// Remaining budget used by the forecast, USD.
+    pub remaining_usd: Option<f64>,
+    /// Monthly limit, USD, when known.
+    pub monthly_limit_usd: Option<f64>,
+    /// Days of the window that had any spend.
+    pub days_with_spend: u32,
+}
+
+/// Coordination domain (Kim et al. 2025 metrics). `None` when no event carried the inputs.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct OrgCoordinationSummary {
+    /// Ec = success rate ÷ (turns_mas ÷ turns_sas).
+    pub coordination_efficiency: Option<f64>,
+    /// O% = (turns_mas − turns_sas) ÷ turns_sas × 100.
+    pub coordination_overhead_pct: Option<f64>,
+    /// Ae = error_rate_mas ÷ error_rate_sas.
+    pub error_amplification: Option<f64>,
+    /// c = messages ÷ reasoning turns.
+    pub message_density: Option<f64>,
+    /// R = mean redundancy (0–1).
+    pub redundancy_rate: Option<f64>,
+    /// Mean straggler gap ratio.
+    pub straggler_gap_ratio: Option<f64>,
+    /// Coordination measurements in the window.
+    pub sample_count: u64,
+}
+
+/// One scaling decision and its outcome.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScalingDecisionSummary {
+    /// Decision id.
+    pub decision_id: String,
+    /// hire / prune / hold.
+    pub action_type: String,
+    /// executed / failed / deferred / rejected / pending.
+    pub outcome: String,
+    /// The strategy that decided.
+    pub source_strategy: String,
+    /// The signal that triggered it.
+    pub signal: String,
+    /// Why.
+    pub rationale: Option<String>,
+    /// When it was decided.
+    pub created_at: DateTime<Utc>,
+}
+
+/// Scaling domain.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct OrgScalingSummary {
+    /// The newest decisions of the window (at most 50), newest first.
+    pub recent_decisions: Vec<ScalingDecisionSummary>,
+    /// Decisions made in the window.
+    pub total_decisions: u64,
+    /// Decisions with a final outcome (not pending).
+    pub decided_decisions: u64,
+    /// Executed ÷ decided; pending decisions are not failures. `None` when none is decided.
+    pub success_rate: Option<f64>,
+    /// The most frequent triggering signal (ties: alphabetical).
+    pub most_common_signal: Option<String>,
+}
+
+/// One error category.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorCategorySummary {
+    /// Category.
+    pub category: String,
+    /// Findings.
+    pub count: u64,
+    /// Mean severity weight (low 1, medium 2, high 3).
+    pub avg_severity: f64,
+    /// More findings in the second half is `declining`.
+    pub trend: TrendDirection,
+}
+
+/// Errors domain.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct OrgErrorSummary {
+    /// Findings in the window.
+    pub total_findings: u64,
+    /// Categories by count (descending), then name.
+    pub categories: Vec<ErrorCategorySummary>,
+    /// Highest mean severity, then higher count, then name.
+    pub most_severe_category: Option<String>,
+    /// Findings per severity.
+    pub severity_histogram: BTreeMap<String, u64>,
+    /// Trend of the total.
+    pub trend: TrendDirection,
+}
+
+/// One evolution outcome.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvolutionOutcomeSummary {
+    /// Agent.
+    pub agent_id: String,
+    /// Axis.
+    pub axis: String,
+    /// Applied or not.
+    pub applied: bool,
+    /// When proposed.
+    pub proposed_at: DateTime<Utc>,
+}
+
+/// Evolution domain.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct OrgEvolutionSummary {
+    /// Newest outcomes (at most 20), newest first.
+    pub recent_outcomes: Vec<EvolutionOutcomeSummary>,
+    /// Outcomes in the window.
+    pub total_proposals: u64,
+    /// Applied ÷ total; `None` without outcomes.
+    pub approval_rate: Option<f64>,
+    /// Axis with the most outcomes (ties: alphabetical).
+    pub most_adapted_axis: Option<String>,
+}
+
+/// Telemetry domain.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct OrgTelemetrySummary {
+    /// Telemetry events in the window.
+    pub event_count: u64,
+    /// The five most frequent event types (ties: alphabetical).
+    pub top_event_types: Vec<String>,
+    /// Events that report an error.
+    pub error_event_count: u64,
+}
+
+/// Benchmark domain (optional).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct OrgBenchmarkSummary {
+    /// Runs in the window (all suites).
+    pub run_count: u64,
+    /// The suite the fields below describe: the one with the worst latest change.
+    pub suite: Option<String>,
+    /// That suite's latest total.
+    pub latest_total: Option<f64>,
+    /// That suite's best total in the window.
+    pub max_total: Option<f64>,
+    /// Latest total − previous total of that suite.
+    pub delta: Option<f64>,
+    /// Whether that suite's latest run dropped by more than the regression threshold.
+    pub is_regression: bool,
+    /// Whether any run of any suite in the window dropped by more than the threshold.
+    pub has_regression: bool,
+}
+
+/// A domain whose aggregator failed; its summary is the empty one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DomainFailure {
+    /// Domain.
+    pub domain: Domain,
+    /// What went wrong.
+    pub error: String,
+}
+
+/// The window a snapshot covers.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct SnapshotWindow {
+    /// Requested start (inclusive).
+    pub since: DateTime<Utc>,
+    /// Requested end (exclusive).
+    pub until: DateTime<Utc>,
+    /// Start of the first hourly bucket read.
+    pub effective_since: DateTime<Utc>,
+    /// End of the last hourly bucket read.
+    pub effective_until: DateTime<Utc>,
+}
+
+/// The company-wide signal snapshot.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OrgSignalSnapshot {
+    /// Window covered.
+    pub window: SnapshotWindow,
+    /// The window's end (not the wall time of the build, so snapshots are reproducible).
+    pub collected_at: DateTime<Utc>,
+    /// Performance.
+    pub performance: OrgPerformanceSummary,
+    /// Budget.
+    pub budget: OrgBudgetSummary,
+    /// Coordination.
+    pub coordination: OrgCoordinationSummary,
+    /// Scaling.
+    pub scaling: OrgScalingSummary,
+    /// Errors.
+    pub errors: OrgErrorSummary,
+    /// Evolution.
+    pub evolution: OrgEvolutionSummary,
+    /// Telemetry.
+    pub telemetry: OrgTelemetrySummary,
+    /// Benchmark.
+    pub benchmark: OrgBenchmarkSummary,
+    /// Domains whose aggregator failed (their summaries are empty).
+    pub failed_domains: Vec<DomainFailure>,
+}
+
+impl OrgSignalSnapshot {
+    /// A snapshot with every domain empty.
+    pub fn empty(window: SnapshotWindow) -> Self {
+        Self {
+            window,
+            collected_at: window.until,
+            performance: Default::default(),
+            budget: Default::default(),
+            coordination: Default::default(),
+            scaling: Default::default(),
+            errors: Default::default(),
+            evolution: Default::default(),
+            telemetry: Default::default(),
+            benchmark: Default::default(),
+            failed_domains: Vec::new(),
+        }
+    }
+}

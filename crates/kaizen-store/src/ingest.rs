@@ -1,0 +1,634 @@
+//! Ingestion: NDJSON or a JSON array in, raw events and rollups out.
+//!
+//! Semantics (also in `docs/events.md`):
+//! * Every record is validated on its own. Valid records are stored; invalid ones are
+//!   reported with their line number, the field and what was expected, optionally written
+//!   verbatim to a rejects sink, and never stored. One bad record never loses a good one.
+//! * A record whose `id` is already stored is a *duplicate*: skipped, counted, not an error.
+//! * Blank lines are ignored. A line longer than [`MAX_RECORD_BYTES`] is rejected unread.
+//! * A JSON array (input whose first non-blank byte is `[`) is read whole; if the array
+//!   itself is malformed nothing in it is stored.
+//! * Records are committed in batches; if the database fails mid-way, earlier batches stay
+//!   committed (re-running is safe for records with ids).
+//!
+//! Parsing runs on a second thread while this one writes, so the two cores overlap.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::sync::mpsc::sync_channel;
+
+use chrono::{DateTime, Utc};
+use kaizen_core::event::Event;
+use kaizen_core::rollup::{MAX_SIGNALS, contributions, encode_stats, hour_of, merge_encoded};
+use kaizen_core::stats::Stat;
+use rusqlite::{OptionalExtension, Transaction, params};
+use serde::Serialize;
+use serde_json::value::RawValue;
+
+use crate::parse::{RecordError, parse_event};
+use crate::source::{RES_DAY, RES_HOUR};
+use crate::{Result, Store, StoreError, schema};
+
+/// The longest record accepted, in bytes.
+pub const MAX_RECORD_BYTES: usize = 1 << 20;
+
+/// How the input is framed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum InputFormat {
+    /// A JSON array if the first non-blank byte is `[`, NDJSON otherwise.
+    #[default]
+    Auto,
+    /// One JSON object per line.
+    Ndjson,
+    /// One JSON array of objects.
+    JsonArray,
+}
+
+/// Options for [`Store::ingest`].
+pub struct IngestOptions<'a> {
+    /// Framing.
+    pub format: InputFormat,
+    /// Where rejected records are copied verbatim, one per line.
+    pub rejects: Option<&'a mut dyn Write>,
+    /// Called with the number of input bytes consumed so far.
+    pub progress: Option<&'a (dyn Fn(u64) + Sync)>,
+    /// Records per transaction.
+    pub batch_size: usize,
+    /// How many rejections the report keeps in full (all are counted).
+    pub max_reported_rejections: usize,
+    /// The ingestion time recorded with each event.
+    pub now: DateTime<Utc>,
+}
+
+impl<'a> IngestOptions<'a> {
+    /// Defaults, stamping events with `now`.
+    pub fn new(now: DateTime<Utc>) -> Self {
+        Self {
+            format: InputFormat::Auto,
+            rejects: None,
+            progress: None,
+            batch_size: 100_000,
+            max_reported_rejections: 1000,
+            now,
+        }
+    }
+}
+
+/// A rejected record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Rejected {
+    /// 1-based line where the record starts.
+    pub line: u64,
+    /// 1-based position of the record in the input.
+    pub record: u64,
+    /// The offending field, when known.
+    pub field: Option<String>,
+    /// What was expected and what was found.
+    pub message: String,
+}
+
+impl std::fmt::Display for Rejected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.field {
+            Some(field) => write!(f, "line {}: field `{field}`: {}", self.line, self.message),
+            None => write!(f, "line {}: {}", self.line, self.message),
+        }
+    }
+}
+
+/// What an ingestion did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct IngestReport {
+    /// Records read (blank lines excluded).
+    pub records: u64,
+    /// Records stored.
+    pub accepted: u64,
+    /// Records skipped because their id was already stored.
+    pub duplicates: u64,
+    /// Records rejected.
+    pub rejected: u64,
+    /// The first rejections, in input order.
+    pub rejections: Vec<Rejected>,
+    /// Accepted records per event type.
+    pub accepted_by_type: BTreeMap<String, u64>,
+}
+
+/// One record on its way from the parser to the writer.
+struct Parsed {
+    line: u64,
+    record: u64,
+    raw: String,
+    result: std::result::Result<Event, RecordError>,
+}
+
+impl Store {
+    /// Ingests NDJSON or a JSON array from `input`. See the module docs for the semantics.
+    pub fn ingest(&mut self, input: impl Read + Send, mut opts: IngestOptions<'_>) -> Result<IngestReport> {
+        let mut reader = BufReader::with_capacity(1 << 16, input);
+        let format = match opts.format {
+            InputFormat::Auto => {
+                if first_significant_byte(&mut reader)? == Some(b'[') {
+                    InputFormat::JsonArray
+                } else {
+                    InputFormat::Ndjson
+                }
+            }
+            f => f,
+        };
+        let mut report = IngestReport::default();
+        let progress = opts.progress;
+        let mut writer = Writer::default();
+        let batch_size = opts.batch_size.max(1);
+        let now = opts.now.timestamp_micros();
+
+        if format == InputFormat::JsonArray {
+            let mut bytes = Vec::new();
+            reader.read_to_end(&mut bytes)?;
+            let items = match split_array(&bytes) {
+                Ok(items) => items,
+                Err(rejection) => {
+                    report.records = 1;
+                    report.rejected = 1;
+                    report.rejections.push(rejection);
+                    return Ok(report);
+                }
+            };
+            let mut tx = self.conn.transaction()?;
+            for (i, item) in items.into_iter().enumerate() {
+                writer.handle(&tx, item, now, &mut report, &mut opts)?;
+                if (i + 1) % batch_size == 0 {
+                    writer.flush(&tx)?;
+                    tx.commit()?;
+                    tx = self.conn.transaction()?;
+                }
+            }
+            writer.flush(&tx)?;
+            tx.commit()?;
+            if let Some(p) = progress {
+                p(bytes.len() as u64);
+            }
+            return Ok(report);
+        }
+
+        std::thread::scope(|scope| -> Result<IngestReport> {
+            let (send, recv) = sync_channel::<std::io::Result<(Vec<Parsed>, u64)>>(4);
+            let parser = scope.spawn(move || read_ndjson(reader, |chunk| send.send(chunk).is_ok()));
+            let mut tx = self.conn.transaction()?;
+            let mut in_batch = 0usize;
+            for chunk in recv {
+                let (items, bytes) = chunk?;
+                for item in items {
+                    writer.handle(&tx, item, now, &mut report, &mut opts)?;
+                    in_batch += 1;
+                    if in_batch >= batch_size {
+                        writer.flush(&tx)?;
+                        tx.commit()?;
+                        tx = self.conn.transaction()?;
+                        in_batch = 0;
+                    }
+                }
+                if let Some(p) = progress {
+                    p(bytes);
+                }
+            }
+            writer.flush(&tx)?;
+            tx.commit()?;
+            parser
+                .join()
+                .map_err(|_| StoreError::Refused("the parser thread panicked".into()))?;
+            Ok(report)
+        })
+    }
+
+    /// Rebuilds every derived table (rollups, agents, scaling, budget, evolution, benchmark)
+    /// from the raw events. Refuses when retention has pruned raw events, since the rebuilt
+    /// rollups would lose that history, unless `force`.
+    pub fn rebuild_rollups(&mut self, force: bool, progress: Option<&dyn Fn(u64, u64)>) -> Result<u64> {
+        if let Some(before) = self.stats()?.pruned_before
+            && !force
+        {
+            return Err(StoreError::Refused(format!(
+                "raw events before {before} were pruned by retention; rebuilding would drop their rollups (use --force to rebuild from what is left)"
+            )));
+        }
+        let total: i64 = self.conn.query_row("SELECT count(*) FROM events", [], |r| r.get(0))?;
+        let tx = self.conn.transaction()?;
+        for table in schema::DERIVED_TABLES {
+            tx.execute(&format!("DELETE FROM {table}"), [])?;
+        }
+        let mut writer = Writer {
+            insert_raw: false,
+            ..Writer::default()
+        };
+        let mut last_seq = 0i64;
+        let mut done = 0u64;
+        loop {
+            let chunk: Vec<(i64, String)> = {
+                let mut stmt = tx.prepare_cached("SELECT seq, body FROM events WHERE seq > ?1 ORDER BY seq LIMIT 10000")?;
+                let rows = stmt.query_map(params![last_seq], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                rows.collect::<rusqlite::Result<_>>()?
+            };
+            let Some((seq, _)) = chunk.last() else { break };
+            last_seq = *seq;
+            for (seq, body) in chunk {
+                let event = parse_event(&body).map_err(|e| {
+                    StoreError::Incompatible(format!("stored event #{seq} no longer parses: {e}"))
+                })?;
+                writer.apply(&tx, &event, &body, 0)?;
+                done += 1;
+            }
+            writer.flush(&tx)?;
+            if let Some(p) = progress {
+                p(done, total as u64);
+            }
+        }
+        tx.commit()?;
+        Ok(done)
+    }
+}
+
+/// Skips a UTF-8 byte-order mark and whitespace, returning the first other byte.
+fn first_significant_byte(reader: &mut impl BufRead) -> std::io::Result<Option<u8>> {
+    let mut bom_checked = false;
+    loop {
+        let buf = reader.fill_buf()?;
+        if buf.is_empty() {
+            return Ok(None);
+        }
+        if !bom_checked {
+            bom_checked = true;
+            if buf.starts_with(&[0xEF, 0xBB, 0xBF]) {
+                reader.consume(3);
+                continue;
+            }
+        }
+        match buf.iter().position(|b| !b.is_ascii_whitespace()) {
+            Some(i) => {
+                let b = buf[i];
+                reader.consume(i);
+                return Ok(Some(b));
+            }
+            None => {
+                let n = buf.len();
+                reader.consume(n);
+            }
+        }
+    }
+}
+
+/// Reads one line into `line`, keeping at most `MAX_RECORD_BYTES + 1` bytes of it (the rest is
+/// consumed and dropped). Returns the bytes consumed, 0 at the end.
+fn read_line_capped(reader: &mut impl BufRead, line: &mut Vec<u8>) -> std::io::Result<usize> {
+    line.clear();
+    let mut consumed = 0;
+    loop {
+        let buf = reader.fill_buf()?;
+        if buf.is_empty() {
+            return Ok(consumed);
+        }
+        let (take, done) = match buf.iter().position(|b| *b == b'\n') {
+            Some(i) => (i + 1, true),
+            None => (buf.len(), false),
+        };
+        let room = (MAX_RECORD_BYTES + 1).saturating_sub(line.len());
+        line.extend_from_slice(&buf[..take.min(room)]);
+        reader.consume(take);
+        consumed += take;
+        if done {
+            return Ok(consumed);
+        }
+    }
+}
+
+/// Parses NDJSON, handing chunks of records to `send` (which returns false to stop).
+fn read_ndjson(
+    mut reader: impl BufRead,
+    mut send: impl FnMut(std::io::Result<(Vec<Parsed>, u64)>) -> bool,
+) {
+    const CHUNK: usize = 2048;
+    let mut line_no = 0u64;
+    let mut record = 0u64;
+    let mut bytes = 0u64;
+    let mut buf = Vec::with_capacity(512);
+    let mut chunk = Vec::with_capacity(CHUNK);
+    loop {
+        let n = match read_line_capped(&mut reader, &mut buf) {
+            Ok(n) => n,
+            Err(e) => {
+                send(Err(e));
+                return;
+            }
+        };
+        if n == 0 {
+            break;
+        }
+        bytes += n as u64;
+        line_no += 1;
+        let text = trim_line(&buf, line_no == 1);
+        if text.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        record += 1;
+        let (raw, result) = if buf.len() > MAX_RECORD_BYTES {
+            let mut raw = String::from_utf8_lossy(&text[..text.len().min(256)]).into_owned();
+            raw.push_str("…");
+            (raw, Err(RecordError { field: None, message: format!("record longer than {MAX_RECORD_BYTES} bytes") }))
+        } else {
+            match std::str::from_utf8(text) {
+                Ok(s) => (s.to_owned(), parse_event(s)),
+                Err(e) => (
+                    String::from_utf8_lossy(text).into_owned(),
+                    Err(RecordError { field: None, message: format!("not valid UTF-8 ({e})") }),
+                ),
+            }
+        };
+        chunk.push(Parsed { line: line_no, record, raw, result });
+        if chunk.len() == CHUNK && !send(Ok((std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK)), bytes))) {
+            return;
+        }
+    }
+    if !chunk.is_empty() || bytes > 0 {
+        send(Ok((chunk, bytes)));
+    }
+}
+
+fn trim_line(buf: &[u8], first: bool) -> &[u8] {
+    let mut s = buf;
+    if first && s.starts_with(&[0xEF, 0xBB, 0xBF]) {
+        s = &s[3..];
+    }
+    while let [rest @ .., b'\n' | b'\r'] = s {
+        s = rest;
+    }
+    s
+}
+
+/// Splits a JSON array into its elements, each with its line number.
+fn split_array(bytes: &[u8]) -> std::result::Result<Vec<Parsed>, Rejected> {
+    let whole_input = |line: u64, message: String| Rejected { line, record: 0, field: None, message };
+    let text = std::str::from_utf8(bytes).map_err(|e| whole_input(1, format!("input is not valid UTF-8 ({e}); nothing was stored")))?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let items: Vec<&RawValue> = serde_json::from_str(text).map_err(|e| {
+        whole_input(
+            e.line() as u64,
+            format!("the JSON array is malformed at column {}: {e}; nothing was stored", e.column()),
+        )
+    })?;
+    let base = text.as_ptr() as usize;
+    Ok(items
+        .into_iter()
+        .enumerate()
+        .map(|(i, raw)| {
+            let s = raw.get();
+            let offset = (s.as_ptr() as usize).saturating_sub(base).min(text.len());
+            let line = 1 + text.as_bytes()[..offset].iter().filter(|b| **b == b'\n').count() as u64;
+            Parsed { line, record: i as u64 + 1, raw: s.to_owned(), result: parse_event(s) }
+        })
+        .collect())
+}
+
+/// Rollup row key: (resolution, stream, dim, bucket, key id).
+type RollupKey = (i64, i64, i64, i64, i64);
+
+/// The latest sighting of an agent in the current batch.
+struct AgentSeen {
+    department: String,
+    role: String,
+    first: i64,
+    last: i64,
+}
+
+/// Accumulates a batch in memory and writes it at `flush`.
+struct Writer {
+    insert_raw: bool,
+    key_ids: HashMap<(i64, String), i64>,
+    rollups: HashMap<RollupKey, [Stat; MAX_SIGNALS]>,
+    agents: HashMap<String, AgentSeen>,
+    buf: Vec<u8>,
+}
+
+impl Default for Writer {
+    fn default() -> Self {
+        Self {
+            insert_raw: true,
+            key_ids: HashMap::new(),
+            rollups: HashMap::new(),
+            agents: HashMap::new(),
+            buf: Vec::new(),
+        }
+    }
+}
+
+impl Writer {
+    fn handle(
+        &mut self,
+        tx: &Transaction<'_>,
+        item: Parsed,
+        now: i64,
+        report: &mut IngestReport,
+        opts: &mut IngestOptions<'_>,
+    ) -> Result<()> {
+        report.records += 1;
+        match item.result {
+            Ok(event) => {
+                if self.apply(tx, &event, &item.raw, now)? {
+                    report.accepted += 1;
+                    *report.accepted_by_type.entry(event.type_name().to_owned()).or_default() += 1;
+                } else {
+                    report.duplicates += 1;
+                }
+            }
+            Err(e) => {
+                report.rejected += 1;
+                if report.rejections.len() < opts.max_reported_rejections {
+                    report.rejections.push(Rejected {
+                        line: item.line,
+                        record: item.record,
+                        field: e.field,
+                        message: e.message,
+                    });
+                }
+                if let Some(w) = opts.rejects.as_mut() {
+                    w.write_all(item.raw.as_bytes())?;
+                    w.write_all(b"\n")?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn key_id(&mut self, tx: &Transaction<'_>, dim: i64, key: &str) -> rusqlite::Result<i64> {
+        if let Some(id) = self.key_ids.get(&(dim, key.to_owned())) {
+            return Ok(*id);
+        }
+        let existing: Option<i64> = tx
+            .prepare_cached("SELECT id FROM rollup_keys WHERE dim = ?1 AND key = ?2")?
+            .query_row(params![dim, key], |r| r.get(0))
+            .optional()?;
+        let id = match existing {
+            Some(id) => id,
+            None => tx
+                .prepare_cached("INSERT INTO rollup_keys (dim, key) VALUES (?1, ?2) RETURNING id")?
+                .query_row(params![dim, key], |r| r.get(0))?,
+        };
+        self.key_ids.insert((dim, key.to_owned()), id);
+        Ok(id)
+    }
+
+    /// Stores one event. Returns false when its id was already stored.
+    fn apply(&mut self, tx: &Transaction<'_>, event: &Event, raw: &str, now: i64) -> Result<bool> {
+        let ts = event.ts().micros();
+        if self.insert_raw {
+            let inserted = tx
+                .prepare_cached(
+                    "INSERT INTO events (event_id, type, ts, body, ingested_at) VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT (event_id) DO NOTHING",
+                )?
+                .execute(params![event.id().map(|i| i.as_str()), event.type_name(), ts, raw, now])?;
+            if inserted == 0 {
+                return Ok(false);
+            }
+        }
+        let hour = hour_of(event.ts());
+        let day = hour.div_euclid(24);
+        let mut failure = None;
+        let mut rows: Vec<(i64, i64, i64, [Stat; MAX_SIGNALS])> = Vec::new();
+        contributions(event, |stream, dim, key, stats| {
+            match self.key_id(tx, dim.code(), key) {
+                Ok(id) => {
+                    let mut arr = [Stat::EMPTY; MAX_SIGNALS];
+                    arr[..stats.len()].copy_from_slice(stats);
+                    rows.push((stream.code(), dim.code(), id, arr));
+                }
+                Err(e) => failure = Some(e),
+            }
+        });
+        if let Some(e) = failure {
+            return Err(e.into());
+        }
+        for (stream, dim, id, stats) in rows {
+            for (res, bucket) in [(RES_HOUR, hour), (RES_DAY, day)] {
+                let slot = self.rollups.entry((res, stream, dim, bucket, id)).or_insert([Stat::EMPTY; MAX_SIGNALS]);
+                for (acc, s) in slot.iter_mut().zip(&stats) {
+                    acc.merge(s);
+                }
+            }
+        }
+        self.entities(tx, event, ts)?;
+        Ok(true)
+    }
+
+    fn entities(&mut self, tx: &Transaction<'_>, event: &Event, ts: i64) -> Result<()> {
+        match event {
+            Event::TaskCompleted(t) => {
+                let seen = self.agents.entry(t.agent_id.as_str().to_owned()).or_insert_with(|| AgentSeen {
+                    department: t.department.as_str().to_owned(),
+                    role: t.role.as_str().to_owned(),
+                    first: ts,
+                    last: ts,
+                });
+                seen.first = seen.first.min(ts);
+                if ts >= seen.last {
+                    seen.last = ts;
+                    t.department.as_str().clone_into(&mut seen.department);
+                    t.role.as_str().clone_into(&mut seen.role);
+                }
+            }
+            Event::ScalingDecision(d) => {
+                tx.prepare_cached(
+                    "INSERT INTO scaling_decisions (decision_id, ts, action, source_strategy, signal, rationale)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                     ON CONFLICT (decision_id) DO UPDATE SET ts = excluded.ts, action = excluded.action,
+                        source_strategy = excluded.source_strategy, signal = excluded.signal, rationale = excluded.rationale
+                     WHERE excluded.ts >= scaling_decisions.ts",
+                )?
+                .execute(params![
+                    d.decision_id.as_str(),
+                    ts,
+                    serde_plain(&d.action),
+                    d.source_strategy.as_str(),
+                    d.signal.as_str(),
+                    d.rationale
+                ])?;
+            }
+            Event::ScalingOutcome(o) => {
+                tx.prepare_cached(
+                    "INSERT INTO scaling_outcomes (decision_id, ts, outcome) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (decision_id) DO UPDATE SET ts = excluded.ts, outcome = excluded.outcome
+                     WHERE excluded.ts >= scaling_outcomes.ts",
+                )?
+                .execute(params![o.decision_id.as_str(), ts, serde_plain(&o.outcome)])?;
+            }
+            Event::BudgetStatus(b) => {
+                tx.prepare_cached("INSERT INTO budget_status (ts, monthly_limit_usd, remaining_usd) VALUES (?1, ?2, ?3)")?
+                    .execute(params![ts, b.monthly_limit_usd.get(), b.remaining_usd.get()])?;
+            }
+            Event::EvolutionOutcome(e) => {
+                tx.prepare_cached(
+                    "INSERT INTO evolution_outcomes (ts, agent_id, axis, applied, proposed_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                )?
+                .execute(params![ts, e.agent_id.as_str(), e.axis.as_str(), e.applied, e.proposed_at.micros()])?;
+            }
+            Event::BenchmarkRun(b) => {
+                tx.prepare_cached("INSERT INTO benchmark_runs (ts, suite, total_score) VALUES (?1, ?2, ?3)")?
+                    .execute(params![ts, b.suite.as_str(), b.total_score.get()])?;
+            }
+            Event::CostRecorded(_)
+            | Event::CoordinationMeasured(_)
+            | Event::ErrorFinding(_)
+            | Event::TelemetryEvent(_) => {}
+        }
+        Ok(())
+    }
+
+    /// Writes the accumulated rollups and agents, merging with what is stored.
+    fn flush(&mut self, tx: &Transaction<'_>) -> Result<()> {
+        let mut select = tx.prepare_cached(
+            "SELECT stats FROM rollups WHERE res = ?1 AND stream = ?2 AND dim = ?3 AND bucket = ?4 AND key_id = ?5",
+        )?;
+        let mut upsert = tx.prepare_cached(
+            "INSERT INTO rollups (res, stream, dim, bucket, key_id, stats) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (res, stream, dim, bucket, key_id) DO UPDATE SET stats = excluded.stats",
+        )?;
+        for ((res, stream, dim, bucket, key_id), stats) in self.rollups.drain() {
+            let width = kaizen_core::rollup::Stream::ALL
+                .iter()
+                .find(|s| s.code() == stream)
+                .map_or(MAX_SIGNALS, |s| s.signals().len());
+            let mut merged = [Stat::EMPTY; MAX_SIGNALS];
+            merged[..width].copy_from_slice(&stats[..width]);
+            let existing: Option<Vec<u8>> = select
+                .query_row(params![res, stream, dim, bucket, key_id], |r| r.get(0))
+                .optional()?;
+            if let Some(bytes) = existing
+                && !merge_encoded(&bytes, &mut merged[..width])
+            {
+                return Err(StoreError::Incompatible(format!(
+                    "stored rollup row (stream {stream}, bucket {bucket}) has an unexpected size; run `kaizen store rebuild-rollups`"
+                )));
+            }
+            encode_stats(&merged[..width], &mut self.buf);
+            upsert.execute(params![res, stream, dim, bucket, key_id, &self.buf])?;
+        }
+        let mut agents = tx.prepare_cached(
+            "INSERT INTO agents (agent_id, department, role, first_seen, last_seen) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (agent_id) DO UPDATE SET
+                department = CASE WHEN excluded.last_seen >= agents.last_seen THEN excluded.department ELSE agents.department END,
+                role = CASE WHEN excluded.last_seen >= agents.last_seen THEN excluded.role ELSE agents.role END,
+                first_seen = min(agents.first_seen, excluded.first_seen),
+                last_seen = max(agents.last_seen, excluded.last_seen)",
+        )?;
+        for (id, a) in self.agents.drain() {
+            agents.execute(params![id, a.department, a.role, a.first, a.last])?;
+        }
+        Ok(())
+    }
+}
+
+/// The serde wire name of a unit enum variant.
+fn serde_plain<T: Serialize>(v: &T) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}

@@ -1,0 +1,233 @@
+//! kaizen's storage adapter: SQLite (one file, WAL) holding the raw event log, hourly and
+//! daily rollups and a few low-volume entity tables.
+//!
+//! * [`Store::open`] creates or migrates the file (migrations are embedded, see [`schema`]).
+//! * [`Store::ingest`] turns NDJSON or a JSON array into stored events and rollups; see
+//!   [`ingest`] for the accept/reject semantics.
+//! * [`Store::signal_source`] is the read side: a [`kaizen_core::signals::SignalSource`] the
+//!   snapshot builder runs its aggregators on, concurrently, over pooled read connections.
+//!
+//! Architecture invariant: this crate knows SQL and the event wire format, but no rules,
+//! no CLI and no HTTP. The arithmetic of snapshots lives in `kaizen-core`.
+
+pub mod ingest;
+pub mod parse;
+pub mod schema;
+mod source;
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+
+pub use ingest::{IngestOptions, IngestReport, InputFormat, Rejected};
+pub use source::StoreReader;
+
+/// A storage failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database reported an error.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// Reading the input failed.
+    #[error("reading input: {0}")]
+    Io(#[from] std::io::Error),
+    /// The file is not a kaizen store, or is newer than this binary.
+    #[error("{0}")]
+    Incompatible(String),
+    /// An operation was refused, with the reason.
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// A result with [`StoreError`].
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// The kaizen store.
+pub struct Store {
+    path: PathBuf,
+    conn: Connection,
+    readers: ReaderPool,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish_non_exhaustive()
+    }
+}
+
+/// What `kaizen store stats` shows.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct StoreStats {
+    /// The database file.
+    pub path: String,
+    /// Schema version.
+    pub schema_version: i64,
+    /// Size of the database file (without WAL), bytes.
+    pub file_bytes: u64,
+    /// Raw events stored.
+    pub events: u64,
+    /// Raw events per type.
+    pub events_by_type: Vec<(String, u64)>,
+    /// Oldest stored raw event.
+    pub oldest_event: Option<DateTime<Utc>>,
+    /// Newest stored raw event.
+    pub newest_event: Option<DateTime<Utc>>,
+    /// Rollup rows (hourly + daily).
+    pub rollup_rows: u64,
+    /// Interned rollup keys.
+    pub rollup_keys: u64,
+    /// Agents known.
+    pub agents: u64,
+    /// Raw events before this instant were pruned by retention.
+    pub pruned_before: Option<DateTime<Utc>>,
+}
+
+pub(crate) fn micros_to_time(us: i64) -> DateTime<Utc> {
+    DateTime::<Utc>::from_timestamp_micros(us).unwrap_or_default()
+}
+
+impl Store {
+    /// Opens the store at `path`, creating and migrating it as needed.
+    pub fn open(path: impl AsRef<Path>) -> Result<Store> {
+        let path = path.as_ref().to_path_buf();
+        let conn = Connection::open(&path)?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL;
+             PRAGMA synchronous = NORMAL;
+             PRAGMA busy_timeout = 5000;
+             PRAGMA temp_store = MEMORY;
+             PRAGMA cache_size = -32768;",
+        )?;
+        let mut store = Store {
+            readers: ReaderPool::new(path.clone()),
+            path,
+            conn,
+        };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn migrate(&mut self) -> Result<()> {
+        let version: i64 = self.conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        let latest = schema::MIGRATIONS.len() as i64;
+        if version > latest {
+            return Err(StoreError::Incompatible(format!(
+                "{} has schema version {version}, newer than this kaizen understands ({latest}); upgrade kaizen",
+                self.path.display()
+            )));
+        }
+        if version == 0 {
+            let tables: i64 = self.conn.query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table'",
+                [],
+                |r| r.get(0),
+            )?;
+            if tables > 0 {
+                return Err(StoreError::Incompatible(format!(
+                    "{} is an SQLite database but not a kaizen store",
+                    self.path.display()
+                )));
+            }
+        }
+        for (i, sql) in schema::MIGRATIONS.iter().enumerate().skip(version as usize) {
+            let tx = self.conn.transaction()?;
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+            tx.commit()?;
+        }
+        Ok(())
+    }
+
+    /// The read side, for snapshots. Cheap to create; uses pooled read-only connections.
+    pub fn signal_source(&self) -> &StoreReader {
+        &self.readers.reader
+    }
+
+    /// Counts and sizes.
+    pub fn stats(&self) -> Result<StoreStats> {
+        let c = &self.conn;
+        let count = |sql: &str| -> Result<u64> { Ok(c.query_row(sql, [], |r| r.get::<_, i64>(0))? as u64) };
+        let mut by_type = Vec::new();
+        let mut stmt = c.prepare("SELECT type, count(*) FROM events GROUP BY type ORDER BY type")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64)))?;
+        for row in rows {
+            by_type.push(row?);
+        }
+        let (oldest, newest): (Option<i64>, Option<i64>) =
+            c.query_row("SELECT min(ts), max(ts) FROM events", [], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(StoreStats {
+            path: self.path.display().to_string(),
+            schema_version: c.query_row("PRAGMA user_version", [], |r| r.get(0))?,
+            file_bytes: std::fs::metadata(&self.path).map(|m| m.len()).unwrap_or(0),
+            events: count("SELECT count(*) FROM events")?,
+            events_by_type: by_type,
+            oldest_event: oldest.map(micros_to_time),
+            newest_event: newest.map(micros_to_time),
+            rollup_rows: count("SELECT count(*) FROM rollups")?,
+            rollup_keys: count("SELECT count(*) FROM rollup_keys")?,
+            agents: count("SELECT count(*) FROM agents")?,
+            pruned_before: self.pruned_before()?,
+        })
+    }
+
+    fn pruned_before(&self) -> Result<Option<DateTime<Utc>>> {
+        let v: Option<String> = self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = 'pruned_before'", [], |r| r.get(0))
+            .optional()?;
+        Ok(v.and_then(|s| s.parse::<i64>().ok()).map(micros_to_time))
+    }
+
+    /// Deletes raw events older than `before` (rollups and entities are kept). Returns how
+    /// many were deleted.
+    pub fn prune_raw_events(&mut self, before: DateTime<Utc>) -> Result<u64> {
+        let cutoff = before.timestamp_micros();
+        let tx = self.conn.transaction()?;
+        let deleted = tx.execute("DELETE FROM events WHERE ts < ?1", params![cutoff])? as u64;
+        if deleted > 0 {
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES ('pruned_before', ?1)
+                 ON CONFLICT (key) DO UPDATE SET value = max(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))",
+                params![cutoff.to_string()],
+            )?;
+        }
+        tx.commit()?;
+        Ok(deleted)
+    }
+}
+
+/// Read-only connections shared by the snapshot builder's threads.
+pub(crate) struct ReaderPool {
+    reader: StoreReader,
+}
+
+impl ReaderPool {
+    fn new(path: PathBuf) -> Self {
+        Self {
+            reader: StoreReader {
+                path,
+                idle: Mutex::new(Vec::new()),
+            },
+        }
+    }
+}
+
+pub(crate) fn open_reader(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
+    )?;
+    conn.execute_batch(
+        "PRAGMA busy_timeout = 5000;
+         PRAGMA cache_size = -32768;
+         PRAGMA mmap_size = 268435456;",
+    )?;
+    Ok(conn)
+}
