@@ -223,8 +223,8 @@ fn override_path(name: &str) -> Option<Vec<String>> {
     )
 }
 
-/// Applies `overrides` to `config`. Each value is read as a YAML scalar; when the key wants a
-/// string, the text is taken as is (so a salt of `12345` or `yes` stays a string).
+/// Applies `overrides` to `config`. Each value is read as YAML (usually a scalar); when the key
+/// wants a string, the text is taken as is (so a salt of `12345` or `yes` stays a string).
 fn apply_overrides(config: &KaizenConfig, overrides: &[Override]) -> Result<KaizenConfig> {
     let mut tree = serde_json::to_value(config).context("cannot represent the configuration")?;
     let mut problems = Vec::new();
@@ -236,18 +236,16 @@ fn apply_overrides(config: &KaizenConfig, overrides: &[Override]) -> Result<Kaiz
             problems.push(format!("{} and {other} both set {dotted}", o.var));
             continue;
         }
-        let value = match serde_saphyr::from_str::<Value>(&o.value) {
-            Ok(v) => v,
-            Err(e) => {
-                problems.push(format!(
-                    "{}: value is not valid YAML: {}",
-                    o.var,
-                    e.without_snippet()
-                ));
-                continue;
-            }
-        };
+        // Text that is not valid YAML can still be a string value (a salt, a path).
+        let value = serde_saphyr::from_str::<Value>(&o.value)
+            .unwrap_or_else(|_| Value::String(o.value.clone()));
         match slot(&mut tree, &o.path) {
+            Ok(target) if target.is_object() => problems.push(format!(
+                "{}: {} is a section; set its keys one by one (e.g. {}__<KEY>)",
+                o.var,
+                o.dotted(),
+                o.var.to_uppercase()
+            )),
             Ok(target) => {
                 *target = value;
                 parsed.push(o);
@@ -271,10 +269,11 @@ fn apply_overrides(config: &KaizenConfig, overrides: &[Override]) -> Result<Kaiz
             Err(e) => e,
         };
         let at = e.path().to_string();
-        let Some(o) = parsed
-            .iter()
-            .find(|o| at == o.dotted() || at.starts_with(&format!("{}.", o.dotted())))
-        else {
+        let Some(o) = parsed.iter().find(|o| {
+            let key = o.dotted();
+            at.strip_prefix(&key)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
+        }) else {
             bail!(
                 "invalid configuration after environment overrides: {at}: {}",
                 e.inner()
@@ -299,7 +298,7 @@ fn apply_overrides(config: &KaizenConfig, overrides: &[Override]) -> Result<Kaiz
     }
 }
 
-/// The value at `path` in `tree`, which must name an existing key (not a whole section).
+/// The value at `path` in `tree`, which must name an existing key.
 fn slot<'a>(tree: &'a mut Value, path: &[String]) -> std::result::Result<&'a mut Value, String> {
     let mut node = tree;
     let mut walked: Vec<&str> = Vec::new();
@@ -323,13 +322,6 @@ fn slot<'a>(tree: &'a mut Value, path: &[String]) -> std::result::Result<&'a mut
         node = map
             .get_mut(segment)
             .ok_or_else(|| format!("unknown key {}", walked.join(".")))?;
-    }
-    if node.is_object() {
-        return Err(format!(
-            "{} is a section; set its keys one by one (e.g. {}__<KEY>)",
-            path.join("."),
-            OVERRIDE_PREFIX.to_owned() + &path.join("__").to_uppercase()
-        ));
     }
     Ok(node)
 }
@@ -762,16 +754,25 @@ mod tests {
     }
 
     #[test]
-    fn secret_override_values_are_not_echoed() {
-        let err = err_text(load_with_env(
-            None,
-            env(&[(
-                "KAIZEN__SELF_IMPROVEMENT__CROSS_DEPLOYMENT_ANALYTICS__DEPLOYMENT_ID_SALT",
-                "[hunter2]",
-            )]),
-        ));
-        assert!(err.contains("deployment_id_salt"), "{err}");
-        assert!(!err.contains("hunter2"), "{err}");
+    fn secret_override_values_are_kept_verbatim_and_never_echoed() {
+        let var = "KAIZEN__SELF_IMPROVEMENT__CROSS_DEPLOYMENT_ANALYTICS__DEPLOYMENT_ID_SALT";
+        for salt in ["[hunter2]", "a: b [c", "12345"] {
+            let loaded = load_with_env(None, env(&[(var, salt)])).unwrap();
+            let analytics = &loaded.config.self_improvement.cross_deployment_analytics;
+            assert_eq!(analytics.deployment_id_salt.as_deref(), Some(salt));
+        }
+        let secret = Override {
+            var: var.to_owned(),
+            path: override_path(var).unwrap(),
+            value: "hunter2".to_owned(),
+        };
+        assert_eq!(secret.shown(), format!("{var}=\"***redacted***\""));
+        let plain = Override {
+            var: "KAIZEN__STORAGE__PATH".to_owned(),
+            path: override_path("KAIZEN__STORAGE__PATH").unwrap(),
+            value: "x.db".to_owned(),
+        };
+        assert_eq!(plain.shown(), "KAIZEN__STORAGE__PATH=\"x.db\"");
     }
 
     #[test]

@@ -3,12 +3,13 @@
 use std::io::Write;
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
+#[cfg(test)]
+use kaizen_core::event::Event;
 use kaizen_core::event::{
-    BenchmarkRun, BudgetStatus, CoordinationMeasured, CostCategory, CostRecorded, ErrorFinding,
-    Event, EvolutionOutcome, Fraction, Name, NonNegative, ScalingAction, ScalingDecision,
-    ScalingOutcome, ScalingOutcomeRecorded, Score10, Severity, TaskCompleted, TelemetryEvent,
-    Timestamp,
+    CostCategory, EVENT_TYPES, Fraction, NonNegative, ScalingAction, ScalingOutcome, Score10,
+    Severity, Timestamp,
 };
+use serde_json::ser::{CompactFormatter, Formatter};
 
 use crate::generator::DAY_MS;
 use crate::org::{Agent, DEPARTMENTS, MODELS};
@@ -131,32 +132,6 @@ pub(crate) enum Kind {
     },
 }
 
-fn name(s: impl Into<String>) -> Result<Name, SimError> {
-    Name::new(s).map_err(SimError::Internal)
-}
-
-fn names(list: &[&str]) -> Result<Vec<Name>, SimError> {
-    list.iter().map(|s| name(*s)).collect()
-}
-
-fn ts(ms: i64) -> Result<Timestamp, SimError> {
-    DateTime::<Utc>::from_timestamp_millis(ms)
-        .map(Timestamp)
-        .ok_or_else(|| SimError::Internal(format!("timestamp {ms} ms out of range")))
-}
-
-fn score(x: f64) -> Result<Score10, SimError> {
-    Score10::new(x).map_err(SimError::Internal)
-}
-
-fn fraction(x: f64) -> Result<Fraction, SimError> {
-    Fraction::new(x).map_err(SimError::Internal)
-}
-
-fn nonneg(x: f64) -> Result<NonNegative, SimError> {
-    NonNegative::new(x).map_err(SimError::Internal)
-}
-
 fn round_cents(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
@@ -184,30 +159,115 @@ fn month_bounds(ms: i64) -> Result<(i64, i64), SimError> {
     }
 }
 
-/// Serialises records, numbers them and keeps the running budget accounting.
+/// Appends `n` in decimal.
+fn push_u64(buf: &mut Vec<u8>, mut n: u64) {
+    let mut tmp = [0u8; 20];
+    let mut i = tmp.len();
+    loop {
+        i -= 1;
+        tmp[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    buf.extend_from_slice(&tmp[i..]);
+}
+
+/// Appends `n` in decimal, zero-padded to at least `width` digits.
+fn push_u64_padded(buf: &mut Vec<u8>, n: u64, width: usize) {
+    let digits = n.checked_ilog10().map_or(1, |d| d as usize + 1);
+    for _ in digits..width {
+        buf.push(b'0');
+    }
+    push_u64(buf, n);
+}
+
+/// Appends two decimal digits.
+fn push_2(buf: &mut Vec<u8>, n: i64) {
+    buf.push(b'0' + (n / 10) as u8);
+    buf.push(b'0' + (n % 10) as u8);
+}
+
+/// Appends a finite float exactly as `serde_json` does (same formatter).
+fn push_f64(buf: &mut Vec<u8>, x: f64) -> Result<(), SimError> {
+    if !x.is_finite() {
+        return Err(SimError::Internal(format!("non-finite number {x}")));
+    }
+    CompactFormatter.write_f64(buf, x)?;
+    Ok(())
+}
+
+fn push_bool(buf: &mut Vec<u8>, b: bool) {
+    buf.extend_from_slice(if b { b"true" } else { b"false" });
+}
+
+/// Appends `s` as a JSON string. The generator's names never need escaping; anything that
+/// would goes through `serde_json`.
+fn push_str(buf: &mut Vec<u8>, s: &str) -> Result<(), SimError> {
+    if s
+        .bytes()
+        .all(|b| b >= 0x20 && b != b'"' && b != b'\\' && b != 0x7f)
+    {
+        buf.push(b'"');
+        buf.extend_from_slice(s.as_bytes());
+        buf.push(b'"');
+    } else {
+        serde_json::to_writer(&mut *buf, s)?;
+    }
+    Ok(())
+}
+
+/// Appends `,"key":`.
+fn key(buf: &mut Vec<u8>, k: &str) {
+    buf.extend_from_slice(b",\"");
+    buf.extend_from_slice(k.as_bytes());
+    buf.extend_from_slice(b"\":");
+}
+
+fn push_task_id(buf: &mut Vec<u8>, task: u64) {
+    buf.extend_from_slice(b"\"task-");
+    push_u64_padded(buf, task, 8);
+    buf.push(b'"');
+}
+
+fn push_decision_id(buf: &mut Vec<u8>, d: u32) {
+    buf.extend_from_slice(b"\"scale-");
+    push_u64_padded(buf, u64::from(d), 6);
+    buf.push(b'"');
+}
+
+fn internal(e: String) -> SimError {
+    SimError::Internal(e)
+}
+
+fn datetime(ms: i64) -> Result<DateTime<Utc>, SimError> {
+    DateTime::<Utc>::from_timestamp_millis(ms)
+        .ok_or_else(|| SimError::Internal(format!("timestamp {ms} ms out of range")))
+}
+
+/// Serialises records as NDJSON, numbers them, counts them per type and keeps the running
+/// budget accounting that `budget.status` events report.
+///
+/// Lines are written directly (no intermediate [`Event`]); in unit tests every line is
+/// checked byte for byte against `serde_json`'s serialisation of the equivalent [`Event`].
 pub(crate) struct Emitter {
-    id_prefix: String,
+    id_prefix: Vec<u8>,
     next_id: u64,
     counts: [u64; 10],
     buf: Vec<u8>,
-    agent_ids: Vec<Name>,
+    agent_ids: Vec<String>,
     agent_depts: Vec<u8>,
-    agent_roles: Vec<Name>,
-    departments: Vec<Name>,
-    models: Vec<Name>,
-    providers: Vec<Name>,
-    categories: Vec<Name>,
-    axes: Vec<Name>,
-    telemetry_types: Vec<Name>,
-    signals: Vec<Name>,
-    strategies: Vec<Name>,
-    suites: Vec<Name>,
+    agent_roles: Vec<&'static str>,
     start_ms: i64,
     expected_daily: f64,
     monthly_limit: f64,
     month_start: i64,
     month_end: i64,
     month_spend: f64,
+    ts_day: i64,
+    ts_fast: bool,
+    ts_date: [u8; 10],
 }
 
 impl Emitter {
@@ -220,49 +280,22 @@ impl Emitter {
     ) -> Result<Self, SimError> {
         let (month_start, month_end) = month_bounds(start_ms)?;
         Ok(Self {
-            id_prefix: format!("s{seed}-"),
+            id_prefix: format!("s{seed}-").into_bytes(),
             next_id: 0,
             counts: [0; 10],
             buf: Vec::with_capacity(FLUSH_BYTES + 4096),
-            agent_ids: agents
-                .iter()
-                .map(|a| name(a.id.as_str()))
-                .collect::<Result<_, _>>()?,
+            agent_ids: agents.iter().map(|a| a.id.clone()).collect(),
             agent_depts: agents.iter().map(|a| a.dept as u8).collect(),
-            agent_roles: agents
-                .iter()
-                .map(|a| name(a.role))
-                .collect::<Result<_, _>>()?,
-            departments: DEPARTMENTS
-                .iter()
-                .map(|d| name(d.name))
-                .collect::<Result<_, _>>()?,
-            models: MODELS
-                .iter()
-                .map(|m| name(m.name))
-                .collect::<Result<_, _>>()?,
-            providers: MODELS
-                .iter()
-                .map(|m| name(m.provider))
-                .collect::<Result<_, _>>()?,
-            categories: names(&ERROR_CATEGORIES)?,
-            axes: names(&EVOLUTION_AXES)?,
-            telemetry_types: names(&TELEMETRY_TYPES)?,
-            signals: SCALING_SIGNALS
-                .iter()
-                .map(|s| name(s.0))
-                .collect::<Result<_, _>>()?,
-            strategies: SCALING_SIGNALS
-                .iter()
-                .map(|s| name(s.1))
-                .collect::<Result<_, _>>()?,
-            suites: names(&BENCHMARK_SUITES)?,
+            agent_roles: agents.iter().map(|a| a.role).collect(),
             start_ms,
             expected_daily,
             monthly_limit,
             month_start,
             month_end,
             month_spend: 0.0,
+            ts_day: i64::MIN,
+            ts_fast: false,
+            ts_date: [0; 10],
         })
     }
 
@@ -276,24 +309,89 @@ impl Emitter {
         Ok(())
     }
 
-    fn agent(&self, i: u32) -> Name {
-        self.agent_ids[i as usize].clone()
+    /// Monthly limit and remaining budget reported by a `budget.status` at `ms`. Spend of the
+    /// month before the dataset started is assumed to have been the expected daily spend.
+    fn budget(&mut self, ms: i64, runway_days: Option<f64>) -> Result<(f64, f64), SimError> {
+        self.roll_month(ms)?;
+        let before_start = if self.month_start < self.start_ms {
+            self.expected_daily * (self.start_ms - self.month_start) as f64 / DAY_MS as f64
+        } else {
+            0.0
+        };
+        let spent = before_start + self.month_spend;
+        Ok(match runway_days {
+            Some(days) => {
+                let remaining = round_cents(self.expected_daily * days);
+                (round_cents(spent + remaining).max(remaining), remaining)
+            }
+            None => {
+                let limit = self.monthly_limit;
+                (limit, round_cents((limit - spent).max(0.0)).min(limit))
+            }
+        })
     }
 
-    fn task_id(task: u64) -> Result<Name, SimError> {
-        name(format!("task-{task:08}"))
+    /// Appends an RFC 3339 timestamp as `Timestamp`'s `Display` renders it (seconds, plus
+    /// milliseconds when not zero, `Z`). The date part is cached per day.
+    fn push_ts(&mut self, ms: i64) -> Result<(), SimError> {
+        let day = ms.div_euclid(DAY_MS);
+        if day != self.ts_day {
+            let t = datetime(ms)?;
+            self.ts_day = day;
+            self.ts_fast = (0..=9999).contains(&t.year());
+            if self.ts_fast {
+                let mut d = Vec::with_capacity(10);
+                push_u64_padded(&mut d, t.year() as u64, 4);
+                d.push(b'-');
+                push_2(&mut d, i64::from(t.month()));
+                d.push(b'-');
+                push_2(&mut d, i64::from(t.day()));
+                self.ts_date.copy_from_slice(&d);
+            }
+        }
+        let buf = &mut self.buf;
+        if self.ts_fast {
+            let in_day = ms.rem_euclid(DAY_MS);
+            let secs = in_day / 1000;
+            let frac = in_day % 1000;
+            buf.push(b'"');
+            buf.extend_from_slice(&self.ts_date);
+            buf.push(b'T');
+            push_2(buf, secs / 3600);
+            buf.push(b':');
+            push_2(buf, secs / 60 % 60);
+            buf.push(b':');
+            push_2(buf, secs % 60);
+            if frac != 0 {
+                buf.push(b'.');
+                buf.push(b'0' + (frac / 100) as u8);
+                push_2(buf, frac % 100);
+            }
+            buf.extend_from_slice(b"Z\"");
+        } else {
+            let t = Timestamp(datetime(ms)?);
+            push_str(buf, &t.to_string())?;
+        }
+        Ok(())
     }
 
-    fn decision_id(d: u32) -> Result<Name, SimError> {
-        name(format!("scale-{d:06}"))
-    }
-
-    /// Builds the event for `r` (numbering it) without writing it.
-    fn event(&mut self, r: &Rec) -> Result<Event, SimError> {
-        let id = Some(name(format!("{}{}", self.id_prefix, self.next_id))?);
+    /// Serialises `r` as one NDJSON line, flushing to `out` when the buffer is full.
+    pub(crate) fn write(&mut self, r: &Rec, out: &mut impl Write) -> Result<(), SimError> {
+        let n = self.next_id;
         self.next_id += 1;
-        let ts = ts(r.ts)?;
-        Ok(match &r.kind {
+        let line_start = self.buf.len();
+        let (idx, type_name) = kind_type(&r.kind);
+        self.counts[idx] += 1;
+        self.buf.extend_from_slice(b"{\"type\":\"");
+        self.buf.extend_from_slice(type_name.as_bytes());
+        self.buf.extend_from_slice(b"\",\"id\":\"");
+        self.buf.extend_from_slice(&self.id_prefix);
+        push_u64(&mut self.buf, n);
+        self.buf.extend_from_slice(b"\",\"ts\":");
+        self.push_ts(r.ts)?;
+        #[cfg(test)]
+        let mut budget_numbers = None;
+        match &r.kind {
             Kind::Task {
                 task,
                 agent,
@@ -303,20 +401,34 @@ impl Emitter {
                 duration,
                 turns,
                 multi,
-            } => Event::TaskCompleted(TaskCompleted {
-                id,
-                ts,
-                agent_id: self.agent(*agent),
-                department: self.departments[self.agent_depts[*agent as usize] as usize].clone(),
-                role: self.agent_roles[*agent as usize].clone(),
-                task_id: Self::task_id(*task)?,
-                success: *success,
-                quality_score: quality.map(score).transpose()?,
-                collaboration_score: collab.map(score).transpose()?,
-                duration_seconds: Some(nonneg(*duration)?),
-                turns: Some(*turns),
-                multi_agent: *multi,
-            }),
+            } => {
+                let a = *agent as usize;
+                let buf = &mut self.buf;
+                key(buf, "agent_id");
+                push_str(buf, &self.agent_ids[a])?;
+                key(buf, "department");
+                push_str(buf, DEPARTMENTS[self.agent_depts[a] as usize].name)?;
+                key(buf, "role");
+                push_str(buf, self.agent_roles[a])?;
+                key(buf, "task_id");
+                push_task_id(buf, *task);
+                key(buf, "success");
+                push_bool(buf, *success);
+                if let Some(q) = quality {
+                    key(buf, "quality_score");
+                    push_f64(buf, Score10::new(*q).map_err(internal)?.get())?;
+                }
+                if let Some(c) = collab {
+                    key(buf, "collaboration_score");
+                    push_f64(buf, Score10::new(*c).map_err(internal)?.get())?;
+                }
+                key(buf, "duration_seconds");
+                push_f64(buf, NonNegative::new(*duration).map_err(internal)?.get())?;
+                key(buf, "turns");
+                push_u64(buf, u64::from(*turns));
+                key(buf, "multi_agent");
+                push_bool(buf, *multi);
+            }
             Kind::Cost {
                 agent,
                 task,
@@ -328,18 +440,24 @@ impl Emitter {
             } => {
                 self.roll_month(r.ts)?;
                 self.month_spend += *usd;
-                Event::CostRecorded(CostRecorded {
-                    id,
-                    ts,
-                    agent_id: self.agent(*agent),
-                    task_id: Some(Self::task_id(*task)?),
-                    category: *category,
-                    cost_usd: nonneg(*usd)?,
-                    input_tokens: *input,
-                    output_tokens: *output,
-                    model: Some(self.models[*model as usize].clone()),
-                    provider: Some(self.providers[*model as usize].clone()),
-                })
+                let m = &MODELS[*model as usize];
+                let buf = &mut self.buf;
+                key(buf, "agent_id");
+                push_str(buf, &self.agent_ids[*agent as usize])?;
+                key(buf, "task_id");
+                push_task_id(buf, *task);
+                key(buf, "category");
+                push_str(buf, category.as_str())?;
+                key(buf, "cost_usd");
+                push_f64(buf, NonNegative::new(*usd).map_err(internal)?.get())?;
+                key(buf, "input_tokens");
+                push_u64(buf, *input);
+                key(buf, "output_tokens");
+                push_u64(buf, *output);
+                key(buf, "model");
+                push_str(buf, m.name)?;
+                key(buf, "provider");
+                push_str(buf, m.provider)?;
             }
             Kind::Coordination {
                 task,
@@ -353,116 +471,143 @@ impl Emitter {
                 reasoning,
                 redundancy,
                 straggler,
-            } => Event::CoordinationMeasured(CoordinationMeasured {
-                id,
-                ts,
-                task_id: Self::task_id(*task)?,
-                department: Some(self.departments[*dept as usize].clone()),
-                turns_sas: Some(nonneg(*sas)?),
-                turns_mas: Some(nonneg(*mas)?),
-                success: Some(*success),
-                error_rate_sas: Some(fraction(*er_sas)?),
-                error_rate_mas: Some(fraction(*er_mas)?),
-                messages: Some(*messages),
-                reasoning_turns: Some(*reasoning),
-                redundancy: Some(fraction(*redundancy)?),
-                straggler_gap_ratio: Some(nonneg(*straggler)?),
-            }),
-            Kind::Telemetry { kind, error, agent } => Event::TelemetryEvent(TelemetryEvent {
-                id,
-                ts,
-                event_type: self.telemetry_types[*kind as usize].clone(),
-                error: *error,
-                agent_id: Some(self.agent(*agent)),
-            }),
+            } => {
+                let buf = &mut self.buf;
+                key(buf, "task_id");
+                push_task_id(buf, *task);
+                key(buf, "department");
+                push_str(buf, DEPARTMENTS[*dept as usize].name)?;
+                if *sas <= 0.0 {
+                    return Err(SimError::Internal("turns_sas must be > 0".to_owned()));
+                }
+                key(buf, "turns_sas");
+                push_f64(buf, NonNegative::new(*sas).map_err(internal)?.get())?;
+                key(buf, "turns_mas");
+                push_f64(buf, NonNegative::new(*mas).map_err(internal)?.get())?;
+                key(buf, "success");
+                push_bool(buf, *success);
+                key(buf, "error_rate_sas");
+                push_f64(buf, Fraction::new(*er_sas).map_err(internal)?.get())?;
+                key(buf, "error_rate_mas");
+                push_f64(buf, Fraction::new(*er_mas).map_err(internal)?.get())?;
+                key(buf, "messages");
+                push_u64(buf, *messages);
+                key(buf, "reasoning_turns");
+                push_u64(buf, *reasoning);
+                key(buf, "redundancy");
+                push_f64(buf, Fraction::new(*redundancy).map_err(internal)?.get())?;
+                key(buf, "straggler_gap_ratio");
+                push_f64(buf, NonNegative::new(*straggler).map_err(internal)?.get())?;
+            }
+            Kind::Telemetry { kind, error, agent } => {
+                let buf = &mut self.buf;
+                key(buf, "event_type");
+                push_str(buf, TELEMETRY_TYPES[*kind as usize])?;
+                key(buf, "error");
+                push_bool(buf, *error);
+                key(buf, "agent_id");
+                push_str(buf, &self.agent_ids[*agent as usize])?;
+            }
             Kind::Budget { runway_days } => {
-                self.roll_month(r.ts)?;
-                let before_start = if self.month_start < self.start_ms {
-                    self.expected_daily * (self.start_ms - self.month_start) as f64 / DAY_MS as f64
-                } else {
-                    0.0
-                };
-                let spent = before_start + self.month_spend;
-                let (limit, remaining) = match runway_days {
-                    Some(days) => {
-                        let remaining = round_cents(self.expected_daily * days);
-                        (round_cents(spent + remaining).max(remaining), remaining)
-                    }
-                    None => {
-                        let limit = self.monthly_limit;
-                        (limit, round_cents((limit - spent).max(0.0)).min(limit))
-                    }
-                };
-                Event::BudgetStatus(BudgetStatus {
-                    id,
-                    ts,
-                    monthly_limit_usd: nonneg(limit)?,
-                    remaining_usd: nonneg(remaining)?,
-                })
+                let (limit, remaining) = self.budget(r.ts, *runway_days)?;
+                if !(limit > 0.0 && remaining <= limit) {
+                    return Err(SimError::Internal(format!(
+                        "budget status with limit {limit} and remaining {remaining}"
+                    )));
+                }
+                #[cfg(test)]
+                {
+                    budget_numbers = Some((limit, remaining));
+                }
+                let buf = &mut self.buf;
+                key(buf, "monthly_limit_usd");
+                push_f64(buf, NonNegative::new(limit).map_err(internal)?.get())?;
+                key(buf, "remaining_usd");
+                push_f64(buf, NonNegative::new(remaining).map_err(internal)?.get())?;
             }
             Kind::ScalingDecision {
                 decision,
                 action,
                 signal,
-            } => Event::ScalingDecision(ScalingDecision {
-                id,
-                ts,
-                decision_id: Self::decision_id(*decision)?,
-                action: *action,
-                source_strategy: self.strategies[*signal as usize].clone(),
-                signal: self.signals[*signal as usize].clone(),
-                rationale: Some(SCALING_SIGNALS[*signal as usize].2.to_owned()),
-            }),
+            } => {
+                let (sig, strategy, rationale) = SCALING_SIGNALS[*signal as usize];
+                let buf = &mut self.buf;
+                key(buf, "decision_id");
+                push_decision_id(buf, *decision);
+                key(buf, "action");
+                push_str(buf, action_str(*action))?;
+                key(buf, "source_strategy");
+                push_str(buf, strategy)?;
+                key(buf, "signal");
+                push_str(buf, sig)?;
+                key(buf, "rationale");
+                push_str(buf, rationale)?;
+            }
             Kind::ScalingOutcome { decision, outcome } => {
-                Event::ScalingOutcome(ScalingOutcomeRecorded {
-                    id,
-                    ts,
-                    decision_id: Self::decision_id(*decision)?,
-                    outcome: *outcome,
-                })
+                let buf = &mut self.buf;
+                key(buf, "decision_id");
+                push_decision_id(buf, *decision);
+                key(buf, "outcome");
+                push_str(buf, outcome_str(*outcome))?;
             }
             Kind::Error {
                 category,
                 severity,
                 count,
                 agent,
-            } => Event::ErrorFinding(ErrorFinding {
-                id,
-                ts,
-                category: self.categories[*category as usize].clone(),
-                severity: *severity,
-                count: *count,
-                agent_id: agent.map(|a| self.agent(a)),
-                task_id: None,
-            }),
+            } => {
+                if *count == 0 {
+                    return Err(SimError::Internal("finding count must be >= 1".to_owned()));
+                }
+                let buf = &mut self.buf;
+                key(buf, "category");
+                push_str(buf, ERROR_CATEGORIES[*category as usize])?;
+                key(buf, "severity");
+                push_str(buf, severity.as_str())?;
+                key(buf, "count");
+                push_u64(buf, u64::from(*count));
+                if let Some(a) = agent {
+                    key(buf, "agent_id");
+                    push_str(buf, &self.agent_ids[*a as usize])?;
+                }
+            }
             Kind::Evolution {
                 agent,
                 axis,
                 applied,
                 proposed_at,
-            } => Event::EvolutionOutcome(EvolutionOutcome {
-                id,
-                ts,
-                agent_id: self.agent(*agent),
-                axis: self.axes[*axis as usize].clone(),
-                applied: *applied,
-                proposed_at: self::ts(*proposed_at)?,
-            }),
-            Kind::Benchmark { suite, total } => Event::BenchmarkRun(BenchmarkRun {
-                id,
-                ts,
-                suite: self.suites[*suite as usize].clone(),
-                total_score: nonneg(*total)?,
-            }),
-        })
-    }
-
-    /// Serialises `r` as one NDJSON line, flushing to `out` when the buffer is full.
-    pub(crate) fn write(&mut self, r: &Rec, out: &mut impl Write) -> Result<(), SimError> {
-        let event = self.event(r)?;
-        let idx = type_index(&event);
-        self.counts[idx] += 1;
-        serde_json::to_writer(&mut self.buf, &event)?;
+            } => {
+                let buf = &mut self.buf;
+                key(buf, "agent_id");
+                push_str(buf, &self.agent_ids[*agent as usize])?;
+                key(buf, "axis");
+                push_str(buf, EVOLUTION_AXES[*axis as usize])?;
+                key(buf, "applied");
+                push_bool(buf, *applied);
+                key(buf, "proposed_at");
+                self.push_ts(*proposed_at)?;
+            }
+            Kind::Benchmark { suite, total } => {
+                let buf = &mut self.buf;
+                key(buf, "suite");
+                push_str(buf, BENCHMARK_SUITES[*suite as usize])?;
+                key(buf, "total_score");
+                push_f64(buf, NonNegative::new(*total).map_err(internal)?.get())?;
+            }
+        }
+        self.buf.push(b'}');
+        #[cfg(test)]
+        {
+            let event = self.event(r, n, budget_numbers)?;
+            let expected = serde_json::to_vec(&event)?;
+            assert_eq!(
+                String::from_utf8_lossy(&self.buf[line_start..]),
+                String::from_utf8_lossy(&expected),
+                "fast serialisation differs from serde_json"
+            );
+            assert!(event.validate().is_ok(), "{:?}", event.validate());
+        }
+        let _ = line_start;
         self.buf.push(b'\n');
         if self.buf.len() >= FLUSH_BYTES {
             out.write_all(&self.buf)?;
@@ -478,7 +623,7 @@ impl Emitter {
             self.buf.clear();
         }
         let mut stats = SimStats::default();
-        for (name, n) in kaizen_core::event::EVENT_TYPES.iter().zip(self.counts) {
+        for (name, n) in EVENT_TYPES.iter().zip(self.counts) {
             stats.events += n;
             if n > 0 {
                 stats.by_type.insert(*name, n);
@@ -486,19 +631,199 @@ impl Emitter {
         }
         Ok(stats)
     }
+
+    /// The [`Event`] equivalent of `r` (the reference the fast path is checked against).
+    #[cfg(test)]
+    fn event(&self, r: &Rec, n: u64, budget: Option<(f64, f64)>) -> Result<Event, SimError> {
+        use kaizen_core::event::*;
+        let nm = |s: &str| Name::new(s).map_err(internal);
+        let id = Some(nm(&format!(
+            "{}{n}",
+            String::from_utf8_lossy(&self.id_prefix)
+        ))?);
+        let ts = Timestamp(datetime(r.ts)?);
+        let task_id = |t: u64| nm(&format!("task-{t:08}"));
+        let decision_id = |d: u32| nm(&format!("scale-{d:06}"));
+        let agent = |a: u32| nm(&self.agent_ids[a as usize]);
+        Ok(match &r.kind {
+            Kind::Task {
+                task,
+                agent: a,
+                success,
+                quality,
+                collab,
+                duration,
+                turns,
+                multi,
+            } => Event::TaskCompleted(TaskCompleted {
+                id,
+                ts,
+                agent_id: agent(*a)?,
+                department: nm(DEPARTMENTS[self.agent_depts[*a as usize] as usize].name)?,
+                role: nm(self.agent_roles[*a as usize])?,
+                task_id: task_id(*task)?,
+                success: *success,
+                quality_score: quality.map(Score10::new).transpose().map_err(internal)?,
+                collaboration_score: collab.map(Score10::new).transpose().map_err(internal)?,
+                duration_seconds: Some(NonNegative::new(*duration).map_err(internal)?),
+                turns: Some(*turns),
+                multi_agent: *multi,
+            }),
+            Kind::Cost {
+                agent: a,
+                task,
+                category,
+                usd,
+                input,
+                output,
+                model,
+            } => Event::CostRecorded(CostRecorded {
+                id,
+                ts,
+                agent_id: agent(*a)?,
+                task_id: Some(task_id(*task)?),
+                category: *category,
+                cost_usd: NonNegative::new(*usd).map_err(internal)?,
+                input_tokens: *input,
+                output_tokens: *output,
+                model: Some(nm(MODELS[*model as usize].name)?),
+                provider: Some(nm(MODELS[*model as usize].provider)?),
+            }),
+            Kind::Coordination {
+                task,
+                dept,
+                sas,
+                mas,
+                success,
+                er_sas,
+                er_mas,
+                messages,
+                reasoning,
+                redundancy,
+                straggler,
+            } => Event::CoordinationMeasured(CoordinationMeasured {
+                id,
+                ts,
+                task_id: task_id(*task)?,
+                department: Some(nm(DEPARTMENTS[*dept as usize].name)?),
+                turns_sas: Some(NonNegative::new(*sas).map_err(internal)?),
+                turns_mas: Some(NonNegative::new(*mas).map_err(internal)?),
+                success: Some(*success),
+                error_rate_sas: Some(Fraction::new(*er_sas).map_err(internal)?),
+                error_rate_mas: Some(Fraction::new(*er_mas).map_err(internal)?),
+                messages: Some(*messages),
+                reasoning_turns: Some(*reasoning),
+                redundancy: Some(Fraction::new(*redundancy).map_err(internal)?),
+                straggler_gap_ratio: Some(NonNegative::new(*straggler).map_err(internal)?),
+            }),
+            Kind::Telemetry { kind, error, agent: a } => Event::TelemetryEvent(TelemetryEvent {
+                id,
+                ts,
+                event_type: nm(TELEMETRY_TYPES[*kind as usize])?,
+                error: *error,
+                agent_id: Some(agent(*a)?),
+            }),
+            Kind::Budget { .. } => {
+                let (limit, remaining) =
+                    budget.ok_or_else(|| internal("budget numbers missing".to_owned()))?;
+                Event::BudgetStatus(BudgetStatus {
+                    id,
+                    ts,
+                    monthly_limit_usd: NonNegative::new(limit).map_err(internal)?,
+                    remaining_usd: NonNegative::new(remaining).map_err(internal)?,
+                })
+            }
+            Kind::ScalingDecision {
+                decision,
+                action,
+                signal,
+            } => {
+                let (sig, strategy, rationale) = SCALING_SIGNALS[*signal as usize];
+                Event::ScalingDecision(ScalingDecision {
+                    id,
+                    ts,
+                    decision_id: decision_id(*decision)?,
+                    action: *action,
+                    source_strategy: nm(strategy)?,
+                    signal: nm(sig)?,
+                    rationale: Some(rationale.to_owned()),
+                })
+            }
+            Kind::ScalingOutcome { decision, outcome } => {
+                Event::ScalingOutcome(ScalingOutcomeRecorded {
+                    id,
+                    ts,
+                    decision_id: decision_id(*decision)?,
+                    outcome: *outcome,
+                })
+            }
+            Kind::Error {
+                category,
+                severity,
+                count,
+                agent: a,
+            } => Event::ErrorFinding(ErrorFinding {
+                id,
+                ts,
+                category: nm(ERROR_CATEGORIES[*category as usize])?,
+                severity: *severity,
+                count: *count,
+                agent_id: a.map(agent).transpose()?,
+                task_id: None,
+            }),
+            Kind::Evolution {
+                agent: a,
+                axis,
+                applied,
+                proposed_at,
+            } => Event::EvolutionOutcome(EvolutionOutcome {
+                id,
+                ts,
+                agent_id: agent(*a)?,
+                axis: nm(EVOLUTION_AXES[*axis as usize])?,
+                applied: *applied,
+                proposed_at: Timestamp(datetime(*proposed_at)?),
+            }),
+            Kind::Benchmark { suite, total } => Event::BenchmarkRun(BenchmarkRun {
+                id,
+                ts,
+                suite: nm(BENCHMARK_SUITES[*suite as usize])?,
+                total_score: NonNegative::new(*total).map_err(internal)?,
+            }),
+        })
+    }
 }
 
-fn type_index(e: &Event) -> usize {
-    match e {
-        Event::TaskCompleted(_) => 0,
-        Event::CostRecorded(_) => 1,
-        Event::BudgetStatus(_) => 2,
-        Event::CoordinationMeasured(_) => 3,
-        Event::ScalingDecision(_) => 4,
-        Event::ScalingOutcome(_) => 5,
-        Event::ErrorFinding(_) => 6,
-        Event::EvolutionOutcome(_) => 7,
-        Event::TelemetryEvent(_) => 8,
-        Event::BenchmarkRun(_) => 9,
+fn action_str(a: ScalingAction) -> &'static str {
+    match a {
+        ScalingAction::Hire => "hire",
+        ScalingAction::Prune => "prune",
+        ScalingAction::Hold => "hold",
     }
+}
+
+fn outcome_str(o: ScalingOutcome) -> &'static str {
+    match o {
+        ScalingOutcome::Executed => "executed",
+        ScalingOutcome::Failed => "failed",
+        ScalingOutcome::Deferred => "deferred",
+        ScalingOutcome::Rejected => "rejected",
+    }
+}
+
+/// Index into [`EVENT_TYPES`] and the wire type of a record.
+fn kind_type(k: &Kind) -> (usize, &'static str) {
+    let i = match k {
+        Kind::Task { .. } => 0,
+        Kind::Cost { .. } => 1,
+        Kind::Budget { .. } => 2,
+        Kind::Coordination { .. } => 3,
+        Kind::ScalingDecision { .. } => 4,
+        Kind::ScalingOutcome { .. } => 5,
+        Kind::Error { .. } => 6,
+        Kind::Evolution { .. } => 7,
+        Kind::Telemetry { .. } => 8,
+        Kind::Benchmark { .. } => 9,
+    };
+    (i, EVENT_TYPES[i])
 }

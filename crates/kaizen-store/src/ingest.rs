@@ -331,7 +331,7 @@ fn read_ndjson(
         record += 1;
         let (raw, result) = if buf.len() > MAX_RECORD_BYTES {
             let mut raw = String::from_utf8_lossy(&text[..text.len().min(256)]).into_owned();
-            raw.push_str("…");
+            raw.push('…');
             (raw, Err(RecordError { field: None, message: format!("record longer than {MAX_RECORD_BYTES} bytes") }))
         } else {
             match std::str::from_utf8(text) {

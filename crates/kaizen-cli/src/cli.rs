@@ -1,0 +1,270 @@
+//! The command-line grammar.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// kaizen: a self-improvement meta-loop for organisations of AI agents.
+///
+/// kaizen ingests signals from seven domains of an agent organisation, builds a snapshot and
+/// runs auditable rules on it. Start with `kaizen quickstart`.
+#[derive(Debug, Parser)]
+#[command(name = "kaizen", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Configuration file (default: $KAIZEN_CONFIG, else ./kaizen.yaml if present, else built-in defaults).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// SQLite store to use, overriding `storage.path`.
+    #[arg(long, global = true, value_name = "PATH", env = "KAIZEN_STORE")]
+    pub store: Option<PathBuf>,
+    /// More log output (-v info, -vv debug). KAIZEN_LOG takes a tracing filter.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Only errors; no progress bars.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Generate a synthetic org, ingest it into a fresh store, print the snapshot and the rules that fire.
+    Quickstart(QuickstartArgs),
+    /// Write a commented starter kaizen.yaml and create the store.
+    Init(InitArgs),
+    /// Ingest events (NDJSON or a JSON array) from files or stdin.
+    Ingest(IngestArgs),
+    /// Build the signal snapshot for a window.
+    Snapshot(SnapshotArgs),
+    /// List or evaluate the rules.
+    #[command(subcommand)]
+    Rules(RulesCommand),
+    /// Synthetic data.
+    #[command(subcommand)]
+    Sim(SimCommand),
+    /// Inspect and maintain the store.
+    #[command(subcommand)]
+    Store(StoreCommand),
+    /// Show the effective configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Measure ingestion and snapshot performance (see BENCHMARKS.md).
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct QuickstartArgs {
+    /// Agents in the synthetic org.
+    #[arg(long, default_value_t = 60)]
+    pub agents: u32,
+    /// Days of history.
+    #[arg(long, default_value_t = 14)]
+    pub days: u32,
+    /// Random seed.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Faults to inject (repeatable); default: budget-overrun and coordination-overhead.
+    /// Use `--inject none` for a healthy org.
+    #[arg(long = "inject", value_name = "FAULT")]
+    pub inject: Vec<String>,
+    /// Keep the data here instead of a temporary directory.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Print JSON (snapshot and rule evaluation) instead of tables.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Where to write the configuration.
+    #[arg(long, default_value = "kaizen.yaml", value_name = "FILE")]
+    pub path: PathBuf,
+    /// Overwrite an existing configuration file.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum FormatArg {
+    /// Detect: a JSON array if the input starts with `[`, NDJSON otherwise.
+    Auto,
+    /// One JSON object per line.
+    Ndjson,
+    /// A JSON array of objects.
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    /// Input files; `-` reads standard input.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Input framing.
+    #[arg(long, value_enum, default_value_t = FormatArg::Auto)]
+    pub format: FormatArg,
+    /// Write rejected records here, verbatim, one per line (to fix and re-ingest).
+    #[arg(long, value_name = "FILE")]
+    pub rejects: Option<PathBuf>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Records per transaction.
+    #[arg(long, default_value_t = 100_000, hide = true)]
+    pub batch_size: usize,
+}
+
+/// A snapshot window.
+#[derive(Debug, Args, Clone)]
+pub struct WindowArgs {
+    /// Window start (RFC 3339); default: until − window.
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Window end, exclusive (RFC 3339); default: now.
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// Window length such as 7d, 36h, 90m; default: signals.default_window_days.
+    #[arg(long, value_name = "DURATION")]
+    pub window: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SnapshotArgs {
+    #[command(flatten)]
+    pub window: WindowArgs,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RulesCommand {
+    /// List the rules with their thresholds and whether they are enabled.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Build the snapshot and evaluate the rules on it.
+    Eval {
+        #[command(flatten)]
+        window: WindowArgs,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SimCommand {
+    /// Write a deterministic synthetic NDJSON dataset.
+    Generate(SimGenerateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SimGenerateArgs {
+    /// Agents.
+    #[arg(long, default_value_t = 50)]
+    pub agents: u32,
+    /// Days of history.
+    #[arg(long, default_value_t = 14)]
+    pub days: u32,
+    /// Random seed; the same arguments give the same bytes.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Fault to inject in the last days (repeatable): budget-overrun, coordination-overhead,
+    /// coordination-cost, stragglers, redundancy, error-spike, quality-decline[:DEPT],
+    /// success-drop, scaling-failure, benchmark-regression.
+    #[arg(long = "inject", value_name = "FAULT")]
+    pub inject: Vec<String>,
+    /// Exclusive end of the data (RFC 3339); default: the current hour.
+    #[arg(long, value_name = "TIME")]
+    pub end: Option<String>,
+    /// Mean tasks per agent per day.
+    #[arg(long)]
+    pub tasks_per_agent_day: Option<f64>,
+    /// Output file; `-` for stdout.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// Counts and sizes.
+    Stats {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Rebuild rollups and entity tables from the raw events.
+    RebuildRollups {
+        /// Rebuild even though retention pruned raw events (their rollups are lost).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Delete raw events older than the retention (storage.raw_retention_days) or --before.
+    Prune {
+        /// Delete raw events before this time (RFC 3339) instead.
+        #[arg(long, value_name = "TIME")]
+        before: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the effective configuration (secrets redacted).
+    Show {
+        /// Print JSON instead of YAML.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// `kaizen ingest` of an NDJSON file into a fresh store vs a bare SQLite insert loop of the same rows.
+    Ingest {
+        /// Events in the file.
+        #[arg(long, default_value_t = 1_000_000)]
+        events: u64,
+        /// Alternating runs of each side.
+        #[arg(long, default_value_t = 3)]
+        runs: u32,
+        /// Working directory (default: a temporary one).
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Snapshot build time on a large store.
+    Snapshot {
+        /// Agents.
+        #[arg(long, default_value_t = 1000)]
+        agents: u32,
+        /// Approximate events in the store.
+        #[arg(long, default_value_t = 10_000_000)]
+        events: u64,
+        /// Days of data (the snapshot window is the last 7 days).
+        #[arg(long, default_value_t = 7)]
+        days: u32,
+        /// Snapshot builds to time.
+        #[arg(long, default_value_t = 30)]
+        iterations: u32,
+        /// Working directory; a store built there earlier with the same parameters is reused.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}

@@ -1,0 +1,288 @@
+//! `kaizen bench`: the numbers in BENCHMARKS.md.
+//!
+//! * `ingest` times `kaizen ingest` (a child process, so its peak RSS can be read) of an NDJSON
+//!   file into a fresh store, alternating with a bare SQLite insert loop of the same rows into
+//!   the same table, and reports medians and their ratio.
+//! * `snapshot` builds a large store once (reused on later runs) and times snapshot builds.
+
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use chrono::{DateTime, Duration as ChronoDuration, Utc};
+use kaizen_core::signals::SnapshotBuilder;
+use kaizen_sim::SimSpec;
+use kaizen_store::{IngestOptions, Store, baseline};
+use serde::Serialize;
+
+use super::{Ctx, open_store};
+use crate::cli::BenchCommand;
+use crate::output;
+
+pub fn run(ctx: &Ctx, cmd: BenchCommand) -> Result<u8> {
+    match cmd {
+        BenchCommand::Ingest { events, runs, dir, json } => ingest(ctx, events, runs.max(1), dir, json),
+        BenchCommand::Snapshot { agents, events, days, iterations, dir, json } => {
+            snapshot(ctx, agents, events, days.max(7), iterations.max(2), dir, json)
+        }
+    }
+}
+
+fn work_dir(dir: Option<PathBuf>, ctx: &Ctx) -> Result<PathBuf> {
+    let dir = dir.unwrap_or_else(|| std::env::temp_dir().join(format!("kaizen-bench-{}-{}", std::process::id(), ctx.now().timestamp())));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    Ok(dir)
+}
+
+/// Writes only the first `limit` lines it is given.
+struct LineLimit<W> {
+    inner: W,
+    left: u64,
+}
+
+impl<W: Write> Write for LineLimit<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.left == 0 {
+            return Ok(buf.len());
+        }
+        let mut end = buf.len();
+        for (i, b) in buf.iter().enumerate() {
+            if *b == b'\n' {
+                self.left -= 1;
+                if self.left == 0 {
+                    end = i + 1;
+                    break;
+                }
+            }
+        }
+        self.inner.write_all(&buf[..end])?;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// A spec whose output has at least `events` events (calibrated on a small run).
+fn spec_for(agents: u32, days: u32, events: u64, end: DateTime<Utc>) -> Result<SimSpec> {
+    let mut probe = SimSpec::new(agents.min(100), 7, 1, end);
+    let probe_stats = kaizen_sim::generate(&probe, &mut std::io::sink())?;
+    let per_task = probe_stats.events as f64 / (f64::from(probe.agents) * 7.0 * probe.tasks_per_agent_day);
+    probe.agents = agents;
+    probe.days = days;
+    probe.tasks_per_agent_day = (events as f64 * 1.03 / (f64::from(agents) * f64::from(days) * per_task)).max(0.1);
+    probe.validate()?;
+    Ok(probe)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n == 0 {
+        return f64::NAN;
+    }
+    if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 }
+}
+
+/// Peak RSS of the largest waited-for child, in MiB.
+fn children_max_rss_mib() -> f64 {
+    // SAFETY: getrusage only writes into the zeroed struct we own.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: RUSAGE_CHILDREN is a valid `who`, and `usage` is a valid pointer.
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) };
+    if rc == 0 { usage.ru_maxrss as f64 / 1024.0 } else { f64::NAN }
+}
+
+#[derive(Serialize)]
+struct IngestBench {
+    events: u64,
+    file_mib: f64,
+    runs: u32,
+    kaizen_ingest_seconds: Vec<f64>,
+    bare_insert_seconds: Vec<f64>,
+    kaizen_events_per_second: f64,
+    bare_events_per_second: f64,
+    ratio: f64,
+    peak_rss_mib: f64,
+}
+
+fn ingest(ctx: &Ctx, events: u64, runs: u32, dir: Option<PathBuf>, json: bool) -> Result<u8> {
+    let dir = work_dir(dir, ctx)?;
+    let file = dir.join(format!("bench-{events}.ndjson"));
+    let end = kaizen_sim::current_hour(ctx.now());
+    let spec = spec_for(200, 14, events, end)?;
+    {
+        let mut out = LineLimit { inner: BufWriter::with_capacity(1 << 20, File::create(&file)?), left: events };
+        kaizen_sim::generate(&spec, &mut out)?;
+        out.flush()?;
+    }
+    let text = std::fs::read_to_string(&file)?;
+    let rows = baseline::prepare_rows(&text);
+    drop(text);
+    if rows.len() as u64 != events {
+        bail!("generated {} rows, wanted {events}", rows.len());
+    }
+    let exe = std::env::current_exe().context("locating the kaizen binary")?;
+    let (mut ours, mut bare) = (Vec::new(), Vec::new());
+    for run in 0..runs {
+        let db = dir.join(format!("bare-{run}.db"));
+        remove_db(&db);
+        bare.push(baseline::bare_insert(&db, &rows)?.as_secs_f64());
+        remove_db(&db);
+
+        let db = dir.join(format!("ingest-{run}.db"));
+        remove_db(&db);
+        let start = Instant::now();
+        let out = Command::new(&exe)
+            .args(["--quiet", "--store"])
+            .arg(&db)
+            .args(["ingest", "--json"])
+            .arg(&file)
+            .env_remove("KAIZEN_CONFIG")
+            .output()
+            .context("running kaizen ingest")?;
+        let secs = start.elapsed().as_secs_f64();
+        if !out.status.success() {
+            bail!("kaizen ingest failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+        if report["accepted"].as_u64() != Some(events) {
+            bail!("kaizen ingest accepted {} of {events} events", report["accepted"]);
+        }
+        ours.push(secs);
+        remove_db(&db);
+        if !ctx.quiet && !json {
+            eprintln!("run {}: kaizen ingest {secs:.2}s, bare insert {:.2}s", run + 1, bare[bare.len() - 1]);
+        }
+    }
+    let result = IngestBench {
+        events,
+        file_mib: std::fs::metadata(&file).map(|m| m.len() as f64 / 1_048_576.0).unwrap_or(f64::NAN),
+        runs,
+        kaizen_events_per_second: events as f64 / median(ours.clone()),
+        bare_events_per_second: events as f64 / median(bare.clone()),
+        ratio: median(bare.clone()) / median(ours.clone()),
+        kaizen_ingest_seconds: ours,
+        bare_insert_seconds: bare,
+        peak_rss_mib: children_max_rss_mib(),
+    };
+    let _ = std::fs::remove_file(&file);
+    if json {
+        output::print_json(&result)?;
+    } else {
+        println!("ingest of {} events ({:.0} MiB NDJSON), median of {} runs", result.events, result.file_mib, runs);
+        println!("  kaizen ingest     {:>10.0} events/s", result.kaizen_events_per_second);
+        println!("  bare insert loop  {:>10.0} events/s", result.bare_events_per_second);
+        println!("  ratio             {:>10.1} %", result.ratio * 100.0);
+        println!("  peak RSS (ingest) {:>10.1} MiB", result.peak_rss_mib);
+    }
+    Ok(0)
+}
+
+fn remove_db(db: &Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = db.as_os_str().to_owned();
+        p.push(suffix);
+        let _ = std::fs::remove_file(PathBuf::from(p));
+    }
+}
+
+#[derive(Serialize)]
+struct SnapshotBench {
+    agents: u32,
+    events: u64,
+    rollup_rows: u64,
+    window: String,
+    first_build_ms: f64,
+    median_ms: f64,
+    p90_ms: f64,
+    min_ms: f64,
+    iterations: u32,
+}
+
+fn snapshot(ctx: &Ctx, agents: u32, events: u64, days: u32, iterations: u32, dir: Option<PathBuf>, json: bool) -> Result<u8> {
+    let dir = work_dir(dir, ctx)?;
+    let db = dir.join(format!("snapshot-{agents}a-{events}e-{days}d.db"));
+    let marker = db.with_extension("end");
+    let end = match std::fs::read_to_string(&marker).ok().and_then(|s| DateTime::parse_from_rfc3339(s.trim()).ok()) {
+        Some(end) if db.exists() => end.with_timezone(&Utc),
+        _ => {
+            remove_db(&db);
+            let end = kaizen_sim::current_hour(ctx.now());
+            build_store(ctx, &db, agents, days, events, end, json)?;
+            std::fs::write(&marker, end.to_rfc3339())?;
+            end
+        }
+    };
+    let store = open_store(&db)?;
+    let stats = store.stats()?;
+    let builder = SnapshotBuilder::new(ctx.config.signals.clone());
+    let (since, until) = (end - ChronoDuration::days(7), end);
+    let time = |store: &Store| {
+        let start = Instant::now();
+        let s = builder.build(store.signal_source(), since, until);
+        (start.elapsed(), s)
+    };
+    let (first, snap) = time(&store);
+    if !snap.failed_domains.is_empty() || snap.performance.agent_count == 0 {
+        bail!("benchmark snapshot is broken: {:?}", snap.failed_domains);
+    }
+    let samples: Vec<f64> = (0..iterations).map(|_| ms(time(&store).0)).collect();
+    let mut sorted = samples.clone();
+    sorted.sort_by(f64::total_cmp);
+    let result = SnapshotBench {
+        agents,
+        events: stats.events,
+        rollup_rows: stats.rollup_rows,
+        window: format!("{} → {}", since.to_rfc3339(), until.to_rfc3339()),
+        first_build_ms: ms(first),
+        median_ms: median(samples),
+        p90_ms: sorted[((sorted.len() as f64 * 0.9).ceil() as usize).saturating_sub(1).min(sorted.len() - 1)],
+        min_ms: sorted[0],
+        iterations,
+    };
+    if json {
+        output::print_json(&result)?;
+    } else {
+        println!("snapshot of {} agents, {} stored events ({} rollup rows), window {}", agents, result.events, result.rollup_rows, result.window);
+        println!("  first build (cold connections) {:>8.2} ms", result.first_build_ms);
+        println!("  median of {:<4}                  {:>8.2} ms", iterations, result.median_ms);
+        println!("  p90                            {:>8.2} ms", result.p90_ms);
+        println!("  min                            {:>8.2} ms", result.min_ms);
+    }
+    Ok(0)
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// Generates straight into the store through a pipe (no intermediate file).
+fn build_store(ctx: &Ctx, db: &Path, agents: u32, days: u32, events: u64, end: DateTime<Utc>, json: bool) -> Result<()> {
+    let spec = spec_for(agents, days, events, end)?;
+    if !ctx.quiet && !json {
+        eprintln!("building a store of ~{events} events for {agents} agents over {days} days at {} (once; reused later)…", db.display());
+    }
+    let (reader, writer) = std::io::pipe()?;
+    let generator = std::thread::spawn(move || -> Result<()> {
+        let mut out = LineLimit { inner: BufWriter::with_capacity(1 << 20, writer), left: events };
+        kaizen_sim::generate(&spec, &mut out)?;
+        out.flush()?;
+        Ok(())
+    });
+    let mut store = open_store(db)?;
+    let bar = output::byte_progress(ctx.progress() && !json, None, "ingest");
+    let progress = |b: u64| bar.set_position(b);
+    let mut opts = IngestOptions::new(ctx.now());
+    opts.progress = Some(&progress);
+    let report = store.ingest(BufReader::with_capacity(1 << 20, reader), opts)?;
+    bar.finish_and_clear();
+    generator.join().map_err(|_| anyhow::anyhow!("generator thread panicked"))??;
+    if report.rejected > 0 {
+        bail!("{} generated events were rejected", report.rejected);
+    }
+    Ok(())
+}

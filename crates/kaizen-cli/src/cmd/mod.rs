@@ -1,0 +1,214 @@
+//! One function per command. Each loads what it needs, calls the store and the core, and
+//! hands the result to `output` for rendering.
+
+mod bench;
+mod ingest;
+mod quickstart;
+mod sim;
+mod store;
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, anyhow};
+use chrono::{DateTime, Duration, Utc};
+use kaizen_core::clock::{Clock, SystemClock};
+use kaizen_core::config::KaizenConfig;
+use kaizen_core::rules::RuleEngine;
+use kaizen_core::signals::SnapshotBuilder;
+use kaizen_core::snapshot::OrgSignalSnapshot;
+use kaizen_store::Store;
+
+use crate::cli::{Cli, Command, ConfigCommand, Global, RulesCommand, WindowArgs};
+use crate::{config_file, output};
+
+/// A mistake in the command line or the configuration (exit code 2).
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// Returns an error with exit code 2.
+pub fn usage(msg: impl Into<String>) -> anyhow::Error {
+    anyhow!(UsageError(msg.into()))
+}
+
+/// What every command gets.
+pub struct Ctx {
+    pub config: KaizenConfig,
+    pub store_path: PathBuf,
+    pub quiet: bool,
+    pub clock: SystemClock,
+}
+
+impl Ctx {
+    fn new(global: &Global) -> Result<Self> {
+        let loaded = config_file::load(global.config.as_deref()).map_err(|e| usage(format!("{e:#}")))?;
+        let store_path = global
+            .store
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(&loaded.config.storage.path));
+        Ok(Self {
+            config: loaded.config,
+            store_path,
+            quiet: global.quiet,
+            clock: SystemClock,
+        })
+    }
+
+    /// Opens (creating if needed) the store.
+    pub fn open_store(&self) -> Result<Store> {
+        open_store(&self.store_path)
+    }
+
+    /// Whether to draw progress bars.
+    pub fn progress(&self) -> bool {
+        !self.quiet && std::io::stderr().is_terminal()
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+}
+
+/// Opens the store at `path`, with a hint when its directory is missing.
+pub fn open_store(path: &Path) -> Result<Store> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
+        && !parent.is_dir()
+    {
+        return Err(usage(format!(
+            "the store's directory {} does not exist (create it, or set storage.path / --store)",
+            parent.display()
+        )));
+    }
+    Store::open(path).with_context(|| format!("opening the store {}", path.display()))
+}
+
+/// Runs the command; returns the process exit code.
+pub fn run(cli: Cli) -> Result<u8> {
+    // Commands that need no configuration.
+    match &cli.command {
+        Command::Init(args) => {
+            config_file::write_template(&args.path, args.force)?;
+            println!("wrote {}", args.path.display());
+            let ctx = Ctx::new(&Global {
+                config: Some(args.path.clone()),
+                store: cli.global.store.clone(),
+                verbose: cli.global.verbose,
+                quiet: cli.global.quiet,
+            })?;
+            ctx.open_store()?;
+            println!("store ready at {}", ctx.store_path.display());
+            println!("next: kaizen ingest FILE, then kaizen snapshot / kaizen rules eval");
+            return Ok(0);
+        }
+        Command::Sim(crate::cli::SimCommand::Generate(args)) => return sim::generate(args, cli.global.quiet),
+        _ => {}
+    }
+    let ctx = Ctx::new(&cli.global)?;
+    match cli.command {
+        Command::Quickstart(args) => quickstart::run(&ctx, &args),
+        Command::Init(_) | Command::Sim(_) => Ok(0),
+        Command::Ingest(args) => ingest::run(&ctx, &args),
+        Command::Snapshot(args) => {
+            let store = ctx.open_store()?;
+            let snapshot = build_snapshot(&ctx, &store, &args.window)?;
+            if args.json {
+                output::print_json(&snapshot)?;
+            } else {
+                output::print_snapshot(&snapshot);
+            }
+            Ok(0)
+        }
+        Command::Rules(RulesCommand::List { json }) => {
+            let engine = RuleEngine::from_config(&ctx.config.rules);
+            if json {
+                output::print_json(&output::rules_json(&engine, &ctx.config))?;
+            } else {
+                output::print_rules(&engine, &ctx.config);
+            }
+            Ok(0)
+        }
+        Command::Rules(RulesCommand::Eval { window, json }) => {
+            let store = ctx.open_store()?;
+            let snapshot = build_snapshot(&ctx, &store, &window)?;
+            let evaluation = RuleEngine::from_config(&ctx.config.rules).evaluate(&snapshot);
+            if json {
+                output::print_json(&serde_json::json!({
+                    "window": snapshot.window,
+                    "matches": evaluation.matches,
+                    "failures": evaluation.failures,
+                    "failed_domains": snapshot.failed_domains,
+                }))?;
+            } else {
+                output::print_evaluation(&snapshot, &evaluation);
+            }
+            Ok(0)
+        }
+        Command::Store(cmd) => store::run(&ctx, cmd),
+        Command::Config(ConfigCommand::Show { json }) => {
+            let redacted = ctx.config.redacted();
+            if json {
+                output::print_json(&redacted)?;
+            } else {
+                print!("{}", serde_saphyr::to_string(&redacted).context("rendering the configuration")?);
+            }
+            Ok(0)
+        }
+        Command::Bench(cmd) => bench::run(&ctx, cmd),
+    }
+}
+
+/// Parses an RFC 3339 time argument.
+pub fn parse_time(what: &str, s: &str) -> Result<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| usage(format!("--{what} {s:?}: expected an RFC 3339 time with a zone, e.g. 2026-11-25T00:00:00Z ({e})")))
+}
+
+/// Parses `7d`, `36h`, `90m`.
+pub fn parse_duration(s: &str) -> Result<Duration> {
+    let bad = || usage(format!("--window {s:?}: expected a positive duration such as 7d, 36h or 90m"));
+    let (num, unit) = s.trim().split_at(s.trim().len().saturating_sub(1));
+    let n: i64 = num.parse().map_err(|_| bad())?;
+    if n <= 0 || n > 3650 * 24 * 60 {
+        return Err(bad());
+    }
+    match unit {
+        "d" => Duration::try_days(n),
+        "h" => Duration::try_hours(n),
+        "m" => Duration::try_minutes(n),
+        _ => None,
+    }
+    .ok_or_else(bad)
+}
+
+/// Resolves the window arguments against the configuration and the clock.
+pub fn resolve_window(ctx: &Ctx, args: &WindowArgs) -> Result<(DateTime<Utc>, DateTime<Utc>)> {
+    let until = match &args.until {
+        Some(s) => parse_time("until", s)?,
+        None => ctx.now(),
+    };
+    let since = match (&args.since, &args.window) {
+        (Some(_), Some(_)) => return Err(usage("give --since or --window, not both")),
+        (Some(s), None) => parse_time("since", s)?,
+        (None, Some(w)) => until - parse_duration(w)?,
+        (None, None) => until - Duration::days(i64::from(ctx.config.signals.default_window_days)),
+    };
+    if since >= until {
+        return Err(usage(format!("the window is empty: --since {since} is not before --until {until}")));
+    }
+    Ok((since, until))
+}
+
+/// Builds the snapshot for the window arguments.
+pub fn build_snapshot(ctx: &Ctx, store: &Store, args: &WindowArgs) -> Result<OrgSignalSnapshot> {
+    let (since, until) = resolve_window(ctx, args)?;
+    Ok(SnapshotBuilder::new(ctx.config.signals.clone()).build(store.signal_source(), since, until))
+}

@@ -1,0 +1,283 @@
+//! Rendering: tables for people, JSON for scripts, progress bars on stderr.
+
+use anyhow::Result;
+use comfy_table::{Cell, ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
+use indicatif::{ProgressBar, ProgressStyle};
+use kaizen_core::config::KaizenConfig;
+use kaizen_core::rules::RuleEngine;
+use kaizen_core::rules::engine::Evaluation;
+use kaizen_core::snapshot::{MetricSummary, OrgSignalSnapshot, TrendDirection};
+use kaizen_store::{IngestReport, StoreStats};
+use serde::Serialize;
+
+/// Pretty JSON on stdout.
+pub fn print_json<T: Serialize + ?Sized>(value: &T) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+/// A byte progress bar on stderr (hidden when `show` is false).
+pub fn byte_progress(show: bool, total: Option<u64>, label: &str) -> ProgressBar {
+    if !show {
+        return ProgressBar::hidden();
+    }
+    let bar = match total {
+        Some(t) => ProgressBar::new(t).with_style(
+            ProgressStyle::with_template("{prefix} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec}, eta {eta})")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        ),
+        None => ProgressBar::new_spinner().with_style(
+            ProgressStyle::with_template("{prefix} {spinner} {bytes} ({bytes_per_sec})")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        ),
+    };
+    bar.set_prefix(label.to_owned());
+    bar
+}
+
+/// A count progress bar on stderr.
+pub fn count_progress(show: bool, label: &str) -> ProgressBar {
+    if !show {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(0).with_style(
+        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} ({per_sec})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(label.to_owned());
+    bar
+}
+
+fn table() -> Table {
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Dynamic);
+    t
+}
+
+fn opt(v: Option<f64>, decimals: usize) -> String {
+    v.map_or_else(|| "no data".to_owned(), |x| format!("{x:.decimals$}"))
+}
+
+fn pct(v: Option<f64>) -> String {
+    v.map_or_else(|| "no data".to_owned(), |x| format!("{:.1}%", x * 100.0))
+}
+
+fn arrow(t: TrendDirection) -> &'static str {
+    match t {
+        TrendDirection::Improving => "improving",
+        TrendDirection::Declining => "DECLINING",
+        TrendDirection::Stable => "stable",
+    }
+}
+
+fn metric_line(m: &MetricSummary) -> String {
+    format!(
+        "{:<22} {:>10.3}   {} (first half {}, second half {})",
+        m.name,
+        m.value,
+        arrow(m.trend),
+        opt(m.first_half, 3),
+        opt(m.second_half, 3)
+    )
+}
+
+/// The snapshot as sections of key/value lines.
+pub fn print_snapshot(s: &OrgSignalSnapshot) {
+    let w = &s.window;
+    println!(
+        "Signal snapshot {} → {} (hourly buckets {} → {})",
+        w.since.to_rfc3339(),
+        w.until.to_rfc3339(),
+        w.effective_since.format("%Y-%m-%d %H:00"),
+        w.effective_until.format("%Y-%m-%d %H:00")
+    );
+    let p = &s.performance;
+    println!("\nPerformance  ({} agents, {} tasks, {} scored)", p.agent_count, p.task_count, p.scored_task_count);
+    println!("  avg quality            {}", opt(p.avg_quality_score, 2));
+    println!("  avg success rate       {}", pct(p.avg_success_rate));
+    println!("  avg collaboration      {}", opt(p.avg_collaboration_score, 2));
+    for m in &p.metrics {
+        println!("  {}", metric_line(m));
+    }
+    if !p.department_summaries.is_empty() {
+        let mut t = table();
+        t.set_header(vec!["department", "agents", "tasks", "quality", "success", "collaboration"]);
+        for (name, d) in &p.department_summaries {
+            t.add_row(vec![
+                Cell::new(name),
+                Cell::new(d.agent_count),
+                Cell::new(d.task_count),
+                Cell::new(opt(d.avg_quality_score, 2)),
+                Cell::new(pct(d.avg_success_rate)),
+                Cell::new(opt(d.avg_collaboration_score, 2)),
+            ]);
+        }
+        println!("{t}");
+    }
+    let b = &s.budget;
+    println!("\nBudget");
+    println!("  total spend            ${:.2}", b.total_spend);
+    println!(
+        "  split                  productive {:.1}% · coordination {:.1}% · system {:.1}%",
+        b.productive_ratio * 100.0,
+        b.coordination_ratio * 100.0,
+        b.system_ratio * 100.0
+    );
+    println!("  orchestration overhead {:.3} (coordination ÷ productive tokens)", b.orchestration_overhead);
+    println!(
+        "  forecast               burn ${}/day, remaining ${}, exhausted in {} (confidence {:.2})",
+        opt(b.daily_burn_usd, 2),
+        opt(b.remaining_usd, 2),
+        b.days_until_exhausted.map_or_else(|| "—".to_owned(), |d| format!("{d} days")),
+        b.forecast_confidence
+    );
+    let c = &s.coordination;
+    println!("\nCoordination  ({} measurements)", c.sample_count);
+    println!("  efficiency Ec          {}", opt(c.coordination_efficiency, 3));
+    println!("  overhead O%            {}", c.coordination_overhead_pct.map_or("no data".into(), |v| format!("{v:.1}%")));
+    println!("  error amplification Ae {}", opt(c.error_amplification, 2));
+    println!("  message density c      {}", opt(c.message_density, 2));
+    println!("  redundancy R           {}", opt(c.redundancy_rate, 3));
+    println!("  straggler gap ratio    {}", opt(c.straggler_gap_ratio, 2));
+    let sc = &s.scaling;
+    println!("\nScaling");
+    println!(
+        "  decisions              {} ({} decided), success rate {}, most common signal {}",
+        sc.total_decisions,
+        sc.decided_decisions,
+        pct(sc.success_rate),
+        sc.most_common_signal.as_deref().unwrap_or("—")
+    );
+    let e = &s.errors;
+    println!("\nErrors  ({} findings, {})", e.total_findings, arrow(e.trend));
+    for cat in e.categories.iter().take(8) {
+        println!(
+            "  {:<22} {:>6}  avg severity {:.2}  {}",
+            cat.category,
+            cat.count,
+            cat.avg_severity,
+            arrow(cat.trend)
+        );
+    }
+    if let Some(m) = &e.most_severe_category {
+        println!("  most severe: {m}");
+    }
+    let ev = &s.evolution;
+    println!("\nEvolution");
+    println!(
+        "  outcomes               {}, approval rate {}, most adapted axis {}",
+        ev.total_proposals,
+        pct(ev.approval_rate),
+        ev.most_adapted_axis.as_deref().unwrap_or("—")
+    );
+    let t = &s.telemetry;
+    println!("\nTelemetry");
+    println!(
+        "  events                 {} ({} errors); top types: {}",
+        t.event_count,
+        t.error_event_count,
+        if t.top_event_types.is_empty() { "—".to_owned() } else { t.top_event_types.join(", ") }
+    );
+    let bm = &s.benchmark;
+    println!("\nBenchmark");
+    if bm.run_count == 0 {
+        println!("  no runs in the window");
+    } else {
+        println!(
+            "  {} runs; suite {}: latest {}, best {}, change {}{}",
+            bm.run_count,
+            bm.suite.as_deref().unwrap_or("—"),
+            opt(bm.latest_total, 1),
+            opt(bm.max_total, 1),
+            opt(bm.delta, 1),
+            if bm.is_regression { " (REGRESSION)" } else { "" }
+        );
+    }
+    for f in &s.failed_domains {
+        println!("\nwarning: the {} aggregator failed ({}); its summary is empty", f.domain.as_str(), f.error);
+    }
+}
+
+/// Rules table.
+pub fn print_rules(engine: &RuleEngine, _config: &KaizenConfig) {
+    let mut t = table();
+    t.set_header(vec!["rule", "severity", "enabled", "altitudes", "fires when"]);
+    for r in engine.rules() {
+        t.add_row(vec![
+            Cell::new(&r.name),
+            Cell::new(r.severity.as_str()),
+            Cell::new(if r.enabled { "yes" } else { "no" }),
+            Cell::new(r.altitudes.iter().map(|a| a.as_str()).collect::<Vec<_>>().join(", ")),
+            Cell::new(&r.description),
+        ]);
+    }
+    println!("{t}");
+}
+
+/// Rules as JSON, with the thresholds in force.
+pub fn rules_json(engine: &RuleEngine, config: &KaizenConfig) -> serde_json::Value {
+    serde_json::json!({
+        "rules": engine.rules(),
+        "thresholds": config.rules.thresholds,
+    })
+}
+
+/// Fired rules.
+pub fn print_evaluation(s: &OrgSignalSnapshot, e: &Evaluation) {
+    if e.matches.is_empty() {
+        println!("No rule fired for {} → {}.", s.window.since.to_rfc3339(), s.window.until.to_rfc3339());
+    } else {
+        println!("{} rule(s) fired:", e.matches.len());
+        let mut t = table();
+        t.set_header(vec!["severity", "rule", "finding", "altitudes"]);
+        for m in &e.matches {
+            t.add_row(vec![
+                Cell::new(m.severity.as_str()),
+                Cell::new(&m.rule_name),
+                Cell::new(&m.description),
+                Cell::new(m.suggested_altitudes.iter().map(|a| a.as_str()).collect::<Vec<_>>().join(", ")),
+            ]);
+        }
+        println!("{t}");
+    }
+    for f in &e.failures {
+        println!("warning: rule {} could not be evaluated: {}", f.rule, f.error);
+    }
+}
+
+/// One file's ingestion summary, with its first rejections.
+pub fn print_ingest_report(file: &str, r: &IngestReport) {
+    println!(
+        "{file}: {} records, {} accepted, {} duplicates skipped, {} rejected",
+        r.records, r.accepted, r.duplicates, r.rejected
+    );
+    const SHOWN: usize = 20;
+    for rej in r.rejections.iter().take(SHOWN) {
+        eprintln!("  {file}:{rej}");
+    }
+    if r.rejected as usize > SHOWN.min(r.rejections.len()) {
+        eprintln!("  … and {} more (use --json or --rejects FILE to see them all)", r.rejected as usize - SHOWN.min(r.rejections.len()));
+    }
+}
+
+/// Store statistics.
+pub fn print_store_stats(s: &StoreStats) {
+    println!("store            {}", s.path);
+    println!("schema version   {}", s.schema_version);
+    println!("file size        {:.1} MiB", s.file_bytes as f64 / 1_048_576.0);
+    println!("raw events       {}", s.events);
+    for (ty, n) in &s.events_by_type {
+        println!("  {ty:<22} {n}");
+    }
+    let when = |t: Option<chrono::DateTime<chrono::Utc>>| t.map_or_else(|| "—".to_owned(), |t| t.to_rfc3339());
+    println!("oldest event     {}", when(s.oldest_event));
+    println!("newest event     {}", when(s.newest_event));
+    println!("rollup rows      {}", s.rollup_rows);
+    println!("rollup keys      {}", s.rollup_keys);
+    println!("agents           {}", s.agents);
+    if let Some(p) = s.pruned_before {
+        println!("pruned before    {} (raw events only; rollups kept)", p.to_rfc3339());
+    }
+}
