@@ -9,7 +9,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// kaizen ingests signals from seven domains of an agent organisation, builds a snapshot and
 /// runs auditable rules on it. Start with `kaizen quickstart`.
 #[derive(Debug, Parser)]
-#[command(name = "kaizen", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "kaizen",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,

@@ -19,6 +19,11 @@ pub const EXIT_USAGE: u8 = 2;
 pub const EXIT_REJECTED: u8 = 3;
 
 fn main() -> ExitCode {
+    // Die quietly on a closed pipe (`kaizen … | head`), as command-line tools do.
+    // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let args = cli::Cli::parse();
     init_tracing(args.global.verbose, args.global.quiet);
     match cmd::run(args) {

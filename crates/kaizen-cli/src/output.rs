@@ -23,9 +23,11 @@ pub fn byte_progress(show: bool, total: Option<u64>, label: &str) -> ProgressBar
     }
     let bar = match total {
         Some(t) => ProgressBar::new(t).with_style(
-            ProgressStyle::with_template("{prefix} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec}, eta {eta})")
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> "),
+            ProgressStyle::with_template(
+                "{prefix} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec}, eta {eta})",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
         ),
         None => ProgressBar::new_spinner().with_style(
             ProgressStyle::with_template("{prefix} {spinner} {bytes} ({bytes_per_sec})")
@@ -52,7 +54,8 @@ pub fn count_progress(show: bool, label: &str) -> ProgressBar {
 
 fn table() -> Table {
     let mut t = Table::new();
-    t.load_preset(UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Dynamic);
+    t.load_preset(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic);
     t
 }
 
@@ -94,16 +97,29 @@ pub fn print_snapshot(s: &OrgSignalSnapshot) {
         w.effective_until.format("%Y-%m-%d %H:00")
     );
     let p = &s.performance;
-    println!("\nPerformance  ({} agents, {} tasks, {} scored)", p.agent_count, p.task_count, p.scored_task_count);
+    println!(
+        "\nPerformance  ({} agents, {} tasks, {} scored)",
+        p.agent_count, p.task_count, p.scored_task_count
+    );
     println!("  avg quality            {}", opt(p.avg_quality_score, 2));
     println!("  avg success rate       {}", pct(p.avg_success_rate));
-    println!("  avg collaboration      {}", opt(p.avg_collaboration_score, 2));
+    println!(
+        "  avg collaboration      {}",
+        opt(p.avg_collaboration_score, 2)
+    );
     for m in &p.metrics {
         println!("  {}", metric_line(m));
     }
     if !p.department_summaries.is_empty() {
         let mut t = table();
-        t.set_header(vec!["department", "agents", "tasks", "quality", "success", "collaboration"]);
+        t.set_header(vec![
+            "department",
+            "agents",
+            "tasks",
+            "quality",
+            "success",
+            "collaboration",
+        ]);
         for (name, d) in &p.department_summaries {
             t.add_row(vec![
                 Cell::new(name),
@@ -125,18 +141,29 @@ pub fn print_snapshot(s: &OrgSignalSnapshot) {
         b.coordination_ratio * 100.0,
         b.system_ratio * 100.0
     );
-    println!("  orchestration overhead {:.3} (coordination ÷ productive tokens)", b.orchestration_overhead);
+    println!(
+        "  orchestration overhead {:.3} (coordination ÷ productive tokens)",
+        b.orchestration_overhead
+    );
     println!(
         "  forecast               burn ${}/day, remaining ${}, exhausted in {} (confidence {:.2})",
         opt(b.daily_burn_usd, 2),
         opt(b.remaining_usd, 2),
-        b.days_until_exhausted.map_or_else(|| "—".to_owned(), |d| format!("{d} days")),
+        b.days_until_exhausted
+            .map_or_else(|| "—".to_owned(), |d| format!("{d} days")),
         b.forecast_confidence
     );
     let c = &s.coordination;
     println!("\nCoordination  ({} measurements)", c.sample_count);
-    println!("  efficiency Ec          {}", opt(c.coordination_efficiency, 3));
-    println!("  overhead O%            {}", c.coordination_overhead_pct.map_or("no data".into(), |v| format!("{v:.1}%")));
+    println!(
+        "  efficiency Ec          {}",
+        opt(c.coordination_efficiency, 3)
+    );
+    println!(
+        "  overhead O%            {}",
+        c.coordination_overhead_pct
+            .map_or("no data".into(), |v| format!("{v:.1}%"))
+    );
     println!("  error amplification Ae {}", opt(c.error_amplification, 2));
     println!("  message density c      {}", opt(c.message_density, 2));
     println!("  redundancy R           {}", opt(c.redundancy_rate, 3));
@@ -151,7 +178,11 @@ pub fn print_snapshot(s: &OrgSignalSnapshot) {
         sc.most_common_signal.as_deref().unwrap_or("—")
     );
     let e = &s.errors;
-    println!("\nErrors  ({} findings, {})", e.total_findings, arrow(e.trend));
+    println!(
+        "\nErrors  ({} findings, {})",
+        e.total_findings,
+        arrow(e.trend)
+    );
     for cat in e.categories.iter().take(8) {
         println!(
             "  {:<22} {:>6}  avg severity {:.2}  {}",
@@ -178,7 +209,11 @@ pub fn print_snapshot(s: &OrgSignalSnapshot) {
         "  events                 {} ({} errors); top types: {}",
         t.event_count,
         t.error_event_count,
-        if t.top_event_types.is_empty() { "—".to_owned() } else { t.top_event_types.join(", ") }
+        if t.top_event_types.is_empty() {
+            "—".to_owned()
+        } else {
+            t.top_event_types.join(", ")
+        }
     );
     let bm = &s.benchmark;
     println!("\nBenchmark");
@@ -192,24 +227,44 @@ pub fn print_snapshot(s: &OrgSignalSnapshot) {
             opt(bm.latest_total, 1),
             opt(bm.max_total, 1),
             opt(bm.delta, 1),
-            if bm.is_regression { " (REGRESSION)" } else { "" }
+            if bm.is_regression {
+                " (REGRESSION)"
+            } else {
+                ""
+            }
         );
     }
     for f in &s.failed_domains {
-        println!("\nwarning: the {} aggregator failed ({}); its summary is empty", f.domain.as_str(), f.error);
+        println!(
+            "\nwarning: the {} aggregator failed ({}); its summary is empty",
+            f.domain.as_str(),
+            f.error
+        );
     }
 }
 
 /// Rules table.
 pub fn print_rules(engine: &RuleEngine, _config: &KaizenConfig) {
     let mut t = table();
-    t.set_header(vec!["rule", "severity", "enabled", "altitudes", "fires when"]);
+    t.set_header(vec![
+        "rule",
+        "severity",
+        "enabled",
+        "altitudes",
+        "fires when",
+    ]);
     for r in engine.rules() {
         t.add_row(vec![
             Cell::new(&r.name),
             Cell::new(r.severity.as_str()),
             Cell::new(if r.enabled { "yes" } else { "no" }),
-            Cell::new(r.altitudes.iter().map(|a| a.as_str()).collect::<Vec<_>>().join(", ")),
+            Cell::new(
+                r.altitudes
+                    .iter()
+                    .map(|a| a.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ),
             Cell::new(&r.description),
         ]);
     }
@@ -227,7 +282,11 @@ pub fn rules_json(engine: &RuleEngine, config: &KaizenConfig) -> serde_json::Val
 /// Fired rules.
 pub fn print_evaluation(s: &OrgSignalSnapshot, e: &Evaluation) {
     if e.matches.is_empty() {
-        println!("No rule fired for {} → {}.", s.window.since.to_rfc3339(), s.window.until.to_rfc3339());
+        println!(
+            "No rule fired for {} → {}.",
+            s.window.since.to_rfc3339(),
+            s.window.until.to_rfc3339()
+        );
     } else {
         println!("{} rule(s) fired:", e.matches.len());
         let mut t = table();
@@ -237,13 +296,22 @@ pub fn print_evaluation(s: &OrgSignalSnapshot, e: &Evaluation) {
                 Cell::new(m.severity.as_str()),
                 Cell::new(&m.rule_name),
                 Cell::new(&m.description),
-                Cell::new(m.suggested_altitudes.iter().map(|a| a.as_str()).collect::<Vec<_>>().join(", ")),
+                Cell::new(
+                    m.suggested_altitudes
+                        .iter()
+                        .map(|a| a.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                ),
             ]);
         }
         println!("{t}");
     }
     for f in &e.failures {
-        println!("warning: rule {} could not be evaluated: {}", f.rule, f.error);
+        println!(
+            "warning: rule {} could not be evaluated: {}",
+            f.rule, f.error
+        );
     }
 }
 
@@ -258,7 +326,10 @@ pub fn print_ingest_report(file: &str, r: &IngestReport) {
         eprintln!("  {file}:{rej}");
     }
     if r.rejected as usize > SHOWN.min(r.rejections.len()) {
-        eprintln!("  … and {} more (use --json or --rejects FILE to see them all)", r.rejected as usize - SHOWN.min(r.rejections.len()));
+        eprintln!(
+            "  … and {} more (use --json or --rejects FILE to see them all)",
+            r.rejected as usize - SHOWN.min(r.rejections.len())
+        );
     }
 }
 
@@ -266,18 +337,26 @@ pub fn print_ingest_report(file: &str, r: &IngestReport) {
 pub fn print_store_stats(s: &StoreStats) {
     println!("store            {}", s.path);
     println!("schema version   {}", s.schema_version);
-    println!("file size        {:.1} MiB", s.file_bytes as f64 / 1_048_576.0);
+    println!(
+        "file size        {:.1} MiB",
+        s.file_bytes as f64 / 1_048_576.0
+    );
     println!("raw events       {}", s.events);
     for (ty, n) in &s.events_by_type {
         println!("  {ty:<22} {n}");
     }
-    let when = |t: Option<chrono::DateTime<chrono::Utc>>| t.map_or_else(|| "—".to_owned(), |t| t.to_rfc3339());
+    let when = |t: Option<chrono::DateTime<chrono::Utc>>| {
+        t.map_or_else(|| "—".to_owned(), |t| t.to_rfc3339())
+    };
     println!("oldest event     {}", when(s.oldest_event));
     println!("newest event     {}", when(s.newest_event));
     println!("rollup rows      {}", s.rollup_rows);
     println!("rollup keys      {}", s.rollup_keys);
     println!("agents           {}", s.agents);
     if let Some(p) = s.pruned_before {
-        println!("pruned before    {} (raw events only; rollups kept)", p.to_rfc3339());
+        println!(
+            "pruned before    {} (raw events only; rollups kept)",
+            p.to_rfc3339()
+        );
     }
 }

@@ -270,10 +270,20 @@ pub fn contributions(event: &Event, mut emit: impl FnMut(Stream, Dim, &str, &[St
             emit(Stream::Error, Dim::Severity, f.severity.as_str(), &stats);
         }
         Event::EvolutionOutcome(e) => {
-            emit(Stream::Evolution, Dim::Axis, e.axis.as_str(), &[flag(e.applied)]);
+            emit(
+                Stream::Evolution,
+                Dim::Axis,
+                e.axis.as_str(),
+                &[flag(e.applied)],
+            );
         }
         Event::TelemetryEvent(t) => {
-            emit(Stream::Telemetry, Dim::EventType, t.event_type.as_str(), &[flag(t.error)]);
+            emit(
+                Stream::Telemetry,
+                Dim::EventType,
+                t.event_type.as_str(),
+                &[flag(t.error)],
+            );
         }
         Event::BudgetStatus(_)
         | Event::ScalingDecision(_)

@@ -41,7 +41,11 @@ pub(crate) const SCALING_SIGNALS: [(&str, &str, &str); 4] = [
         "queue-depth-autoscaler",
         "utilisation outside the target band",
     ),
-    ("budget_pressure", "budget-guard", "projected spend above plan"),
+    (
+        "budget_pressure",
+        "budget-guard",
+        "projected spend above plan",
+    ),
     (
         "skill_gap",
         "performance-review",
@@ -205,8 +209,7 @@ fn push_bool(buf: &mut Vec<u8>, b: bool) {
 /// Appends `s` as a JSON string. The generator's names never need escaping; anything that
 /// would goes through `serde_json`.
 fn push_str(buf: &mut Vec<u8>, s: &str) -> Result<(), SimError> {
-    if s
-        .bytes()
+    if s.bytes()
         .all(|b| b >= 0x20 && b != b'"' && b != b'\\' && b != 0x7f)
     {
         buf.push(b'"');
@@ -716,7 +719,11 @@ impl Emitter {
                 redundancy: Some(Fraction::new(*redundancy).map_err(internal)?),
                 straggler_gap_ratio: Some(NonNegative::new(*straggler).map_err(internal)?),
             }),
-            Kind::Telemetry { kind, error, agent: a } => Event::TelemetryEvent(TelemetryEvent {
+            Kind::Telemetry {
+                kind,
+                error,
+                agent: a,
+            } => Event::TelemetryEvent(TelemetryEvent {
                 id,
                 ts,
                 event_type: nm(TELEMETRY_TYPES[*kind as usize])?,

@@ -24,10 +24,10 @@ pub enum Fault {
     /// Coordination spend per task is multiplied by 10 (share ≈ 71 % during the fault).
     CoordinationCost,
     /// `stragglers` → `straggler_bottleneck` (straggler gap ratio > 2.0). Multi-agent tasks
-    /// report a straggler gap ratio of 3.5–4.5 instead of 1.3–1.6.
+    /// report a straggler gap ratio of 4.5–5.5 instead of 1.3–1.6.
     Stragglers,
     /// `redundancy` → `redundancy` (redundancy rate > 0.3). Multi-agent tasks report
-    /// 85–95 % duplicated work instead of 10–15 %.
+    /// 90–98 % duplicated work instead of 10–15 %.
     Redundancy,
     /// `error-spike` → `error_spike` (more than 10 findings). The error classifier runs three
     /// times a day and reports 2–4 findings of count 1–3 per run (≥ 6 findings a day instead
@@ -151,7 +151,7 @@ impl FromStr for Fault {
             "quality-decline" => {
                 let dept = match arg {
                     None => None,
-                    Some(a) if a.is_empty() => {
+                    Some("") => {
                         return Err(SimError::InvalidFault(format!(
                             "fault {s:?}: expected a department after ':' (one of {})",
                             department_list()
@@ -215,7 +215,10 @@ mod tests {
             Ok("quality-decline:support".to_owned())
         );
         let err = parse("quality-decline:marketing").err().unwrap_or_default();
-        assert!(err.contains("marketing") && err.contains("engineering"), "{err}");
+        assert!(
+            err.contains("marketing") && err.contains("engineering"),
+            "{err}"
+        );
         let err = parse("quality-decline:").err().unwrap_or_default();
         assert!(err.contains("department"), "{err}");
     }

@@ -24,8 +24,8 @@ const MINUTE_MS: i64 = 60_000;
 
 /// Relative task volume per UTC hour (normalised to mean 1 at run time): busy 08–17 UTC.
 const HOUR_PROFILE: [f64; 24] = [
-    0.30, 0.25, 0.22, 0.22, 0.25, 0.35, 0.55, 0.85, 1.25, 1.60, 1.75, 1.75, 1.55, 1.65, 1.75,
-    1.70, 1.50, 1.25, 0.95, 0.75, 0.60, 0.50, 0.42, 0.35,
+    0.30, 0.25, 0.22, 0.22, 0.25, 0.35, 0.55, 0.85, 1.25, 1.60, 1.75, 1.75, 1.55, 1.65, 1.75, 1.70,
+    1.50, 1.25, 0.95, 0.75, 0.60, 0.50, 0.42, 0.35,
 ];
 /// Weekday volume factor; with [`WEEKEND`] the weekly mean is 1 (5 × 1.09375 + 2 × 0.765625).
 const WEEKDAY: f64 = 7.0 / 6.4;
@@ -152,7 +152,8 @@ fn poisson(rng: &mut Pcg64, lambda: f64) -> Result<u64, SimError> {
     if lambda <= 0.0 {
         return Ok(0);
     }
-    let p = Poisson::new(lambda).map_err(|e| SimError::Internal(format!("poisson({lambda}): {e}")))?;
+    let p =
+        Poisson::new(lambda).map_err(|e| SimError::Internal(format!("poisson({lambda}): {e}")))?;
     let x: f64 = rng.sample(p);
     Ok(x as u64)
 }
@@ -203,7 +204,8 @@ impl<'a> Generator<'a> {
         let peak_records = tasks_per_hour * peak * WEEKDAY * 1.5 * RECORDS_PER_TASK;
         let subslots = ((peak_records / SLOT_RECORDS).ceil() as i64).clamp(1, 3600);
 
-        let expected_daily = f64::from(spec.agents) * spec.tasks_per_agent_day * expected_task_cost(&agents);
+        let expected_daily =
+            f64::from(spec.agents) * spec.tasks_per_agent_day * expected_task_cost(&agents);
         let monthly_limit = round_up_2sig(BUDGET_HEADROOM * 30.0 * expected_daily);
         let emitter = Emitter::new(spec.seed, &agents, start_ms, expected_daily, monthly_limit)?;
 
@@ -362,7 +364,11 @@ impl<'a> Generator<'a> {
         let n_tel = 1 + u32::from(rng.random_bool(0.5));
         let run_start = (ts - (duration * 1000.0) as i64).max(s0);
         for _ in 0..n_tel {
-            let t = if run_start < ts { rng.random_range(run_start..=ts) } else { ts };
+            let t = if run_start < ts {
+                rng.random_range(run_start..=ts)
+            } else {
+                ts
+            };
             let u: f64 = rng.random();
             let kind = if u < 0.45 {
                 0
@@ -399,12 +405,12 @@ impl<'a> Generator<'a> {
             let messages = (mas * rng.random_range(1.5..3.0)).round() as u64;
             let reasoning = (mas * rng.random_range(2.0..3.0)).round() as u64;
             let redundancy = if fault && self.faults.redundancy {
-                rng.random_range(0.85..0.95)
+                rng.random_range(0.90..0.98)
             } else {
                 rng.random_range(0.10..0.15)
             };
             let straggler = if fault && self.faults.stragglers {
-                rng.random_range(3.5..4.5)
+                rng.random_range(4.5..5.5)
             } else {
                 rng.random_range(1.3..1.6)
             };
@@ -444,7 +450,11 @@ impl<'a> Generator<'a> {
         let prod_in = (INPUT_TOKENS_MEDIAN * (INPUT_TOKENS_SIGMA * normal(rng)).exp()).max(50.0);
         let prod_out = prod_in * rng.random_range(0.08..0.16);
         let mut k_coord = COORDINATION_FACTOR
-            * if multi { MULTI_COORDINATION } else { SINGLE_COORDINATION }
+            * if multi {
+                MULTI_COORDINATION
+            } else {
+                SINGLE_COORDINATION
+            }
             * jitter(rng, 0.3);
         if fault && self.faults.coordination_cost {
             k_coord *= FAULT_COORDINATION_COST;
@@ -508,7 +518,8 @@ impl<'a> Generator<'a> {
         let any_time = |rng: &mut Pcg64| day_start + rng.random_range(0..DAY_MS);
 
         // Budget status, once a day, just before the day ends.
-        let runway_days = (fault_day && self.faults.budget).then(|| 5.0 + 2.0 * f64::from(days_left));
+        let runway_days =
+            (fault_day && self.faults.budget).then(|| 5.0 + 2.0 * f64::from(days_left));
         add(
             &mut self.agenda,
             day_start + DAY_MS - 5 * MINUTE_MS,
@@ -607,7 +618,14 @@ impl<'a> Generator<'a> {
                     ScalingOutcome::Rejected
                 };
                 let ots = ts + rng.random_range(MINUTE_MS..20 * MINUTE_MS);
-                add(&mut self.agenda, ots, Kind::ScalingOutcome { decision: d, outcome });
+                add(
+                    &mut self.agenda,
+                    ots,
+                    Kind::ScalingOutcome {
+                        decision: d,
+                        outcome,
+                    },
+                );
             }
         } else {
             let k = rng.random_range(2..=4usize);
@@ -639,7 +657,14 @@ impl<'a> Generator<'a> {
                     ScalingOutcome::Executed
                 };
                 let ots = ts + rng.random_range(10 * MINUTE_MS..3 * HOUR_MS);
-                add(&mut self.agenda, ots, Kind::ScalingOutcome { decision: d, outcome });
+                add(
+                    &mut self.agenda,
+                    ots,
+                    Kind::ScalingOutcome {
+                        decision: d,
+                        outcome,
+                    },
+                );
             }
         }
 

@@ -24,7 +24,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 
 pub use fault::Fault;
-pub use org::DEPARTMENTS;
+pub use org::{DEPARTMENTS, Department};
 
 /// Default for [`SimSpec::tasks_per_agent_day`].
 pub const DEFAULT_TASKS_PER_AGENT_DAY: f64 = 12.0;
@@ -91,9 +91,7 @@ impl SimSpec {
                 "tasks per agent-day must be > 0 and <= {MAX_TASKS_PER_AGENT_DAY}, got {t}"
             )));
         }
-        let span = TimeDelta::try_days(i64::from(self.days));
-        let start = span.and_then(|s| self.end.checked_sub_signed(s));
-        if start.is_none() {
+        if self.start().is_err() {
             return Err(SimError::InvalidSpec(format!(
                 "end {} minus {} days is out of range",
                 self.end, self.days
@@ -105,10 +103,14 @@ impl SimSpec {
         Ok(())
     }
 
-    /// Inclusive start of the dataset: `end - days * 24h`.
+    /// Inclusive start of the dataset: `end - days * 24h` (with `end` truncated to the
+    /// millisecond, like every timestamp the generator writes).
     pub fn start(&self) -> Result<DateTime<Utc>, SimError> {
-        TimeDelta::try_days(i64::from(self.days))
-            .and_then(|s| self.end.checked_sub_signed(s))
+        let end_ms = self.end.timestamp_millis();
+        i64::from(self.days)
+            .checked_mul(86_400_000)
+            .and_then(|span| end_ms.checked_sub(span))
+            .and_then(DateTime::<Utc>::from_timestamp_millis)
             .ok_or_else(|| SimError::InvalidSpec("dataset start is out of range".to_owned()))
     }
 }
@@ -173,14 +175,62 @@ mod tests {
         let ok = SimSpec::new(5, 7, 1, end());
         assert!(ok.validate().is_ok());
         let cases: Vec<(SimSpec, &str)> = vec![
-            (SimSpec { agents: 0, ..ok.clone() }, "agents"),
-            (SimSpec { agents: MAX_AGENTS + 1, ..ok.clone() }, "agents"),
-            (SimSpec { days: 0, ..ok.clone() }, "days"),
-            (SimSpec { days: MAX_DAYS + 1, ..ok.clone() }, "days"),
-            (SimSpec { tasks_per_agent_day: 0.0, ..ok.clone() }, "tasks per agent-day"),
-            (SimSpec { tasks_per_agent_day: -1.0, ..ok.clone() }, "tasks per agent-day"),
-            (SimSpec { tasks_per_agent_day: f64::NAN, ..ok.clone() }, "tasks per agent-day"),
-            (SimSpec { tasks_per_agent_day: 10_001.0, ..ok.clone() }, "tasks per agent-day"),
+            (
+                SimSpec {
+                    agents: 0,
+                    ..ok.clone()
+                },
+                "agents",
+            ),
+            (
+                SimSpec {
+                    agents: MAX_AGENTS + 1,
+                    ..ok.clone()
+                },
+                "agents",
+            ),
+            (
+                SimSpec {
+                    days: 0,
+                    ..ok.clone()
+                },
+                "days",
+            ),
+            (
+                SimSpec {
+                    days: MAX_DAYS + 1,
+                    ..ok.clone()
+                },
+                "days",
+            ),
+            (
+                SimSpec {
+                    tasks_per_agent_day: 0.0,
+                    ..ok.clone()
+                },
+                "tasks per agent-day",
+            ),
+            (
+                SimSpec {
+                    tasks_per_agent_day: -1.0,
+                    ..ok.clone()
+                },
+                "tasks per agent-day",
+            ),
+            (
+                SimSpec {
+                    tasks_per_agent_day: f64::NAN,
+                    ..ok.clone()
+                },
+                "tasks per agent-day",
+            ),
+            (
+                SimSpec {
+                    tasks_per_agent_day: 10_001.0,
+                    ..ok.clone()
+                },
+                "tasks per agent-day",
+            ),
             (
                 SimSpec {
                     faults: vec![Fault::QualityDecline(Some("marketing".to_owned()))],
@@ -190,11 +240,54 @@ mod tests {
             ),
         ];
         for (spec, needle) in cases {
-            let err = spec.validate().err().map(|e| e.to_string()).unwrap_or_default();
+            let err = spec
+                .validate()
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
             assert!(err.contains(needle), "{err:?} should mention {needle}");
             let mut sink = Vec::new();
             assert!(generate(&spec, &mut sink).is_err());
             assert!(sink.is_empty());
+        }
+    }
+
+    /// In test builds the emitter checks every line byte for byte against `serde_json`'s
+    /// serialisation of the equivalent `Event` (and `Event::validate`); these datasets exercise
+    /// every record kind, every fault and the timestamp fallback for years beyond 9999.
+    #[test]
+    fn fast_serialisation_matches_serde_json() {
+        let faults: Vec<Fault> = Fault::NAMES
+            .iter()
+            .map(|n| n.parse().unwrap_or_else(|e| panic!("{e}")))
+            .collect();
+        let far = Utc
+            .with_ymd_and_hms(10_000, 1, 2, 0, 0, 0)
+            .single()
+            .unwrap_or_else(|| panic!("bad date"));
+        let before_epoch = Utc
+            .with_ymd_and_hms(1969, 12, 31, 7, 0, 0)
+            .single()
+            .unwrap_or_else(|| panic!("bad date"));
+        for spec in [
+            SimSpec::new(9, 6, 3, end()),
+            SimSpec {
+                faults: faults.clone(),
+                ..SimSpec::new(9, 5, 4, end())
+            },
+            SimSpec {
+                faults,
+                ..SimSpec::new(2, 3, 5, far)
+            },
+            SimSpec::new(2, 2, 6, before_epoch),
+        ] {
+            let mut out = Vec::new();
+            let stats = generate(&spec, &mut out).unwrap_or_else(|e| panic!("{e}"));
+            assert!(stats.events > 0);
+            assert_eq!(
+                out.iter().filter(|b| **b == b'\n').count() as u64,
+                stats.events
+            );
         }
     }
 

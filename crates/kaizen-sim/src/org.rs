@@ -22,7 +22,12 @@ pub const DEPARTMENTS: [Department; 5] = [
     Department {
         name: "engineering",
         share: 0.35,
-        roles: &["backend-engineer", "frontend-engineer", "qa-engineer", "sre"],
+        roles: &[
+            "backend-engineer",
+            "frontend-engineer",
+            "qa-engineer",
+            "sre",
+        ],
         model: 0,
     },
     Department {

@@ -39,7 +39,11 @@ fn baseline_trips_no_rule() {
                 assert!((6.6..7.8).contains(&q), "quality {q}");
                 let r = s.avg_success.unwrap_or_default();
                 assert!((0.78..0.92).contains(&r), "success {r}");
-                assert!((0.15..0.25).contains(&s.coordination_ratio), "{}", s.coordination_ratio);
+                assert!(
+                    (0.15..0.25).contains(&s.coordination_ratio),
+                    "{}",
+                    s.coordination_ratio
+                );
                 assert!(s.days_until_exhausted.is_some_and(|d| d > 30.0), "{s:#?}");
             }
         }
@@ -79,15 +83,25 @@ fn faults_show_a_declining_trend() {
     let end = day(2026, 3, 5, 0);
     let stats = |f: Fault| window_stats(&run(&spec(40, 10, 3, end, vec![f])), end, 7);
     let worse_lower = |(a, b): (Option<f64>, Option<f64>)| {
-        assert!(b.unwrap_or(f64::MAX) < a.unwrap_or(f64::MIN), "{a:?} -> {b:?}");
+        assert!(
+            b.unwrap_or(f64::MAX) < a.unwrap_or(f64::MIN),
+            "{a:?} -> {b:?}"
+        );
     };
     worse_lower(stats(Fault::QualityDecline(None)).quality_halves);
     worse_lower(stats(Fault::SuccessDrop).success_halves);
     let s = stats(Fault::CoordinationOverhead);
     let (a, b) = s.overhead_halves;
-    assert!(b.unwrap_or_default() > a.unwrap_or(f64::MAX), "{a:?} -> {b:?}");
+    assert!(
+        b.unwrap_or_default() > a.unwrap_or(f64::MAX),
+        "{a:?} -> {b:?}"
+    );
     let s = stats(Fault::ErrorSpike);
-    assert!(s.findings_halves.1 > s.findings_halves.0, "{:?}", s.findings_halves);
+    assert!(
+        s.findings_halves.1 > s.findings_halves.0,
+        "{:?}",
+        s.findings_halves
+    );
 }
 
 #[test]
@@ -130,4 +144,38 @@ fn faults_do_not_touch_data_before_the_fault_days() {
     let data = run(&spec(20, 14, 4, end, all_faults()));
     let s = window_stats(&data, early, 7);
     assert!(s.tripped().is_empty(), "{:?}\n{s:#?}", s.tripped());
+}
+
+/// A wider sweep (≈ 4,000 datasets): small orgs, many seeds, five window alignments. Slow in a
+/// debug build; run with `cargo test --release -p kaizen-sim -- --ignored`.
+#[test]
+#[ignore]
+fn sweep_small_orgs() {
+    let ends = [
+        day(2026, 3, 1, 0),
+        day(2026, 3, 2, 0),
+        day(2026, 3, 3, 0),
+        day(2026, 3, 5, 0),
+        day(2026, 3, 11, 15),
+    ];
+    let mut cases: Vec<Vec<Fault>> = vec![vec![]];
+    cases.extend(all_faults().into_iter().map(|f| vec![f]));
+    let mut failures = Vec::new();
+    for faults in &cases {
+        let expected: BTreeSet<&str> = faults.iter().map(Fault::rule).collect();
+        for agents in [5u32, 6, 9, 25] {
+            for seed in 0..20u64 {
+                for end in ends {
+                    let s = window_stats(&run(&spec(agents, 8, seed, end, faults.clone())), end, 7);
+                    if s.tripped() != expected {
+                        failures.push(format!(
+                            "{faults:?} agents {agents} seed {seed} end {end}: {:?}",
+                            s.tripped()
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
 }

@@ -123,7 +123,11 @@ struct Parsed {
 
 impl Store {
     /// Ingests NDJSON or a JSON array from `input`. See the module docs for the semantics.
-    pub fn ingest(&mut self, input: impl Read + Send, mut opts: IngestOptions<'_>) -> Result<IngestReport> {
+    pub fn ingest(
+        &mut self,
+        input: impl Read + Send,
+        mut opts: IngestOptions<'_>,
+    ) -> Result<IngestReport> {
         let mut reader = BufReader::with_capacity(1 << 16, input);
         let format = match opts.format {
             InputFormat::Auto => {
@@ -137,7 +141,10 @@ impl Store {
         };
         let mut report = IngestReport::default();
         let progress = opts.progress;
-        let mut writer = Writer::default();
+        let mut writer = Writer {
+            horizon: self.pruned_before()?.map(|t| t.timestamp_micros()),
+            ..Writer::default()
+        };
         let batch_size = opts.batch_size.max(1);
         let now = opts.now.timestamp_micros();
 
@@ -203,7 +210,11 @@ impl Store {
     /// Rebuilds every derived table (rollups, agents, scaling, budget, evolution, benchmark)
     /// from the raw events. Refuses when retention has pruned raw events, since the rebuilt
     /// rollups would lose that history, unless `force`.
-    pub fn rebuild_rollups(&mut self, force: bool, progress: Option<&dyn Fn(u64, u64)>) -> Result<u64> {
+    pub fn rebuild_rollups(
+        &mut self,
+        force: bool,
+        progress: Option<&dyn Fn(u64, u64)>,
+    ) -> Result<u64> {
         if let Some(before) = self.stats()?.pruned_before
             && !force
         {
@@ -211,7 +222,9 @@ impl Store {
                 "raw events before {before} were pruned by retention; rebuilding would drop their rollups (use --force to rebuild from what is left)"
             )));
         }
-        let total: i64 = self.conn.query_row("SELECT count(*) FROM events", [], |r| r.get(0))?;
+        let total: i64 = self
+            .conn
+            .query_row("SELECT count(*) FROM events", [], |r| r.get(0))?;
         let tx = self.conn.transaction()?;
         for table in schema::DERIVED_TABLES {
             tx.execute(&format!("DELETE FROM {table}"), [])?;
@@ -224,7 +237,9 @@ impl Store {
         let mut done = 0u64;
         loop {
             let chunk: Vec<(i64, String)> = {
-                let mut stmt = tx.prepare_cached("SELECT seq, body FROM events WHERE seq > ?1 ORDER BY seq LIMIT 10000")?;
+                let mut stmt = tx.prepare_cached(
+                    "SELECT seq, body FROM events WHERE seq > ?1 ORDER BY seq LIMIT 10000",
+                )?;
                 let rows = stmt.query_map(params![last_seq], |r| Ok((r.get(0)?, r.get(1)?)))?;
                 rows.collect::<rusqlite::Result<_>>()?
             };
@@ -332,18 +347,37 @@ fn read_ndjson(
         let (raw, result) = if buf.len() > MAX_RECORD_BYTES {
             let mut raw = String::from_utf8_lossy(&text[..text.len().min(256)]).into_owned();
             raw.push('…');
-            (raw, Err(RecordError { field: None, message: format!("record longer than {MAX_RECORD_BYTES} bytes") }))
+            (
+                raw,
+                Err(RecordError {
+                    field: None,
+                    message: format!("record longer than {MAX_RECORD_BYTES} bytes"),
+                }),
+            )
         } else {
             match std::str::from_utf8(text) {
                 Ok(s) => (s.to_owned(), parse_event(s)),
                 Err(e) => (
                     String::from_utf8_lossy(text).into_owned(),
-                    Err(RecordError { field: None, message: format!("not valid UTF-8 ({e})") }),
+                    Err(RecordError {
+                        field: None,
+                        message: format!("not valid UTF-8 ({e})"),
+                    }),
                 ),
             }
         };
-        chunk.push(Parsed { line: line_no, record, raw, result });
-        if chunk.len() == CHUNK && !send(Ok((std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK)), bytes))) {
+        chunk.push(Parsed {
+            line: line_no,
+            record,
+            raw,
+            result,
+        });
+        if chunk.len() == CHUNK
+            && !send(Ok((
+                std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK)),
+                bytes,
+            )))
+        {
             return;
         }
     }
@@ -365,13 +399,27 @@ fn trim_line(buf: &[u8], first: bool) -> &[u8] {
 
 /// Splits a JSON array into its elements, each with its line number.
 fn split_array(bytes: &[u8]) -> std::result::Result<Vec<Parsed>, Rejected> {
-    let whole_input = |line: u64, message: String| Rejected { line, record: 0, field: None, message };
-    let text = std::str::from_utf8(bytes).map_err(|e| whole_input(1, format!("input is not valid UTF-8 ({e}); nothing was stored")))?;
+    let whole_input = |line: u64, message: String| Rejected {
+        line,
+        record: 0,
+        field: None,
+        message,
+    };
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        whole_input(
+            1,
+            format!("input is not valid UTF-8 ({e}); nothing was stored"),
+        )
+    })?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let items: Vec<&RawValue> = serde_json::from_str(text).map_err(|e| {
         whole_input(
             e.line() as u64,
-            format!("the JSON array is malformed at column {}: {e}; nothing was stored", e.column()),
+            format!(
+                "the JSON array is malformed at column {}: {}; nothing was stored",
+                e.column(),
+                crate::parse::strip_position(e.to_string())
+            ),
         )
     })?;
     let base = text.as_ptr() as usize;
@@ -381,8 +429,31 @@ fn split_array(bytes: &[u8]) -> std::result::Result<Vec<Parsed>, Rejected> {
         .map(|(i, raw)| {
             let s = raw.get();
             let offset = (s.as_ptr() as usize).saturating_sub(base).min(text.len());
-            let line = 1 + text.as_bytes()[..offset].iter().filter(|b| **b == b'\n').count() as u64;
-            Parsed { line, record: i as u64 + 1, raw: s.to_owned(), result: parse_event(s) }
+            let line = 1 + text.as_bytes()[..offset]
+                .iter()
+                .filter(|b| **b == b'\n')
+                .count() as u64;
+            // Rejected elements go to the rejects sink one per line, so keep them on one line.
+            let raw = if s.contains('\n') {
+                serde_json::from_str::<serde_json::Value>(s)
+                    .map_or_else(|_| s.replace('\n', " "), |v| v.to_string())
+            } else {
+                s.to_owned()
+            };
+            let result = if s.len() > MAX_RECORD_BYTES {
+                Err(RecordError {
+                    field: None,
+                    message: format!("record longer than {MAX_RECORD_BYTES} bytes"),
+                })
+            } else {
+                parse_event(s)
+            };
+            Parsed {
+                line,
+                record: i as u64 + 1,
+                raw,
+                result,
+            }
         })
         .collect())
 }
@@ -401,7 +472,11 @@ struct AgentSeen {
 /// Accumulates a batch in memory and writes it at `flush`.
 struct Writer {
     insert_raw: bool,
-    key_ids: HashMap<(i64, String), i64>,
+    /// Raw events before this instant (µs) were pruned, so their ids can no longer be
+    /// checked for duplicates: such events are rejected instead of being double-counted.
+    horizon: Option<i64>,
+    /// Interned key ids per dimension code.
+    key_ids: HashMap<i64, HashMap<String, i64>>,
     rollups: HashMap<RollupKey, [Stat; MAX_SIGNALS]>,
     agents: HashMap<String, AgentSeen>,
     buf: Vec<u8>,
@@ -411,6 +486,7 @@ impl Default for Writer {
     fn default() -> Self {
         Self {
             insert_raw: true,
+            horizon: None,
             key_ids: HashMap::new(),
             rollups: HashMap::new(),
             agents: HashMap::new(),
@@ -429,11 +505,25 @@ impl Writer {
         opts: &mut IngestOptions<'_>,
     ) -> Result<()> {
         report.records += 1;
-        match item.result {
+        let result = match (item.result, self.horizon) {
+            (Ok(event), Some(horizon)) if event.ts().micros() < horizon => Err(RecordError {
+                field: Some("ts".into()),
+                message: format!(
+                    "{} is before {}, where raw events were pruned by retention; kaizen can no longer tell whether it is a duplicate, so it is not ingested",
+                    event.ts(),
+                    crate::micros_to_time(horizon).to_rfc3339()
+                ),
+            }),
+            (result, _) => result,
+        };
+        match result {
             Ok(event) => {
                 if self.apply(tx, &event, &item.raw, now)? {
                     report.accepted += 1;
-                    *report.accepted_by_type.entry(event.type_name().to_owned()).or_default() += 1;
+                    *report
+                        .accepted_by_type
+                        .entry(event.type_name().to_owned())
+                        .or_default() += 1;
                 } else {
                     report.duplicates += 1;
                 }
@@ -457,24 +547,6 @@ impl Writer {
         Ok(())
     }
 
-    fn key_id(&mut self, tx: &Transaction<'_>, dim: i64, key: &str) -> rusqlite::Result<i64> {
-        if let Some(id) = self.key_ids.get(&(dim, key.to_owned())) {
-            return Ok(*id);
-        }
-        let existing: Option<i64> = tx
-            .prepare_cached("SELECT id FROM rollup_keys WHERE dim = ?1 AND key = ?2")?
-            .query_row(params![dim, key], |r| r.get(0))
-            .optional()?;
-        let id = match existing {
-            Some(id) => id,
-            None => tx
-                .prepare_cached("INSERT INTO rollup_keys (dim, key) VALUES (?1, ?2) RETURNING id")?
-                .query_row(params![dim, key], |r| r.get(0))?,
-        };
-        self.key_ids.insert((dim, key.to_owned()), id);
-        Ok(id)
-    }
-
     /// Stores one event. Returns false when its id was already stored.
     fn apply(&mut self, tx: &Transaction<'_>, event: &Event, raw: &str, now: i64) -> Result<bool> {
         let ts = event.ts().micros();
@@ -491,28 +563,29 @@ impl Writer {
         }
         let hour = hour_of(event.ts());
         let day = hour.div_euclid(24);
+        let Writer {
+            key_ids, rollups, ..
+        } = self;
         let mut failure = None;
-        let mut rows: Vec<(i64, i64, i64, [Stat; MAX_SIGNALS])> = Vec::new();
         contributions(event, |stream, dim, key, stats| {
-            match self.key_id(tx, dim.code(), key) {
-                Ok(id) => {
-                    let mut arr = [Stat::EMPTY; MAX_SIGNALS];
-                    arr[..stats.len()].copy_from_slice(stats);
-                    rows.push((stream.code(), dim.code(), id, arr));
+            let id = match intern(key_ids, tx, dim.code(), key) {
+                Ok(id) => id,
+                Err(e) => {
+                    failure = Some(e);
+                    return;
                 }
-                Err(e) => failure = Some(e),
+            };
+            for (res, bucket) in [(RES_HOUR, hour), (RES_DAY, day)] {
+                let slot = rollups
+                    .entry((res, stream.code(), dim.code(), bucket, id))
+                    .or_insert([Stat::EMPTY; MAX_SIGNALS]);
+                for (acc, s) in slot.iter_mut().zip(stats) {
+                    acc.merge(s);
+                }
             }
         });
         if let Some(e) = failure {
             return Err(e.into());
-        }
-        for (stream, dim, id, stats) in rows {
-            for (res, bucket) in [(RES_HOUR, hour), (RES_DAY, day)] {
-                let slot = self.rollups.entry((res, stream, dim, bucket, id)).or_insert([Stat::EMPTY; MAX_SIGNALS]);
-                for (acc, s) in slot.iter_mut().zip(&stats) {
-                    acc.merge(s);
-                }
-            }
         }
         self.entities(tx, event, ts)?;
         Ok(true)
@@ -521,12 +594,15 @@ impl Writer {
     fn entities(&mut self, tx: &Transaction<'_>, event: &Event, ts: i64) -> Result<()> {
         match event {
             Event::TaskCompleted(t) => {
-                let seen = self.agents.entry(t.agent_id.as_str().to_owned()).or_insert_with(|| AgentSeen {
-                    department: t.department.as_str().to_owned(),
-                    role: t.role.as_str().to_owned(),
-                    first: ts,
-                    last: ts,
-                });
+                let seen = self
+                    .agents
+                    .entry(t.agent_id.as_str().to_owned())
+                    .or_insert_with(|| AgentSeen {
+                        department: t.department.as_str().to_owned(),
+                        role: t.role.as_str().to_owned(),
+                        first: ts,
+                        last: ts,
+                    });
                 seen.first = seen.first.min(ts);
                 if ts >= seen.last {
                     seen.last = ts;
@@ -570,8 +646,10 @@ impl Writer {
                 .execute(params![ts, e.agent_id.as_str(), e.axis.as_str(), e.applied, e.proposed_at.micros()])?;
             }
             Event::BenchmarkRun(b) => {
-                tx.prepare_cached("INSERT INTO benchmark_runs (ts, suite, total_score) VALUES (?1, ?2, ?3)")?
-                    .execute(params![ts, b.suite.as_str(), b.total_score.get()])?;
+                tx.prepare_cached(
+                    "INSERT INTO benchmark_runs (ts, suite, total_score) VALUES (?1, ?2, ?3)",
+                )?
+                .execute(params![ts, b.suite.as_str(), b.total_score.get()])?;
             }
             Event::CostRecorded(_)
             | Event::CoordinationMeasured(_)
@@ -623,6 +701,31 @@ impl Writer {
         }
         Ok(())
     }
+}
+
+/// The id of `key` in dimension `dim`, interning it on first sight.
+fn intern(
+    cache: &mut HashMap<i64, HashMap<String, i64>>,
+    tx: &Transaction<'_>,
+    dim: i64,
+    key: &str,
+) -> rusqlite::Result<i64> {
+    let keys = cache.entry(dim).or_default();
+    if let Some(id) = keys.get(key) {
+        return Ok(*id);
+    }
+    let existing: Option<i64> = tx
+        .prepare_cached("SELECT id FROM rollup_keys WHERE dim = ?1 AND key = ?2")?
+        .query_row(params![dim, key], |r| r.get(0))
+        .optional()?;
+    let id = match existing {
+        Some(id) => id,
+        None => tx
+            .prepare_cached("INSERT INTO rollup_keys (dim, key) VALUES (?1, ?2) RETURNING id")?
+            .query_row(params![dim, key], |r| r.get(0))?,
+    };
+    keys.insert(key.to_owned(), id);
+    Ok(id)
 }
 
 /// The serde wire name of a unit enum variant.

@@ -54,7 +54,9 @@ pub struct Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("path", &self.path).finish_non_exhaustive()
+        f.debug_struct("Store")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
     }
 }
 
@@ -99,7 +101,8 @@ impl Store {
              PRAGMA synchronous = NORMAL;
              PRAGMA busy_timeout = 5000;
              PRAGMA temp_store = MEMORY;
-             PRAGMA cache_size = -32768;",
+             PRAGMA cache_size = -65536;
+             PRAGMA wal_autocheckpoint = 16384;",
         )?;
         let mut store = Store {
             readers: ReaderPool::new(path.clone()),
@@ -116,7 +119,9 @@ impl Store {
     }
 
     fn migrate(&mut self) -> Result<()> {
-        let version: i64 = self.conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        let version: i64 = self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))?;
         let latest = schema::MIGRATIONS.len() as i64;
         if version > latest {
             return Err(StoreError::Incompatible(format!(
@@ -154,15 +159,21 @@ impl Store {
     /// Counts and sizes.
     pub fn stats(&self) -> Result<StoreStats> {
         let c = &self.conn;
-        let count = |sql: &str| -> Result<u64> { Ok(c.query_row(sql, [], |r| r.get::<_, i64>(0))? as u64) };
+        let count =
+            |sql: &str| -> Result<u64> { Ok(c.query_row(sql, [], |r| r.get::<_, i64>(0))? as u64) };
         let mut by_type = Vec::new();
-        let mut stmt = c.prepare("SELECT type, count(*) FROM events GROUP BY type ORDER BY type")?;
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64)))?;
+        let mut stmt =
+            c.prepare("SELECT type, count(*) FROM events GROUP BY type ORDER BY type")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
+        })?;
         for row in rows {
             by_type.push(row?);
         }
         let (oldest, newest): (Option<i64>, Option<i64>) =
-            c.query_row("SELECT min(ts), max(ts) FROM events", [], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            c.query_row("SELECT min(ts), max(ts) FROM events", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?;
         Ok(StoreStats {
             path: self.path.display().to_string(),
             schema_version: c.query_row("PRAGMA user_version", [], |r| r.get(0))?,
@@ -178,10 +189,14 @@ impl Store {
         })
     }
 
-    fn pruned_before(&self) -> Result<Option<DateTime<Utc>>> {
+    pub(crate) fn pruned_before(&self) -> Result<Option<DateTime<Utc>>> {
         let v: Option<String> = self
             .conn
-            .query_row("SELECT value FROM meta WHERE key = 'pruned_before'", [], |r| r.get(0))
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'pruned_before'",
+                [],
+                |r| r.get(0),
+            )
             .optional()?;
         Ok(v.and_then(|s| s.parse::<i64>().ok()).map(micros_to_time))
     }
@@ -223,7 +238,9 @@ impl ReaderPool {
 pub(crate) fn open_reader(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open_with_flags(
         path,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
+        OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI,
     )?;
     conn.execute_batch(
         "PRAGMA busy_timeout = 5000;

@@ -32,14 +32,17 @@ impl std::fmt::Display for RecordError {
 
 /// serde_json appends " at line L column C" to messages; inside one record the position is
 /// noise for everything but syntax errors.
-fn strip_position(msg: String) -> String {
+pub(crate) fn strip_position(msg: String) -> String {
     match msg.rfind(" at line ") {
         Some(i) if msg[i..].contains(" column ") => msg[..i].to_owned(),
         _ => msg,
     }
 }
 
-fn concrete<T: DeserializeOwned>(object: Value, wrap: fn(T) -> Event) -> Result<Event, RecordError> {
+fn concrete<T: DeserializeOwned>(
+    object: Value,
+    wrap: fn(T) -> Event,
+) -> Result<Event, RecordError> {
     let value: T = serde_path_to_error::deserialize(object).map_err(|e| {
         let path = e.path().to_string();
         let message = strip_position(e.into_inner().to_string());
@@ -56,7 +59,11 @@ fn concrete<T: DeserializeOwned>(object: Value, wrap: fn(T) -> Event) -> Result<
 pub fn parse_event(text: &str) -> Result<Event, RecordError> {
     let value: Value = serde_json::from_str(text).map_err(|e| RecordError {
         field: None,
-        message: format!("invalid JSON at column {}: {}", e.column(), strip_position(e.to_string())),
+        message: format!(
+            "invalid JSON at column {}: {}",
+            e.column(),
+            strip_position(e.to_string())
+        ),
     })?;
     let Value::Object(mut object) = value else {
         return Err(RecordError {
@@ -164,16 +171,25 @@ mod tests {
 
     #[test]
     fn rejects_bad_types_and_syntax() {
-        assert_eq!(err(r#"{"ts":"2026-11-01T10:00:00Z"}"#).field.as_deref(), Some("type"));
+        assert_eq!(
+            err(r#"{"ts":"2026-11-01T10:00:00Z"}"#).field.as_deref(),
+            Some("type")
+        );
         let e = err(r#"{"type":"task.exploded","ts":"2026-11-01T10:00:00Z"}"#);
         assert!(e.message.contains("unknown event type"), "{}", e.message);
         assert!(err("{not json").message.contains("invalid JSON"));
         assert!(err("[1,2]").message.contains("expected a JSON object"));
-        let e = err(r#"{"type":"cost.recorded","ts":"2026-11-01T10:00:00Z","agent_id":"a","category":"productive","cost_usd":-1}"#);
+        let e = err(
+            r#"{"type":"cost.recorded","ts":"2026-11-01T10:00:00Z","agent_id":"a","category":"productive","cost_usd":-1}"#,
+        );
         assert_eq!(e.field.as_deref(), Some("cost_usd"));
-        let e = err(r#"{"type":"error.finding","ts":"2026-11-01T10:00:00Z","category":"x","severity":"catastrophic"}"#);
+        let e = err(
+            r#"{"type":"error.finding","ts":"2026-11-01T10:00:00Z","category":"x","severity":"catastrophic"}"#,
+        );
         assert_eq!(e.field.as_deref(), Some("severity"));
-        let e = err(r#"{"type":"budget.status","ts":"2026-11-01T10:00:00Z","monthly_limit_usd":10,"remaining_usd":20}"#);
+        let e = err(
+            r#"{"type":"budget.status","ts":"2026-11-01T10:00:00Z","monthly_limit_usd":10,"remaining_usd":20}"#,
+        );
         assert_eq!(e.field.as_deref(), Some("remaining_usd"));
     }
 }

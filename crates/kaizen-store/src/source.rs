@@ -32,7 +32,9 @@ pub struct StoreReader {
 
 impl std::fmt::Debug for StoreReader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StoreReader").field("path", &self.path).finish_non_exhaustive()
+        f.debug_struct("StoreReader")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
     }
 }
 
@@ -63,8 +65,15 @@ pub(crate) fn plan(hours: Range<i64>) -> Vec<(i64, Range<i64>)> {
 }
 
 impl StoreReader {
-    fn with_conn<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, SourceError> {
-        let pooled = self.idle.lock().map_err(|_| SourceError("reader pool poisoned".into()))?.pop();
+    fn with_conn<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, SourceError> {
+        let pooled = self
+            .idle
+            .lock()
+            .map_err(|_| SourceError("reader pool poisoned".into()))?
+            .pop();
         let conn = match pooled {
             Some(c) => c,
             None => crate::open_reader(&self.path).map_err(db)?,
@@ -85,12 +94,21 @@ impl StoreReader {
 
 fn corrupt(stream: Stream) -> rusqlite::Error {
     rusqlite::Error::ToSqlConversionFailure(
-        format!("corrupt rollup row for stream `{}`: wrong stats length", stream.name()).into(),
+        format!(
+            "corrupt rollup row for stream `{}`: wrong stats length",
+            stream.name()
+        )
+        .into(),
     )
 }
 
 impl SignalSource for StoreReader {
-    fn rollups(&self, stream: Stream, dim: Dim, hours: Range<i64>) -> Result<Vec<KeyedStats>, SourceError> {
+    fn rollups(
+        &self,
+        stream: Stream,
+        dim: Dim,
+        hours: Range<i64>,
+    ) -> Result<Vec<KeyedStats>, SourceError> {
         let width = stream.signals().len();
         self.with_conn(|conn| {
             let mut acc: HashMap<i64, Vec<Stat>> = HashMap::new();
@@ -99,11 +117,19 @@ impl SignalSource for StoreReader {
                  WHERE res = ?1 AND stream = ?2 AND dim = ?3 AND bucket >= ?4 AND bucket < ?5",
             )?;
             for (res, buckets) in plan(hours.clone()) {
-                let mut rows = stmt.query(params![res, stream.code(), dim.code(), buckets.start, buckets.end])?;
+                let mut rows = stmt.query(params![
+                    res,
+                    stream.code(),
+                    dim.code(),
+                    buckets.start,
+                    buckets.end
+                ])?;
                 while let Some(row) = rows.next()? {
                     let key_id: i64 = row.get(0)?;
                     let blob = row.get_ref(1)?.as_blob()?;
-                    let slot = acc.entry(key_id).or_insert_with(|| vec![Stat::EMPTY; width]);
+                    let slot = acc
+                        .entry(key_id)
+                        .or_insert_with(|| vec![Stat::EMPTY; width]);
                     if !merge_encoded(blob, slot) {
                         return Err(corrupt(stream));
                     }
@@ -125,7 +151,12 @@ impl SignalSource for StoreReader {
         })
     }
 
-    fn hourly_rollups(&self, stream: Stream, dim: Dim, hours: Range<i64>) -> Result<Vec<HourlyStats>, SourceError> {
+    fn hourly_rollups(
+        &self,
+        stream: Stream,
+        dim: Dim,
+        hours: Range<i64>,
+    ) -> Result<Vec<HourlyStats>, SourceError> {
         let width = stream.signals().len();
         self.with_conn(|conn| {
             let names = Self::key_names(conn, dim)?;
@@ -134,7 +165,13 @@ impl SignalSource for StoreReader {
                  WHERE res = ?1 AND stream = ?2 AND dim = ?3 AND bucket >= ?4 AND bucket < ?5
                  ORDER BY bucket, key_id",
             )?;
-            let mut rows = stmt.query(params![RES_HOUR, stream.code(), dim.code(), hours.start, hours.end])?;
+            let mut rows = stmt.query(params![
+                RES_HOUR,
+                stream.code(),
+                dim.code(),
+                hours.start,
+                hours.end
+            ])?;
             let mut out = Vec::new();
             while let Some(row) = rows.next()? {
                 let key_id: i64 = row.get(1)?;
@@ -144,7 +181,10 @@ impl SignalSource for StoreReader {
                 }
                 out.push(HourlyStats {
                     hour: row.get(0)?,
-                    key: names.get(&key_id).cloned().unwrap_or_else(|| format!("#{key_id}")),
+                    key: names
+                        .get(&key_id)
+                        .cloned()
+                        .unwrap_or_else(|| format!("#{key_id}")),
                     stats,
                 });
             }
@@ -154,7 +194,9 @@ impl SignalSource for StoreReader {
 
     fn agents(&self) -> Result<Vec<AgentInfo>, SourceError> {
         self.with_conn(|conn| {
-            let mut stmt = conn.prepare_cached("SELECT agent_id, department, role FROM agents ORDER BY agent_id")?;
+            let mut stmt = conn.prepare_cached(
+                "SELECT agent_id, department, role FROM agents ORDER BY agent_id",
+            )?;
             let rows = stmt.query_map([], |r| {
                 Ok(AgentInfo {
                     agent_id: r.get(0)?,
@@ -166,7 +208,10 @@ impl SignalSource for StoreReader {
         })
     }
 
-    fn scaling_decisions(&self, range: Range<DateTime<Utc>>) -> Result<Vec<ScalingDecisionRecord>, SourceError> {
+    fn scaling_decisions(
+        &self,
+        range: Range<DateTime<Utc>>,
+    ) -> Result<Vec<ScalingDecisionRecord>, SourceError> {
         self.with_conn(|conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT d.decision_id, d.ts, d.action, d.source_strategy, d.signal, d.rationale, o.outcome
@@ -208,7 +253,11 @@ impl SignalSource for StoreReader {
                  WHERE ts >= ?1 AND ts < ?2 ORDER BY ts DESC, rowid DESC LIMIT ?3",
             )?;
             let rows = stmt.query_map(
-                params![range.start.timestamp_micros(), range.end.timestamp_micros(), limit as i64],
+                params![
+                    range.start.timestamp_micros(),
+                    range.end.timestamp_micros(),
+                    limit as i64
+                ],
                 |r| {
                     Ok(EvolutionOutcomeSummary {
                         agent_id: r.get(0)?,
@@ -240,7 +289,10 @@ impl SignalSource for StoreReader {
         })
     }
 
-    fn benchmark_runs(&self, range: Range<DateTime<Utc>>) -> Result<Vec<BenchmarkRunRecord>, SourceError> {
+    fn benchmark_runs(
+        &self,
+        range: Range<DateTime<Utc>>,
+    ) -> Result<Vec<BenchmarkRunRecord>, SourceError> {
         self.with_conn(|conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT ts, suite, total_score FROM benchmark_runs
@@ -281,7 +333,11 @@ mod tests {
         // 2 hours before day 10, days 10..12, 5 hours of day 12.
         assert_eq!(
             plan(238..293),
-            vec![(RES_HOUR, 238..240), (RES_DAY, 10..12), (RES_HOUR, 288..293)]
+            vec![
+                (RES_HOUR, 238..240),
+                (RES_DAY, 10..12),
+                (RES_HOUR, 288..293)
+            ]
         );
         assert_eq!(plan(240..264), vec![(RES_DAY, 10..11)]);
         assert_eq!(plan(241..250), vec![(RES_HOUR, 241..250)]);

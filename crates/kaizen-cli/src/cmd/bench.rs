@@ -24,15 +24,39 @@ use crate::output;
 
 pub fn run(ctx: &Ctx, cmd: BenchCommand) -> Result<u8> {
     match cmd {
-        BenchCommand::Ingest { events, runs, dir, json } => ingest(ctx, events, runs.max(1), dir, json),
-        BenchCommand::Snapshot { agents, events, days, iterations, dir, json } => {
-            snapshot(ctx, agents, events, days.max(7), iterations.max(2), dir, json)
-        }
+        BenchCommand::Ingest {
+            events,
+            runs,
+            dir,
+            json,
+        } => ingest(ctx, events, runs.max(1), dir, json),
+        BenchCommand::Snapshot {
+            agents,
+            events,
+            days,
+            iterations,
+            dir,
+            json,
+        } => snapshot(
+            ctx,
+            agents,
+            events,
+            days.max(7),
+            iterations.max(2),
+            dir,
+            json,
+        ),
     }
 }
 
 fn work_dir(dir: Option<PathBuf>, ctx: &Ctx) -> Result<PathBuf> {
-    let dir = dir.unwrap_or_else(|| std::env::temp_dir().join(format!("kaizen-bench-{}-{}", std::process::id(), ctx.now().timestamp())));
+    let dir = dir.unwrap_or_else(|| {
+        std::env::temp_dir().join(format!(
+            "kaizen-bench-{}-{}",
+            std::process::id(),
+            ctx.now().timestamp()
+        ))
+    });
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     Ok(dir)
 }
@@ -70,10 +94,12 @@ impl<W: Write> Write for LineLimit<W> {
 fn spec_for(agents: u32, days: u32, events: u64, end: DateTime<Utc>) -> Result<SimSpec> {
     let mut probe = SimSpec::new(agents.min(100), 7, 1, end);
     let probe_stats = kaizen_sim::generate(&probe, &mut std::io::sink())?;
-    let per_task = probe_stats.events as f64 / (f64::from(probe.agents) * 7.0 * probe.tasks_per_agent_day);
+    let per_task =
+        probe_stats.events as f64 / (f64::from(probe.agents) * 7.0 * probe.tasks_per_agent_day);
     probe.agents = agents;
     probe.days = days;
-    probe.tasks_per_agent_day = (events as f64 * 1.03 / (f64::from(agents) * f64::from(days) * per_task)).max(0.1);
+    probe.tasks_per_agent_day =
+        (events as f64 * 1.03 / (f64::from(agents) * f64::from(days) * per_task)).max(0.1);
     probe.validate()?;
     Ok(probe)
 }
@@ -84,7 +110,11 @@ fn median(mut v: Vec<f64>) -> f64 {
     if n == 0 {
         return f64::NAN;
     }
-    if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 }
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
 }
 
 /// Peak RSS of the largest waited-for child, in MiB.
@@ -93,7 +123,11 @@ fn children_max_rss_mib() -> f64 {
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: RUSAGE_CHILDREN is a valid `who`, and `usage` is a valid pointer.
     let rc = unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) };
-    if rc == 0 { usage.ru_maxrss as f64 / 1024.0 } else { f64::NAN }
+    if rc == 0 {
+        usage.ru_maxrss as f64 / 1024.0
+    } else {
+        f64::NAN
+    }
 }
 
 #[derive(Serialize)]
@@ -115,7 +149,10 @@ fn ingest(ctx: &Ctx, events: u64, runs: u32, dir: Option<PathBuf>, json: bool) -
     let end = kaizen_sim::current_hour(ctx.now());
     let spec = spec_for(200, 14, events, end)?;
     {
-        let mut out = LineLimit { inner: BufWriter::with_capacity(1 << 20, File::create(&file)?), left: events };
+        let mut out = LineLimit {
+            inner: BufWriter::with_capacity(1 << 20, File::create(&file)?),
+            left: events,
+        };
         kaizen_sim::generate(&spec, &mut out)?;
         out.flush()?;
     }
@@ -146,21 +183,33 @@ fn ingest(ctx: &Ctx, events: u64, runs: u32, dir: Option<PathBuf>, json: bool) -
             .context("running kaizen ingest")?;
         let secs = start.elapsed().as_secs_f64();
         if !out.status.success() {
-            bail!("kaizen ingest failed: {}", String::from_utf8_lossy(&out.stderr));
+            bail!(
+                "kaizen ingest failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
         let report: serde_json::Value = serde_json::from_slice(&out.stdout)?;
         if report["accepted"].as_u64() != Some(events) {
-            bail!("kaizen ingest accepted {} of {events} events", report["accepted"]);
+            bail!(
+                "kaizen ingest accepted {} of {events} events",
+                report["accepted"]
+            );
         }
         ours.push(secs);
         remove_db(&db);
         if !ctx.quiet && !json {
-            eprintln!("run {}: kaizen ingest {secs:.2}s, bare insert {:.2}s", run + 1, bare[bare.len() - 1]);
+            eprintln!(
+                "run {}: kaizen ingest {secs:.2}s, bare insert {:.2}s",
+                run + 1,
+                bare[bare.len() - 1]
+            );
         }
     }
     let result = IngestBench {
         events,
-        file_mib: std::fs::metadata(&file).map(|m| m.len() as f64 / 1_048_576.0).unwrap_or(f64::NAN),
+        file_mib: std::fs::metadata(&file)
+            .map(|m| m.len() as f64 / 1_048_576.0)
+            .unwrap_or(f64::NAN),
         runs,
         kaizen_events_per_second: events as f64 / median(ours.clone()),
         bare_events_per_second: events as f64 / median(bare.clone()),
@@ -173,9 +222,18 @@ fn ingest(ctx: &Ctx, events: u64, runs: u32, dir: Option<PathBuf>, json: bool) -
     if json {
         output::print_json(&result)?;
     } else {
-        println!("ingest of {} events ({:.0} MiB NDJSON), median of {} runs", result.events, result.file_mib, runs);
-        println!("  kaizen ingest     {:>10.0} events/s", result.kaizen_events_per_second);
-        println!("  bare insert loop  {:>10.0} events/s", result.bare_events_per_second);
+        println!(
+            "ingest of {} events ({:.0} MiB NDJSON), median of {} runs",
+            result.events, result.file_mib, runs
+        );
+        println!(
+            "  kaizen ingest     {:>10.0} events/s",
+            result.kaizen_events_per_second
+        );
+        println!(
+            "  bare insert loop  {:>10.0} events/s",
+            result.bare_events_per_second
+        );
         println!("  ratio             {:>10.1} %", result.ratio * 100.0);
         println!("  peak RSS (ingest) {:>10.1} MiB", result.peak_rss_mib);
     }
@@ -203,11 +261,22 @@ struct SnapshotBench {
     iterations: u32,
 }
 
-fn snapshot(ctx: &Ctx, agents: u32, events: u64, days: u32, iterations: u32, dir: Option<PathBuf>, json: bool) -> Result<u8> {
+fn snapshot(
+    ctx: &Ctx,
+    agents: u32,
+    events: u64,
+    days: u32,
+    iterations: u32,
+    dir: Option<PathBuf>,
+    json: bool,
+) -> Result<u8> {
     let dir = work_dir(dir, ctx)?;
     let db = dir.join(format!("snapshot-{agents}a-{events}e-{days}d.db"));
     let marker = db.with_extension("end");
-    let end = match std::fs::read_to_string(&marker).ok().and_then(|s| DateTime::parse_from_rfc3339(s.trim()).ok()) {
+    let end = match std::fs::read_to_string(&marker)
+        .ok()
+        .and_then(|s| DateTime::parse_from_rfc3339(s.trim()).ok())
+    {
         Some(end) if db.exists() => end.with_timezone(&Utc),
         _ => {
             remove_db(&db);
@@ -240,16 +309,27 @@ fn snapshot(ctx: &Ctx, agents: u32, events: u64, days: u32, iterations: u32, dir
         window: format!("{} → {}", since.to_rfc3339(), until.to_rfc3339()),
         first_build_ms: ms(first),
         median_ms: median(samples),
-        p90_ms: sorted[((sorted.len() as f64 * 0.9).ceil() as usize).saturating_sub(1).min(sorted.len() - 1)],
+        p90_ms: sorted[((sorted.len() as f64 * 0.9).ceil() as usize)
+            .saturating_sub(1)
+            .min(sorted.len() - 1)],
         min_ms: sorted[0],
         iterations,
     };
     if json {
         output::print_json(&result)?;
     } else {
-        println!("snapshot of {} agents, {} stored events ({} rollup rows), window {}", agents, result.events, result.rollup_rows, result.window);
-        println!("  first build (cold connections) {:>8.2} ms", result.first_build_ms);
-        println!("  median of {:<4}                  {:>8.2} ms", iterations, result.median_ms);
+        println!(
+            "snapshot of {} agents, {} stored events ({} rollup rows), window {}",
+            agents, result.events, result.rollup_rows, result.window
+        );
+        println!(
+            "  first build (cold connections) {:>8.2} ms",
+            result.first_build_ms
+        );
+        println!(
+            "  median of {:<4}                  {:>8.2} ms",
+            iterations, result.median_ms
+        );
         println!("  p90                            {:>8.2} ms", result.p90_ms);
         println!("  min                            {:>8.2} ms", result.min_ms);
     }
@@ -261,14 +341,28 @@ fn ms(d: Duration) -> f64 {
 }
 
 /// Generates straight into the store through a pipe (no intermediate file).
-fn build_store(ctx: &Ctx, db: &Path, agents: u32, days: u32, events: u64, end: DateTime<Utc>, json: bool) -> Result<()> {
+fn build_store(
+    ctx: &Ctx,
+    db: &Path,
+    agents: u32,
+    days: u32,
+    events: u64,
+    end: DateTime<Utc>,
+    json: bool,
+) -> Result<()> {
     let spec = spec_for(agents, days, events, end)?;
     if !ctx.quiet && !json {
-        eprintln!("building a store of ~{events} events for {agents} agents over {days} days at {} (once; reused later)…", db.display());
+        eprintln!(
+            "building a store of ~{events} events for {agents} agents over {days} days at {} (once; reused later)…",
+            db.display()
+        );
     }
     let (reader, writer) = std::io::pipe()?;
     let generator = std::thread::spawn(move || -> Result<()> {
-        let mut out = LineLimit { inner: BufWriter::with_capacity(1 << 20, writer), left: events };
+        let mut out = LineLimit {
+            inner: BufWriter::with_capacity(1 << 20, writer),
+            left: events,
+        };
         kaizen_sim::generate(&spec, &mut out)?;
         out.flush()?;
         Ok(())
@@ -280,7 +374,9 @@ fn build_store(ctx: &Ctx, db: &Path, agents: u32, days: u32, events: u64, end: D
     opts.progress = Some(&progress);
     let report = store.ingest(BufReader::with_capacity(1 << 20, reader), opts)?;
     bar.finish_and_clear();
-    generator.join().map_err(|_| anyhow::anyhow!("generator thread panicked"))??;
+    generator
+        .join()
+        .map_err(|_| anyhow::anyhow!("generator thread panicked"))??;
     if report.rejected > 0 {
         bail!("{} generated events were rejected", report.rejected);
     }

@@ -30,9 +30,9 @@ pub fn run(ctx: &Ctx, args: &IngestArgs) -> Result<u8> {
     }
     let mut store = ctx.open_store()?;
     let mut rejects = match &args.rejects {
-        Some(path) => Some(BufWriter::new(
-            File::create(path).with_context(|| format!("creating the rejects file {}", path.display()))?,
-        )),
+        Some(path) => Some(BufWriter::new(File::create(path).with_context(|| {
+            format!("creating the rejects file {}", path.display())
+        })?)),
         None => None,
     };
     let mut reports = Vec::new();
@@ -83,7 +83,10 @@ pub fn run(ctx: &Ctx, args: &IngestArgs) -> Result<u8> {
             output::print_ingest_report(&r.file, &r.report);
         }
         if pruned > 0 {
-            println!("retention: pruned {pruned} raw events older than {} days (rollups kept)", ctx.config.storage.raw_retention_days.unwrap_or(0));
+            println!(
+                "retention: pruned {pruned} raw events older than {} days (rollups kept)",
+                ctx.config.storage.raw_retention_days.unwrap_or(0)
+            );
         }
         if let (Some(path), true) = (&args.rejects, rejected > 0) {
             println!("rejected records were written to {}", path.display());

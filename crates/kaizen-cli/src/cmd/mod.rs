@@ -49,7 +49,8 @@ pub struct Ctx {
 
 impl Ctx {
     fn new(global: &Global) -> Result<Self> {
-        let loaded = config_file::load(global.config.as_deref()).map_err(|e| usage(format!("{e:#}")))?;
+        let loaded =
+            config_file::load(global.config.as_deref()).map_err(|e| usage(format!("{e:#}")))?;
         let store_path = global
             .store
             .clone()
@@ -95,6 +96,12 @@ pub fn run(cli: Cli) -> Result<u8> {
     // Commands that need no configuration.
     match &cli.command {
         Command::Init(args) => {
+            if args.path.exists() && !args.force {
+                return Err(usage(format!(
+                    "{} already exists; use --force to overwrite it",
+                    args.path.display()
+                )));
+            }
             config_file::write_template(&args.path, args.force)?;
             println!("wrote {}", args.path.display());
             let ctx = Ctx::new(&Global {
@@ -108,7 +115,9 @@ pub fn run(cli: Cli) -> Result<u8> {
             println!("next: kaizen ingest FILE, then kaizen snapshot / kaizen rules eval");
             return Ok(0);
         }
-        Command::Sim(crate::cli::SimCommand::Generate(args)) => return sim::generate(args, cli.global.quiet),
+        Command::Sim(crate::cli::SimCommand::Generate(args)) => {
+            return sim::generate(args, cli.global.quiet);
+        }
         _ => {}
     }
     let ctx = Ctx::new(&cli.global)?;
@@ -157,7 +166,10 @@ pub fn run(cli: Cli) -> Result<u8> {
             if json {
                 output::print_json(&redacted)?;
             } else {
-                print!("{}", serde_saphyr::to_string(&redacted).context("rendering the configuration")?);
+                print!(
+                    "{}",
+                    serde_saphyr::to_string(&redacted).context("rendering the configuration")?
+                );
             }
             Ok(0)
         }
@@ -174,7 +186,11 @@ pub fn parse_time(what: &str, s: &str) -> Result<DateTime<Utc>> {
 
 /// Parses `7d`, `36h`, `90m`.
 pub fn parse_duration(s: &str) -> Result<Duration> {
-    let bad = || usage(format!("--window {s:?}: expected a positive duration such as 7d, 36h or 90m"));
+    let bad = || {
+        usage(format!(
+            "--window {s:?}: expected a positive duration such as 7d, 36h or 90m"
+        ))
+    };
     let (num, unit) = s.trim().split_at(s.trim().len().saturating_sub(1));
     let n: i64 = num.parse().map_err(|_| bad())?;
     if n <= 0 || n > 3650 * 24 * 60 {
@@ -202,7 +218,9 @@ pub fn resolve_window(ctx: &Ctx, args: &WindowArgs) -> Result<(DateTime<Utc>, Da
         (None, None) => until - Duration::days(i64::from(ctx.config.signals.default_window_days)),
     };
     if since >= until {
-        return Err(usage(format!("the window is empty: --since {since} is not before --until {until}")));
+        return Err(usage(format!(
+            "the window is empty: --since {since} is not before --until {until}"
+        )));
     }
     Ok((since, until))
 }

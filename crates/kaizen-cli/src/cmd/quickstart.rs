@@ -25,6 +25,14 @@ pub fn run(ctx: &Ctx, args: &QuickstartArgs) -> Result<u8> {
             ctx.now().timestamp()
         )),
     };
+    let end = kaizen_sim::current_hour(ctx.now());
+    let mut spec = SimSpec::new(args.agents, args.days, args.seed, end);
+    spec.faults = if args.inject.is_empty() {
+        vec![Fault::BudgetOverrun, Fault::CoordinationOverhead]
+    } else {
+        parse_faults(&args.inject)?
+    };
+    spec.validate().map_err(|e| usage(e.to_string()))?;
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let data = dir.join("events.ndjson");
     let db: PathBuf = dir.join("kaizen.db");
@@ -35,14 +43,6 @@ pub fn run(ctx: &Ctx, args: &QuickstartArgs) -> Result<u8> {
         )));
     }
 
-    let end = kaizen_sim::current_hour(ctx.now());
-    let mut spec = SimSpec::new(args.agents, args.days, args.seed, end);
-    spec.faults = if args.inject.is_empty() {
-        vec![Fault::BudgetOverrun, Fault::CoordinationOverhead]
-    } else {
-        parse_faults(&args.inject)?
-    };
-    spec.validate().map_err(|e| usage(e.to_string()))?;
     let say = |msg: String| {
         if !ctx.quiet && !args.json {
             eprintln!("{msg}");
@@ -54,17 +54,27 @@ pub fn run(ctx: &Ctx, args: &QuickstartArgs) -> Result<u8> {
         spec.agents,
         spec.days,
         spec.seed,
-        if faults.is_empty() { "none".to_owned() } else { faults.join(", ") },
+        if faults.is_empty() {
+            "none".to_owned()
+        } else {
+            faults.join(", ")
+        },
         data.display()
     ));
     let stats = {
-        let mut out = BufWriter::new(File::create(&data).with_context(|| format!("creating {}", data.display()))?);
+        let mut out = BufWriter::new(
+            File::create(&data).with_context(|| format!("creating {}", data.display()))?,
+        );
         let stats = kaizen_sim::generate(&spec, &mut out)?;
         out.flush()?;
         stats
     };
 
-    say(format!("[2/3] ingesting {} events into {}", stats.events, db.display()));
+    say(format!(
+        "[2/3] ingesting {} events into {}",
+        stats.events,
+        db.display()
+    ));
     let mut store = open_store(&db)?;
     let size = std::fs::metadata(&data).ok().map(|m| m.len());
     let bar = output::byte_progress(ctx.progress() && !args.json, size, "ingest");
@@ -74,11 +84,16 @@ pub fn run(ctx: &Ctx, args: &QuickstartArgs) -> Result<u8> {
     let report = store.ingest(BufReader::new(File::open(&data)?), opts)?;
     bar.finish_and_clear();
     if report.rejected > 0 {
-        anyhow::bail!("the generator produced {} invalid events; this is a bug", report.rejected);
+        anyhow::bail!(
+            "the generator produced {} invalid events; this is a bug",
+            report.rejected
+        );
     }
 
     let window_days = i64::from(ctx.config.signals.default_window_days);
-    say(format!("[3/3] snapshot of the last {window_days} days and rule evaluation\n"));
+    say(format!(
+        "[3/3] snapshot of the last {window_days} days and rule evaluation\n"
+    ));
     let snapshot = SnapshotBuilder::new(ctx.config.signals.clone()).build(
         store.signal_source(),
         end - Duration::days(window_days),

@@ -15,7 +15,10 @@ pub fn parse_faults(values: &[String]) -> Result<Vec<Fault>> {
     values
         .iter()
         .filter(|v| v.as_str() != "none")
-        .map(|v| v.parse::<Fault>().map_err(|e| usage(format!("--inject {v:?}: {e}"))))
+        .map(|v| {
+            v.parse::<Fault>()
+                .map_err(|e| usage(format!("--inject {v:?}: {e}")))
+        })
         .collect()
 }
 
@@ -41,7 +44,8 @@ pub fn generate(args: &SimGenerateArgs, quiet: bool) -> Result<u8> {
             .with_context(|| format!("creating {}", args.output.display()))?;
         let mut out = BufWriter::with_capacity(1 << 20, file);
         let stats = kaizen_sim::generate(&spec, &mut out)?;
-        out.flush().with_context(|| format!("writing {}", args.output.display()))?;
+        out.flush()
+            .with_context(|| format!("writing {}", args.output.display()))?;
         stats
     };
     if !quiet && args.output.as_os_str() != "-" {

@@ -39,7 +39,10 @@ pub fn run(ctx: &Ctx, cmd: StoreCommand) -> Result<u8> {
                 }
             };
             let n = store.prune_raw_events(cutoff)?;
-            println!("pruned {n} raw events before {} (rollups kept)", cutoff.to_rfc3339());
+            println!(
+                "pruned {n} raw events before {} (rollups kept)",
+                cutoff.to_rfc3339()
+            );
         }
     }
     Ok(0)

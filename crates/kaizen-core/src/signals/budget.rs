@@ -1,7 +1,7 @@
 //! Budget domain: spend by category, orchestration overhead and a spend forecast.
 //!
-//! Forecast method (documented in `docs/snapshot.md`): the burn rate is the mean daily spend
-//! over the window's days (days without spend count as zero). The remaining budget is the
+//! Forecast method (documented in `docs/snapshot.md`): the burn rate is the window's spend
+//! divided by its length in days (days without spend count as zero). The remaining budget is the
 //! latest `budget.status` before the window's end minus what was spent after that report, or,
 //! without any report, `signals.monthly_budget_usd` minus the spend of the calendar month so
 //! far. `days_until_exhausted = floor(remaining / burn)`. Confidence is coverage × stability:
@@ -31,12 +31,14 @@ pub(super) fn aggregate(
     }
 
     let end = AggregationWindow::time_of(w.hours.end);
+    // The month the window's last instant falls in (a window ending at 1 Dec 00:00 is November's).
+    let last_instant = end - chrono::Duration::microseconds(1);
     let remaining = match source.budget_state(end)? {
         Some(state) => Some(remaining_after(source, state, w.hours.end)?),
         None => match w.config.monthly_budget_usd {
             Some(limit) => {
                 let month_start = Utc
-                    .with_ymd_and_hms(end.year(), end.month(), 1, 0, 0, 0)
+                    .with_ymd_and_hms(last_instant.year(), last_instant.month(), 1, 0, 0, 0)
                     .single()
                     .map(|t| t.timestamp_micros().div_euclid(MICROS_PER_HOUR))
                     .unwrap_or(w.hours.start);
@@ -56,6 +58,7 @@ pub(super) fn aggregate(
             .map(|r| (r.key.as_str(), r.stats.as_slice()))
             .collect(),
         daily_spend: daily,
+        window_days: w.days(),
         remaining_usd: remaining.map(|r| r.0),
         monthly_limit_usd: remaining.and_then(|r| r.1),
     };
@@ -85,8 +88,10 @@ fn remaining_after(
 pub struct BudgetInputs<'a> {
     /// Cost signals per category (`productive`, `coordination`, `system`).
     pub by_category: Vec<(&'a str, &'a [Stat])>,
-    /// Spend per day of the window, USD.
+    /// Spend per day of the window, USD (the last day may be partial).
     pub daily_spend: Vec<f64>,
+    /// The window's length in days (the divisor of the burn rate).
+    pub window_days: f64,
     /// Remaining budget, when known.
     pub remaining_usd: Option<f64>,
     /// Monthly limit, when known.
@@ -139,9 +144,14 @@ pub fn summarize(inputs: &BudgetInputs<'_>) -> OrgBudgetSummary {
     let days_with_spend = inputs.daily_spend.iter().filter(|d| **d > 0.0).count();
     let mut daily = Stat::EMPTY;
     inputs.daily_spend.iter().for_each(|d| daily.add(*d));
-    let burn = daily.mean().filter(|b| *b > 0.0);
+    let spent: f64 = inputs.daily_spend.iter().sum();
+    let burn = (inputs.window_days > 0.0)
+        .then(|| spent / inputs.window_days)
+        .filter(|b| *b > 0.0);
     let days_until_exhausted = match (inputs.remaining_usd, burn) {
-        (Some(remaining), Some(burn)) => Some((remaining / burn).floor().min(f64::from(u32::MAX)) as u32),
+        (Some(remaining), Some(burn)) => {
+            Some((remaining / burn).floor().min(f64::from(u32::MAX)) as u32)
+        }
         _ => None,
     };
     let forecast_confidence = match (days_until_exhausted, burn) {
@@ -192,12 +202,16 @@ mod tests {
             ],
             // 7 days, 100 USD in total: burn 100/7 per day.
             daily_spend: vec![10.0, 20.0, 10.0, 20.0, 10.0, 20.0, 10.0],
+            window_days: 7.0,
             remaining_usd: Some(150.0),
             monthly_limit_usd: Some(1000.0),
         };
         let s = summarize(&inputs);
         assert_eq!(s.total_spend, 100.0);
-        assert_eq!((s.productive_ratio, s.coordination_ratio, s.system_ratio), (0.6, 0.3, 0.1));
+        assert_eq!(
+            (s.productive_ratio, s.coordination_ratio, s.system_ratio),
+            (0.6, 0.3, 0.1)
+        );
         assert_eq!(s.orchestration_overhead, 800.0 / 2000.0);
         // 150 / (100 / 7) = 10.5 → 10 whole days.
         assert_eq!(s.days_until_exhausted, Some(10));
@@ -219,6 +233,7 @@ mod tests {
         let s = summarize(&BudgetInputs {
             by_category: vec![("productive", &productive)],
             daily_spend: vec![5.0],
+            window_days: 1.0,
             remaining_usd: None,
             monthly_limit_usd: None,
         });
@@ -232,6 +247,7 @@ mod tests {
         let s = summarize(&BudgetInputs {
             by_category: vec![],
             daily_spend: vec![0.0; 7],
+            window_days: 7.0,
             remaining_usd: Some(100.0),
             monthly_limit_usd: None,
         });

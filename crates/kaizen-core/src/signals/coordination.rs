@@ -60,7 +60,10 @@ mod tests {
             (10.0, 15.0, 1.0, 0.1, 0.2, 30.0, 10.0, 0.1, 1.5),
             (20.0, 24.0, 0.0, 0.1, 0.4, 10.0, 10.0, 0.3, 2.5),
         ] {
-            for (i, v) in [sas, mas, ok, es, em, msg, rt, red, gap, 1.0].into_iter().enumerate() {
+            for (i, v) in [sas, mas, ok, es, em, msg, rt, red, gap, 1.0]
+                .into_iter()
+                .enumerate()
+            {
                 s[i].add(v);
             }
         }

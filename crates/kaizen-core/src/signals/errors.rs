@@ -14,7 +14,12 @@ pub(super) fn aggregate(
     let first = source.rollups(Stream::Error, Dim::Category, w.first_half())?;
     let second = source.rollups(Stream::Error, Dim::Category, w.second_half())?;
     let severities = source.rollups(Stream::Error, Dim::Severity, w.hours.clone())?;
-    Ok(summarize(&first, &second, &severities, w.config.trend_tolerance))
+    Ok(summarize(
+        &first,
+        &second,
+        &severities,
+        w.config.trend_tolerance,
+    ))
 }
 
 /// Summarises error rollups. Pure. Severity stats carry the weight (low 1, medium 2, high 3)
@@ -27,10 +32,18 @@ pub fn summarize(
 ) -> OrgErrorSummary {
     let mut halves: BTreeMap<&str, (Stat, Stat)> = BTreeMap::new();
     for r in first {
-        halves.entry(&r.key).or_insert((Stat::EMPTY, Stat::EMPTY)).0.merge(&sig(&r.stats, error::SEVERITY));
+        halves
+            .entry(&r.key)
+            .or_insert((Stat::EMPTY, Stat::EMPTY))
+            .0
+            .merge(&sig(&r.stats, error::SEVERITY));
     }
     for r in second {
-        halves.entry(&r.key).or_insert((Stat::EMPTY, Stat::EMPTY)).1.merge(&sig(&r.stats, error::SEVERITY));
+        halves
+            .entry(&r.key)
+            .or_insert((Stat::EMPTY, Stat::EMPTY))
+            .1
+            .merge(&sig(&r.stats, error::SEVERITY));
     }
     let mut categories: Vec<ErrorCategorySummary> = halves
         .iter()
@@ -45,7 +58,11 @@ pub fn summarize(
             })
         })
         .collect();
-    categories.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.category.cmp(&b.category)));
+    categories.sort_by(|a, b| {
+        b.count
+            .cmp(&a.count)
+            .then_with(|| a.category.cmp(&b.category))
+    });
     let most_severe_category = categories
         .iter()
         .min_by(|a, b| {
@@ -81,16 +98,29 @@ mod tests {
         for (weight, count) in findings {
             s.merge(&Stat::weighted(*weight, *count));
         }
-        KeyedStats { key: key.into(), stats: vec![s] }
+        KeyedStats {
+            key: key.into(),
+            stats: vec![s],
+        }
     }
 
     #[test]
     fn golden_categories() {
         // timeout: 2 low + 1 high in the first half, 4 medium in the second.
         // hallucination: 1 high in each half.
-        let first = [row("timeout", &[(1.0, 2.0), (3.0, 1.0)]), row("hallucination", &[(3.0, 1.0)])];
-        let second = [row("timeout", &[(2.0, 4.0)]), row("hallucination", &[(3.0, 1.0)])];
-        let sev = [row("low", &[(1.0, 2.0)]), row("medium", &[(2.0, 4.0)]), row("high", &[(3.0, 3.0)])];
+        let first = [
+            row("timeout", &[(1.0, 2.0), (3.0, 1.0)]),
+            row("hallucination", &[(3.0, 1.0)]),
+        ];
+        let second = [
+            row("timeout", &[(2.0, 4.0)]),
+            row("hallucination", &[(3.0, 1.0)]),
+        ];
+        let sev = [
+            row("low", &[(1.0, 2.0)]),
+            row("medium", &[(2.0, 4.0)]),
+            row("high", &[(3.0, 3.0)]),
+        ];
         let s = summarize(&first, &second, &sev, 0.05);
         assert_eq!(s.total_findings, 9);
         assert_eq!(s.categories[0].category, "timeout");

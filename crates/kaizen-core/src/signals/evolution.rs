@@ -20,9 +20,18 @@ pub(super) fn aggregate(
 }
 
 /// Summarises evolution outcomes per axis. Pure.
-pub fn summarize(by_axis: &[KeyedStats], recent: Vec<EvolutionOutcomeSummary>) -> OrgEvolutionSummary {
-    let total: f64 = by_axis.iter().map(|r| sig(&r.stats, evolution::APPLIED).n).sum();
-    let applied: f64 = by_axis.iter().map(|r| sig(&r.stats, evolution::APPLIED).sum).sum();
+pub fn summarize(
+    by_axis: &[KeyedStats],
+    recent: Vec<EvolutionOutcomeSummary>,
+) -> OrgEvolutionSummary {
+    let total: f64 = by_axis
+        .iter()
+        .map(|r| sig(&r.stats, evolution::APPLIED).n)
+        .sum();
+    let applied: f64 = by_axis
+        .iter()
+        .map(|r| sig(&r.stats, evolution::APPLIED).sum)
+        .sum();
     let most_adapted_axis = by_axis
         .iter()
         .map(|r| (r.key.as_str(), sig(&r.stats, evolution::APPLIED).n))
@@ -44,13 +53,21 @@ mod tests {
 
     fn axis(key: &str, outcomes: &[bool]) -> KeyedStats {
         let mut s = Stat::EMPTY;
-        outcomes.iter().for_each(|a| s.add(if *a { 1.0 } else { 0.0 }));
-        KeyedStats { key: key.into(), stats: vec![s] }
+        outcomes
+            .iter()
+            .for_each(|a| s.add(if *a { 1.0 } else { 0.0 }));
+        KeyedStats {
+            key: key.into(),
+            stats: vec![s],
+        }
     }
 
     #[test]
     fn golden_axes() {
-        let s = summarize(&[axis("tools", &[true, false]), axis("prompt", &[true, true])], vec![]);
+        let s = summarize(
+            &[axis("tools", &[true, false]), axis("prompt", &[true, true])],
+            vec![],
+        );
         assert_eq!(s.total_proposals, 4);
         assert_eq!(s.approval_rate, Some(0.75));
         // Tie at 2 each: alphabetical.

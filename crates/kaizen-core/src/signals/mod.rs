@@ -274,14 +274,54 @@ impl SnapshotBuilder {
             let evolution = scope.spawn(|| guarded(|| evolution::aggregate(source, w)));
             let telemetry = scope.spawn(|| guarded(|| telemetry::aggregate(source, w)));
             let benchmark = scope.spawn(|| guarded(|| benchmark::aggregate(source, w)));
-            collect(Domain::Performance, performance.join(), &mut snapshot.performance, &mut failures);
-            collect(Domain::Budget, budget.join(), &mut snapshot.budget, &mut failures);
-            collect(Domain::Coordination, coordination.join(), &mut snapshot.coordination, &mut failures);
-            collect(Domain::Scaling, scaling.join(), &mut snapshot.scaling, &mut failures);
-            collect(Domain::Errors, errors.join(), &mut snapshot.errors, &mut failures);
-            collect(Domain::Evolution, evolution.join(), &mut snapshot.evolution, &mut failures);
-            collect(Domain::Telemetry, telemetry.join(), &mut snapshot.telemetry, &mut failures);
-            collect(Domain::Benchmark, benchmark.join(), &mut snapshot.benchmark, &mut failures);
+            collect(
+                Domain::Performance,
+                performance.join(),
+                &mut snapshot.performance,
+                &mut failures,
+            );
+            collect(
+                Domain::Budget,
+                budget.join(),
+                &mut snapshot.budget,
+                &mut failures,
+            );
+            collect(
+                Domain::Coordination,
+                coordination.join(),
+                &mut snapshot.coordination,
+                &mut failures,
+            );
+            collect(
+                Domain::Scaling,
+                scaling.join(),
+                &mut snapshot.scaling,
+                &mut failures,
+            );
+            collect(
+                Domain::Errors,
+                errors.join(),
+                &mut snapshot.errors,
+                &mut failures,
+            );
+            collect(
+                Domain::Evolution,
+                evolution.join(),
+                &mut snapshot.evolution,
+                &mut failures,
+            );
+            collect(
+                Domain::Telemetry,
+                telemetry.join(),
+                &mut snapshot.telemetry,
+                &mut failures,
+            );
+            collect(
+                Domain::Benchmark,
+                benchmark.join(),
+                &mut snapshot.benchmark,
+                &mut failures,
+            );
         });
         snapshot.failed_domains = failures;
         snapshot

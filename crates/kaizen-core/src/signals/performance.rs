@@ -43,15 +43,17 @@ pub(super) fn aggregate(
     let mut by_agent: BTreeMap<String, AgentHalves> = BTreeMap::new();
     for (half, rows) in [(0, first), (1, second)] {
         for row in rows {
-            let entry = by_agent.entry(row.key.clone()).or_insert_with(|| AgentHalves {
-                department: departments
-                    .get(&row.key)
-                    .cloned()
-                    .unwrap_or_else(|| "unknown".to_owned()),
-                agent_id: row.key,
-                first: vec![Stat::EMPTY; width],
-                second: vec![Stat::EMPTY; width],
-            });
+            let entry = by_agent
+                .entry(row.key.clone())
+                .or_insert_with(|| AgentHalves {
+                    department: departments
+                        .get(&row.key)
+                        .cloned()
+                        .unwrap_or_else(|| "unknown".to_owned()),
+                    agent_id: row.key,
+                    first: vec![Stat::EMPTY; width],
+                    second: vec![Stat::EMPTY; width],
+                });
             let slot = if half == 0 {
                 &mut entry.first
             } else {
@@ -92,7 +94,11 @@ const TRENDED: [(&str, usize, bool); 5] = [
 ];
 
 /// Summarises per-agent task statistics. Pure; see the module docs for the definitions.
-pub fn summarize(agents: &[AgentHalves], window_days: f64, tolerance: f64) -> OrgPerformanceSummary {
+pub fn summarize(
+    agents: &[AgentHalves],
+    window_days: f64,
+    tolerance: f64,
+) -> OrgPerformanceSummary {
     let active: Vec<&AgentHalves> = agents
         .iter()
         .filter(|a| !whole(a, task::SUCCESS).is_empty())
@@ -119,19 +125,23 @@ pub fn summarize(agents: &[AgentHalves], window_days: f64, tolerance: f64) -> Or
 
     let mut by_department: BTreeMap<&str, Vec<&AgentHalves>> = BTreeMap::new();
     for a in &active {
-        by_department.entry(a.department.as_str()).or_default().push(a);
+        by_department
+            .entry(a.department.as_str())
+            .or_default()
+            .push(a);
     }
     let department_summaries = by_department
         .into_iter()
         .map(|(dept, members)| {
             let summary = DepartmentSummary {
                 agent_count: members.len() as u64,
-                task_count: members.iter().map(|a| whole(a, task::SUCCESS).n as u64).sum(),
+                task_count: members
+                    .iter()
+                    .map(|a| whole(a, task::SUCCESS).n as u64)
+                    .sum(),
                 avg_quality_score: agent_mean(&members, |a| whole(a, task::QUALITY)),
                 avg_success_rate: agent_mean(&members, |a| whole(a, task::SUCCESS)),
-                avg_collaboration_score: agent_mean(&members, |a| {
-                    whole(a, task::COLLABORATION)
-                }),
+                avg_collaboration_score: agent_mean(&members, |a| whole(a, task::COLLABORATION)),
             };
             (dept.to_owned(), summary)
         })
@@ -140,13 +150,17 @@ pub fn summarize(agents: &[AgentHalves], window_days: f64, tolerance: f64) -> Or
     OrgPerformanceSummary {
         avg_quality_score: agent_mean(&active, |a| whole(a, task::QUALITY)),
         avg_success_rate: agent_mean(&active, |a| whole(a, task::SUCCESS)),
-        avg_collaboration_score: agent_mean(&active, |a| {
-            whole(a, task::COLLABORATION)
-        }),
+        avg_collaboration_score: agent_mean(&active, |a| whole(a, task::COLLABORATION)),
         metrics,
         agent_count: active.len() as u64,
-        task_count: active.iter().map(|a| whole(a, task::SUCCESS).n as u64).sum(),
-        scored_task_count: active.iter().map(|a| whole(a, task::QUALITY).n as u64).sum(),
+        task_count: active
+            .iter()
+            .map(|a| whole(a, task::SUCCESS).n as u64)
+            .sum(),
+        scored_task_count: active
+            .iter()
+            .map(|a| whole(a, task::QUALITY).n as u64)
+            .sum(),
         department_summaries,
     }
 }
@@ -182,21 +196,37 @@ mod tests {
         // a1: qualities 8, 6 (mean 7), success 2/2. a2: quality 4, success 1/2.
         // Org quality = (7 + 4) / 2 = 5.5; success = (1.0 + 0.5) / 2 = 0.75.
         let agents = vec![
-            agent("a1", "eng", tasks(&[(true, Some(8.0))]), tasks(&[(true, Some(6.0))])),
-            agent("a2", "ops", tasks(&[(true, Some(4.0))]), tasks(&[(false, None)])),
+            agent(
+                "a1",
+                "eng",
+                tasks(&[(true, Some(8.0))]),
+                tasks(&[(true, Some(6.0))]),
+            ),
+            agent(
+                "a2",
+                "ops",
+                tasks(&[(true, Some(4.0))]),
+                tasks(&[(false, None)]),
+            ),
         ];
         let s = summarize(&agents, 7.0, 0.05);
         assert_eq!(s.avg_quality_score, Some(5.5));
         assert_eq!(s.avg_success_rate, Some(0.75));
         assert_eq!(s.avg_collaboration_score, None);
-        assert_eq!((s.agent_count, s.task_count, s.scored_task_count), (2, 4, 3));
+        assert_eq!(
+            (s.agent_count, s.task_count, s.scored_task_count),
+            (2, 4, 3)
+        );
         let eng = &s.department_summaries["eng"];
         assert_eq!((eng.agent_count, eng.avg_quality_score), (1, Some(7.0)));
         let ops = &s.department_summaries["ops"];
         assert_eq!(ops.avg_success_rate, Some(0.5));
         // Quality: first half (8 + 4) / 2 = 6, second half only a1 scored: 6 → stable.
         let q = s.metrics.iter().find(|m| m.name == "quality_score");
-        assert_eq!(q.map(|m| (m.first_half, m.second_half, m.trend)), Some((Some(6.0), Some(6.0), TrendDirection::Stable)));
+        assert_eq!(
+            q.map(|m| (m.first_half, m.second_half, m.trend)),
+            Some((Some(6.0), Some(6.0), TrendDirection::Stable))
+        );
         // Success: first (1 + 1) / 2 = 1, second (1 + 0) / 2 = 0.5 → declining.
         let r = s.metrics.iter().find(|m| m.name == "success_rate");
         assert_eq!(r.map(|m| m.trend), Some(TrendDirection::Declining));

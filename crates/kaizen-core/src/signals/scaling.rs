@@ -68,7 +68,10 @@ pub fn summarize(mut decisions: Vec<ScalingDecisionRecord>) -> OrgScalingSummary
         .max_by_key(|(_, n)| **n)
         .map(|(s, _)| (*s).to_owned());
     let total_decisions = decisions.len() as u64;
-    decisions.sort_by(|a, b| b.ts.cmp(&a.ts).then_with(|| a.decision_id.cmp(&b.decision_id)));
+    decisions.sort_by(|a, b| {
+        b.ts.cmp(&a.ts)
+            .then_with(|| a.decision_id.cmp(&b.decision_id))
+    });
     let recent_decisions = decisions
         .into_iter()
         .take(RECENT)
@@ -99,7 +102,11 @@ mod tests {
     fn decision(n: i64, signal: &str, outcome: Option<ScalingOutcome>) -> ScalingDecisionRecord {
         ScalingDecisionRecord {
             decision_id: format!("d{n}"),
-            ts: Utc.timestamp_opt(1_700_000_000, 0).single().unwrap_or_default() + Duration::hours(n),
+            ts: Utc
+                .timestamp_opt(1_700_000_000, 0)
+                .single()
+                .unwrap_or_default()
+                + Duration::hours(n),
             action: ScalingAction::Hire,
             source_strategy: "queue".into(),
             signal: signal.into(),

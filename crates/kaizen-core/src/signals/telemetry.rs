@@ -11,7 +11,11 @@ pub(super) fn aggregate(
     source: &dyn SignalSource,
     w: &AggregationWindow,
 ) -> Result<OrgTelemetrySummary, SourceError> {
-    Ok(summarize(&source.rollups(Stream::Telemetry, Dim::EventType, w.hours.clone())?))
+    Ok(summarize(&source.rollups(
+        Stream::Telemetry,
+        Dim::EventType,
+        w.hours.clone(),
+    )?))
 }
 
 /// Summarises telemetry rollups. Pure.
@@ -39,8 +43,13 @@ mod tests {
 
     fn kind(key: &str, errors: &[bool]) -> KeyedStats {
         let mut s = Stat::EMPTY;
-        errors.iter().for_each(|e| s.add(if *e { 1.0 } else { 0.0 }));
-        KeyedStats { key: key.into(), stats: vec![s] }
+        errors
+            .iter()
+            .for_each(|e| s.add(if *e { 1.0 } else { 0.0 }));
+        KeyedStats {
+            key: key.into(),
+            stats: vec![s],
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Shared helpers: generate a dataset in memory and recompute the built-in rules' inputs for a
-//! window directly from its events, mirroring the snapshot definitions (reference §13 and
-//! `kaizen_core::snapshot`).
+//! window directly from its events, following `docs/snapshot.md` (agent-mean quality and
+//! success, ratio-of-means overhead, burn = window spend ÷ days, executed ÷ decided with
+//! pending and deferred decisions excluded, latest benchmark delta per suite).
 
 #![allow(dead_code)]
 
@@ -73,7 +74,10 @@ impl AgentAcc {
     }
 }
 
-fn mean_over_agents(m: &HashMap<String, AgentAcc>, f: impl Fn(&AgentAcc) -> Option<f64>) -> Option<f64> {
+fn mean_over_agents(
+    m: &HashMap<String, AgentAcc>,
+    f: impl Fn(&AgentAcc) -> Option<f64>,
+) -> Option<f64> {
     let v: Vec<f64> = m.values().filter_map(f).collect();
     (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
 }
@@ -138,7 +142,9 @@ impl WindowStats {
             s.insert("redundancy");
         }
         if self.scaling_decided >= t.scaling_min_decisions
-            && self.scaling_failure_rate.is_some_and(|f| f > t.scaling_failure_rate)
+            && self
+                .scaling_failure_rate
+                .is_some_and(|f| f > t.scaling_failure_rate)
         {
             s.insert("scaling_failure");
         }
@@ -175,8 +181,11 @@ pub fn window_stats(data: &[u8], until: DateTime<Utc>, days: i64) -> WindowStats
 
     for line in data.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
         let e: Line = serde_json::from_slice(line).unwrap_or_else(|err| panic!("{err}"));
-        let ts = Timestamp::parse(&e.ts).unwrap_or_else(|err| panic!("{err}")).0;
-        if e.kind == "scaling.outcome" && ts < until {
+        let ts = Timestamp::parse(&e.ts)
+            .unwrap_or_else(|err| panic!("{err}"))
+            .0;
+        // Outcomes join their decision whenever they were recorded.
+        if e.kind == "scaling.outcome" {
             if let (Some(d), Some(o)) = (e.decision_id.clone(), e.outcome.clone()) {
                 outcomes.insert(d, o);
             }
@@ -215,8 +224,9 @@ pub fn window_stats(data: &[u8], until: DateTime<Utc>, days: i64) -> WindowStats
                 }
             }
             "cost.recorded" => {
-                *spend.entry(e.category.clone().unwrap_or_default()).or_default() +=
-                    e.cost_usd.unwrap_or_default();
+                *spend
+                    .entry(e.category.clone().unwrap_or_default())
+                    .or_default() += e.cost_usd.unwrap_or_default();
             }
             "coordination.measured" => {
                 if let (Some(a), Some(b)) = (e.turns_sas, e.turns_mas) {
@@ -273,7 +283,8 @@ pub fn window_stats(data: &[u8], until: DateTime<Utc>, days: i64) -> WindowStats
         .collect();
     s.total_spend = spend.values().sum();
     if s.total_spend > 0.0 {
-        s.coordination_ratio = spend.get("coordination").copied().unwrap_or_default() / s.total_spend;
+        s.coordination_ratio =
+            spend.get("coordination").copied().unwrap_or_default() / s.total_spend;
         let daily = s.total_spend / days as f64;
         s.days_until_exhausted = latest_status.map(|(_, r)| r / daily);
     }
@@ -288,7 +299,12 @@ pub fn window_stats(data: &[u8], until: DateTime<Utc>, days: i64) -> WindowStats
     s.findings = findings;
     s.findings_halves = findings_halves;
     s.scaling_decisions = decisions.len() as u64;
-    let decided: Vec<&String> = decisions.iter().filter_map(|d| outcomes.get(d)).collect();
+    // Pending (no outcome) and deferred decisions are neither successes nor failures.
+    let decided: Vec<&String> = decisions
+        .iter()
+        .filter_map(|d| outcomes.get(d))
+        .filter(|o| o.as_str() != "deferred")
+        .collect();
     s.scaling_decided = decided.len() as u64;
     if !decided.is_empty() {
         let executed = decided.iter().filter(|o| o.as_str() == "executed").count();
