@@ -220,6 +220,7 @@ fn docs_list_every_fault_and_their_samples_parse() {
                 parse_event(l)
                     .validate()
                     .unwrap_or_else(|e| panic!("{e}: {l}"));
+                assert!(generated.contains(l), "the generator no longer writes {l}");
                 samples += 1;
             }
             _ => {}
