@@ -1,16 +1,20 @@
 //! Bytes → validated [`Event`]s, with errors that say where and what.
 //!
-//! A record is parsed into a JSON value, its `type` is taken out, and the rest is deserialised
-//! into the concrete event struct (which rejects unknown fields) through `serde_path_to_error`,
-//! so a bad value is reported with its field name and what was expected.
+//! Parsing is two-pass: a first pass checks the syntax and reads only `type`; the second
+//! deserialises the concrete event struct (which rejects unknown and duplicate fields) straight
+//! from the text through `serde_path_to_error`, hiding the `type` key, so a bad value is
+//! reported with its field name and what was expected.
 
 use kaizen_core::event::{
     BenchmarkRun, BudgetStatus, CoordinationMeasured, CostRecorded, EVENT_TYPES, ErrorFinding,
     Event, EvolutionOutcome, ScalingDecision, ScalingOutcomeRecorded, TaskCompleted,
     TelemetryEvent,
 };
-use serde::de::DeserializeOwned;
-use serde_json::Value;
+use std::borrow::Cow;
+
+use serde::Deserialize;
+use serde::de::value::CowStrDeserializer;
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 
 /// Why a record was rejected.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,25 +43,27 @@ pub(crate) fn strip_position(msg: String) -> String {
     }
 }
 
-fn concrete<T: DeserializeOwned>(
-    object: Value,
+fn concrete<'a, T: Deserialize<'a>>(
+    text: &'a str,
     wrap: fn(T) -> Event,
 ) -> Result<Event, RecordError> {
-    let value: T = serde_path_to_error::deserialize(object).map_err(|e| {
+    let mut de = serde_json::Deserializer::from_str(text);
+    let value: T = serde_path_to_error::deserialize(SkipType(&mut de)).map_err(|e| {
         let path = e.path().to_string();
         let message = strip_position(e.into_inner().to_string());
-        // A missing or unknown field is named in the message; the path is then the parent.
-        RecordError {
-            field: (path != ".").then_some(path),
-            message,
-        }
+        // Missing and unknown fields are reported by their parent (`.`): name them.
+        let field = if path == "." {
+            ["unknown field `", "missing field `", "duplicate field `"]
+                .iter()
+                .find_map(|p| message.strip_prefix(p))
+                .and_then(|rest| rest.split('`').next())
+                .map(str::to_owned)
+        } else {
+            Some(path)
+        };
+        RecordError { field, message }
     })?;
-    Ok(wrap(value))
-}
-
-/// Parses and validates one JSON object as an event.
-pub fn parse_event(text: &str) -> Result<Event, RecordError> {
-    let value: Value = serde_json::from_str(text).map_err(|e| RecordError {
+    de.end().map_err(|e| RecordError {
         field: None,
         message: format!(
             "invalid JSON at column {}: {}",
@@ -65,41 +71,60 @@ pub fn parse_event(text: &str) -> Result<Event, RecordError> {
             strip_position(e.to_string())
         ),
     })?;
-    let Value::Object(mut object) = value else {
+    Ok(wrap(value))
+}
+
+#[derive(Deserialize)]
+struct Head<'a> {
+    #[serde(rename = "type", borrow, default)]
+    kind: Option<Cow<'a, str>>,
+}
+
+/// Parses and validates one JSON object as an event.
+pub fn parse_event(text: &str) -> Result<Event, RecordError> {
+    // First pass: syntax, shape and `type` only.
+    let head: Head<'_> = serde_json::from_str(text).map_err(|e| {
+        if e.is_syntax() || e.is_eof() {
+            RecordError {
+                field: None,
+                message: format!(
+                    "invalid JSON at column {}: {}",
+                    e.column(),
+                    strip_position(e.to_string())
+                ),
+            }
+        } else if text.trim_start().starts_with('{') {
+            RecordError {
+                field: Some("type".into()),
+                message: strip_position(e.to_string()),
+            }
+        } else {
+            RecordError {
+                field: None,
+                message: format!("expected a JSON object, got {}", first_kind(text)),
+            }
+        }
+    })?;
+    let Some(kind) = head.kind else {
         return Err(RecordError {
-            field: None,
-            message: format!("expected a JSON object, got {}", kind_of(&value)),
+            field: Some("type".into()),
+            message: format!("missing; expected one of {}", EVENT_TYPES.join(", ")),
         });
     };
-    let kind = match object.remove("type") {
-        Some(Value::String(kind)) => kind,
-        Some(other) => {
-            return Err(RecordError {
-                field: Some("type".into()),
-                message: format!("expected a string, got {}", kind_of(&other)),
-            });
-        }
-        None => {
-            return Err(RecordError {
-                field: Some("type".into()),
-                message: format!("missing; expected one of {}", EVENT_TYPES.join(", ")),
-            });
-        }
-    };
-    let object = Value::Object(object);
-    let event = match kind.as_str() {
-        "task.completed" => concrete::<TaskCompleted>(object, Event::TaskCompleted),
-        "cost.recorded" => concrete::<CostRecorded>(object, Event::CostRecorded),
-        "budget.status" => concrete::<BudgetStatus>(object, Event::BudgetStatus),
+    // Second pass: the concrete type, which rejects unknown fields.
+    let event = match kind.as_ref() {
+        "task.completed" => concrete::<TaskCompleted>(text, Event::TaskCompleted),
+        "cost.recorded" => concrete::<CostRecorded>(text, Event::CostRecorded),
+        "budget.status" => concrete::<BudgetStatus>(text, Event::BudgetStatus),
         "coordination.measured" => {
-            concrete::<CoordinationMeasured>(object, Event::CoordinationMeasured)
+            concrete::<CoordinationMeasured>(text, Event::CoordinationMeasured)
         }
-        "scaling.decision" => concrete::<ScalingDecision>(object, Event::ScalingDecision),
-        "scaling.outcome" => concrete::<ScalingOutcomeRecorded>(object, Event::ScalingOutcome),
-        "error.finding" => concrete::<ErrorFinding>(object, Event::ErrorFinding),
-        "evolution.outcome" => concrete::<EvolutionOutcome>(object, Event::EvolutionOutcome),
-        "telemetry.event" => concrete::<TelemetryEvent>(object, Event::TelemetryEvent),
-        "benchmark.run" => concrete::<BenchmarkRun>(object, Event::BenchmarkRun),
+        "scaling.decision" => concrete::<ScalingDecision>(text, Event::ScalingDecision),
+        "scaling.outcome" => concrete::<ScalingOutcomeRecorded>(text, Event::ScalingOutcome),
+        "error.finding" => concrete::<ErrorFinding>(text, Event::ErrorFinding),
+        "evolution.outcome" => concrete::<EvolutionOutcome>(text, Event::EvolutionOutcome),
+        "telemetry.event" => concrete::<TelemetryEvent>(text, Event::TelemetryEvent),
+        "benchmark.run" => concrete::<BenchmarkRun>(text, Event::BenchmarkRun),
         other => Err(RecordError {
             field: Some("type".into()),
             message: format!(
@@ -115,14 +140,82 @@ pub fn parse_event(text: &str) -> Result<Event, RecordError> {
     Ok(event)
 }
 
-fn kind_of(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
+fn first_kind(text: &str) -> &'static str {
+    match text.trim_start().as_bytes().first() {
+        Some(b'[') => "an array",
+        Some(b'"') => "a string",
+        Some(b't' | b'f') => "a boolean",
+        Some(b'n') => "null",
+        _ => "a number",
+    }
+}
+
+/// A deserializer that hides the `type` key of the top-level object, so the concrete event
+/// structs (which reject unknown fields) can be read straight from the text in one pass.
+struct SkipType<D>(D);
+
+impl<'de, D: Deserializer<'de>> Deserializer<'de> for SkipType<D> {
+    type Error = D::Error;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
+        self.0.deserialize_any(visitor)
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, D::Error> {
+        self.0
+            .deserialize_struct(name, fields, SkipTypeVisitor(visitor))
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf option
+        unit unit_struct newtype_struct seq tuple tuple_struct map enum identifier ignored_any
+    }
+}
+
+struct SkipTypeVisitor<V>(V);
+
+impl<'de, V: Visitor<'de>> Visitor<'de> for SkipTypeVisitor<V> {
+    type Value = V::Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.expecting(f)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<V::Value, A::Error> {
+        self.0.visit_map(SkipTypeMap(map))
+    }
+}
+
+struct SkipTypeMap<A>(A);
+
+impl<'de, A: MapAccess<'de>> MapAccess<'de> for SkipTypeMap<A> {
+    type Error = A::Error;
+
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, A::Error> {
+        loop {
+            let Some(key) = self.0.next_key::<Cow<'de, str>>()? else {
+                return Ok(None);
+            };
+            if key == "type" {
+                self.0.next_value::<IgnoredAny>()?;
+                continue;
+            }
+            return seed
+                .deserialize(CowStrDeserializer::<A::Error>::new(key))
+                .map(Some);
+        }
+    }
+
+    fn next_value_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<T::Value, A::Error> {
+        self.0.next_value_seed(seed)
     }
 }
 
@@ -179,6 +272,20 @@ mod tests {
         assert!(e.message.contains("unknown event type"), "{}", e.message);
         assert!(err("{not json").message.contains("invalid JSON"));
         assert!(err("[1,2]").message.contains("expected a JSON object"));
+        assert!(
+            err("42")
+                .message
+                .contains("expected a JSON object, got a number")
+        );
+        assert_eq!(
+            err(r#"{"type":5,"ts":"2026-11-01T10:00:00Z"}"#)
+                .field
+                .as_deref(),
+            Some("type")
+        );
+        let dup = err(&OK.replace("\"success\":true", "\"success\":true,\"success\":false"));
+        assert_eq!(dup.field.as_deref(), Some("success"));
+        assert!(dup.message.contains("duplicate field"), "{}", dup.message);
         let e = err(
             r#"{"type":"cost.recorded","ts":"2026-11-01T10:00:00Z","agent_id":"a","category":"productive","cost_usd":-1}"#,
         );

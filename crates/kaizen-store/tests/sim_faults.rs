@@ -8,7 +8,9 @@ use kaizen_sim::{Fault, SimSpec};
 use kaizen_store::{IngestOptions, Store};
 
 fn end() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2026-11-20T00:00:00Z").map(|t| t.with_timezone(&Utc)).unwrap_or_default()
+    DateTime::parse_from_rfc3339("2026-11-20T00:00:00Z")
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_default()
 }
 
 fn fired(agents: u32, faults: Vec<Fault>) -> Vec<String> {
@@ -18,7 +20,9 @@ fn fired(agents: u32, faults: Vec<Fault>) -> Vec<String> {
     kaizen_sim::generate(&spec, &mut data).expect("generate");
     let dir = tempfile::tempdir().expect("temp dir");
     let mut store = Store::open(dir.path().join("k.db")).expect("open");
-    let report = store.ingest(data.as_slice(), IngestOptions::new(end())).expect("ingest");
+    let report = store
+        .ingest(data.as_slice(), IngestOptions::new(end()))
+        .expect("ingest");
     assert_eq!(report.rejected, 0, "{:?}", report.rejections.first());
     let snapshot = SnapshotBuilder::new(SignalsConfig::default()).build(
         store.signal_source(),
@@ -28,13 +32,21 @@ fn fired(agents: u32, faults: Vec<Fault>) -> Vec<String> {
     assert!(snapshot.failed_domains.is_empty());
     let evaluation = RuleEngine::from_config(&RulesConfig::default()).evaluate(&snapshot);
     assert!(evaluation.failures.is_empty());
-    evaluation.matches.into_iter().map(|m| m.rule_name).collect()
+    evaluation
+        .matches
+        .into_iter()
+        .map(|m| m.rule_name)
+        .collect()
 }
 
 #[test]
 fn healthy_org_fires_no_rule() {
     for agents in [5, 60] {
-        assert_eq!(fired(agents, vec![]), Vec::<String>::new(), "{agents} agents");
+        assert_eq!(
+            fired(agents, vec![]),
+            Vec::<String>::new(),
+            "{agents} agents"
+        );
     }
 }
 

@@ -19,6 +19,20 @@ struct FileReport {
     report: IngestReport,
 }
 
+/// This process's peak resident set size (VmHWM), in MiB, where the OS reports it.
+pub fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib / 1024.0)
+}
+
 pub fn run(ctx: &Ctx, args: &IngestArgs) -> Result<u8> {
     if args.files.iter().filter(|f| f.as_os_str() == "-").count() > 1 {
         return Err(usage("standard input (`-`) can be given only once"));
@@ -77,6 +91,7 @@ pub fn run(ctx: &Ctx, args: &IngestArgs) -> Result<u8> {
             "duplicates": reports.iter().map(|r| r.report.duplicates).sum::<u64>(),
             "rejected": rejected,
             "pruned_raw_events": pruned,
+            "peak_rss_mib": peak_rss_mib(),
         }))?;
     } else {
         for r in &reports {

@@ -29,8 +29,16 @@ pub(super) fn aggregate(
     source: &dyn SignalSource,
     w: &AggregationWindow,
 ) -> Result<OrgPerformanceSummary, SourceError> {
-    let first = source.rollups(Stream::Task, Dim::Agent, w.first_half())?;
-    let second = source.rollups(Stream::Task, Dim::Agent, w.second_half())?;
+    // The halves are the bulk of a snapshot's reads (agents × buckets): read them in parallel.
+    let (first, second) = std::thread::scope(|scope| {
+        let first = scope.spawn(|| source.rollups(Stream::Task, Dim::Agent, w.first_half()));
+        let second = source.rollups(Stream::Task, Dim::Agent, w.second_half());
+        let first = first
+            .join()
+            .unwrap_or_else(|_| Err(SourceError("reading the first half panicked".into())));
+        (first, second)
+    });
+    let (first, second) = (first?, second?);
     if first.is_empty() && second.is_empty() {
         return Ok(OrgPerformanceSummary::default());
     }
