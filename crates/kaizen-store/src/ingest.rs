@@ -13,7 +13,9 @@
 //!
 //! Parsing runs on a second thread while this one writes, so the two cores overlap.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use rustc_hash::FxHashMap as HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::sync::mpsc::sync_channel;
 
@@ -142,11 +144,10 @@ impl Store {
         let mut report = IngestReport::default();
         let progress = opts.progress;
         let mut writer = Writer {
-            horizon: self.pruned_before()?.map(|t| t.timestamp_micros()),
+            now: opts.now.timestamp_micros(),
             ..Writer::default()
         };
         let batch_size = opts.batch_size.max(1);
-        let now = opts.now.timestamp_micros();
 
         if format == InputFormat::JsonArray {
             let mut bytes = Vec::new();
@@ -162,7 +163,7 @@ impl Store {
             };
             let mut tx = self.conn.transaction()?;
             for (i, item) in items.into_iter().enumerate() {
-                writer.handle(&tx, item, now, &mut report, &mut opts)?;
+                writer.handle(&tx, item, &mut report, &mut opts)?;
                 if (i + 1) % batch_size == 0 {
                     writer.flush(&tx)?;
                     tx.commit()?;
@@ -185,7 +186,7 @@ impl Store {
             for chunk in recv {
                 let (items, bytes) = chunk?;
                 for item in items {
-                    writer.handle(&tx, item, now, &mut report, &mut opts)?;
+                    writer.handle(&tx, item, &mut report, &mut opts)?;
                     in_batch += 1;
                     if in_batch >= batch_size {
                         writer.flush(&tx)?;
@@ -222,9 +223,11 @@ impl Store {
                 "raw events before {before} were pruned by retention; rebuilding would drop their rollups (use --force to rebuild from what is left)"
             )));
         }
-        let total: i64 = self
-            .conn
-            .query_row("SELECT count(*) FROM events", [], |r| r.get(0))?;
+        let total: i64 = self.conn.query_row(
+            "SELECT coalesce(sum(count), 0) FROM event_segments",
+            [],
+            |r| r.get(0),
+        )?;
         let tx = self.conn.transaction()?;
         for table in schema::DERIVED_TABLES {
             tx.execute(&format!("DELETE FROM {table}"), [])?;
@@ -233,24 +236,29 @@ impl Store {
             insert_raw: false,
             ..Writer::default()
         };
-        let mut last_seq = 0i64;
+        let mut last_segment = 0i64;
         let mut done = 0u64;
         loop {
             let chunk: Vec<(i64, String)> = {
                 let mut stmt = tx.prepare_cached(
-                    "SELECT seq, body FROM events WHERE seq > ?1 ORDER BY seq LIMIT 10000",
+                    "SELECT id, body FROM event_segments WHERE id > ?1 ORDER BY id LIMIT 64",
                 )?;
-                let rows = stmt.query_map(params![last_seq], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                let rows = stmt.query_map(params![last_segment], |r| Ok((r.get(0)?, r.get(1)?)))?;
                 rows.collect::<rusqlite::Result<_>>()?
             };
-            let Some((seq, _)) = chunk.last() else { break };
-            last_seq = *seq;
-            for (seq, body) in chunk {
-                let event = parse_event(&body).map_err(|e| {
-                    StoreError::Incompatible(format!("stored event #{seq} no longer parses: {e}"))
-                })?;
-                writer.apply(&tx, &event, &body, 0)?;
-                done += 1;
+            let Some((id, _)) = chunk.last() else { break };
+            last_segment = *id;
+            for (segment, body) in chunk {
+                for (i, line) in body.lines().enumerate() {
+                    let event = parse_event(line).map_err(|e| {
+                        StoreError::Incompatible(format!(
+                            "stored event {} of segment {segment} no longer parses: {e}",
+                            i + 1
+                        ))
+                    })?;
+                    writer.apply(&tx, &event, line)?;
+                    done += 1;
+                }
             }
             writer.flush(&tx)?;
             if let Some(p) = progress {
@@ -458,6 +466,43 @@ fn split_array(bytes: &[u8]) -> std::result::Result<Vec<Parsed>, Rejected> {
         .collect())
 }
 
+/// Raw records waiting to be written as one `event_segments` row.
+#[derive(Default)]
+struct Segment {
+    body: String,
+    count: usize,
+    min_ts: i64,
+    max_ts: i64,
+}
+
+impl Segment {
+    fn push(&mut self, raw: &str, ts: i64) {
+        if self.count == 0 {
+            self.min_ts = ts;
+            self.max_ts = ts;
+        } else {
+            self.min_ts = self.min_ts.min(ts);
+            self.max_ts = self.max_ts.max(ts);
+            self.body.push('\n');
+        }
+        self.body.push_str(raw);
+        self.count += 1;
+    }
+
+    fn write(&mut self, tx: &Transaction<'_>, now: i64) -> rusqlite::Result<()> {
+        if self.count == 0 {
+            return Ok(());
+        }
+        tx.prepare_cached(
+            "INSERT INTO event_segments (min_ts, max_ts, count, ingested_at, body) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?
+        .execute(params![self.min_ts, self.max_ts, self.count as i64, now, self.body])?;
+        self.body.clear();
+        self.count = 0;
+        Ok(())
+    }
+}
+
 /// Rollup row key: (resolution, stream, dim, bucket, key id).
 type RollupKey = (i64, i64, i64, i64, i64);
 
@@ -472,9 +517,12 @@ struct AgentSeen {
 /// Accumulates a batch in memory and writes it at `flush`.
 struct Writer {
     insert_raw: bool,
-    /// Raw events before this instant (µs) were pruned, so their ids can no longer be
-    /// checked for duplicates: such events are rejected instead of being double-counted.
-    horizon: Option<i64>,
+    /// Ingestion time, µs.
+    now: i64,
+    /// The raw segment being filled.
+    segment: Segment,
+    /// Accepted events per type in this batch.
+    counts: HashMap<&'static str, i64>,
     /// Interned key ids per dimension code.
     key_ids: HashMap<i64, HashMap<String, i64>>,
     rollups: HashMap<RollupKey, [Stat; MAX_SIGNALS]>,
@@ -486,10 +534,12 @@ impl Default for Writer {
     fn default() -> Self {
         Self {
             insert_raw: true,
-            horizon: None,
-            key_ids: HashMap::new(),
-            rollups: HashMap::new(),
-            agents: HashMap::new(),
+            now: 0,
+            segment: Segment::default(),
+            counts: HashMap::default(),
+            key_ids: HashMap::default(),
+            rollups: HashMap::default(),
+            agents: HashMap::default(),
             buf: Vec::new(),
         }
     }
@@ -500,25 +550,14 @@ impl Writer {
         &mut self,
         tx: &Transaction<'_>,
         item: Parsed,
-        now: i64,
         report: &mut IngestReport,
         opts: &mut IngestOptions<'_>,
     ) -> Result<()> {
         report.records += 1;
-        let result = match (item.result, self.horizon) {
-            (Ok(event), Some(horizon)) if event.ts().micros() < horizon => Err(RecordError {
-                field: Some("ts".into()),
-                message: format!(
-                    "{} is before {}, where raw events were pruned by retention; kaizen can no longer tell whether it is a duplicate, so it is not ingested",
-                    event.ts(),
-                    crate::micros_to_time(horizon).to_rfc3339()
-                ),
-            }),
-            (result, _) => result,
-        };
+        let result = item.result;
         match result {
             Ok(event) => {
-                if self.apply(tx, &event, &item.raw, now)? {
+                if self.apply(tx, &event, &item.raw)? {
                     report.accepted += 1;
                     *report
                         .accepted_by_type
@@ -548,17 +587,23 @@ impl Writer {
     }
 
     /// Stores one event. Returns false when its id was already stored.
-    fn apply(&mut self, tx: &Transaction<'_>, event: &Event, raw: &str, now: i64) -> Result<bool> {
+    fn apply(&mut self, tx: &Transaction<'_>, event: &Event, raw: &str) -> Result<bool> {
         let ts = event.ts().micros();
         if self.insert_raw {
-            let inserted = tx
-                .prepare_cached(
-                    "INSERT INTO events (event_id, type, ts, body, ingested_at) VALUES (?1, ?2, ?3, ?4, ?5)
-                     ON CONFLICT (event_id) DO NOTHING",
-                )?
-                .execute(params![event.id().map(|i| i.as_str()), event.type_name(), ts, raw, now])?;
-            if inserted == 0 {
-                return Ok(false);
+            if let Some(id) = event.id() {
+                let inserted = tx
+                    .prepare_cached(
+                        "INSERT INTO event_ids (event_id) VALUES (?1) ON CONFLICT DO NOTHING",
+                    )?
+                    .execute(params![id.as_str()])?;
+                if inserted == 0 {
+                    return Ok(false);
+                }
+            }
+            self.segment.push(raw, ts);
+            *self.counts.entry(event.type_name()).or_default() += 1;
+            if self.segment.count >= schema::SEGMENT_EVENTS {
+                self.segment.write(tx, self.now)?;
             }
         }
         let hour = hour_of(event.ts());
@@ -593,23 +638,31 @@ impl Writer {
 
     fn entities(&mut self, tx: &Transaction<'_>, event: &Event, ts: i64) -> Result<()> {
         match event {
-            Event::TaskCompleted(t) => {
-                let seen = self
-                    .agents
-                    .entry(t.agent_id.as_str().to_owned())
-                    .or_insert_with(|| AgentSeen {
-                        department: t.department.as_str().to_owned(),
-                        role: t.role.as_str().to_owned(),
-                        first: ts,
-                        last: ts,
-                    });
-                seen.first = seen.first.min(ts);
-                if ts >= seen.last {
-                    seen.last = ts;
-                    t.department.as_str().clone_into(&mut seen.department);
-                    t.role.as_str().clone_into(&mut seen.role);
+            Event::TaskCompleted(t) => match self.agents.get_mut(t.agent_id.as_str()) {
+                Some(seen) => {
+                    seen.first = seen.first.min(ts);
+                    if ts >= seen.last {
+                        seen.last = ts;
+                        if seen.department != t.department.as_str() {
+                            t.department.as_str().clone_into(&mut seen.department);
+                        }
+                        if seen.role != t.role.as_str() {
+                            t.role.as_str().clone_into(&mut seen.role);
+                        }
+                    }
                 }
-            }
+                None => {
+                    self.agents.insert(
+                        t.agent_id.as_str().to_owned(),
+                        AgentSeen {
+                            department: t.department.as_str().to_owned(),
+                            role: t.role.as_str().to_owned(),
+                            first: ts,
+                            last: ts,
+                        },
+                    );
+                }
+            },
             Event::ScalingDecision(d) => {
                 tx.prepare_cached(
                     "INSERT INTO scaling_decisions (decision_id, ts, action, source_strategy, signal, rationale)
@@ -659,8 +712,19 @@ impl Writer {
         Ok(())
     }
 
-    /// Writes the accumulated rollups and agents, merging with what is stored.
+    /// Writes the pending raw segment, the accumulated rollups and agents, merging with what
+    /// is stored.
     fn flush(&mut self, tx: &Transaction<'_>) -> Result<()> {
+        self.segment.write(tx, self.now)?;
+        {
+            let mut counts = tx.prepare_cached(
+                "INSERT INTO event_counts (type, count) VALUES (?1, ?2)
+                 ON CONFLICT (type) DO UPDATE SET count = count + excluded.count",
+            )?;
+            for (kind, n) in self.counts.drain() {
+                counts.execute(params![kind, n])?;
+            }
+        }
         let mut select = tx.prepare_cached(
             "SELECT stats FROM rollups WHERE res = ?1 AND stream = ?2 AND dim = ?3 AND bucket = ?4 AND key_id = ?5",
         )?;

@@ -25,6 +25,14 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 pub use ingest::{IngestOptions, IngestReport, InputFormat, Rejected};
 pub use source::StoreReader;
 
+/// Settings of the writing connection: WAL, fsync at checkpoints only, a 64 MiB page cache.
+pub(crate) const WRITER_PRAGMAS: &str = "PRAGMA journal_mode = WAL;
+     PRAGMA synchronous = NORMAL;
+     PRAGMA busy_timeout = 5000;
+     PRAGMA temp_store = MEMORY;
+     PRAGMA cache_size = -65536;
+     PRAGMA wal_autocheckpoint = 16384;";
+
 /// A storage failure.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -69,10 +77,14 @@ pub struct StoreStats {
     pub schema_version: i64,
     /// Size of the database file (without WAL), bytes.
     pub file_bytes: u64,
-    /// Raw events stored.
+    /// Raw events retained (not yet pruned by retention).
     pub events: u64,
-    /// Raw events per type.
+    /// Events accepted per type, all time (pruning does not lower these).
     pub events_by_type: Vec<(String, u64)>,
+    /// Raw event segments retained.
+    pub segments: u64,
+    /// Distinct event ids remembered for idempotency.
+    pub event_ids: u64,
     /// Oldest stored raw event.
     pub oldest_event: Option<DateTime<Utc>>,
     /// Newest stored raw event.
@@ -96,14 +108,7 @@ impl Store {
     pub fn open(path: impl AsRef<Path>) -> Result<Store> {
         let path = path.as_ref().to_path_buf();
         let conn = Connection::open(&path)?;
-        conn.execute_batch(
-            "PRAGMA journal_mode = WAL;
-             PRAGMA synchronous = NORMAL;
-             PRAGMA busy_timeout = 5000;
-             PRAGMA temp_store = MEMORY;
-             PRAGMA cache_size = -65536;
-             PRAGMA wal_autocheckpoint = 16384;",
-        )?;
+        conn.execute_batch(WRITER_PRAGMAS)?;
         let mut store = Store {
             readers: ReaderPool::new(path.clone()),
             path,
@@ -162,23 +167,25 @@ impl Store {
         let count =
             |sql: &str| -> Result<u64> { Ok(c.query_row(sql, [], |r| r.get::<_, i64>(0))? as u64) };
         let mut by_type = Vec::new();
-        let mut stmt =
-            c.prepare("SELECT type, count(*) FROM events GROUP BY type ORDER BY type")?;
+        let mut stmt = c.prepare("SELECT type, count FROM event_counts ORDER BY type")?;
         let rows = stmt.query_map([], |r| {
             Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
         })?;
         for row in rows {
             by_type.push(row?);
         }
-        let (oldest, newest): (Option<i64>, Option<i64>) =
-            c.query_row("SELECT min(ts), max(ts) FROM events", [], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })?;
+        let (oldest, newest): (Option<i64>, Option<i64>) = c.query_row(
+            "SELECT min(min_ts), max(max_ts) FROM event_segments",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
         Ok(StoreStats {
             path: self.path.display().to_string(),
             schema_version: c.query_row("PRAGMA user_version", [], |r| r.get(0))?,
             file_bytes: std::fs::metadata(&self.path).map(|m| m.len()).unwrap_or(0),
-            events: count("SELECT count(*) FROM events")?,
+            events: count("SELECT coalesce(sum(count), 0) FROM event_segments")?,
+            segments: count("SELECT count(*) FROM event_segments")?,
+            event_ids: count("SELECT count(*) FROM event_ids")?,
             events_by_type: by_type,
             oldest_event: oldest.map(micros_to_time),
             newest_event: newest.map(micros_to_time),
@@ -201,12 +208,49 @@ impl Store {
         Ok(v.and_then(|s| s.parse::<i64>().ok()).map(micros_to_time))
     }
 
-    /// Deletes raw events older than `before` (rollups and entities are kept). Returns how
-    /// many were deleted.
+    /// Deletes the raw events older than `before`: whole segments where every event is older,
+    /// and the older lines of segments that straddle `before`. Rollups, entities and the ids
+    /// kept for idempotency stay. Returns how many raw events were deleted.
     pub fn prune_raw_events(&mut self, before: DateTime<Utc>) -> Result<u64> {
         let cutoff = before.timestamp_micros();
         let tx = self.conn.transaction()?;
-        let deleted = tx.execute("DELETE FROM events WHERE ts < ?1", params![cutoff])? as u64;
+        let whole: i64 = tx.query_row(
+            "SELECT coalesce(sum(count), 0) FROM event_segments WHERE max_ts < ?1",
+            params![cutoff],
+            |r| r.get(0),
+        )?;
+        tx.execute(
+            "DELETE FROM event_segments WHERE max_ts < ?1",
+            params![cutoff],
+        )?;
+        let straddling: Vec<(i64, String)> = tx
+            .prepare("SELECT id, body FROM event_segments WHERE min_ts < ?1")?
+            .query_map(params![cutoff], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut partial = 0u64;
+        for (id, body) in straddling {
+            let mut kept = Vec::new();
+            let (mut min_ts, mut max_ts) = (i64::MAX, i64::MIN);
+            for line in body.lines() {
+                let ts = parse::record_ts(line).ok_or_else(|| {
+                    StoreError::Incompatible(format!(
+                        "a stored event of segment {id} has no readable ts"
+                    ))
+                })?;
+                if ts < cutoff {
+                    partial += 1;
+                } else {
+                    kept.push(line);
+                    min_ts = min_ts.min(ts);
+                    max_ts = max_ts.max(ts);
+                }
+            }
+            tx.execute(
+                "UPDATE event_segments SET body = ?2, count = ?3, min_ts = ?4, max_ts = ?5 WHERE id = ?1",
+                params![id, kept.join("\n"), kept.len() as i64, min_ts, max_ts],
+            )?;
+        }
+        let deleted = whole as u64 + partial;
         if deleted > 0 {
             tx.execute(
                 "INSERT INTO meta (key, value) VALUES ('pruned_before', ?1)

@@ -47,37 +47,70 @@ fn concrete<'a, T: Deserialize<'a>>(
     text: &'a str,
     wrap: fn(T) -> Event,
 ) -> Result<Event, RecordError> {
+    // Fast path without path tracking; only a failing record pays for a second, tracked pass.
     let mut de = serde_json::Deserializer::from_str(text);
-    let value: T = serde_path_to_error::deserialize(SkipType(&mut de)).map_err(|e| {
-        let path = e.path().to_string();
-        let message = strip_position(e.into_inner().to_string());
-        // Missing and unknown fields are reported by their parent (`.`): name them.
-        let field = if path == "." {
-            ["unknown field `", "missing field `", "duplicate field `"]
-                .iter()
-                .find_map(|p| message.strip_prefix(p))
-                .and_then(|rest| rest.split('`').next())
-                .map(str::to_owned)
-        } else {
-            Some(path)
-        };
-        RecordError { field, message }
-    })?;
-    de.end().map_err(|e| RecordError {
-        field: None,
-        message: format!(
-            "invalid JSON at column {}: {}",
-            e.column(),
-            strip_position(e.to_string())
-        ),
-    })?;
-    Ok(wrap(value))
+    if let Ok(value) = T::deserialize(SkipType(&mut de))
+        && de.end().is_ok()
+    {
+        return Ok(wrap(value));
+    }
+    let mut de = serde_json::Deserializer::from_str(text);
+    let err = match serde_path_to_error::deserialize::<_, T>(SkipType(&mut de)) {
+        Ok(_) => match de.end() {
+            Ok(()) => {
+                return Err(RecordError {
+                    field: None,
+                    message: "record could not be read".into(),
+                });
+            }
+            Err(e) => {
+                return Err(RecordError {
+                    field: None,
+                    message: format!(
+                        "invalid JSON at column {}: {}",
+                        e.column(),
+                        strip_position(e.to_string())
+                    ),
+                });
+            }
+        },
+        Err(e) => e,
+    };
+    let path = err.path().to_string();
+    let message = strip_position(err.into_inner().to_string());
+    // Missing and unknown fields are reported by their parent (`.`): name them.
+    let field = if path == "." {
+        ["unknown field `", "missing field `", "duplicate field `"]
+            .iter()
+            .find_map(|p| message.strip_prefix(p))
+            .and_then(|rest| rest.split('`').next())
+            .map(str::to_owned)
+    } else {
+        Some(path)
+    };
+    Err(RecordError { field, message })
 }
 
 #[derive(Deserialize)]
 struct Head<'a> {
     #[serde(rename = "type", borrow, default)]
     kind: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct TsOnly<'a> {
+    #[serde(borrow)]
+    ts: Cow<'a, str>,
+}
+
+/// The `ts` of a stored (already validated) record, in microseconds.
+pub(crate) fn record_ts(line: &str) -> Option<i64> {
+    let head: TsOnly<'_> = serde_json::from_str(line).ok()?;
+    Some(
+        kaizen_core::event::Timestamp::parse(&head.ts)
+            .ok()?
+            .micros(),
+    )
 }
 
 /// Parses and validates one JSON object as an event.

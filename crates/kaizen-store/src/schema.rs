@@ -11,17 +11,30 @@ CREATE TABLE meta (
     value TEXT NOT NULL
 );
 
--- Raw events exactly as accepted, for audit and re-processing. `event_id` makes ingestion
--- idempotent (NULLs do not collide).
-CREATE TABLE events (
-    seq         INTEGER PRIMARY KEY,
-    event_id    TEXT UNIQUE,
-    type        TEXT NOT NULL,
-    ts          INTEGER NOT NULL,          -- microseconds since the Unix epoch, UTC
-    body        TEXT NOT NULL,
-    ingested_at INTEGER NOT NULL
+-- Raw events exactly as accepted, for audit and re-processing, in segments: up to
+-- SEGMENT_EVENTS consecutive accepted records of one ingestion, one record per line. Writing
+-- one row per segment instead of one per event is what keeps the raw log cheap.
+CREATE TABLE event_segments (
+    id          INTEGER PRIMARY KEY,
+    min_ts      INTEGER NOT NULL,          -- microseconds since the Unix epoch, UTC
+    max_ts      INTEGER NOT NULL,
+    count       INTEGER NOT NULL,
+    ingested_at INTEGER NOT NULL,
+    body        TEXT NOT NULL
 );
-CREATE INDEX events_ts ON events (ts);
+CREATE INDEX event_segments_max_ts ON event_segments (max_ts);
+
+-- The id of every accepted event that had one. Kept when retention prunes the raw segments,
+-- so a re-sent event is recognised as a duplicate for ever (idempotency).
+CREATE TABLE event_ids (
+    event_id TEXT PRIMARY KEY
+) WITHOUT ROWID;
+
+-- Accepted events per type, all time.
+CREATE TABLE event_counts (
+    type  TEXT PRIMARY KEY,
+    count INTEGER NOT NULL
+);
 
 -- Interned rollup keys (agent ids, categories, ...), per dimension.
 CREATE TABLE rollup_keys (
@@ -91,6 +104,9 @@ CREATE TABLE benchmark_runs (
 );
 CREATE INDEX benchmark_runs_ts ON benchmark_runs (ts);
 "#];
+
+/// Raw records per segment row of `event_segments`.
+pub const SEGMENT_EVENTS: usize = 512;
 
 /// Tables derived from raw events (cleared and refilled by a rollup rebuild).
 pub const DERIVED_TABLES: &[&str] = &[

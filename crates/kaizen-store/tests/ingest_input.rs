@@ -190,7 +190,7 @@ fn opening_a_foreign_database_is_refused() {
 }
 
 #[test]
-fn events_older_than_the_pruned_horizon_are_rejected_not_double_counted() {
+fn ids_outlive_retention_so_resent_events_stay_duplicates() {
     let (_dir, mut store) = store();
     let input = task("old", "5");
     assert_eq!(
@@ -200,26 +200,42 @@ fn events_older_than_the_pruned_horizon_are_rejected_not_double_counted() {
             .accepted,
         1
     );
-    let pruned = store
-        .prune_raw_events(
-            DateTime::parse_from_rfc3339("2026-11-02T00:00:00Z")
-                .map(|t| t.with_timezone(&Utc))
-                .unwrap_or_default(),
-        )
-        .expect("prune");
-    assert_eq!(pruned, 1);
+    let cutoff = DateTime::parse_from_rfc3339("2026-11-02T00:00:00Z")
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_default();
+    assert_eq!(store.prune_raw_events(cutoff).expect("prune"), 1);
+    let stats = store.stats().expect("stats");
+    assert_eq!((stats.events, stats.event_ids), (0, 1));
     let again = store
         .ingest(input.as_bytes(), IngestOptions::new(now()))
         .expect("ingest");
     assert_eq!(
         (again.accepted, again.duplicates, again.rejected),
-        (0, 0, 1)
+        (0, 1, 0)
     );
-    assert_eq!(again.rejections[0].field.as_deref(), Some("ts"));
-    assert!(again.rejections[0].message.contains("pruned"));
     assert_eq!(
         store.stats().expect("stats").rollup_rows,
         2,
         "rollups not doubled"
     );
+}
+
+#[test]
+fn raw_events_are_kept_verbatim_in_segments() {
+    let (dir, mut store) = store();
+    let lines: Vec<String> = (0..1100).map(|i| task(&format!("e{i}"), "5")).collect();
+    let report = store
+        .ingest(lines.join("\n").as_bytes(), IngestOptions::new(now()))
+        .expect("ingest");
+    assert_eq!(report.accepted, 1100);
+    let stats = store.stats().expect("stats");
+    // 512 + 512 + 76 records.
+    assert_eq!((stats.events, stats.segments), (1100, 3));
+    let conn = rusqlite::Connection::open(dir.path().join("k.db")).expect("open raw");
+    let bodies: Vec<String> = conn
+        .prepare("SELECT body FROM event_segments ORDER BY id")
+        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+        .expect("segments");
+    let stored: Vec<&str> = bodies.iter().flat_map(|b| b.lines()).collect();
+    assert_eq!(stored, lines.iter().map(String::as_str).collect::<Vec<_>>());
 }
