@@ -1,7 +1,6 @@
 //! The read side: [`StoreReader`] implements [`SignalSource`] over pooled read-only
 //! connections, reading daily rollups for whole days and hourly rollups for the rest.
 
-use std::collections::HashMap;
 use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -16,6 +15,7 @@ use kaizen_core::signals::{
 use kaizen_core::snapshot::EvolutionOutcomeSummary;
 use kaizen_core::stats::Stat;
 use rusqlite::{Connection, OptionalExtension, params};
+use rustc_hash::FxHashMap as HashMap;
 
 use crate::micros_to_time;
 
@@ -111,7 +111,7 @@ impl SignalSource for StoreReader {
     ) -> Result<Vec<KeyedStats>, SourceError> {
         let width = stream.signals().len();
         self.with_conn(|conn| {
-            let mut acc: HashMap<i64, Vec<Stat>> = HashMap::new();
+            let mut acc: HashMap<i64, Vec<Stat>> = HashMap::default();
             let mut stmt = conn.prepare_cached(
                 "SELECT key_id, stats FROM rollups
                  WHERE res = ?1 AND stream = ?2 AND dim = ?3 AND bucket >= ?4 AND bucket < ?5",

@@ -18,18 +18,30 @@ pub(super) fn aggregate(
         &first,
         &second,
         &severities,
+        (w.first_hours(), w.second_hours()),
         w.config.trend_tolerance,
     ))
 }
 
 /// Summarises error rollups. Pure. Severity stats carry the weight (low 1, medium 2, high 3)
-/// with `n` = findings.
+/// with `n` = findings. Trends compare findings per hour of each half (`half_hours`), since
+/// the halves need not be equally long.
 pub fn summarize(
     first: &[KeyedStats],
     second: &[KeyedStats],
     severities: &[KeyedStats],
+    half_hours: (f64, f64),
     tolerance: f64,
 ) -> OrgErrorSummary {
+    let rate = |n: f64, hours: f64| (hours > 0.0).then(|| n / hours);
+    let count_trend = |a: f64, b: f64| {
+        trend(
+            rate(a, half_hours.0),
+            rate(b, half_hours.1),
+            false,
+            tolerance,
+        )
+    };
     let mut halves: BTreeMap<&str, (Stat, Stat)> = BTreeMap::new();
     for r in first {
         halves
@@ -54,7 +66,7 @@ pub fn summarize(
                 category: (*cat).to_owned(),
                 count: whole.n as u64,
                 avg_severity: whole.mean()?,
-                trend: trend(Some(a.n), Some(b.n), false, tolerance),
+                trend: count_trend(a.n, b.n),
             })
         })
         .collect();
@@ -84,7 +96,7 @@ pub fn summarize(
         categories,
         most_severe_category,
         severity_histogram,
-        trend: trend(Some(first_total), Some(second_total), false, tolerance),
+        trend: count_trend(first_total, second_total),
     }
 }
 
@@ -121,7 +133,7 @@ mod tests {
             row("medium", &[(2.0, 4.0)]),
             row("high", &[(3.0, 3.0)]),
         ];
-        let s = summarize(&first, &second, &sev, 0.05);
+        let s = summarize(&first, &second, &sev, (24.0, 24.0), 0.05);
         assert_eq!(s.total_findings, 9);
         assert_eq!(s.categories[0].category, "timeout");
         assert_eq!(s.categories[0].count, 7);
@@ -137,6 +149,19 @@ mod tests {
 
     #[test]
     fn empty_is_default() {
-        assert_eq!(summarize(&[], &[], &[], 0.05), OrgErrorSummary::default());
+        assert_eq!(
+            summarize(&[], &[], &[], (24.0, 24.0), 0.05),
+            OrgErrorSummary::default()
+        );
+    }
+
+    #[test]
+    fn count_trends_are_rates_per_hour() {
+        // 3 findings in 24 h then 4 in 32 h: 0.125/h both → stable, not "more errors".
+        let first = [row("timeout", &[(1.0, 3.0)])];
+        let second = [row("timeout", &[(1.0, 4.0)])];
+        let s = summarize(&first, &second, &[], (24.0, 32.0), 0.05);
+        assert_eq!(s.trend, TrendDirection::Stable);
+        assert_eq!(s.categories[0].trend, TrendDirection::Stable);
     }
 }

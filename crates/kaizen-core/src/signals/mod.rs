@@ -8,7 +8,9 @@
 //!
 //! Windows are resolved to whole hours: a snapshot for `[since, until)` reads every hourly
 //! bucket that overlaps it, from `floor_hour(since)` to `ceil_hour(until)`. Trends compare the
-//! first half of those buckets with the second half.
+//! first half of those hours with the second half; for windows of two days or more the split
+//! is the UTC midnight nearest the midpoint, so both halves can be read mostly from daily
+//! rollups (means are compared as they are, counts as rates per hour).
 
 mod benchmark;
 mod budget;
@@ -202,11 +204,28 @@ impl AggregationWindow {
         let end = (until.timestamp_micros() + MICROS_PER_HOUR - 1)
             .div_euclid(MICROS_PER_HOUR)
             .max(start);
+        let mid = start + (end - start) / 2;
+        let mid_hour = if end - start >= 48 {
+            // The midnight nearest the midpoint; at least 12 hours from either end.
+            ((mid + 12).div_euclid(24) * 24).clamp(start + 12, end - 12)
+        } else {
+            mid
+        };
         Self {
             hours: start..end,
-            mid_hour: start + (end - start) / 2,
+            mid_hour,
             config,
         }
+    }
+
+    /// Hours in the first half.
+    pub fn first_hours(&self) -> f64 {
+        (self.mid_hour - self.hours.start) as f64
+    }
+
+    /// Hours in the second half.
+    pub fn second_hours(&self) -> f64 {
+        (self.hours.end - self.mid_hour) as f64
     }
 
     /// The first half of the hours.
@@ -405,6 +424,27 @@ mod tests {
             SignalsConfig::default(),
         );
         assert_eq!(exact.hours, ten..ten + 2);
+        // Seven days from 23:00: the split moves from 11:00 to the nearest midnight.
+        let week = AggregationWindow::new(
+            at("2026-01-01T23:00:00Z"),
+            at("2026-01-08T23:00:00Z"),
+            SignalsConfig::default(),
+        );
+        assert_eq!(
+            AggregationWindow::time_of(week.mid_hour),
+            at("2026-01-05T00:00:00Z")
+        );
+        assert_eq!((week.first_hours(), week.second_hours()), (73.0, 95.0));
+        // Two days from 10:00 to 10:00: midnight is 10 hours from the end → clamped to 12.
+        let two = AggregationWindow::new(
+            at("2026-01-01T10:00:00Z"),
+            at("2026-01-03T10:00:00Z"),
+            SignalsConfig::default(),
+        );
+        assert_eq!(
+            AggregationWindow::time_of(two.mid_hour),
+            at("2026-01-02T00:00:00Z")
+        );
         assert_eq!(AggregationWindow::time_of(ten), at("2026-01-01T10:00:00Z"));
     }
 
