@@ -725,32 +725,38 @@ impl Writer {
                 counts.execute(params![kind, n])?;
             }
         }
+        // Most rows of a batch are new (input is mostly in time order): try a plain insert
+        // first and read-merge-update only the rows that already exist.
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO rollups (res, stream, dim, bucket, key_id, stats) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (res, stream, dim, bucket, key_id) DO NOTHING",
+        )?;
         let mut select = tx.prepare_cached(
             "SELECT stats FROM rollups WHERE res = ?1 AND stream = ?2 AND dim = ?3 AND bucket = ?4 AND key_id = ?5",
         )?;
-        let mut upsert = tx.prepare_cached(
-            "INSERT INTO rollups (res, stream, dim, bucket, key_id, stats) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-             ON CONFLICT (res, stream, dim, bucket, key_id) DO UPDATE SET stats = excluded.stats",
+        let mut update = tx.prepare_cached(
+            "UPDATE rollups SET stats = ?6 WHERE res = ?1 AND stream = ?2 AND dim = ?3 AND bucket = ?4 AND key_id = ?5",
         )?;
         for ((res, stream, dim, bucket, key_id), stats) in self.rollups.drain() {
             let width = kaizen_core::rollup::Stream::ALL
                 .iter()
                 .find(|s| s.code() == stream)
                 .map_or(MAX_SIGNALS, |s| s.signals().len());
+            let key = params![res, stream, dim, bucket, key_id];
+            encode_stats(&stats[..width], &mut self.buf);
+            if insert.execute(params![res, stream, dim, bucket, key_id, &self.buf])? == 1 {
+                continue;
+            }
             let mut merged = [Stat::EMPTY; MAX_SIGNALS];
             merged[..width].copy_from_slice(&stats[..width]);
-            let existing: Option<Vec<u8>> = select
-                .query_row(params![res, stream, dim, bucket, key_id], |r| r.get(0))
-                .optional()?;
-            if let Some(bytes) = existing
-                && !merge_encoded(&bytes, &mut merged[..width])
-            {
+            let existing: Vec<u8> = select.query_row(key, |r| r.get(0))?;
+            if !merge_encoded(&existing, &mut merged[..width]) {
                 return Err(StoreError::Incompatible(format!(
                     "stored rollup row (stream {stream}, bucket {bucket}) has an unexpected size; run `kaizen store rebuild-rollups`"
                 )));
             }
             encode_stats(&merged[..width], &mut self.buf);
-            upsert.execute(params![res, stream, dim, bucket, key_id, &self.buf])?;
+            update.execute(params![res, stream, dim, bucket, key_id, &self.buf])?;
         }
         let mut agents = tx.prepare_cached(
             "INSERT INTO agents (agent_id, department, role, first_seen, last_seen) VALUES (?1, ?2, ?3, ?4, ?5)
