@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use super::{AggregationWindow, KeyedStats, SignalSource, SourceError, sig, trend};
 use crate::rollup::{Dim, Stream, error};
-use crate::snapshot::{ErrorCategorySummary, OrgErrorSummary};
+use crate::snapshot::{ErrorCategorySummary, OrgErrorSummary, TrendDirection};
 use crate::stats::Stat;
 
 pub(super) fn aggregate(
@@ -23,6 +23,10 @@ pub(super) fn aggregate(
     ))
 }
 
+/// Fewer findings than this in the whole window make no trend (one finding in the second
+/// half is not a "declining" category).
+pub const MIN_FINDINGS_FOR_TREND: f64 = 5.0;
+
 /// Summarises error rollups. Pure. Severity stats carry the weight (low 1, medium 2, high 3)
 /// with `n` = findings. Trends compare findings per hour of each half (`half_hours`), since
 /// the halves need not be equally long.
@@ -35,6 +39,9 @@ pub fn summarize(
 ) -> OrgErrorSummary {
     let rate = |n: f64, hours: f64| (hours > 0.0).then(|| n / hours);
     let count_trend = |a: f64, b: f64| {
+        if a + b < MIN_FINDINGS_FOR_TREND {
+            return TrendDirection::Stable;
+        }
         trend(
             rate(a, half_hours.0),
             rate(b, half_hours.1),
@@ -103,7 +110,6 @@ pub fn summarize(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::snapshot::TrendDirection;
 
     fn row(key: &str, findings: &[(f64, f64)]) -> KeyedStats {
         let mut s = Stat::EMPTY;
@@ -140,6 +146,7 @@ mod tests {
         // (2·1 + 1·3 + 4·2) / 7 = 13/7
         assert!((s.categories[0].avg_severity - 13.0 / 7.0).abs() < 1e-12);
         assert_eq!(s.categories[0].trend, TrendDirection::Declining);
+        // hallucination: 1 + 1 findings, too few for a trend.
         assert_eq!(s.categories[1].trend, TrendDirection::Stable);
         assert_eq!(s.most_severe_category.as_deref(), Some("hallucination"));
         assert_eq!(s.severity_histogram.get("high"), Some(&3));
@@ -158,6 +165,12 @@ mod tests {
     #[test]
     fn count_trends_are_rates_per_hour() {
         // 3 findings in 24 h then 4 in 32 h: 0.125/h both → stable, not "more errors".
+        let few = summarize(&[], &[row("x", &[(1.0, 4.0)])], &[], (24.0, 24.0), 0.05);
+        assert_eq!(
+            few.trend,
+            TrendDirection::Stable,
+            "4 findings are too few for a trend"
+        );
         let first = [row("timeout", &[(1.0, 3.0)])];
         let second = [row("timeout", &[(1.0, 4.0)])];
         let s = summarize(&first, &second, &[], (24.0, 32.0), 0.05);
