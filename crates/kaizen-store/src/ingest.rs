@@ -163,7 +163,7 @@ impl Store {
             };
             let mut tx = self.conn.transaction()?;
             for (i, item) in items.into_iter().enumerate() {
-                writer.handle(&tx, item, &mut report, &mut opts)?;
+                writer.handle(&tx, &item, true, &mut report, &mut opts)?;
                 if (i + 1) % batch_size == 0 {
                     writer.flush(&tx)?;
                     tx.commit()?;
@@ -179,24 +179,22 @@ impl Store {
         }
 
         std::thread::scope(|scope| -> Result<IngestReport> {
-            let (send, recv) = sync_channel::<std::io::Result<(Vec<Parsed>, u64)>>(4);
+            let (send, recv) = sync_channel::<std::io::Result<Chunk>>(4);
             let parser = scope.spawn(move || read_ndjson(reader, |chunk| send.send(chunk).is_ok()));
             let mut tx = self.conn.transaction()?;
             let mut in_batch = 0usize;
             for chunk in recv {
-                let (items, bytes) = chunk?;
-                for item in items {
-                    writer.handle(&tx, item, &mut report, &mut opts)?;
-                    in_batch += 1;
-                    if in_batch >= batch_size {
-                        writer.flush(&tx)?;
-                        tx.commit()?;
-                        tx = self.conn.transaction()?;
-                        in_batch = 0;
-                    }
+                let chunk = chunk?;
+                in_batch += chunk.items.len();
+                writer.handle_chunk(&tx, chunk.items, chunk.rollups, &mut report, &mut opts)?;
+                if in_batch >= batch_size {
+                    writer.flush(&tx)?;
+                    tx.commit()?;
+                    tx = self.conn.transaction()?;
+                    in_batch = 0;
                 }
                 if let Some(p) = progress {
-                    p(bytes);
+                    p(chunk.bytes);
                 }
             }
             writer.flush(&tx)?;
@@ -256,7 +254,7 @@ impl Store {
                             i + 1
                         ))
                     })?;
-                    writer.apply(&tx, &event, line)?;
+                    writer.apply(&tx, &event, line, true)?;
                     done += 1;
                 }
             }
@@ -324,10 +322,7 @@ fn read_line_capped(reader: &mut impl BufRead, line: &mut Vec<u8>) -> std::io::R
 }
 
 /// Parses NDJSON, handing chunks of records to `send` (which returns false to stop).
-fn read_ndjson(
-    mut reader: impl BufRead,
-    mut send: impl FnMut(std::io::Result<(Vec<Parsed>, u64)>) -> bool,
-) {
+fn read_ndjson(mut reader: impl BufRead, mut send: impl FnMut(std::io::Result<Chunk>) -> bool) {
     const CHUNK: usize = 2048;
     let mut line_no = 0u64;
     let mut record = 0u64;
@@ -381,7 +376,7 @@ fn read_ndjson(
             result,
         });
         if chunk.len() == CHUNK
-            && !send(Ok((
+            && !send(Ok(Chunk::new(
                 std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK)),
                 bytes,
             )))
@@ -390,7 +385,47 @@ fn read_ndjson(
         }
     }
     if !chunk.is_empty() || bytes > 0 {
-        send(Ok((chunk, bytes)));
+        send(Ok(Chunk::new(chunk, bytes)));
+    }
+}
+
+/// Parsed records on their way to the writer, with their rollup contributions already summed
+/// (on the parser thread) per (stream, dim, hour) and key.
+struct Chunk {
+    items: Vec<Parsed>,
+    rollups: ChunkRollups,
+    /// Input bytes consumed up to the end of this chunk.
+    bytes: u64,
+}
+
+/// Summed contributions: (stream, dim, hour) → key → stats.
+type ChunkRollups = HashMap<(i64, i64, i64), HashMap<String, [Stat; MAX_SIGNALS]>>;
+
+impl Chunk {
+    fn new(items: Vec<Parsed>, bytes: u64) -> Self {
+        let mut rollups = ChunkRollups::default();
+        for event in items.iter().filter_map(|p| p.result.as_ref().ok()) {
+            let hour = hour_of(event.ts());
+            contributions(event, |stream, dim, key, stats| {
+                let keys = rollups
+                    .entry((stream.code(), dim.code(), hour))
+                    .or_default();
+                let slot = match keys.get_mut(key) {
+                    Some(slot) => slot,
+                    None => keys
+                        .entry(key.to_owned())
+                        .or_insert([Stat::EMPTY; MAX_SIGNALS]),
+                };
+                for (acc, s) in slot.iter_mut().zip(stats) {
+                    acc.merge(s);
+                }
+            });
+        }
+        Self {
+            items,
+            rollups,
+            bytes,
+        }
     }
 }
 
@@ -546,26 +581,75 @@ impl Default for Writer {
 }
 
 impl Writer {
-    fn handle(
+    /// Handles a chunk from the parser thread. When none of its valid records is a duplicate
+    /// (the usual case) the chunk's pre-summed rollups are merged as a whole; otherwise the
+    /// accepted records' contributions are added one by one.
+    fn handle_chunk(
         &mut self,
         tx: &Transaction<'_>,
-        item: Parsed,
+        items: Vec<Parsed>,
+        rollups: ChunkRollups,
         report: &mut IngestReport,
         opts: &mut IngestOptions<'_>,
     ) -> Result<()> {
+        let duplicates_before = report.duplicates;
+        let mut accepted = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            if self.handle(tx, item, false, report, opts)? {
+                accepted.push(i);
+            }
+        }
+        if report.duplicates == duplicates_before {
+            return self.merge_chunk(tx, rollups);
+        }
+        for i in accepted {
+            if let Some(Ok(event)) = items.get(i).map(|p| &p.result) {
+                self.accumulate(tx, event)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn merge_chunk(&mut self, tx: &Transaction<'_>, rollups: ChunkRollups) -> Result<()> {
+        for ((stream, dim, hour), keys) in rollups {
+            for (key, stats) in keys {
+                let id = intern(&mut self.key_ids, tx, dim, &key)?;
+                for (res, bucket) in [(RES_HOUR, hour), (RES_DAY, hour.div_euclid(24))] {
+                    let slot = self
+                        .rollups
+                        .entry((res, stream, dim, bucket, id))
+                        .or_insert([Stat::EMPTY; MAX_SIGNALS]);
+                    for (acc, s) in slot.iter_mut().zip(&stats) {
+                        acc.merge(s);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Handles one record. Returns whether it was accepted (stored, not a duplicate); its
+    /// rollup contributions are added only when `accumulate`.
+    fn handle(
+        &mut self,
+        tx: &Transaction<'_>,
+        item: &Parsed,
+        accumulate: bool,
+        report: &mut IngestReport,
+        opts: &mut IngestOptions<'_>,
+    ) -> Result<bool> {
         report.records += 1;
-        let result = item.result;
-        match result {
+        match &item.result {
             Ok(event) => {
-                if self.apply(tx, &event, &item.raw)? {
+                if self.apply(tx, event, &item.raw, accumulate)? {
                     report.accepted += 1;
                     *report
                         .accepted_by_type
                         .entry(event.type_name().to_owned())
                         .or_default() += 1;
-                } else {
-                    report.duplicates += 1;
+                    return Ok(true);
                 }
+                report.duplicates += 1;
             }
             Err(e) => {
                 report.rejected += 1;
@@ -573,8 +657,8 @@ impl Writer {
                     report.rejections.push(Rejected {
                         line: item.line,
                         record: item.record,
-                        field: e.field,
-                        message: e.message,
+                        field: e.field.clone(),
+                        message: e.message.clone(),
                     });
                 }
                 if let Some(w) = opts.rejects.as_mut() {
@@ -583,11 +667,19 @@ impl Writer {
                 }
             }
         }
-        Ok(())
+        Ok(false)
     }
 
     /// Stores one event. Returns false when its id was already stored.
-    fn apply(&mut self, tx: &Transaction<'_>, event: &Event, raw: &str) -> Result<bool> {
+    /// Stores one event (raw segment, idempotency id, entities, and its rollup contributions
+    /// when `accumulate`). Returns false when its id was already stored.
+    fn apply(
+        &mut self,
+        tx: &Transaction<'_>,
+        event: &Event,
+        raw: &str,
+        accumulate: bool,
+    ) -> Result<bool> {
         let ts = event.ts().micros();
         if self.insert_raw {
             if let Some(id) = event.id() {
@@ -606,6 +698,15 @@ impl Writer {
                 self.segment.write(tx, self.now)?;
             }
         }
+        if accumulate {
+            self.accumulate(tx, event)?;
+        }
+        self.entities(tx, event, ts)?;
+        Ok(true)
+    }
+
+    /// Adds an event's rollup contributions to the batch.
+    fn accumulate(&mut self, tx: &Transaction<'_>, event: &Event) -> Result<()> {
         let hour = hour_of(event.ts());
         let day = hour.div_euclid(24);
         let Writer {
@@ -629,11 +730,10 @@ impl Writer {
                 }
             }
         });
-        if let Some(e) = failure {
-            return Err(e.into());
+        match failure {
+            Some(e) => Err(e.into()),
+            None => Ok(()),
         }
-        self.entities(tx, event, ts)?;
-        Ok(true)
     }
 
     fn entities(&mut self, tx: &Transaction<'_>, event: &Event, ts: i64) -> Result<()> {

@@ -96,9 +96,15 @@ proptest! {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut a = Store::open(dir.path().join("a.db")).expect("open");
         let mut b = Store::open(dir.path().join("b.db")).expect("open");
-        let sa = ingest_and_snapshot(&mut a, &[in_order], 100_000);
+        let sa = ingest_and_snapshot(&mut a, &[in_order.clone()], 100_000);
         let sb = ingest_and_snapshot(&mut b, &batches, batch);
         prop_assert_eq!(&sa, &sb);
+
+        // Every record sent twice (same ids): duplicates add nothing.
+        let doubled: Vec<String> = in_order.iter().flat_map(|l| [l.clone(), l.clone()]).collect();
+        let mut c = Store::open(dir.path().join("c.db")).expect("open");
+        let sc = ingest_and_snapshot(&mut c, &[doubled], 100_000);
+        prop_assert_eq!(&sa, &sc);
 
         // A rebuild from the raw events reproduces the snapshot.
         b.rebuild_rollups(false, None).expect("rebuild");
