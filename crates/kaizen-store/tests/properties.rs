@@ -96,7 +96,7 @@ proptest! {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut a = Store::open(dir.path().join("a.db")).expect("open");
         let mut b = Store::open(dir.path().join("b.db")).expect("open");
-        let sa = ingest_and_snapshot(&mut a, &[in_order.clone()], 100_000);
+        let sa = ingest_and_snapshot(&mut a, std::slice::from_ref(&in_order), 100_000);
         let sb = ingest_and_snapshot(&mut b, &batches, batch);
         prop_assert_eq!(&sa, &sb);
 
