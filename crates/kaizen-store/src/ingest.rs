@@ -4,20 +4,23 @@
 //! * Every record is validated on its own. Valid records are stored; invalid ones are
 //!   reported with their line number, the field and what was expected, optionally written
 //!   verbatim to a rejects sink, and never stored. One bad record never loses a good one.
-//! * A record whose `id` is already stored is a *duplicate*: skipped, counted, not an error.
+//! * A record whose `id` was accepted before (ever: ids outlive raw-event retention) is a
+//!   *duplicate*: skipped, counted, not an error. Records without an `id` are never duplicates.
 //! * Blank lines are ignored. A line longer than [`MAX_RECORD_BYTES`] is rejected unread.
 //! * A JSON array (input whose first non-blank byte is `[`) is read whole; if the array
 //!   itself is malformed nothing in it is stored.
 //! * Records are committed in batches; if the database fails mid-way, earlier batches stay
 //!   committed (re-running is safe for records with ids).
 //!
-//! Parsing runs on a second thread while this one writes, so the two cores overlap.
+//! Parsing (and summing each chunk's rollup contributions) runs on a second thread while this
+//! one writes, so the two cores overlap. Raw records are kept verbatim in segments of
+//! [`schema::SEGMENT_EVENTS`] records.
 
 use std::collections::BTreeMap;
-
-use rustc_hash::FxHashMap as HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::sync::mpsc::sync_channel;
+
+use rustc_hash::FxHashMap as HashMap;
 
 use chrono::{DateTime, Utc};
 use kaizen_core::event::Event;
@@ -214,7 +217,7 @@ impl Store {
         force: bool,
         progress: Option<&dyn Fn(u64, u64)>,
     ) -> Result<u64> {
-        if let Some(before) = self.stats()?.pruned_before
+        if let Some(before) = self.pruned_before()?
             && !force
         {
             return Err(StoreError::Refused(format!(
