@@ -64,6 +64,9 @@ pub enum Command {
     /// Measure ingestion and snapshot performance (see BENCHMARKS.md).
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// The org document: import, export, show, history, diff and rollback of its versions.
+    #[command(subcommand)]
+    Org(OrgCommand),
 }
 
 #[derive(Debug, Args)]
@@ -271,5 +274,77 @@ pub enum BenchCommand {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OrgCommand {
+    /// Import the standard org shape (docs/org.md) as the first version.
+    Init {
+        /// Import it even though a version exists (as a new version; history is kept).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Make a YAML org document the current version (validated; nothing changes on error).
+    Import {
+        /// The YAML file; `-` reads standard input.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// Who makes the change (default: $USER, else `cli`).
+        #[arg(long, value_name = "NAME")]
+        actor: Option<String>,
+    },
+    /// Write a version of the org document as YAML.
+    #[command(disable_version_flag = true)]
+    Export {
+        /// The version (default: the current one).
+        #[arg(long, value_name = "N")]
+        version: Option<i64>,
+        /// Write to this file instead of standard output.
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Summarise a version: counts, settings, principles.
+    #[command(disable_version_flag = true)]
+    Show {
+        /// The version (default: the current one).
+        #[arg(long, value_name = "N")]
+        version: Option<i64>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the versions, newest first.
+    History {
+        /// At most this many versions.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The changes that turn version V1's document into version V2's.
+    Diff {
+        /// The older version.
+        #[arg(value_name = "V1")]
+        from: i64,
+        /// The newer version.
+        #[arg(value_name = "V2")]
+        to: i64,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Restore an earlier version's document as a new version.
+    Rollback {
+        /// The version to restore.
+        #[arg(long, value_name = "V")]
+        to: i64,
+        /// Why (recorded in the history).
+        #[arg(long, value_name = "TEXT")]
+        reason: String,
+        /// Who rolls back (default: $USER, else `cli`).
+        #[arg(long, value_name = "NAME")]
+        actor: Option<String>,
     },
 }

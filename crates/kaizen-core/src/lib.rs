@@ -13,6 +13,7 @@ pub mod clock;
 pub mod config;
 pub mod event;
 pub mod metrics;
+pub mod org;
 pub mod rollup;
 pub mod rules;
 pub mod signals;

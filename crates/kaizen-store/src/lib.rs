@@ -12,6 +12,7 @@
 
 pub mod baseline;
 pub mod ingest;
+pub mod org;
 pub mod parse;
 pub mod schema;
 mod source;

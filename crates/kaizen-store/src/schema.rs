@@ -5,7 +5,8 @@
 
 /// Migrations, applied in order; the index + 1 is the schema version. Never edit a released
 /// migration: add a new one.
-pub const MIGRATIONS: &[&str] = &[r#"
+pub const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -103,7 +104,32 @@ CREATE TABLE benchmark_runs (
     total_score REAL NOT NULL
 );
 CREATE INDEX benchmark_runs_ts ON benchmark_runs (ts);
-"#];
+"#,
+    r#"
+-- Versions of the org document (kaizen_core::org). Immutable: a change, an import or a
+-- rollback adds a row; none is ever updated or deleted. The current version is the highest id.
+CREATE TABLE org_versions (
+    id          INTEGER PRIMARY KEY,
+    parent      INTEGER NULL REFERENCES org_versions (id),
+    created_at  INTEGER NOT NULL,          -- microseconds since the Unix epoch, UTC
+    actor       TEXT NOT NULL,
+    proposal_id TEXT NULL,
+    reason      TEXT NULL,
+    changes     TEXT NOT NULL,             -- JSON list of OrgChange, from the parent's document
+    document    TEXT NOT NULL              -- JSON OrgDocument, the result
+);
+
+CREATE TRIGGER org_versions_no_update BEFORE UPDATE ON org_versions
+BEGIN
+    SELECT RAISE(ABORT, 'org versions are immutable');
+END;
+
+CREATE TRIGGER org_versions_no_delete BEFORE DELETE ON org_versions
+BEGIN
+    SELECT RAISE(ABORT, 'org versions are immutable');
+END;
+"#,
+];
 
 /// Raw records per segment row of `event_segments`.
 pub const SEGMENT_EVENTS: usize = 512;

@@ -3,6 +3,7 @@
 
 mod bench;
 mod ingest;
+mod org;
 mod quickstart;
 mod sim;
 mod store;
@@ -174,6 +175,7 @@ pub fn run(cli: Cli) -> Result<u8> {
             Ok(0)
         }
         Command::Bench(cmd) => bench::run(&ctx, cmd),
+        Command::Org(cmd) => org::run(&ctx, cmd),
     }
 }
 

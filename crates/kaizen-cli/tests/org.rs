@@ -1,0 +1,295 @@
+//! End-to-end tests of `kaizen org …` with the real binary: each test runs in its own temporary
+//! directory with a clean environment (only PATH and HOME), so the default actor is `cli`.
+
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+use serde_json::{Value, json};
+
+const KAIZEN: &str = env!("CARGO_BIN_EXE_kaizen");
+
+struct Run {
+    args: Vec<String>,
+    out: Output,
+}
+
+impl Run {
+    fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.out.stdout).into_owned()
+    }
+
+    fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.out.stderr).into_owned()
+    }
+
+    fn code_is(self, code: i32) -> Self {
+        assert_eq!(
+            self.out.status.code(),
+            Some(code),
+            "`kaizen {}`\n--- stdout\n{}\n--- stderr\n{}",
+            self.args.join(" "),
+            self.stdout(),
+            self.stderr()
+        );
+        self
+    }
+
+    fn ok(self) -> Self {
+        self.code_is(0)
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout()).unwrap_or_else(|e| {
+            panic!(
+                "`kaizen {}`: not JSON ({e}):\n{}",
+                self.args.join(" "),
+                self.stdout()
+            )
+        })
+    }
+
+    fn stderr_has(self, needles: &[&str]) -> Self {
+        let err = self.stderr();
+        for n in needles {
+            assert!(
+                err.contains(n),
+                "stderr of `kaizen {}` lacks {n:?}:\n{err}",
+                self.args.join(" ")
+            );
+        }
+        self
+    }
+}
+
+struct Sandbox {
+    dir: tempfile::TempDir,
+}
+
+impl Sandbox {
+    fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("creating a temporary directory"),
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn write(&self, name: &str, text: &str) {
+        std::fs::write(self.path(name), text).unwrap_or_else(|e| panic!("writing {name}: {e}"));
+    }
+
+    fn read(&self, name: &str) -> String {
+        std::fs::read_to_string(self.path(name)).unwrap_or_else(|e| panic!("reading {name}: {e}"))
+    }
+
+    fn run(&self, args: &[&str]) -> Run {
+        let out = Command::new(KAIZEN)
+            .args(args)
+            .current_dir(self.dir.path())
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.dir.path())
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("running kaizen {args:?}: {e}"));
+        Run {
+            args: args.iter().map(|s| (*s).to_owned()).collect(),
+            out,
+        }
+    }
+
+    fn version_ids(&self) -> Vec<i64> {
+        self.run(&["org", "history", "--json"])
+            .ok()
+            .json()
+            .as_array()
+            .expect("history is a list")
+            .iter()
+            .map(|v| v["id"].as_i64().expect("an id"))
+            .collect()
+    }
+}
+
+#[test]
+fn init_edit_import_diff_rollback() {
+    let sb = Sandbox::new();
+    let out = sb.run(&["org", "init"]).ok().stdout();
+    assert!(
+        out.contains("imported the standard org as org version 1"),
+        "{out}"
+    );
+
+    let show = sb.run(&["org", "show", "--json"]).ok().json();
+    assert_eq!(show["version"], json!(1));
+    assert_eq!(show["actor"], json!("cli"));
+    assert_eq!(
+        show["counts"],
+        json!({"agents": 0, "departments": 5, "roles": 12, "workflows": 3, "principles": 1})
+    );
+    assert_eq!(
+        show["settings"],
+        json!({
+            "budget": {"per_task_limit_usd": 2.0},
+            "coordination": {
+                "deduplication": false,
+                "max_team_size": 5,
+                "straggler_timeout_seconds": 900,
+                "work_stealing": false
+            },
+            "models": {"default_tier": "large"},
+            "verification": {"centralized": false}
+        })
+    );
+    let text = sb.run(&["org", "show"]).ok().stdout();
+    assert!(
+        text.contains("models.default_tier                     \"large\""),
+        "{text}"
+    );
+    assert!(text.contains("verify-before-done [all, append]"), "{text}");
+
+    sb.run(&["org", "export", "-o", "org.yaml"]).ok();
+    let original = sb.read("org.yaml");
+    assert_eq!(sb.run(&["org", "export"]).ok().stdout(), original);
+    // Exporting and re-importing is a no-op (floats stay floats, order is canonical).
+    let out = sb.run(&["org", "import", "org.yaml"]).ok().stdout();
+    assert!(
+        out.contains("equals the current org document (version 1)"),
+        "{out}"
+    );
+
+    let edited = original
+        .replace("default_tier: large", "default_tier: medium")
+        .replace(
+            "agents: []",
+            "agents:\n- id: a1\n  role: sre\n  department: engineering",
+        );
+    assert_ne!(edited, original);
+    sb.write("edited.yaml", &edited);
+    let out = sb
+        .run(&["org", "import", "edited.yaml", "--actor", "ana"])
+        .ok()
+        .stdout();
+    assert!(
+        out.contains("imported edited.yaml as org version 2 (2 changes)"),
+        "{out}"
+    );
+
+    let history = sb.run(&["org", "history", "--json"]).ok().json();
+    assert_eq!(history[0]["id"], json!(2));
+    assert_eq!(history[0]["parent"], json!(1));
+    assert_eq!(history[0]["actor"], json!("ana"));
+    assert_eq!(history[0]["change_count"], json!(2));
+    assert_eq!(history[1]["id"], json!(1));
+    let table = sb.run(&["org", "history"]).ok().stdout();
+    assert!(table.lines().count() == 3, "{table}");
+
+    let diff = sb.run(&["org", "diff", "1", "2", "--json"]).ok().json();
+    assert_eq!(
+        diff["summary"],
+        json!([
+            "set models.default_tier: \"large\" → \"medium\"",
+            "add agent a1 (role sre, department engineering)"
+        ])
+    );
+    assert_eq!(
+        diff["changes"][0],
+        json!({"set_setting": {"path": "models.default_tier", "from": "large", "to": "medium"}})
+    );
+    let text = sb.run(&["org", "diff", "1", "2"]).ok().stdout();
+    assert_eq!(
+        text,
+        "  set models.default_tier: \"large\" → \"medium\"\n  add agent a1 (role sre, department engineering)\n"
+    );
+
+    let out = sb
+        .run(&["org", "rollback", "--to", "1", "--reason", "tier too small"])
+        .ok()
+        .stdout();
+    assert!(
+        out.contains("restored version 1's document as org version 3 (2 changes)"),
+        "{out}"
+    );
+    assert_eq!(sb.run(&["org", "export"]).ok().stdout(), original);
+    assert_eq!(sb.read("edited.yaml"), edited);
+    sb.run(&["org", "export", "--version", "2", "-o", "v2.yaml"])
+        .ok();
+    assert_eq!(sb.read("v2.yaml"), edited);
+    let same = sb.run(&["org", "diff", "1", "3"]).ok().stdout();
+    assert_eq!(same, "versions 1 and 3 have the same document\n");
+    let history = sb.run(&["org", "history", "--json"]).ok().json();
+    assert_eq!(
+        history[0]["reason"],
+        json!("rollback to version 1: tier too small")
+    );
+    assert_eq!(sb.version_ids(), [3, 2, 1]);
+}
+
+#[test]
+fn bad_input_is_refused_and_changes_nothing() {
+    let sb = Sandbox::new();
+    // Nothing yet.
+    sb.run(&["org", "show"])
+        .code_is(2)
+        .stderr_has(&["there is no org document yet", "kaizen org init"]);
+    sb.run(&["org", "init"]).ok();
+    sb.run(&["org", "init"])
+        .code_is(2)
+        .stderr_has(&["already exists (version 1)", "--force"]);
+
+    sb.write(
+        "dangling.yaml",
+        "departments:\n- id: eng\nagents:\n- id: a1\n  role: nobody\n  department: eng\n",
+    );
+    sb.run(&["org", "import", "dangling.yaml"])
+        .code_is(2)
+        .stderr_has(&[
+            "dangling.yaml: invalid org document; nothing imported",
+            "agents[0].role: unknown role \"nobody\"",
+        ]);
+
+    sb.write("unknown.yaml", "roles:\n- id: r\n  title: boss\n");
+    sb.run(&["org", "import", "unknown.yaml"])
+        .code_is(2)
+        .stderr_has(&["unknown.yaml:3:3: roles[0].title: unknown field `title`"]);
+
+    sb.write(
+        "scope.yaml",
+        "principles:\n- id: p\n  scope: team:x\n  text: Be kind to each other.\n",
+    );
+    sb.run(&["org", "import", "scope.yaml"])
+        .code_is(2)
+        .stderr_has(&["principles[0].scope", "found \"team:x\""]);
+
+    sb.write(
+        "short.yaml",
+        "principles:\n- id: p\n  scope: all\n  text: '  too   short '\n",
+    );
+    sb.run(&["org", "import", "short.yaml"])
+        .code_is(2)
+        .stderr_has(&["principles[0].text: expected 10 to 4000 characters after normalising whitespace, found 9"]);
+
+    sb.run(&["org", "import", "missing.yaml"])
+        .code_is(2)
+        .stderr_has(&["cannot read missing.yaml"]);
+    sb.run(&["org", "diff", "1", "7"])
+        .code_is(2)
+        .stderr_has(&["org version 7 does not exist"]);
+    sb.run(&["org", "export", "--version", "7"])
+        .code_is(2)
+        .stderr_has(&["org version 7 does not exist"]);
+    sb.run(&["org", "rollback", "--to", "7", "--reason", "x"])
+        .code_is(2)
+        .stderr_has(&["org version 7 does not exist"]);
+    sb.run(&["org", "rollback", "--to", "1", "--reason", "x"])
+        .code_is(2)
+        .stderr_has(&["already equals version 1's; nothing to roll back"]);
+    sb.run(&["org", "rollback", "--to", "1", "--reason", " "])
+        .code_is(2)
+        .stderr_has(&["reason: expected a non-blank string"]);
+
+    assert_eq!(sb.version_ids(), [1]);
+    let show = sb.run(&["org", "show", "--json"]).ok().json();
+    assert_eq!(show["settings"]["models"]["default_tier"], json!("large"));
+}
