@@ -12,6 +12,7 @@ pub mod altitude;
 pub mod clock;
 pub mod config;
 pub mod event;
+pub mod improve;
 pub mod metrics;
 pub mod org;
 pub mod rollup;
