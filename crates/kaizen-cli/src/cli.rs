@@ -67,6 +67,12 @@ pub enum Command {
     /// The org document: import, export, show, history, diff and rollback of its versions.
     #[command(subcommand)]
     Org(OrgCommand),
+    /// Run improvement cycles and inspect them (snapshot → rules → strategies → guards → queue).
+    #[command(subcommand)]
+    Cycle(CycleCommand),
+    /// Review the approval queue: list, show, approve, reject, apply, roll back.
+    #[command(subcommand)]
+    Proposals(ProposalsCommand),
 }
 
 #[derive(Debug, Args)]
@@ -254,6 +260,24 @@ pub enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Full improvement cycle time on a large store (an org with three faults).
+    Cycle {
+        /// Agents.
+        #[arg(long, default_value_t = 1000)]
+        agents: u32,
+        /// Approximate events in the store.
+        #[arg(long, default_value_t = 10_000_000)]
+        events: u64,
+        /// Cycles to time.
+        #[arg(long, default_value_t = 30)]
+        iterations: u32,
+        /// Working directory; a store built there earlier with the same parameters is reused.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Snapshot build time on a large store.
     Snapshot {
         /// Agents.
@@ -346,5 +370,121 @@ pub enum OrgCommand {
         /// Who rolls back (default: $USER, else `cli`).
         #[arg(long, value_name = "NAME")]
         actor: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CycleCommand {
+    /// Run one cycle now. Needs `self_improvement.enabled: true` and an org document.
+    Run {
+        /// Run the whole cycle but queue nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a cycle only if the schedule (schedule.cycle_interval_hours) says one is due.
+    Tick {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Recorded cycles, newest first.
+    List {
+        /// How many.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One recorded cycle in full.
+    Show {
+        /// Cycle id.
+        id: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProposalsCommand {
+    /// The queue, newest first.
+    List {
+        /// Only this status: pending, approved, rejected, applied, rolled_back, superseded.
+        #[arg(long)]
+        status: Option<String>,
+        /// How many.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// A proposal with its evidence, exact changes, rollback plan, guards and history.
+    Show {
+        /// Proposal id.
+        id: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Approve a pending proposal (you are recorded as the reviewer).
+    Approve {
+        /// Proposal id.
+        id: String,
+        /// Why (optional).
+        #[arg(long)]
+        reason: Option<String>,
+        /// Reviewer name (default: $USER).
+        #[arg(long = "as", value_name = "NAME")]
+        reviewer: Option<String>,
+    },
+    /// Reject a pending or approved proposal.
+    Reject {
+        /// Proposal id.
+        id: String,
+        /// Why (required).
+        #[arg(long)]
+        reason: String,
+        /// Reviewer name (default: $USER).
+        #[arg(long = "as", value_name = "NAME")]
+        reviewer: Option<String>,
+    },
+    /// Apply an approved proposal as a new org version (until staged rollouts exist).
+    Apply {
+        /// Proposal id.
+        id: String,
+        /// Run the same checks and show the changes, write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Also write each new org version as JSON into this directory.
+        #[arg(long, value_name = "DIR")]
+        notify_dir: Option<PathBuf>,
+        /// Operator name (default: $USER).
+        #[arg(long = "as", value_name = "NAME")]
+        reviewer: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Undo an applied proposal with a new org version.
+    Rollback {
+        /// Proposal id.
+        id: String,
+        /// Why (required).
+        #[arg(long)]
+        reason: String,
+        /// Also write the new org version as JSON into this directory.
+        #[arg(long, value_name = "DIR")]
+        notify_dir: Option<PathBuf>,
+        /// Operator name (default: $USER).
+        #[arg(long = "as", value_name = "NAME")]
+        reviewer: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
 }

@@ -52,7 +52,8 @@ pub fn count_progress(show: bool, label: &str) -> ProgressBar {
     bar
 }
 
-fn table() -> Table {
+/// A table in kaizen's style.
+pub fn table() -> Table {
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED)
         .set_content_arrangement(ContentArrangement::Dynamic);
@@ -358,5 +359,71 @@ pub fn print_store_stats(s: &StoreStats) {
             "pruned before    {} (raw events only; rollups kept)",
             p.to_rfc3339()
         );
+    }
+}
+
+/// A proposal for a reviewer: evidence, exact changes, rollback plan, guards, history.
+pub fn print_proposal(p: &kaizen_store::proposals::StoredProposal, apply_problem: Option<String>) {
+    let pr = &p.proposal;
+    println!("{}  {}", pr.id, pr.title);
+    println!(
+        "status {} · altitude {} · risk {} · confidence {:.2} · seen {}×",
+        p.status.as_str(),
+        pr.altitude.as_str(),
+        format!("{:?}", pr.risk).to_lowercase(),
+        pr.confidence,
+        p.occurrences
+    );
+    println!("\n{}", pr.description);
+    let r = &pr.rationale;
+    println!(
+        "\nEvidence: rule {} ({}): {}",
+        r.rule_name,
+        r.severity.as_str(),
+        r.description
+    );
+    for (k, v) in &r.signal_context {
+        println!("  {k:<24} {}", serde_json::to_string(v).unwrap_or_default());
+    }
+    println!("\nChanges to the org document:");
+    for c in &pr.changes {
+        println!("  {c}");
+    }
+    println!("\nRollback plan:");
+    for c in &pr.rollback.operations {
+        println!("  {c}");
+    }
+    if !pr.alternatives.is_empty() {
+        println!("\nAlternatives considered:");
+        for a in &pr.alternatives {
+            println!("  {a}");
+        }
+    }
+    println!(
+        "\nSuggested rollout: {} with a {} h observation window",
+        pr.rollout.as_str(),
+        pr.observation_window_hours
+    );
+    println!("\nGuards:");
+    for g in &p.guards {
+        println!("  {:<14} {:?}: {}", g.guard, g.verdict, g.reason);
+    }
+    println!("\nHistory:");
+    for t in &p.transitions {
+        println!(
+            "  {}  {} → {}  by {} ({}){}",
+            t.at.format("%Y-%m-%d %H:%M:%S"),
+            t.from_status.map_or("—", |s| s.as_str()),
+            t.to_status.as_str(),
+            t.actor,
+            t.actor_kind.as_str(),
+            t.reason
+                .as_deref()
+                .map_or(String::new(), |r| format!(": {r}"))
+        );
+    }
+    match apply_problem {
+        None => println!("\nIt applies cleanly to the current org document."),
+        Some(e) => println!("\nIt would NOT apply to the current org document: {e}"),
     }
 }

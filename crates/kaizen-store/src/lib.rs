@@ -12,8 +12,10 @@
 
 pub mod baseline;
 pub mod ingest;
+pub mod mutators;
 pub mod org;
 pub mod parse;
+pub mod proposals;
 pub mod schema;
 mod source;
 

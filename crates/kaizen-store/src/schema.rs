@@ -129,6 +129,81 @@ BEGIN
     SELECT RAISE(ABORT, 'org versions are immutable');
 END;
 "#,
+    r#"
+-- The approval queue (kaizen_store::proposals). One row per queued proposal: what was proposed
+-- (`body`, JSON ImprovementProposal) and the guard verdicts (`guards`, JSON list of
+-- GuardResult) never change; the status moves along the allowed transitions, each recorded in
+-- proposal_transitions. Times are microseconds since the Unix epoch, UTC, from the caller's
+-- clock. Rows are never deleted (audit).
+CREATE TABLE proposals (
+    id              TEXT PRIMARY KEY,
+    cycle_id        TEXT,
+    altitude        TEXT NOT NULL,
+    rule_name       TEXT NOT NULL,
+    status          TEXT NOT NULL,
+    fingerprint     TEXT NOT NULL,      -- de-duplication key (proposal_fingerprint)
+    risk            TEXT NOT NULL,
+    created_at      INTEGER NOT NULL,   -- when it was queued; the rate limit counts these
+    updated_at      INTEGER NOT NULL,   -- last status change
+    occurrences     INTEGER NOT NULL DEFAULT 1,
+    last_seen_at    INTEGER NOT NULL,   -- last time a cycle proposed it (again)
+    applied_version INTEGER NULL,       -- the org version its application created
+    body            TEXT NOT NULL,
+    guards          TEXT NOT NULL
+);
+CREATE INDEX proposals_status ON proposals (status);
+CREATE INDEX proposals_fingerprint ON proposals (fingerprint);
+CREATE INDEX proposals_created_at ON proposals (created_at);
+
+CREATE TRIGGER proposals_immutable_columns
+BEFORE UPDATE OF id, cycle_id, altitude, rule_name, fingerprint, risk, created_at, body, guards
+ON proposals
+BEGIN
+    SELECT RAISE(ABORT, 'a queued proposal and its guard verdicts are immutable');
+END;
+
+CREATE TRIGGER proposals_no_delete BEFORE DELETE ON proposals
+BEGIN
+    SELECT RAISE(ABORT, 'proposals are kept for audit and cannot be deleted');
+END;
+
+-- Every status change of a proposal: who (actor_kind human|agent|system), when, from what,
+-- to what and why. Append-only.
+CREATE TABLE proposal_transitions (
+    id          INTEGER PRIMARY KEY,
+    proposal_id TEXT NOT NULL REFERENCES proposals (id),
+    at          INTEGER NOT NULL,
+    actor       TEXT NOT NULL,
+    actor_kind  TEXT NOT NULL,
+    from_status TEXT,
+    to_status   TEXT NOT NULL,
+    reason      TEXT
+);
+CREATE INDEX proposal_transitions_proposal ON proposal_transitions (proposal_id, id);
+
+CREATE TRIGGER proposal_transitions_no_update BEFORE UPDATE ON proposal_transitions
+BEGIN
+    SELECT RAISE(ABORT, 'proposal transitions are append-only');
+END;
+
+CREATE TRIGGER proposal_transitions_no_delete BEFORE DELETE ON proposal_transitions
+BEGIN
+    SELECT RAISE(ABORT, 'proposal transitions are append-only');
+END;
+
+-- One row per improvement cycle; `report` is the cycle service's JSON, opaque to the store.
+CREATE TABLE cycles (
+    id           TEXT PRIMARY KEY,
+    started_at   INTEGER NOT NULL,
+    completed_at INTEGER NOT NULL,
+    trigger      TEXT NOT NULL,
+    dry_run      INTEGER NOT NULL,
+    window_since INTEGER NOT NULL,
+    window_until INTEGER NOT NULL,
+    report       TEXT NOT NULL
+);
+CREATE INDEX cycles_started_at ON cycles (started_at);
+"#,
 ];
 
 /// Raw records per segment row of `event_segments`.

@@ -30,6 +30,13 @@ pub fn run(ctx: &Ctx, cmd: BenchCommand) -> Result<u8> {
             dir,
             json,
         } => ingest(ctx, events, runs.max(1), dir, json),
+        BenchCommand::Cycle {
+            agents,
+            events,
+            iterations,
+            dir,
+            json,
+        } => cycle(ctx, agents, events, iterations.max(2), dir, json),
         BenchCommand::Snapshot {
             agents,
             events,
@@ -271,7 +278,14 @@ fn snapshot(
         _ => {
             remove_db(&db);
             let end = kaizen_sim::current_hour(ctx.now());
-            build_store(ctx, &db, agents, days, events, end, json)?;
+            let spec = StoreSpec {
+                agents,
+                days,
+                events,
+                end,
+                faults: &[],
+            };
+            build_store(ctx, &db, &spec, json)?;
             std::fs::write(&marker, end.to_rfc3339())?;
             end
         }
@@ -331,16 +345,26 @@ fn ms(d: Duration) -> f64 {
 }
 
 /// Generates straight into the store through a pipe (no intermediate file).
-fn build_store(
-    ctx: &Ctx,
-    db: &Path,
+/// What a benchmark store holds.
+#[derive(Clone, Copy)]
+struct StoreSpec<'a> {
     agents: u32,
     days: u32,
     events: u64,
     end: DateTime<Utc>,
-    json: bool,
-) -> Result<()> {
-    let spec = spec_for(agents, days, events, end)?;
+    faults: &'a [kaizen_sim::Fault],
+}
+
+fn build_store(ctx: &Ctx, db: &Path, spec: &StoreSpec<'_>, json: bool) -> Result<()> {
+    let StoreSpec {
+        agents,
+        days,
+        events,
+        end,
+        faults,
+    } = *spec;
+    let mut spec = spec_for(agents, days, events, end)?;
+    spec.faults = faults.to_vec();
     if !ctx.quiet && !json {
         eprintln!(
             "building a store of ~{events} events for {agents} agents over {days} days at {} (once; reused later)…",
@@ -371,4 +395,137 @@ fn build_store(
         bail!("{} generated events were rejected", report.rejected);
     }
     Ok(())
+}
+
+#[derive(Serialize)]
+struct CycleBench {
+    agents: u32,
+    events: u64,
+    matches: usize,
+    proposals: usize,
+    first_cycle_ms: f64,
+    median_ms: f64,
+    p90_ms: f64,
+    min_ms: f64,
+    iterations: u32,
+}
+
+/// Full improvement cycles (snapshot → rules → strategies → guards → queue → cycle record) on a
+/// large store of an org with three faults, so that rules fire and strategies work.
+fn cycle(
+    ctx: &Ctx,
+    agents: u32,
+    events: u64,
+    iterations: u32,
+    dir: Option<PathBuf>,
+    json: bool,
+) -> Result<u8> {
+    use kaizen_core::clock::ManualClock;
+    use kaizen_service::{CycleOptions, CycleTrigger, Service};
+    use kaizen_sim::Fault;
+
+    let dir = work_dir(dir, ctx)?;
+    let db = dir.join(format!("cycle-{agents}a-{events}e.db"));
+    let marker = db.with_extension("end");
+    let end = match std::fs::read_to_string(&marker)
+        .ok()
+        .and_then(|s| DateTime::parse_from_rfc3339(s.trim()).ok())
+    {
+        Some(end) if db.exists() => end.with_timezone(&Utc),
+        _ => {
+            remove_db(&db);
+            let end = kaizen_sim::current_hour(ctx.now());
+            let faults = [
+                Fault::BudgetOverrun,
+                Fault::CoordinationOverhead,
+                Fault::ErrorSpike,
+            ];
+            let spec = StoreSpec {
+                agents,
+                days: 7,
+                events,
+                end,
+                faults: &faults,
+            };
+            build_store(ctx, &db, &spec, json)?;
+            let mut store = open_store(&db)?;
+            store.org_import(kaizen_core::org::OrgDocument::standard(), "bench", end)?;
+            std::fs::write(&marker, end.to_rfc3339())?;
+            end
+        }
+    };
+    let mut store = open_store(&db)?;
+    let mut config = ctx.config.clone();
+    config.self_improvement.enabled = true;
+    config.self_improvement.guards.proposal_rate_limit = u32::MAX / 2;
+    let clock = ManualClock::new(end);
+    let mut service = Service {
+        store: &mut store,
+        config: &config,
+        clock: &clock,
+    };
+    let mut run = || -> Result<(f64, usize, usize)> {
+        clock.advance(ChronoDuration::milliseconds(1));
+        let start = Instant::now();
+        let report = service
+            .run_cycle(CycleOptions {
+                trigger: CycleTrigger::Manual,
+                dry_run: false,
+            })
+            .map_err(|e| anyhow::anyhow!(e))?;
+        Ok((
+            ms(start.elapsed()),
+            report.matches.len(),
+            report.proposals.len(),
+        ))
+    };
+    let (first, matches, proposals) = run()?;
+    if matches == 0 || proposals == 0 {
+        bail!(
+            "benchmark cycle fired {matches} rules and made {proposals} proposals; expected some"
+        );
+    }
+    let samples: Vec<f64> = (0..iterations)
+        .map(|_| run().map(|r| r.0))
+        .collect::<Result<_>>()?;
+    let mut sorted = samples.clone();
+    sorted.sort_by(f64::total_cmp);
+    let result = CycleBench {
+        agents,
+        events: store.stats()?.events,
+        matches,
+        proposals,
+        first_cycle_ms: first,
+        median_ms: median(samples),
+        p90_ms: sorted[((sorted.len() as f64 * 0.9).ceil() as usize)
+            .saturating_sub(1)
+            .min(sorted.len() - 1)],
+        min_ms: sorted[0],
+        iterations,
+    };
+    if json {
+        output::print_json(&result)?;
+    } else {
+        println!(
+            "improvement cycle, {} agents, {} stored events: {} rules fired, {} proposals",
+            agents, result.events, matches, proposals
+        );
+        println!(
+            "  first cycle (queues the proposals) {:>8.2} ms",
+            result.first_cycle_ms
+        );
+        println!(
+            "  median of {:<4} (duplicates)      {:>8.2} ms",
+            iterations, result.median_ms
+        );
+        println!(
+            "  p90                               {:>8.2} ms",
+            result.p90_ms
+        );
+        println!(
+            "  min                               {:>8.2} ms",
+            result.min_ms
+        );
+    }
+    Ok(0)
 }

@@ -2,8 +2,10 @@
 //! hands the result to `output` for rendering.
 
 mod bench;
+mod cycle;
 mod ingest;
 mod org;
+mod proposals;
 mod quickstart;
 mod sim;
 mod store;
@@ -34,6 +36,15 @@ impl std::fmt::Display for UsageError {
 }
 
 impl std::error::Error for UsageError {}
+
+/// Maps a service error: the caller's mistakes exit 2, the rest 1.
+pub fn service_error(e: kaizen_service::ServiceError) -> anyhow::Error {
+    if e.is_user_error() {
+        usage(e.to_string())
+    } else {
+        anyhow!(e)
+    }
+}
 
 /// Returns an error with exit code 2.
 pub fn usage(msg: impl Into<String>) -> anyhow::Error {
@@ -176,6 +187,8 @@ pub fn run(cli: Cli) -> Result<u8> {
         }
         Command::Bench(cmd) => bench::run(&ctx, cmd),
         Command::Org(cmd) => org::run(&ctx, cmd),
+        Command::Cycle(cmd) => cycle::run(&ctx, cmd),
+        Command::Proposals(cmd) => proposals::run(&ctx, cmd),
     }
 }
 

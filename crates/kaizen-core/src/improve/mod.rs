@@ -12,16 +12,26 @@
 //! Architecture invariant: no IO, no clock (time comes in through [`StrategyContext::now`]),
 //! deterministic. See `docs/knobs.md`.
 
+pub mod appliers;
 pub mod architecture;
 pub mod config_tuning;
+pub mod guards;
 pub mod knobs;
 pub mod playbooks;
 pub mod prompt_tuning;
 pub mod proposal;
 pub mod strategy;
 
+pub use appliers::{
+    AppliedPlan, ApplierError, Appliers, ArchitectureApplier, ChangeProblem, ConfigApplier,
+    PromptApplier, ProposalApplier, altitude_of, appliers_for_standard, change_kind,
+};
 pub use architecture::ArchitectureStrategy;
 pub use config_tuning::ConfigTuningStrategy;
+pub use guards::{
+    ApprovalGate, ChainOutcome, GuardChain, GuardContext, GuardResult, GuardVerdict, ProposalGuard,
+    RateLimitGuard, RollbackPlanGuard, ScopeGuard, proposal_fingerprint, risk_str,
+};
 pub use knobs::{Knob, KnobError, KnobKind, KnobRegistry};
 pub use playbooks::{AdjustOp, Adjustment, Computed, Playbook, PlaybookError, Playbooks};
 pub use prompt_tuning::PromptTuningStrategy;

@@ -1,0 +1,377 @@
+//! The improvement cycle: snapshot → rules → strategies (per enabled altitude) → guard chain →
+//! approval queue, persisted as a cycle record; and the scheduler's "is a cycle due?" check.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use chrono::{DateTime, Duration, Utc};
+use kaizen_core::altitude::Altitude;
+use kaizen_core::improve::guards::{GuardChain, GuardContext, GuardResult, proposal_fingerprint};
+use kaizen_core::improve::{
+    ArchitectureStrategy, ConfigTuningStrategy, ImprovementStrategy, PromptTuningStrategy,
+    RolloutDefaults, StrategyContext, StrategyNote,
+};
+use kaizen_core::rules::{RuleEngine, RuleMatch};
+use kaizen_core::signals::SnapshotBuilder;
+use kaizen_core::snapshot::{DomainFailure, SnapshotWindow};
+use kaizen_store::proposals::{CycleRecord, QueueOutcome};
+use serde::{Deserialize, Serialize};
+
+use crate::{Result, Service, ServiceError, store_err};
+
+/// Meta key holding the start of the last scheduled or manual (non-dry-run) cycle.
+pub const LAST_CYCLE_KEY: &str = "last_cycle_at";
+
+/// Why a cycle ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CycleTrigger {
+    /// A person asked for it.
+    Manual,
+    /// `schedule.cycle_interval_hours` elapsed.
+    Schedule,
+    /// The inflection monitor saw a sharp change (a later issue).
+    Inflection,
+}
+
+impl CycleTrigger {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CycleTrigger::Manual => "manual",
+            CycleTrigger::Schedule => "schedule",
+            CycleTrigger::Inflection => "inflection",
+        }
+    }
+}
+
+/// How to run a cycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CycleOptions {
+    /// Why.
+    pub trigger: CycleTrigger,
+    /// Run everything but queue nothing.
+    pub dry_run: bool,
+}
+
+/// What became of one proposal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum ProposalOutcome {
+    /// Passed every guard and waits for a human.
+    Queued,
+    /// Passed every guard; not queued because this is a dry run.
+    WouldQueue,
+    /// An equivalent proposal is already open; it recorded that the condition persists.
+    Duplicate {
+        /// The open proposal.
+        existing_id: String,
+    },
+    /// A guard rejected it.
+    RejectedByGuard {
+        /// The guard.
+        guard: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// One proposal of a cycle.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CycleProposal {
+    /// Proposal id.
+    pub id: String,
+    /// Altitude.
+    pub altitude: Altitude,
+    /// Title.
+    pub title: String,
+    /// The rule that led to it.
+    pub rule_name: String,
+    /// Guard verdicts, in chain order.
+    pub guards: Vec<GuardResult>,
+    /// What happened.
+    #[serde(flatten)]
+    pub outcome: ProposalOutcome,
+}
+
+/// A strategy that could not run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StrategyFailure {
+    /// The strategy.
+    pub strategy: String,
+    /// What went wrong.
+    pub error: String,
+}
+
+/// The persisted record of one cycle.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CycleReport {
+    /// Cycle id.
+    pub id: String,
+    /// Why it ran.
+    pub trigger: CycleTrigger,
+    /// Whether nothing was queued on purpose.
+    pub dry_run: bool,
+    /// Start.
+    pub started_at: DateTime<Utc>,
+    /// End.
+    pub completed_at: DateTime<Utc>,
+    /// The snapshot window.
+    pub window: SnapshotWindow,
+    /// The org version the proposals were made against.
+    pub org_version: i64,
+    /// Agents and tasks in the snapshot (a summary; the snapshot is rebuilt from rollups).
+    pub agents: u64,
+    /// Tasks in the window.
+    pub tasks: u64,
+    /// Domains whose aggregator failed.
+    pub failed_domains: Vec<DomainFailure>,
+    /// Rules that fired.
+    pub matches: Vec<RuleMatch>,
+    /// Rules that failed.
+    pub rule_failures: Vec<String>,
+    /// Proposals and their fate.
+    pub proposals: Vec<CycleProposal>,
+    /// Matches that produced no proposal, and why.
+    pub notes: Vec<StrategyNote>,
+    /// Strategies that failed (the others' proposals survive).
+    pub strategy_failures: Vec<StrategyFailure>,
+}
+
+impl CycleReport {
+    /// Proposals that were queued.
+    pub fn queued(&self) -> impl Iterator<Item = &CycleProposal> {
+        self.proposals
+            .iter()
+            .filter(|p| p.outcome == ProposalOutcome::Queued)
+    }
+}
+
+fn strategies(service: &Service<'_>) -> Vec<Box<dyn ImprovementStrategy>> {
+    let si = &service.config.self_improvement;
+    let mut out: Vec<Box<dyn ImprovementStrategy>> = Vec::new();
+    if si.altitude_enabled(Altitude::ConfigTuning) {
+        out.push(Box::new(ConfigTuningStrategy::standard()));
+    }
+    if si.altitude_enabled(Altitude::Architecture) {
+        out.push(Box::new(ArchitectureStrategy::new()));
+    }
+    if si.altitude_enabled(Altitude::PromptTuning) {
+        out.push(Box::new(PromptTuningStrategy::new()));
+    }
+    out
+}
+
+impl Service<'_> {
+    /// Runs one improvement cycle and records it. Refuses when the loop is disabled or there is
+    /// no org document. Nothing is ever applied here: proposals wait for a human.
+    pub fn run_cycle(&mut self, options: CycleOptions) -> Result<CycleReport> {
+        if !self.config.self_improvement.enabled {
+            return Err(ServiceError::Disabled);
+        }
+        let org = self
+            .store
+            .org_current()
+            .map_err(store_err)?
+            .ok_or(ServiceError::NoOrg)?;
+        let started_at = self.clock.now();
+        let id = self.unique_cycle_id(started_at)?;
+        let until = started_at;
+        let since = until - Duration::days(i64::from(self.config.signals.default_window_days));
+        let snapshot = SnapshotBuilder::new(self.config.signals.clone()).build(
+            self.store.signal_source(),
+            since,
+            until,
+        );
+        let evaluation = RuleEngine::from_config(&self.config.rules).evaluate(&snapshot);
+
+        let rollout = RolloutDefaults::from(&self.config.self_improvement.rollout);
+        let mut proposals = Vec::new();
+        let mut notes = Vec::new();
+        let mut strategy_failures = Vec::new();
+        for strategy in strategies(self) {
+            let matches: Vec<RuleMatch> = evaluation
+                .matches
+                .iter()
+                .filter(|m| m.suggested_altitudes.contains(&strategy.altitude()))
+                .cloned()
+                .collect();
+            if matches.is_empty() {
+                continue;
+            }
+            let ctx = StrategyContext {
+                snapshot: &snapshot,
+                matches: &matches,
+                org: &org.document,
+                now: started_at,
+                cycle_id: Some(&id),
+                rollout,
+            };
+            // One strategy failing (or panicking) never aborts the cycle.
+            match catch_unwind(AssertUnwindSafe(|| strategy.propose(&ctx))) {
+                Ok(Ok(output)) => {
+                    proposals.extend(output.proposals);
+                    notes.extend(output.notes);
+                }
+                Ok(Err(e)) => strategy_failures.push(StrategyFailure {
+                    strategy: strategy.name().to_owned(),
+                    error: e.to_string(),
+                }),
+                Err(_) => strategy_failures.push(StrategyFailure {
+                    strategy: strategy.name().to_owned(),
+                    error: "the strategy panicked".to_owned(),
+                }),
+            }
+        }
+
+        let window_hours = i64::from(self.config.self_improvement.guards.rate_limit_window_hours);
+        let mut submitted = self
+            .store
+            .proposals_submitted_since(started_at - Duration::hours(window_hours))
+            .map_err(store_err)?;
+        let chain = GuardChain::standard();
+        let mut outcomes = Vec::new();
+        for proposal in proposals {
+            let ctx = GuardContext {
+                config: &self.config.self_improvement,
+                org: &org.document,
+                submissions_in_window: submitted,
+            };
+            let verdict = chain.evaluate(&proposal, &ctx);
+            let outcome = if let Some(rejection) = verdict.results.iter().find(|r| !r.passed()) {
+                ProposalOutcome::RejectedByGuard {
+                    guard: rejection.guard.clone(),
+                    reason: rejection.reason.clone(),
+                }
+            } else if options.dry_run {
+                submitted += 1;
+                ProposalOutcome::WouldQueue
+            } else {
+                let fingerprint = proposal_fingerprint(&proposal);
+                match self
+                    .store
+                    .queue_proposal(&proposal, &verdict.results, &fingerprint, started_at)
+                    .map_err(store_err)?
+                {
+                    QueueOutcome::Queued => {
+                        submitted += 1;
+                        ProposalOutcome::Queued
+                    }
+                    QueueOutcome::Duplicate { existing_id } => {
+                        ProposalOutcome::Duplicate { existing_id }
+                    }
+                }
+            };
+            outcomes.push(CycleProposal {
+                id: proposal.id.clone(),
+                altitude: proposal.altitude,
+                title: proposal.title.clone(),
+                rule_name: proposal.rationale.rule_name.clone(),
+                guards: verdict.results,
+                outcome,
+            });
+        }
+
+        let report = CycleReport {
+            id,
+            trigger: options.trigger,
+            dry_run: options.dry_run,
+            started_at,
+            completed_at: self.clock.now(),
+            window: snapshot.window,
+            org_version: org.id,
+            agents: snapshot.performance.agent_count,
+            tasks: snapshot.performance.task_count,
+            failed_domains: snapshot.failed_domains.clone(),
+            matches: evaluation.matches,
+            rule_failures: evaluation
+                .failures
+                .iter()
+                .map(|f| format!("{}: {}", f.rule, f.error))
+                .collect(),
+            proposals: outcomes,
+            notes,
+            strategy_failures,
+        };
+        self.record(&report)?;
+        Ok(report)
+    }
+
+    /// `c<start time>`, with a `-N` suffix when a cycle already has that id (two cycles within
+    /// a millisecond, or a manual clock that did not move).
+    fn unique_cycle_id(&self, started_at: DateTime<Utc>) -> Result<String> {
+        let base = format!("c{}", started_at.format("%Y%m%dT%H%M%S%.3fZ"));
+        let mut id = base.clone();
+        let mut n = 1;
+        while self.store.cycle(&id).map_err(store_err)?.is_some() {
+            n += 1;
+            id = format!("{base}-{n}");
+        }
+        Ok(id)
+    }
+
+    fn record(&mut self, report: &CycleReport) -> Result<()> {
+        let json = serde_json::to_string(report).map_err(store_err)?;
+        self.store
+            .record_cycle(&CycleRecord {
+                id: report.id.clone(),
+                started_at: report.started_at,
+                completed_at: report.completed_at,
+                trigger: report.trigger.as_str().to_owned(),
+                dry_run: report.dry_run,
+                window_since: report.window.since,
+                window_until: report.window.until,
+                report: json,
+            })
+            .map_err(store_err)?;
+        if !report.dry_run {
+            self.store
+                .meta_set(LAST_CYCLE_KEY, &report.started_at.to_rfc3339())
+                .map_err(store_err)?;
+        }
+        Ok(())
+    }
+
+    /// When the next scheduled cycle is due (`None`: the loop is disabled).
+    pub fn next_cycle_due(&self) -> Result<Option<DateTime<Utc>>> {
+        if !self.config.self_improvement.enabled {
+            return Ok(None);
+        }
+        let last = self
+            .store
+            .meta_get(LAST_CYCLE_KEY)
+            .map_err(store_err)?
+            .and_then(|s| DateTime::parse_from_rfc3339(&s).ok())
+            .map(|t| t.with_timezone(&Utc));
+        let interval = Duration::hours(i64::from(
+            self.config.self_improvement.schedule.cycle_interval_hours,
+        ));
+        Ok(Some(match last {
+            Some(last) => last + interval,
+            None => self.clock.now(),
+        }))
+    }
+
+    /// Runs a scheduled cycle if one is due. The last run is persisted, so a restart neither
+    /// skips nor repeats a cycle.
+    pub fn run_due_cycle(&mut self) -> Result<Option<CycleReport>> {
+        match self.next_cycle_due()? {
+            Some(due) if due <= self.clock.now() => self
+                .run_cycle(CycleOptions {
+                    trigger: CycleTrigger::Schedule,
+                    dry_run: false,
+                })
+                .map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    /// A recorded cycle.
+    pub fn cycle(&self, id: &str) -> Result<Option<CycleReport>> {
+        let Some(record) = self.store.cycle(id).map_err(store_err)? else {
+            return Ok(None);
+        };
+        serde_json::from_str(&record.report)
+            .map(Some)
+            .map_err(|e| ServiceError::Store(format!("cycle {id} has an unreadable report: {e}")))
+    }
+}

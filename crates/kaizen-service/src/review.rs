@@ -1,0 +1,260 @@
+//! Human review and its consequences: approve, reject, apply (dry run = the same checks) and
+//! roll back. Applying is only possible for a proposal a human approved; it commits exactly
+//! the checked changes as one new org version, made from the version they were checked against.
+
+use kaizen_core::improve::KnobRegistry;
+use kaizen_core::improve::appliers::{AppliedPlan, appliers_for_standard};
+use kaizen_core::org::OrgChange;
+use kaizen_store::mutators::{MutatorOutcome, OrgMutator};
+use kaizen_store::proposals::{Actor, ActorKind, ProposalStatus, StoredProposal};
+use serde::Serialize;
+
+use crate::{Result, Service, ServiceError, store_err};
+
+/// What `apply` did (or, for a dry run, would do).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ApplyReport {
+    /// The proposal.
+    pub proposal_id: String,
+    /// Whether nothing was written.
+    pub dry_run: bool,
+    /// The org version the changes were checked against.
+    pub base_version: i64,
+    /// The new org version (`None` for a dry run).
+    pub new_version: Option<i64>,
+    /// The changes.
+    pub changes: Vec<OrgChange>,
+    /// The operations that undo them.
+    pub rollback: Vec<OrgChange>,
+    /// Notifications of the new version.
+    pub notifications: Vec<MutatorOutcome>,
+}
+
+/// What `rollback` did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RollbackReport {
+    /// The proposal.
+    pub proposal_id: String,
+    /// The new org version that undoes it.
+    pub new_version: i64,
+    /// The inverse changes applied.
+    pub changes: Vec<OrgChange>,
+    /// Notifications of the new version.
+    pub notifications: Vec<MutatorOutcome>,
+}
+
+fn require_human(actor: &Actor, what: &str) -> Result<()> {
+    if actor.kind != ActorKind::Human {
+        return Err(ServiceError::Invalid(format!(
+            "only a human may {what} a proposal; `{}` is not a human principal",
+            actor.name
+        )));
+    }
+    Ok(())
+}
+
+impl Service<'_> {
+    /// The stored proposal `id`, or an error naming it.
+    pub fn proposal(&self, id: &str) -> Result<StoredProposal> {
+        self.store
+            .proposal(id)
+            .map_err(store_err)?
+            .ok_or_else(|| ServiceError::Invalid(format!("no proposal with id {id}")))
+    }
+
+    /// A human approves a pending proposal. Nothing is applied yet.
+    pub fn approve(&mut self, id: &str, actor: &Actor, reason: Option<&str>) -> Result<()> {
+        require_human(actor, "approve")?;
+        let p = self.proposal(id)?;
+        if p.status != ProposalStatus::Pending {
+            return Err(ServiceError::Invalid(format!(
+                "proposal {id} is {}, only a pending proposal can be approved",
+                p.status.as_str()
+            )));
+        }
+        self.store
+            .transition_proposal(
+                id,
+                ProposalStatus::Pending,
+                ProposalStatus::Approved,
+                actor,
+                reason,
+                None,
+                self.clock.now(),
+            )
+            .map_err(store_err)
+    }
+
+    /// A human rejects a pending or approved proposal; the reason is required.
+    pub fn reject(&mut self, id: &str, actor: &Actor, reason: &str) -> Result<()> {
+        require_human(actor, "reject")?;
+        if reason.trim().is_empty() {
+            return Err(ServiceError::Invalid(
+                "a rejection needs a reason (--reason TEXT)".to_owned(),
+            ));
+        }
+        let p = self.proposal(id)?;
+        if !matches!(p.status, ProposalStatus::Pending | ProposalStatus::Approved) {
+            return Err(ServiceError::Invalid(format!(
+                "proposal {id} is {}, only a pending or approved proposal can be rejected",
+                p.status.as_str()
+            )));
+        }
+        self.store
+            .transition_proposal(
+                id,
+                p.status,
+                ProposalStatus::Rejected,
+                actor,
+                Some(reason),
+                None,
+                self.clock.now(),
+            )
+            .map_err(store_err)
+    }
+
+    fn check(&mut self, p: &StoredProposal) -> Result<(i64, AppliedPlan)> {
+        let current = self
+            .store
+            .org_current()
+            .map_err(store_err)?
+            .ok_or(ServiceError::NoOrg)?;
+        let plan = appliers_for_standard(KnobRegistry::standard())
+            .check(&p.proposal, &current.document)
+            .map_err(|e| {
+                ServiceError::Rejected(format!("proposal {} cannot be applied: {e}", p.proposal.id))
+            })?;
+        Ok((current.id, plan))
+    }
+
+    /// Applies an approved proposal as one new org version and notifies `mutators`. With
+    /// `dry_run`, runs exactly the same checks and writes nothing (any status is allowed).
+    pub fn apply(
+        &mut self,
+        id: &str,
+        actor: &Actor,
+        dry_run: bool,
+        mutators: &[&dyn OrgMutator],
+    ) -> Result<ApplyReport> {
+        let p = self.proposal(id)?;
+        if !dry_run && p.status != ProposalStatus::Approved {
+            return Err(ServiceError::Invalid(format!(
+                "proposal {id} is {}; only a proposal a human approved can be applied",
+                p.status.as_str()
+            )));
+        }
+        let (base, plan) = self.check(&p)?;
+        if dry_run {
+            return Ok(ApplyReport {
+                proposal_id: id.to_owned(),
+                dry_run,
+                base_version: base,
+                new_version: None,
+                changes: plan.changes,
+                rollback: plan.rollback,
+                notifications: Vec::new(),
+            });
+        }
+        let now = self.clock.now();
+        let version = self
+            .store
+            .org_commit(
+                Some(base),
+                &plan.changes,
+                &actor.name,
+                Some(id),
+                Some(&format!("apply proposal {id}: {}", p.proposal.title)),
+                now,
+            )
+            .map_err(store_err)?;
+        self.store
+            .transition_proposal(
+                id,
+                ProposalStatus::Approved,
+                ProposalStatus::Applied,
+                actor,
+                None,
+                Some(version.id),
+                now,
+            )
+            .map_err(store_err)?;
+        let notifications = mutators.iter().map(|m| m.notify(&version)).collect();
+        Ok(ApplyReport {
+            proposal_id: id.to_owned(),
+            dry_run,
+            base_version: base,
+            new_version: Some(version.id),
+            changes: plan.changes,
+            rollback: plan.rollback,
+            notifications,
+        })
+    }
+
+    /// Rolls back an applied proposal: applies the inverse of the version it made, as a new
+    /// version (history is never rewritten).
+    pub fn rollback(
+        &mut self,
+        id: &str,
+        actor: &Actor,
+        reason: &str,
+        mutators: &[&dyn OrgMutator],
+    ) -> Result<RollbackReport> {
+        if reason.trim().is_empty() {
+            return Err(ServiceError::Invalid(
+                "a rollback needs a reason (--reason TEXT)".to_owned(),
+            ));
+        }
+        let p = self.proposal(id)?;
+        let (ProposalStatus::Applied, Some(applied)) = (p.status, p.applied_version) else {
+            return Err(ServiceError::Invalid(format!(
+                "proposal {id} is {}; only an applied proposal can be rolled back",
+                p.status.as_str()
+            )));
+        };
+        let version = self
+            .store
+            .org_version(applied)
+            .map_err(store_err)?
+            .ok_or_else(|| ServiceError::Store(format!("org version {applied} is missing")))?;
+        let inverse = OrgChange::inverse_all(&version.changes);
+        let current = self
+            .store
+            .org_current()
+            .map_err(store_err)?
+            .ok_or(ServiceError::NoOrg)?;
+        let now = self.clock.now();
+        let new = self
+            .store
+            .org_commit(
+                Some(current.id),
+                &inverse,
+                &actor.name,
+                Some(id),
+                Some(&format!("roll back proposal {id}: {reason}")),
+                now,
+            )
+            .map_err(|e| {
+                ServiceError::Rejected(format!(
+                    "proposal {id} cannot be rolled back automatically (the org changed since): {e}"
+                ))
+            })?;
+        self.store
+            .transition_proposal(
+                id,
+                ProposalStatus::Applied,
+                ProposalStatus::RolledBack,
+                actor,
+                Some(reason),
+                None,
+                now,
+            )
+            .map_err(store_err)?;
+        let notifications = mutators.iter().map(|m| m.notify(&new)).collect();
+        Ok(RollbackReport {
+            proposal_id: id.to_owned(),
+            new_version: new.id,
+            changes: inverse,
+            notifications,
+        })
+    }
+}

@@ -1,0 +1,312 @@
+//! The improvement pipeline end to end on a real SQLite store: a synthetic org with a budget
+//! overrun → cycle → a config proposal computed from the current org → human approval →
+//! apply as a new org version → rollback; plus the safety refusals and the scheduler.
+
+use chrono::{DateTime, Duration, Utc};
+use kaizen_core::clock::{Clock, ManualClock};
+use kaizen_core::config::KaizenConfig;
+use kaizen_core::org::{OrgChange, OrgDocument, SettingValue};
+use kaizen_service::{CycleOptions, CycleTrigger, ProposalOutcome, Service, ServiceError};
+use kaizen_sim::{Fault, SimSpec};
+use kaizen_store::proposals::{Actor, ActorKind, ProposalStatus};
+use kaizen_store::{IngestOptions, Store};
+
+fn end() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-11-20T00:00:00Z")
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_default()
+}
+
+fn human(name: &str) -> Actor {
+    Actor {
+        name: name.into(),
+        kind: ActorKind::Human,
+    }
+}
+
+fn enabled() -> KaizenConfig {
+    let mut c = KaizenConfig::default();
+    c.self_improvement.enabled = true;
+    c
+}
+
+/// A store with 9 days of a 30-agent org whose budget runs out, and the standard org.
+fn setup(dir: &std::path::Path, faults: Vec<Fault>) -> Store {
+    let mut spec = SimSpec::new(30, 9, 5, end());
+    spec.faults = faults;
+    let mut data = Vec::new();
+    kaizen_sim::generate(&spec, &mut data).expect("generate");
+    let mut store = Store::open(dir.join("k.db")).expect("open");
+    let report = store
+        .ingest(data.as_slice(), IngestOptions::new(end()))
+        .expect("ingest");
+    assert_eq!(report.rejected, 0);
+    store
+        .org_import(OrgDocument::standard(), "test", end())
+        .expect("import org");
+    store
+}
+
+fn cycle(service: &mut Service<'_>) -> kaizen_service::CycleReport {
+    service
+        .run_cycle(CycleOptions {
+            trigger: CycleTrigger::Manual,
+            dry_run: false,
+        })
+        .expect("cycle")
+}
+
+fn tier(store: &mut Store) -> Option<SettingValue> {
+    store
+        .org_current()
+        .expect("org")
+        .and_then(|v| v.document.settings.get("models.default_tier").cloned())
+}
+
+#[test]
+fn budget_overrun_to_applied_version_and_back() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut store = setup(dir.path(), vec![Fault::BudgetOverrun]);
+    let config = enabled();
+    let clock = ManualClock::new(end());
+    let mut service = Service {
+        store: &mut store,
+        config: &config,
+        clock: &clock,
+    };
+
+    let report = cycle(&mut service);
+    assert!(
+        report
+            .matches
+            .iter()
+            .any(|m| m.rule_name == "budget_overrun"),
+        "{:?}",
+        report.matches
+    );
+    let queued: Vec<_> = report.queued().collect();
+    assert_eq!(queued.len(), 1, "{:?}", report.proposals);
+    let id = queued[0].id.clone();
+    let stored = service.proposal(&id).expect("stored");
+    assert_eq!(stored.status, ProposalStatus::Pending);
+    // Computed from the current value: large → medium.
+    assert!(
+        matches!(&stored.proposal.changes[..], [OrgChange::SetSetting { path, from: Some(SettingValue::String(f)), to: Some(SettingValue::String(t)) }]
+            if path == "models.default_tier" && f == "large" && t == "medium"),
+        "{:?}",
+        stored.proposal.changes
+    );
+
+    // The condition persists: the next cycle does not queue it again.
+    clock.advance(Duration::hours(1));
+    let again = cycle(&mut service);
+    assert!(again.proposals.iter().any(|p| p.outcome
+        == ProposalOutcome::Duplicate {
+            existing_id: id.clone()
+        }));
+    assert_eq!(service.proposal(&id).expect("stored").occurrences, 2);
+
+    // Nothing applies without a human's approval.
+    let err = service
+        .apply(&id, &human("ops"), false, &[])
+        .expect_err("pending cannot apply");
+    assert!(
+        err.to_string().contains("only a proposal a human approved"),
+        "{err}"
+    );
+    let agent = Actor {
+        name: "bot".into(),
+        kind: ActorKind::Agent,
+    };
+    let err = service
+        .approve(&id, &agent, None)
+        .expect_err("agents cannot approve");
+    assert!(matches!(err, ServiceError::Invalid(_)), "{err}");
+    service
+        .approve(&id, &human("ana"), Some("looks right"))
+        .expect("approve");
+
+    // Dry run = the same checks, nothing written.
+    let dry = service
+        .apply(&id, &human("ana"), true, &[])
+        .expect("dry run");
+    assert_eq!(dry.new_version, None);
+    assert_eq!(
+        tier(service.store),
+        Some(SettingValue::String("large".into()))
+    );
+
+    let applied = service
+        .apply(&id, &human("ana"), false, &[])
+        .expect("apply");
+    let v = applied.new_version.expect("a new version");
+    assert_eq!(
+        tier(service.store),
+        Some(SettingValue::String("medium".into()))
+    );
+    let version = service.store.org_version(v).expect("read").expect("exists");
+    assert_eq!(version.proposal_id.as_deref(), Some(id.as_str()));
+    assert_eq!(version.changes, stored.proposal.changes);
+    assert_eq!(
+        service.proposal(&id).expect("stored").status,
+        ProposalStatus::Applied
+    );
+
+    let err = service
+        .rollback(&id, &human("ana"), "  ", &[])
+        .expect_err("reason required");
+    assert!(err.to_string().contains("reason"), "{err}");
+    let rolled = service
+        .rollback(&id, &human("ana"), "cost is fine after all", &[])
+        .expect("rollback");
+    assert_eq!(rolled.new_version, v + 1);
+    assert_eq!(
+        tier(service.store),
+        Some(SettingValue::String("large".into()))
+    );
+    let p = service.proposal(&id).expect("stored");
+    assert_eq!(p.status, ProposalStatus::RolledBack);
+    let statuses: Vec<&str> = p.transitions.iter().map(|t| t.to_status.as_str()).collect();
+    assert_eq!(statuses, ["pending", "approved", "applied", "rolled_back"]);
+}
+
+#[test]
+fn refusals_change_nothing() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut store = setup(dir.path(), vec![Fault::BudgetOverrun]);
+    let clock = ManualClock::new(end());
+
+    // Disabled by default.
+    let defaults = KaizenConfig::default();
+    let mut service = Service {
+        store: &mut store,
+        config: &defaults,
+        clock: &clock,
+    };
+    let err = service
+        .run_cycle(CycleOptions {
+            trigger: CycleTrigger::Manual,
+            dry_run: false,
+        })
+        .expect_err("disabled");
+    assert!(matches!(err, ServiceError::Disabled));
+
+    let config = enabled();
+    let mut service = Service {
+        store: &mut store,
+        config: &config,
+        clock: &clock,
+    };
+    let dry = service
+        .run_cycle(CycleOptions {
+            trigger: CycleTrigger::Manual,
+            dry_run: true,
+        })
+        .expect("dry cycle");
+    assert!(
+        dry.proposals
+            .iter()
+            .all(|p| p.outcome == ProposalOutcome::WouldQueue)
+    );
+    assert_eq!(service.store.proposals(None, 10, 0).expect("list").1, 0);
+
+    let report = cycle(&mut service);
+    let id = report.queued().next().expect("a proposal").id.clone();
+    for bad in ["nope", ""] {
+        assert!(service.approve(bad, &human("ana"), None).is_err());
+    }
+    let err = service
+        .reject(&id, &human("ana"), "")
+        .expect_err("reason required");
+    assert!(err.to_string().contains("reason"), "{err}");
+    service
+        .reject(&id, &human("ana"), "not now")
+        .expect("reject");
+    let err = service
+        .approve(&id, &human("ana"), None)
+        .expect_err("rejected is final");
+    assert!(err.to_string().contains("rejected"), "{err}");
+    assert_eq!(
+        tier(service.store),
+        Some(SettingValue::String("large".into()))
+    );
+}
+
+#[test]
+fn rate_limit_is_persisted_and_uses_the_clock() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut config = enabled();
+    config.self_improvement.guards.proposal_rate_limit = 1;
+    let clock = ManualClock::new(end());
+    {
+        let mut store = setup(
+            dir.path(),
+            vec![Fault::BudgetOverrun, Fault::Redundancy, Fault::ErrorSpike],
+        );
+        let mut service = Service {
+            store: &mut store,
+            config: &config,
+            clock: &clock,
+        };
+        let report = cycle(&mut service);
+        assert_eq!(report.queued().count(), 1, "{:?}", report.proposals);
+        assert!(report.proposals.iter().any(|p| matches!(&p.outcome, ProposalOutcome::RejectedByGuard { guard, .. } if guard == "rate_limit")));
+    } // the store is closed here
+
+    // After a restart the limit still holds within the window…
+    let mut store = Store::open(dir.path().join("k.db")).expect("reopen");
+    let mut service = Service {
+        store: &mut store,
+        config: &config,
+        clock: &clock,
+    };
+    clock.advance(Duration::hours(2));
+    let report = cycle(&mut service);
+    assert_eq!(report.queued().count(), 0, "{:?}", report.proposals);
+    // …and lifts when the window has passed on the injected clock.
+    clock.advance(Duration::hours(24));
+    let report = cycle(&mut service);
+    assert_eq!(report.queued().count(), 1, "{:?}", report.proposals);
+}
+
+#[test]
+fn scheduler_runs_once_per_interval_across_restarts() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut store = setup(dir.path(), vec![]);
+    let config = enabled();
+    let clock = ManualClock::new(end());
+    {
+        let mut service = Service {
+            store: &mut store,
+            config: &config,
+            clock: &clock,
+        };
+        assert!(
+            service.run_due_cycle().expect("tick").is_some(),
+            "first tick runs"
+        );
+        clock.advance(Duration::hours(1));
+        assert!(
+            service.run_due_cycle().expect("tick").is_none(),
+            "not due yet"
+        );
+    }
+    drop(store);
+    let mut store = Store::open(dir.path().join("k.db")).expect("reopen");
+    let mut service = Service {
+        store: &mut store,
+        config: &config,
+        clock: &clock,
+    };
+    assert!(
+        service.run_due_cycle().expect("tick").is_none(),
+        "a restart does not re-run"
+    );
+    clock.advance(Duration::hours(167));
+    assert!(
+        service.run_due_cycle().expect("tick").is_some(),
+        "due after 168 h"
+    );
+    let due = service.next_cycle_due().expect("due").expect("enabled");
+    assert_eq!(due, clock.now() + Duration::hours(168));
+}

@@ -1,0 +1,1118 @@
+//! The approval queue, improvement cycles and scheduler state.
+//!
+//! * [`Store::queue_proposal`] stores a proposal that passed the guard chain as
+//!   [`ProposalStatus::Pending`], with the guards' verdicts, or, when an **open** proposal
+//!   (pending or approved) has the same fingerprint
+//!   ([`kaizen_core::improve::proposal_fingerprint`]), only records on that one that the
+//!   condition persists (`occurrences`, `last_seen_at`) and returns
+//!   [`QueueOutcome::Duplicate`].
+//! * [`Store::transition_proposal`] moves a proposal along the allowed transitions
+//!   ([`ProposalStatus::allowed_next`], the one place they are defined), with an optimistic
+//!   check of the current status. Every transition is recorded (actor, kind, time, reason) in
+//!   an append-only table. Approving and rejecting require a [`ActorKind::Human`] actor: the
+//!   separation of duties is enforced here too, as the last line of defence.
+//! * [`Store::proposals_submitted_since`] is the rate limit's persisted source: it counts
+//!   queued proposals by the caller's clock, so the limit survives restarts.
+//! * [`Store::record_cycle`], [`Store::cycles`], [`Store::cycle`]: one row per cycle; the report
+//!   is the cycle service's JSON, opaque here.
+//! * [`Store::meta_get`], [`Store::meta_set`]: small key/value state (the scheduler's last run).
+//!
+//! What was proposed (the proposal body, the guard verdicts, the fingerprint, …) never
+//! changes once queued, and no proposal or transition is ever deleted: triggers refuse it.
+//! Writes run in immediate transactions, so two writers cannot interleave a check and its write.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use kaizen_core::altitude::Altitude;
+use kaizen_core::improve::guards::{GuardResult, risk_str};
+use kaizen_core::improve::{ImprovementProposal, Risk};
+use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
+use serde::{Deserialize, Serialize};
+
+use crate::{Store, StoreError, micros_to_time};
+
+/// Where a proposal is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProposalStatus {
+    /// Waiting for a human decision.
+    Pending,
+    /// A human approved it; not applied yet.
+    Approved,
+    /// A human rejected it (final).
+    Rejected,
+    /// Its changes are a version of the org document.
+    Applied,
+    /// It was applied and then undone (final).
+    RolledBack,
+    /// A newer proposal replaced it before anyone decided (final).
+    Superseded,
+}
+
+impl ProposalStatus {
+    /// Every status, in lifecycle order.
+    pub const ALL: [ProposalStatus; 6] = [
+        ProposalStatus::Pending,
+        ProposalStatus::Approved,
+        ProposalStatus::Rejected,
+        ProposalStatus::Applied,
+        ProposalStatus::RolledBack,
+        ProposalStatus::Superseded,
+    ];
+
+    /// The wire name (`pending`, `rolled_back`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProposalStatus::Pending => "pending",
+            ProposalStatus::Approved => "approved",
+            ProposalStatus::Rejected => "rejected",
+            ProposalStatus::Applied => "applied",
+            ProposalStatus::RolledBack => "rolled_back",
+            ProposalStatus::Superseded => "superseded",
+        }
+    }
+
+    /// Whether the proposal still waits for a decision or for its application (pending or
+    /// approved): an equivalent new proposal is a duplicate of it.
+    pub fn is_open(self) -> bool {
+        matches!(self, ProposalStatus::Pending | ProposalStatus::Approved)
+    }
+
+    /// The statuses a proposal may move to from this one; empty for a final status. This is
+    /// the only definition of the allowed transitions:
+    ///
+    /// | from | to |
+    /// |---|---|
+    /// | pending | approved, rejected, superseded |
+    /// | approved | applied, rejected |
+    /// | applied | rolled_back |
+    pub fn allowed_next(self) -> &'static [ProposalStatus] {
+        match self {
+            ProposalStatus::Pending => &[
+                ProposalStatus::Approved,
+                ProposalStatus::Rejected,
+                ProposalStatus::Superseded,
+            ],
+            ProposalStatus::Approved => &[ProposalStatus::Applied, ProposalStatus::Rejected],
+            ProposalStatus::Applied => &[ProposalStatus::RolledBack],
+            ProposalStatus::Rejected | ProposalStatus::RolledBack | ProposalStatus::Superseded => {
+                &[]
+            }
+        }
+    }
+
+    /// Whether `self → to` is allowed.
+    pub fn can_become(self, to: ProposalStatus) -> bool {
+        self.allowed_next().contains(&to)
+    }
+}
+
+impl fmt::Display for ProposalStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+fn names<T: Copy>(items: &[T], name: impl Fn(T) -> &'static str) -> String {
+    items
+        .iter()
+        .map(|i| name(*i))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl FromStr for ProposalStatus {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        ProposalStatus::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| {
+                format!(
+                    "unknown proposal status {s:?}; expected one of {}",
+                    names(&ProposalStatus::ALL, ProposalStatus::as_str)
+                )
+            })
+    }
+}
+
+/// What kind of principal acts on a proposal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActorKind {
+    /// A person. Only a person may approve or reject.
+    Human,
+    /// An AI agent.
+    Agent,
+    /// kaizen itself (the cycle service, the rollout engine).
+    System,
+}
+
+impl ActorKind {
+    /// Every kind.
+    pub const ALL: [ActorKind; 3] = [ActorKind::Human, ActorKind::Agent, ActorKind::System];
+
+    /// The wire name (`human`, `agent`, `system`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActorKind::Human => "human",
+            ActorKind::Agent => "agent",
+            ActorKind::System => "system",
+        }
+    }
+}
+
+impl fmt::Display for ActorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for ActorKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        ActorKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| {
+                format!(
+                    "unknown actor kind {s:?}; expected one of {}",
+                    names(&ActorKind::ALL, ActorKind::as_str)
+                )
+            })
+    }
+}
+
+/// Who acts on a proposal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor {
+    /// The name recorded with the transition (a login, an agent id, `meta-loop`).
+    pub name: String,
+    /// What kind of principal it is.
+    pub kind: ActorKind,
+}
+
+impl Actor {
+    /// A person.
+    pub fn human(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            kind: ActorKind::Human,
+        }
+    }
+
+    /// An AI agent.
+    pub fn agent(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            kind: ActorKind::Agent,
+        }
+    }
+
+    /// kaizen itself.
+    pub fn system(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            kind: ActorKind::System,
+        }
+    }
+}
+
+/// The actor recorded for queueing (the `→ pending` transition).
+pub const QUEUE_ACTOR: &str = "meta-loop";
+
+/// One recorded status change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Transition {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Who.
+    pub actor: String,
+    /// What kind of principal.
+    pub actor_kind: ActorKind,
+    /// The status before; `None` for queueing.
+    pub from_status: Option<ProposalStatus>,
+    /// The status after.
+    pub to_status: ProposalStatus,
+    /// Why (always present for rejected and rolled_back).
+    pub reason: Option<String>,
+}
+
+/// A queued proposal with its state and history.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoredProposal {
+    /// The proposal exactly as queued.
+    pub proposal: ImprovementProposal,
+    /// Its status now.
+    pub status: ProposalStatus,
+    /// Its risk.
+    pub risk: Risk,
+    /// The guard verdicts it passed, in chain order.
+    pub guards: Vec<GuardResult>,
+    /// Its de-duplication key.
+    pub fingerprint: String,
+    /// How many cycles proposed it (1 + the duplicates absorbed while it was open).
+    pub occurrences: u64,
+    /// When it was queued.
+    pub created_at: DateTime<Utc>,
+    /// When its status last changed.
+    pub updated_at: DateTime<Utc>,
+    /// When a cycle last proposed it.
+    pub last_seen_at: DateTime<Utc>,
+    /// The org version its application created, once applied.
+    pub applied_version: Option<i64>,
+    /// Its status changes, oldest first (the first is the queueing).
+    pub transitions: Vec<Transition>,
+}
+
+/// A proposal in a listing.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProposalSummary {
+    /// Proposal id.
+    pub id: String,
+    /// The cycle that produced it, if any.
+    pub cycle_id: Option<String>,
+    /// Its altitude.
+    pub altitude: Altitude,
+    /// The rule behind it.
+    pub rule_name: String,
+    /// Its one-line title.
+    pub title: String,
+    /// Its status now.
+    pub status: ProposalStatus,
+    /// Its risk.
+    pub risk: Risk,
+    /// Its confidence, 0–1.
+    pub confidence: f64,
+    /// How many cycles proposed it.
+    pub occurrences: u64,
+    /// When it was queued.
+    pub created_at: DateTime<Utc>,
+    /// When its status last changed.
+    pub updated_at: DateTime<Utc>,
+    /// When a cycle last proposed it.
+    pub last_seen_at: DateTime<Utc>,
+    /// The org version its application created, once applied.
+    pub applied_version: Option<i64>,
+}
+
+/// What [`Store::queue_proposal`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueueOutcome {
+    /// Stored as pending.
+    Queued,
+    /// An open proposal with the same fingerprint exists; it recorded one more occurrence and
+    /// the new proposal was not stored.
+    Duplicate {
+        /// The open proposal.
+        existing_id: String,
+    },
+}
+
+/// One improvement cycle, as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CycleRecord {
+    /// Cycle id (unique).
+    pub id: String,
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+    /// When it completed.
+    pub completed_at: DateTime<Utc>,
+    /// Why it ran (`manual`, `schedule`, …).
+    pub trigger: String,
+    /// Whether it queued nothing on purpose.
+    pub dry_run: bool,
+    /// Start of the snapshot window.
+    pub window_since: DateTime<Utc>,
+    /// End of the snapshot window.
+    pub window_until: DateTime<Utc>,
+    /// The cycle service's report (JSON), stored verbatim.
+    pub report: String,
+}
+
+/// A cycle without its report, for listings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CycleSummary {
+    /// Cycle id.
+    pub id: String,
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+    /// When it completed.
+    pub completed_at: DateTime<Utc>,
+    /// Why it ran.
+    pub trigger: String,
+    /// Whether it queued nothing on purpose.
+    pub dry_run: bool,
+    /// Start of the snapshot window.
+    pub window_since: DateTime<Utc>,
+    /// End of the snapshot window.
+    pub window_until: DateTime<Utc>,
+}
+
+/// Meta keys the store itself owns; [`Store::meta_set`] refuses them.
+pub const RESERVED_META_KEYS: &[&str] = &["pruned_before"];
+
+/// Why an approval-queue operation failed. Nothing was written when one is returned.
+#[derive(Debug, thiserror::Error)]
+pub enum ProposalError {
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// No proposal has this id.
+    #[error("no proposal with id {0}; `kaizen proposals list` shows the queue")]
+    Unknown(String),
+    /// The transition is not one of [`ProposalStatus::allowed_next`].
+    #[error("proposal {id} cannot go from {from} to {to}: {}", allowed(*.from))]
+    IllegalTransition {
+        /// The proposal.
+        id: String,
+        /// The status it would leave.
+        from: ProposalStatus,
+        /// The status asked for.
+        to: ProposalStatus,
+    },
+    /// The proposal's status is not the one the caller saw.
+    #[error(
+        "proposal {id} is {current}, not {expected}: it changed meanwhile; look at it again (`kaizen proposals show {id}`)"
+    )]
+    StaleStatus {
+        /// The proposal.
+        id: String,
+        /// The status the caller expected.
+        expected: ProposalStatus,
+        /// The status it has.
+        current: ProposalStatus,
+    },
+    /// Approving or rejecting by an actor that is not a person.
+    #[error(
+        "only a human may {action} a proposal; {actor} is {article} {kind} actor (mandatory human approval)",
+        article = if matches!(.kind, ActorKind::Agent) { "an" } else { "a" }
+    )]
+    NotHuman {
+        /// `approve` or `reject`.
+        action: &'static str,
+        /// The actor's name.
+        actor: String,
+        /// The actor's kind.
+        kind: ActorKind,
+    },
+    /// A transition that needs a reason got none.
+    #[error("a reason is required to mark proposal {id} {to}; give one (--reason TEXT)")]
+    ReasonRequired {
+        /// The proposal.
+        id: String,
+        /// The status asked for.
+        to: ProposalStatus,
+    },
+    /// A proposal that a guard rejected.
+    #[error(
+        "proposal {id} was rejected by guard {guard} ({reason}); only proposals that pass every guard are queued"
+    )]
+    GuardRejected {
+        /// The proposal.
+        id: String,
+        /// The guard.
+        guard: String,
+        /// Its reason.
+        reason: String,
+    },
+    /// A bad argument (blank actor, blank fingerprint, …).
+    #[error("{0}")]
+    BadInput(String),
+    /// A stored row could not be read back.
+    #[error("stored proposal {id} is unreadable: {message}")]
+    Corrupt {
+        /// The proposal.
+        id: String,
+        /// What failed.
+        message: String,
+    },
+}
+
+impl ProposalError {
+    /// Whether the caller's input is at fault (as opposed to the database).
+    pub fn is_user_error(&self) -> bool {
+        !matches!(
+            self,
+            ProposalError::Store(_) | ProposalError::Corrupt { .. }
+        )
+    }
+}
+
+impl From<rusqlite::Error> for ProposalError {
+    fn from(e: rusqlite::Error) -> Self {
+        ProposalError::Store(StoreError::Sqlite(e))
+    }
+}
+
+fn allowed(from: ProposalStatus) -> String {
+    let next = from.allowed_next();
+    if next.is_empty() {
+        format!("{from} is final")
+    } else {
+        format!(
+            "from {from} it can only go to {}",
+            names(next, ProposalStatus::as_str)
+        )
+    }
+}
+
+/// A result with [`ProposalError`].
+pub type ProposalResult<T> = std::result::Result<T, ProposalError>;
+
+fn check_text(what: &str, v: &str) -> ProposalResult<()> {
+    if v.trim().is_empty() {
+        return Err(ProposalError::BadInput(format!("{what} must not be blank")));
+    }
+    Ok(())
+}
+
+fn parse_risk(s: &str) -> Option<Risk> {
+    [Risk::Low, Risk::Medium, Risk::High]
+        .into_iter()
+        .find(|r| risk_str(*r) == s)
+}
+
+fn parse_altitude(s: &str) -> Option<Altitude> {
+    Altitude::ALL.into_iter().find(|a| a.as_str() == s)
+}
+
+fn non_negative(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+fn clamp_i64(v: usize) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn corrupt(id: &str, message: impl Into<String>) -> ProposalError {
+    ProposalError::Corrupt {
+        id: id.to_owned(),
+        message: message.into(),
+    }
+}
+
+fn status_of(id: &str, s: &str) -> ProposalResult<ProposalStatus> {
+    s.parse()
+        .map_err(|e: String| corrupt(id, format!("status: {e}")))
+}
+
+/// The transition rules that need no database: the transition is allowed, its actor may
+/// make it, it has a reason when one is required, and an applied version exactly when it is
+/// an application.
+fn check_transition(
+    id: &str,
+    from: ProposalStatus,
+    to: ProposalStatus,
+    actor: &Actor,
+    reason: Option<&str>,
+    applied_version: Option<i64>,
+) -> ProposalResult<()> {
+    check_text("the proposal id", id)?;
+    check_text("the actor name", &actor.name)?;
+    if !from.can_become(to) {
+        return Err(ProposalError::IllegalTransition {
+            id: id.to_owned(),
+            from,
+            to,
+        });
+    }
+    let action = match to {
+        ProposalStatus::Approved => Some("approve"),
+        ProposalStatus::Rejected => Some("reject"),
+        _ => None,
+    };
+    if let Some(action) = action
+        && actor.kind != ActorKind::Human
+    {
+        return Err(ProposalError::NotHuman {
+            action,
+            actor: actor.name.clone(),
+            kind: actor.kind,
+        });
+    }
+    let needs_reason = matches!(to, ProposalStatus::Rejected | ProposalStatus::RolledBack);
+    if needs_reason && reason.is_none_or(|r| r.trim().is_empty()) {
+        return Err(ProposalError::ReasonRequired {
+            id: id.to_owned(),
+            to,
+        });
+    }
+    if reason.is_some_and(|r| r.trim().is_empty()) {
+        return Err(ProposalError::BadInput(
+            "the reason must not be blank; leave it out instead".to_owned(),
+        ));
+    }
+    match (to, applied_version) {
+        (ProposalStatus::Applied, None) => Err(ProposalError::BadInput(format!(
+            "marking proposal {id} applied needs the org version the application created"
+        ))),
+        (ProposalStatus::Applied, Some(_)) | (_, None) => Ok(()),
+        (_, Some(v)) => Err(ProposalError::BadInput(format!(
+            "an applied version (org version {v}) is only recorded when a proposal is applied, not when it becomes {to}"
+        ))),
+    }
+}
+
+fn insert_transition(tx: &Transaction<'_>, id: &str, t: &Transition) -> rusqlite::Result<()> {
+    tx.execute(
+        "INSERT INTO proposal_transitions (proposal_id, at, actor, actor_kind, from_status, to_status, reason)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            id,
+            t.at.timestamp_micros(),
+            t.actor,
+            t.actor_kind.as_str(),
+            t.from_status.map(ProposalStatus::as_str),
+            t.to_status.as_str(),
+            t.reason
+        ],
+    )?;
+    Ok(())
+}
+
+const SUMMARY_COLUMNS: &str = "id, cycle_id, altitude, rule_name, json_extract(body, '$.title'),
+     status, risk, json_extract(body, '$.confidence'), occurrences, created_at, updated_at,
+     last_seen_at, applied_version";
+
+type SummaryRow = (
+    String,
+    Option<String>,
+    String,
+    String,
+    Option<String>,
+    String,
+    String,
+    Option<f64>,
+    i64,
+    i64,
+    i64,
+    i64,
+    Option<i64>,
+);
+
+fn read_summary(r: &rusqlite::Row<'_>) -> rusqlite::Result<SummaryRow> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+        r.get(8)?,
+        r.get(9)?,
+        r.get(10)?,
+        r.get(11)?,
+        r.get(12)?,
+    ))
+}
+
+fn decode_summary(row: SummaryRow) -> ProposalResult<ProposalSummary> {
+    let (id, cycle_id, altitude, rule_name, title, status, risk, confidence, occ, c, u, l, v) = row;
+    Ok(ProposalSummary {
+        altitude: parse_altitude(&altitude)
+            .ok_or_else(|| corrupt(&id, format!("unknown altitude {altitude:?}")))?,
+        status: status_of(&id, &status)?,
+        risk: parse_risk(&risk).ok_or_else(|| corrupt(&id, format!("unknown risk {risk:?}")))?,
+        title: title.ok_or_else(|| corrupt(&id, "the body has no title"))?,
+        confidence: confidence.ok_or_else(|| corrupt(&id, "the body has no confidence"))?,
+        cycle_id,
+        rule_name,
+        occurrences: non_negative(occ),
+        created_at: micros_to_time(c),
+        updated_at: micros_to_time(u),
+        last_seen_at: micros_to_time(l),
+        applied_version: v,
+        id,
+    })
+}
+
+/// A free row id for a proposal whose id is taken by a closed proposal (a re-proposal of a
+/// rejected or rolled-back change): `ID-2`, `ID-3`, …
+fn free_id(tx: &Transaction<'_>, id: &str) -> ProposalResult<String> {
+    let taken = |candidate: &str| -> rusqlite::Result<bool> {
+        tx.query_row(
+            "SELECT 1 FROM proposals WHERE id = ?1",
+            params![candidate],
+            |_| Ok(()),
+        )
+        .optional()
+        .map(|r| r.is_some())
+    };
+    if !taken(id)? {
+        return Ok(id.to_owned());
+    }
+    let mut n = 2u64;
+    loop {
+        let candidate = format!("{id}-{n}");
+        if !taken(&candidate)? {
+            return Ok(candidate);
+        }
+        n += 1;
+    }
+}
+
+impl Store {
+    /// Queues `proposal` (which passed every guard, `guards` being their verdicts) as pending,
+    /// at `now` (the caller's clock), in one immediate transaction. When an open proposal
+    /// (pending or approved) has the same `fingerprint`, nothing is stored but that one's
+    /// `occurrences` (+1) and `last_seen_at` (= `now`): [`QueueOutcome::Duplicate`].
+    ///
+    /// The proposal is stored under its own id; when a closed proposal (rejected, rolled
+    /// back, …) already has that id, under `ID-2`, `ID-3`, … (the stored body's id is that row
+    /// id). Refused: a rejected verdict among `guards`, a blank id or fingerprint.
+    pub fn queue_proposal(
+        &mut self,
+        proposal: &ImprovementProposal,
+        guards: &[GuardResult],
+        fingerprint: &str,
+        now: DateTime<Utc>,
+    ) -> ProposalResult<QueueOutcome> {
+        check_text("the proposal id", &proposal.id)?;
+        check_text("the fingerprint", fingerprint)?;
+        if let Some(r) = guards.iter().find(|r| !r.passed()) {
+            return Err(ProposalError::GuardRejected {
+                id: proposal.id.clone(),
+                guard: r.guard.clone(),
+                reason: r.reason.clone(),
+            });
+        }
+        let guards_json = serde_json::to_string(guards)
+            .map_err(|e| ProposalError::BadInput(format!("encoding the guard verdicts: {e}")))?;
+        let at = now.timestamp_micros();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let open: Option<String> = tx
+            .query_row(
+                "SELECT id FROM proposals WHERE fingerprint = ?1 AND status IN ('pending', 'approved')
+                 ORDER BY created_at, rowid LIMIT 1",
+                params![fingerprint],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if let Some(existing_id) = open {
+            tx.execute(
+                "UPDATE proposals SET occurrences = occurrences + 1, last_seen_at = max(last_seen_at, ?2)
+                 WHERE id = ?1",
+                params![existing_id, at],
+            )?;
+            tx.commit()?;
+            return Ok(QueueOutcome::Duplicate { existing_id });
+        }
+        let id = free_id(&tx, &proposal.id)?;
+        let mut stored = proposal.clone();
+        stored.id.clone_from(&id);
+        let body = serde_json::to_string(&stored)
+            .map_err(|e| ProposalError::BadInput(format!("encoding proposal {id}: {e}")))?;
+        tx.execute(
+            "INSERT INTO proposals (id, cycle_id, altitude, rule_name, status, fingerprint, risk,
+                 created_at, updated_at, occurrences, last_seen_at, applied_version, body, guards)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, 1, ?8, NULL, ?9, ?10)",
+            params![
+                id,
+                proposal.source_cycle,
+                proposal.altitude.as_str(),
+                proposal.rationale.rule_name,
+                ProposalStatus::Pending.as_str(),
+                fingerprint,
+                risk_str(proposal.risk),
+                at,
+                body,
+                guards_json
+            ],
+        )?;
+        let reason = proposal
+            .source_cycle
+            .as_ref()
+            .map_or_else(|| "queued".to_owned(), |c| format!("queued by cycle {c}"));
+        let queued = Transition {
+            at: now,
+            actor: QUEUE_ACTOR.to_owned(),
+            actor_kind: ActorKind::System,
+            from_status: None,
+            to_status: ProposalStatus::Pending,
+            reason: Some(reason),
+        };
+        insert_transition(&tx, &id, &queued)?;
+        tx.commit()?;
+        Ok(QueueOutcome::Queued)
+    }
+
+    /// The id of the open (pending or approved) proposal with this fingerprint, if any.
+    pub fn open_proposal_with_fingerprint(
+        &self,
+        fingerprint: &str,
+    ) -> ProposalResult<Option<String>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT id FROM proposals WHERE fingerprint = ?1 AND status IN ('pending', 'approved')
+                 ORDER BY created_at, rowid LIMIT 1",
+                params![fingerprint],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Proposal `id` with its state and transitions, or `None` when there is none.
+    pub fn proposal(&self, id: &str) -> ProposalResult<Option<StoredProposal>> {
+        type Raw = (
+            String,
+            String,
+            String,
+            i64,
+            i64,
+            i64,
+            i64,
+            Option<i64>,
+            String,
+            String,
+        );
+        let raw: Option<Raw> = self
+            .conn
+            .query_row(
+                "SELECT status, risk, fingerprint, occurrences, created_at, updated_at, last_seen_at,
+                        applied_version, body, guards
+                 FROM proposals WHERE id = ?1",
+                params![id],
+                |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                        r.get(6)?,
+                        r.get(7)?,
+                        r.get(8)?,
+                        r.get(9)?,
+                    ))
+                },
+            )
+            .optional()?;
+        let Some((status, risk, fingerprint, occ, created, updated, seen, applied, body, guards)) =
+            raw
+        else {
+            return Ok(None);
+        };
+        let mut stmt = self.conn.prepare(
+            "SELECT at, actor, actor_kind, from_status, to_status, reason
+             FROM proposal_transitions WHERE proposal_id = ?1 ORDER BY id",
+        )?;
+        let rows = stmt
+            .query_map(params![id], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, Option<String>>(5)?,
+                ))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let mut transitions = Vec::with_capacity(rows.len());
+        for (at, actor, kind, from, to, reason) in rows {
+            transitions.push(Transition {
+                at: micros_to_time(at),
+                actor,
+                actor_kind: kind
+                    .parse()
+                    .map_err(|e: String| corrupt(id, format!("transition actor kind: {e}")))?,
+                from_status: from.map(|f| status_of(id, &f)).transpose()?,
+                to_status: status_of(id, &to)?,
+                reason,
+            });
+        }
+        Ok(Some(StoredProposal {
+            proposal: serde_json::from_str(&body).map_err(|e| corrupt(id, format!("body: {e}")))?,
+            status: status_of(id, &status)?,
+            risk: parse_risk(&risk).ok_or_else(|| corrupt(id, format!("unknown risk {risk:?}")))?,
+            guards: serde_json::from_str(&guards)
+                .map_err(|e| corrupt(id, format!("guard verdicts: {e}")))?,
+            fingerprint,
+            occurrences: non_negative(occ),
+            created_at: micros_to_time(created),
+            updated_at: micros_to_time(updated),
+            last_seen_at: micros_to_time(seen),
+            applied_version: applied,
+            transitions,
+        }))
+    }
+
+    /// Up to `limit` proposals from `offset`, newest first (by queueing time), optionally only
+    /// those with status `filter`; and how many match in total.
+    pub fn proposals(
+        &self,
+        filter: Option<ProposalStatus>,
+        limit: usize,
+        offset: usize,
+    ) -> ProposalResult<(Vec<ProposalSummary>, u64)> {
+        let status = filter.map(ProposalStatus::as_str);
+        let total: i64 = self.conn.query_row(
+            "SELECT count(*) FROM proposals WHERE ?1 IS NULL OR status = ?1",
+            params![status],
+            |r| r.get(0),
+        )?;
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {SUMMARY_COLUMNS} FROM proposals WHERE ?1 IS NULL OR status = ?1
+             ORDER BY created_at DESC, rowid DESC LIMIT ?2 OFFSET ?3"
+        ))?;
+        let rows = stmt
+            .query_map(
+                params![status, clamp_i64(limit), clamp_i64(offset)],
+                read_summary,
+            )?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let list = rows
+            .into_iter()
+            .map(decode_summary)
+            .collect::<ProposalResult<Vec<_>>>()?;
+        Ok((list, non_negative(total)))
+    }
+
+    /// Moves proposal `id` from `expected_from` to `to` at `now`, recording the transition, in
+    /// one immediate transaction. Refused (nothing written) when the transition is not allowed
+    /// ([`ProposalStatus::allowed_next`]), when approving or rejecting by an actor that is not
+    /// [`ActorKind::Human`], without a reason for rejected and rolled_back, with an
+    /// `applied_version` for anything but applied (or without one for applied), for an unknown
+    /// id, and when the proposal's status is not `expected_from` (someone else acted first).
+    #[allow(clippy::too_many_arguments)]
+    pub fn transition_proposal(
+        &mut self,
+        id: &str,
+        expected_from: ProposalStatus,
+        to: ProposalStatus,
+        actor: &Actor,
+        reason: Option<&str>,
+        applied_version: Option<i64>,
+        now: DateTime<Utc>,
+    ) -> ProposalResult<()> {
+        check_transition(id, expected_from, to, actor, reason, applied_version)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let current: Option<String> = tx
+            .query_row(
+                "SELECT status FROM proposals WHERE id = ?1",
+                params![id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let current = current.ok_or_else(|| ProposalError::Unknown(id.to_owned()))?;
+        let current = status_of(id, &current)?;
+        if current != expected_from {
+            return Err(ProposalError::StaleStatus {
+                id: id.to_owned(),
+                expected: expected_from,
+                current,
+            });
+        }
+        tx.execute(
+            "UPDATE proposals SET status = ?2, updated_at = ?3,
+                 applied_version = coalesce(?4, applied_version)
+             WHERE id = ?1",
+            params![id, to.as_str(), now.timestamp_micros(), applied_version],
+        )?;
+        let transition = Transition {
+            at: now,
+            actor: actor.name.trim().to_owned(),
+            actor_kind: actor.kind,
+            from_status: Some(expected_from),
+            to_status: to,
+            reason: reason.map(|r| r.trim().to_owned()),
+        };
+        insert_transition(&tx, id, &transition)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// How many proposals were queued at or after `since` (by the `now` given to
+    /// [`Store::queue_proposal`]): the rate limit's persisted count. Duplicates absorbed by an
+    /// open proposal do not count.
+    pub fn proposals_submitted_since(&self, since: DateTime<Utc>) -> ProposalResult<u64> {
+        let n: i64 = self.conn.query_row(
+            "SELECT count(*) FROM proposals WHERE created_at >= ?1",
+            params![since.timestamp_micros()],
+            |r| r.get(0),
+        )?;
+        Ok(non_negative(n))
+    }
+
+    /// Records a cycle. Refused when a cycle with this id is already recorded, or the id or
+    /// trigger is blank.
+    pub fn record_cycle(&mut self, cycle: &CycleRecord) -> crate::Result<()> {
+        if cycle.id.trim().is_empty() || cycle.trigger.trim().is_empty() {
+            return Err(StoreError::Refused(
+                "a cycle needs a non-blank id and trigger".to_owned(),
+            ));
+        }
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let exists = tx
+            .query_row(
+                "SELECT 1 FROM cycles WHERE id = ?1",
+                params![cycle.id],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some();
+        if exists {
+            return Err(StoreError::Refused(format!(
+                "cycle {} is already recorded; cycle ids must be unique",
+                cycle.id
+            )));
+        }
+        tx.execute(
+            "INSERT INTO cycles (id, started_at, completed_at, trigger, dry_run, window_since, window_until, report)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                cycle.id,
+                cycle.started_at.timestamp_micros(),
+                cycle.completed_at.timestamp_micros(),
+                cycle.trigger,
+                cycle.dry_run,
+                cycle.window_since.timestamp_micros(),
+                cycle.window_until.timestamp_micros(),
+                cycle.report
+            ],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Up to `limit` cycles, newest first (by start).
+    pub fn cycles(&self, limit: usize) -> crate::Result<Vec<CycleSummary>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, started_at, completed_at, trigger, dry_run, window_since, window_until
+             FROM cycles ORDER BY started_at DESC, rowid DESC LIMIT ?1",
+        )?;
+        let rows = stmt.query_map(params![clamp_i64(limit)], |r| {
+            Ok(CycleSummary {
+                id: r.get(0)?,
+                started_at: micros_to_time(r.get(1)?),
+                completed_at: micros_to_time(r.get(2)?),
+                trigger: r.get(3)?,
+                dry_run: r.get(4)?,
+                window_since: micros_to_time(r.get(5)?),
+                window_until: micros_to_time(r.get(6)?),
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Cycle `id` with its report, or `None`.
+    pub fn cycle(&self, id: &str) -> crate::Result<Option<CycleRecord>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT id, started_at, completed_at, trigger, dry_run, window_since, window_until, report
+                 FROM cycles WHERE id = ?1",
+                params![id],
+                |r| {
+                    Ok(CycleRecord {
+                        id: r.get(0)?,
+                        started_at: micros_to_time(r.get(1)?),
+                        completed_at: micros_to_time(r.get(2)?),
+                        trigger: r.get(3)?,
+                        dry_run: r.get(4)?,
+                        window_since: micros_to_time(r.get(5)?),
+                        window_until: micros_to_time(r.get(6)?),
+                        report: r.get(7)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    /// The value stored under `key` in the meta table, or `None`.
+    pub fn meta_get(&self, key: &str) -> crate::Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", params![key], |r| {
+                r.get(0)
+            })
+            .optional()?)
+    }
+
+    /// Stores `value` under `key` (replacing any previous value). Refused for a blank key and
+    /// for the keys the store itself owns ([`RESERVED_META_KEYS`]).
+    pub fn meta_set(&mut self, key: &str, value: &str) -> crate::Result<()> {
+        if key.trim().is_empty() {
+            return Err(StoreError::Refused(
+                "a meta key must not be blank".to_owned(),
+            ));
+        }
+        if RESERVED_META_KEYS.contains(&key) {
+            return Err(StoreError::Refused(format!(
+                "meta key {key:?} belongs to the store; choose another key"
+            )));
+        }
+        self.conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            params![key, value],
+        )?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_wire_names_round_trip() {
+        for s in ProposalStatus::ALL {
+            assert_eq!(s.as_str().parse::<ProposalStatus>(), Ok(s));
+            assert_eq!(
+                serde_json::to_string(&s).unwrap(),
+                format!("\"{}\"", s.as_str())
+            );
+            assert_eq!(s.to_string(), s.as_str());
+        }
+        assert_eq!(
+            "done".parse::<ProposalStatus>(),
+            Err(
+                r#"unknown proposal status "done"; expected one of pending, approved, rejected, applied, rolled_back, superseded"#
+                    .to_owned()
+            )
+        );
+        for k in ActorKind::ALL {
+            assert_eq!(k.as_str().parse::<ActorKind>(), Ok(k));
+        }
+        assert!("robot".parse::<ActorKind>().is_err());
+    }
+
+    #[test]
+    fn the_transition_table() {
+        use ProposalStatus::*;
+        let allowed: Vec<(ProposalStatus, ProposalStatus)> = ProposalStatus::ALL
+            .into_iter()
+            .flat_map(|f| ProposalStatus::ALL.into_iter().map(move |t| (f, t)))
+            .filter(|(f, t)| f.can_become(*t))
+            .collect();
+        assert_eq!(
+            allowed,
+            [
+                (Pending, Approved),
+                (Pending, Rejected),
+                (Pending, Superseded),
+                (Approved, Rejected),
+                (Approved, Applied),
+                (Applied, RolledBack),
+            ]
+        );
+        assert!(Pending.is_open() && Approved.is_open());
+        assert!(!Rejected.is_open() && !Applied.is_open());
+    }
+}
