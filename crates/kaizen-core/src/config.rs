@@ -14,6 +14,7 @@ use std::fmt;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::altitude::Altitude;
+use crate::improve::{Knob, KnobRegistry, Playbook, Playbooks};
 use crate::rules::RulesConfig;
 use crate::signals::SignalsConfig;
 
@@ -41,6 +42,86 @@ pub struct KaizenConfig {
     /// The rule engine (disabled rules, thresholds).
     #[serde(deserialize_with = "null_as_default")]
     pub rules: RulesConfig,
+    /// What config tuning may change and how: knobs and playbooks.
+    #[serde(deserialize_with = "null_as_default")]
+    pub improvement: ImprovementConfig,
+}
+
+/// The `improvement` section: the knobs config tuning may change and the playbooks that say
+/// how (`docs/knobs.md`). Operators extend or replace the standard ones here.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ImprovementConfig {
+    /// Start from kaizen's standard knob registry and playbooks.
+    pub standard: bool,
+    /// Knobs to add; one with the path of a standard knob replaces it.
+    pub knobs: Vec<Knob>,
+    /// Playbooks to add; one for a rule that has a standard playbook replaces it.
+    pub playbooks: Vec<Playbook>,
+}
+
+impl Default for ImprovementConfig {
+    fn default() -> Self {
+        Self {
+            standard: true,
+            knobs: Vec::new(),
+            playbooks: Vec::new(),
+        }
+    }
+}
+
+impl ImprovementConfig {
+    /// The knob registry in force: the standard one (if `standard`) with `knobs` added or
+    /// replacing.
+    pub fn registry(&self) -> Result<KnobRegistry, String> {
+        let base: Vec<Knob> = if self.standard {
+            KnobRegistry::standard()
+                .iter()
+                .filter(|k| self.knobs.iter().all(|o| o.path != k.path))
+                .cloned()
+                .collect()
+        } else {
+            Vec::new()
+        };
+        KnobRegistry::new(base.into_iter().chain(self.knobs.iter().cloned()))
+            .map_err(|e| e.to_string())
+    }
+
+    /// The playbooks in force: the standard ones (if `standard`) with `playbooks` added or
+    /// replacing by rule.
+    pub fn playbooks(&self) -> Playbooks {
+        let mut all: Vec<Playbook> = if self.standard {
+            Playbooks::standard()
+                .0
+                .into_iter()
+                .filter(|p| self.playbooks.iter().all(|o| o.rule != p.rule))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        all.extend(self.playbooks.iter().cloned());
+        Playbooks(all)
+    }
+
+    fn validate(&self, v: &mut Validator, path: &str) {
+        let registry = match self.registry() {
+            Ok(r) => r,
+            Err(e) => {
+                v.push(format!("{path}.knobs"), e);
+                return;
+            }
+        };
+        if let Err(errors) = registry.validate() {
+            for e in errors {
+                v.push(format!("{path}.knobs"), e.to_string());
+            }
+        }
+        if let Err(errors) = self.playbooks().validate(&registry, &[]) {
+            for e in errors {
+                v.push(format!("{path}.playbooks"), e.to_string());
+            }
+        }
+    }
 }
 
 /// The `self_improvement` section (seed "Configuration"; reference §7).
@@ -424,6 +505,7 @@ impl KaizenConfig {
         let mut v = Validator::default();
         self.self_improvement.validate(&mut v, "self_improvement");
         self.storage.validate(&mut v, "storage");
+        self.improvement.validate(&mut v, "improvement");
         validate_signals(&self.signals, &mut v, "signals");
         if let Err(problems) = self.rules.validate() {
             for (path, message) in problems {
@@ -977,5 +1059,45 @@ mod tests {
         let strategy: RolloutStrategyKind = serde_json::from_str(r#""ab_test""#).unwrap();
         assert_eq!(strategy, RolloutStrategyKind::AbTest);
         assert_eq!(strategy.to_string(), "ab_test");
+    }
+
+    #[test]
+    fn operator_knobs_and_playbooks_extend_and_replace_the_standard_ones() {
+        use crate::improve::{AdjustOp, Adjustment, KnobKind};
+        let mut c = KaizenConfig::default();
+        assert_eq!(c.improvement.registry().map(|r| r.iter().count()), Ok(7));
+        c.improvement.knobs.push(Knob::new(
+            "coordination.max_retries",
+            KnobKind::Int { min: 0, max: 5 },
+            "Retries before escalation",
+        ));
+        c.improvement.playbooks.push(Playbook {
+            rule: "error_spike".into(),
+            alternatives: vec![Adjustment::new(
+                "coordination.max_retries",
+                AdjustOp::StepDown(1),
+            )],
+        });
+        assert!(c.validate().is_ok());
+        assert_eq!(c.improvement.registry().map(|r| r.iter().count()), Ok(8));
+        let playbooks = c.improvement.playbooks();
+        let error_spike = playbooks
+            .for_rule("error_spike")
+            .map(|p| p.alternatives.len());
+        assert_eq!(
+            error_spike,
+            Some(1),
+            "the operator's playbook replaces the standard one"
+        );
+
+        c.improvement.playbooks[0].alternatives[0].knob = "coordination.nope".into();
+        let errors = c.validate().err().map(|e| e.0).unwrap_or_default();
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].path, "improvement.playbooks");
+        assert!(
+            errors[0].message.contains("coordination.nope"),
+            "{}",
+            errors[0].message
+        );
     }
 }

@@ -146,11 +146,18 @@ impl CycleReport {
     }
 }
 
-fn strategies(service: &Service<'_>) -> Vec<Box<dyn ImprovementStrategy>> {
+fn strategies(service: &Service<'_>) -> Result<Vec<Box<dyn ImprovementStrategy>>> {
     let si = &service.config.self_improvement;
     let mut out: Vec<Box<dyn ImprovementStrategy>> = Vec::new();
     if si.altitude_enabled(Altitude::ConfigTuning) {
-        out.push(Box::new(ConfigTuningStrategy::standard()));
+        let improvement = &service.config.improvement;
+        let registry = improvement
+            .registry()
+            .map_err(|e| ServiceError::Invalid(format!("improvement.knobs: {e}")))?;
+        out.push(Box::new(ConfigTuningStrategy::new(
+            registry,
+            improvement.playbooks(),
+        )));
     }
     if si.altitude_enabled(Altitude::Architecture) {
         out.push(Box::new(ArchitectureStrategy::new()));
@@ -158,7 +165,7 @@ fn strategies(service: &Service<'_>) -> Vec<Box<dyn ImprovementStrategy>> {
     if si.altitude_enabled(Altitude::PromptTuning) {
         out.push(Box::new(PromptTuningStrategy::new()));
     }
-    out
+    Ok(out)
 }
 
 impl Service<'_> {
@@ -188,7 +195,7 @@ impl Service<'_> {
         let mut proposals = Vec::new();
         let mut notes = Vec::new();
         let mut strategy_failures = Vec::new();
-        for strategy in strategies(self) {
+        for strategy in strategies(self)? {
             let matches: Vec<RuleMatch> = evaluation
                 .matches
                 .iter()

@@ -2,7 +2,6 @@
 //! roll back. Applying is only possible for a proposal a human approved; it commits exactly
 //! the checked changes as one new org version, made from the version they were checked against.
 
-use kaizen_core::improve::KnobRegistry;
 use kaizen_core::improve::appliers::{AppliedPlan, appliers_for_standard};
 use kaizen_core::org::OrgChange;
 use kaizen_store::mutators::{MutatorOutcome, OrgMutator};
@@ -119,7 +118,12 @@ impl Service<'_> {
             .org_current()
             .map_err(store_err)?
             .ok_or(ServiceError::NoOrg)?;
-        let plan = appliers_for_standard(KnobRegistry::standard())
+        let registry = self
+            .config
+            .improvement
+            .registry()
+            .map_err(|e| ServiceError::Invalid(format!("improvement.knobs: {e}")))?;
+        let plan = appliers_for_standard(registry)
             .check(&p.proposal, &current.document)
             .map_err(|e| {
                 ServiceError::Rejected(format!("proposal {} cannot be applied: {e}", p.proposal.id))
