@@ -180,7 +180,10 @@ impl Service<'_> {
             .org_current()
             .map_err(store_err)?
             .ok_or(ServiceError::NoOrg)?;
-        let started_at = self.clock.now();
+        // Microsecond precision, as the store keeps it.
+        let now = self.clock.now();
+        let started_at =
+            DateTime::<Utc>::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now);
         let id = self.unique_cycle_id(started_at)?;
         let until = started_at;
         let since = until - Duration::days(i64::from(self.config.signals.default_window_days));
@@ -244,14 +247,25 @@ impl Service<'_> {
                 submissions_in_window: submitted,
             };
             let verdict = chain.evaluate(&proposal, &ctx);
+            let mut stored_id = proposal.id.clone();
             let outcome = if let Some(rejection) = verdict.results.iter().find(|r| !r.passed()) {
                 ProposalOutcome::RejectedByGuard {
                     guard: rejection.guard.clone(),
                     reason: rejection.reason.clone(),
                 }
             } else if options.dry_run {
-                submitted += 1;
-                ProposalOutcome::WouldQueue
+                // Predict what a real run would do, without writing.
+                match self
+                    .store
+                    .open_proposal_with_fingerprint(&proposal_fingerprint(&proposal))
+                    .map_err(store_err)?
+                {
+                    Some(existing_id) => ProposalOutcome::Duplicate { existing_id },
+                    None => {
+                        submitted += 1;
+                        ProposalOutcome::WouldQueue
+                    }
+                }
             } else {
                 let fingerprint = proposal_fingerprint(&proposal);
                 match self
@@ -259,8 +273,9 @@ impl Service<'_> {
                     .queue_proposal(&proposal, &verdict.results, &fingerprint, started_at)
                     .map_err(store_err)?
                 {
-                    QueueOutcome::Queued => {
+                    QueueOutcome::Queued { id } => {
                         submitted += 1;
+                        stored_id = id;
                         ProposalOutcome::Queued
                     }
                     QueueOutcome::Duplicate { existing_id } => {
@@ -269,7 +284,7 @@ impl Service<'_> {
                 }
             };
             outcomes.push(CycleProposal {
-                id: proposal.id.clone(),
+                id: stored_id,
                 altitude: proposal.altitude,
                 title: proposal.title.clone(),
                 rule_name: proposal.rationale.rule_name.clone(),

@@ -303,8 +303,12 @@ pub struct ProposalSummary {
 /// What [`Store::queue_proposal`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum QueueOutcome {
-    /// Stored as pending.
-    Queued,
+    /// Stored as pending, under `id` (the proposal's id, or `ID-N` when an earlier, closed
+    /// proposal already has it).
+    Queued {
+        /// The id it was stored under.
+        id: String,
+    },
     /// An open proposal with the same fingerprint exists; it recorded one more occurrence and
     /// the new proposal was not stored.
     Duplicate {
@@ -742,7 +746,7 @@ impl Store {
         };
         insert_transition(&tx, &id, &queued)?;
         tx.commit()?;
-        Ok(QueueOutcome::Queued)
+        Ok(QueueOutcome::Queued { id })
     }
 
     /// The id of the open (pending or approved) proposal with this fingerprint, if any.

@@ -26,7 +26,10 @@ pub fn run(ctx: &Ctx, cmd: CycleCommand) -> Result<u8> {
             print_report(&report, json)?;
         }
         CycleCommand::Tick { json } => match service.run_due_cycle().map_err(service_error)? {
-            Some(report) => print_report(&report, json)?,
+            Some(report) if json => {
+                output::print_json(&serde_json::json!({ "ran": true, "cycle": report }))?;
+            }
+            Some(report) => print_report(&report, false)?,
             None => {
                 let due = service.next_cycle_due().map_err(service_error)?;
                 match (json, due) {
@@ -84,8 +87,14 @@ fn print_report(report: &CycleReport, json: bool) -> Result<()> {
         report.trigger.as_str(),
         if report.dry_run { ", dry run" } else { "" },
         report.org_version,
-        report.window.since.to_rfc3339(),
-        report.window.until.to_rfc3339(),
+        report
+            .window
+            .since
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        report
+            .window
+            .until
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         report.agents,
         report.tasks
     );

@@ -1,0 +1,981 @@
+//! End-to-end tests of the improvement pipeline with the real binary: `sim generate` → `ingest` →
+//! `org init` → `cycle run|tick|list|show` → `proposals list|show|approve|reject|apply|rollback`
+//! → `org history|diff|export`.
+//!
+//! Each test runs in its own temporary directory with a clean environment (only PATH and HOME,
+//! plus the `KAIZEN__…` overrides it asks for), so the default actor is `cli` and the store is
+//! `./kaizen.db`. A cycle's window ends at the wall clock, so the datasets end at the current
+//! hour; the numbers that depend on the calendar (the weekday mix of the window) are checked
+//! against `kaizen rules eval` and `kaizen snapshot` over the cycle's own window rather than
+//! against constants.
+
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+use chrono::{DateTime, SecondsFormat, Timelike, Utc};
+use serde_json::{Value, json};
+
+const KAIZEN: &str = env!("CARGO_BIN_EXE_kaizen");
+
+/// Switches the meta-loop on.
+const ENABLED: (&str, &str) = ("KAIZEN__SELF_IMPROVEMENT__ENABLED", "true");
+
+struct Run {
+    args: Vec<String>,
+    out: Output,
+}
+
+impl Run {
+    fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.out.stdout).into_owned()
+    }
+
+    fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.out.stderr).into_owned()
+    }
+
+    fn code_is(self, code: i32) -> Self {
+        assert_eq!(
+            self.out.status.code(),
+            Some(code),
+            "`kaizen {}`\n--- stdout\n{}\n--- stderr\n{}",
+            self.args.join(" "),
+            self.stdout(),
+            self.stderr()
+        );
+        self
+    }
+
+    fn ok(self) -> Self {
+        self.code_is(0)
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout()).unwrap_or_else(|e| {
+            panic!(
+                "`kaizen {}`: not JSON ({e}):\n{}",
+                self.args.join(" "),
+                self.stdout()
+            )
+        })
+    }
+
+    fn stdout_has(self, needles: &[&str]) -> Self {
+        let out = self.stdout();
+        for n in needles {
+            assert!(
+                out.contains(n),
+                "stdout of `kaizen {}` lacks {n:?}:\n{out}",
+                self.args.join(" ")
+            );
+        }
+        self
+    }
+
+    fn stderr_has(self, needles: &[&str]) -> Self {
+        let err = self.stderr();
+        for n in needles {
+            assert!(
+                err.contains(n),
+                "stderr of `kaizen {}` lacks {n:?}:\n{err}",
+                self.args.join(" ")
+            );
+        }
+        self
+    }
+
+    /// Exit 2, the message on stderr naming the problem, nothing on stdout.
+    fn refused(self, needles: &[&str]) -> Self {
+        let run = self.code_is(2).stderr_has(needles);
+        assert_eq!(
+            run.stdout(),
+            "",
+            "`kaizen {}` printed on stdout although it failed",
+            run.args.join(" ")
+        );
+        run
+    }
+}
+
+/// The current hour (the wall clock truncated to the hour), as RFC 3339. Waits out the last
+/// seconds of an hour so that a test does not straddle the hour boundary (the cycle's window
+/// is aligned to hours).
+fn current_hour() -> String {
+    let mut now = Utc::now();
+    if now.minute() == 59 && now.second() >= 45 {
+        std::thread::sleep(std::time::Duration::from_secs(u64::from(61 - now.second())));
+        now = Utc::now();
+    }
+    let secs = now.timestamp();
+    DateTime::from_timestamp(secs - secs.rem_euclid(3600), 0)
+        .expect("a valid time")
+        .to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+fn time(v: &Value) -> DateTime<Utc> {
+    v.as_str()
+        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+        .unwrap_or_else(|| panic!("not an RFC 3339 time: {v}"))
+        .with_timezone(&Utc)
+}
+
+struct Sandbox {
+    dir: tempfile::TempDir,
+}
+
+impl Sandbox {
+    fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("creating a temporary directory"),
+        }
+    }
+
+    /// A store holding the dataset (30 agents, 9 days, seed 4, a budget overrun)
+    /// ending at the current hour; no org document yet.
+    fn with_budget_overrun() -> Self {
+        let sb = Self::new();
+        let end = current_hour();
+        sb.run(&[
+            "sim",
+            "generate",
+            "--agents",
+            "30",
+            "--days",
+            "9",
+            "--seed",
+            "4",
+            "--inject",
+            "budget-overrun",
+            "--end",
+            &end,
+            "--output",
+            "data.ndjson",
+        ])
+        .ok();
+        let report = sb.run(&["ingest", "--json", "data.ndjson"]).ok().json();
+        assert_eq!(report["rejected"], json!(0), "{report:#}");
+        assert!(
+            report["accepted"].as_u64().is_some_and(|n| n > 1000),
+            "{report:#}"
+        );
+        sb
+    }
+
+    /// [`Sandbox::with_budget_overrun`] with the standard org as version 1.
+    fn with_org() -> Self {
+        let sb = Self::with_budget_overrun();
+        sb.run(&["org", "init"]).ok().stdout_has(&["org version 1"]);
+        sb
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn read(&self, name: &str) -> String {
+        std::fs::read_to_string(self.path(name)).unwrap_or_else(|e| panic!("reading {name}: {e}"))
+    }
+
+    fn read_json(&self, name: &str) -> Value {
+        serde_json::from_str(&self.read(name)).unwrap_or_else(|e| panic!("{name}: not JSON: {e}"))
+    }
+
+    fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut cmd = Command::new(KAIZEN);
+        cmd.args(args)
+            .current_dir(self.dir.path())
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.dir.path())
+            .stdin(Stdio::null());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd
+            .output()
+            .unwrap_or_else(|e| panic!("running kaizen {args:?}: {e}"));
+        Run {
+            args: args.iter().map(|s| (*s).to_owned()).collect(),
+            out,
+        }
+    }
+
+    /// `kaizen ARGS` with the loop disabled (the default).
+    fn run(&self, args: &[&str]) -> Run {
+        self.run_env(args, &[])
+    }
+
+    /// `kaizen ARGS` with the loop enabled.
+    fn run_on(&self, args: &[&str]) -> Run {
+        self.run_env(args, &[ENABLED])
+    }
+
+    fn version_ids(&self) -> Vec<i64> {
+        self.run(&["org", "history", "--json"])
+            .ok()
+            .json()
+            .as_array()
+            .expect("history is a list")
+            .iter()
+            .map(|v| v["id"].as_i64().expect("an id"))
+            .collect()
+    }
+
+    fn proposal(&self, id: &str) -> Value {
+        self.run(&["proposals", "show", id, "--json"]).ok().json()
+    }
+
+    fn proposals(&self) -> Value {
+        self.run(&["proposals", "list", "--json"]).ok().json()
+    }
+
+    fn cycles(&self) -> Vec<Value> {
+        self.run(&["cycle", "list", "--json"])
+            .ok()
+            .json()
+            .as_array()
+            .expect("cycle list is a list")
+            .clone()
+    }
+
+    /// `cycle run --json` with the loop enabled; asserts the one proposal of the budget overrun
+    /// and returns (report, proposal id).
+    fn cycle_with_one_proposal(&self, extra: &[&str], outcome: &str) -> (Value, String) {
+        let mut args = vec!["cycle", "run", "--json"];
+        args.extend_from_slice(extra);
+        let report = self.run_on(&args).ok().json();
+        let proposals = report["proposals"].as_array().expect("a list of proposals");
+        assert_eq!(proposals.len(), 1, "{report:#}");
+        assert_eq!(proposals[0]["outcome"], json!(outcome), "{report:#}");
+        let id = proposals[0]["id"]
+            .as_str()
+            .expect("a proposal id")
+            .to_owned();
+        (report, id)
+    }
+}
+
+/// The change the budget-overrun playbook makes to the standard org.
+fn tier_change() -> Value {
+    json!({"set_setting": {"path": "models.default_tier", "from": "large", "to": "medium"}})
+}
+
+/// Its inverse.
+fn tier_rollback() -> Value {
+    json!({"set_setting": {"path": "models.default_tier", "from": "medium", "to": "large"}})
+}
+
+const GUARDS: [&str; 4] = [
+    "scope_check",
+    "rollback_plan",
+    "rate_limit",
+    "approval_gate",
+];
+
+fn assert_guards_passed(guards: &Value) {
+    let guards = guards.as_array().expect("a list of guard verdicts");
+    let names: Vec<&str> = guards
+        .iter()
+        .map(|g| g["guard"].as_str().expect("a guard name"))
+        .collect();
+    assert_eq!(names, GUARDS);
+    for g in guards {
+        assert_eq!(g["verdict"], json!("passed"), "{g:#}");
+        assert!(g["reason"].as_str().is_some_and(|r| !r.is_empty()), "{g:#}");
+    }
+}
+
+/// The transitions of a proposal as (from, to, actor, actor kind, reason).
+fn transitions(shown: &Value) -> Vec<(Value, Value, Value, Value, Value)> {
+    shown["proposal"]["transitions"]
+        .as_array()
+        .expect("a list of transitions")
+        .iter()
+        .map(|t| {
+            (
+                t["from_status"].clone(),
+                t["to_status"].clone(),
+                t["actor"].clone(),
+                t["actor_kind"].clone(),
+                t["reason"].clone(),
+            )
+        })
+        .collect()
+}
+
+fn status(sb: &Sandbox, id: &str) -> Value {
+    sb.proposal(id)["proposal"]["status"].clone()
+}
+
+/// An org version exported as YAML, parsed.
+fn exported(sb: &Sandbox, version: Option<&str>) -> (String, Value) {
+    let mut args = vec!["org", "export"];
+    if let Some(v) = version {
+        args.extend(["--version", v]);
+    }
+    let text = sb.run(&args).ok().stdout();
+    let value: Value = serde_saphyr::from_str(&text)
+        .unwrap_or_else(|e| panic!("`kaizen {}`: not YAML: {e}\n{text}", args.join(" ")));
+    (text, value)
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. The scenario
+
+#[test]
+fn budget_overrun_is_proposed_reviewed_applied_and_rolled_back() {
+    let sb = Sandbox::with_budget_overrun();
+
+    // Without an org document the cycle refuses and says how to make one; nothing is recorded.
+    sb.run_on(&["cycle", "run", "--json"])
+        .refused(&["no org document", "kaizen org init"]);
+    assert_eq!(sb.cycles(), Vec::<Value>::new());
+
+    sb.run(&["org", "init"]).ok().stdout_has(&["org version 1"]);
+    let (cycle, id) = sb.cycle_with_one_proposal(&[], "queued");
+    assert_eq!(cycle["trigger"], json!("manual"));
+    assert_eq!(cycle["dry_run"], json!(false));
+    assert_eq!(cycle["org_version"], json!(1));
+    assert_eq!(cycle["agents"], json!(30));
+    assert_eq!(cycle["failed_domains"], json!([]));
+    assert_eq!(cycle["rule_failures"], json!([]));
+    assert_eq!(cycle["strategy_failures"], json!([]));
+    // The window is the configured 7 days ending when the cycle started.
+    let since = time(&cycle["window"]["since"]);
+    let until = time(&cycle["window"]["until"]);
+    assert_eq!(until, time(&cycle["started_at"]));
+    assert_eq!(until - since, chrono::Duration::days(7));
+    assert!(time(&cycle["completed_at"]) >= until);
+
+    // Exactly the budget overrun fired, and the numbers are those of the same window's
+    // snapshot and rule evaluation.
+    let (s, u) = (
+        cycle["window"]["since"].as_str().expect("since"),
+        cycle["window"]["until"].as_str().expect("until"),
+    );
+    let eval = sb
+        .run(&["rules", "eval", "--since", s, "--until", u, "--json"])
+        .ok()
+        .json();
+    let snapshot = sb
+        .run(&["snapshot", "--since", s, "--until", u, "--json"])
+        .ok()
+        .json();
+    let matches = cycle["matches"].as_array().expect("a list of matches");
+    assert_eq!(matches.len(), 1, "{cycle:#}");
+    let m = &matches[0];
+    assert_eq!(m["rule_name"], json!("budget_overrun"));
+    assert_eq!(m["severity"], json!("critical"));
+    assert_eq!(m["suggested_altitudes"], json!(["config_tuning"]));
+    assert_eq!(m["signal_context"], eval["matches"][0]["signal_context"]);
+    let days = snapshot["budget"]["days_until_exhausted"].clone();
+    let d = days.as_u64().expect("a forecast");
+    assert!(d <= 14, "the overrun must be within the threshold: {d}");
+    assert_eq!(
+        m["signal_context"],
+        json!({
+            "days_until_exhausted": d,
+            "threshold": 14,
+            "total_spend": snapshot["budget"]["total_spend"],
+        })
+    );
+    assert_eq!(cycle["tasks"], snapshot["performance"]["task_count"]);
+    assert_eq!(
+        m["description"],
+        json!(format!("Budget exhaustion in {d} days (threshold: 14)"))
+    );
+
+    let p = &cycle["proposals"][0];
+    assert_eq!(p["altitude"], json!("config_tuning"));
+    assert_eq!(p["rule_name"], json!("budget_overrun"));
+    assert_eq!(
+        p["title"],
+        json!("Lower models.default_tier: \"large\" → \"medium\"")
+    );
+    assert_guards_passed(&p["guards"]);
+
+    // `show` explains it: evidence, changes, rollback plan, guards, history.
+    let shown = sb.proposal(&id);
+    assert_eq!(shown["applies_cleanly"], json!(true));
+    assert_eq!(shown["apply_check"], Value::Null);
+    let sp = &shown["proposal"];
+    assert_eq!(sp["status"], json!("pending"));
+    assert_eq!(sp["occurrences"], json!(1));
+    assert_eq!(sp["risk"], json!("low"));
+    assert_eq!(sp["applied_version"], Value::Null);
+    let body = &sp["proposal"];
+    assert_eq!(body["id"], json!(id));
+    assert_eq!(body["altitude"], json!("config_tuning"));
+    assert_eq!(body["source_cycle"], cycle["id"]);
+    assert_eq!(body["title"], p["title"]);
+    assert_eq!(body["risk"], json!("low"));
+    assert_eq!(body["rollout"], json!("before_after"));
+    assert_eq!(body["observation_window_hours"], json!(48));
+    assert!(
+        body["confidence"]
+            .as_f64()
+            .is_some_and(|c| c > 0.0 && c <= 1.0),
+        "{body:#}"
+    );
+    assert_eq!(
+        body["rationale"],
+        json!({
+            "rule_name": "budget_overrun",
+            "severity": "critical",
+            "description": m["description"],
+            "signal_context": m["signal_context"],
+            "threshold": 14,
+        })
+    );
+    let description = body["description"].as_str().expect("a description");
+    for needle in [
+        &format!("Budget exhaustion in {d} days (threshold: 14)"),
+        "budget_overrun",
+        "models.default_tier",
+        "\"large\" to \"medium\"",
+    ] {
+        assert!(description.contains(needle), "{needle:?} in {description}");
+    }
+    assert_eq!(body["changes"], json!([tier_change()]));
+    assert_eq!(body["rollback"], json!({"operations": [tier_rollback()]}));
+    assert_guards_passed(&sp["guards"]);
+    assert_eq!(sp["guards"], p["guards"]);
+    assert_eq!(
+        transitions(&shown),
+        vec![(
+            Value::Null,
+            json!("pending"),
+            json!("meta-loop"),
+            json!("system"),
+            json!(format!("queued by cycle {}", cycle["id"].as_str().unwrap())),
+        )]
+    );
+    // The table form says the same.
+    sb.run(&["proposals", "show", &id]).ok().stdout_has(&[
+        "status pending",
+        "Evidence: rule budget_overrun (critical)",
+        "set models.default_tier: \"large\" → \"medium\"",
+        "set models.default_tier: \"medium\" → \"large\"",
+        "approval_gate",
+        "by meta-loop (system)",
+        "applies cleanly",
+    ]);
+
+    // Applying before a human approved it is refused and changes nothing.
+    let (v1_text, v1) = exported(&sb, None);
+    sb.run(&["proposals", "apply", &id])
+        .refused(&["pending", "only a proposal a human approved can be applied"]);
+    assert_eq!(sb.version_ids(), vec![1]);
+    assert_eq!(status(&sb, &id), json!("pending"));
+
+    sb.run(&["proposals", "approve", &id, "--as", "ana"])
+        .ok()
+        .stdout_has(&[&format!("approved {id} as ana")]);
+    assert_eq!(status(&sb, &id), json!("approved"));
+
+    // A dry run shows the changes and writes nothing, not even the notification directory.
+    let dry = sb
+        .run(&[
+            "proposals",
+            "apply",
+            &id,
+            "--dry-run",
+            "--json",
+            "--notify-dir",
+            "dry",
+        ])
+        .ok()
+        .json();
+    assert_eq!(
+        dry,
+        json!({
+            "proposal_id": id,
+            "dry_run": true,
+            "base_version": 1,
+            "new_version": null,
+            "changes": [tier_change()],
+            "rollback": [tier_rollback()],
+            "notifications": [],
+        })
+    );
+    assert_eq!(sb.version_ids(), vec![1]);
+    assert_eq!(status(&sb, &id), json!("approved"));
+    assert!(!sb.path("dry").exists(), "a dry run created its notify dir");
+
+    // The real apply: version 2, notified into out/.
+    let applied = sb
+        .run(&["proposals", "apply", &id, "--json", "--notify-dir", "out"])
+        .ok()
+        .json();
+    assert_eq!(
+        applied,
+        json!({
+            "proposal_id": id,
+            "dry_run": false,
+            "base_version": 1,
+            "new_version": 2,
+            "changes": [tier_change()],
+            "rollback": [tier_rollback()],
+            "notifications": [{"mutator": "file:out", "ok": true, "error": null}],
+        })
+    );
+    assert_eq!(sb.version_ids(), vec![2, 1]);
+    let history = sb.run(&["org", "history", "--json"]).ok().json();
+    assert_eq!(history[0]["parent"], json!(1));
+    assert_eq!(history[0]["proposal_id"], json!(id));
+    assert_eq!(history[0]["change_count"], json!(1));
+    let (_, v2) = exported(&sb, None);
+    assert_eq!(sb.read_json("out/org-v2.json"), v2);
+    assert_eq!(sb.read("out/current.json"), sb.read("out/org-v2.json"));
+    assert_eq!(v2["settings"]["models"]["default_tier"], json!("medium"));
+    let mut expected_v2 = v1.clone();
+    expected_v2["settings"]["models"]["default_tier"] = json!("medium");
+    assert_eq!(v2, expected_v2, "the apply changed more than the tier");
+
+    let shown = sb.proposal(&id);
+    assert_eq!(shown["proposal"]["status"], json!("applied"));
+    assert_eq!(shown["proposal"]["applied_version"], json!(2));
+    let t = transitions(&shown);
+    assert_eq!(t.len(), 3, "{shown:#}");
+    assert_eq!(
+        t[1],
+        (
+            json!("pending"),
+            json!("approved"),
+            json!("ana"),
+            json!("human"),
+            Value::Null
+        )
+    );
+    assert_eq!(
+        t[2],
+        (
+            json!("approved"),
+            json!("applied"),
+            json!("cli"),
+            json!("human"),
+            Value::Null
+        )
+    );
+
+    // The diff is exactly that one change.
+    assert_eq!(
+        sb.run(&["org", "diff", "1", "2", "--json"]).ok().json(),
+        json!({
+            "from": 1,
+            "to": 2,
+            "changes": [tier_change()],
+            "summary": ["set models.default_tier: \"large\" → \"medium\""],
+        })
+    );
+
+    // Rolling back makes version 3, whose document is version 1's.
+    let rolled = sb
+        .run(&[
+            "proposals",
+            "rollback",
+            &id,
+            "--reason",
+            "the medium tier hurt quality",
+            "--json",
+            "--notify-dir",
+            "out",
+        ])
+        .ok()
+        .json();
+    assert_eq!(
+        rolled,
+        json!({
+            "proposal_id": id,
+            "new_version": 3,
+            "changes": [tier_rollback()],
+            "notifications": [{"mutator": "file:out", "ok": true, "error": null}],
+        })
+    );
+    assert_eq!(sb.version_ids(), vec![3, 2, 1]);
+    let history = sb.run(&["org", "history", "--json"]).ok().json();
+    assert_eq!(history[0]["parent"], json!(2));
+    assert_eq!(history[0]["proposal_id"], json!(id));
+    assert!(
+        history[0]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("the medium tier hurt quality")),
+        "{history:#}"
+    );
+    let (v3_text, v3) = exported(&sb, None);
+    let (v1_again, _) = exported(&sb, Some("1"));
+    assert_eq!(v1_again, v1_text);
+    assert_eq!(v3_text, v1_text);
+    assert_eq!(v3, v1);
+    assert_eq!(sb.read_json("out/org-v3.json"), v1);
+    assert_eq!(sb.read("out/current.json"), sb.read("out/org-v3.json"));
+    assert_eq!(
+        sb.run(&["org", "diff", "1", "3", "--json"]).ok().json(),
+        json!({"from": 1, "to": 3, "changes": [], "summary": []})
+    );
+
+    let shown = sb.proposal(&id);
+    assert_eq!(shown["proposal"]["status"], json!("rolled_back"));
+    assert_eq!(
+        transitions(&shown)[3],
+        (
+            json!("applied"),
+            json!("rolled_back"),
+            json!("cli"),
+            json!("human"),
+            json!("the medium tier hurt quality")
+        )
+    );
+    let listed = sb
+        .run(&["proposals", "list", "--status", "rolled_back", "--json"])
+        .ok()
+        .json();
+    assert_eq!(listed["total"], json!(1));
+    assert_eq!(listed["proposals"][0]["id"], json!(id));
+    assert_eq!(listed["proposals"][0]["status"], json!("rolled_back"));
+    assert_eq!(listed["proposals"][0]["applied_version"], json!(2));
+    assert_eq!(
+        sb.run(&["proposals", "list", "--status", "pending", "--json"])
+            .ok()
+            .json(),
+        json!({"total": 0, "proposals": []})
+    );
+    sb.run(&["proposals", "list", "--status", "rolled_back"])
+        .ok()
+        .stdout_has(&[&id, "rolled_back", "budget_overrun"]);
+
+    // Rolled back is final: neither apply nor roll back again.
+    sb.run(&["proposals", "rollback", &id, "--reason", "again"])
+        .refused(&["rolled_back", "only an applied proposal can be rolled back"]);
+    sb.run(&["proposals", "apply", &id])
+        .refused(&["rolled_back"]);
+    assert_eq!(sb.version_ids(), vec![3, 2, 1]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. Duplicates and persistence
+
+#[test]
+fn a_second_cycle_records_a_duplicate_and_cycles_persist() {
+    let sb = Sandbox::with_org();
+    let (first, id) = sb.cycle_with_one_proposal(&[], "queued");
+    let (second, dup) = sb.cycle_with_one_proposal(&[], "duplicate");
+    assert_eq!(dup, id);
+    assert_eq!(second["proposals"][0]["existing_id"], json!(id));
+    assert_ne!(first["id"], second["id"]);
+
+    let listed = sb.proposals();
+    assert_eq!(listed["total"], json!(1), "{listed:#}");
+    assert_eq!(listed["proposals"][0]["id"], json!(id));
+    assert_eq!(listed["proposals"][0]["occurrences"], json!(2));
+    let shown = sb.proposal(&id);
+    assert_eq!(shown["proposal"]["occurrences"], json!(2));
+    assert_eq!(shown["proposal"]["status"], json!("pending"));
+    assert_eq!(
+        time(&shown["proposal"]["last_seen_at"]).timestamp_micros(),
+        time(&second["started_at"]).timestamp_micros()
+    );
+    assert_eq!(
+        shown["proposal"]["proposal"]["source_cycle"], first["id"],
+        "the duplicate must not replace the original"
+    );
+    assert_eq!(transitions(&shown).len(), 1);
+
+    // Both cycles are recorded, newest first, and `show` returns each report unchanged.
+    let cycles = sb.cycles();
+    let ids: Vec<&Value> = cycles.iter().map(|c| &c["id"]).collect();
+    assert_eq!(ids, vec![&second["id"], &first["id"]]);
+    for (row, report) in cycles.iter().zip([&second, &first]) {
+        assert_eq!(row["trigger"], json!("manual"));
+        assert_eq!(row["dry_run"], json!(false));
+        // The list keeps the store's microseconds; the report the clock's nanoseconds.
+        assert_eq!(
+            time(&row["started_at"]).timestamp_micros(),
+            time(&report["started_at"]).timestamp_micros()
+        );
+        let id = report["id"].as_str().expect("a cycle id");
+        let shown = sb.run(&["cycle", "show", id, "--json"]).ok().json();
+        assert_eq!(&shown, report);
+    }
+    sb.run(&["cycle", "list"])
+        .ok()
+        .stdout_has(&[first["id"].as_str().unwrap(), "manual"]);
+    sb.run(&["cycle", "show", first["id"].as_str().unwrap()])
+        .ok()
+        .stdout_has(&["budget_overrun", "queued for review", &id]);
+    sb.run(&["cycle", "show", second["id"].as_str().unwrap()])
+        .ok()
+        .stdout_has(&[&format!("already open as {id}")]);
+    sb.run(&["cycle", "show", "c19990101T000000.000Z", "--json"])
+        .refused(&["no cycle with id c19990101T000000.000Z"]);
+
+    // An approved proposal is still open: a third cycle counts it too.
+    sb.run(&["proposals", "approve", &id, "--as", "ana"]).ok();
+    sb.cycle_with_one_proposal(&[], "duplicate");
+    assert_eq!(sb.proposal(&id)["proposal"]["occurrences"], json!(3));
+    assert_eq!(sb.proposals()["total"], json!(1));
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. Refusals
+
+#[test]
+fn a_disabled_loop_runs_no_cycle_and_says_how_to_enable_it() {
+    let sb = Sandbox::with_org();
+    for args in [
+        &["cycle", "run"][..],
+        &["cycle", "run", "--json"],
+        &["cycle", "run", "--dry-run"],
+    ] {
+        sb.run(args).refused(&[
+            "self-improvement loop is disabled",
+            "self_improvement.enabled",
+            "KAIZEN__SELF_IMPROVEMENT__ENABLED=true",
+        ]);
+    }
+    sb.run_env(
+        &["cycle", "run"],
+        &[("KAIZEN__SELF_IMPROVEMENT__ENABLED", "false")],
+    )
+    .refused(&["disabled"]);
+    // The scheduler respects the switch too, without failing.
+    sb.run(&["cycle", "tick"]).ok().stdout_has(&["disabled"]);
+    assert_eq!(
+        sb.run(&["cycle", "tick", "--json"]).ok().json(),
+        json!({"ran": false, "next_due": null})
+    );
+    assert_eq!(sb.cycles(), Vec::<Value>::new());
+    assert_eq!(sb.proposals(), json!({"total": 0, "proposals": []}));
+    assert_eq!(sb.version_ids(), vec![1]);
+}
+
+#[test]
+fn bad_review_requests_exit_2_and_change_nothing() {
+    let sb = Sandbox::with_org();
+    let (_, id) = sb.cycle_with_one_proposal(&[], "queued");
+    let before = sb.proposal(&id);
+    let unchanged = |sb: &Sandbox| {
+        assert_eq!(sb.proposal(&id), before);
+        assert_eq!(sb.version_ids(), vec![1]);
+    };
+
+    // Unknown ids.
+    sb.run(&["proposals", "approve", "nope", "--as", "ana"])
+        .refused(&["no proposal with id nope"]);
+    sb.run(&["proposals", "reject", "nope", "--reason", "x"])
+        .refused(&["no proposal with id nope"]);
+    sb.run(&["proposals", "apply", "nope"])
+        .refused(&["no proposal with id nope"]);
+    sb.run(&["proposals", "show", "nope"])
+        .refused(&["no proposal with id nope"]);
+    sb.run(&["proposals", "rollback", "nope", "--reason", "x"])
+        .refused(&["no proposal with id nope"]);
+    unchanged(&sb);
+
+    // Rejecting needs a reason: clap refuses a missing one, the service an empty one.
+    sb.run(&["proposals", "reject", &id]).refused(&["--reason"]);
+    sb.run(&["proposals", "reject", &id, "--reason", ""])
+        .refused(&["needs a reason"]);
+    sb.run(&["proposals", "reject", &id, "--reason", "   "])
+        .refused(&["needs a reason"]);
+    unchanged(&sb);
+
+    // Rolling back what was never applied.
+    sb.run(&["proposals", "rollback", &id, "--reason", "undo"])
+        .refused(&["is pending", "only an applied proposal can be rolled back"]);
+    sb.run(&["proposals", "rollback", &id])
+        .refused(&["--reason"]);
+    unchanged(&sb);
+
+    // A bad status filter names the valid ones.
+    sb.run(&["proposals", "list", "--status", "bogus"])
+        .refused(&["bogus", "pending", "rolled_back"]);
+
+    // Approved but not applied: still not rollbackable.
+    sb.run(&["proposals", "approve", &id, "--as", "ana"]).ok();
+    sb.run(&["proposals", "rollback", &id, "--reason", "undo"])
+        .refused(&["is approved", "only an applied proposal can be rolled back"]);
+    sb.run(&["proposals", "approve", &id, "--as", "bob"])
+        .refused(&["is approved", "only a pending proposal can be approved"]);
+    assert_eq!(status(&sb, &id), json!("approved"));
+
+    // Rejected (from approved) is final: no approve, apply, reject or rollback.
+    sb.run(&[
+        "proposals",
+        "reject",
+        &id,
+        "--reason",
+        "not now",
+        "--as",
+        "bob",
+    ])
+    .ok()
+    .stdout_has(&[&format!("rejected {id} as bob")]);
+    let rejected = sb.proposal(&id);
+    assert_eq!(rejected["proposal"]["status"], json!("rejected"));
+    assert_eq!(
+        transitions(&rejected)[2],
+        (
+            json!("approved"),
+            json!("rejected"),
+            json!("bob"),
+            json!("human"),
+            json!("not now")
+        )
+    );
+    sb.run(&["proposals", "approve", &id, "--as", "ana"])
+        .refused(&["is rejected", "only a pending proposal can be approved"]);
+    sb.run(&["proposals", "apply", &id])
+        .refused(&["is rejected"]);
+    sb.run(&["proposals", "reject", &id, "--reason", "twice"])
+        .refused(&["is rejected"]);
+    sb.run(&["proposals", "rollback", &id, "--reason", "undo"])
+        .refused(&["is rejected"]);
+    assert_eq!(sb.proposal(&id), rejected);
+    assert_eq!(sb.version_ids(), vec![1]);
+    assert_eq!(
+        sb.run(&["proposals", "list", "--status", "rejected", "--json"])
+            .ok()
+            .json()["total"],
+        json!(1)
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. Dry-run cycles
+
+#[test]
+fn a_dry_run_cycle_queues_nothing() {
+    let sb = Sandbox::with_org();
+    let (report, id) = sb.cycle_with_one_proposal(&["--dry-run"], "would_queue");
+    assert_eq!(report["dry_run"], json!(true));
+    assert_eq!(report["proposals"][0]["rule_name"], json!("budget_overrun"));
+    assert_guards_passed(&report["proposals"][0]["guards"]);
+    assert_eq!(sb.proposals(), json!({"total": 0, "proposals": []}));
+    sb.run(&["proposals", "show", &id])
+        .refused(&["no proposal with id"]);
+    sb.run(&["proposals", "list"])
+        .ok()
+        .stdout_has(&["no proposals"]);
+    assert_eq!(sb.version_ids(), vec![1]);
+
+    // The dry run is recorded as such, and does not count as the scheduler's last run.
+    let cycles = sb.cycles();
+    assert_eq!(cycles.len(), 1);
+    assert_eq!(cycles[0]["id"], report["id"]);
+    assert_eq!(cycles[0]["dry_run"], json!(true));
+    // So the scheduler's first tick runs, and queues the very proposal the dry run showed.
+    let tick = sb.run_on(&["cycle", "tick", "--json"]).ok().json();
+    assert_eq!(tick["ran"], json!(true), "{tick:#}");
+    let tick = &tick["cycle"];
+    assert_eq!(tick["trigger"], json!("schedule"), "{tick:#}");
+    assert_eq!(tick["proposals"][0]["outcome"], json!("queued"), "{tick:#}");
+    assert_eq!(tick["proposals"][0]["id"], json!(id));
+    assert_eq!(sb.proposals()["total"], json!(1));
+    assert_eq!(status(&sb, &id), json!("pending"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. The scheduler
+
+#[test]
+fn tick_runs_a_cycle_when_due_then_waits_for_the_interval() {
+    let sb = Sandbox::with_org();
+    let first = sb.run_on(&["cycle", "tick", "--json"]).ok().json();
+    assert_eq!(first["ran"], json!(true));
+    let first = first["cycle"].clone();
+    assert_eq!(first["trigger"], json!("schedule"));
+    assert_eq!(first["dry_run"], json!(false));
+    assert_eq!(first["proposals"][0]["outcome"], json!("queued"));
+    let id = first["proposals"][0]["id"].as_str().expect("a proposal id");
+    assert_eq!(status(&sb, id), json!("pending"));
+
+    // Due again only after schedule.cycle_interval_hours (default 168) from the first start.
+    let due = time(&first["started_at"]) + chrono::Duration::hours(168);
+    let second = sb.run_on(&["cycle", "tick", "--json"]).ok().json();
+    assert_eq!(second["ran"], json!(false), "{second:#}");
+    assert_eq!(time(&second["next_due"]), due);
+    sb.run_on(&["cycle", "tick"])
+        .ok()
+        .stdout_has(&["no cycle due", "next one is due at"]);
+    let cycles = sb.cycles();
+    assert_eq!(cycles.len(), 1);
+    assert_eq!(cycles[0]["trigger"], json!("schedule"));
+
+    // A shorter interval from the configuration applies to the persisted last run.
+    let one_hour = (
+        "KAIZEN__SELF_IMPROVEMENT__SCHEDULE__CYCLE_INTERVAL_HOURS",
+        "1",
+    );
+    let third = sb
+        .run_env(&["cycle", "tick", "--json"], &[ENABLED, one_hour])
+        .ok()
+        .json();
+    assert_eq!(third["ran"], json!(false), "{third:#}");
+    assert_eq!(
+        time(&third["next_due"]),
+        time(&first["started_at"]) + chrono::Duration::hours(1)
+    );
+
+    // A manual cycle counts as the last run too.
+    let (manual, _) = sb.cycle_with_one_proposal(&[], "duplicate");
+    let after = sb.run_on(&["cycle", "tick", "--json"]).ok().json();
+    assert_eq!(
+        time(&after["next_due"]),
+        time(&manual["started_at"]) + chrono::Duration::hours(168)
+    );
+    assert_eq!(sb.cycles().len(), 2);
+}
+
+#[test]
+fn tick_without_an_org_refuses() {
+    let sb = Sandbox::with_budget_overrun();
+    sb.run_on(&["cycle", "tick"])
+        .refused(&["no org document", "kaizen org init"]);
+    assert_eq!(sb.cycles(), Vec::<Value>::new());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Regressions of two bugs found by these tests (both fixed).
+
+/// After the open proposal is rejected, the next cycle queues a new one. Its stored id gets a
+/// suffix (`ID-2`, `free_id`), but the cycle report still names the rejected one.
+#[test]
+fn a_requeued_proposal_is_reported_under_its_stored_id() {
+    let sb = Sandbox::with_org();
+    let (_, id) = sb.cycle_with_one_proposal(&[], "queued");
+    sb.run(&[
+        "proposals",
+        "reject",
+        &id,
+        "--reason",
+        "not now",
+        "--as",
+        "bob",
+    ])
+    .ok();
+    let (report, reported) = sb.cycle_with_one_proposal(&[], "queued");
+    let pending = sb
+        .run(&["proposals", "list", "--status", "pending", "--json"])
+        .ok()
+        .json();
+    assert_eq!(pending["total"], json!(1), "{pending:#}");
+    let stored = pending["proposals"][0]["id"].as_str().expect("an id");
+    assert_ne!(stored, id);
+    assert_eq!(
+        reported, stored,
+        "cycle {} reports {reported} as queued, but the store holds it as {stored}",
+        report["id"]
+    );
+}
+
+/// A dry run should say what a real run would do: with the proposal already open, that is a
+/// duplicate, not `would_queue`.
+#[test]
+fn a_dry_run_reports_duplicates_like_a_real_run() {
+    let sb = Sandbox::with_org();
+    let (_, id) = sb.cycle_with_one_proposal(&[], "queued");
+    let (report, _) = sb.cycle_with_one_proposal(&["--dry-run"], "duplicate");
+    assert_eq!(report["proposals"][0]["existing_id"], json!(id));
+    assert_eq!(sb.proposal(&id)["proposal"]["occurrences"], json!(1));
+}
