@@ -5,10 +5,11 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use chrono::{DateTime, Duration, Utc};
 use kaizen_core::altitude::Altitude;
+use kaizen_core::config::KaizenConfig;
 use kaizen_core::improve::guards::{GuardChain, GuardContext, GuardResult, proposal_fingerprint};
 use kaizen_core::improve::{
-    ArchitectureStrategy, ConfigTuningStrategy, ImprovementStrategy, PromptTuningStrategy,
-    RolloutDefaults, StrategyContext, StrategyNote,
+    ArchitectureStrategy, ConfigTuningStrategy, ImprovementProposal, ImprovementStrategy,
+    PromptTuningStrategy, RolloutDefaults, StrategyContext, StrategyNote,
 };
 use kaizen_core::rules::{RuleEngine, RuleMatch};
 use kaizen_core::signals::SnapshotBuilder;
@@ -146,11 +147,38 @@ impl CycleReport {
     }
 }
 
-fn strategies(service: &Service<'_>) -> Result<Vec<Box<dyn ImprovementStrategy>>> {
-    let si = &service.config.self_improvement;
+/// Adjusts a proposal's confidence before the guards see it, e.g. from the outcomes of
+/// similar past proposals (the chief-of-staff issue provides implementations).
+pub trait ConfidenceAdjuster: Send + Sync {
+    /// Changes `proposal.confidence` (kept within 0..=1 by the cycle).
+    fn adjust(&self, proposal: &mut ImprovementProposal);
+}
+
+/// What a cycle runs: the strategies of the enabled altitudes and an optional confidence
+/// adjuster. [`CyclePlan::from_config`] is what `run_cycle` uses.
+pub struct CyclePlan {
+    /// Strategies, run in order; each sees only the matches that suggest its altitude.
+    pub strategies: Vec<Box<dyn ImprovementStrategy>>,
+    /// The confidence adjustment hook.
+    pub adjuster: Option<Box<dyn ConfidenceAdjuster>>,
+}
+
+impl CyclePlan {
+    /// The standard strategies for the altitudes `config` enables, with its knobs and
+    /// playbooks; no confidence adjustment.
+    pub fn from_config(config: &KaizenConfig) -> Result<Self> {
+        Ok(Self {
+            strategies: strategies(config)?,
+            adjuster: None,
+        })
+    }
+}
+
+fn strategies(config: &KaizenConfig) -> Result<Vec<Box<dyn ImprovementStrategy>>> {
+    let si = &config.self_improvement;
     let mut out: Vec<Box<dyn ImprovementStrategy>> = Vec::new();
     if si.altitude_enabled(Altitude::ConfigTuning) {
-        let improvement = &service.config.improvement;
+        let improvement = &config.improvement;
         let registry = improvement
             .registry()
             .map_err(|e| ServiceError::Invalid(format!("improvement.knobs: {e}")))?;
@@ -169,9 +197,20 @@ fn strategies(service: &Service<'_>) -> Result<Vec<Box<dyn ImprovementStrategy>>
 }
 
 impl Service<'_> {
-    /// Runs one improvement cycle and records it. Refuses when the loop is disabled or there is
-    /// no org document. Nothing is ever applied here: proposals wait for a human.
+    /// Runs one improvement cycle with the standard plan and records it. Refuses when the loop
+    /// is disabled or there is no org document. Nothing is ever applied here: proposals wait
+    /// for a human.
     pub fn run_cycle(&mut self, options: CycleOptions) -> Result<CycleReport> {
+        let plan = CyclePlan::from_config(self.config)?;
+        self.run_cycle_with(options, plan)
+    }
+
+    /// [`Service::run_cycle`] with an explicit plan (custom strategies, a confidence adjuster).
+    pub fn run_cycle_with(
+        &mut self,
+        options: CycleOptions,
+        plan: CyclePlan,
+    ) -> Result<CycleReport> {
         if !self.config.self_improvement.enabled {
             return Err(ServiceError::Disabled);
         }
@@ -198,7 +237,7 @@ impl Service<'_> {
         let mut proposals = Vec::new();
         let mut notes = Vec::new();
         let mut strategy_failures = Vec::new();
-        for strategy in strategies(self)? {
+        for strategy in &plan.strategies {
             let matches: Vec<RuleMatch> = evaluation
                 .matches
                 .iter()
@@ -238,6 +277,12 @@ impl Service<'_> {
             .store
             .proposals_submitted_since(started_at - Duration::hours(window_hours))
             .map_err(store_err)?;
+        if let Some(adjuster) = &plan.adjuster {
+            for proposal in &mut proposals {
+                adjuster.adjust(proposal);
+                proposal.confidence = proposal.confidence.clamp(0.0, 1.0);
+            }
+        }
         let chain = GuardChain::standard();
         let mut outcomes = Vec::new();
         for proposal in proposals {

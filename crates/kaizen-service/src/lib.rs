@@ -20,7 +20,9 @@ use kaizen_core::clock::Clock;
 use kaizen_core::config::KaizenConfig;
 use kaizen_store::Store;
 
-pub use cycle::{CycleOptions, CycleReport, CycleTrigger, ProposalOutcome};
+pub use cycle::{
+    ConfidenceAdjuster, CycleOptions, CyclePlan, CycleReport, CycleTrigger, ProposalOutcome,
+};
 pub use review::{ApplyReport, RollbackReport};
 
 /// A failed operation.

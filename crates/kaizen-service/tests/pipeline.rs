@@ -310,3 +310,100 @@ fn scheduler_runs_once_per_interval_across_restarts() {
     let due = service.next_cycle_due().expect("due").expect("enabled");
     assert_eq!(due, clock.now() + Duration::hours(168));
 }
+
+struct Failing;
+
+impl kaizen_core::improve::ImprovementStrategy for Failing {
+    fn name(&self) -> &'static str {
+        "failing"
+    }
+    fn altitude(&self) -> kaizen_core::altitude::Altitude {
+        kaizen_core::altitude::Altitude::ConfigTuning
+    }
+    fn propose(
+        &self,
+        _: &kaizen_core::improve::StrategyContext<'_>,
+    ) -> Result<kaizen_core::improve::StrategyOutput, kaizen_core::improve::StrategyError> {
+        Err(kaizen_core::improve::StrategyError::Failed(
+            "provider timed out".into(),
+        ))
+    }
+}
+
+struct Panicking;
+
+impl kaizen_core::improve::ImprovementStrategy for Panicking {
+    fn name(&self) -> &'static str {
+        "panicking"
+    }
+    fn altitude(&self) -> kaizen_core::altitude::Altitude {
+        kaizen_core::altitude::Altitude::ConfigTuning
+    }
+    fn propose(
+        &self,
+        _: &kaizen_core::improve::StrategyContext<'_>,
+    ) -> Result<kaizen_core::improve::StrategyOutput, kaizen_core::improve::StrategyError> {
+        panic!("bug in a strategy")
+    }
+}
+
+struct Halve;
+
+impl kaizen_service::ConfidenceAdjuster for Halve {
+    fn adjust(&self, proposal: &mut kaizen_core::improve::ImprovementProposal) {
+        proposal.confidence /= 2.0;
+    }
+}
+
+#[test]
+fn a_failing_strategy_does_not_abort_the_cycle_and_the_adjuster_runs() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut store = setup(dir.path(), vec![Fault::BudgetOverrun]);
+    let config = enabled();
+    let clock = ManualClock::new(end());
+    let mut service = Service {
+        store: &mut store,
+        config: &config,
+        clock: &clock,
+    };
+    let mut plan = kaizen_service::CyclePlan::from_config(&config).expect("plan");
+    plan.strategies.insert(0, Box::new(Failing));
+    plan.strategies.push(Box::new(Panicking));
+    plan.adjuster = Some(Box::new(Halve));
+    let report = service
+        .run_cycle_with(
+            CycleOptions {
+                trigger: CycleTrigger::Manual,
+                dry_run: false,
+            },
+            plan,
+        )
+        .expect("the cycle survives");
+    let failed: Vec<(&str, &str)> = report
+        .strategy_failures
+        .iter()
+        .map(|f| (f.strategy.as_str(), f.error.as_str()))
+        .collect();
+    assert_eq!(
+        failed,
+        [
+            ("failing", "provider timed out"),
+            ("panicking", "the strategy panicked")
+        ]
+    );
+    let id = report
+        .queued()
+        .next()
+        .expect("the real strategy's proposal")
+        .id
+        .clone();
+    let stored = service.proposal(&id).expect("stored");
+    assert!(
+        stored.proposal.confidence <= 0.5,
+        "{}",
+        stored.proposal.confidence
+    );
+    // The failures are part of the persisted record.
+    let recorded = service.cycle(&report.id).expect("read").expect("recorded");
+    assert_eq!(recorded.strategy_failures.len(), 2);
+}
