@@ -408,6 +408,19 @@ pub fn print_proposal(p: &kaizen_store::proposals::StoredProposal, apply_problem
     for g in &p.guards {
         println!("  {:<14} {:?}: {}", g.guard, g.verdict, g.reason);
     }
+    if !p.approvals.is_empty() {
+        println!("\nApprovals:");
+        for a in &p.approvals {
+            println!(
+                "  {}  {}{}",
+                a.at.format("%Y-%m-%d %H:%M:%S"),
+                a.actor,
+                a.reason
+                    .as_deref()
+                    .map_or(String::new(), |r| format!(": {r}"))
+            );
+        }
+    }
     println!("\nHistory:");
     for t in &p.transitions {
         println!(

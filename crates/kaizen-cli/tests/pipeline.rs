@@ -544,7 +544,7 @@ fn budget_overrun_is_proposed_reviewed_applied_and_rolled_back() {
             json!("approved"),
             json!("ana"),
             json!("human"),
-            Value::Null
+            json!("approved by ana")
         )
     );
     assert_eq!(

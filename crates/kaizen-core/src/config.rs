@@ -341,6 +341,9 @@ pub struct GuardChainConfig {
     pub proposal_rate_limit: u32,
     /// Length of the rate-limit window in hours (≥ 1).
     pub rate_limit_window_hours: u32,
+    /// Distinct human approvals a proposal needs, by risk.
+    #[serde(deserialize_with = "null_as_default")]
+    pub approvals: ApprovalsConfig,
 }
 
 impl Default for GuardChainConfig {
@@ -348,6 +351,41 @@ impl Default for GuardChainConfig {
         Self {
             proposal_rate_limit: 10,
             rate_limit_window_hours: 24,
+            approvals: ApprovalsConfig::default(),
+        }
+    }
+}
+
+/// `self_improvement.guards.approvals`: how many distinct humans must approve a proposal of
+/// each risk level before it counts as approved (each ≥ 1).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApprovalsConfig {
+    /// Config tuning.
+    pub low: u32,
+    /// Prompt tuning and architecture.
+    pub medium: u32,
+    /// Code modification.
+    pub high: u32,
+}
+
+impl Default for ApprovalsConfig {
+    fn default() -> Self {
+        Self {
+            low: 1,
+            medium: 1,
+            high: 2,
+        }
+    }
+}
+
+impl ApprovalsConfig {
+    /// Approvals needed for `risk`.
+    pub fn required(&self, risk: crate::improve::Risk) -> u32 {
+        match risk {
+            crate::improve::Risk::Low => self.low,
+            crate::improve::Risk::Medium => self.medium,
+            crate::improve::Risk::High => self.high,
         }
     }
 }
@@ -638,6 +676,11 @@ impl SelfImprovementConfig {
             self.guards.rate_limit_window_hours,
             1,
         );
+        let approvals = format!("{guards}.approvals");
+        let a = &self.guards.approvals;
+        v.at_least(&approvals, "low", a.low, 1);
+        v.at_least(&approvals, "medium", a.medium, 1);
+        v.at_least(&approvals, "high", a.high, 1);
 
         self.cross_deployment_analytics
             .validate(v, &format!("{at}.cross_deployment_analytics"));

@@ -23,7 +23,7 @@ use kaizen_store::Store;
 pub use cycle::{
     ConfidenceAdjuster, CycleOptions, CyclePlan, CycleReport, CycleTrigger, ProposalOutcome,
 };
-pub use review::{ApplyReport, RollbackReport};
+pub use review::{ApplyReport, Approved, RollbackReport};
 
 /// A failed operation.
 #[derive(Debug, thiserror::Error)]

@@ -29,6 +29,17 @@ pub struct ApplyReport {
     pub notifications: Vec<MutatorOutcome>,
 }
 
+/// What an approval achieved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Approved {
+    /// Distinct human approvals so far.
+    pub approvals: u32,
+    /// Approvals the proposal's risk requires.
+    pub required: u32,
+    /// Whether the proposal is now approved.
+    pub approved: bool,
+}
+
 /// What `rollback` did.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RollbackReport {
@@ -61,8 +72,10 @@ impl Service<'_> {
             .ok_or_else(|| ServiceError::Invalid(format!("no proposal with id {id}")))
     }
 
-    /// A human approves a pending proposal. Nothing is applied yet.
-    pub fn approve(&mut self, id: &str, actor: &Actor, reason: Option<&str>) -> Result<()> {
+    /// A human approves a pending proposal. It becomes approved once the number of distinct
+    /// human approvals its risk requires (`self_improvement.guards.approvals`) is reached;
+    /// until then the approval is recorded and the proposal stays pending. Nothing is applied.
+    pub fn approve(&mut self, id: &str, actor: &Actor, reason: Option<&str>) -> Result<Approved> {
         require_human(actor, "approve")?;
         let p = self.proposal(id)?;
         if p.status != ProposalStatus::Pending {
@@ -71,17 +84,47 @@ impl Service<'_> {
                 p.status.as_str()
             )));
         }
-        self.store
-            .transition_proposal(
-                id,
-                ProposalStatus::Pending,
-                ProposalStatus::Approved,
-                actor,
-                reason,
-                None,
-                self.clock.now(),
-            )
-            .map_err(store_err)
+        let now = self.clock.now();
+        let approvals = self
+            .store
+            .record_approval(id, actor, reason, now)
+            .map_err(|e| {
+                if e.is_user_error() {
+                    ServiceError::Invalid(e.to_string())
+                } else {
+                    store_err(e)
+                }
+            })?;
+        let required = self
+            .config
+            .self_improvement
+            .guards
+            .approvals
+            .required(p.risk);
+        let given = approvals.len() as u32;
+        if given >= required {
+            let names: Vec<&str> = approvals.iter().map(|a| a.actor.as_str()).collect();
+            let why = match reason {
+                Some(r) if !r.trim().is_empty() => format!("approved by {}: {r}", names.join(", ")),
+                _ => format!("approved by {}", names.join(", ")),
+            };
+            self.store
+                .transition_proposal(
+                    id,
+                    ProposalStatus::Pending,
+                    ProposalStatus::Approved,
+                    actor,
+                    Some(&why),
+                    None,
+                    now,
+                )
+                .map_err(store_err)?;
+        }
+        Ok(Approved {
+            approvals: given,
+            required,
+            approved: given >= required,
+        })
     }
 
     /// A human rejects a pending or approved proposal; the reason is required.

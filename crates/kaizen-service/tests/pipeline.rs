@@ -407,3 +407,52 @@ fn a_failing_strategy_does_not_abort_the_cycle_and_the_adjuster_runs() {
     let recorded = service.cycle(&report.id).expect("read").expect("recorded");
     assert_eq!(recorded.strategy_failures.len(), 2);
 }
+
+#[test]
+fn a_risk_level_can_require_several_distinct_approvers() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut store = setup(dir.path(), vec![Fault::BudgetOverrun]);
+    let mut config = enabled();
+    config.self_improvement.guards.approvals.low = 2;
+    let clock = ManualClock::new(end());
+    let mut service = Service {
+        store: &mut store,
+        config: &config,
+        clock: &clock,
+    };
+    let report = cycle(&mut service);
+    let id = report.queued().next().expect("a proposal").id.clone();
+
+    let first = service
+        .approve(&id, &human("ana"), Some("ok"))
+        .expect("first approval");
+    assert_eq!(
+        (first.approvals, first.required, first.approved),
+        (1, 2, false)
+    );
+    assert_eq!(
+        service.proposal(&id).expect("p").status,
+        ProposalStatus::Pending
+    );
+    let err = service
+        .apply(&id, &human("ana"), false, &[])
+        .expect_err("not yet approved");
+    assert!(err.to_string().contains("approved"), "{err}");
+    let err = service
+        .approve(&id, &human("ana"), None)
+        .expect_err("same person twice");
+    assert!(err.to_string().contains("another person"), "{err}");
+
+    let second = service
+        .approve(&id, &human("bo"), None)
+        .expect("second approval");
+    assert!(second.approved);
+    let p = service.proposal(&id).expect("p");
+    assert_eq!(p.status, ProposalStatus::Approved);
+    let who: Vec<&str> = p.approvals.iter().map(|a| a.actor.as_str()).collect();
+    assert_eq!(who, ["ana", "bo"]);
+    assert_eq!(
+        p.transitions.last().and_then(|t| t.reason.as_deref()),
+        Some("approved by ana, bo")
+    );
+}

@@ -267,6 +267,19 @@ pub struct StoredProposal {
     pub applied_version: Option<i64>,
     /// Its status changes, oldest first (the first is the queueing).
     pub transitions: Vec<Transition>,
+    /// Human approvals recorded so far, oldest first.
+    pub approvals: Vec<Approval>,
+}
+
+/// One human's approval of a proposal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Approval {
+    /// Who approved.
+    pub actor: String,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Why, if said.
+    pub reason: Option<String>,
 }
 
 /// A proposal in a listing.
@@ -849,7 +862,61 @@ impl Store {
             last_seen_at: micros_to_time(seen),
             applied_version: applied,
             transitions,
+            approvals: approvals_of(&self.conn, id)?,
         }))
+    }
+
+    /// Records `actor`'s approval of pending proposal `id` and returns all its approvals.
+    /// Only humans approve, and each human once; the status is not changed here (the service
+    /// moves it to approved once enough approvals are in).
+    pub fn record_approval(
+        &mut self,
+        id: &str,
+        actor: &Actor,
+        reason: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> ProposalResult<Vec<Approval>> {
+        if actor.kind != ActorKind::Human {
+            return Err(ProposalError::NotHuman {
+                action: "approve",
+                actor: actor.name.clone(),
+                kind: actor.kind,
+            });
+        }
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let status: Option<String> = tx
+            .query_row(
+                "SELECT status FROM proposals WHERE id = ?1",
+                params![id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let Some(status) = status else {
+            return Err(ProposalError::Unknown(id.to_owned()));
+        };
+        let status = status_of(id, &status)?;
+        if status != ProposalStatus::Pending {
+            return Err(ProposalError::BadInput(format!(
+                "proposal {id} is {}; only a pending proposal collects approvals",
+                status.as_str()
+            )));
+        }
+        let inserted = tx.execute(
+            "INSERT INTO proposal_approvals (proposal_id, actor, at, reason) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT DO NOTHING",
+            params![id, actor.name, now.timestamp_micros(), reason],
+        )?;
+        if inserted == 0 {
+            return Err(ProposalError::BadInput(format!(
+                "{} has already approved proposal {id}; another person must approve it",
+                actor.name
+            )));
+        }
+        let approvals = approvals_of(&tx, id)?;
+        tx.commit()?;
+        Ok(approvals)
     }
 
     /// Up to `limit` proposals from `offset`, newest first (by queueing time), optionally only
@@ -1068,6 +1135,22 @@ impl Store {
         )?;
         Ok(())
     }
+}
+
+fn approvals_of(conn: &rusqlite::Connection, id: &str) -> ProposalResult<Vec<Approval>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT actor, at, reason FROM proposal_approvals WHERE proposal_id = ?1 ORDER BY at, actor",
+    )?;
+    let rows = stmt
+        .query_map(params![id], |r| {
+            Ok(Approval {
+                actor: r.get(0)?,
+                at: micros_to_time(r.get(1)?),
+                reason: r.get(2)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
 }
 
 #[cfg(test)]

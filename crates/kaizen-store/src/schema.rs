@@ -204,6 +204,20 @@ CREATE TABLE cycles (
 );
 CREATE INDEX cycles_started_at ON cycles (started_at);
 "#,
+    // 4: approvals, one per human per proposal (a proposal may need several, by risk).
+    r#"
+CREATE TABLE proposal_approvals (
+    proposal_id TEXT NOT NULL REFERENCES proposals (id),
+    actor       TEXT NOT NULL,
+    at          INTEGER NOT NULL,
+    reason      TEXT,
+    PRIMARY KEY (proposal_id, actor)
+) WITHOUT ROWID;
+CREATE TRIGGER proposal_approvals_no_update BEFORE UPDATE ON proposal_approvals
+BEGIN SELECT RAISE(ABORT, 'approvals are append-only'); END;
+CREATE TRIGGER proposal_approvals_no_delete BEFORE DELETE ON proposal_approvals
+BEGIN SELECT RAISE(ABORT, 'approvals are append-only'); END;
+"#,
 ];
 
 /// Raw records per segment row of `event_segments`.
