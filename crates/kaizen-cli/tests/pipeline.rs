@@ -979,3 +979,29 @@ fn a_dry_run_reports_duplicates_like_a_real_run() {
     assert_eq!(report["proposals"][0]["existing_id"], json!(id));
     assert_eq!(sb.proposal(&id)["proposal"]["occurrences"], json!(1));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Operator-declared knobs and playbooks
+
+#[test]
+fn a_playbook_with_an_unknown_knob_is_a_configuration_error() {
+    let sb = Sandbox::with_org();
+    std::fs::write(
+        sb.path("kaizen.yaml"),
+        "improvement:\n  playbooks:\n    - rule: budget_overrun\n      alternatives:\n        - {knob: models.nope, op: {step_down: 1}}\n",
+    )
+    .expect("writing kaizen.yaml");
+    sb.run_on(&["cycle", "run"])
+        .refused(&["improvement.playbooks", "models.nope"]);
+
+    // A valid operator playbook replaces the standard one for its rule.
+    std::fs::write(
+        sb.path("kaizen.yaml"),
+        "improvement:\n  playbooks:\n    - rule: budget_overrun\n      alternatives:\n        - {knob: budget.per_task_limit_usd, op: {scale_by: 0.5}}\n",
+    )
+    .expect("writing kaizen.yaml");
+    assert_eq!(sb.cycles(), Vec::<Value>::new(), "the refused run recorded nothing");
+    let report = sb.run_on(&["cycle", "run", "--json"]).ok().json();
+    let title = report["proposals"][0]["title"].as_str().unwrap_or_default();
+    assert!(title.contains("budget.per_task_limit_usd"), "{report:#}");
+}
