@@ -6,8 +6,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// kaizen: a self-improvement meta-loop for organisations of AI agents.
 ///
-/// kaizen ingests signals from seven domains of an agent organisation, builds a snapshot and
-/// runs auditable rules on it. Start with `kaizen quickstart`.
+/// kaizen ingests signals from seven domains of an agent organisation, builds a snapshot, runs
+/// auditable rules on it, turns what they find into proposals for the org document and queues
+/// them for mandatory human review. Start with `kaizen quickstart`.
 #[derive(Debug, Parser)]
 #[command(
     name = "kaizen",
@@ -61,7 +62,7 @@ pub enum Command {
     /// Show the effective configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
-    /// Measure ingestion and snapshot performance (see BENCHMARKS.md).
+    /// Measure ingestion, snapshot and cycle performance (see BENCHMARKS.md).
     #[command(subcommand)]
     Bench(BenchCommand),
     /// The org document: import, export, show, history, diff and rollback of its versions.

@@ -1000,7 +1000,11 @@ fn a_playbook_with_an_unknown_knob_is_a_configuration_error() {
         "improvement:\n  playbooks:\n    - rule: budget_overrun\n      alternatives:\n        - {knob: budget.per_task_limit_usd, op: {scale_by: 0.5}}\n",
     )
     .expect("writing kaizen.yaml");
-    assert_eq!(sb.cycles(), Vec::<Value>::new(), "the refused run recorded nothing");
+    assert_eq!(
+        sb.cycles(),
+        Vec::<Value>::new(),
+        "the refused run recorded nothing"
+    );
     let report = sb.run_on(&["cycle", "run", "--json"]).ok().json();
     let title = report["proposals"][0]["title"].as_str().unwrap_or_default();
     assert!(title.contains("budget.per_task_limit_usd"), "{report:#}");
