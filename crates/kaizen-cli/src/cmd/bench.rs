@@ -111,6 +111,32 @@ fn spec_for(agents: u32, days: u32, events: u64, end: DateTime<Utc>) -> Result<S
     Ok(probe)
 }
 
+/// Median, 90th percentile and minimum of timing samples, in their unit.
+struct Spread {
+    median: f64,
+    p90: f64,
+    min: f64,
+}
+
+impl Spread {
+    fn of(samples: &[f64]) -> Self {
+        let mut sorted = samples.to_vec();
+        sorted.sort_by(f64::total_cmp);
+        let at = |q: f64| {
+            let i = ((sorted.len() as f64 * q).ceil() as usize).saturating_sub(1);
+            sorted
+                .get(i.min(sorted.len().saturating_sub(1)))
+                .copied()
+                .unwrap_or(f64::NAN)
+        };
+        Self {
+            median: median(sorted.clone()),
+            p90: at(0.9),
+            min: sorted.first().copied().unwrap_or(f64::NAN),
+        }
+    }
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     let n = v.len();
@@ -237,6 +263,28 @@ fn ingest(ctx: &Ctx, events: u64, runs: u32, dir: Option<PathBuf>, json: bool) -
     Ok(0)
 }
 
+/// A benchmark store at `db` built once by `build` (given the data's end, the current hour)
+/// and reused on later runs; returns the data's end. A `.end` file next to it marks a
+/// complete build.
+fn cached_store(
+    ctx: &Ctx,
+    db: &Path,
+    build: impl FnOnce(DateTime<Utc>) -> Result<()>,
+) -> Result<DateTime<Utc>> {
+    let marker = db.with_extension("end");
+    let cached = std::fs::read_to_string(&marker)
+        .ok()
+        .and_then(|s| DateTime::parse_from_rfc3339(s.trim()).ok());
+    if let Some(end) = cached.filter(|_| db.exists()) {
+        return Ok(end.with_timezone(&Utc));
+    }
+    remove_db(db);
+    let end = kaizen_sim::current_hour(ctx.now());
+    build(end)?;
+    std::fs::write(&marker, end.to_rfc3339())?;
+    Ok(end)
+}
+
 fn remove_db(db: &Path) {
     for suffix in ["", "-wal", "-shm"] {
         let mut p = db.as_os_str().to_owned();
@@ -269,27 +317,16 @@ fn snapshot(
 ) -> Result<u8> {
     let dir = work_dir(dir, ctx)?;
     let db = dir.join(format!("snapshot-{agents}a-{events}e-{days}d.db"));
-    let marker = db.with_extension("end");
-    let end = match std::fs::read_to_string(&marker)
-        .ok()
-        .and_then(|s| DateTime::parse_from_rfc3339(s.trim()).ok())
-    {
-        Some(end) if db.exists() => end.with_timezone(&Utc),
-        _ => {
-            remove_db(&db);
-            let end = kaizen_sim::current_hour(ctx.now());
-            let spec = StoreSpec {
-                agents,
-                days,
-                events,
-                end,
-                faults: &[],
-            };
-            build_store(ctx, &db, &spec, json)?;
-            std::fs::write(&marker, end.to_rfc3339())?;
-            end
-        }
-    };
+    let end = cached_store(ctx, &db, |end| {
+        let spec = StoreSpec {
+            agents,
+            days,
+            events,
+            end,
+            faults: &[],
+        };
+        build_store(ctx, &db, &spec, json)
+    })?;
     let store = open_store(&db)?;
     let stats = store.stats()?;
     let builder = SnapshotBuilder::new(ctx.config.signals.clone());
@@ -304,19 +341,16 @@ fn snapshot(
         bail!("benchmark snapshot is broken: {:?}", snap.failed_domains);
     }
     let samples: Vec<f64> = (0..iterations).map(|_| ms(time(&store).0)).collect();
-    let mut sorted = samples.clone();
-    sorted.sort_by(f64::total_cmp);
+    let spread = Spread::of(&samples);
     let result = SnapshotBench {
         agents,
         events: stats.events,
         rollup_rows: stats.rollup_rows,
         window: format!("{} → {}", since.to_rfc3339(), until.to_rfc3339()),
         first_build_ms: ms(first),
-        median_ms: median(samples),
-        p90_ms: sorted[((sorted.len() as f64 * 0.9).ceil() as usize)
-            .saturating_sub(1)
-            .min(sorted.len() - 1)],
-        min_ms: sorted[0],
+        median_ms: spread.median,
+        p90_ms: spread.p90,
+        min_ms: spread.min,
         iterations,
     };
     if json {
@@ -426,34 +460,23 @@ fn cycle(
 
     let dir = work_dir(dir, ctx)?;
     let db = dir.join(format!("cycle-{agents}a-{events}e.db"));
-    let marker = db.with_extension("end");
-    let end = match std::fs::read_to_string(&marker)
-        .ok()
-        .and_then(|s| DateTime::parse_from_rfc3339(s.trim()).ok())
-    {
-        Some(end) if db.exists() => end.with_timezone(&Utc),
-        _ => {
-            remove_db(&db);
-            let end = kaizen_sim::current_hour(ctx.now());
-            let faults = [
-                Fault::BudgetOverrun,
-                Fault::CoordinationOverhead,
-                Fault::ErrorSpike,
-            ];
-            let spec = StoreSpec {
-                agents,
-                days: 7,
-                events,
-                end,
-                faults: &faults,
-            };
-            build_store(ctx, &db, &spec, json)?;
-            let mut store = open_store(&db)?;
-            store.org_import(kaizen_core::org::OrgDocument::standard(), "bench", end)?;
-            std::fs::write(&marker, end.to_rfc3339())?;
-            end
-        }
-    };
+    let end = cached_store(ctx, &db, |end| {
+        let faults = [
+            Fault::BudgetOverrun,
+            Fault::CoordinationOverhead,
+            Fault::ErrorSpike,
+        ];
+        let spec = StoreSpec {
+            agents,
+            days: 7,
+            events,
+            end,
+            faults: &faults,
+        };
+        build_store(ctx, &db, &spec, json)?;
+        open_store(&db)?.org_import(kaizen_core::org::OrgDocument::standard(), "bench", end)?;
+        Ok(())
+    })?;
     let mut store = open_store(&db)?;
     let mut config = ctx.config.clone();
     config.self_improvement.enabled = true;
@@ -488,19 +511,16 @@ fn cycle(
     let samples: Vec<f64> = (0..iterations)
         .map(|_| run().map(|r| r.0))
         .collect::<Result<_>>()?;
-    let mut sorted = samples.clone();
-    sorted.sort_by(f64::total_cmp);
+    let spread = Spread::of(&samples);
     let result = CycleBench {
         agents,
         events: store.stats()?.events,
         matches,
         proposals,
         first_cycle_ms: first,
-        median_ms: median(samples),
-        p90_ms: sorted[((sorted.len() as f64 * 0.9).ceil() as usize)
-            .saturating_sub(1)
-            .min(sorted.len() - 1)],
-        min_ms: sorted[0],
+        median_ms: spread.median,
+        p90_ms: spread.p90,
+        min_ms: spread.min,
         iterations,
     };
     if json {
@@ -511,7 +531,7 @@ fn cycle(
             agents, result.events, matches, proposals
         );
         println!(
-            "  first cycle (queues the proposals) {:>8.2} ms",
+            "  first cycle (opens connections)    {:>8.2} ms",
             result.first_cycle_ms
         );
         println!(
