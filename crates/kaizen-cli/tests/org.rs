@@ -1,65 +1,13 @@
 //! End-to-end tests of `kaizen org …` with the real binary: each test runs in its own temporary
 //! directory with a clean environment (only PATH and HOME), so the default actor is `cli`.
 
+mod common;
+
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
 
-use serde_json::{Value, json};
+use common::{Run, kaizen};
 
-const KAIZEN: &str = env!("CARGO_BIN_EXE_kaizen");
-
-struct Run {
-    args: Vec<String>,
-    out: Output,
-}
-
-impl Run {
-    fn stdout(&self) -> String {
-        String::from_utf8_lossy(&self.out.stdout).into_owned()
-    }
-
-    fn stderr(&self) -> String {
-        String::from_utf8_lossy(&self.out.stderr).into_owned()
-    }
-
-    fn code_is(self, code: i32) -> Self {
-        assert_eq!(
-            self.out.status.code(),
-            Some(code),
-            "`kaizen {}`\n--- stdout\n{}\n--- stderr\n{}",
-            self.args.join(" "),
-            self.stdout(),
-            self.stderr()
-        );
-        self
-    }
-
-    fn ok(self) -> Self {
-        self.code_is(0)
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout()).unwrap_or_else(|e| {
-            panic!(
-                "`kaizen {}`: not JSON ({e}):\n{}",
-                self.args.join(" "),
-                self.stdout()
-            )
-        })
-    }
-
-    fn stderr_has(self, needles: &[&str]) -> Self {
-        let err = self.stderr();
-        for n in needles {
-            assert!(
-                err.contains(n),
-                "stderr of `kaizen {}` lacks {n:?}:\n{err}",
-                self.args.join(" ")
-            );
-        }
-        self
-    }
-}
+use serde_json::json;
 
 struct Sandbox {
     dir: tempfile::TempDir,
@@ -85,19 +33,7 @@ impl Sandbox {
     }
 
     fn run(&self, args: &[&str]) -> Run {
-        let out = Command::new(KAIZEN)
-            .args(args)
-            .current_dir(self.dir.path())
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", self.dir.path())
-            .stdin(Stdio::null())
-            .output()
-            .unwrap_or_else(|e| panic!("running kaizen {args:?}: {e}"));
-        Run {
-            args: args.iter().map(|s| (*s).to_owned()).collect(),
-            out,
-        }
+        kaizen(self.dir.path(), args, &[])
     }
 
     fn version_ids(&self) -> Vec<i64> {

@@ -9,93 +9,17 @@
 //! against `kaizen rules eval` and `kaizen snapshot` over the cycle's own window rather than
 //! against constants.
 
+mod common;
+
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+
+use common::{Run, kaizen};
 
 use chrono::{DateTime, SecondsFormat, Timelike, Utc};
 use serde_json::{Value, json};
 
-const KAIZEN: &str = env!("CARGO_BIN_EXE_kaizen");
-
 /// Switches the meta-loop on.
 const ENABLED: (&str, &str) = ("KAIZEN__SELF_IMPROVEMENT__ENABLED", "true");
-
-struct Run {
-    args: Vec<String>,
-    out: Output,
-}
-
-impl Run {
-    fn stdout(&self) -> String {
-        String::from_utf8_lossy(&self.out.stdout).into_owned()
-    }
-
-    fn stderr(&self) -> String {
-        String::from_utf8_lossy(&self.out.stderr).into_owned()
-    }
-
-    fn code_is(self, code: i32) -> Self {
-        assert_eq!(
-            self.out.status.code(),
-            Some(code),
-            "`kaizen {}`\n--- stdout\n{}\n--- stderr\n{}",
-            self.args.join(" "),
-            self.stdout(),
-            self.stderr()
-        );
-        self
-    }
-
-    fn ok(self) -> Self {
-        self.code_is(0)
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout()).unwrap_or_else(|e| {
-            panic!(
-                "`kaizen {}`: not JSON ({e}):\n{}",
-                self.args.join(" "),
-                self.stdout()
-            )
-        })
-    }
-
-    fn stdout_has(self, needles: &[&str]) -> Self {
-        let out = self.stdout();
-        for n in needles {
-            assert!(
-                out.contains(n),
-                "stdout of `kaizen {}` lacks {n:?}:\n{out}",
-                self.args.join(" ")
-            );
-        }
-        self
-    }
-
-    fn stderr_has(self, needles: &[&str]) -> Self {
-        let err = self.stderr();
-        for n in needles {
-            assert!(
-                err.contains(n),
-                "stderr of `kaizen {}` lacks {n:?}:\n{err}",
-                self.args.join(" ")
-            );
-        }
-        self
-    }
-
-    /// Exit 2, the message on stderr naming the problem, nothing on stdout.
-    fn refused(self, needles: &[&str]) -> Self {
-        let run = self.code_is(2).stderr_has(needles);
-        assert_eq!(
-            run.stdout(),
-            "",
-            "`kaizen {}` printed on stdout although it failed",
-            run.args.join(" ")
-        );
-        run
-    }
-}
 
 /// The current hour (the wall clock truncated to the hour), as RFC 3339. Waits out the last
 /// seconds of an hour so that a test does not straddle the hour boundary (the cycle's window
@@ -181,23 +105,7 @@ impl Sandbox {
     }
 
     fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
-        let mut cmd = Command::new(KAIZEN);
-        cmd.args(args)
-            .current_dir(self.dir.path())
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", self.dir.path())
-            .stdin(Stdio::null());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let out = cmd
-            .output()
-            .unwrap_or_else(|e| panic!("running kaizen {args:?}: {e}"));
-        Run {
-            args: args.iter().map(|s| (*s).to_owned()).collect(),
-            out,
-        }
+        kaizen(self.dir.path(), args, env)
     }
 
     /// `kaizen ARGS` with the loop disabled (the default).
