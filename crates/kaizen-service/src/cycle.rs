@@ -14,7 +14,7 @@ use kaizen_core::improve::{
 use kaizen_core::rules::{RuleEngine, RuleMatch};
 use kaizen_core::signals::SnapshotBuilder;
 use kaizen_core::snapshot::{DomainFailure, SnapshotWindow};
-use kaizen_store::proposals::{CycleRecord, QueueOutcome};
+use kaizen_store::proposals::{CycleRecord, CycleSummary, QueueOutcome};
 use serde::{Deserialize, Serialize};
 
 use crate::{Result, Service, ServiceError, store_err};
@@ -380,13 +380,15 @@ impl Service<'_> {
         let json = serde_json::to_string(report).map_err(store_err)?;
         self.store
             .record_cycle(&CycleRecord {
-                id: report.id.clone(),
-                started_at: report.started_at,
-                completed_at: report.completed_at,
-                trigger: report.trigger.as_str().to_owned(),
-                dry_run: report.dry_run,
-                window_since: report.window.since,
-                window_until: report.window.until,
+                summary: CycleSummary {
+                    id: report.id.clone(),
+                    started_at: report.started_at,
+                    completed_at: report.completed_at,
+                    trigger: report.trigger.as_str().to_owned(),
+                    dry_run: report.dry_run,
+                    window_since: report.window.since,
+                    window_until: report.window.until,
+                },
                 report: json,
             })
             .map_err(store_err)?;

@@ -330,9 +330,9 @@ pub enum QueueOutcome {
     },
 }
 
-/// One improvement cycle, as recorded.
+/// A recorded cycle without its report, for listings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CycleRecord {
+pub struct CycleSummary {
     /// Cycle id (unique).
     pub id: String,
     /// When it started.
@@ -347,27 +347,32 @@ pub struct CycleRecord {
     pub window_since: DateTime<Utc>,
     /// End of the snapshot window.
     pub window_until: DateTime<Utc>,
+}
+
+/// One improvement cycle, as recorded: its summary and the cycle service's report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CycleRecord {
+    /// What listings show.
+    #[serde(flatten)]
+    pub summary: CycleSummary,
     /// The cycle service's report (JSON), stored verbatim.
     pub report: String,
 }
 
-/// A cycle without its report, for listings.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CycleSummary {
-    /// Cycle id.
-    pub id: String,
-    /// When it started.
-    pub started_at: DateTime<Utc>,
-    /// When it completed.
-    pub completed_at: DateTime<Utc>,
-    /// Why it ran.
-    pub trigger: String,
-    /// Whether it queued nothing on purpose.
-    pub dry_run: bool,
-    /// Start of the snapshot window.
-    pub window_since: DateTime<Utc>,
-    /// End of the snapshot window.
-    pub window_until: DateTime<Utc>,
+/// The columns of a [`CycleSummary`], in the order [`cycle_summary`] reads them.
+const CYCLE_COLUMNS: &str =
+    "id, started_at, completed_at, trigger, dry_run, window_since, window_until";
+
+fn cycle_summary(r: &rusqlite::Row<'_>) -> rusqlite::Result<CycleSummary> {
+    Ok(CycleSummary {
+        id: r.get(0)?,
+        started_at: micros_to_time(r.get(1)?),
+        completed_at: micros_to_time(r.get(2)?),
+        trigger: r.get(3)?,
+        dry_run: r.get(4)?,
+        window_since: micros_to_time(r.get(5)?),
+        window_until: micros_to_time(r.get(6)?),
+    })
 }
 
 /// Meta keys the store itself owns; [`Store::meta_set`] refuses them.
@@ -1021,63 +1026,43 @@ impl Store {
     /// Records a cycle. Refused when a cycle with this id is already recorded, or the id or
     /// trigger is blank.
     pub fn record_cycle(&mut self, cycle: &CycleRecord) -> crate::Result<()> {
-        if cycle.id.trim().is_empty() || cycle.trigger.trim().is_empty() {
+        let c = &cycle.summary;
+        if c.id.trim().is_empty() || c.trigger.trim().is_empty() {
             return Err(StoreError::Refused(
                 "a cycle needs a non-blank id and trigger".to_owned(),
             ));
         }
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let exists = tx
-            .query_row(
-                "SELECT 1 FROM cycles WHERE id = ?1",
-                params![cycle.id],
-                |_| Ok(()),
-            )
-            .optional()?
-            .is_some();
-        if exists {
-            return Err(StoreError::Refused(format!(
-                "cycle {} is already recorded; cycle ids must be unique",
-                cycle.id
-            )));
-        }
-        tx.execute(
-            "INSERT INTO cycles (id, started_at, completed_at, trigger, dry_run, window_since, window_until, report)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        let inserted = self.conn.execute(
+            &format!(
+                "INSERT INTO cycles ({CYCLE_COLUMNS}, report) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                 ON CONFLICT (id) DO NOTHING"
+            ),
             params![
-                cycle.id,
-                cycle.started_at.timestamp_micros(),
-                cycle.completed_at.timestamp_micros(),
-                cycle.trigger,
-                cycle.dry_run,
-                cycle.window_since.timestamp_micros(),
-                cycle.window_until.timestamp_micros(),
+                c.id,
+                c.started_at.timestamp_micros(),
+                c.completed_at.timestamp_micros(),
+                c.trigger,
+                c.dry_run,
+                c.window_since.timestamp_micros(),
+                c.window_until.timestamp_micros(),
                 cycle.report
             ],
         )?;
-        tx.commit()?;
+        if inserted == 0 {
+            return Err(StoreError::Refused(format!(
+                "cycle {} is already recorded; cycle ids must be unique",
+                c.id
+            )));
+        }
         Ok(())
     }
 
     /// Up to `limit` cycles, newest first (by start).
     pub fn cycles(&self, limit: usize) -> crate::Result<Vec<CycleSummary>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT id, started_at, completed_at, trigger, dry_run, window_since, window_until
-             FROM cycles ORDER BY started_at DESC, rowid DESC LIMIT ?1",
-        )?;
-        let rows = stmt.query_map(params![clamp_i64(limit)], |r| {
-            Ok(CycleSummary {
-                id: r.get(0)?,
-                started_at: micros_to_time(r.get(1)?),
-                completed_at: micros_to_time(r.get(2)?),
-                trigger: r.get(3)?,
-                dry_run: r.get(4)?,
-                window_since: micros_to_time(r.get(5)?),
-                window_until: micros_to_time(r.get(6)?),
-            })
-        })?;
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {CYCLE_COLUMNS} FROM cycles ORDER BY started_at DESC, rowid DESC LIMIT ?1"
+        ))?;
+        let rows = stmt.query_map(params![clamp_i64(limit)], cycle_summary)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
@@ -1086,18 +1071,11 @@ impl Store {
         Ok(self
             .conn
             .query_row(
-                "SELECT id, started_at, completed_at, trigger, dry_run, window_since, window_until, report
-                 FROM cycles WHERE id = ?1",
+                &format!("SELECT {CYCLE_COLUMNS}, report FROM cycles WHERE id = ?1"),
                 params![id],
                 |r| {
                     Ok(CycleRecord {
-                        id: r.get(0)?,
-                        started_at: micros_to_time(r.get(1)?),
-                        completed_at: micros_to_time(r.get(2)?),
-                        trigger: r.get(3)?,
-                        dry_run: r.get(4)?,
-                        window_since: micros_to_time(r.get(5)?),
-                        window_until: micros_to_time(r.get(6)?),
+                        summary: cycle_summary(r)?,
                         report: r.get(7)?,
                     })
                 },

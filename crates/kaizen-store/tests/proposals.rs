@@ -18,7 +18,7 @@ use kaizen_core::org::{OrgChange, OrgDocument, SettingValue};
 use kaizen_core::rules::RuleSeverity;
 use kaizen_store::Store;
 use kaizen_store::proposals::{
-    Actor, ActorKind, CycleRecord, ProposalError, ProposalStatus, QueueOutcome,
+    Actor, ActorKind, CycleRecord, CycleSummary, ProposalError, ProposalStatus, QueueOutcome,
 };
 
 fn t(s: i64) -> DateTime<Utc> {
@@ -684,13 +684,15 @@ fn cycles_and_meta_round_trip() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("kaizen.db");
     let cycle = |id: &str, start: i64, dry: bool| CycleRecord {
-        id: id.into(),
-        started_at: t(start),
-        completed_at: t(start + 2),
-        trigger: "manual".into(),
-        dry_run: dry,
-        window_since: t(start - 7 * 86_400),
-        window_until: t(start),
+        summary: CycleSummary {
+            id: id.into(),
+            started_at: t(start),
+            completed_at: t(start + 2),
+            trigger: "manual".into(),
+            dry_run: dry,
+            window_since: t(start - 7 * 86_400),
+            window_until: t(start),
+        },
         report: format!(r#"{{"id":"{id}","proposals":[]}}"#),
     };
     {
