@@ -363,7 +363,11 @@ pub fn print_store_stats(s: &StoreStats) {
 }
 
 /// A proposal for a reviewer: evidence, exact changes, rollback plan, guards, history.
-pub fn print_proposal(p: &kaizen_store::proposals::StoredProposal, apply_problem: Option<String>) {
+/// `apply_check` is `None` for a closed proposal, else the applier check's problem, if any.
+pub fn print_proposal(
+    p: &kaizen_store::proposals::StoredProposal,
+    apply_check: Option<Option<String>>,
+) {
     let pr = &p.proposal;
     println!("{}  {}", pr.id, pr.title);
     println!(
@@ -435,8 +439,9 @@ pub fn print_proposal(p: &kaizen_store::proposals::StoredProposal, apply_problem
                 .map_or(String::new(), |r| format!(": {r}"))
         );
     }
-    match apply_problem {
-        None => println!("\nIt applies cleanly to the current org document."),
-        Some(e) => println!("\nIt would NOT apply to the current org document: {e}"),
+    match apply_check {
+        Some(None) => println!("\nIt applies cleanly to the current org document."),
+        Some(Some(e)) => println!("\nIt would NOT apply to the current org document: {e}"),
+        None => {}
     }
 }

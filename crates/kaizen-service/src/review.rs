@@ -155,7 +155,9 @@ impl Service<'_> {
             .map_err(store_err)
     }
 
-    fn check(&mut self, p: &StoredProposal) -> Result<(i64, AppliedPlan)> {
+    /// Whether `p` would apply to the current org document now: the applier check that both
+    /// a dry run and a real apply run. Writes nothing; any status is accepted.
+    pub fn check(&mut self, p: &StoredProposal) -> Result<(i64, AppliedPlan)> {
         let current = self
             .store
             .org_current()

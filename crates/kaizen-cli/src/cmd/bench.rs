@@ -111,11 +111,12 @@ fn spec_for(agents: u32, days: u32, events: u64, end: DateTime<Utc>) -> Result<S
     Ok(probe)
 }
 
-/// Median, 90th percentile and minimum of timing samples, in their unit.
+/// Median, 90th percentile and minimum of timing samples, in milliseconds.
+#[derive(Serialize)]
 struct Spread {
-    median: f64,
-    p90: f64,
-    min: f64,
+    median_ms: f64,
+    p90_ms: f64,
+    min_ms: f64,
 }
 
 impl Spread {
@@ -130,9 +131,9 @@ impl Spread {
                 .unwrap_or(f64::NAN)
         };
         Self {
-            median: median(sorted.clone()),
-            p90: at(0.9),
-            min: sorted.first().copied().unwrap_or(f64::NAN),
+            median_ms: median(sorted.clone()),
+            p90_ms: at(0.9),
+            min_ms: sorted.first().copied().unwrap_or(f64::NAN),
         }
     }
 }
@@ -300,9 +301,8 @@ struct SnapshotBench {
     rollup_rows: u64,
     window: String,
     first_build_ms: f64,
-    median_ms: f64,
-    p90_ms: f64,
-    min_ms: f64,
+    #[serde(flatten)]
+    spread: Spread,
     iterations: u32,
 }
 
@@ -341,16 +341,13 @@ fn snapshot(
         bail!("benchmark snapshot is broken: {:?}", snap.failed_domains);
     }
     let samples: Vec<f64> = (0..iterations).map(|_| ms(time(&store).0)).collect();
-    let spread = Spread::of(&samples);
     let result = SnapshotBench {
         agents,
         events: stats.events,
         rollup_rows: stats.rollup_rows,
         window: format!("{} → {}", since.to_rfc3339(), until.to_rfc3339()),
         first_build_ms: ms(first),
-        median_ms: spread.median,
-        p90_ms: spread.p90,
-        min_ms: spread.min,
+        spread: Spread::of(&samples),
         iterations,
     };
     if json {
@@ -366,10 +363,16 @@ fn snapshot(
         );
         println!(
             "  median of {:<4}                  {:>8.2} ms",
-            iterations, result.median_ms
+            iterations, result.spread.median_ms
         );
-        println!("  p90                            {:>8.2} ms", result.p90_ms);
-        println!("  min                            {:>8.2} ms", result.min_ms);
+        println!(
+            "  p90                            {:>8.2} ms",
+            result.spread.p90_ms
+        );
+        println!(
+            "  min                            {:>8.2} ms",
+            result.spread.min_ms
+        );
     }
     Ok(0)
 }
@@ -438,9 +441,8 @@ struct CycleBench {
     matches: usize,
     proposals: usize,
     first_cycle_ms: f64,
-    median_ms: f64,
-    p90_ms: f64,
-    min_ms: f64,
+    #[serde(flatten)]
+    spread: Spread,
     iterations: u32,
 }
 
@@ -511,16 +513,13 @@ fn cycle(
     let samples: Vec<f64> = (0..iterations)
         .map(|_| run().map(|r| r.0))
         .collect::<Result<_>>()?;
-    let spread = Spread::of(&samples);
     let result = CycleBench {
         agents,
         events: store.stats()?.events,
         matches,
         proposals,
         first_cycle_ms: first,
-        median_ms: spread.median,
-        p90_ms: spread.p90,
-        min_ms: spread.min,
+        spread: Spread::of(&samples),
         iterations,
     };
     if json {
@@ -536,15 +535,15 @@ fn cycle(
         );
         println!(
             "  median of {:<4} (duplicates)      {:>8.2} ms",
-            iterations, result.median_ms
+            iterations, result.spread.median_ms
         );
         println!(
             "  p90                               {:>8.2} ms",
-            result.p90_ms
+            result.spread.p90_ms
         );
         println!(
             "  min                               {:>8.2} ms",
-            result.min_ms
+            result.spread.min_ms
         );
     }
     Ok(0)

@@ -81,15 +81,19 @@ pub fn run(ctx: &Ctx, cmd: ProposalsCommand) -> Result<u8> {
         }
         ProposalsCommand::Show { id, json } => {
             let p = service.proposal(&id).map_err(service_error)?;
-            let dry = service.apply(&id, &reviewer(None), true, &[]);
+            // Only an open proposal can still be applied; for a closed one the question is moot.
+            let check = p
+                .status
+                .is_open()
+                .then(|| service.check(&p).err().map(|e| e.to_string()));
             if json {
                 output::print_json(&serde_json::json!({
                     "proposal": p,
-                    "applies_cleanly": dry.as_ref().is_ok(),
-                    "apply_check": dry.as_ref().err().map(ToString::to_string),
+                    "applies_cleanly": check.as_ref().map(Option::is_none),
+                    "apply_check": check.clone().flatten(),
                 }))?;
             } else {
-                output::print_proposal(&p, dry.as_ref().err().map(ToString::to_string));
+                output::print_proposal(&p, check);
             }
         }
         ProposalsCommand::Approve {
