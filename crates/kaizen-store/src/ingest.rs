@@ -145,13 +145,10 @@ impl Store {
             f => f,
         };
         let mut report = IngestReport::default();
-        let progress = opts.progress;
         let mut writer = Writer {
             now: opts.now.timestamp_micros(),
             ..Writer::default()
         };
-        let batch_size = opts.batch_size.max(1);
-
         if format == InputFormat::JsonArray {
             let mut bytes = Vec::new();
             reader.read_to_end(&mut bytes)?;
@@ -164,49 +161,57 @@ impl Store {
                     return Ok(report);
                 }
             };
-            let mut tx = self.conn.transaction()?;
-            for (i, item) in items.into_iter().enumerate() {
-                writer.handle(&tx, &item, true, &mut report, &mut opts)?;
-                if (i + 1) % batch_size == 0 {
-                    writer.flush(&tx)?;
-                    tx.commit()?;
-                    tx = self.conn.transaction()?;
-                }
-            }
-            writer.flush(&tx)?;
-            tx.commit()?;
-            if let Some(p) = progress {
-                p(bytes.len() as u64);
-            }
+            let total = bytes.len() as u64;
+            let mut items = items.into_iter().peekable();
+            let chunks = std::iter::from_fn(|| {
+                items.peek()?;
+                let chunk: Vec<Parsed> = items.by_ref().take(CHUNK_RECORDS).collect();
+                Some(Ok(Chunk::new(chunk, total)))
+            });
+            self.write_chunks(chunks, &mut writer, &mut report, &mut opts)?;
             return Ok(report);
         }
 
         std::thread::scope(|scope| -> Result<IngestReport> {
             let (send, recv) = sync_channel::<std::io::Result<Chunk>>(4);
             let parser = scope.spawn(move || read_ndjson(reader, |chunk| send.send(chunk).is_ok()));
-            let mut tx = self.conn.transaction()?;
-            let mut in_batch = 0usize;
-            for chunk in recv {
-                let chunk = chunk?;
-                in_batch += chunk.items.len();
-                writer.handle_chunk(&tx, chunk.items, chunk.rollups, &mut report, &mut opts)?;
-                if in_batch >= batch_size {
-                    writer.flush(&tx)?;
-                    tx.commit()?;
-                    tx = self.conn.transaction()?;
-                    in_batch = 0;
-                }
-                if let Some(p) = progress {
-                    p(chunk.bytes);
-                }
-            }
-            writer.flush(&tx)?;
-            tx.commit()?;
+            self.write_chunks(recv, &mut writer, &mut report, &mut opts)?;
             parser
                 .join()
                 .map_err(|_| StoreError::Refused("the parser thread panicked".into()))?;
             Ok(report)
         })
+    }
+
+    /// Writes chunks in transactions of about `opts.batch_size` records, reporting progress
+    /// after each chunk.
+    fn write_chunks(
+        &mut self,
+        chunks: impl IntoIterator<Item = std::io::Result<Chunk>>,
+        writer: &mut Writer,
+        report: &mut IngestReport,
+        opts: &mut IngestOptions<'_>,
+    ) -> Result<()> {
+        let batch_size = opts.batch_size.max(1);
+        let mut tx = self.conn.transaction()?;
+        let mut in_batch = 0usize;
+        for chunk in chunks {
+            let chunk = chunk?;
+            in_batch += chunk.items.len();
+            writer.handle_chunk(&tx, chunk.items, chunk.rollups, report, opts)?;
+            if in_batch >= batch_size {
+                writer.flush(&tx)?;
+                tx.commit()?;
+                tx = self.conn.transaction()?;
+                in_batch = 0;
+            }
+            if let Some(p) = opts.progress {
+                p(chunk.bytes);
+            }
+        }
+        writer.flush(&tx)?;
+        tx.commit()?;
+        Ok(())
     }
 
     /// Rebuilds every derived table (rollups, agents, scaling, budget, evolution, benchmark)
@@ -257,7 +262,8 @@ impl Store {
                             i + 1
                         ))
                     })?;
-                    writer.apply(&tx, &event, line, true)?;
+                    writer.apply(&tx, &event, line)?;
+                    writer.accumulate(&tx, &event)?;
                     done += 1;
                 }
             }
@@ -325,13 +331,15 @@ fn read_line_capped(reader: &mut impl BufRead, line: &mut Vec<u8>) -> std::io::R
 }
 
 /// Parses NDJSON, handing chunks of records to `send` (which returns false to stop).
+/// Records per chunk handed from the parser to the writer.
+const CHUNK_RECORDS: usize = 2048;
+
 fn read_ndjson(mut reader: impl BufRead, mut send: impl FnMut(std::io::Result<Chunk>) -> bool) {
-    const CHUNK: usize = 2048;
     let mut line_no = 0u64;
     let mut record = 0u64;
     let mut bytes = 0u64;
     let mut buf = Vec::with_capacity(512);
-    let mut chunk = Vec::with_capacity(CHUNK);
+    let mut chunk = Vec::with_capacity(CHUNK_RECORDS);
     loop {
         let n = match read_line_capped(&mut reader, &mut buf) {
             Ok(n) => n,
@@ -378,9 +386,9 @@ fn read_ndjson(mut reader: impl BufRead, mut send: impl FnMut(std::io::Result<Ch
             raw,
             result,
         });
-        if chunk.len() == CHUNK
+        if chunk.len() == CHUNK_RECORDS
             && !send(Ok(Chunk::new(
-                std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK)),
+                std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK_RECORDS)),
                 bytes,
             )))
         {
@@ -598,7 +606,7 @@ impl Writer {
         let duplicates_before = report.duplicates;
         let mut accepted = Vec::with_capacity(items.len());
         for (i, item) in items.iter().enumerate() {
-            if self.handle(tx, item, false, report, opts)? {
+            if self.handle(tx, item, report, opts)? {
                 accepted.push(i);
             }
         }
@@ -631,20 +639,19 @@ impl Writer {
         Ok(())
     }
 
-    /// Handles one record. Returns whether it was accepted (stored, not a duplicate); its
-    /// rollup contributions are added only when `accumulate`.
+    /// Handles one record: stores it or reports it. Returns whether it was accepted (stored,
+    /// not a duplicate). Its rollup contributions are the caller's business.
     fn handle(
         &mut self,
         tx: &Transaction<'_>,
         item: &Parsed,
-        accumulate: bool,
         report: &mut IngestReport,
         opts: &mut IngestOptions<'_>,
     ) -> Result<bool> {
         report.records += 1;
         match &item.result {
             Ok(event) => {
-                if self.apply(tx, event, &item.raw, accumulate)? {
+                if self.apply(tx, event, &item.raw)? {
                     report.accepted += 1;
                     *report
                         .accepted_by_type
@@ -673,16 +680,10 @@ impl Writer {
         Ok(false)
     }
 
-    /// Stores one event. Returns false when its id was already stored.
-    /// Stores one event (raw segment, idempotency id, entities, and its rollup contributions
-    /// when `accumulate`). Returns false when its id was already stored.
-    fn apply(
-        &mut self,
-        tx: &Transaction<'_>,
-        event: &Event,
-        raw: &str,
-        accumulate: bool,
-    ) -> Result<bool> {
+    /// Stores one event: raw segment (unless rebuilding), idempotency id and entities; its
+    /// rollup contributions are added separately ([`Writer::accumulate`] or a chunk's
+    /// pre-summed rollups). Returns false when its id was already stored.
+    fn apply(&mut self, tx: &Transaction<'_>, event: &Event, raw: &str) -> Result<bool> {
         let ts = event.ts().micros();
         if self.insert_raw {
             if let Some(id) = event.id() {
@@ -700,9 +701,6 @@ impl Writer {
             if self.segment.count >= schema::SEGMENT_EVENTS {
                 self.segment.write(tx, self.now)?;
             }
-        }
-        if accumulate {
-            self.accumulate(tx, event)?;
         }
         self.entities(tx, event, ts)?;
         Ok(true)
