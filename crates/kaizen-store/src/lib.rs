@@ -60,7 +60,7 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 pub struct Store {
     path: PathBuf,
     conn: Connection,
-    readers: ReaderPool,
+    reader: StoreReader,
 }
 
 impl std::fmt::Debug for Store {
@@ -113,7 +113,10 @@ impl Store {
         let conn = Connection::open(&path)?;
         conn.execute_batch(WRITER_PRAGMAS)?;
         let mut store = Store {
-            readers: ReaderPool::new(path.clone()),
+            reader: StoreReader {
+                path: path.clone(),
+                idle: Mutex::new(Vec::new()),
+            },
             path,
             conn,
         };
@@ -161,7 +164,7 @@ impl Store {
 
     /// The read side, for snapshots. Cheap to create; uses pooled read-only connections.
     pub fn signal_source(&self) -> &StoreReader {
-        &self.readers.reader
+        &self.reader
     }
 
     /// Counts and sizes.
@@ -263,22 +266,6 @@ impl Store {
         }
         tx.commit()?;
         Ok(deleted)
-    }
-}
-
-/// Read-only connections shared by the snapshot builder's threads.
-pub(crate) struct ReaderPool {
-    reader: StoreReader,
-}
-
-impl ReaderPool {
-    fn new(path: PathBuf) -> Self {
-        Self {
-            reader: StoreReader {
-                path,
-                idle: Mutex::new(Vec::new()),
-            },
-        }
     }
 }
 
