@@ -62,7 +62,8 @@ pub enum Command {
     /// Show the effective configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
-    /// Measure ingestion, snapshot and cycle performance (see BENCHMARKS.md).
+    /// Measure ingestion, snapshot, cycle and effective-config performance, and the rollout
+    /// detector's error rates (see BENCHMARKS.md).
     #[command(subcommand)]
     Bench(BenchCommand),
     /// The org document: import, export, show, history, diff and rollback of its versions.
@@ -71,9 +72,19 @@ pub enum Command {
     /// Run improvement cycles and inspect them (snapshot → rules → strategies → guards → queue).
     #[command(subcommand)]
     Cycle(CycleCommand),
-    /// Review the approval queue: list, show, approve, reject, apply, roll back.
+    /// Review the approval queue: list, show, approve (starts the rollout), reject, preview,
+    /// roll back.
     #[command(subcommand)]
     Proposals(ProposalsCommand),
+    /// Staged rollouts of approved proposals: list, show, start, run due checks, decide.
+    #[command(subcommand)]
+    Rollouts(RolloutsCommand),
+    /// What agents run with.
+    #[command(subcommand)]
+    Agents(AgentsCommand),
+    /// Alerts for a human (failed rollbacks, apply conflicts): list, acknowledge.
+    #[command(subcommand)]
+    Alerts(AlertsCommand),
 }
 
 #[derive(Debug, Args)]
@@ -300,6 +311,30 @@ pub enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Monte-Carlo study of the rollout regression detector with the configured detection
+    /// settings: false rollbacks (no effect) and detection of a 10 % quality drop, for
+    /// before/after and A/B rollouts.
+    Rollouts {
+        /// Simulated rollouts per study.
+        #[arg(long, default_value_t = 1000)]
+        runs: u32,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Effective-config reads (what agent runtimes poll) on a temporary store with a live
+    /// canary rollout: cached and uncached reads per second, cached read latency.
+    EffectiveConfig {
+        /// Agents in the org (in 10 departments).
+        #[arg(long, default_value_t = 1000)]
+        agents: u32,
+        /// Cached reads to time (round-robin over the agents).
+        #[arg(long, default_value_t = 1_000_000)]
+        reads: u64,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -414,7 +449,8 @@ pub enum CycleCommand {
 pub enum ProposalsCommand {
     /// The queue, newest first.
     List {
-        /// Only this status: pending, approved, rejected, applied, rolled_back, superseded.
+        /// Only this status: pending, approved, rejected, rolling_out, inconclusive, applied,
+        /// rolled_back, rollback_failed, superseded.
         #[arg(long)]
         status: Option<String>,
         /// How many.
@@ -432,7 +468,8 @@ pub enum ProposalsCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Approve a pending proposal (you are recorded as the reviewer).
+    /// Approve a pending proposal (you are recorded as the reviewer). Once it has the
+    /// approvals its risk requires, its rollout starts.
     Approve {
         /// Proposal id.
         id: String,
@@ -442,6 +479,9 @@ pub enum ProposalsCommand {
         /// Reviewer name (default: $USER).
         #[arg(long = "as", value_name = "NAME")]
         reviewer: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Reject a pending or approved proposal.
     Reject {
@@ -454,19 +494,11 @@ pub enum ProposalsCommand {
         #[arg(long = "as", value_name = "NAME")]
         reviewer: Option<String>,
     },
-    /// Apply an approved proposal as a new org version (until staged rollouts exist).
-    Apply {
+    /// What the proposal would change in the current org document, and how it is undone
+    /// (the applier's check; writes nothing). Proposals take effect through their rollout.
+    Preview {
         /// Proposal id.
         id: String,
-        /// Run the same checks and show the changes, write nothing.
-        #[arg(long)]
-        dry_run: bool,
-        /// Also write each new org version as JSON into this directory.
-        #[arg(long, value_name = "DIR")]
-        notify_dir: Option<PathBuf>,
-        /// Operator name (default: $USER).
-        #[arg(long = "as", value_name = "NAME")]
-        reviewer: Option<String>,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -487,5 +519,130 @@ pub enum ProposalsCommand {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+    },
+}
+
+/// A rollout strategy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StrategyArg {
+    /// Everyone gets the change; compare against the window before.
+    #[value(name = "before_after")]
+    BeforeAfter,
+    /// A stratified fraction of the agents (self_improvement.rollout.canary_fraction).
+    #[value(name = "canary")]
+    Canary,
+    /// Treatment against a concurrent control group (rollout.ab_test).
+    #[value(name = "ab_test")]
+    AbTest,
+}
+
+/// What a human decides about a rollout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DecisionArg {
+    /// Observe a paused rollout for --hours more.
+    Extend,
+    /// Apply a paused rollout org-wide now (a new org version).
+    Apply,
+    /// Roll back an observing or paused rollout, or retry a failed rollback.
+    Rollback,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RolloutsCommand {
+    /// Rollouts, newest first.
+    List {
+        /// Only this state: observing, paused, rolling_back, applied, rolled_back,
+        /// rollback_failed.
+        #[arg(long)]
+        state: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// A rollout: strategy, groups, overlay, verdict and the history of its checks.
+    Show {
+        /// Proposal id.
+        id: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Start the rollout of an approved proposal whose automatic start failed.
+    Start {
+        /// Proposal id.
+        id: String,
+        /// Strategy (default: the proposal's).
+        #[arg(long, value_enum)]
+        strategy: Option<StrategyArg>,
+        /// Operator name (default: $USER).
+        #[arg(long = "as", value_name = "NAME")]
+        actor: Option<String>,
+    },
+    /// Run the regression checks that are due now (the server will do this on its own).
+    /// Exits 1 if any rollout's progress failed (the others still progress).
+    Tick {
+        /// Also write each org version a verdict creates as JSON into this directory.
+        #[arg(long, value_name = "DIR")]
+        notify_dir: Option<PathBuf>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// A human decision about a rollout: extend or apply a paused one, roll back.
+    Decide {
+        /// Proposal id.
+        id: String,
+        /// What to do.
+        #[arg(value_enum)]
+        decision: DecisionArg,
+        /// Why (required; recorded in the history).
+        #[arg(long)]
+        reason: String,
+        /// Hours to extend by (extend only).
+        #[arg(long, value_name = "N")]
+        hours: Option<u32>,
+        /// Also write the org version an apply creates as JSON into this directory.
+        #[arg(long, value_name = "DIR")]
+        notify_dir: Option<PathBuf>,
+        /// Your name (default: $USER).
+        #[arg(long = "as", value_name = "NAME")]
+        actor: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AgentsCommand {
+    /// An agent's effective configuration: the current org version plus the overlays of the
+    /// rollouts it is in the treatment group of (what its runtime would be served).
+    Config {
+        /// The agent's id.
+        agent_id: String,
+        /// Print the served JSON, byte for byte.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AlertsCommand {
+    /// Unacknowledged alerts, newest first.
+    List {
+        /// Include acknowledged ones.
+        #[arg(long)]
+        all: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Acknowledge an alert.
+    Ack {
+        /// Alert id.
+        id: i64,
+        /// Your name (default: $USER).
+        #[arg(long = "as", value_name = "NAME")]
+        actor: Option<String>,
     },
 }

@@ -445,3 +445,283 @@ pub fn print_proposal(
         None => {}
     }
 }
+
+/// What `proposals approve` achieved.
+pub fn print_approved(id: &str, actor: &str, a: &kaizen_service::Approved) {
+    if !a.approved {
+        println!(
+            "recorded {actor}'s approval of {id} ({} of {} required); it stays pending until {} more human(s) approve",
+            a.approvals,
+            a.required,
+            a.required.saturating_sub(a.approvals)
+        );
+        return;
+    }
+    println!("approved {id} as {actor}");
+    if let Some(r) = &a.rollout {
+        println!(
+            "{} rollout started: {} agent(s) in treatment, {} in control, {} h observation window, first check at {}",
+            r.strategy,
+            r.treatment,
+            r.control,
+            r.window_hours,
+            when(r.first_check_at)
+        );
+        println!("follow it with `kaizen rollouts show {id}`");
+    } else if let Some(e) = &a.rollout_error {
+        println!("its rollout did NOT start: {e}");
+        println!(
+            "the proposal stays approved; fix the cause, then start it with `kaizen rollouts start {id}`"
+        );
+    }
+}
+
+/// A time for people, `—` for none.
+pub fn when(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
+    t.map_or_else(
+        || "—".to_owned(),
+        |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+    )
+}
+
+/// A ratio estimate with as many decimals as its size needs.
+fn num(x: f64) -> String {
+    if x.abs() >= 100.0 {
+        format!("{x:.1}")
+    } else if x.abs() >= 1.0 {
+        format!("{x:.3}")
+    } else {
+        format!("{x:.4}")
+    }
+}
+
+/// A p-value: three decimals, scientific below 0.001, `—` for none.
+fn p_value(p: Option<f64>) -> String {
+    match p {
+        None => "—".to_owned(),
+        Some(p) if p < 0.001 => format!("{p:.1e}"),
+        Some(p) => format!("{p:.3}"),
+    }
+}
+
+/// A check's decision in a few words.
+pub fn check_decision(d: &kaizen_core::rollout::check::CheckDecision) -> String {
+    use kaizen_core::rollout::check::CheckDecision;
+    match d {
+        CheckDecision::Continue => "continue".to_owned(),
+        CheckDecision::RollBack { layer, metrics, .. } => format!(
+            "ROLL BACK ({}: {})",
+            format!("{layer:?}").to_lowercase(),
+            metrics
+                .iter()
+                .map(|m| m.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        CheckDecision::Apply { improved: true, .. } => "apply (improved)".to_owned(),
+        CheckDecision::Apply { .. } => "apply".to_owned(),
+        CheckDecision::Inconclusive { .. } => "inconclusive".to_owned(),
+    }
+}
+
+fn metric_decision(d: kaizen_core::rollout::check::MetricDecision) -> &'static str {
+    use kaizen_core::rollout::check::MetricDecision;
+    match d {
+        MetricDecision::NotReported => "not reported",
+        MetricDecision::InsufficientData => "insufficient data",
+        MetricDecision::Ok => "ok",
+        MetricDecision::Breaching => "breaching",
+        MetricDecision::ThresholdRegression => "THRESHOLD REGRESSION",
+        MetricDecision::StatisticalRegression => "STATISTICAL REGRESSION",
+    }
+}
+
+/// Rollouts as a table.
+pub fn print_rollouts(rows: &[kaizen_store::rollouts::Rollout]) {
+    let mut t = table();
+    t.set_header(vec![
+        "proposal",
+        "strategy",
+        "state",
+        "treatment",
+        "control",
+        "checks",
+        "next check",
+        "verdict",
+    ]);
+    for r in rows {
+        t.add_row(vec![
+            Cell::new(&r.proposal_id),
+            Cell::new(r.strategy.as_str()),
+            Cell::new(r.state.as_str()),
+            Cell::new(r.assignment.treatment.len()),
+            Cell::new(r.assignment.control.len()),
+            Cell::new(format!("{}/{}", r.checks_done, r.total_checks())),
+            Cell::new(when(r.next_check_at())),
+            Cell::new(r.verdict.as_ref().map_or("—", |v| v.outcome.as_str())),
+        ]);
+    }
+    println!("{t}");
+}
+
+/// A rollout in full, with the history of its checks.
+pub fn print_rollout(
+    r: &kaizen_store::rollouts::Rollout,
+    checks: &[kaizen_store::rollouts::StoredCheck],
+) {
+    let a = &r.assignment;
+    println!(
+        "rollout of proposal {}: {} · {}",
+        r.proposal_id, r.strategy, r.state
+    );
+    println!(
+        "base org version {} · started {} · window {} h, a check every {} h ({} of {} done, next {})",
+        r.base_version,
+        when(Some(r.started_at)),
+        r.window_hours,
+        r.interval_hours,
+        r.checks_done,
+        r.total_checks(),
+        when(r.next_check_at())
+    );
+    println!(
+        "groups: {} agent(s) in treatment, {} in control (treatment fraction {:.2})",
+        a.treatment.len(),
+        a.control.len(),
+        a.treatment_fraction
+    );
+    for s in &a.strata {
+        println!(
+            "  {:<24} {:>5} agent(s), {:>5} in treatment",
+            s.name, s.agents, s.treatment
+        );
+    }
+    println!("\nOverlay (the proposal's changes):");
+    for c in &r.changes {
+        println!("  {c}");
+    }
+    println!(
+        "\nRollback operations ({} of {} executed):",
+        r.reverted,
+        r.rollback.len()
+    );
+    for c in &r.rollback {
+        println!("  {c}");
+    }
+    match &r.verdict {
+        Some(v) => {
+            println!(
+                "\nVerdict: {} by {} at {} after {} h{}",
+                v.outcome,
+                v.decided_by,
+                when(Some(v.at)),
+                v.elapsed_hours,
+                v.check_seq
+                    .map_or_else(String::new, |s| format!(" (check {s})"))
+            );
+            println!("  {}", v.reason);
+        }
+        None => println!("\nVerdict: none yet"),
+    }
+    if let Some(v) = r.applied_version {
+        println!("applied as org version {v}");
+    }
+    if checks.is_empty() {
+        println!("\nChecks: none yet");
+        return;
+    }
+    println!("\nChecks:");
+    let mut t = table();
+    t.set_header(vec![
+        "seq",
+        "at",
+        "elapsed h",
+        "decision",
+        "metric",
+        "control → treatment",
+        "worse %",
+        "p running / adjusted",
+        "metric decision",
+    ]);
+    for c in checks {
+        for (i, m) in c.outcome.metrics.iter().enumerate() {
+            let first = i == 0;
+            let est = match (m.control, m.treatment) {
+                (None, None) => "—".to_owned(),
+                (c, t) => format!(
+                    "{} → {}",
+                    c.map_or_else(|| "—".to_owned(), |e| num(e.ratio)),
+                    t.map_or_else(|| "—".to_owned(), |e| num(e.ratio))
+                ),
+            };
+            t.add_row(vec![
+                Cell::new(if first {
+                    c.seq.to_string()
+                } else {
+                    String::new()
+                }),
+                Cell::new(if first {
+                    c.at.format("%m-%d %H:%M").to_string()
+                } else {
+                    String::new()
+                }),
+                Cell::new(if first {
+                    c.elapsed_hours.to_string()
+                } else {
+                    String::new()
+                }),
+                Cell::new(if first {
+                    check_decision(&c.outcome.decision)
+                } else {
+                    String::new()
+                }),
+                Cell::new(m.metric.as_str()),
+                Cell::new(est),
+                Cell::new(
+                    m.worsening
+                        .map_or_else(|| "—".to_owned(), |w| format!("{:+.1}", w * 100.0)),
+                ),
+                Cell::new(format!(
+                    "{} / {}",
+                    p_value(m.p_running.or(m.p_value)),
+                    p_value(m.p_adjusted)
+                )),
+                Cell::new(metric_decision(m.decision)),
+            ]);
+        }
+    }
+    println!("{t}");
+    for c in checks {
+        if let Some(s) = &c.outcome.sample_ratio
+            && s.mismatch
+        {
+            println!(
+                "check {}: SAMPLE RATIO MISMATCH: tasks control {} / treatment {}, expected treatment share {:.3} ({}), p = {}",
+                c.seq,
+                s.observed.0,
+                s.observed.1,
+                s.expected_treatment_share,
+                s.basis,
+                p_value(Some(s.p_value))
+            );
+        }
+        if c.ran_at - c.at > chrono::Duration::minutes(5) {
+            println!(
+                "check {} ran late, at {} (data up to its scheduled time)",
+                c.seq,
+                when(Some(c.ran_at))
+            );
+        }
+    }
+    if let Some(last) = checks.last() {
+        let why = match &last.outcome.decision {
+            kaizen_core::rollout::check::CheckDecision::Continue => None,
+            kaizen_core::rollout::check::CheckDecision::RollBack { reason, .. }
+            | kaizen_core::rollout::check::CheckDecision::Apply { reason, .. }
+            | kaizen_core::rollout::check::CheckDecision::Inconclusive { reason } => Some(reason),
+        };
+        if let Some(why) = why {
+            println!("check {}: {why}", last.seq);
+        }
+    }
+}

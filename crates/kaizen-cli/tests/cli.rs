@@ -968,10 +968,16 @@ fn help_works_for_every_command() {
         "store",
         "config",
         "bench",
+        "org",
+        "cycle",
+        "proposals",
+        "rollouts",
+        "agents",
+        "alerts",
     ] {
         assert!(top.contains(cmd), "top-level help lacks {cmd}:\n{top}");
     }
-    let commands: [&[&str]; 18] = [
+    let commands: [&[&str]; 39] = [
         &["quickstart"],
         &["init"],
         &["ingest"],
@@ -990,6 +996,27 @@ fn help_works_for_every_command() {
         &["bench"],
         &["bench", "ingest"],
         &["bench", "snapshot"],
+        &["bench", "rollouts"],
+        &["bench", "effective-config"],
+        &["proposals"],
+        &["proposals", "list"],
+        &["proposals", "show"],
+        &["proposals", "approve"],
+        &["proposals", "reject"],
+        &["proposals", "preview"],
+        &["proposals", "rollback"],
+        &["rollouts"],
+        &["rollouts", "list"],
+        &["rollouts", "show"],
+        &["rollouts", "start"],
+        &["rollouts", "tick"],
+        &["rollouts", "decide"],
+        &["agents"],
+        &["agents", "config"],
+        &["alerts"],
+        &["alerts", "list"],
+        &["alerts", "ack"],
+        &["cycle", "run"],
     ];
     for cmd in commands {
         let mut args = cmd.to_vec();
@@ -1010,6 +1037,26 @@ fn help_works_for_every_command() {
     assert!(version.starts_with("kaizen "), "{version}");
     // Help never touches the store.
     assert!(!sb.path("kaizen.db").exists());
+}
+
+#[test]
+fn alerts_are_empty_on_a_fresh_store_and_unknown_ones_cannot_be_acknowledged() {
+    let sb = Sandbox::bare();
+    let out = sb.run(&["alerts", "list"]).ok().stdout();
+    assert_eq!(out, "no unacknowledged alerts\n");
+    let out = sb.run(&["alerts", "list", "--all"]).ok().stdout();
+    assert_eq!(out, "no alerts\n");
+    assert_eq!(sb.run(&["alerts", "list", "--json"]).ok().json(), json!([]));
+    assert_eq!(
+        sb.run(&["alerts", "list", "--all", "--json"]).ok().json(),
+        json!([])
+    );
+    sb.run(&["alerts", "ack", "1", "--as", "ana"])
+        .code_is(2)
+        .stderr_has(&["no unacknowledged alert with id 1"]);
+    sb.run(&["alerts", "ack", "x"])
+        .code_is(2)
+        .stderr_has(&["invalid value 'x'"]);
 }
 
 // ---------------------------------------------------------------------------------------------

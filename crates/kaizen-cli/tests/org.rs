@@ -229,3 +229,64 @@ fn bad_input_is_refused_and_changes_nothing() {
     let show = sb.run(&["org", "show", "--json"]).ok().json();
     assert_eq!(show["settings"]["models"]["default_tier"], json!("large"));
 }
+
+#[test]
+fn agents_config_serves_an_agents_view_and_refuses_unknown_agents() {
+    let sb = Sandbox::new();
+    // No org document: a clear refusal.
+    sb.run(&["agents", "config", "a1"])
+        .refused(&["there is no org document yet", "kaizen org init"]);
+
+    sb.run(&["org", "init"]).ok();
+    // The standard org has no agents.
+    sb.run(&["agents", "config", "a1"])
+        .refused(&["no agent with id \"a1\" in org version 1"]);
+    sb.run(&["agents", "config", "a1", "--json"])
+        .refused(&["no agent with id \"a1\""]);
+
+    sb.run(&["org", "export", "-o", "org.yaml"]).ok();
+    let with_agent = sb.read("org.yaml").replace(
+        "agents: []",
+        "agents:\n- id: a1\n  role: sre\n  department: engineering",
+    );
+    sb.write("agent.yaml", &with_agent);
+    sb.run(&["org", "import", "agent.yaml"]).ok();
+
+    // --json prints the served bytes: compact JSON, fields in their stable order.
+    let run = sb.run(&["agents", "config", "a1", "--json"]).ok();
+    let text = run.stdout();
+    assert!(text.ends_with("}\n") && !text.contains("\n "), "{text}");
+    assert!(
+        text.starts_with("{\"agent_id\":\"a1\",\"role\":\"sre\""),
+        "{text}"
+    );
+    let served = run.json();
+    assert_eq!(served["agent_id"], json!("a1"));
+    assert_eq!(served["role"], json!("sre"));
+    assert_eq!(served["department"], json!("engineering"));
+    assert_eq!(served["org_version"], json!(2));
+    assert_eq!(served["overlays"], json!([]));
+    assert_eq!(served["settings"]["models"]["default_tier"], json!("large"));
+    assert_eq!(served["principles"][0]["id"], json!("verify-before-done"));
+    let etag = served["etag"].as_str().expect("an etag").to_owned();
+    assert!(etag.starts_with("v2-") && etag.len() == 19, "{etag}");
+    // Reading again serves the same bytes.
+    assert_eq!(
+        sb.run(&["agents", "config", "a1", "--json"]).ok().stdout(),
+        text
+    );
+
+    let table = sb.run(&["agents", "config", "a1"]).ok().stdout();
+    for needle in [
+        "agent a1: role sre, department engineering",
+        &format!("org version 2 · etag {etag}"),
+        "overlays: none",
+        "models.default_tier",
+        "\"large\"",
+        "verify-before-done [all, append]",
+    ] {
+        assert!(table.contains(needle), "{needle:?} in:\n{table}");
+    }
+    sb.run(&["agents", "config", "nobody"])
+        .refused(&["no agent with id \"nobody\" in org version 2"]);
+}

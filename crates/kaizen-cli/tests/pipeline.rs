@@ -1,6 +1,10 @@
 //! End-to-end tests of the improvement pipeline with the real binary: `sim generate` → `ingest` →
-//! `org init` → `cycle run|tick|list|show` → `proposals list|show|approve|reject|apply|rollback`
-//! → `org history|diff|export`.
+//! `org init|import` → `cycle run|tick|list|show` → `proposals list|show|preview|approve|reject`
+//! → `rollouts list|show|start|tick|decide` → `agents config` → `org history|export`.
+//!
+//! The tests run on the system clock, so a rollout cannot reach its verdict inside a test (its
+//! window is 48 h): they check that approval starts it, what it serves, and a human's rollback.
+//! One test moves a rollout's start back in the store to let `rollouts tick` run real checks.
 //!
 //! Each test runs in its own temporary directory with a clean environment (only PATH and HOME,
 //! plus the `KAIZEN__…` overrides it asks for), so the default actor is `cli` and the store is
@@ -85,23 +89,54 @@ impl Sandbox {
         sb
     }
 
-    /// [`Sandbox::with_budget_overrun`] with the standard org as version 1.
+    /// [`Sandbox::with_budget_overrun`] with the standard org as version 1 (no agents, so no
+    /// rollout can start).
     fn with_org() -> Self {
         let sb = Self::with_budget_overrun();
         sb.run(&["org", "init"]).ok().stdout_has(&["org version 1"]);
         sb
     }
 
+    /// [`Sandbox::with_org`] plus the dataset's 30 agents as version 2.
+    fn with_agents() -> Self {
+        let sb = Self::with_org();
+        sb.add_agents();
+        sb
+    }
+
+    /// Imports the current org document plus the dataset's agents ([`agent_ids`]), spread over
+    /// the standard departments, as a new version.
+    fn add_agents(&self) {
+        const DEPARTMENTS: [(&str, &str); 5] = [
+            ("engineering", "sre"),
+            ("research", "researcher"),
+            ("support", "support-agent"),
+            ("sales", "account-executive"),
+            ("operations", "ops-analyst"),
+        ];
+        let (text, _) = exported(self, None);
+        let agents: String = agent_ids()
+            .iter()
+            .enumerate()
+            .map(|(i, id)| {
+                let (dept, role) = DEPARTMENTS[i % DEPARTMENTS.len()];
+                format!("- id: {id}\n  role: {role}\n  department: {dept}\n")
+            })
+            .collect();
+        assert!(text.contains("agents: []\n"), "{text}");
+        let with_agents = text.replace("agents: []\n", &format!("agents:\n{agents}"));
+        std::fs::write(self.path("org-agents.yaml"), with_agents).expect("writing the org");
+        self.run(&["org", "import", "org-agents.yaml"])
+            .ok()
+            .stdout_has(&["(30 changes)"]);
+    }
+
+    fn rollouts(&self) -> Value {
+        self.run(&["rollouts", "list", "--json"]).ok().json()
+    }
+
     fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
-    }
-
-    fn read(&self, name: &str) -> String {
-        std::fs::read_to_string(self.path(name)).unwrap_or_else(|e| panic!("reading {name}: {e}"))
-    }
-
-    fn read_json(&self, name: &str) -> Value {
-        serde_json::from_str(&self.read(name)).unwrap_or_else(|e| panic!("{name}: not JSON: {e}"))
     }
 
     fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
@@ -161,6 +196,11 @@ impl Sandbox {
             .to_owned();
         (report, id)
     }
+}
+
+/// The agents of the dataset (`sim generate --agents 30`), sorted.
+fn agent_ids() -> Vec<String> {
+    (0..30).map(|i| format!("agent-{i:04}")).collect()
 }
 
 /// The change the budget-overrun playbook makes to the standard org.
@@ -231,7 +271,7 @@ fn exported(sb: &Sandbox, version: Option<&str>) -> (String, Value) {
 // 1. The issue's scenario
 
 #[test]
-fn budget_overrun_is_proposed_reviewed_applied_and_rolled_back() {
+fn budget_overrun_is_proposed_reviewed_rolled_out_and_rolled_back() {
     let sb = Sandbox::with_budget_overrun();
 
     // Without an org document the cycle refuses and says how to make one; nothing is recorded.
@@ -240,10 +280,11 @@ fn budget_overrun_is_proposed_reviewed_applied_and_rolled_back() {
     assert_eq!(sb.cycles(), Vec::<Value>::new());
 
     sb.run(&["org", "init"]).ok().stdout_has(&["org version 1"]);
+    sb.add_agents();
     let (cycle, id) = sb.cycle_with_one_proposal(&[], "queued");
     assert_eq!(cycle["trigger"], json!("manual"));
     assert_eq!(cycle["dry_run"], json!(false));
-    assert_eq!(cycle["org_version"], json!(1));
+    assert_eq!(cycle["org_version"], json!(2));
     assert_eq!(cycle["agents"], json!(30));
     assert_eq!(cycle["failed_domains"], json!([]));
     assert_eq!(cycle["rule_failures"], json!([]));
@@ -369,80 +410,66 @@ fn budget_overrun_is_proposed_reviewed_applied_and_rolled_back() {
         "applies cleanly",
     ]);
 
-    // Applying before a human approved it is refused and changes nothing.
-    let (v1_text, v1) = exported(&sb, None);
+    // `apply` is gone: a proposal becomes an org version only through its rollout's verdict.
     sb.run(&["proposals", "apply", &id])
-        .refused(&["pending", "only a proposal a human approved can be applied"]);
-    assert_eq!(sb.version_ids(), vec![1]);
+        .refused(&["unrecognized subcommand 'apply'"]);
+    // `preview` runs the applier's check and writes nothing, whatever the status.
+    let (v2_text, _) = exported(&sb, None);
+    let preview = json!({
+        "proposal_id": id,
+        "dry_run": true,
+        "base_version": 2,
+        "new_version": null,
+        "changes": [tier_change()],
+        "rollback": [tier_rollback()],
+        "notifications": [],
+    });
+    assert_eq!(
+        sb.run(&["proposals", "preview", &id, "--json"]).ok().json(),
+        preview
+    );
+    sb.run(&["proposals", "preview", &id]).ok().stdout_has(&[
+        &format!("preview of {id} against org version 2"),
+        "  set models.default_tier: \"large\" → \"medium\"",
+        "undone by:",
+        "  set models.default_tier: \"medium\" → \"large\"",
+    ]);
+    // Nothing rolls out before a human approved it.
+    sb.run(&["rollouts", "start", &id])
+        .refused(&["is pending", "only an approved proposal can be rolled out"]);
+    assert_eq!(sb.rollouts(), json!([]));
+    assert_eq!(sb.version_ids(), vec![2, 1]);
     assert_eq!(status(&sb, &id), json!("pending"));
 
-    sb.run(&["proposals", "approve", &id, "--as", "ana"])
-        .ok()
-        .stdout_has(&[&format!("approved {id} as ana")]);
-    assert_eq!(status(&sb, &id), json!("approved"));
-
-    // A dry run shows the changes and writes nothing, not even the notification directory.
-    let dry = sb
-        .run(&[
-            "proposals",
-            "apply",
-            &id,
-            "--dry-run",
-            "--json",
-            "--notify-dir",
-            "dry",
-        ])
+    // Approving starts the before/after rollout the proposal suggests: every agent sees the
+    // change as an overlay; the org document itself does not change.
+    let approved = sb
+        .run(&["proposals", "approve", &id, "--as", "ana", "--json"])
         .ok()
         .json();
+    let first_check = approved["rollout"]["first_check_at"].clone();
     assert_eq!(
-        dry,
+        approved,
         json!({
             "proposal_id": id,
-            "dry_run": true,
-            "base_version": 1,
-            "new_version": null,
-            "changes": [tier_change()],
-            "rollback": [tier_rollback()],
-            "notifications": [],
+            "actor": "ana",
+            "approvals": 1,
+            "required": 1,
+            "approved": true,
+            "rollout": {
+                "strategy": "before_after",
+                "treatment": 30,
+                "control": 0,
+                "window_hours": 48,
+                "first_check_at": first_check,
+            },
+            "rollout_error": null,
         })
     );
-    assert_eq!(sb.version_ids(), vec![1]);
-    assert_eq!(status(&sb, &id), json!("approved"));
-    assert!(!sb.path("dry").exists(), "a dry run created its notify dir");
-
-    // The real apply: version 2, notified into out/.
-    let applied = sb
-        .run(&["proposals", "apply", &id, "--json", "--notify-dir", "out"])
-        .ok()
-        .json();
-    assert_eq!(
-        applied,
-        json!({
-            "proposal_id": id,
-            "dry_run": false,
-            "base_version": 1,
-            "new_version": 2,
-            "changes": [tier_change()],
-            "rollback": [tier_rollback()],
-            "notifications": [{"mutator": "file:out", "ok": true, "error": null}],
-        })
-    );
+    assert_eq!(status(&sb, &id), json!("rolling_out"));
     assert_eq!(sb.version_ids(), vec![2, 1]);
-    let history = sb.run(&["org", "history", "--json"]).ok().json();
-    assert_eq!(history[0]["parent"], json!(1));
-    assert_eq!(history[0]["proposal_id"], json!(id));
-    assert_eq!(history[0]["change_count"], json!(1));
-    let (_, v2) = exported(&sb, None);
-    assert_eq!(sb.read_json("out/org-v2.json"), v2);
-    assert_eq!(sb.read("out/current.json"), sb.read("out/org-v2.json"));
-    assert_eq!(v2["settings"]["models"]["default_tier"], json!("medium"));
-    let mut expected_v2 = v1.clone();
-    expected_v2["settings"]["models"]["default_tier"] = json!("medium");
-    assert_eq!(v2, expected_v2, "the apply changed more than the tier");
-
+    assert_eq!(exported(&sb, None).0, v2_text);
     let shown = sb.proposal(&id);
-    assert_eq!(shown["proposal"]["status"], json!("applied"));
-    assert_eq!(shown["proposal"]["applied_version"], json!(2));
     let t = transitions(&shown);
     assert_eq!(t.len(), 3, "{shown:#}");
     assert_eq!(
@@ -459,105 +486,212 @@ fn budget_overrun_is_proposed_reviewed_applied_and_rolled_back() {
         t[2],
         (
             json!("approved"),
-            json!("applied"),
-            json!("cli"),
+            json!("rolling_out"),
+            json!("ana"),
             json!("human"),
-            Value::Null
+            json!("before_after rollout started")
         )
     );
+    sb.run(&["proposals", "show", &id]).ok().stdout_has(&[
+        "status rolling_out",
+        "Rollout: before_after, observing",
+        &format!("kaizen rollouts show {id}"),
+    ]);
+    sb.run(&["proposals", "list", "--status", "rolling_out"])
+        .ok()
+        .stdout_has(&[&id, "rolling_out"]);
 
-    // The diff is exactly that one change.
+    // The rollout: observing, 12 checks of 4 h in the 48 h window, none run yet.
+    let rollouts = sb.rollouts();
+    let list = rollouts.as_array().expect("a list of rollouts");
+    assert_eq!(list.len(), 1, "{rollouts:#}");
+    let r = &list[0];
+    assert_eq!(r["proposal_id"], json!(id));
+    assert_eq!(r["strategy"], json!("before_after"));
+    assert_eq!(r["state"], json!("observing"));
+    assert_eq!(r["base_version"], json!(2));
+    assert_eq!(r["changes"], json!([tier_change()]));
+    assert_eq!(r["rollback"], json!([tier_rollback()]));
+    assert_eq!(r["reverted"], json!(0));
+    assert_eq!(r["window_hours"], json!(48));
+    assert_eq!(r["interval_hours"], json!(4));
+    assert_eq!(r["checks_done"], json!(0));
+    assert_eq!(r["verdict"], Value::Null);
+    assert_eq!(r["applied_version"], Value::Null);
+    assert_eq!(r["assignment"]["treatment"], json!(agent_ids()));
+    assert_eq!(r["assignment"]["control"], json!([]));
     assert_eq!(
-        sb.run(&["org", "diff", "1", "2", "--json"]).ok().json(),
-        json!({
-            "from": 1,
-            "to": 2,
-            "changes": [tier_change()],
-            "summary": ["set models.default_tier: \"large\" → \"medium\""],
-        })
+        time(&first_check),
+        time(&r["started_at"]) + chrono::Duration::hours(4)
     );
+    assert_eq!(
+        sb.run(&["rollouts", "list", "--state", "observing", "--json"])
+            .ok()
+            .json(),
+        rollouts
+    );
+    assert_eq!(
+        sb.run(&["rollouts", "list", "--state", "rolled_back", "--json"])
+            .ok()
+            .json(),
+        json!([])
+    );
+    sb.run(&["rollouts", "list", "--state", "rolled_back"])
+        .ok()
+        .stdout_has(&["no rollouts in state rolled_back"]);
+    sb.run(&["rollouts", "list", "--state", "bogus"]).refused(&[
+        "unknown rollout state \"bogus\"",
+        "observing",
+        "rollback_failed",
+    ]);
+    sb.run(&["rollouts", "list"]).ok().stdout_has(&[
+        &id,
+        "before_after",
+        "observing",
+        "30",
+        "0/12",
+    ]);
+    let show = sb.run(&["rollouts", "show", &id, "--json"]).ok().json();
+    assert_eq!(show, json!({"rollout": r, "checks": []}));
+    sb.run(&["rollouts", "show", &id]).ok().stdout_has(&[
+        &format!("rollout of proposal {id}: before_after · observing"),
+        "base org version 2",
+        "window 48 h, a check every 4 h (0 of 12 done",
+        "30 agent(s) in treatment, 0 in control",
+        "engineering",
+        "Overlay (the proposal's changes):\n  set models.default_tier: \"large\" → \"medium\"",
+        "Rollback operations (0 of 1 executed):\n  set models.default_tier: \"medium\" → \"large\"",
+        "Verdict: none yet",
+        "Checks: none yet",
+    ]);
+    sb.run(&["rollouts", "show", "nope"])
+        .refused(&["no rollout for proposal nope"]);
+    // No check is due yet.
+    assert_eq!(
+        sb.run(&["rollouts", "tick", "--json"]).ok().json(),
+        json!({"progress": [], "next_check": first_check})
+    );
+    sb.run(&["rollouts", "tick"])
+        .ok()
+        .stdout_has(&["no rollout check is due", "next check due at"]);
+    // A started rollout cannot start twice.
+    sb.run(&["rollouts", "start", &id]).refused(&[
+        "is rolling_out",
+        "only an approved proposal can be rolled out",
+    ]);
 
-    // Rolling back makes version 3, whose document is version 1's.
-    let rolled = sb
+    // Every agent is in the treatment group of a before/after rollout: each is served the
+    // overlay.
+    let served = sb
+        .run(&["agents", "config", "agent-0007", "--json"])
+        .ok()
+        .json();
+    assert_eq!(served["overlays"], json!([id]));
+    assert_eq!(served["org_version"], json!(2));
+    assert_eq!(
+        served["settings"]["models"]["default_tier"],
+        json!("medium")
+    );
+    let overlaid_etag = served["etag"].clone();
+    sb.run(&["agents", "config", "agent-0029"])
+        .ok()
+        .stdout_has(&[
+            &format!("overlays: {id}"),
+            "models.default_tier",
+            "\"medium\"",
+        ]);
+
+    // Deciding is a human's, with a reason, and only what the state allows.
+    sb.run(&["rollouts", "decide", &id, "rollback"])
+        .refused(&["--reason"]);
+    sb.run(&["rollouts", "decide", &id, "rollback", "--reason", "  "])
+        .refused(&["needs a reason"]);
+    sb.run(&["rollouts", "decide", &id, "apply", "--reason", "x"])
+        .refused(&["is observing", "apply is not possible now"]);
+    sb.run(&["rollouts", "decide", &id, "extend", "--reason", "x"])
+        .refused(&["is observing", "extend is not possible now"]);
+    sb.run(&[
+        "rollouts", "decide", &id, "rollback", "--reason", "x", "--hours", "3",
+    ])
+    .refused(&["--hours goes only with `extend`"]);
+    sb.run(&["rollouts", "decide", &id, "pause", "--reason", "x"])
+        .refused(&["invalid value 'pause'"]);
+    sb.run(&["rollouts", "decide", "nope", "rollback", "--reason", "x"])
+        .refused(&["no rollout for proposal nope"]);
+    assert_eq!(sb.rollouts(), rollouts);
+    assert_eq!(status(&sb, &id), json!("rolling_out"));
+
+    // Rolling it back removes the overlay; the org never had a version with the change.
+    let decided = sb
         .run(&[
-            "proposals",
-            "rollback",
+            "rollouts",
+            "decide",
             &id,
+            "rollback",
             "--reason",
             "the medium tier hurt quality",
+            "--as",
+            "bob",
             "--json",
-            "--notify-dir",
-            "out",
         ])
         .ok()
         .json();
+    assert_eq!(decided["state"], json!("rolled_back"));
+    assert_eq!(decided["reverted"], json!(1));
+    assert_eq!(decided["verdict"]["outcome"], json!("rolled_back"));
+    assert_eq!(decided["verdict"]["decided_by"], json!("bob"));
     assert_eq!(
-        rolled,
-        json!({
-            "proposal_id": id,
-            "new_version": 3,
-            "changes": [tier_rollback()],
-            "notifications": [{"mutator": "file:out", "ok": true, "error": null}],
-        })
+        decided["verdict"]["reason"],
+        json!("decided by bob: the medium tier hurt quality")
     );
-    assert_eq!(sb.version_ids(), vec![3, 2, 1]);
-    let history = sb.run(&["org", "history", "--json"]).ok().json();
-    assert_eq!(history[0]["parent"], json!(2));
-    assert_eq!(history[0]["proposal_id"], json!(id));
+    assert_eq!(decided["applied_version"], Value::Null);
+    assert_eq!(
+        sb.run(&["rollouts", "show", &id, "--json"]).ok().json()["rollout"],
+        decided
+    );
+    assert_eq!(status(&sb, &id), json!("rolled_back"));
+    let last = transitions(&sb.proposal(&id)).pop().expect("a transition");
+    assert_eq!(
+        (&last.0, &last.1),
+        (&json!("rolling_out"), &json!("rolled_back"))
+    );
     assert!(
-        history[0]["reason"]
+        last.4
             .as_str()
             .is_some_and(|r| r.contains("the medium tier hurt quality")),
-        "{history:#}"
+        "{last:?}"
     );
-    let (v3_text, v3) = exported(&sb, None);
-    let (v1_again, _) = exported(&sb, Some("1"));
-    assert_eq!(v1_again, v1_text);
-    assert_eq!(v3_text, v1_text);
-    assert_eq!(v3, v1);
-    assert_eq!(sb.read_json("out/org-v3.json"), v1);
-    assert_eq!(sb.read("out/current.json"), sb.read("out/org-v3.json"));
-    assert_eq!(
-        sb.run(&["org", "diff", "1", "3", "--json"]).ok().json(),
-        json!({"from": 1, "to": 3, "changes": [], "summary": []})
-    );
-
-    let shown = sb.proposal(&id);
-    assert_eq!(shown["proposal"]["status"], json!("rolled_back"));
-    assert_eq!(
-        transitions(&shown)[3],
-        (
-            json!("applied"),
-            json!("rolled_back"),
-            json!("cli"),
-            json!("human"),
-            json!("the medium tier hurt quality")
-        )
-    );
-    let listed = sb
-        .run(&["proposals", "list", "--status", "rolled_back", "--json"])
+    let served = sb
+        .run(&["agents", "config", "agent-0007", "--json"])
         .ok()
         .json();
-    assert_eq!(listed["total"], json!(1));
-    assert_eq!(listed["proposals"][0]["id"], json!(id));
-    assert_eq!(listed["proposals"][0]["status"], json!("rolled_back"));
-    assert_eq!(listed["proposals"][0]["applied_version"], json!(2));
-    assert_eq!(
-        sb.run(&["proposals", "list", "--status", "pending", "--json"])
-            .ok()
-            .json(),
-        json!({"total": 0, "proposals": []})
-    );
-    sb.run(&["proposals", "list", "--status", "rolled_back"])
+    assert_eq!(served["overlays"], json!([]));
+    assert_eq!(served["settings"]["models"]["default_tier"], json!("large"));
+    assert_ne!(served["etag"], overlaid_etag);
+    sb.run(&["rollouts", "show", &id]).ok().stdout_has(&[
+        "before_after · rolled_back",
+        "Rollback operations (1 of 1 executed)",
+        "Verdict: rolled_back by bob",
+        "decided by bob: the medium tier hurt quality",
+    ]);
+    sb.run(&["rollouts", "list", "--state", "rolled_back"])
         .ok()
-        .stdout_has(&[&id, "rolled_back", "budget_overrun"]);
+        .stdout_has(&[&id, "rolled_back"]);
+    assert_eq!(sb.version_ids(), vec![2, 1]);
+    assert_eq!(exported(&sb, None).0, v2_text);
+    // A human's rollback raises no alert.
+    assert_eq!(sb.run(&["alerts", "list", "--json"]).ok().json(), json!([]));
 
-    // Rolled back is final: neither apply nor roll back again.
+    // Rolled back is final.
+    sb.run(&["rollouts", "decide", &id, "rollback", "--reason", "again"])
+        .refused(&["is rolled_back"]);
     sb.run(&["proposals", "rollback", &id, "--reason", "again"])
         .refused(&["rolled_back", "only an applied proposal can be rolled back"]);
-    sb.run(&["proposals", "apply", &id])
-        .refused(&["rolled_back"]);
-    assert_eq!(sb.version_ids(), vec![3, 2, 1]);
+    sb.run(&["rollouts", "start", &id])
+        .refused(&["is rolled_back"]);
+    sb.run(&["proposals", "approve", &id, "--as", "carol"])
+        .refused(&["is rolled_back", "only a pending proposal can be approved"]);
+    assert_eq!(sb.version_ids(), vec![2, 1]);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -659,6 +793,7 @@ fn a_disabled_loop_runs_no_cycle_and_says_how_to_enable_it() {
 
 #[test]
 fn bad_review_requests_exit_2_and_change_nothing() {
+    // The standard org has no agents, so an approved proposal cannot roll out.
     let sb = Sandbox::with_org();
     let (_, id) = sb.cycle_with_one_proposal(&[], "queued");
     let before = sb.proposal(&id);
@@ -672,11 +807,13 @@ fn bad_review_requests_exit_2_and_change_nothing() {
         .refused(&["no proposal with id nope"]);
     sb.run(&["proposals", "reject", "nope", "--reason", "x"])
         .refused(&["no proposal with id nope"]);
-    sb.run(&["proposals", "apply", "nope"])
+    sb.run(&["proposals", "preview", "nope"])
         .refused(&["no proposal with id nope"]);
     sb.run(&["proposals", "show", "nope"])
         .refused(&["no proposal with id nope"]);
     sb.run(&["proposals", "rollback", "nope", "--reason", "x"])
+        .refused(&["no proposal with id nope"]);
+    sb.run(&["rollouts", "start", "nope"])
         .refused(&["no proposal with id nope"]);
     unchanged(&sb);
 
@@ -697,17 +834,43 @@ fn bad_review_requests_exit_2_and_change_nothing() {
 
     // A bad status filter names the valid ones.
     sb.run(&["proposals", "list", "--status", "bogus"])
-        .refused(&["bogus", "pending", "rolled_back"]);
+        .refused(&["bogus", "pending", "rolling_out", "rolled_back"]);
+
+    // The approval counts, but the rollout cannot start without agents: the proposal stays
+    // approved, and the output says why and what to run once the cause is fixed.
+    sb.run(&["proposals", "approve", &id, "--as", "ana"])
+        .ok()
+        .stdout_has(&[
+            &format!("approved {id} as ana"),
+            "its rollout did NOT start",
+            "needs at least 1 agent(s) per group; the org has 0 agent(s)",
+            "the proposal stays approved",
+            &format!("kaizen rollouts start {id}"),
+        ]);
+    assert_eq!(status(&sb, &id), json!("approved"));
+    assert_eq!(sb.rollouts(), json!([]));
+    sb.run(&["rollouts", "list"])
+        .ok()
+        .stdout_has(&["no rollouts"]);
+    sb.run(&["rollouts", "start", &id])
+        .refused(&["the org has 0 agent(s)"]);
+    sb.run(&["rollouts", "start", &id, "--strategy", "sideways"])
+        .refused(&[
+            "invalid value 'sideways'",
+            "before_after",
+            "canary",
+            "ab_test",
+        ]);
+    assert_eq!(status(&sb, &id), json!("approved"));
 
     // Approved but not applied: still not rollbackable.
-    sb.run(&["proposals", "approve", &id, "--as", "ana"]).ok();
     sb.run(&["proposals", "rollback", &id, "--reason", "undo"])
         .refused(&["is approved", "only an applied proposal can be rolled back"]);
     sb.run(&["proposals", "approve", &id, "--as", "bob"])
         .refused(&["is approved", "only a pending proposal can be approved"]);
     assert_eq!(status(&sb, &id), json!("approved"));
 
-    // Rejected (from approved) is final: no approve, apply, reject or rollback.
+    // Rejected (from approved) is final: no approve, rollout, reject or rollback.
     sb.run(&[
         "proposals",
         "reject",
@@ -733,7 +896,7 @@ fn bad_review_requests_exit_2_and_change_nothing() {
     );
     sb.run(&["proposals", "approve", &id, "--as", "ana"])
         .refused(&["is rejected", "only a pending proposal can be approved"]);
-    sb.run(&["proposals", "apply", &id])
+    sb.run(&["rollouts", "start", &id])
         .refused(&["is rejected"]);
     sb.run(&["proposals", "reject", &id, "--reason", "twice"])
         .refused(&["is rejected"]);
@@ -741,12 +904,224 @@ fn bad_review_requests_exit_2_and_change_nothing() {
         .refused(&["is rejected"]);
     assert_eq!(sb.proposal(&id), rejected);
     assert_eq!(sb.version_ids(), vec![1]);
+    assert_eq!(sb.rollouts(), json!([]));
     assert_eq!(
         sb.run(&["proposals", "list", "--status", "rejected", "--json"])
             .ok()
             .json()["total"],
         json!(1)
     );
+}
+
+/// An approved proposal whose automatic start failed is started by hand, here as a canary: only
+/// its treatment group is served the change.
+#[test]
+fn a_rollout_that_could_not_start_is_started_by_hand_as_a_canary() {
+    let sb = Sandbox::with_org();
+    let (_, id) = sb.cycle_with_one_proposal(&[], "queued");
+    let approved = sb
+        .run(&["proposals", "approve", &id, "--as", "ana", "--json"])
+        .ok()
+        .json();
+    assert_eq!(approved["approved"], json!(true));
+    assert_eq!(approved["rollout"], Value::Null);
+    assert!(
+        approved["rollout_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("the org has 0 agent(s)")),
+        "{approved:#}"
+    );
+    assert_eq!(status(&sb, &id), json!("approved"));
+
+    // Fix the cause, then start it by hand.
+    sb.add_agents();
+    sb.run(&[
+        "rollouts",
+        "start",
+        &id,
+        "--strategy",
+        "canary",
+        "--as",
+        "ana",
+    ])
+    .ok()
+    .stdout_has(&[&format!(
+        "started the canary rollout of {id} as ana: 6 agent(s) in treatment, 24 in control, 48 h observation window, first check at"
+    )]);
+    assert_eq!(status(&sb, &id), json!("rolling_out"));
+    let last = transitions(&sb.proposal(&id)).pop().expect("a transition");
+    assert_eq!(
+        last,
+        (
+            json!("approved"),
+            json!("rolling_out"),
+            json!("ana"),
+            json!("human"),
+            json!("canary rollout started")
+        )
+    );
+    let r = sb.rollouts()[0].clone();
+    assert_eq!(r["strategy"], json!("canary"));
+    assert_eq!(r["base_version"], json!(2));
+    let treatment: Vec<String> =
+        serde_json::from_value(r["assignment"]["treatment"].clone()).expect("a list of agent ids");
+    let control: Vec<String> =
+        serde_json::from_value(r["assignment"]["control"].clone()).expect("a list of agent ids");
+    assert_eq!((treatment.len(), control.len()), (6, 24));
+    let mut everyone = [treatment.clone(), control.clone()].concat();
+    everyone.sort();
+    assert_eq!(everyone, agent_ids());
+    sb.run(&["rollouts", "show", &id]).ok().stdout_has(&[
+        "canary · observing",
+        "6 agent(s) in treatment, 24 in control (treatment fraction 0.20)",
+    ]);
+
+    let tier = |agent: &str| {
+        let served = sb.run(&["agents", "config", agent, "--json"]).ok().json();
+        (
+            served["overlays"].clone(),
+            served["settings"]["models"]["default_tier"].clone(),
+        )
+    };
+    assert_eq!(tier(&treatment[0]), (json!([id]), json!("medium")));
+    assert_eq!(tier(&control[0]), (json!([]), json!("large")));
+
+    sb.run(&[
+        "rollouts",
+        "decide",
+        &id,
+        "rollback",
+        "--reason",
+        "wrong group",
+        "--as",
+        "ana",
+    ])
+    .ok()
+    .stdout_has(&[
+        &format!("rollout of {id} is now rolled_back (decided by ana)"),
+        "verdict rolled_back: decided by ana: wrong group",
+    ]);
+    assert_eq!(tier(&treatment[0]), (json!([]), json!("large")));
+    assert_eq!(status(&sb, &id), json!("rolled_back"));
+    assert_eq!(sb.version_ids(), vec![2, 1]);
+}
+
+/// With two approvals required, the first one starts nothing.
+#[test]
+fn a_rollout_starts_only_once_enough_humans_approved() {
+    let sb = Sandbox::with_agents();
+    let (_, id) = sb.cycle_with_one_proposal(&[], "queued");
+    let two = ("KAIZEN__SELF_IMPROVEMENT__GUARDS__APPROVALS__LOW", "2");
+    sb.run_env(&["proposals", "approve", &id, "--as", "ana"], &[two])
+        .ok()
+        .stdout_has(&[&format!(
+            "recorded ana's approval of {id} (1 of 2 required); it stays pending until 1 more human(s) approve"
+        )]);
+    assert_eq!(status(&sb, &id), json!("pending"));
+    assert_eq!(sb.rollouts(), json!([]));
+    let second = sb
+        .run_env(
+            &["proposals", "approve", &id, "--as", "bob", "--json"],
+            &[two],
+        )
+        .ok()
+        .json();
+    assert_eq!(second["approvals"], json!(2));
+    assert_eq!(second["required"], json!(2));
+    assert_eq!(second["approved"], json!(true));
+    assert_eq!(second["rollout"]["strategy"], json!("before_after"));
+    assert_eq!(second["rollout"]["treatment"], json!(30));
+    assert_eq!(second["rollout_error"], Value::Null);
+    assert_eq!(status(&sb, &id), json!("rolling_out"));
+}
+
+/// `rollouts tick` runs the checks that are due, each recorded with its numbers. The system
+/// clock cannot be moved, so the rollout's start is moved back in the store instead.
+#[test]
+fn tick_runs_due_checks_and_show_lists_them() {
+    let sb = Sandbox::with_agents();
+    let (_, id) = sb.cycle_with_one_proposal(&[], "queued");
+    sb.run(&["proposals", "approve", &id, "--as", "ana"]).ok();
+    {
+        let db = rusqlite::Connection::open(sb.path("kaizen.db")).expect("opening the store");
+        let moved = db
+            .execute(
+                "UPDATE rollouts SET started_at = started_at - 9 * 3600 * 1000000
+                 WHERE proposal_id = ?1",
+                [&id],
+            )
+            .expect("moving the start back");
+        assert_eq!(moved, 1);
+    }
+    // Checks 1 (at 4 h) and 2 (at 8 h) are due; 3 (at 12 h) is not.
+    let tick = sb.run(&["rollouts", "tick", "--json"]).ok().json();
+    let progress = tick["progress"].as_array().expect("a list of progress");
+    assert_eq!(progress.len(), 1, "{tick:#}");
+    let p = &progress[0];
+    assert_eq!(p["proposal_id"], json!(id));
+    assert_eq!(p["error"], Value::Null, "{tick:#}");
+    let run = p["checks_run"].as_u64().expect("a count");
+    // The change does nothing to the agents (the data predates it), but the budget overrun's
+    // cost may breach a threshold: either way the checks ran in order.
+    match p["state"].as_str() {
+        Some("observing") => {
+            assert_eq!(run, 2, "{tick:#}");
+            assert_eq!(p["verdict"], Value::Null);
+        }
+        Some("rolled_back") => {
+            assert!((1..=2).contains(&run), "{tick:#}");
+            assert_eq!(p["verdict"]["outcome"], json!("rolled_back"));
+        }
+        other => panic!("unexpected state {other:?}: {tick:#}"),
+    }
+    let show = sb.run(&["rollouts", "show", &id, "--json"]).ok().json();
+    let checks = show["checks"].as_array().expect("a list of checks");
+    assert_eq!(checks.len() as u64, run, "{show:#}");
+    assert_eq!(show["rollout"]["checks_done"], json!(run));
+    for (i, c) in checks.iter().enumerate() {
+        assert_eq!(c["seq"], json!(i + 1));
+        assert_eq!(c["elapsed_hours"], json!(4 * (i + 1)));
+        assert_eq!(
+            time(&c["at"]),
+            time(&show["rollout"]["started_at"]) + chrono::Duration::hours(4 * (i as i64 + 1))
+        );
+        let metrics: Vec<&Value> = c["outcome"]["metrics"]
+            .as_array()
+            .expect("a list of metrics")
+            .iter()
+            .map(|m| &m["metric"])
+            .collect();
+        assert_eq!(
+            metrics,
+            [
+                &json!("quality"),
+                &json!("success_rate"),
+                &json!("cost_per_task"),
+                &json!("error_rate")
+            ]
+        );
+        // 30 agents with data on both sides: quality is estimated on both.
+        let q = &c["outcome"]["metrics"][0];
+        assert!(q["control"]["ratio"].as_f64().is_some(), "{q:#}");
+        assert!(q["treatment"]["ratio"].as_f64().is_some(), "{q:#}");
+    }
+    let text = sb.run(&["rollouts", "show", &id]).ok().stdout();
+    for needle in [
+        "seq",
+        "elapsed h",
+        "control → treatment",
+        "worse %",
+        "p running / adjusted",
+        "quality",
+        "success_rate",
+        "cost_per_task",
+        "error_rate",
+    ] {
+        assert!(text.contains(needle), "{needle:?} in:\n{text}");
+    }
+    // Nothing more is due now.
+    let again = sb.run(&["rollouts", "tick", "--json"]).ok().json();
+    assert_eq!(again["progress"], json!([]), "{again:#}");
 }
 
 // ---------------------------------------------------------------------------------------------

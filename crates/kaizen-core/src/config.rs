@@ -263,6 +263,56 @@ pub struct RolloutConfig {
     /// A/B test parameters.
     #[serde(deserialize_with = "null_as_default")]
     pub ab_test: AbTestConfig,
+    /// What happens when a rollout's window ends without a verdict.
+    pub on_inconclusive: OnInconclusive,
+    /// Departments with at least this many agents are their own stratum when canary and A/B
+    /// groups are assigned (≥ 2); smaller ones are pooled.
+    pub min_stratum_size: u32,
+}
+
+/// `self_improvement.rollout.on_inconclusive`: what an inconclusive rollout does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnInconclusive {
+    /// Keep the change where it is and wait for a human to extend, apply or roll back.
+    #[default]
+    Pause,
+    /// Roll the change back.
+    Rollback,
+    /// Apply the change org-wide.
+    Apply,
+}
+
+impl OnInconclusive {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OnInconclusive::Pause => "pause",
+            OnInconclusive::Rollback => "rollback",
+            OnInconclusive::Apply => "apply",
+        }
+    }
+}
+
+/// `self_improvement.regression.method`: the statistical layer's test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RegressionMethod {
+    /// An always-valid mixture SPRT at every check (looking often does not inflate errors).
+    #[default]
+    Sequential,
+    /// Welch's t-test, once, at the end of the window.
+    FixedHorizon,
+}
+
+impl RegressionMethod {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RegressionMethod::Sequential => "sequential",
+            RegressionMethod::FixedHorizon => "fixed_horizon",
+        }
+    }
 }
 
 impl Default for RolloutConfig {
@@ -273,6 +323,8 @@ impl Default for RolloutConfig {
             regression_check_interval_hours: 4,
             canary_fraction: 0.2,
             ab_test: AbTestConfig::default(),
+            on_inconclusive: OnInconclusive::Pause,
+            min_stratum_size: 10,
         }
     }
 }
@@ -316,8 +368,18 @@ pub struct RegressionConfig {
     pub success_rate_drop_threshold: f64,
     /// Significance level of the statistical test, in [0.001, 0.5].
     pub statistical_significance_level: f64,
-    /// Data points needed before the statistical test runs (≥ 2).
+    /// Data needed per side before a metric is judged (≥ 2): observations (tasks) for the
+    /// threshold layer, agents for the statistical layer.
     pub min_data_points: u32,
+    /// Consecutive checks a threshold must be breached before it rolls back (≥ 1).
+    pub consecutive_breaches: u32,
+    /// A breach this many times its threshold rolls back at once (≥ 1).
+    pub catastrophic_factor: f64,
+    /// The statistical layer's test.
+    pub method: RegressionMethod,
+    /// A sample-ratio-mismatch p-value below this marks a canary/A/B comparison invalid, in
+    /// (0, 0.5].
+    pub sample_ratio_p_value: f64,
 }
 
 impl Default for RegressionConfig {
@@ -329,6 +391,10 @@ impl Default for RegressionConfig {
             success_rate_drop_threshold: 0.10,
             statistical_significance_level: 0.05,
             min_data_points: 10,
+            consecutive_breaches: 2,
+            catastrophic_factor: 3.0,
+            method: RegressionMethod::Sequential,
+            sample_ratio_p_value: 0.001,
         }
     }
 }
@@ -662,6 +728,22 @@ impl SelfImprovementConfig {
             Bound::Inclusive(0.5),
         );
         v.at_least(&g, "min_data_points", reg.min_data_points, 2);
+        v.at_least(&g, "consecutive_breaches", reg.consecutive_breaches, 1);
+        v.number(
+            &g,
+            "catastrophic_factor",
+            reg.catastrophic_factor,
+            Bound::Inclusive(1.0),
+            Bound::Inclusive(1000.0),
+        );
+        v.number(
+            &g,
+            "sample_ratio_p_value",
+            reg.sample_ratio_p_value,
+            Bound::Exclusive(0.0),
+            Bound::Inclusive(0.5),
+        );
+        v.at_least(&r, "min_stratum_size", rollout.min_stratum_size, 2);
 
         let guards = format!("{at}.guards");
         v.at_least(

@@ -15,6 +15,7 @@ pub mod event;
 pub mod improve;
 pub mod metrics;
 pub mod org;
+pub mod rollout;
 pub mod rollup;
 pub mod rules;
 pub mod signals;

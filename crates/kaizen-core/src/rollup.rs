@@ -268,6 +268,10 @@ pub fn contributions(event: &Event, mut emit: impl FnMut(Stream, Dim, &str, &[St
             let stats = [Stat::weighted(f.severity.weight(), f64::from(f.count))];
             emit(Stream::Error, Dim::Category, f.category.as_str(), &stats);
             emit(Stream::Error, Dim::Severity, f.severity.as_str(), &stats);
+            if let Some(agent) = &f.agent_id {
+                // Per-agent error rates for rollout comparisons.
+                emit(Stream::Error, Dim::Agent, agent.as_str(), &stats);
+            }
         }
         Event::EvolutionOutcome(e) => {
             emit(

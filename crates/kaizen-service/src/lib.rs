@@ -14,7 +14,10 @@
 //! made from the version it was checked against, and every rollback is another.
 
 pub mod cycle;
+pub mod effective;
 pub mod review;
+pub mod rollback;
+pub mod rollout;
 
 use kaizen_core::clock::Clock;
 use kaizen_core::config::KaizenConfig;

@@ -1,6 +1,6 @@
-//! Human review and its consequences: approve, reject, apply (dry run = the same checks) and
-//! roll back. Applying is only possible for a proposal a human approved; it commits exactly
-//! the checked changes as one new org version, made from the version they were checked against.
+//! Human review and its consequences: approve (which starts the rollout), reject, preview (the
+//! applier's check, writing nothing) and roll back an applied proposal. A proposal becomes an
+//! org version only through its rollout's verdict (`rollout.rs`).
 
 use kaizen_core::improve::appliers::{AppliedPlan, appliers_for_standard};
 use kaizen_core::org::OrgChange;
@@ -8,6 +8,7 @@ use kaizen_store::mutators::{MutatorOutcome, OrgMutator};
 use kaizen_store::proposals::{Actor, ActorKind, ProposalStatus, StoredProposal};
 use serde::Serialize;
 
+use crate::rollback::RollbackExecutor;
 use crate::{Result, Service, ServiceError, store_err};
 
 /// What `apply` did (or, for a dry run, would do).
@@ -30,7 +31,7 @@ pub struct ApplyReport {
 }
 
 /// What an approval achieved.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Approved {
     /// Distinct human approvals so far.
     pub approvals: u32,
@@ -38,6 +39,39 @@ pub struct Approved {
     pub required: u32,
     /// Whether the proposal is now approved.
     pub approved: bool,
+    /// The rollout the approval started (approved proposals roll out at once).
+    pub rollout: Option<RolloutStarted>,
+    /// Why the rollout could not start (the proposal stays approved; fix the cause and
+    /// `kaizen rollouts start ID`).
+    pub rollout_error: Option<String>,
+}
+
+/// A rollout that just started.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RolloutStarted {
+    /// Its strategy.
+    pub strategy: String,
+    /// Agents that see the change.
+    pub treatment: usize,
+    /// Agents that do not (canary and A/B).
+    pub control: usize,
+    /// Observation window, hours.
+    pub window_hours: u32,
+    /// When the first check is due.
+    pub first_check_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl RolloutStarted {
+    /// Summarises `r`.
+    pub fn of(r: &kaizen_store::rollouts::Rollout) -> Self {
+        Self {
+            strategy: r.strategy.as_str().to_owned(),
+            treatment: r.assignment.treatment.len(),
+            control: r.assignment.control.len(),
+            window_hours: r.window_hours,
+            first_check_at: r.next_check_at(),
+        }
+    }
 }
 
 /// What `rollback` did.
@@ -53,7 +87,7 @@ pub struct RollbackReport {
     pub notifications: Vec<MutatorOutcome>,
 }
 
-fn require_human(actor: &Actor, what: &str) -> Result<()> {
+pub(crate) fn require_human(actor: &Actor, what: &str) -> Result<()> {
     if actor.kind != ActorKind::Human {
         return Err(ServiceError::Invalid(format!(
             "only a human may {what} a proposal; `{}` is not a human principal",
@@ -74,8 +108,16 @@ impl Service<'_> {
 
     /// A human approves a pending proposal. It becomes approved once the number of distinct
     /// human approvals its risk requires (`self_improvement.guards.approvals`) is reached;
-    /// until then the approval is recorded and the proposal stays pending. Nothing is applied.
-    pub fn approve(&mut self, id: &str, actor: &Actor, reason: Option<&str>) -> Result<Approved> {
+    /// until then the approval is recorded and the proposal stays pending. Once approved, its
+    /// rollout starts ([`Service::start_rollout`]); if that is refused, the proposal stays
+    /// approved and the reason is returned. Nothing becomes an org version here.
+    pub fn approve(
+        &mut self,
+        id: &str,
+        actor: &Actor,
+        reason: Option<&str>,
+        executor: &RollbackExecutor,
+    ) -> Result<Approved> {
         require_human(actor, "approve")?;
         let p = self.proposal(id)?;
         if p.status != ProposalStatus::Pending {
@@ -120,10 +162,20 @@ impl Service<'_> {
                 )
                 .map_err(store_err)?;
         }
+        let (mut rollout, mut rollout_error) = (None, None);
+        if given >= required {
+            match self.start_rollout(id, actor, None, executor) {
+                Ok(r) => rollout = Some(RolloutStarted::of(&r)),
+                Err(e) if e.is_user_error() => rollout_error = Some(e.to_string()),
+                Err(e) => return Err(e),
+            }
+        }
         Ok(Approved {
             approvals: given,
             required,
             approved: given >= required,
+            rollout,
+            rollout_error,
         })
     }
 
@@ -176,66 +228,20 @@ impl Service<'_> {
         Ok((current.id, plan))
     }
 
-    /// Applies an approved proposal as one new org version and notifies `mutators`. With
-    /// `dry_run`, runs exactly the same checks and writes nothing (any status is allowed).
-    pub fn apply(
-        &mut self,
-        id: &str,
-        actor: &Actor,
-        dry_run: bool,
-        mutators: &[&dyn OrgMutator],
-    ) -> Result<ApplyReport> {
+    /// What applying proposal `id` would do to the current org: the applier's check, the exact
+    /// changes and their rollback. Writes nothing; any status is accepted. (Approved proposals
+    /// take effect through their rollout, [`Service::start_rollout`].)
+    pub fn preview(&mut self, id: &str) -> Result<ApplyReport> {
         let p = self.proposal(id)?;
-        if !dry_run && p.status != ProposalStatus::Approved {
-            return Err(ServiceError::Invalid(format!(
-                "proposal {id} is {}; only a proposal a human approved can be applied",
-                p.status.as_str()
-            )));
-        }
         let (base, plan) = self.check(&p)?;
-        if dry_run {
-            return Ok(ApplyReport {
-                proposal_id: id.to_owned(),
-                dry_run,
-                base_version: base,
-                new_version: None,
-                changes: plan.changes,
-                rollback: plan.rollback,
-                notifications: Vec::new(),
-            });
-        }
-        let now = self.clock.now();
-        let version = self
-            .store
-            .org_commit(
-                Some(base),
-                &plan.changes,
-                &actor.name,
-                Some(id),
-                Some(&format!("apply proposal {id}: {}", p.proposal.title)),
-                now,
-            )
-            .map_err(store_err)?;
-        self.store
-            .transition_proposal(
-                id,
-                ProposalStatus::Approved,
-                ProposalStatus::Applied,
-                actor,
-                None,
-                Some(version.id),
-                now,
-            )
-            .map_err(store_err)?;
-        let notifications = mutators.iter().map(|m| m.notify(&version)).collect();
         Ok(ApplyReport {
             proposal_id: id.to_owned(),
-            dry_run,
+            dry_run: true,
             base_version: base,
-            new_version: Some(version.id),
+            new_version: None,
             changes: plan.changes,
             rollback: plan.rollback,
-            notifications,
+            notifications: Vec::new(),
         })
     }
 

@@ -1,14 +1,19 @@
 //! The improvement pipeline end to end on a real SQLite store: a synthetic org with a budget
-//! overrun → cycle → a config proposal computed from the current org → human approval →
-//! apply as a new org version → rollback; plus the safety refusals and the scheduler.
+//! overrun → cycle → a config proposal computed from the current org → human approval, which
+//! starts its rollout → clean data over the observation window → applied as exactly one new
+//! org version → rollback; plus the safety refusals and the scheduler.
+
+mod common;
 
 use chrono::{DateTime, Duration, Utc};
 use kaizen_core::clock::{Clock, ManualClock};
 use kaizen_core::config::KaizenConfig;
-use kaizen_core::org::{OrgChange, OrgDocument, SettingValue};
+use kaizen_core::org::{OrgChange, SettingValue};
+use kaizen_service::rollback::RollbackExecutor;
 use kaizen_service::{CycleOptions, CycleTrigger, ProposalOutcome, Service, ServiceError};
 use kaizen_sim::{Fault, SimSpec};
 use kaizen_store::proposals::{Actor, ActorKind, ProposalStatus};
+use kaizen_store::rollouts::RolloutState;
 use kaizen_store::{IngestOptions, Store};
 
 fn end() -> DateTime<Utc> {
@@ -25,12 +30,15 @@ fn human(name: &str) -> Actor {
 }
 
 fn enabled() -> KaizenConfig {
-    let mut c = KaizenConfig::default();
-    c.self_improvement.enabled = true;
-    c
+    common::enabled()
 }
 
-/// A store with 9 days of a 30-agent org whose budget runs out, and the standard org.
+fn exec() -> RollbackExecutor {
+    RollbackExecutor::default()
+}
+
+/// A store with 9 days of a 30-agent org whose budget runs out, and the standard org with the
+/// 20 agents of `common::agents` (which the rollouts observe).
 fn setup(dir: &std::path::Path, faults: Vec<Fault>) -> Store {
     let mut spec = SimSpec::new(30, 9, 5, end());
     spec.faults = faults;
@@ -42,7 +50,7 @@ fn setup(dir: &std::path::Path, faults: Vec<Fault>) -> Store {
         .expect("ingest");
     assert_eq!(report.rejected, 0);
     store
-        .org_import(OrgDocument::standard(), "test", end())
+        .org_import(common::org_with(&common::agents(20)), "test", end())
         .expect("import org");
     store
 }
@@ -106,12 +114,12 @@ fn budget_overrun_to_applied_version_and_back() {
         }));
     assert_eq!(service.proposal(&id).expect("stored").occurrences, 2);
 
-    // Nothing applies without a human's approval.
+    // Nothing rolls out without a human's approval.
     let err = service
-        .apply(&id, &human("ops"), false, &[])
-        .expect_err("pending cannot apply");
+        .start_rollout(&id, &human("ops"), None, &exec())
+        .expect_err("pending cannot roll out");
     assert!(
-        err.to_string().contains("only a proposal a human approved"),
+        err.to_string().contains("only an approved proposal"),
         "{err}"
     );
     let agent = Actor {
@@ -119,37 +127,105 @@ fn budget_overrun_to_applied_version_and_back() {
         kind: ActorKind::Agent,
     };
     let err = service
-        .approve(&id, &agent, None)
+        .approve(&id, &agent, None, &exec())
         .expect_err("agents cannot approve");
     assert!(matches!(err, ServiceError::Invalid(_)), "{err}");
-    service
-        .approve(&id, &human("ana"), Some("looks right"))
-        .expect("approve");
 
-    // Dry run = the same checks, nothing written.
-    let dry = service
-        .apply(&id, &human("ana"), true, &[])
-        .expect("dry run");
-    assert_eq!(dry.new_version, None);
+    // Dry run = the applier's checks, nothing written.
+    let base = service
+        .store
+        .org_current()
+        .expect("org")
+        .expect("an org")
+        .id;
+    let dry = service.preview(&id).expect("dry run");
+    assert!(dry.dry_run);
+    assert_eq!((dry.base_version, dry.new_version), (base, None));
+    assert_eq!(dry.changes, stored.proposal.changes);
+    assert_eq!(
+        dry.rollback,
+        OrgChange::inverse_all(&stored.proposal.changes)
+    );
+    assert_eq!(
+        tier(service.store),
+        Some(SettingValue::String("large".into()))
+    );
+    assert_eq!(service.store.rollout(&id).expect("read"), None);
+    assert_eq!(
+        service.proposal(&id).expect("stored").status,
+        ProposalStatus::Pending
+    );
+
+    // Clean data for the org's agents: 48 h of baseline before the approval and the whole
+    // observation window after it, the same behaviour throughout.
+    let start = end() + Duration::hours(49);
+    let agents = common::agents(20);
+    let data = common::ndjson(
+        &agents,
+        start - Duration::hours(48),
+        96,
+        common::Behaviour::NORMAL,
+        11,
+    );
+    common::ingest(service.store, &data, start);
+    clock.set(start);
+    let versions = service.store.org_history(100).expect("history").len();
+
+    // The approval starts the rollout; the org version does not change yet.
+    let approved = service
+        .approve(&id, &human("ana"), Some("looks right"), &exec())
+        .expect("approve");
+    let started = approved.rollout.expect("the rollout started");
+    assert_eq!(
+        (
+            started.strategy.as_str(),
+            started.treatment,
+            started.window_hours
+        ),
+        ("before_after", 20, 48)
+    );
+    assert_eq!(
+        service.proposal(&id).expect("stored").status,
+        ProposalStatus::RollingOut
+    );
     assert_eq!(
         tier(service.store),
         Some(SettingValue::String("large".into()))
     );
 
-    let applied = service
-        .apply(&id, &human("ana"), false, &[])
-        .expect("apply");
-    let v = applied.new_version.expect("a new version");
+    // No regression over the window: after the 12th check it is applied, as one new version
+    // made from the version it was checked against.
+    for _ in 0..12 {
+        clock.advance(Duration::hours(4));
+        let progress = service.tick_rollouts(&exec()).expect("tick");
+        assert_eq!(progress.len(), 1, "{progress:?}");
+        assert_eq!(progress[0].error, None);
+    }
+    let rollout = service.rollout(&id).expect("rollout");
+    assert_eq!(
+        rollout.state,
+        RolloutState::Applied,
+        "{:?}",
+        rollout.verdict
+    );
+    assert_eq!(rollout.base_version, base);
+    let v = rollout.applied_version.expect("a new version");
+    assert_eq!(
+        service.store.org_history(100).expect("history").len(),
+        versions + 1
+    );
     assert_eq!(
         tier(service.store),
         Some(SettingValue::String("medium".into()))
     );
     let version = service.store.org_version(v).expect("read").expect("exists");
+    assert_eq!(version.parent, Some(base));
     assert_eq!(version.proposal_id.as_deref(), Some(id.as_str()));
     assert_eq!(version.changes, stored.proposal.changes);
+    let p = service.proposal(&id).expect("stored");
     assert_eq!(
-        service.proposal(&id).expect("stored").status,
-        ProposalStatus::Applied
+        (p.status, p.applied_version),
+        (ProposalStatus::Applied, Some(v))
     );
 
     let err = service
@@ -167,7 +243,16 @@ fn budget_overrun_to_applied_version_and_back() {
     let p = service.proposal(&id).expect("stored");
     assert_eq!(p.status, ProposalStatus::RolledBack);
     let statuses: Vec<&str> = p.transitions.iter().map(|t| t.to_status.as_str()).collect();
-    assert_eq!(statuses, ["pending", "approved", "applied", "rolled_back"]);
+    assert_eq!(
+        statuses,
+        [
+            "pending",
+            "approved",
+            "rolling_out",
+            "applied",
+            "rolled_back"
+        ]
+    );
 }
 
 #[test]
@@ -213,7 +298,7 @@ fn refusals_change_nothing() {
     let report = cycle(&mut service);
     let id = report.queued().next().expect("a proposal").id.clone();
     for bad in ["nope", ""] {
-        assert!(service.approve(bad, &human("ana"), None).is_err());
+        assert!(service.approve(bad, &human("ana"), None, &exec()).is_err());
     }
     let err = service
         .reject(&id, &human("ana"), "")
@@ -223,7 +308,7 @@ fn refusals_change_nothing() {
         .reject(&id, &human("ana"), "not now")
         .expect("reject");
     let err = service
-        .approve(&id, &human("ana"), None)
+        .approve(&id, &human("ana"), None, &exec())
         .expect_err("rejected is final");
     assert!(err.to_string().contains("rejected"), "{err}");
     assert_eq!(
@@ -424,7 +509,7 @@ fn a_risk_level_can_require_several_distinct_approvers() {
     let id = report.queued().next().expect("a proposal").id.clone();
 
     let first = service
-        .approve(&id, &human("ana"), Some("ok"))
+        .approve(&id, &human("ana"), Some("ok"), &exec())
         .expect("first approval");
     assert_eq!(
         (first.approvals, first.required, first.approved),
@@ -434,25 +519,34 @@ fn a_risk_level_can_require_several_distinct_approvers() {
         service.proposal(&id).expect("p").status,
         ProposalStatus::Pending
     );
+    assert_eq!(first.rollout, None);
     let err = service
-        .apply(&id, &human("ana"), false, &[])
+        .start_rollout(&id, &human("ana"), None, &exec())
         .expect_err("not yet approved");
     assert!(err.to_string().contains("approved"), "{err}");
     let err = service
-        .approve(&id, &human("ana"), None)
+        .approve(&id, &human("ana"), None, &exec())
         .expect_err("same person twice");
     assert!(err.to_string().contains("another person"), "{err}");
 
     let second = service
-        .approve(&id, &human("bo"), None)
+        .approve(&id, &human("bo"), None, &exec())
         .expect("second approval");
     assert!(second.approved);
+    assert!(second.rollout.is_some(), "{second:?}");
     let p = service.proposal(&id).expect("p");
-    assert_eq!(p.status, ProposalStatus::Approved);
+    // Approved by both, and its rollout started at once.
+    assert_eq!(p.status, ProposalStatus::RollingOut);
     let who: Vec<&str> = p.approvals.iter().map(|a| a.actor.as_str()).collect();
     assert_eq!(who, ["ana", "bo"]);
+    let approval = p
+        .transitions
+        .iter()
+        .find(|t| t.to_status == ProposalStatus::Approved)
+        .expect("an approval transition");
+    assert_eq!(approval.reason.as_deref(), Some("approved by ana, bo"));
     assert_eq!(
-        p.transitions.last().and_then(|t| t.reason.as_deref()),
-        Some("approved by ana, bo")
+        p.transitions.last().map(|t| t.to_status),
+        Some(ProposalStatus::RollingOut)
     );
 }

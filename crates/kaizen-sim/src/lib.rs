@@ -18,6 +18,7 @@ mod emit;
 mod fault;
 mod generator;
 mod org;
+pub mod study;
 
 use std::collections::BTreeMap;
 

@@ -16,6 +16,7 @@ pub mod mutators;
 pub mod org;
 pub mod parse;
 pub mod proposals;
+pub mod rollouts;
 pub mod schema;
 mod source;
 

@@ -108,6 +108,16 @@ pub enum OrgStoreError {
         /// The current version.
         current: i64,
     },
+    /// The new document would break a live rollout: its overlay no longer applies on top.
+    #[error(
+        "this change conflicts with the live rollout of proposal {proposal_id} ({reason}); decide that rollout first (`kaizen rollouts decide {proposal_id} rollback|apply --reason …`)"
+    )]
+    LiveRollout {
+        /// The rollout's proposal.
+        proposal_id: String,
+        /// Why its overlay no longer applies.
+        reason: String,
+    },
     /// A bad argument (blank actor, blank reason, …).
     #[error("{0}")]
     BadInput(String),
@@ -191,7 +201,7 @@ fn decode(raw: (OrgVersionSummary, String, String)) -> OrgResult<OrgVersion> {
     })
 }
 
-fn current_in(tx: &Transaction<'_>) -> OrgResult<Option<OrgVersion>> {
+pub(crate) fn current_in(tx: &Transaction<'_>) -> OrgResult<Option<OrgVersion>> {
     let raw = tx
         .query_row(
             &format!("SELECT {COLUMNS} FROM org_versions ORDER BY id DESC LIMIT 1"),
@@ -248,6 +258,9 @@ fn insert(
             "encoding the org version: {e}"
         )))
     };
+    // Every live rollout's overlay must still apply on top of the new document (the rollout
+    // being applied by this very version excepted), or its agents could not read a config.
+    crate::rollouts::check_live_overlays(tx, &document, v.proposal_id)?;
     let changes_json = serde_json::to_string(&changes).map_err(encode)?;
     let document_json = serde_json::to_string(&document).map_err(encode)?;
     tx.execute(
@@ -273,6 +286,42 @@ fn insert(
         changes,
         document,
     })
+}
+
+/// [`Store::org_commit`] inside the caller's transaction.
+pub(crate) fn commit_in(
+    tx: &Transaction<'_>,
+    expected_parent: Option<i64>,
+    changes: &[OrgChange],
+    actor: &str,
+    proposal_id: Option<&str>,
+    reason: Option<&str>,
+    now: DateTime<Utc>,
+) -> OrgResult<OrgVersion> {
+    check_actor(actor)?;
+    check_text("proposal id", proposal_id)?;
+    check_text("reason", reason)?;
+    if changes.is_empty() {
+        return Err(OrgStoreError::NoChanges);
+    }
+    let current = current_in(tx)?;
+    let current_id = current.as_ref().map(|v| v.id);
+    if current_id != expected_parent {
+        return Err(OrgStoreError::StaleParent {
+            expected: expected_parent,
+            current: current_id,
+        });
+    }
+    let base = current.map(|v| v.document).unwrap_or_default();
+    let document = base.apply(changes)?;
+    let new = NewVersion {
+        parent: current_id,
+        actor,
+        proposal_id,
+        reason,
+        now,
+    };
+    insert(tx, &new, changes.to_vec(), document)
 }
 
 impl Store {
@@ -323,33 +372,18 @@ impl Store {
         reason: Option<&str>,
         now: DateTime<Utc>,
     ) -> OrgResult<OrgVersion> {
-        check_actor(actor)?;
-        check_text("proposal id", proposal_id)?;
-        check_text("reason", reason)?;
-        if changes.is_empty() {
-            return Err(OrgStoreError::NoChanges);
-        }
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let current = current_in(&tx)?;
-        let current_id = current.as_ref().map(|v| v.id);
-        if current_id != expected_parent {
-            return Err(OrgStoreError::StaleParent {
-                expected: expected_parent,
-                current: current_id,
-            });
-        }
-        let base = current.map(|v| v.document).unwrap_or_default();
-        let document = base.apply(changes)?;
-        let new = NewVersion {
-            parent: current_id,
+        let version = commit_in(
+            &tx,
+            expected_parent,
+            changes,
             actor,
             proposal_id,
             reason,
             now,
-        };
-        let version = insert(&tx, &new, changes.to_vec(), document)?;
+        )?;
         tx.commit()?;
         Ok(version)
     }

@@ -2,7 +2,7 @@
 //!
 //! * [`Store::queue_proposal`] stores a proposal that passed the guard chain as
 //!   [`ProposalStatus::Pending`], with the guards' verdicts, or, when an **open** proposal
-//!   (pending or approved) has the same fingerprint
+//!   (pending, approved, rolling out or inconclusive) has the same fingerprint
 //!   ([`kaizen_core::improve::proposal_fingerprint`]), only records on that one that the
 //!   condition persists (`occurrences`, `last_seen_at`) and returns
 //!   [`QueueOutcome::Duplicate`].
@@ -39,26 +39,35 @@ use crate::{Store, StoreError, micros_to_time};
 pub enum ProposalStatus {
     /// Waiting for a human decision.
     Pending,
-    /// A human approved it; not applied yet.
+    /// A human approved it; its rollout has not started.
     Approved,
     /// A human rejected it (final).
     Rejected,
+    /// Being rolled out and observed: the agents of its rollout see it as an overlay.
+    RollingOut,
+    /// Its rollout ended without a verdict and waits for a human (extend, apply, roll back).
+    Inconclusive,
     /// Its changes are a version of the org document.
     Applied,
-    /// It was applied and then undone (final).
+    /// It was rolled out or applied, and then undone (final).
     RolledBack,
+    /// Undoing it failed part-way; a human must look (an alert was raised).
+    RollbackFailed,
     /// A newer proposal replaced it before anyone decided (final).
     Superseded,
 }
 
 impl ProposalStatus {
     /// Every status, in lifecycle order.
-    pub const ALL: [ProposalStatus; 6] = [
+    pub const ALL: [ProposalStatus; 9] = [
         ProposalStatus::Pending,
         ProposalStatus::Approved,
         ProposalStatus::Rejected,
+        ProposalStatus::RollingOut,
+        ProposalStatus::Inconclusive,
         ProposalStatus::Applied,
         ProposalStatus::RolledBack,
+        ProposalStatus::RollbackFailed,
         ProposalStatus::Superseded,
     ];
 
@@ -68,16 +77,25 @@ impl ProposalStatus {
             ProposalStatus::Pending => "pending",
             ProposalStatus::Approved => "approved",
             ProposalStatus::Rejected => "rejected",
+            ProposalStatus::RollingOut => "rolling_out",
+            ProposalStatus::Inconclusive => "inconclusive",
             ProposalStatus::Applied => "applied",
             ProposalStatus::RolledBack => "rolled_back",
+            ProposalStatus::RollbackFailed => "rollback_failed",
             ProposalStatus::Superseded => "superseded",
         }
     }
 
-    /// Whether the proposal still waits for a decision or for its application (pending or
-    /// approved): an equivalent new proposal is a duplicate of it.
+    /// Whether the proposal still waits for a decision or is being rolled out (pending,
+    /// approved, rolling out, inconclusive): an equivalent new proposal is a duplicate of it.
     pub fn is_open(self) -> bool {
-        matches!(self, ProposalStatus::Pending | ProposalStatus::Approved)
+        matches!(
+            self,
+            ProposalStatus::Pending
+                | ProposalStatus::Approved
+                | ProposalStatus::RollingOut
+                | ProposalStatus::Inconclusive
+        )
     }
 
     /// The statuses a proposal may move to from this one; empty for a final status. This is
@@ -86,8 +104,11 @@ impl ProposalStatus {
     /// | from | to |
     /// |---|---|
     /// | pending | approved, rejected, superseded |
-    /// | approved | applied, rejected |
+    /// | approved | rolling_out, rejected |
+    /// | rolling_out | applied, rolled_back, inconclusive, rollback_failed |
+    /// | inconclusive | rolling_out (extended), applied, rolled_back, rollback_failed |
     /// | applied | rolled_back |
+    /// | rollback_failed | rolled_back (a retry succeeded) |
     pub fn allowed_next(self) -> &'static [ProposalStatus] {
         match self {
             ProposalStatus::Pending => &[
@@ -95,8 +116,21 @@ impl ProposalStatus {
                 ProposalStatus::Rejected,
                 ProposalStatus::Superseded,
             ],
-            ProposalStatus::Approved => &[ProposalStatus::Applied, ProposalStatus::Rejected],
+            ProposalStatus::Approved => &[ProposalStatus::RollingOut, ProposalStatus::Rejected],
+            ProposalStatus::RollingOut => &[
+                ProposalStatus::Applied,
+                ProposalStatus::RolledBack,
+                ProposalStatus::Inconclusive,
+                ProposalStatus::RollbackFailed,
+            ],
+            ProposalStatus::Inconclusive => &[
+                ProposalStatus::RollingOut,
+                ProposalStatus::Applied,
+                ProposalStatus::RolledBack,
+                ProposalStatus::RollbackFailed,
+            ],
             ProposalStatus::Applied => &[ProposalStatus::RolledBack],
+            ProposalStatus::RollbackFailed => &[ProposalStatus::RolledBack],
             ProposalStatus::Rejected | ProposalStatus::RolledBack | ProposalStatus::Superseded => {
                 &[]
             }
@@ -580,6 +614,54 @@ fn check_transition(
     }
 }
 
+/// [`Store::transition_proposal`] inside the caller's transaction (the rollout engine moves a
+/// proposal together with its rollout).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn transition_in(
+    tx: &Transaction<'_>,
+    id: &str,
+    expected_from: ProposalStatus,
+    to: ProposalStatus,
+    actor: &Actor,
+    reason: Option<&str>,
+    applied_version: Option<i64>,
+    now: DateTime<Utc>,
+) -> ProposalResult<()> {
+    check_transition(id, expected_from, to, actor, reason, applied_version)?;
+    let current: Option<String> = tx
+        .query_row(
+            "SELECT status FROM proposals WHERE id = ?1",
+            params![id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let current = current.ok_or_else(|| ProposalError::Unknown(id.to_owned()))?;
+    let current = status_of(id, &current)?;
+    if current != expected_from {
+        return Err(ProposalError::StaleStatus {
+            id: id.to_owned(),
+            expected: expected_from,
+            current,
+        });
+    }
+    tx.execute(
+        "UPDATE proposals SET status = ?2, updated_at = ?3,
+             applied_version = coalesce(?4, applied_version)
+         WHERE id = ?1",
+        params![id, to.as_str(), now.timestamp_micros(), applied_version],
+    )?;
+    let transition = Transition {
+        at: now,
+        actor: actor.name.trim().to_owned(),
+        actor_kind: actor.kind,
+        from_status: Some(expected_from),
+        to_status: to,
+        reason: reason.map(|r| r.trim().to_owned()),
+    };
+    insert_transition(tx, id, &transition)?;
+    Ok(())
+}
+
 fn insert_transition(tx: &Transaction<'_>, id: &str, t: &Transition) -> rusqlite::Result<()> {
     tx.execute(
         "INSERT INTO proposal_transitions (proposal_id, at, actor, actor_kind, from_status, to_status, reason)
@@ -683,7 +765,7 @@ fn free_id(tx: &Transaction<'_>, id: &str) -> ProposalResult<String> {
 impl Store {
     /// Queues `proposal` (which passed every guard, `guards` being their verdicts) as pending,
     /// at `now` (the caller's clock), in one immediate transaction. When an open proposal
-    /// (pending or approved) has the same `fingerprint`, nothing is stored but that one's
+    /// (pending, approved, rolling out or inconclusive) has the same `fingerprint`, nothing is stored but that one's
     /// `occurrences` (+1) and `last_seen_at` (= `now`): [`QueueOutcome::Duplicate`].
     ///
     /// The proposal is stored under its own id; when a closed proposal (rejected, rolled
@@ -713,7 +795,7 @@ impl Store {
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let open: Option<String> = tx
             .query_row(
-                "SELECT id FROM proposals WHERE fingerprint = ?1 AND status IN ('pending', 'approved')
+                "SELECT id FROM proposals WHERE fingerprint = ?1 AND status IN ('pending', 'approved', 'rolling_out', 'inconclusive')
                  ORDER BY created_at, rowid LIMIT 1",
                 params![fingerprint],
                 |r| r.get(0),
@@ -767,7 +849,7 @@ impl Store {
         Ok(QueueOutcome::Queued { id })
     }
 
-    /// The id of the open (pending or approved) proposal with this fingerprint, if any.
+    /// The id of the open (pending, approved, rolling out or inconclusive) proposal with this fingerprint, if any.
     pub fn open_proposal_with_fingerprint(
         &self,
         fingerprint: &str,
@@ -775,7 +857,7 @@ impl Store {
         Ok(self
             .conn
             .query_row(
-                "SELECT id FROM proposals WHERE fingerprint = ?1 AND status IN ('pending', 'approved')
+                "SELECT id FROM proposals WHERE fingerprint = ?1 AND status IN ('pending', 'approved', 'rolling_out', 'inconclusive')
                  ORDER BY created_at, rowid LIMIT 1",
                 params![fingerprint],
                 |r| r.get(0),
@@ -972,41 +1054,19 @@ impl Store {
         applied_version: Option<i64>,
         now: DateTime<Utc>,
     ) -> ProposalResult<()> {
-        check_transition(id, expected_from, to, actor, reason, applied_version)?;
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let current: Option<String> = tx
-            .query_row(
-                "SELECT status FROM proposals WHERE id = ?1",
-                params![id],
-                |r| r.get(0),
-            )
-            .optional()?;
-        let current = current.ok_or_else(|| ProposalError::Unknown(id.to_owned()))?;
-        let current = status_of(id, &current)?;
-        if current != expected_from {
-            return Err(ProposalError::StaleStatus {
-                id: id.to_owned(),
-                expected: expected_from,
-                current,
-            });
-        }
-        tx.execute(
-            "UPDATE proposals SET status = ?2, updated_at = ?3,
-                 applied_version = coalesce(?4, applied_version)
-             WHERE id = ?1",
-            params![id, to.as_str(), now.timestamp_micros(), applied_version],
+        transition_in(
+            &tx,
+            id,
+            expected_from,
+            to,
+            actor,
+            reason,
+            applied_version,
+            now,
         )?;
-        let transition = Transition {
-            at: now,
-            actor: actor.name.trim().to_owned(),
-            actor_kind: actor.kind,
-            from_status: Some(expected_from),
-            to_status: to,
-            reason: reason.map(|r| r.trim().to_owned()),
-        };
-        insert_transition(&tx, id, &transition)?;
         tx.commit()?;
         Ok(())
     }
@@ -1148,7 +1208,7 @@ mod tests {
         assert_eq!(
             "done".parse::<ProposalStatus>(),
             Err(
-                r#"unknown proposal status "done"; expected one of pending, approved, rejected, applied, rolled_back, superseded"#
+                r#"unknown proposal status "done"; expected one of pending, approved, rejected, rolling_out, inconclusive, applied, rolled_back, rollback_failed, superseded"#
                     .to_owned()
             )
         );
@@ -1173,11 +1233,21 @@ mod tests {
                 (Pending, Rejected),
                 (Pending, Superseded),
                 (Approved, Rejected),
-                (Approved, Applied),
+                (Approved, RollingOut),
+                (RollingOut, Inconclusive),
+                (RollingOut, Applied),
+                (RollingOut, RolledBack),
+                (RollingOut, RollbackFailed),
+                (Inconclusive, RollingOut),
+                (Inconclusive, Applied),
+                (Inconclusive, RolledBack),
+                (Inconclusive, RollbackFailed),
                 (Applied, RolledBack),
+                (RollbackFailed, RolledBack),
             ]
         );
         assert!(Pending.is_open() && Approved.is_open());
-        assert!(!Rejected.is_open() && !Applied.is_open());
+        assert!(RollingOut.is_open() && Inconclusive.is_open());
+        assert!(!Rejected.is_open() && !Applied.is_open() && !RollbackFailed.is_open());
     }
 }

@@ -218,6 +218,71 @@ BEGIN SELECT RAISE(ABORT, 'approvals are append-only'); END;
 CREATE TRIGGER proposal_approvals_no_delete BEFORE DELETE ON proposal_approvals
 BEGIN SELECT RAISE(ABORT, 'approvals are append-only'); END;
 "#,
+    // 5: rollouts (durable state machine per approved proposal), their checks, alerts, and
+    // the generation counter that effective-config caches compare.
+    r#"
+CREATE TABLE rollouts (
+    proposal_id     TEXT PRIMARY KEY REFERENCES proposals (id),
+    strategy        TEXT NOT NULL,
+    state           TEXT NOT NULL,
+    base_version    INTEGER NOT NULL REFERENCES org_versions (id),
+    changes         TEXT NOT NULL,
+    rollback        TEXT NOT NULL,
+    reverted        INTEGER NOT NULL DEFAULT 0,
+    assignment      TEXT NOT NULL,
+    started_at      INTEGER NOT NULL,
+    window_hours    INTEGER NOT NULL,
+    baseline_hours  INTEGER NOT NULL,
+    interval_hours  INTEGER NOT NULL,
+    checks_done     INTEGER NOT NULL DEFAULT 0,
+    detector        TEXT NOT NULL,
+    verdict         TEXT,
+    applied_version INTEGER REFERENCES org_versions (id),
+    updated_at      INTEGER NOT NULL
+);
+CREATE INDEX rollouts_state ON rollouts (state, started_at);
+
+CREATE TABLE rollout_checks (
+    proposal_id   TEXT NOT NULL REFERENCES rollouts (proposal_id),
+    seq           INTEGER NOT NULL,
+    at            INTEGER NOT NULL,
+    ran_at        INTEGER NOT NULL,
+    elapsed_hours INTEGER NOT NULL,
+    decision      TEXT NOT NULL,
+    body          TEXT NOT NULL,
+    PRIMARY KEY (proposal_id, seq)
+) WITHOUT ROWID;
+CREATE TRIGGER rollout_checks_no_update BEFORE UPDATE ON rollout_checks
+BEGIN SELECT RAISE(ABORT, 'rollout checks are append-only'); END;
+CREATE TRIGGER rollout_checks_no_delete BEFORE DELETE ON rollout_checks
+BEGIN SELECT RAISE(ABORT, 'rollout checks are append-only'); END;
+
+CREATE TABLE alerts (
+    id              INTEGER PRIMARY KEY,
+    at              INTEGER NOT NULL,
+    severity        TEXT NOT NULL,
+    kind            TEXT NOT NULL,
+    proposal_id     TEXT,
+    message         TEXT NOT NULL,
+    acknowledged_at INTEGER,
+    acknowledged_by TEXT
+);
+
+INSERT INTO meta (key, value) VALUES ('config_generation', '0')
+    ON CONFLICT (key) DO NOTHING;
+CREATE TRIGGER config_generation_org AFTER INSERT ON org_versions
+BEGIN
+    UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'config_generation';
+END;
+CREATE TRIGGER config_generation_rollout_insert AFTER INSERT ON rollouts
+BEGIN
+    UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'config_generation';
+END;
+CREATE TRIGGER config_generation_rollout_update AFTER UPDATE OF state, reverted ON rollouts
+BEGIN
+    UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'config_generation';
+END;
+"#,
 ];
 
 /// Raw records per segment row of `event_segments`.

@@ -282,7 +282,7 @@ fn queue_dedup_review_and_persistence() {
         assert_eq!(
             message(e),
             format!(
-                "proposal {id} cannot go from approved to rolled_back: from approved it can only go to applied, rejected"
+                "proposal {id} cannot go from approved to rolled_back: from approved it can only go to rolling_out, rejected"
             )
         );
         let e = store
@@ -320,11 +320,23 @@ fn queue_dedup_review_and_persistence() {
             message(e),
             "no proposal with id nope; `kaizen proposals list` shows the queue"
         );
+        // The rollout starts (the engine, a system actor).
+        store
+            .transition_proposal(
+                &id,
+                ProposalStatus::Approved,
+                ProposalStatus::RollingOut,
+                &Actor::system("rollout"),
+                Some("before_after rollout started"),
+                None,
+                t(5500),
+            )
+            .unwrap();
         // Applying records the org version it created, and needs it.
         let e = store
             .transition_proposal(
                 &id,
-                ProposalStatus::Approved,
+                ProposalStatus::RollingOut,
                 ProposalStatus::Applied,
                 &ana,
                 None,
@@ -339,7 +351,7 @@ fn queue_dedup_review_and_persistence() {
         store
             .transition_proposal(
                 &id,
-                ProposalStatus::Approved,
+                ProposalStatus::RollingOut,
                 ProposalStatus::Applied,
                 &ana,
                 None,
@@ -429,6 +441,13 @@ fn queue_dedup_review_and_persistence() {
             ),
             (
                 Some(ProposalStatus::Approved),
+                ProposalStatus::RollingOut,
+                "rollout",
+                ActorKind::System,
+                Some("before_after rollout started")
+            ),
+            (
+                Some(ProposalStatus::RollingOut),
                 ProposalStatus::Applied,
                 "ana",
                 ActorKind::Human,
@@ -444,7 +463,7 @@ fn queue_dedup_review_and_persistence() {
         ]
     );
     let at: Vec<_> = stored.transitions.iter().map(|t| t.at).collect();
-    assert_eq!(at, [t(0), t(5000), t(6000), t(7000)]);
+    assert_eq!(at, [t(0), t(5000), t(5500), t(6000), t(7000)]);
 
     // The proposal is closed: the same proposal again is queued anew, under a fresh row id.
     assert_eq!(

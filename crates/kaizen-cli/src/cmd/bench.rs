@@ -4,6 +4,11 @@
 //!   file into a fresh store, alternating with a bare SQLite insert loop of the same rows into
 //!   the same table, and reports medians and their ratio.
 //! * `snapshot` builds a large store once (reused on later runs) and times snapshot builds.
+//! * `cycle` times full improvement cycles on such a store.
+//! * `rollouts` runs the Monte-Carlo study of the rollout regression detector
+//!   (`kaizen_sim::study`) with the configured detection settings.
+//! * `effective-config` times effective-config reads on a temporary store with a live canary
+//!   rollout: cached (the read path runtimes poll) and uncached.
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Write};
@@ -13,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
+use comfy_table::Cell;
 use kaizen_core::signals::SnapshotBuilder;
 use kaizen_sim::SimSpec;
 use kaizen_store::{IngestOptions, Store, baseline};
@@ -53,6 +59,12 @@ pub fn run(ctx: &Ctx, cmd: BenchCommand) -> Result<u8> {
             dir,
             json,
         ),
+        BenchCommand::Rollouts { runs, json } => rollout_study(ctx, runs.max(1), json),
+        BenchCommand::EffectiveConfig {
+            agents,
+            reads,
+            json,
+        } => effective_config(ctx, agents.max(5), reads.max(1), json),
     }
 }
 
@@ -544,6 +556,408 @@ fn cycle(
         println!(
             "  min                               {:>8.2} ms",
             result.spread.min_ms
+        );
+    }
+    Ok(0)
+}
+
+/// One study of `bench rollouts`.
+#[derive(Serialize)]
+struct StudyRow {
+    name: String,
+    #[serde(flatten)]
+    report: kaizen_sim::study::StudyReport,
+}
+
+/// The rollout detector's false rollbacks (no effect) and power (a 10 % quality drop), for
+/// before/after and A/B designs, with the configured detection settings, window and interval.
+fn rollout_study(ctx: &Ctx, runs: u32, json: bool) -> Result<u8> {
+    use kaizen_core::rollout::check::{Design, Detection};
+    use kaizen_sim::study::{StudyConfig, run_study};
+
+    let si = &ctx.config.self_improvement;
+    let detection = Detection::from_config(&si.regression, &si.rollout.ab_test);
+    let base = StudyConfig {
+        runs,
+        window_hours: si.rollout.observation_window_hours,
+        interval_hours: si
+            .rollout
+            .regression_check_interval_hours
+            .clamp(1, si.rollout.observation_window_hours.max(1)),
+        ..StudyConfig::default()
+    };
+    let studies: Vec<(String, StudyConfig)> = [
+        ("before_after", Design::BeforeAfter),
+        ("ab_test", Design::AbTest),
+    ]
+    .into_iter()
+    .flat_map(|(name, design)| {
+        let base = base.clone();
+        [("null", 0.0), ("quality -10%", -0.10)]
+            .into_iter()
+            .map(move |(effect, quality_effect)| {
+                (
+                    format!("{name}, {effect}"),
+                    StudyConfig {
+                        design,
+                        quality_effect,
+                        ..base.clone()
+                    },
+                )
+            })
+    })
+    .collect();
+    if !ctx.quiet && !json {
+        eprintln!(
+            "simulating {} × {runs} rollouts of {} agents ({} h window, a check every {} h)…",
+            studies.len(),
+            base.agents,
+            base.window_hours,
+            base.interval_hours
+        );
+    }
+    let start = Instant::now();
+    let rows: Vec<StudyRow> = std::thread::scope(|scope| {
+        let handles: Vec<_> = studies
+            .iter()
+            .map(|(name, cfg)| {
+                let detection = &detection;
+                scope.spawn(move || StudyRow {
+                    name: name.clone(),
+                    report: run_study(cfg, detection),
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .map_err(|_| anyhow::anyhow!("a study thread panicked"))
+            })
+            .collect::<Result<Vec<_>>>()
+    })?;
+    if json {
+        output::print_json(&serde_json::json!({
+            "seconds": start.elapsed().as_secs_f64(),
+            "studies": rows,
+        }))?;
+        return Ok(0);
+    }
+    let hours = |h: Option<f64>| h.map_or_else(|| "—".to_owned(), |h| format!("{h:.0}"));
+    let mut t = output::table();
+    t.set_header(vec![
+        "study",
+        "rolled back (95 % CI)",
+        "threshold / stats / A/B",
+        "applied (improved)",
+        "inconclusive",
+        "SRM",
+        "naive Welch",
+        "detection h median / p90",
+    ]);
+    for r in &rows {
+        let p = &r.report;
+        t.add_row(vec![
+            Cell::new(&r.name),
+            Cell::new(format!(
+                "{:.1} % ({:.1}–{:.1})",
+                p.rollback_rate * 100.0,
+                p.rollback_rate_ci95.0 * 100.0,
+                p.rollback_rate_ci95.1 * 100.0
+            )),
+            Cell::new(format!(
+                "{} / {} / {}",
+                p.by_threshold, p.by_statistics, p.by_comparison
+            )),
+            Cell::new(format!("{} ({})", p.applied, p.applied_improved)),
+            Cell::new(p.inconclusive),
+            Cell::new(p.sample_ratio_mismatch),
+            Cell::new(format!("{:.1} %", p.naive_welch_rate * 100.0)),
+            Cell::new(format!(
+                "{} / {}",
+                hours(p.median_detection_hours),
+                hours(p.p90_detection_hours)
+            )),
+        ]);
+    }
+    println!(
+        "rollout regression detector, {runs} simulated rollouts per study, {} agents, {} h window, a check every {} h, alpha {} ({})",
+        base.agents,
+        base.window_hours,
+        base.interval_hours,
+        detection.alpha,
+        detection.method.as_str()
+    );
+    println!("{t}");
+    println!(
+        "null rows: false rollbacks (should stay near alpha); -10 % rows: power. \
+         naive Welch = a t-test repeated at every check without correction."
+    );
+    Ok(0)
+}
+
+#[derive(Serialize)]
+struct EffectiveConfigBench {
+    agents: u32,
+    /// Agents that see the canary overlay.
+    treatment_agents: usize,
+    /// Cached reads timed.
+    reads: u64,
+    reads_per_sec: f64,
+    p50_us: f64,
+    p99_us: f64,
+    max_us: f64,
+    /// Uncached reads timed (each loads the org version and the rollouts and computes).
+    uncached_reads: u64,
+    uncached_reads_per_sec: f64,
+    uncached_p50_us: f64,
+    /// Cached over uncached reads per second.
+    speedup: f64,
+    /// Size of a treatment agent's served JSON.
+    json_bytes: usize,
+}
+
+/// The org of the benchmark: the standard org plus five departments, `agents` agents spread
+/// round-robin over the ten departments and their roles.
+fn bench_org(agents: u32) -> kaizen_core::org::OrgDocument {
+    use kaizen_core::org::{Agent, Department, OrgDocument, Role};
+
+    let mut doc = OrgDocument::standard();
+    for (dept, role) in [
+        ("platform", "platform-engineer"),
+        ("legal", "counsel"),
+        ("finance", "accountant"),
+        ("marketing", "marketer"),
+        ("design", "designer"),
+    ] {
+        doc.departments.push(Department {
+            id: dept.into(),
+            description: None,
+        });
+        doc.roles.push(Role {
+            id: role.into(),
+            description: None,
+            department: Some(dept.into()),
+        });
+    }
+    let departments: Vec<(String, Vec<String>)> = doc
+        .departments
+        .iter()
+        .map(|d| {
+            let roles = doc
+                .roles
+                .iter()
+                .filter(|r| r.department.as_deref().is_none_or(|x| x == d.id))
+                .map(|r| r.id.clone())
+                .collect();
+            (d.id.clone(), roles)
+        })
+        .collect();
+    for i in 0..agents as usize {
+        let (dept, roles) = &departments[i % departments.len()];
+        let role = roles
+            .get((i / departments.len()) % roles.len().max(1))
+            .cloned()
+            .unwrap_or_default();
+        doc.agents.push(Agent {
+            id: format!("agent-{i:05}"),
+            role,
+            department: dept.clone(),
+        });
+    }
+    doc
+}
+
+/// Effective-config reads on a temporary store: an org of `agents` agents and one live canary
+/// rollout of a settings change.
+fn effective_config(ctx: &Ctx, agents: u32, reads: u64, json: bool) -> Result<u8> {
+    use std::hint::black_box;
+
+    use kaizen_core::altitude::Altitude;
+    use kaizen_core::config::RolloutStrategyKind;
+    use kaizen_core::improve::guards::proposal_fingerprint;
+    use kaizen_core::improve::{ImprovementProposal, Rationale, Risk, RollbackPlan};
+    use kaizen_core::org::OrgChange;
+    use kaizen_core::org::standard::DEFAULT_TIER;
+    use kaizen_core::rules::RuleSeverity;
+    use kaizen_service::Service;
+    use kaizen_service::effective::EffectiveConfigs;
+    use kaizen_service::rollback::RollbackExecutor;
+    use kaizen_store::proposals::{Actor, ActorKind, QueueOutcome};
+
+    let dir = tempfile::tempdir().context("creating a temporary directory")?;
+    let mut store = open_store(&dir.path().join("bench.db"))?;
+    let now = ctx.now();
+    let doc = bench_org(agents);
+    let ids: Vec<String> = doc.agents.iter().map(|a| a.id.clone()).collect();
+    store.org_import(doc, "bench", now)?;
+
+    let mut proposal = ImprovementProposal {
+        id: String::new(),
+        altitude: Altitude::ConfigTuning,
+        title: "Lower models.default_tier: \"large\" → \"medium\"".into(),
+        description: "effective-config benchmark".into(),
+        rationale: Rationale {
+            rule_name: "budget_overrun".into(),
+            severity: RuleSeverity::Warning,
+            description: "benchmark".into(),
+            signal_context: Default::default(),
+            threshold: None,
+        },
+        changes: vec![OrgChange::SetSetting {
+            path: DEFAULT_TIER.into(),
+            from: Some("large".into()),
+            to: Some("medium".into()),
+        }],
+        rollback: RollbackPlan { operations: vec![] },
+        alternatives: vec![],
+        confidence: 0.9,
+        risk: Risk::Low,
+        rollout: RolloutStrategyKind::Canary,
+        observation_window_hours: 48,
+        source_cycle: None,
+        created_at: now,
+    };
+    proposal.refresh_derived();
+    let pid = match store.queue_proposal(&proposal, &[], &proposal_fingerprint(&proposal), now)? {
+        QueueOutcome::Queued { id } => id,
+        other => bail!("the benchmark proposal was not queued: {other:?}"),
+    };
+    let mut config = ctx.config.clone();
+    config.self_improvement.rollout.default_strategy = RolloutStrategyKind::Canary;
+    let mut service = Service {
+        store: &mut store,
+        config: &config,
+        clock: &ctx.clock,
+    };
+    let executor = RollbackExecutor::default();
+    let mut started = None;
+    for k in 1..=10 {
+        let reviewer = Actor {
+            name: format!("bench-reviewer-{k}"),
+            kind: ActorKind::Human,
+        };
+        let a = service
+            .approve(&pid, &reviewer, None, &executor)
+            .map_err(|e| anyhow::anyhow!(e))?;
+        if a.approved {
+            started = Some(a.rollout.ok_or_else(|| {
+                anyhow::anyhow!(
+                    "the benchmark rollout did not start: {}",
+                    a.rollout_error.unwrap_or_default()
+                )
+            })?);
+            break;
+        }
+    }
+    if started.is_none() {
+        bail!("the benchmark proposal needs more than 10 approvals");
+    }
+    let rollout = service.rollout(&pid).map_err(|e| anyhow::anyhow!(e))?;
+    let treatment = rollout.assignment.treatment.clone();
+    let control = rollout.assignment.control.clone();
+
+    // The overlay is live for the treatment group only, and the cache agrees with a fresh
+    // computation.
+    let mut cache = EffectiveConfigs::new();
+    let (Some(t_id), Some(c_id)) = (treatment.first(), control.first()) else {
+        bail!("the canary has no treatment or no control group");
+    };
+    let t_cfg = cache
+        .get(&mut store, t_id)
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let c_cfg = cache
+        .get(&mut store, c_id)
+        .map_err(|e| anyhow::anyhow!(e))?;
+    if t_cfg.config.overlays != [pid.clone()]
+        || !c_cfg.config.overlays.is_empty()
+        || t_cfg.config.settings.get(DEFAULT_TIER) == c_cfg.config.settings.get(DEFAULT_TIER)
+    {
+        bail!("the canary overlay is not served as expected");
+    }
+    for id in [t_id, c_id] {
+        let fresh =
+            EffectiveConfigs::compute_uncached(&mut store, id).map_err(|e| anyhow::anyhow!(e))?;
+        if fresh
+            != cache
+                .get(&mut store, id)
+                .map_err(|e| anyhow::anyhow!(e))?
+                .config
+        {
+            bail!("the cached config of {id} differs from a fresh computation");
+        }
+    }
+    let json_bytes = t_cfg.json.len();
+
+    // Warm-up: every agent once.
+    for id in &ids {
+        black_box(cache.get(&mut store, id).map_err(|e| anyhow::anyhow!(e))?);
+    }
+    let n = ids.len();
+    let mut latencies =
+        Vec::with_capacity(usize::try_from(reads).unwrap_or(usize::MAX).min(1 << 26));
+    let start = Instant::now();
+    for i in 0..reads {
+        let id = &ids[(i % n as u64) as usize];
+        let t0 = Instant::now();
+        let c = cache.get(&mut store, id).map_err(|e| anyhow::anyhow!(e))?;
+        latencies.push(t0.elapsed().as_nanos() as u64);
+        black_box(c);
+    }
+    let cached_secs = start.elapsed().as_secs_f64();
+
+    let uncached_reads = (reads / 1000).clamp(50, 1000).min(reads);
+    let mut uncached = Vec::with_capacity(uncached_reads as usize);
+    let start = Instant::now();
+    for i in 0..uncached_reads {
+        let id = &ids[(i % n as u64) as usize];
+        let t0 = Instant::now();
+        black_box(
+            EffectiveConfigs::compute_uncached(&mut store, id).map_err(|e| anyhow::anyhow!(e))?,
+        );
+        uncached.push(t0.elapsed().as_nanos() as u64);
+    }
+    let uncached_secs = start.elapsed().as_secs_f64();
+
+    let quantile_us = |v: &mut Vec<u64>, q: f64| {
+        v.sort_unstable();
+        let i = ((v.len() as f64 * q).ceil() as usize).clamp(1, v.len().max(1)) - 1;
+        v.get(i).map_or(f64::NAN, |ns| *ns as f64 / 1000.0)
+    };
+    let reads_per_sec = reads as f64 / cached_secs;
+    let uncached_reads_per_sec = uncached_reads as f64 / uncached_secs;
+    let result = EffectiveConfigBench {
+        agents,
+        treatment_agents: treatment.len(),
+        reads,
+        reads_per_sec,
+        p50_us: quantile_us(&mut latencies, 0.5),
+        p99_us: quantile_us(&mut latencies, 0.99),
+        max_us: quantile_us(&mut latencies, 1.0),
+        uncached_reads,
+        uncached_reads_per_sec,
+        uncached_p50_us: quantile_us(&mut uncached, 0.5),
+        speedup: reads_per_sec / uncached_reads_per_sec,
+        json_bytes,
+    };
+    if json {
+        output::print_json(&result)?;
+    } else {
+        println!(
+            "effective-config reads, {} agents ({} in a live canary), round-robin",
+            agents, result.treatment_agents
+        );
+        println!(
+            "  cached    {:>12.0} reads/s   p50 {:>8.2} µs   p99 {:>8.2} µs   max {:>8.1} µs   ({} reads)",
+            result.reads_per_sec, result.p50_us, result.p99_us, result.max_us, reads
+        );
+        println!(
+            "  uncached  {:>12.0} reads/s   p50 {:>8.2} µs   ({} reads)",
+            result.uncached_reads_per_sec, result.uncached_p50_us, uncached_reads
+        );
+        println!(
+            "  speedup   {:>12.0}×   served JSON {} bytes",
+            result.speedup, result.json_bytes
         );
     }
     Ok(0)

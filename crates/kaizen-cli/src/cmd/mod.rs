@@ -1,12 +1,15 @@
 //! One function per command. Each loads what it needs, calls the store and the core, and
 //! hands the result to `output` for rendering.
 
+mod agents;
+mod alerts;
 mod bench;
 mod cycle;
 mod ingest;
 mod org;
 mod proposals;
 mod quickstart;
+mod rollouts;
 mod sim;
 mod store;
 
@@ -21,6 +24,7 @@ use kaizen_core::rules::RuleEngine;
 use kaizen_core::signals::SnapshotBuilder;
 use kaizen_core::snapshot::OrgSignalSnapshot;
 use kaizen_store::Store;
+use kaizen_store::proposals::{Actor, ActorKind};
 
 use crate::cli::{Cli, Command, ConfigCommand, Global, RulesCommand, WindowArgs};
 use crate::{config_file, output};
@@ -43,6 +47,18 @@ pub fn service_error(e: kaizen_service::ServiceError) -> anyhow::Error {
         usage(e.to_string())
     } else {
         anyhow!(e)
+    }
+}
+
+/// The human at the keyboard: `--as NAME`, else $USER, else `cli`.
+pub fn human_actor(name: Option<String>) -> Actor {
+    let name = name
+        .filter(|n| !n.trim().is_empty())
+        .or_else(|| std::env::var("USER").ok().filter(|n| !n.trim().is_empty()))
+        .unwrap_or_else(|| "cli".to_owned());
+    Actor {
+        name,
+        kind: ActorKind::Human,
     }
 }
 
@@ -189,6 +205,9 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Org(cmd) => org::run(&ctx, cmd),
         Command::Cycle(cmd) => cycle::run(&ctx, cmd),
         Command::Proposals(cmd) => proposals::run(&ctx, cmd),
+        Command::Rollouts(cmd) => rollouts::run(&ctx, cmd),
+        Command::Agents(cmd) => agents::run(&ctx, cmd),
+        Command::Alerts(cmd) => alerts::run(&ctx, cmd),
     }
 }
 

@@ -1,27 +1,18 @@
-//! `kaizen proposals …`: the human side of the approval queue.
+//! `kaizen proposals …`: the human side of the approval queue. Approving starts the rollout
+//! (`kaizen rollouts …`); `preview` is the applier's check, writing nothing.
 
 use std::path::Path;
 
 use anyhow::Result;
 use comfy_table::Cell;
 use kaizen_service::Service;
+use kaizen_service::rollback::RollbackExecutor;
 use kaizen_store::mutators::{FileMutator, OrgMutator};
-use kaizen_store::proposals::{Actor, ActorKind, ProposalStatus};
+use kaizen_store::proposals::ProposalStatus;
 
-use super::{Ctx, service_error, usage};
+use super::{Ctx, human_actor as reviewer, service_error, usage};
 use crate::cli::ProposalsCommand;
 use crate::output;
-
-fn reviewer(name: Option<String>) -> Actor {
-    let name = name
-        .filter(|n| !n.trim().is_empty())
-        .or_else(|| std::env::var("USER").ok().filter(|n| !n.trim().is_empty()))
-        .unwrap_or_else(|| "cli".to_owned());
-    Actor {
-        name,
-        kind: ActorKind::Human,
-    }
-}
 
 fn mutators(dir: Option<&Path>) -> Vec<FileMutator> {
     dir.map(|d| FileMutator::new(d.to_path_buf()))
@@ -94,21 +85,36 @@ pub fn run(ctx: &Ctx, cmd: ProposalsCommand) -> Result<u8> {
                 }))?;
             } else {
                 output::print_proposal(&p, check);
+                if let Some(r) = service.store.rollout(&id)? {
+                    println!(
+                        "\nRollout: {}, {} (started {}; `kaizen rollouts show {id}`)",
+                        r.strategy,
+                        r.state,
+                        r.started_at.format("%Y-%m-%d %H:%M:%S UTC")
+                    );
+                }
             }
         }
         ProposalsCommand::Approve {
             id,
             reason,
             reviewer: who,
+            json,
         } => {
             let actor = reviewer(who);
-            service
-                .approve(&id, &actor, reason.as_deref())
+            let approved = service
+                .approve(&id, &actor, reason.as_deref(), &RollbackExecutor::default())
                 .map_err(service_error)?;
-            println!(
-                "approved {id} as {}; apply it with `kaizen proposals apply {id}`",
-                actor.name
-            );
+            if json {
+                let mut v = serde_json::to_value(&approved)?;
+                if let Some(o) = v.as_object_mut() {
+                    o.insert("proposal_id".into(), id.clone().into());
+                    o.insert("actor".into(), actor.name.clone().into());
+                }
+                output::print_json(&v)?;
+            } else {
+                output::print_approved(&id, &actor.name, &approved);
+            }
         }
         ProposalsCommand::Reject {
             id,
@@ -121,39 +127,21 @@ pub fn run(ctx: &Ctx, cmd: ProposalsCommand) -> Result<u8> {
                 .map_err(service_error)?;
             println!("rejected {id} as {}", actor.name);
         }
-        ProposalsCommand::Apply {
-            id,
-            dry_run,
-            notify_dir,
-            reviewer: who,
-            json,
-        } => {
-            let files = mutators(notify_dir.as_deref());
-            let refs: Vec<&dyn OrgMutator> = files.iter().map(|m| m as &dyn OrgMutator).collect();
-            let report = service
-                .apply(&id, &reviewer(who), dry_run, &refs)
-                .map_err(service_error)?;
+        ProposalsCommand::Preview { id, json } => {
+            let report = service.preview(&id).map_err(service_error)?;
             if json {
                 output::print_json(&report)?;
             } else {
-                match report.new_version {
-                    Some(v) => println!("applied {id}: org version {} → {v}", report.base_version),
-                    None => println!(
-                        "dry run of {id} against org version {}: these changes would be made",
-                        report.base_version
-                    ),
-                }
+                println!(
+                    "preview of {id} against org version {}: these changes would be made",
+                    report.base_version
+                );
                 for c in &report.changes {
                     println!("  {c}");
                 }
                 println!("undone by:");
                 for c in &report.rollback {
                     println!("  {c}");
-                }
-                for n in &report.notifications {
-                    if let Some(e) = &n.error {
-                        println!("warning: notifying {} failed: {e}", n.mutator);
-                    }
                 }
             }
         }

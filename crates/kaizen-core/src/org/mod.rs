@@ -18,6 +18,7 @@
 //! Architecture invariant: pure data, no IO. Storage of versions lives in `kaizen-store`.
 
 mod change;
+mod effective;
 mod settings;
 pub mod standard;
 mod validate;
@@ -31,6 +32,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 pub use change::{ApplyError, OrgChange};
+pub use effective::{EffectiveConfig, EffectiveError, Overlay, effective_config};
 pub use settings::{SettingValue, Settings, parse_setting_path};
 pub use validate::{
     MAX_DESCRIPTION_CHARS, MAX_PRINCIPLE_CHARS, MIN_PRINCIPLE_CHARS, OrgError, normalize_text,

@@ -1,0 +1,176 @@
+//! `kaizen rollouts …`: staged rollouts of approved proposals (list, show, start, tick,
+//! decide). The engine is `kaizen_service::rollout`; this only translates.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use kaizen_core::config::RolloutStrategyKind;
+use kaizen_service::Service;
+use kaizen_service::review::RolloutStarted;
+use kaizen_service::rollback::RollbackExecutor;
+use kaizen_service::rollout::Decision;
+use kaizen_store::mutators::FileMutator;
+use kaizen_store::rollouts::RolloutState;
+
+use super::{Ctx, human_actor, service_error, usage};
+use crate::cli::{DecisionArg, RolloutsCommand, StrategyArg};
+use crate::output;
+
+/// Hours an extension adds unless `--hours` says otherwise.
+const DEFAULT_EXTEND_HOURS: u32 = 24;
+
+fn strategy(s: StrategyArg) -> RolloutStrategyKind {
+    match s {
+        StrategyArg::BeforeAfter => RolloutStrategyKind::BeforeAfter,
+        StrategyArg::Canary => RolloutStrategyKind::Canary,
+        StrategyArg::AbTest => RolloutStrategyKind::AbTest,
+    }
+}
+
+/// The default executor, plus a file notifier when `--notify-dir` is given.
+fn executor(notify_dir: Option<PathBuf>) -> RollbackExecutor {
+    let mut e = RollbackExecutor::default();
+    if let Some(d) = notify_dir {
+        e.add_notifier(Box::new(FileMutator::new(d)));
+    }
+    e
+}
+
+pub fn run(ctx: &Ctx, cmd: RolloutsCommand) -> Result<u8> {
+    let mut store = ctx.open_store()?;
+    let mut service = Service {
+        store: &mut store,
+        config: &ctx.config,
+        clock: &ctx.clock,
+    };
+    match cmd {
+        RolloutsCommand::List { state, json } => {
+            let filter = state
+                .map(|s| {
+                    s.parse::<RolloutState>()
+                        .map_err(|e| usage(format!("--state {s:?}: {e}")))
+                })
+                .transpose()?;
+            let rows = service.store.rollouts(filter)?;
+            if json {
+                output::print_json(&rows)?;
+            } else if rows.is_empty() {
+                println!(
+                    "no rollouts{}",
+                    filter.map_or(String::new(), |f| format!(" in state {f}"))
+                );
+            } else {
+                output::print_rollouts(&rows);
+            }
+        }
+        RolloutsCommand::Show { id, json } => {
+            let r = service.rollout(&id).map_err(service_error)?;
+            let checks = service.store.rollout_checks(&id)?;
+            if json {
+                output::print_json(&serde_json::json!({ "rollout": r, "checks": checks }))?;
+            } else {
+                output::print_rollout(&r, &checks);
+            }
+        }
+        RolloutsCommand::Start {
+            id,
+            strategy: s,
+            actor,
+        } => {
+            let actor = human_actor(actor);
+            let r = service
+                .start_rollout(&id, &actor, s.map(strategy), &RollbackExecutor::default())
+                .map_err(service_error)?;
+            let s = RolloutStarted::of(&r);
+            println!(
+                "started the {} rollout of {id} as {}: {} agent(s) in treatment, {} in control, {} h observation window, first check at {}",
+                s.strategy,
+                actor.name,
+                s.treatment,
+                s.control,
+                s.window_hours,
+                output::when(s.first_check_at)
+            );
+        }
+        RolloutsCommand::Tick { notify_dir, json } => {
+            let progress = service
+                .tick_rollouts(&executor(notify_dir))
+                .map_err(service_error)?;
+            let next = service.next_rollout_check().map_err(service_error)?;
+            let failed = progress.iter().any(|p| p.error.is_some());
+            if json {
+                output::print_json(&serde_json::json!({
+                    "progress": progress,
+                    "next_check": next,
+                }))?;
+            } else {
+                if progress.is_empty() {
+                    println!("no rollout check is due");
+                }
+                for p in &progress {
+                    println!(
+                        "{}: {} check(s) run, now {}",
+                        p.proposal_id, p.checks_run, p.state
+                    );
+                    if let Some(v) = &p.verdict {
+                        println!("  verdict {}: {}", v.outcome, v.reason);
+                    }
+                    if let Some(e) = &p.error {
+                        println!("  error: {e}");
+                    }
+                }
+                match next {
+                    Some(t) => println!("next check due at {}", output::when(Some(t))),
+                    None => println!("no rollout is observing"),
+                }
+            }
+            if failed {
+                return Ok(1);
+            }
+        }
+        RolloutsCommand::Decide {
+            id,
+            decision,
+            reason,
+            hours,
+            notify_dir,
+            actor,
+            json,
+        } => {
+            let decision = match (decision, hours) {
+                (DecisionArg::Extend, h) => Decision::Extend {
+                    hours: h.unwrap_or(DEFAULT_EXTEND_HOURS),
+                },
+                (DecisionArg::Apply, None) => Decision::Apply,
+                (DecisionArg::Rollback, None) => Decision::Rollback,
+                (_, Some(_)) => return Err(usage("--hours goes only with `extend`")),
+            };
+            let actor = human_actor(actor);
+            let r = service
+                .decide_rollout(&id, decision, &actor, &reason, &executor(notify_dir))
+                .map_err(service_error)?;
+            if json {
+                output::print_json(&r)?;
+            } else {
+                println!(
+                    "rollout of {id} is now {} (decided by {})",
+                    r.state, actor.name
+                );
+                if let Some(v) = &r.verdict {
+                    println!("  verdict {}: {}", v.outcome, v.reason);
+                }
+                if let Some(v) = r.applied_version {
+                    println!("  applied as org version {v}");
+                }
+                if r.state == RolloutState::Observing {
+                    println!(
+                        "  window now {} h; next check at {}",
+                        r.window_hours,
+                        output::when(r.next_check_at())
+                    );
+                }
+            }
+        }
+    }
+    Ok(0)
+}

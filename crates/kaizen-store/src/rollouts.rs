@@ -1,0 +1,896 @@
+//! Rollouts, their checks and alerts: the durable half of the rollout state machine.
+//!
+//! A rollout row holds everything needed to resume after a crash: the overlay (the proposal's
+//! changes, checked against `base_version`), the rollback operations and how many of them were
+//! already executed (`reverted`), the group assignment, the schedule (`started_at`, window,
+//! interval, `checks_done`) and the detector's state. Every check is appended to
+//! `rollout_checks` in the same transaction that advances `checks_done`, so a check is never
+//! run twice and never lost. Every state change of a rollout moves its proposal in the same
+//! transaction ([`ProposalStatus`]), with the transition recorded.
+//!
+//! A trigger bumps the `config_generation` counter on every org version and every rollout
+//! state or overlay change; [`Store::config_generation`] is what effective-config caches
+//! compare, so a change made by any process invalidates them.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Duration, Utc};
+use kaizen_core::config::RolloutStrategyKind;
+use kaizen_core::org::OrgChange;
+use kaizen_core::rollout::assign::Assignment;
+use kaizen_core::rollout::check::{CheckOutcome, DetectorState};
+use rusqlite::{OptionalExtension, Row, Transaction, TransactionBehavior, params};
+use serde::{Deserialize, Serialize};
+
+use crate::org::{OrgStoreError, OrgVersion, commit_in};
+use crate::proposals::{Actor, ProposalError, ProposalStatus, transition_in};
+use crate::{Store, StoreError, micros_to_time};
+
+/// Where a rollout is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RolloutState {
+    /// The overlay is live and checks run on schedule.
+    Observing,
+    /// The window ended inconclusive; the overlay stays live until a human decides.
+    Paused,
+    /// The rollback executor is undoing the overlay (resumable: `reverted` counts the done
+    /// operations).
+    RollingBack,
+    /// The changes became an org version (final).
+    Applied,
+    /// The overlay was removed (final).
+    RolledBack,
+    /// The rollback failed; what is live is `changes` + the first `reverted` rollback
+    /// operations. A human must look.
+    RollbackFailed,
+}
+
+impl RolloutState {
+    /// Every state.
+    pub const ALL: [RolloutState; 6] = [
+        RolloutState::Observing,
+        RolloutState::Paused,
+        RolloutState::RollingBack,
+        RolloutState::Applied,
+        RolloutState::RolledBack,
+        RolloutState::RollbackFailed,
+    ];
+
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RolloutState::Observing => "observing",
+            RolloutState::Paused => "paused",
+            RolloutState::RollingBack => "rolling_back",
+            RolloutState::Applied => "applied",
+            RolloutState::RolledBack => "rolled_back",
+            RolloutState::RollbackFailed => "rollback_failed",
+        }
+    }
+
+    /// Whether the overlay (or what is left of it) is in the agents' effective config.
+    pub fn overlay_is_live(self) -> bool {
+        matches!(
+            self,
+            RolloutState::Observing
+                | RolloutState::Paused
+                | RolloutState::RollingBack
+                | RolloutState::RollbackFailed
+        )
+    }
+}
+
+impl fmt::Display for RolloutState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for RolloutState {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        RolloutState::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| {
+                format!(
+                    "unknown rollout state {s:?}; expected one of {}",
+                    RolloutState::ALL.map(RolloutState::as_str).join(", ")
+                )
+            })
+    }
+}
+
+/// How a rollout ended (or paused), with the numbers behind it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RolloutVerdict {
+    /// `applied`, `improved`, `rolled_back`, `inconclusive` or `rollback_failed`.
+    pub outcome: String,
+    /// Why, in words, with the numbers.
+    pub reason: String,
+    /// Who decided (the engine, or the human who chose).
+    pub decided_by: String,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Hours of observation behind it.
+    pub elapsed_hours: u32,
+    /// The check it is based on, if any.
+    pub check_seq: Option<u32>,
+}
+
+/// A rollout.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Rollout {
+    /// The proposal rolled out.
+    pub proposal_id: String,
+    /// Its strategy.
+    pub strategy: RolloutStrategyKind,
+    /// Its state.
+    pub state: RolloutState,
+    /// The org version the overlay was checked against.
+    pub base_version: i64,
+    /// The overlay: the proposal's changes.
+    pub changes: Vec<OrgChange>,
+    /// The operations that undo them, in order.
+    pub rollback: Vec<OrgChange>,
+    /// How many rollback operations were executed.
+    pub reverted: u32,
+    /// Who sees the overlay.
+    pub assignment: Assignment,
+    /// When the overlay went live.
+    pub started_at: DateTime<Utc>,
+    /// Observation window, hours (extensions add to it).
+    pub window_hours: u32,
+    /// Length of the before/after baseline (the window at the start; extensions do not
+    /// change it).
+    pub baseline_hours: u32,
+    /// Hours between checks.
+    pub interval_hours: u32,
+    /// Checks run so far.
+    pub checks_done: u32,
+    /// The detector's state after the last check.
+    pub detector: DetectorState,
+    /// The verdict, once there is one.
+    pub verdict: Option<RolloutVerdict>,
+    /// The org version made when it was applied.
+    pub applied_version: Option<i64>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Rollout {
+    /// Checks in the whole window: ⌈window / interval⌉ (the last may be shorter).
+    pub fn total_checks(&self) -> u32 {
+        self.window_hours.div_ceil(self.interval_hours.max(1))
+    }
+
+    /// Hours of observation at check `seq` (1-based): `seq × interval`, capped at the window.
+    pub fn elapsed_at(&self, seq: u32) -> u32 {
+        (seq.saturating_mul(self.interval_hours)).min(self.window_hours)
+    }
+
+    /// When check `seq` (1-based) is due.
+    pub fn check_due_at(&self, seq: u32) -> DateTime<Utc> {
+        self.started_at + Duration::hours(i64::from(self.elapsed_at(seq)))
+    }
+
+    /// When the next check is due, while observing.
+    pub fn next_check_at(&self) -> Option<DateTime<Utc>> {
+        (self.state == RolloutState::Observing && self.checks_done < self.total_checks())
+            .then(|| self.check_due_at(self.checks_done + 1))
+    }
+
+    /// What the treatment agents see on top of the org version: the changes followed by the
+    /// rollback operations already executed. Empty unless the overlay is live.
+    pub fn live_overlay(&self) -> Vec<OrgChange> {
+        if !self.state.overlay_is_live() {
+            return Vec::new();
+        }
+        let done = (self.reverted as usize).min(self.rollback.len());
+        let mut out = self.changes.clone();
+        out.extend_from_slice(&self.rollback[..done]);
+        out
+    }
+}
+
+/// One persisted check.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoredCheck {
+    /// 1-based.
+    pub seq: u32,
+    /// The instant the check's data ends at (its scheduled time).
+    pub at: DateTime<Utc>,
+    /// When it actually ran (later than `at` after downtime).
+    pub ran_at: DateTime<Utc>,
+    /// Hours of observation.
+    pub elapsed_hours: u32,
+    /// What it found.
+    pub outcome: CheckOutcome,
+}
+
+/// An alert for a human.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Alert {
+    /// Id.
+    pub id: i64,
+    /// When raised.
+    pub at: DateTime<Utc>,
+    /// `critical`, `warning` or `info`.
+    pub severity: String,
+    /// What kind (`rollback_failed`, …).
+    pub kind: String,
+    /// The proposal concerned.
+    pub proposal_id: Option<String>,
+    /// What happened and what to do.
+    pub message: String,
+    /// When someone acknowledged it.
+    pub acknowledged_at: Option<DateTime<Utc>>,
+    /// Who.
+    pub acknowledged_by: Option<String>,
+}
+
+/// A new rollout, as the engine prepared it.
+#[derive(Debug, Clone)]
+pub struct NewRollout<'a> {
+    /// The approved proposal.
+    pub proposal_id: &'a str,
+    /// Strategy.
+    pub strategy: RolloutStrategyKind,
+    /// The org version the changes were checked against.
+    pub base_version: i64,
+    /// The overlay.
+    pub changes: &'a [OrgChange],
+    /// Its rollback operations.
+    pub rollback: &'a [OrgChange],
+    /// Who sees it.
+    pub assignment: &'a Assignment,
+    /// Window, hours.
+    pub window_hours: u32,
+    /// Interval, hours.
+    pub interval_hours: u32,
+}
+
+/// A rollout state change and the proposal transition that goes with it.
+#[derive(Debug, Clone)]
+pub struct RolloutMove<'a> {
+    /// The state the caller saw.
+    pub from: RolloutState,
+    /// The new state.
+    pub to: RolloutState,
+    /// The proposal's transition, if its status changes.
+    pub proposal: Option<(ProposalStatus, ProposalStatus)>,
+    /// Who.
+    pub actor: &'a Actor,
+    /// Why (recorded on the proposal transition).
+    pub reason: Option<&'a str>,
+    /// The verdict to record, if any.
+    pub verdict: Option<&'a RolloutVerdict>,
+    /// Hours to add to the window (an extension).
+    pub extend_hours: u32,
+}
+
+/// Why a rollout operation failed. Nothing was written when one is returned.
+#[derive(Debug, thiserror::Error)]
+pub enum RolloutError {
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The proposal side refused (status changed meanwhile, illegal transition, …).
+    #[error(transparent)]
+    Proposal(#[from] ProposalError),
+    /// The org side refused (the org changed so that the changes no longer apply, …).
+    #[error(transparent)]
+    Org(#[from] OrgStoreError),
+    /// No rollout for this proposal.
+    #[error("no rollout for proposal {0}; `kaizen rollouts list` shows them")]
+    Unknown(String),
+    /// The rollout is not in the state the caller expected (someone else acted first).
+    #[error(
+        "rollout {id} is {current}, not {expected}; look at it again (`kaizen rollouts show {id}`)"
+    )]
+    StaleState {
+        /// The rollout.
+        id: String,
+        /// What the caller saw.
+        expected: String,
+        /// What it is.
+        current: RolloutState,
+    },
+    /// A stored row could not be read back.
+    #[error("stored rollout {id} is unreadable: {message}")]
+    Corrupt {
+        /// The rollout.
+        id: String,
+        /// What failed.
+        message: String,
+    },
+    /// A bad argument.
+    #[error("{0}")]
+    BadInput(String),
+}
+
+impl RolloutError {
+    /// Whether the caller's input or a concurrent change is at fault (not the database).
+    pub fn is_user_error(&self) -> bool {
+        match self {
+            RolloutError::Store(_) | RolloutError::Corrupt { .. } => false,
+            RolloutError::Proposal(e) => e.is_user_error(),
+            RolloutError::Org(e) => e.is_user_error(),
+            _ => true,
+        }
+    }
+}
+
+impl From<rusqlite::Error> for RolloutError {
+    fn from(e: rusqlite::Error) -> Self {
+        RolloutError::Store(StoreError::Sqlite(e))
+    }
+}
+
+/// A result with [`RolloutError`].
+pub type RolloutResult<T> = std::result::Result<T, RolloutError>;
+
+const COLUMNS: &str = "proposal_id, strategy, state, base_version, changes, rollback, reverted,
+     assignment, started_at, window_hours, interval_hours, checks_done, detector, verdict,
+     applied_version, updated_at, baseline_hours";
+
+type RawRollout = (
+    String,
+    String,
+    String,
+    i64,
+    String,
+    String,
+    i64,
+    String,
+    i64,
+    i64,
+    i64,
+    i64,
+    String,
+    Option<String>,
+    Option<i64>,
+    i64,
+    i64,
+);
+
+fn read_raw(r: &Row<'_>) -> rusqlite::Result<RawRollout> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+        r.get(8)?,
+        r.get(9)?,
+        r.get(10)?,
+        r.get(11)?,
+        r.get(12)?,
+        r.get(13)?,
+        r.get(14)?,
+        r.get(15)?,
+        r.get(16)?,
+    ))
+}
+
+fn corrupt(id: &str, message: impl Into<String>) -> RolloutError {
+    RolloutError::Corrupt {
+        id: id.to_owned(),
+        message: message.into(),
+    }
+}
+
+fn json<T: for<'de> Deserialize<'de>>(id: &str, what: &str, s: &str) -> RolloutResult<T> {
+    serde_json::from_str(s).map_err(|e| corrupt(id, format!("{what}: {e}")))
+}
+
+fn u32_of(id: &str, what: &str, v: i64) -> RolloutResult<u32> {
+    u32::try_from(v).map_err(|_| corrupt(id, format!("{what} out of range: {v}")))
+}
+
+fn parse_strategy(s: &str) -> Option<RolloutStrategyKind> {
+    [
+        RolloutStrategyKind::BeforeAfter,
+        RolloutStrategyKind::Canary,
+        RolloutStrategyKind::AbTest,
+    ]
+    .into_iter()
+    .find(|k| k.as_str() == s)
+}
+
+fn decode(raw: RawRollout) -> RolloutResult<Rollout> {
+    let (id, strategy, state, base, changes, rollback, reverted, assignment, started, window) = (
+        raw.0, raw.1, raw.2, raw.3, raw.4, raw.5, raw.6, raw.7, raw.8, raw.9,
+    );
+    let (interval, checks, detector, verdict, applied, updated, baseline) =
+        (raw.10, raw.11, raw.12, raw.13, raw.14, raw.15, raw.16);
+    Ok(Rollout {
+        strategy: parse_strategy(&strategy)
+            .ok_or_else(|| corrupt(&id, format!("unknown strategy {strategy:?}")))?,
+        state: state
+            .parse()
+            .map_err(|e: String| corrupt(&id, format!("state: {e}")))?,
+        base_version: base,
+        changes: json(&id, "changes", &changes)?,
+        rollback: json(&id, "rollback", &rollback)?,
+        reverted: u32_of(&id, "reverted", reverted)?,
+        assignment: json(&id, "assignment", &assignment)?,
+        started_at: micros_to_time(started),
+        window_hours: u32_of(&id, "window_hours", window)?,
+        baseline_hours: u32_of(&id, "baseline_hours", baseline)?,
+        interval_hours: u32_of(&id, "interval_hours", interval)?,
+        checks_done: u32_of(&id, "checks_done", checks)?,
+        detector: json(&id, "detector", &detector)?,
+        verdict: verdict.map(|v| json(&id, "verdict", &v)).transpose()?,
+        applied_version: applied,
+        updated_at: micros_to_time(updated),
+        proposal_id: id,
+    })
+}
+
+fn encode<T: Serialize>(what: &str, v: &T) -> RolloutResult<String> {
+    serde_json::to_string(v).map_err(|e| RolloutError::BadInput(format!("encoding {what}: {e}")))
+}
+
+const CHECK_COLUMNS: &str = "seq, at, ran_at, elapsed_hours, body";
+
+type RawCheck = (i64, i64, i64, i64, String);
+
+fn read_check(r: &Row<'_>) -> rusqlite::Result<RawCheck> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+}
+
+fn decode_check(id: &str, (seq, at, ran, elapsed, body): RawCheck) -> RolloutResult<StoredCheck> {
+    Ok(StoredCheck {
+        seq: u32_of(id, "check seq", seq)?,
+        at: micros_to_time(at),
+        ran_at: micros_to_time(ran),
+        elapsed_hours: u32_of(id, "elapsed hours", elapsed)?,
+        outcome: json(id, &format!("check {seq}"), &body)?,
+    })
+}
+
+fn rollout_in(tx: &rusqlite::Connection, id: &str) -> RolloutResult<Option<Rollout>> {
+    let raw = tx
+        .query_row(
+            &format!("SELECT {COLUMNS} FROM rollouts WHERE proposal_id = ?1"),
+            params![id],
+            read_raw,
+        )
+        .optional()?;
+    raw.map(decode).transpose()
+}
+
+fn expect_state(
+    tx: &Transaction<'_>,
+    id: &str,
+    expected: &[RolloutState],
+) -> RolloutResult<Rollout> {
+    let r = rollout_in(tx, id)?.ok_or_else(|| RolloutError::Unknown(id.to_owned()))?;
+    if !expected.contains(&r.state) {
+        return Err(RolloutError::StaleState {
+            id: id.to_owned(),
+            expected: expected
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(" or "),
+            current: r.state,
+        });
+    }
+    Ok(r)
+}
+
+/// Refuses `document` as the next org version when the overlay of a live rollout (other than
+/// `except`'s) does not apply on top of it.
+pub(crate) fn check_live_overlays(
+    tx: &Transaction<'_>,
+    document: &kaizen_core::org::OrgDocument,
+    except: Option<&str>,
+) -> Result<(), OrgStoreError> {
+    let mut stmt = tx.prepare_cached(
+        "SELECT proposal_id, changes, rollback, reverted FROM rollouts
+         WHERE state IN ('observing', 'paused', 'rolling_back', 'rollback_failed')",
+    )?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, i64>(3)?,
+            ))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    for (id, changes, rollback, reverted) in rows {
+        if Some(id.as_str()) == except {
+            continue;
+        }
+        let corrupt = |e: serde_json::Error| {
+            OrgStoreError::BadInput(format!("stored rollout {id} is unreadable: {e}"))
+        };
+        let mut overlay: Vec<OrgChange> = serde_json::from_str(&changes).map_err(corrupt)?;
+        let rollback: Vec<OrgChange> = serde_json::from_str(&rollback).map_err(corrupt)?;
+        let done = usize::try_from(reverted).unwrap_or(0).min(rollback.len());
+        overlay.extend_from_slice(&rollback[..done]);
+        if let Err(e) = document.apply(&overlay) {
+            return Err(OrgStoreError::LiveRollout {
+                proposal_id: id,
+                reason: e.to_string(),
+            });
+        }
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Starts a rollout: moves the proposal approved → rolling_out (by `actor`) and stores the
+    /// rollout as observing from `now`, in one transaction. Refused when the proposal is not
+    /// approved, or already has a rollout.
+    pub fn rollout_start(
+        &mut self,
+        new: &NewRollout<'_>,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> RolloutResult<Rollout> {
+        if new.window_hours == 0 || new.interval_hours == 0 {
+            return Err(RolloutError::BadInput(
+                "a rollout needs a window and an interval of at least one hour".to_owned(),
+            ));
+        }
+        if new.changes.is_empty() || new.rollback.is_empty() {
+            return Err(RolloutError::BadInput(
+                "a rollout needs changes and rollback operations".to_owned(),
+            ));
+        }
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if rollout_in(&tx, new.proposal_id)?.is_some() {
+            return Err(RolloutError::BadInput(format!(
+                "proposal {} already has a rollout",
+                new.proposal_id
+            )));
+        }
+        transition_in(
+            &tx,
+            new.proposal_id,
+            ProposalStatus::Approved,
+            ProposalStatus::RollingOut,
+            actor,
+            Some(&format!("{} rollout started", new.strategy)),
+            None,
+            now,
+        )?;
+        let at = now.timestamp_micros();
+        tx.execute(
+            "INSERT INTO rollouts (proposal_id, strategy, state, base_version, changes, rollback,
+                 reverted, assignment, started_at, window_hours, interval_hours, checks_done,
+                 detector, verdict, applied_version, updated_at, baseline_hours)
+             VALUES (?1, ?2, 'observing', ?3, ?4, ?5, 0, ?6, ?7, ?8, ?9, 0, ?10, NULL, NULL, ?7, ?8)",
+            params![
+                new.proposal_id,
+                new.strategy.as_str(),
+                new.base_version,
+                encode("changes", &new.changes)?,
+                encode("rollback", &new.rollback)?,
+                encode("assignment", new.assignment)?,
+                at,
+                i64::from(new.window_hours),
+                i64::from(new.interval_hours),
+                encode("detector", &DetectorState::default())?,
+            ],
+        )?;
+        let r = rollout_in(&tx, new.proposal_id)?
+            .ok_or_else(|| RolloutError::Unknown(new.proposal_id.to_owned()))?;
+        tx.commit()?;
+        Ok(r)
+    }
+
+    /// The rollout of proposal `id`.
+    pub fn rollout(&self, id: &str) -> RolloutResult<Option<Rollout>> {
+        rollout_in(&self.conn, id)
+    }
+
+    /// Rollouts, newest first, optionally only those in `state`.
+    pub fn rollouts(&self, state: Option<RolloutState>) -> RolloutResult<Vec<Rollout>> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM rollouts WHERE ?1 IS NULL OR state = ?1
+             ORDER BY started_at DESC, proposal_id"
+        ))?;
+        let rows = stmt
+            .query_map(params![state.map(RolloutState::as_str)], read_raw)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        rows.into_iter().map(decode).collect()
+    }
+
+    /// Rollouts whose overlay is live, oldest first (the order overlays apply in).
+    pub fn live_rollouts(&self) -> RolloutResult<Vec<Rollout>> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM rollouts
+             WHERE state IN ('observing', 'paused', 'rolling_back', 'rollback_failed')
+             ORDER BY started_at, proposal_id"
+        ))?;
+        let rows = stmt
+            .query_map([], read_raw)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        rows.into_iter().map(decode).collect()
+    }
+
+    /// The checks of rollout `id`, in order.
+    pub fn rollout_checks(&self, id: &str) -> RolloutResult<Vec<StoredCheck>> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {CHECK_COLUMNS} FROM rollout_checks WHERE proposal_id = ?1 ORDER BY seq"
+        ))?;
+        let rows = stmt
+            .query_map(params![id], read_check)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        rows.into_iter().map(|raw| decode_check(id, raw)).collect()
+    }
+
+    /// The last check of rollout `id`, if any.
+    pub fn rollout_last_check(&self, id: &str) -> RolloutResult<Option<StoredCheck>> {
+        let raw = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {CHECK_COLUMNS} FROM rollout_checks
+                 WHERE proposal_id = ?1 ORDER BY seq DESC LIMIT 1"
+            ))?
+            .query_row(params![id], read_check)
+            .optional()?;
+        raw.map(|raw| decode_check(id, raw)).transpose()
+    }
+
+    /// Records check `check.seq` of observing rollout `id` and the detector state after it, in
+    /// one transaction. Refused unless the rollout is observing with exactly `seq − 1` checks
+    /// done: a check is recorded once, in order, even when two processes race.
+    pub fn rollout_record_check(
+        &mut self,
+        id: &str,
+        check: &StoredCheck,
+        detector: &DetectorState,
+    ) -> RolloutResult<()> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let r = expect_state(&tx, id, &[RolloutState::Observing])?;
+        if r.checks_done + 1 != check.seq {
+            return Err(RolloutError::BadInput(format!(
+                "rollout {id} has {} checks; check {} cannot be recorded next",
+                r.checks_done, check.seq
+            )));
+        }
+        let decision = match &check.outcome.decision {
+            kaizen_core::rollout::check::CheckDecision::Continue => "continue",
+            kaizen_core::rollout::check::CheckDecision::RollBack { .. } => "roll_back",
+            kaizen_core::rollout::check::CheckDecision::Apply { .. } => "apply",
+            kaizen_core::rollout::check::CheckDecision::Inconclusive { .. } => "inconclusive",
+        };
+        tx.execute(
+            "INSERT INTO rollout_checks (proposal_id, seq, at, ran_at, elapsed_hours, decision, body)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                id,
+                i64::from(check.seq),
+                check.at.timestamp_micros(),
+                check.ran_at.timestamp_micros(),
+                i64::from(check.elapsed_hours),
+                decision,
+                encode("check", &check.outcome)?,
+            ],
+        )?;
+        tx.execute(
+            "UPDATE rollouts SET checks_done = ?2, detector = ?3, updated_at = ?4
+             WHERE proposal_id = ?1",
+            params![
+                id,
+                i64::from(check.seq),
+                encode("detector", detector)?,
+                check.ran_at.timestamp_micros()
+            ],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Moves rollout `id` (and its proposal, if `m.proposal` says so) in one transaction.
+    /// Refused when the rollout is not in `m.from` or the proposal transition is refused.
+    pub fn rollout_move(
+        &mut self,
+        id: &str,
+        m: &RolloutMove<'_>,
+        now: DateTime<Utc>,
+    ) -> RolloutResult<Rollout> {
+        if m.to == RolloutState::Applied {
+            return Err(RolloutError::BadInput(
+                "use rollout_apply to apply a rollout (it makes the org version)".to_owned(),
+            ));
+        }
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        expect_state(&tx, id, &[m.from])?;
+        if let Some((from, to)) = m.proposal {
+            transition_in(&tx, id, from, to, m.actor, m.reason, None, now)?;
+        }
+        let verdict = m.verdict.map(|v| encode("verdict", v)).transpose()?;
+        tx.execute(
+            "UPDATE rollouts SET state = ?2, verdict = coalesce(?3, verdict),
+                 window_hours = window_hours + ?4, updated_at = ?5
+             WHERE proposal_id = ?1",
+            params![
+                id,
+                m.to.as_str(),
+                verdict,
+                i64::from(m.extend_hours),
+                now.timestamp_micros()
+            ],
+        )?;
+        let r = rollout_in(&tx, id)?.ok_or_else(|| RolloutError::Unknown(id.to_owned()))?;
+        tx.commit()?;
+        Ok(r)
+    }
+
+    /// Records that the rollback executor of rollout `id` (rolling back) has executed
+    /// `reverted` operations (it was at `expected`).
+    pub fn rollout_set_reverted(
+        &mut self,
+        id: &str,
+        expected: u32,
+        reverted: u32,
+        now: DateTime<Utc>,
+    ) -> RolloutResult<()> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let r = expect_state(&tx, id, &[RolloutState::RollingBack])?;
+        if r.reverted != expected || reverted as usize > r.rollback.len() {
+            return Err(RolloutError::BadInput(format!(
+                "rollout {id} has {} of {} rollback operations done, not {expected}",
+                r.reverted,
+                r.rollback.len()
+            )));
+        }
+        tx.execute(
+            "UPDATE rollouts SET reverted = ?2, updated_at = ?3 WHERE proposal_id = ?1",
+            params![id, i64::from(reverted), now.timestamp_micros()],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Applies rollout `id` (observing or paused): commits its changes as a new org version on
+    /// top of `expected_parent`, moves the proposal to applied with that version, and records
+    /// the verdict, in one transaction. Refused (nothing written) when the org changed so that
+    /// the changes no longer apply.
+    pub fn rollout_apply(
+        &mut self,
+        id: &str,
+        expected_parent: i64,
+        actor: &Actor,
+        verdict: &RolloutVerdict,
+        now: DateTime<Utc>,
+    ) -> RolloutResult<OrgVersion> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let r = expect_state(&tx, id, &[RolloutState::Observing, RolloutState::Paused])?;
+        let version = commit_in(
+            &tx,
+            Some(expected_parent),
+            &r.changes,
+            &actor.name,
+            Some(id),
+            Some(&format!("rollout of proposal {id}: {}", verdict.outcome)),
+            now,
+        )?;
+        let from = if r.state == RolloutState::Paused {
+            ProposalStatus::Inconclusive
+        } else {
+            ProposalStatus::RollingOut
+        };
+        transition_in(
+            &tx,
+            id,
+            from,
+            ProposalStatus::Applied,
+            actor,
+            Some(&verdict.reason),
+            Some(version.id),
+            now,
+        )?;
+        tx.execute(
+            "UPDATE rollouts SET state = 'applied', verdict = ?2, applied_version = ?3,
+                 updated_at = ?4
+             WHERE proposal_id = ?1",
+            params![
+                id,
+                encode("verdict", verdict)?,
+                version.id,
+                now.timestamp_micros()
+            ],
+        )?;
+        tx.commit()?;
+        Ok(version)
+    }
+
+    /// Raises an alert; returns its id.
+    pub fn alert_raise(
+        &mut self,
+        severity: &str,
+        kind: &str,
+        proposal_id: Option<&str>,
+        message: &str,
+        now: DateTime<Utc>,
+    ) -> crate::Result<i64> {
+        self.conn.execute(
+            "INSERT INTO alerts (at, severity, kind, proposal_id, message) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![now.timestamp_micros(), severity, kind, proposal_id, message],
+        )?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Alerts, newest first; only unacknowledged ones unless `all`.
+    pub fn alerts(&self, all: bool) -> crate::Result<Vec<Alert>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, at, severity, kind, proposal_id, message, acknowledged_at, acknowledged_by
+             FROM alerts WHERE ?1 OR acknowledged_at IS NULL ORDER BY id DESC",
+        )?;
+        let rows = stmt.query_map(params![all], |r| {
+            Ok(Alert {
+                id: r.get(0)?,
+                at: micros_to_time(r.get(1)?),
+                severity: r.get(2)?,
+                kind: r.get(3)?,
+                proposal_id: r.get(4)?,
+                message: r.get(5)?,
+                acknowledged_at: r.get::<_, Option<i64>>(6)?.map(micros_to_time),
+                acknowledged_by: r.get(7)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Acknowledges alert `id`. Refused for an unknown or already acknowledged alert.
+    pub fn alert_acknowledge(
+        &mut self,
+        id: i64,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> crate::Result<()> {
+        if actor.trim().is_empty() {
+            return Err(StoreError::Refused(
+                "the actor must not be blank".to_owned(),
+            ));
+        }
+        let n = self.conn.execute(
+            "UPDATE alerts SET acknowledged_at = ?2, acknowledged_by = ?3
+             WHERE id = ?1 AND acknowledged_at IS NULL",
+            params![id, now.timestamp_micros(), actor],
+        )?;
+        if n == 0 {
+            return Err(StoreError::Refused(format!(
+                "no unacknowledged alert with id {id}"
+            )));
+        }
+        Ok(())
+    }
+
+    /// A number that changes whenever an org version is committed or a rollout's state or
+    /// overlay changes, by any process: what effective-config caches compare.
+    pub fn config_generation(&self) -> crate::Result<i64> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'config_generation'",
+        )?;
+        Ok(stmt
+            .query_row([], |r| r.get::<_, i64>(0))
+            .optional()?
+            .unwrap_or(0))
+    }
+}
