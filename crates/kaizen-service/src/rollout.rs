@@ -277,10 +277,16 @@ impl Service<'_> {
     pub fn tick_rollouts(&mut self, executor: &RollbackExecutor) -> Result<Vec<RolloutProgress>> {
         let now = self.clock.now();
         let mut out = Vec::new();
-        let pending: Vec<Rollout> = self
+        let mut candidates = self
             .store
-            .rollouts(None)
-            .map_err(rollout_err)?
+            .rollouts(Some(RolloutState::RollingBack))
+            .map_err(rollout_err)?;
+        candidates.extend(
+            self.store
+                .rollouts(Some(RolloutState::Observing))
+                .map_err(rollout_err)?,
+        );
+        let pending: Vec<Rollout> = candidates
             .into_iter()
             .filter(|r| match r.state {
                 RolloutState::RollingBack => true,
