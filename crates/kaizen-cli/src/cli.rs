@@ -85,6 +85,24 @@ pub enum Command {
     /// Alerts for a human (failed rollbacks, apply conflicts): list, acknowledge.
     #[command(subcommand)]
     Alerts(AlertsCommand),
+    /// Bearer tokens for the API: create (the secret is shown once), list, revoke.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// The append-only audit log of state changes and refused attempts, newest first.
+    Audit(AuditArgs),
+    /// Run the server: REST API (/api/v1), web UI (/ui), metrics, the scheduler and the rollout
+    /// engine. Creates and prints an admin token on the first start.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (overrides `server.bind`, default 127.0.0.1:7878).
+    #[arg(long)]
+    pub bind: Option<String>,
+    /// Write each org version a rollout verdict creates to this directory as JSON.
+    #[arg(long)]
+    pub notify_dir: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -645,4 +663,85 @@ pub enum AlertsCommand {
         #[arg(long = "as", value_name = "NAME")]
         actor: Option<String>,
     },
+}
+
+/// Who a token is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TokenKindArg {
+    /// A person (may be granted `approve`).
+    Human,
+    /// An AI agent (never approves).
+    Agent,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Issue a token. Its secret is printed once; kaizen keeps only a hash of it.
+    Create {
+        /// Who the token is for (a login, an agent id).
+        #[arg(long, value_name = "NAME")]
+        principal: String,
+        /// Human or agent.
+        #[arg(long, value_enum)]
+        kind: TokenKindArg,
+        /// A capability pattern (repeatable): domain:action, either side `*` (`*:read`,
+        /// `proposals:*`, `*` for everything); a leading `!` denies (`!org:admin`). Actions:
+        /// read, write, approve, admin.
+        #[arg(long = "cap", value_name = "PATTERN", required = true)]
+        caps: Vec<String>,
+        /// Expire after this long, e.g. 30d, 12h, 90m (default: never).
+        #[arg(long, value_name = "DURATION")]
+        expires_in: Option<String>,
+        /// Who issues it (default: $USER).
+        #[arg(long = "as", value_name = "NAME")]
+        actor: Option<String>,
+        /// Print JSON (including the secret).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Tokens that are not revoked (expired ones included), newest first.
+    List {
+        /// Include revoked tokens.
+        #[arg(long)]
+        all: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a token for good.
+    Revoke {
+        /// Token id (tok_…).
+        id: String,
+        /// Your name (default: $USER).
+        #[arg(long = "as", value_name = "NAME")]
+        actor: Option<String>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// Only this actor.
+    #[arg(long, value_name = "NAME")]
+    pub actor: Option<String>,
+    /// Only this operation or those under it (`proposals` matches `proposals.approve`).
+    #[arg(long, value_name = "OP")]
+    pub operation: Option<String>,
+    /// Only this target (a proposal id, a token id, …).
+    #[arg(long, value_name = "ID")]
+    pub target: Option<String>,
+    /// Only entries at or after this time (RFC 3339).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Only entries before this time (RFC 3339).
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// How many.
+    #[arg(long, default_value_t = 50, value_name = "N")]
+    pub limit: usize,
+    /// Skip this many of the newest matching entries.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub offset: usize,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }

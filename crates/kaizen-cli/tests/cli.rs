@@ -1344,3 +1344,404 @@ fn config_show_reflects_env_overrides() {
         .json();
     assert_at(&s, "/window/since", json!("2026-03-06T00:00:00Z"));
 }
+
+// ---------------------------------------------------------------------------------------------
+// tokens and the audit log
+
+/// Whether `haystack` contains `needle`, byte for byte.
+fn bytes_contain(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+#[test]
+fn token_create_list_revoke_and_the_audit_log() {
+    let sb = Sandbox::bare();
+    for cmd in [
+        &["token"][..],
+        &["token", "create"],
+        &["token", "list"],
+        &["token", "revoke"],
+        &["audit"],
+    ] {
+        let mut args = cmd.to_vec();
+        args.push("--help");
+        let out = sb.run(&args).ok().stdout();
+        assert!(
+            out.contains(&format!("Usage: kaizen {}", cmd.join(" "))),
+            "{out}"
+        );
+    }
+
+    // --json includes the secret; the warning goes to stderr.
+    let run = sb
+        .run(&[
+            "token",
+            "create",
+            "--principal",
+            "ana",
+            "--kind",
+            "human",
+            "--cap",
+            "*",
+            "--as",
+            "root",
+            "--json",
+        ])
+        .ok()
+        .stderr_has(&["only time the secret is shown"]);
+    let created = run.json();
+    let admin_id = created["id"].as_str().unwrap().to_owned();
+    let admin_secret = created["secret"].as_str().unwrap().to_owned();
+    assert!(admin_id.starts_with("tok_"), "{created}");
+    assert!(admin_secret.starts_with("kz_") && admin_secret.len() == 46);
+    assert_eq!(created["principal"], "ana");
+    assert_eq!(created["kind"], "human");
+    assert_eq!(created["capabilities"], json!(["*"]));
+    assert_eq!(created["created_by"], "root");
+    assert_eq!(created["expires_at"], Value::Null);
+
+    // Plain output: a summary line, then the secret alone on the last line. Patterns are
+    // shown canonical; the creator defaults to $USER.
+    let out = sb
+        .run_env(
+            &[
+                "token",
+                "create",
+                "--principal",
+                "bot-7",
+                "--kind",
+                "agent",
+                "--cap",
+                " *:READ ",
+                "--cap",
+                "proposals:write",
+                "--cap",
+                "!org:*",
+                "--expires-in",
+                "30d",
+            ],
+            &[("USER", "carol")],
+        )
+        .ok()
+        .stdout();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert!(
+        lines[0].starts_with("created token tok_")
+            && lines[0].contains("for bot-7 (agent): *:read, proposals:write, !org:*; expires "),
+        "{out}"
+    );
+    let bot_secret = lines[1].to_owned();
+    assert!(
+        bot_secret.starts_with("kz_") && bot_secret.len() == 46,
+        "{out}"
+    );
+    let bot_id = lines[0].split_whitespace().nth(2).unwrap().to_owned();
+
+    // Listing: newest first, with state; never a secret or a hash.
+    let list = sb.run(&["token", "list", "--json"]).ok();
+    let text = list.stdout();
+    assert!(!text.contains(&admin_secret) && !text.contains(&bot_secret));
+    assert!(!text.contains("hash") && !text.contains("secret"), "{text}");
+    let v = list.json();
+    assert_eq!(v.as_array().unwrap().len(), 2);
+    assert_eq!(v[0]["id"], bot_id.as_str());
+    assert_eq!(v[0]["state"], "active");
+    assert_eq!(v[0]["created_by"], "carol");
+    assert_eq!(
+        v[0]["capabilities"],
+        json!(["*:read", "proposals:write", "!org:*"])
+    );
+    assert!(v[0]["expires_at"].is_string());
+    assert_eq!(v[1]["id"], admin_id.as_str());
+    let table = sb.run(&["token", "list"]).ok().stdout();
+    assert!(
+        table.contains(&admin_id) && table.contains(&bot_id),
+        "{table}"
+    );
+    assert!(table.contains("never"), "{table}");
+
+    // Revoke, then revoke again (refused), then an unknown id (refused).
+    let out = sb
+        .run(&["token", "revoke", &admin_id, "--as", "bo"])
+        .ok()
+        .stdout();
+    assert_eq!(out, format!("revoked token {admin_id} as bo\n"));
+    sb.run(&["token", "revoke", &admin_id, "--as", "bo"])
+        .code_is(2)
+        .stderr_has(&[&format!("token {admin_id} was already revoked"), "by bo"]);
+    sb.run(&["token", "revoke", "tok_000000000000", "--as", "bo"])
+        .code_is(2)
+        .stderr_has(&["no token with id \"tok_000000000000\""]);
+    // A secret pasted as the id is neither echoed nor audited.
+    let run = sb
+        .run(&["token", "revoke", &bot_secret, "--as", "bo"])
+        .code_is(2);
+    assert!(!run.stderr().contains(&bot_secret[3..]), "{}", run.stderr());
+    let v = sb.run(&["token", "list", "--json"]).ok().json();
+    assert_eq!(v.as_array().unwrap().len(), 1);
+    let v = sb.run(&["token", "list", "--all", "--json"]).ok().json();
+    assert_eq!(v[1]["state"], "revoked");
+    assert_eq!(v[1]["revoked_by"], "bo");
+    let table = sb.run(&["token", "list", "--all"]).ok().stdout();
+    assert!(table.contains("revoked by bo"), "{table}");
+
+    // The audit log: every create and revoke, refused attempts too, newest first.
+    let log = sb.run(&["audit", "--json"]).ok();
+    let text = log.stdout();
+    for secret in [&admin_secret, &bot_secret] {
+        assert!(
+            !text.contains(&secret[3..]),
+            "a secret reached the audit log"
+        );
+    }
+    let v = log.json();
+    assert_eq!(v["total"], 6);
+    let entries = v["entries"].as_array().unwrap();
+    let summary: Vec<(String, String, String, Value)> = entries
+        .iter()
+        .map(|e| {
+            (
+                e["operation"].as_str().unwrap().to_owned(),
+                e["actor"].as_str().unwrap().to_owned(),
+                e["outcome"].as_str().unwrap().to_owned(),
+                e["target"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (
+                "tokens.revoke".into(),
+                "bo".into(),
+                "refused".into(),
+                Value::Null
+            ),
+            (
+                "tokens.revoke".into(),
+                "bo".into(),
+                "refused".into(),
+                json!("tok_000000000000")
+            ),
+            (
+                "tokens.revoke".into(),
+                "bo".into(),
+                "refused".into(),
+                json!(admin_id)
+            ),
+            (
+                "tokens.revoke".into(),
+                "bo".into(),
+                "ok".into(),
+                json!(admin_id)
+            ),
+            (
+                "tokens.create".into(),
+                "carol".into(),
+                "ok".into(),
+                json!(bot_id)
+            ),
+            (
+                "tokens.create".into(),
+                "root".into(),
+                "ok".into(),
+                json!(admin_id)
+            ),
+        ]
+    );
+    assert!(entries.iter().all(|e| e["actor_kind"] == "human"));
+    assert_eq!(entries[3]["before"], "active");
+    assert_eq!(entries[3]["after"], "revoked");
+    assert!(
+        entries[2]["detail"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("already revoked")
+    );
+
+    // Filters and pagination.
+    let count = |args: &[&str]| -> (u64, usize) {
+        let mut all = vec!["audit", "--json"];
+        all.extend_from_slice(args);
+        let v = sb.run(&all).ok().json();
+        (
+            v["total"].as_u64().unwrap(),
+            v["entries"].as_array().unwrap().len(),
+        )
+    };
+    assert_eq!(count(&["--operation", "tokens.create"]), (2, 2));
+    assert_eq!(count(&["--operation", "tokens"]), (6, 6));
+    assert_eq!(count(&["--operation", "token"]), (0, 0));
+    assert_eq!(count(&["--actor", "carol"]), (1, 1));
+    assert_eq!(count(&["--target", &admin_id]), (3, 3));
+    assert_eq!(count(&["--limit", "2"]), (6, 2));
+    assert_eq!(count(&["--limit", "4", "--offset", "4"]), (6, 2));
+    assert_eq!(count(&["--since", "2999-01-01T00:00:00Z"]), (0, 0));
+    assert_eq!(count(&["--until", "2000-01-01T00:00:00Z"]), (0, 0));
+    let table = sb.run(&["audit", "--limit", "2"]).ok().stdout();
+    assert!(
+        table.contains("tokens.revoke") && table.contains("bo (human)"),
+        "{table}"
+    );
+    assert!(
+        table.contains("1–2 of 6; --offset 2 shows the next ones"),
+        "{table}"
+    );
+    let out = sb.run(&["audit", "--actor", "nobody"]).ok().stdout();
+    assert_eq!(out, "no audit entries\n");
+
+    // Neither secret is anywhere in the database file.
+    let bytes = std::fs::read(sb.path("kaizen.db")).unwrap();
+    assert!(bytes_contain(&bytes, admin_id.as_bytes()));
+    for secret in [&admin_secret, &bot_secret] {
+        assert!(!bytes_contain(&bytes, &secret.as_bytes()[3..]));
+    }
+}
+
+#[test]
+fn bad_token_and_audit_arguments_exit_2_naming_the_problem() {
+    let sb = Sandbox::bare();
+    for (cap, needle) in [
+        ("proposals", "expected domain:action"),
+        ("a:b:c", "exactly one `:`"),
+        (":read", "domain before `:` is empty"),
+        ("x:fly", "unknown action \"fly\""),
+        ("!!x:read", "only one `!`"),
+        ("prop*:read", "whole side"),
+    ] {
+        sb.run(&[
+            "token",
+            "create",
+            "--principal",
+            "ana",
+            "--kind",
+            "human",
+            "--cap",
+            "*:read",
+            "--cap",
+            cap,
+        ])
+        .code_is(2)
+        .stderr_has(&[&format!("capability pattern {cap:?}"), needle]);
+    }
+    sb.run(&[
+        "token",
+        "create",
+        "--principal",
+        "ana",
+        "--kind",
+        "human",
+        "--cap",
+        "",
+    ])
+    .code_is(2)
+    .stderr_has(&["empty capability pattern"]);
+    sb.run(&[
+        "token",
+        "create",
+        "--principal",
+        "ana",
+        "--kind",
+        "human",
+        "--cap",
+        "!org:admin",
+    ])
+    .code_is(2)
+    .stderr_has(&["at least one allow pattern"]);
+    sb.run(&["token", "create", "--principal", "ana", "--kind", "human"])
+        .code_is(2)
+        .stderr_has(&["--cap"]);
+    sb.run(&[
+        "token",
+        "create",
+        "--principal",
+        "ana",
+        "--kind",
+        "system",
+        "--cap",
+        "*",
+    ])
+    .code_is(2)
+    .stderr_has(&["invalid value 'system'"]);
+    sb.run(&[
+        "token",
+        "create",
+        "--principal",
+        "ana",
+        "--kind",
+        "human",
+        "--cap",
+        "*",
+        "--expires-in",
+        "0d",
+    ])
+    .code_is(2)
+    .stderr_has(&["--expires-in \"0d\""]);
+    sb.run(&[
+        "token",
+        "create",
+        "--principal",
+        " ",
+        "--kind",
+        "human",
+        "--cap",
+        "*",
+    ])
+    .code_is(2)
+    .stderr_has(&["principal must not be blank"]);
+    // Agents are never granted approve; the refusal is audited.
+    sb.run(&[
+        "token",
+        "create",
+        "--principal",
+        "bot",
+        "--kind",
+        "agent",
+        "--cap",
+        "proposals:approve",
+        "--as",
+        "ana",
+    ])
+    .code_is(2)
+    .stderr_has(&["human decision"]);
+    assert_eq!(
+        sb.run(&["token", "list", "--all", "--json"]).ok().json(),
+        json!([])
+    );
+    let v = sb.run(&["audit", "--json"]).ok().json();
+    let outcomes: Vec<(&str, &str)> = v["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["operation"].as_str().unwrap(),
+                e["outcome"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        outcomes,
+        [("tokens.create", "refused"), ("tokens.create", "refused")]
+    );
+    assert_eq!(
+        v["entries"][0]["detail"]["capabilities"],
+        json!(["proposals:approve"])
+    );
+
+    sb.run(&["audit", "--since", "yesterday"])
+        .code_is(2)
+        .stderr_has(&["--since \"yesterday\""]);
+    sb.run(&[
+        "audit",
+        "--since",
+        "2026-01-02T00:00:00Z",
+        "--until",
+        "2026-01-01T00:00:00Z",
+    ])
+    .code_is(2)
+    .stderr_has(&["is not before --until"]);
+    sb.run(&["audit", "--limit", "-1"]).code_is(2);
+    sb.run(&["token", "list", "--bogus"]).code_is(2);
+}

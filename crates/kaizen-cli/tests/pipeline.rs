@@ -1004,6 +1004,18 @@ fn a_rollout_that_could_not_start_is_started_by_hand_as_a_canary() {
     assert_eq!(tier(&treatment[0]), (json!([]), json!("large")));
     assert_eq!(status(&sb, &id), json!("rolled_back"));
     assert_eq!(sb.version_ids(), vec![2, 1]);
+
+    // The hand-started rollout is audited with the proposal's status before and after.
+    let starts = audited(&audit_log(&sb), "rollouts.start");
+    assert_eq!(starts.len(), 1, "{starts:#?}");
+    assert_entry(
+        &starts[0],
+        ("ana", "human"),
+        json!(id),
+        "ok",
+        (json!("approved"), json!("rolling_out")),
+    );
+    assert_eq!(starts[0]["detail"]["strategy"], json!("canary"));
 }
 
 /// With two approvals required, the first one starts nothing.
@@ -1122,6 +1134,23 @@ fn tick_runs_due_checks_and_show_lists_them() {
     // Nothing more is due now.
     let again = sb.run(&["rollouts", "tick", "--json"]).ok().json();
     assert_eq!(again["progress"], json!([]), "{again:#}");
+
+    // A verdict is the engine's state change: audited under its name; checks alone are not.
+    let verdicts = audited(&audit_log(&sb), "rollouts.verdict");
+    if p["verdict"].is_null() {
+        assert_eq!(verdicts, Vec::<Value>::new());
+    } else {
+        assert_eq!(verdicts.len(), 1, "{verdicts:#?}");
+        assert_entry(
+            &verdicts[0],
+            ("rollout-engine", "system"),
+            json!(id),
+            "ok",
+            (Value::Null, p["state"].clone()),
+        );
+        assert_eq!(verdicts[0]["detail"]["outcome"], p["verdict"]["outcome"]);
+        assert_eq!(verdicts[0]["detail"]["checks_run"], json!(run));
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1291,4 +1320,298 @@ fn a_playbook_with_an_unknown_knob_is_a_configuration_error() {
     let report = sb.run_on(&["cycle", "run", "--json"]).ok().json();
     let title = report["proposals"][0]["title"].as_str().unwrap_or_default();
     assert!(title.contains("budget.per_task_limit_usd"), "{report:#}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The audit log of the CLI's state changes
+
+/// Every audit entry, oldest first.
+fn audit_log(sb: &Sandbox) -> Vec<Value> {
+    let log = sb.run(&["audit", "--json", "--limit", "1000"]).ok().json();
+    let mut entries = log["entries"]
+        .as_array()
+        .expect("a list of entries")
+        .clone();
+    assert_eq!(log["total"], json!(entries.len()), "{log:#}");
+    entries.reverse();
+    entries
+}
+
+/// The entries of one operation, oldest first.
+fn audited(log: &[Value], operation: &str) -> Vec<Value> {
+    log.iter()
+        .filter(|e| e["operation"] == json!(operation))
+        .cloned()
+        .collect()
+}
+
+/// Asserts an entry's actor, target, outcome and before/after.
+fn assert_entry(
+    e: &Value,
+    (actor, kind): (&str, &str),
+    target: Value,
+    outcome: &str,
+    (before, after): (Value, Value),
+) {
+    assert_eq!(e["actor"], json!(actor), "{e:#}");
+    assert_eq!(e["actor_kind"], json!(kind), "{e:#}");
+    assert_eq!(e["target"], target, "{e:#}");
+    assert_eq!(e["outcome"], json!(outcome), "{e:#}");
+    assert_eq!(e["before"], before, "{e:#}");
+    assert_eq!(e["after"], after, "{e:#}");
+}
+
+#[test]
+fn every_cli_state_change_and_refusal_is_audited() {
+    let sb = Sandbox::with_agents();
+    const CLI: (&str, &str) = ("cli", "human");
+
+    // Ingest, then the two org versions (init and import of the agents).
+    let log = audit_log(&sb);
+    let ingest = audited(&log, "events.ingest");
+    assert_eq!(ingest.len(), 1, "{log:#?}");
+    assert_entry(
+        &ingest[0],
+        CLI,
+        Value::Null,
+        "ok",
+        (Value::Null, Value::Null),
+    );
+    let d = &ingest[0]["detail"];
+    assert_eq!(d["input"], json!("data.ndjson"));
+    assert!(d["accepted"].as_u64().is_some_and(|n| n > 1000), "{d:#}");
+    assert_eq!(d["duplicates"], json!(0));
+    assert_eq!(d["rejected"], json!(0));
+    let imports = audited(&log, "org.import");
+    assert_eq!(imports.len(), 2, "{log:#?}");
+    assert_entry(
+        &imports[0],
+        CLI,
+        json!("1"),
+        "ok",
+        (Value::Null, json!("1")),
+    );
+    assert_entry(&imports[1], CLI, json!("2"), "ok", (json!("1"), json!("2")));
+    assert_eq!(imports[1]["detail"]["changes"], json!(30));
+    assert_eq!(imports[1]["detail"]["input"], json!("org-agents.yaml"));
+
+    // A dry run and a real cycle.
+    let (dry, _) = sb.cycle_with_one_proposal(&["--dry-run"], "would_queue");
+    let (cycle, id) = sb.cycle_with_one_proposal(&[], "queued");
+
+    // A refused approval (no such proposal), the approval, and a refused second approval.
+    sb.run(&["proposals", "approve", "nope", "--as", "ana"])
+        .refused(&["nope"]);
+    sb.run(&["proposals", "approve", &id, "--as", "ana"]).ok();
+    let approved = status(&sb, &id);
+    assert_eq!(approved, json!("rolling_out"));
+    sb.run(&["proposals", "approve", &id, "--as", "ana"])
+        .refused(&[&id]);
+    // A rejection without a reason is refused by the service; a bad flag never reaches it.
+    sb.run(&["proposals", "reject", &id, "--reason", "  ", "--as", "bob"])
+        .refused(&["needs a reason"]);
+    sb.run(&[
+        "rollouts", "decide", &id, "rollback", "--reason", "x", "--hours", "3",
+    ])
+    .refused(&["--hours"]);
+    sb.run(&[
+        "rollouts",
+        "decide",
+        &id,
+        "rollback",
+        "--reason",
+        "the medium tier hurt quality",
+        "--as",
+        "bob",
+    ])
+    .ok();
+    let rolled_back = status(&sb, &id);
+    sb.run(&["alerts", "ack", "99", "--as", "ana"])
+        .refused(&["no unacknowledged alert with id 99"]);
+    let before_rollback = *sb.version_ids().iter().max().expect("a version");
+    sb.run(&["org", "rollback", "--to", "1", "--reason", "start over"])
+        .ok();
+    let restored = *sb.version_ids().iter().max().expect("a version");
+    assert_eq!(restored, before_rollback + 1);
+
+    let log = audit_log(&sb);
+    let cycles = audited(&log, "cycles.run");
+    assert_eq!(cycles.len(), 2, "{log:#?}");
+    assert_entry(
+        &cycles[0],
+        CLI,
+        dry["id"].clone(),
+        "ok",
+        (Value::Null, Value::Null),
+    );
+    assert_eq!(cycles[0]["detail"]["dry_run"], json!(true));
+    assert_eq!(cycles[0]["detail"]["trigger"], json!("manual"));
+    assert_entry(
+        &cycles[1],
+        CLI,
+        cycle["id"].clone(),
+        "ok",
+        (Value::Null, Value::Null),
+    );
+    assert_eq!(cycles[1]["detail"]["dry_run"], json!(false));
+    assert_eq!(cycles[1]["detail"]["queued"], json!(1));
+
+    let approvals = audited(&log, "proposals.approve");
+    assert_eq!(approvals.len(), 3, "{log:#?}");
+    let ana = ("ana", "human");
+    assert_entry(
+        &approvals[0],
+        ana,
+        json!("nope"),
+        "refused",
+        (Value::Null, Value::Null),
+    );
+    assert_eq!(approvals[0]["detail"]["code"], json!("not_found"));
+    assert_entry(
+        &approvals[1],
+        ana,
+        json!(id),
+        "ok",
+        (json!("pending"), approved.clone()),
+    );
+    assert_entry(
+        &approvals[2],
+        ana,
+        json!(id),
+        "refused",
+        (approved.clone(), approved.clone()),
+    );
+    assert_eq!(approvals[2]["detail"]["code"], json!("invalid"));
+    assert!(
+        approvals[2]["detail"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains(id.as_str())),
+        "{:#}",
+        approvals[2]
+    );
+
+    let rejections = audited(&log, "proposals.reject");
+    assert_eq!(rejections.len(), 1, "{log:#?}");
+    let bob = ("bob", "human");
+    assert_entry(
+        &rejections[0],
+        bob,
+        json!(id),
+        "refused",
+        (approved.clone(), approved.clone()),
+    );
+    assert!(
+        rejections[0]["detail"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("needs a reason")),
+        "{:#}",
+        rejections[0]
+    );
+
+    // The bad `--hours` flag left no entry; the decision did.
+    let decisions = audited(&log, "rollouts.decide");
+    assert_eq!(decisions.len(), 1, "{log:#?}");
+    assert_entry(
+        &decisions[0],
+        bob,
+        json!(id),
+        "ok",
+        (approved.clone(), rolled_back),
+    );
+    assert_eq!(decisions[0]["detail"]["decision"], json!("rollback"));
+    assert_eq!(
+        decisions[0]["detail"]["reason"],
+        json!("the medium tier hurt quality")
+    );
+
+    let acks = audited(&log, "alerts.ack");
+    assert_eq!(acks.len(), 1, "{log:#?}");
+    assert_entry(
+        &acks[0],
+        ana,
+        json!("99"),
+        "refused",
+        (Value::Null, Value::Null),
+    );
+
+    let rollbacks = audited(&log, "org.rollback");
+    assert_eq!(rollbacks.len(), 1, "{log:#?}");
+    let (b, a) = (before_rollback.to_string(), restored.to_string());
+    assert_entry(&rollbacks[0], CLI, json!(a), "ok", (json!(b), json!(a)));
+    assert_eq!(rollbacks[0]["detail"]["to"], json!(1));
+    assert!(
+        rollbacks[0]["detail"]["changes"]
+            .as_u64()
+            .is_some_and(|n| n > 0)
+    );
+
+    // Nothing else was audited (reads are not).
+    let known = [
+        "events.ingest",
+        "org.import",
+        "cycles.run",
+        "proposals.approve",
+        "proposals.reject",
+        "rollouts.decide",
+        "alerts.ack",
+        "org.rollback",
+    ];
+    for e in &log {
+        let op = e["operation"].as_str().unwrap_or_default();
+        assert!(known.contains(&op), "unexpected entry {e:#}");
+    }
+}
+
+#[test]
+fn scheduled_cycles_and_refused_ticks_are_audited() {
+    let sb = Sandbox::with_budget_overrun();
+    sb.run_on(&["cycle", "tick"]).refused(&["no org document"]);
+    sb.run(&["org", "init"]).ok();
+    let tick = sb.run_on(&["cycle", "tick", "--json"]).ok().json();
+    assert_eq!(tick["ran"], json!(true), "{tick:#}");
+    // Not due: nothing changes, nothing is audited.
+    sb.run_on(&["cycle", "tick"]).ok();
+
+    let log = audit_log(&sb);
+    let cycles = audited(&log, "cycles.run");
+    assert_eq!(cycles.len(), 2, "{log:#?}");
+    assert_entry(
+        &cycles[0],
+        ("cli", "human"),
+        Value::Null,
+        "refused",
+        (Value::Null, Value::Null),
+    );
+    assert_eq!(cycles[0]["detail"]["code"], json!("no_org"));
+    assert_eq!(cycles[0]["detail"]["trigger"], json!("schedule"));
+    assert_entry(
+        &cycles[1],
+        ("cli", "human"),
+        tick["cycle"]["id"].clone(),
+        "ok",
+        (Value::Null, Value::Null),
+    );
+    assert_eq!(cycles[1]["detail"]["trigger"], json!("schedule"));
+}
+
+/// A change that succeeded but could not be audited exits 1 and says what was done.
+#[test]
+fn an_actor_name_the_audit_log_cannot_hold_is_refused_before_anything_changes() {
+    let sb = Sandbox::with_org();
+    let (_, id) = sb.cycle_with_one_proposal(&[], "queued");
+    // The audit log holds actor names of up to 128 characters; the service checks that first,
+    // so no change happens that could not be audited.
+    let long = "x".repeat(200);
+    sb.run(&[
+        "proposals",
+        "reject",
+        &id,
+        "--reason",
+        "nope",
+        "--as",
+        &long,
+    ])
+    .code_is(2)
+    .stderr_has(&["actor name must be 1 to 128 characters"]);
+    assert_eq!(status(&sb, &id), json!("pending"));
 }

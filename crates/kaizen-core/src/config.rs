@@ -45,6 +45,66 @@ pub struct KaizenConfig {
     /// What config tuning may change and how: knobs and playbooks.
     #[serde(deserialize_with = "null_as_default")]
     pub improvement: ImprovementConfig,
+    /// `kaizen serve`: address, limits, background loop.
+    #[serde(deserialize_with = "null_as_default")]
+    pub server: ServerConfig,
+}
+
+/// The `server` section (`kaizen serve`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to listen on. Loopback by default: exposing kaizen is a deliberate choice.
+    pub bind: String,
+    /// Largest request body accepted, bytes (after gzip decompression for event batches).
+    pub max_body_bytes: u64,
+    /// Write requests allowed per token per minute (≥ 1).
+    pub writes_per_minute: u32,
+    /// Seconds before a request is abandoned with 408 (≥ 1).
+    pub request_timeout_seconds: u32,
+    /// Seconds between runs of the background loop (scheduled cycles, due rollout checks),
+    /// at most; it wakes earlier when a rollout check is due sooner (≥ 1).
+    pub loop_interval_seconds: u32,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1:7878".to_owned(),
+            max_body_bytes: 16 * 1024 * 1024,
+            writes_per_minute: 600,
+            request_timeout_seconds: 30,
+            loop_interval_seconds: 60,
+        }
+    }
+}
+
+impl ServerConfig {
+    fn validate(&self, v: &mut Validator, at: &str) {
+        if self.bind.parse::<std::net::SocketAddr>().is_err() {
+            v.push(
+                format!("{at}.bind"),
+                format!(
+                    "expected an address like 127.0.0.1:7878, found {:?}",
+                    self.bind
+                ),
+            );
+        }
+        if self.max_body_bytes < 1024 {
+            v.push(
+                format!("{at}.max_body_bytes"),
+                format!("expected at least 1024, found {}", self.max_body_bytes),
+            );
+        }
+        v.at_least(at, "writes_per_minute", self.writes_per_minute, 1);
+        v.at_least(
+            at,
+            "request_timeout_seconds",
+            self.request_timeout_seconds,
+            1,
+        );
+        v.at_least(at, "loop_interval_seconds", self.loop_interval_seconds, 1);
+    }
 }
 
 /// The `improvement` section: the knobs config tuning may change and the playbooks that say
@@ -219,7 +279,9 @@ impl Default for ScheduleConfig {
 }
 
 /// How an approved change reaches the organisation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum RolloutStrategyKind {
     /// Apply org-wide, then compare the observation window against the baseline.
@@ -609,6 +671,7 @@ impl KaizenConfig {
         let mut v = Validator::default();
         self.self_improvement.validate(&mut v, "self_improvement");
         self.storage.validate(&mut v, "storage");
+        self.server.validate(&mut v, "server");
         self.improvement.validate(&mut v, "improvement");
         validate_signals(&self.signals, &mut v, "signals");
         if let Err(problems) = self.rules.validate() {

@@ -9,6 +9,7 @@
 //! [`signals::SignalSource`] trait, which storage adapters implement.
 
 pub mod altitude;
+pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod event;

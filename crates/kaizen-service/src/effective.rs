@@ -34,6 +34,12 @@ struct LiveOverlay {
 #[derive(Default)]
 pub struct EffectiveConfigs {
     generation: Option<i64>,
+    /// With a recheck interval, when the generation was last read.
+    checked_at: Option<std::time::Instant>,
+    /// Read the generation at most this often (None: on every read). A long-running server
+    /// that calls [`EffectiveConfigs::invalidate`] after its own writes uses this to skip the
+    /// query; changes by other processes then show within the interval.
+    recheck: Option<std::time::Duration>,
     org: Option<(i64, OrgDocument)>,
     overlays: Vec<LiveOverlay>,
     cache: HashMap<String, Arc<CachedConfig>>,
@@ -51,13 +57,34 @@ impl std::fmt::Debug for EffectiveConfigs {
 }
 
 impl EffectiveConfigs {
-    /// An empty cache.
+    /// An empty cache that checks the store's generation on every read.
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// An empty cache that checks the store's generation at most every `interval` (and after
+    /// [`EffectiveConfigs::invalidate`]).
+    pub fn with_recheck(interval: std::time::Duration) -> Self {
+        Self {
+            recheck: Some(interval),
+            ..Self::default()
+        }
+    }
+
+    /// Makes the next read check the store's generation (call after a write of this process).
+    pub fn invalidate(&mut self) {
+        self.checked_at = None;
+    }
+
     fn refresh(&mut self, store: &mut Store) -> Result<()> {
+        if let (Some(interval), Some(at), Some(_)) =
+            (self.recheck, self.checked_at, self.generation)
+            && at.elapsed() < interval
+        {
+            return Ok(());
+        }
         let generation = store.config_generation().map_err(store_err)?;
+        self.checked_at = Some(std::time::Instant::now());
         if self.generation == Some(generation) {
             return Ok(());
         }
@@ -97,7 +124,7 @@ impl EffectiveConfigs {
             })
             .collect();
         let config = effective_config(doc, *version, agent_id, &overlays).map_err(|e| match e {
-            EffectiveError::UnknownAgent(..) => ServiceError::Invalid(e.to_string()),
+            EffectiveError::UnknownAgent(..) => ServiceError::NotFound(e.to_string()),
             EffectiveError::Overlay { .. } => ServiceError::Store(e.to_string()),
         })?;
         let json = serde_json::to_string(&config)

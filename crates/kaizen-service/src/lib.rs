@@ -15,6 +15,7 @@
 
 pub mod cycle;
 pub mod effective;
+pub mod ops;
 pub mod review;
 pub mod rollback;
 pub mod rollout;
@@ -41,9 +42,12 @@ pub enum ServiceError {
         "there is no org document yet; create one with `kaizen org init` or `kaizen org import FILE`"
     )]
     NoOrg,
-    /// The request is wrong (unknown proposal, wrong status, missing reason …).
+    /// The request is wrong (wrong status, missing reason …).
     #[error("{0}")]
     Invalid(String),
+    /// What the request names does not exist (a proposal, a rollout, an agent …).
+    #[error("{0}")]
+    NotFound(String),
     /// A proposal does not pass its applier's checks against the current org.
     #[error("{0}")]
     Rejected(String),
@@ -74,4 +78,34 @@ pub struct Service<'a> {
 
 pub(crate) fn store_err(e: impl std::fmt::Display) -> ServiceError {
     ServiceError::Store(e.to_string())
+}
+
+impl Service<'_> {
+    /// The signal snapshot over `[since, until)`.
+    pub fn snapshot(
+        &self,
+        since: chrono::DateTime<chrono::Utc>,
+        until: chrono::DateTime<chrono::Utc>,
+    ) -> Result<kaizen_core::snapshot::OrgSignalSnapshot> {
+        if since >= until {
+            return Err(ServiceError::Invalid(format!(
+                "the window is empty: since {since} is not before until {until}"
+            )));
+        }
+        Ok(
+            kaizen_core::signals::SnapshotBuilder::new(self.config.signals.clone()).build(
+                self.store.signal_source(),
+                since,
+                until,
+            ),
+        )
+    }
+
+    /// The default snapshot window ending at `until`: `signals.default_window_days` long.
+    pub fn default_since(
+        &self,
+        until: chrono::DateTime<chrono::Utc>,
+    ) -> chrono::DateTime<chrono::Utc> {
+        until - chrono::Duration::days(i64::from(self.config.signals.default_window_days))
+    }
 }

@@ -87,7 +87,27 @@ pub struct RollbackReport {
     pub notifications: Vec<MutatorOutcome>,
 }
 
+/// Longest actor name the audit log accepts; checked before anything changes, so that no change
+/// happens that could not be audited.
+pub const MAX_ACTOR_CHARS: usize = 128;
+
+/// Refuses a blank or overlong actor name, or one with control characters.
+pub(crate) fn check_actor(actor: &Actor) -> Result<()> {
+    let name = actor.name.trim();
+    if name.is_empty()
+        || name.chars().count() > MAX_ACTOR_CHARS
+        || name.chars().any(char::is_control)
+    {
+        return Err(ServiceError::Invalid(format!(
+            "the actor name must be 1 to {MAX_ACTOR_CHARS} characters without control characters (got {} characters)",
+            name.chars().count()
+        )));
+    }
+    Ok(())
+}
+
 pub(crate) fn require_human(actor: &Actor, what: &str) -> Result<()> {
+    check_actor(actor)?;
     if actor.kind != ActorKind::Human {
         return Err(ServiceError::Invalid(format!(
             "only a human may {what} a proposal; `{}` is not a human principal",
@@ -103,7 +123,7 @@ impl Service<'_> {
         self.store
             .proposal(id)
             .map_err(store_err)?
-            .ok_or_else(|| ServiceError::Invalid(format!("no proposal with id {id}")))
+            .ok_or_else(|| ServiceError::NotFound(format!("no proposal with id {id}")))
     }
 
     /// A human approves a pending proposal. It becomes approved once the number of distinct
@@ -254,6 +274,7 @@ impl Service<'_> {
         reason: &str,
         mutators: &[&dyn OrgMutator],
     ) -> Result<RollbackReport> {
+        check_actor(actor)?;
         if reason.trim().is_empty() {
             return Err(ServiceError::Invalid(
                 "a rollback needs a reason (--reason TEXT)".to_owned(),

@@ -175,6 +175,7 @@ impl Service<'_> {
         strategy: Option<RolloutStrategyKind>,
         executor: &RollbackExecutor,
     ) -> Result<Rollout> {
+        crate::review::check_actor(actor)?;
         let p = self.proposal(id)?;
         if p.status != ProposalStatus::Approved {
             return Err(ServiceError::Invalid(format!(
@@ -269,7 +270,7 @@ impl Service<'_> {
         self.store
             .rollout(id)
             .map_err(rollout_err)?
-            .ok_or_else(|| ServiceError::Invalid(format!("no rollout for proposal {id}")))
+            .ok_or_else(|| ServiceError::NotFound(format!("no rollout for proposal {id}")))
     }
 
     /// Runs every check that is due at the clock's now, for every observing rollout, and

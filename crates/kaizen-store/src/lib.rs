@@ -10,6 +10,7 @@
 //! Architecture invariant: this crate knows SQL and the event wire format, but no rules,
 //! no CLI and no HTTP. The arithmetic of snapshots lives in `kaizen-core`.
 
+pub mod auth;
 pub mod baseline;
 pub mod ingest;
 pub mod mutators;

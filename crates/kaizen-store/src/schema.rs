@@ -283,6 +283,64 @@ BEGIN
     UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'config_generation';
 END;
 "#,
+    // 6: bearer tokens (kaizen_store::auth) and the append-only audit log.
+    r#"
+-- Only the SHA-256 of a token's secret is kept; the secret is shown once, at creation.
+-- `capabilities` is the JSON list of the grant's canonical patterns. A token is never deleted
+-- (the audit log names it) and what it grants never changes; revoking is final.
+CREATE TABLE tokens (
+    id           TEXT PRIMARY KEY,
+    principal    TEXT NOT NULL,
+    kind         TEXT NOT NULL,          -- human | agent
+    capabilities TEXT NOT NULL,
+    hash         BLOB NOT NULL UNIQUE,
+    created_at   INTEGER NOT NULL,       -- microseconds since the Unix epoch, UTC
+    created_by   TEXT NOT NULL,
+    expires_at   INTEGER,
+    revoked_at   INTEGER,
+    revoked_by   TEXT,
+    last_used_at INTEGER
+);
+CREATE TRIGGER tokens_immutable_columns
+BEFORE UPDATE OF id, principal, kind, capabilities, hash, created_at, created_by, expires_at
+ON tokens
+BEGIN
+    SELECT RAISE(ABORT, 'a token''s grant and identity are immutable; revoke it and create another');
+END;
+CREATE TRIGGER tokens_revocation_is_final
+BEFORE UPDATE OF revoked_at, revoked_by ON tokens WHEN OLD.revoked_at IS NOT NULL
+BEGIN
+    SELECT RAISE(ABORT, 'a revoked token stays revoked');
+END;
+CREATE TRIGGER tokens_no_delete BEFORE DELETE ON tokens
+BEGIN
+    SELECT RAISE(ABORT, 'tokens are kept for audit; revoke instead');
+END;
+
+-- Every state change (and every refused attempt) with its actor. Append-only.
+CREATE TABLE audit_log (
+    id         INTEGER PRIMARY KEY,
+    at         INTEGER NOT NULL,
+    actor      TEXT NOT NULL,
+    actor_kind TEXT NOT NULL,            -- human | agent | system
+    operation  TEXT NOT NULL,            -- e.g. proposals.approve
+    target     TEXT,
+    outcome    TEXT NOT NULL,            -- ok | refused | error
+    before     TEXT,
+    after      TEXT,
+    detail     TEXT                      -- JSON
+);
+CREATE INDEX audit_log_at ON audit_log (at);
+CREATE INDEX audit_log_target ON audit_log (target);
+CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+BEGIN
+    SELECT RAISE(ABORT, 'the audit log is append-only');
+END;
+CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+BEGIN
+    SELECT RAISE(ABORT, 'the audit log is append-only');
+END;
+"#,
 ];
 
 /// Raw records per segment row of `event_segments`.

@@ -4,7 +4,7 @@ use anyhow::{Result, anyhow};
 use comfy_table::Cell;
 use kaizen_store::StoreError;
 
-use super::{Ctx, human_actor, usage};
+use super::{Ctx, audit, human_actor, usage};
 use crate::cli::AlertsCommand;
 use crate::output;
 
@@ -54,12 +54,25 @@ pub fn run(ctx: &Ctx, cmd: AlertsCommand) -> Result<u8> {
         }
         AlertsCommand::Ack { id, actor } => {
             let actor = human_actor(actor);
-            store
+            let result = store
                 .alert_acknowledge(id, &actor.name, ctx.now())
                 .map_err(|e| match e {
                     StoreError::Refused(m) => usage(m),
                     e => anyhow!(e),
-                })?;
+                });
+            let target = id.to_string();
+            audit(
+                &mut store,
+                ctx.now(),
+                &actor,
+                "alerts.ack",
+                Some(&target),
+                None,
+                result.is_ok().then_some("acknowledged"),
+                result.as_ref().map(|_| ()),
+                None,
+            )?;
+            result?;
             println!("acknowledged alert {id} as {}", actor.name);
         }
     }

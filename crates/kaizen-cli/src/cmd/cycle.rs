@@ -2,9 +2,12 @@
 
 use anyhow::Result;
 use comfy_table::Cell;
-use kaizen_service::{CycleOptions, CycleReport, CycleTrigger, ProposalOutcome, Service};
+use kaizen_service::{
+    CycleOptions, CycleReport, CycleTrigger, ProposalOutcome, Service, ServiceError,
+};
+use kaizen_store::Store;
 
-use super::{Ctx, service_error};
+use super::{Ctx, audit, human_actor, service_error};
 use crate::cli::CycleCommand;
 use crate::output;
 
@@ -17,20 +20,39 @@ pub fn run(ctx: &Ctx, cmd: CycleCommand) -> Result<u8> {
     };
     match cmd {
         CycleCommand::Run { dry_run, json } => {
-            let report = service
-                .run_cycle(CycleOptions {
-                    trigger: CycleTrigger::Manual,
-                    dry_run,
-                })
-                .map_err(service_error)?;
-            print_report(&report, json)?;
+            let result = service.run_cycle(CycleOptions {
+                trigger: CycleTrigger::Manual,
+                dry_run,
+            });
+            audit_cycle(
+                ctx,
+                service.store,
+                CycleTrigger::Manual,
+                dry_run,
+                result.as_ref(),
+            )?;
+            print_report(&result.map_err(service_error)?, json)?;
         }
-        CycleCommand::Tick { json } => match service.run_due_cycle().map_err(service_error)? {
-            Some(report) if json => {
-                output::print_json(&serde_json::json!({ "ran": true, "cycle": report }))?;
+        CycleCommand::Tick { json } => match service.run_due_cycle() {
+            Err(e) => {
+                audit_cycle(ctx, service.store, CycleTrigger::Schedule, false, Err(&e))?;
+                return Err(service_error(e));
             }
-            Some(report) => print_report(&report, false)?,
-            None => {
+            Ok(Some(report)) => {
+                audit_cycle(
+                    ctx,
+                    service.store,
+                    CycleTrigger::Schedule,
+                    false,
+                    Ok(&report),
+                )?;
+                if json {
+                    output::print_json(&serde_json::json!({ "ran": true, "cycle": report }))?;
+                } else {
+                    print_report(&report, false)?;
+                }
+            }
+            Ok(None) => {
                 let due = service.next_cycle_due().map_err(service_error)?;
                 match (json, due) {
                     (true, _) => {
@@ -75,6 +97,36 @@ pub fn run(ctx: &Ctx, cmd: CycleCommand) -> Result<u8> {
         },
     }
     Ok(0)
+}
+
+/// Records a cycle (or its failure) in the audit log as `cycles.run`, by the human running
+/// the command, with the cycle's id as the target.
+fn audit_cycle(
+    ctx: &Ctx,
+    store: &mut Store,
+    trigger: CycleTrigger,
+    dry_run: bool,
+    result: Result<&CycleReport, &ServiceError>,
+) -> Result<()> {
+    let mut detail = serde_json::json!({
+        "trigger": trigger.as_str(),
+        "dry_run": dry_run,
+    });
+    if let (Ok(r), Some(d)) = (result, detail.as_object_mut()) {
+        d.insert("org_version".into(), r.org_version.into());
+        d.insert("queued".into(), r.queued().count().into());
+    }
+    audit(
+        store,
+        ctx.now(),
+        &human_actor(None),
+        "cycles.run",
+        result.ok().map(|r| r.id.as_str()),
+        None,
+        None,
+        result.map(|_| ()),
+        Some(detail),
+    )
 }
 
 fn print_report(report: &CycleReport, json: bool) -> Result<()> {

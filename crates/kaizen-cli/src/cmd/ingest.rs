@@ -8,7 +8,7 @@ use chrono::Duration;
 use kaizen_store::{IngestOptions, IngestReport, InputFormat};
 use serde::Serialize;
 
-use super::{Ctx, usage};
+use super::{Ctx, audit, human_actor, usage};
 use crate::cli::{FormatArg, IngestArgs};
 use crate::{EXIT_REJECTED, output};
 
@@ -42,6 +42,7 @@ pub fn run(ctx: &Ctx, args: &IngestArgs) -> Result<u8> {
             return Err(usage(format!("{}: no such file", f.display())));
         }
     }
+    let actor = human_actor(None);
     let mut store = ctx.open_store()?;
     let mut rejects = match &args.rejects {
         Some(path) => Some(BufWriter::new(File::create(path).with_context(|| {
@@ -70,10 +71,31 @@ pub fn run(ctx: &Ctx, args: &IngestArgs) -> Result<u8> {
         opts.batch_size = args.batch_size;
         opts.progress = Some(&progress);
         opts.rejects = rejects.as_mut().map(|w| w as &mut dyn Write);
-        let report = store
+        let result = store
             .ingest(reader, opts)
-            .with_context(|| format!("ingesting {name}"))?;
+            .with_context(|| format!("ingesting {name}"));
         bar.finish_and_clear();
+        let detail = match &result {
+            Ok(r) => serde_json::json!({
+                "input": name,
+                "accepted": r.accepted,
+                "duplicates": r.duplicates,
+                "rejected": r.rejected,
+            }),
+            Err(_) => serde_json::json!({ "input": name }),
+        };
+        audit(
+            &mut store,
+            ctx.now(),
+            &actor,
+            "events.ingest",
+            None,
+            None,
+            None,
+            result.as_ref().map(|_| ()),
+            Some(detail),
+        )?;
+        let report = result?;
         reports.push(FileReport { file: name, report });
     }
     if let Some(w) = rejects.as_mut() {

@@ -3,6 +3,7 @@
 
 mod agents;
 mod alerts;
+mod audit;
 mod bench;
 mod cycle;
 mod ingest;
@@ -10,8 +11,10 @@ mod org;
 mod proposals;
 mod quickstart;
 mod rollouts;
+mod serve;
 mod sim;
 mod store;
+mod token;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -24,6 +27,7 @@ use kaizen_core::rules::RuleEngine;
 use kaizen_core::signals::SnapshotBuilder;
 use kaizen_core::snapshot::OrgSignalSnapshot;
 use kaizen_store::Store;
+use kaizen_store::auth::{AuditEntry, AuditOutcome};
 use kaizen_store::proposals::{Actor, ActorKind};
 
 use crate::cli::{Cli, Command, ConfigCommand, Global, RulesCommand, WindowArgs};
@@ -48,6 +52,117 @@ pub fn service_error(e: kaizen_service::ServiceError) -> anyhow::Error {
     } else {
         anyhow!(e)
     }
+}
+
+/// How a failed state change is recorded in the audit log: its outcome (`refused` for the
+/// caller's mistakes, `error` for failures), a short code and the message.
+pub trait AuditFailure {
+    fn audit_failure(&self) -> (AuditOutcome, &'static str, String);
+}
+
+impl AuditFailure for kaizen_service::ServiceError {
+    fn audit_failure(&self) -> (AuditOutcome, &'static str, String) {
+        use kaizen_service::ServiceError as E;
+        let code = match self {
+            E::Disabled => "disabled",
+            E::NoOrg => "no_org",
+            E::Invalid(_) => "invalid",
+            E::NotFound(_) => "not_found",
+            E::Rejected(_) => "rejected",
+            E::Store(_) => "internal",
+        };
+        let outcome = if self.is_user_error() {
+            AuditOutcome::Refused
+        } else {
+            AuditOutcome::Error
+        };
+        (outcome, code, self.to_string())
+    }
+}
+
+impl AuditFailure for anyhow::Error {
+    fn audit_failure(&self) -> (AuditOutcome, &'static str, String) {
+        let refused = self.downcast_ref::<UsageError>().is_some()
+            || matches!(
+                self.downcast_ref::<kaizen_store::StoreError>(),
+                Some(kaizen_store::StoreError::Refused(_))
+            );
+        if refused {
+            (AuditOutcome::Refused, "invalid", format!("{self:#}"))
+        } else {
+            (AuditOutcome::Error, "internal", format!("{self:#}"))
+        }
+    }
+}
+
+/// Appends one entry to the audit log for a state-changing command.
+///
+/// `result` is how the command ended; a failure adds `code` and `message` to `detail` and
+/// makes the outcome `refused` or `error`. When the change succeeded but the entry cannot be
+/// written, the error names what was done (the command must then exit 1). When the change
+/// itself failed, a failure to audit it is only warned about, so that the caller reports the
+/// original error.
+#[allow(clippy::too_many_arguments)]
+pub fn audit<E: AuditFailure + ?Sized>(
+    store: &mut Store,
+    at: DateTime<Utc>,
+    actor: &Actor,
+    operation: &str,
+    target: Option<&str>,
+    before: Option<&str>,
+    after: Option<&str>,
+    result: Result<(), &E>,
+    detail: Option<serde_json::Value>,
+) -> Result<()> {
+    let (outcome, detail) = match result {
+        Ok(()) => (AuditOutcome::Ok, detail),
+        Err(e) => {
+            let (outcome, code, message) = e.audit_failure();
+            let mut detail = match detail {
+                Some(serde_json::Value::Object(m)) => m,
+                Some(other) => {
+                    let mut m = serde_json::Map::new();
+                    m.insert("input".into(), other);
+                    m
+                }
+                None => serde_json::Map::new(),
+            };
+            detail.insert("code".into(), code.into());
+            detail.insert("message".into(), message.into());
+            (outcome, Some(serde_json::Value::Object(detail)))
+        }
+    };
+    let entry = AuditEntry {
+        at,
+        actor: &actor.name,
+        actor_kind: actor.kind,
+        operation,
+        target,
+        outcome,
+        before,
+        after,
+        detail,
+    };
+    match store.audit_append(&entry) {
+        Ok(_) => Ok(()),
+        Err(e) if outcome == AuditOutcome::Ok => Err(anyhow!(e).context(format!(
+            "{operation}{} was done, but recording it in the audit log failed",
+            target.map_or_else(String::new, |t| format!(" on {t}"))
+        ))),
+        Err(e) => {
+            eprintln!("warning: recording the {outcome} {operation} in the audit log failed: {e}");
+            Ok(())
+        }
+    }
+}
+
+/// A proposal's status now, for an audit entry's before/after (`None` when unknown).
+pub fn proposal_status(store: &Store, id: &str) -> Option<String> {
+    store
+        .proposal(id)
+        .ok()
+        .flatten()
+        .map(|p| p.status.as_str().to_owned())
 }
 
 /// The human at the keyboard: `--as NAME`, else $USER, else `cli`.
@@ -208,6 +323,16 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Rollouts(cmd) => rollouts::run(&ctx, cmd),
         Command::Agents(cmd) => agents::run(&ctx, cmd),
         Command::Alerts(cmd) => alerts::run(&ctx, cmd),
+        Command::Token(cmd) => token::run(&ctx, cmd),
+        Command::Audit(args) => audit::run(&ctx, &args),
+        Command::Serve(args) => serve::run(
+            ctx,
+            serve::ServeArgs {
+                bind: args.bind,
+                notify_dir: args.notify_dir,
+            },
+        )
+        .map(|()| 0),
     }
 }
 

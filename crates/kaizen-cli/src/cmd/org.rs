@@ -7,9 +7,10 @@ use anyhow::{Context, Result, anyhow};
 use kaizen_core::org::{OrgChange, OrgDocument};
 use kaizen_store::Store;
 use kaizen_store::org::{OrgImport, OrgStoreError, OrgVersion};
+use kaizen_store::proposals::{Actor, ActorKind};
 use serde_json::json;
 
-use super::{Ctx, usage};
+use super::{Ctx, audit, human_actor, usage};
 use crate::cli::OrgCommand;
 use crate::output;
 
@@ -86,10 +87,32 @@ pub fn run(ctx: &Ctx, cmd: OrgCommand) -> Result<u8> {
             Ok(0)
         }
         OrgCommand::Rollback { to, reason, actor } => {
-            let actor = actor.unwrap_or_else(default_actor);
-            let v = store
-                .org_rollback_to(to, &actor, &reason, ctx.now())
-                .map_err(org_error)?;
+            let actor = human(actor);
+            let result = store
+                .org_rollback_to(to, &actor.name, &reason, ctx.now())
+                .map_err(org_error);
+            let mut detail = json!({ "to": to, "reason": reason });
+            if let (Ok(v), Some(d)) = (&result, detail.as_object_mut()) {
+                d.insert("changes".into(), v.changes.len().into());
+            }
+            let new_version = result.as_ref().ok().map(|v| v.id.to_string());
+            let parent = result
+                .as_ref()
+                .ok()
+                .and_then(|v| v.parent)
+                .map(|p| p.to_string());
+            audit(
+                &mut store,
+                ctx.now(),
+                &actor,
+                "org.rollback",
+                new_version.as_deref(),
+                parent.as_deref(),
+                new_version.as_deref(),
+                result.as_ref().map(|_| ()),
+                Some(detail),
+            )?;
+            let v = result?;
             println!(
                 "restored version {to}'s document as org version {} ({} {}):",
                 v.id,
@@ -111,10 +134,12 @@ fn init(ctx: &Ctx, store: &mut Store, force: bool) -> Result<u8> {
             current.id
         )));
     }
-    let outcome = store
-        .org_import(OrgDocument::standard(), &default_actor(), ctx.now())
-        .map_err(org_error)?;
-    report_import(&outcome, "the standard org");
+    let actor = human(None);
+    let result = store
+        .org_import(OrgDocument::standard(), &actor.name, ctx.now())
+        .map_err(org_error);
+    audit_import(ctx, store, &actor, "the standard org", &result)?;
+    report_import(&result?, "the standard org");
     Ok(0)
 }
 
@@ -130,19 +155,55 @@ fn import(ctx: &Ctx, store: &mut Store, file: &Path, actor: Option<String>) -> R
         std::fs::read_to_string(file).map_err(|e| usage(format!("cannot read {origin}: {e}")))?
     };
     let document = parse_document(&text, &origin)?;
-    let actor = actor.unwrap_or_else(default_actor);
-    let outcome = match store.org_import(document, &actor, ctx.now()) {
+    let actor = human(actor);
+    let result = match store.org_import(document, &actor.name, ctx.now()) {
         Err(OrgStoreError::Invalid(errors)) => {
             let lines: Vec<String> = errors.iter().map(|e| format!("  {e}")).collect();
-            return Err(usage(format!(
+            Err(usage(format!(
                 "{origin}: invalid org document; nothing imported:\n{}",
                 lines.join("\n")
-            )));
+            )))
         }
-        other => other.map_err(org_error)?,
+        other => other.map_err(org_error),
     };
-    report_import(&outcome, &origin);
+    audit_import(ctx, store, &actor, &origin, &result)?;
+    report_import(&result?, &origin);
     Ok(0)
+}
+
+/// Records an import that made a new version (or failed) in the audit log as `org.import`,
+/// with the new version number as the target. An import that changed nothing is not recorded.
+fn audit_import(
+    ctx: &Ctx,
+    store: &mut Store,
+    actor: &Actor,
+    input: &str,
+    result: &Result<OrgImport>,
+) -> Result<()> {
+    let (version, parent, changes) = match result {
+        Ok(OrgImport::Unchanged(_)) => return Ok(()),
+        Ok(OrgImport::Created(v)) => (
+            Some(v.id.to_string()),
+            v.parent.map(|p| p.to_string()),
+            Some(v.changes.len()),
+        ),
+        Err(_) => (None, None, None),
+    };
+    let mut detail = json!({ "input": input });
+    if let (Some(n), Some(d)) = (changes, detail.as_object_mut()) {
+        d.insert("changes".into(), n.into());
+    }
+    audit(
+        store,
+        ctx.now(),
+        actor,
+        "org.import",
+        version.as_deref(),
+        parent.as_deref(),
+        version.as_deref(),
+        result.as_ref().map(|_| ()),
+        Some(detail),
+    )
 }
 
 fn report_import(outcome: &OrgImport, what: &str) {
@@ -220,12 +281,12 @@ fn org_error(e: OrgStoreError) -> anyhow::Error {
     }
 }
 
-/// `$USER`, else `cli`.
-fn default_actor() -> String {
-    std::env::var("USER")
-        .ok()
-        .filter(|u| !u.trim().is_empty())
-        .unwrap_or_else(|| "cli".to_owned())
+/// The person making a version: `--actor NAME` as given, else `$USER`, else `cli`.
+fn human(name: Option<String>) -> Actor {
+    Actor {
+        name: name.unwrap_or_else(|| human_actor(None).name),
+        kind: ActorKind::Human,
+    }
 }
 
 fn plural(n: usize, word: &str) -> String {

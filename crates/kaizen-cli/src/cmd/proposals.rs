@@ -10,7 +10,7 @@ use kaizen_service::rollback::RollbackExecutor;
 use kaizen_store::mutators::{FileMutator, OrgMutator};
 use kaizen_store::proposals::ProposalStatus;
 
-use super::{Ctx, human_actor as reviewer, service_error, usage};
+use super::{Ctx, audit, human_actor as reviewer, proposal_status, service_error, usage};
 use crate::cli::ProposalsCommand;
 use crate::output;
 
@@ -102,9 +102,21 @@ pub fn run(ctx: &Ctx, cmd: ProposalsCommand) -> Result<u8> {
             json,
         } => {
             let actor = reviewer(who);
-            let approved = service
-                .approve(&id, &actor, reason.as_deref(), &RollbackExecutor::default())
-                .map_err(service_error)?;
+            let before = proposal_status(service.store, &id);
+            let result =
+                service.approve(&id, &actor, reason.as_deref(), &RollbackExecutor::default());
+            audit(
+                service.store,
+                ctx.now(),
+                &actor,
+                "proposals.approve",
+                Some(&id),
+                before.as_deref(),
+                proposal_status(service.store, &id).as_deref(),
+                result.as_ref().map(|_| ()),
+                Some(serde_json::json!({ "reason": reason })),
+            )?;
+            let approved = result.map_err(service_error)?;
             if json {
                 let mut v = serde_json::to_value(&approved)?;
                 if let Some(o) = v.as_object_mut() {
@@ -122,9 +134,20 @@ pub fn run(ctx: &Ctx, cmd: ProposalsCommand) -> Result<u8> {
             reviewer: who,
         } => {
             let actor = reviewer(who);
-            service
-                .reject(&id, &actor, &reason)
-                .map_err(service_error)?;
+            let before = proposal_status(service.store, &id);
+            let result = service.reject(&id, &actor, &reason);
+            audit(
+                service.store,
+                ctx.now(),
+                &actor,
+                "proposals.reject",
+                Some(&id),
+                before.as_deref(),
+                proposal_status(service.store, &id).as_deref(),
+                result.as_ref().map(|_| ()),
+                Some(serde_json::json!({ "reason": reason })),
+            )?;
+            result.map_err(service_error)?;
             println!("rejected {id} as {}", actor.name);
         }
         ProposalsCommand::Preview { id, json } => {
@@ -154,9 +177,26 @@ pub fn run(ctx: &Ctx, cmd: ProposalsCommand) -> Result<u8> {
         } => {
             let files = mutators(notify_dir.as_deref());
             let refs: Vec<&dyn OrgMutator> = files.iter().map(|m| m as &dyn OrgMutator).collect();
-            let report = service
-                .rollback(&id, &reviewer(who), &reason, &refs)
-                .map_err(service_error)?;
+            let actor = reviewer(who);
+            let before = proposal_status(service.store, &id);
+            let result = service.rollback(&id, &actor, &reason, &refs);
+            let mut detail = serde_json::json!({ "reason": reason });
+            if let (Ok(r), Some(d)) = (&result, detail.as_object_mut()) {
+                d.insert("new_version".into(), r.new_version.into());
+                d.insert("changes".into(), r.changes.len().into());
+            }
+            audit(
+                service.store,
+                ctx.now(),
+                &actor,
+                "proposals.rollback",
+                Some(&id),
+                before.as_deref(),
+                proposal_status(service.store, &id).as_deref(),
+                result.as_ref().map(|_| ()),
+                Some(detail),
+            )?;
+            let report = result.map_err(service_error)?;
             if json {
                 output::print_json(&report)?;
             } else {

@@ -8,11 +8,12 @@ use kaizen_core::config::RolloutStrategyKind;
 use kaizen_service::Service;
 use kaizen_service::review::RolloutStarted;
 use kaizen_service::rollback::RollbackExecutor;
-use kaizen_service::rollout::Decision;
+use kaizen_service::rollout::{Decision, ENGINE};
 use kaizen_store::mutators::FileMutator;
+use kaizen_store::proposals::{Actor, ActorKind};
 use kaizen_store::rollouts::RolloutState;
 
-use super::{Ctx, human_actor, service_error, usage};
+use super::{Ctx, audit, human_actor, proposal_status, service_error, usage};
 use crate::cli::{DecisionArg, RolloutsCommand, StrategyArg};
 use crate::output;
 
@@ -78,9 +79,25 @@ pub fn run(ctx: &Ctx, cmd: RolloutsCommand) -> Result<u8> {
             actor,
         } => {
             let actor = human_actor(actor);
-            let r = service
-                .start_rollout(&id, &actor, s.map(strategy), &RollbackExecutor::default())
-                .map_err(service_error)?;
+            let before = proposal_status(service.store, &id);
+            let result =
+                service.start_rollout(&id, &actor, s.map(strategy), &RollbackExecutor::default());
+            let detail = match &result {
+                Ok(r) => serde_json::json!({ "strategy": r.strategy }),
+                Err(_) => serde_json::json!({ "strategy": s.map(strategy) }),
+            };
+            audit(
+                service.store,
+                ctx.now(),
+                &actor,
+                "rollouts.start",
+                Some(&id),
+                before.as_deref(),
+                proposal_status(service.store, &id).as_deref(),
+                result.as_ref().map(|_| ()),
+                Some(detail),
+            )?;
+            let r = result.map_err(service_error)?;
             let s = RolloutStarted::of(&r);
             println!(
                 "started the {} rollout of {id} as {}: {} agent(s) in treatment, {} in control, {} h observation window, first check at {}",
@@ -98,6 +115,32 @@ pub fn run(ctx: &Ctx, cmd: RolloutsCommand) -> Result<u8> {
                 .map_err(service_error)?;
             let next = service.next_rollout_check().map_err(service_error)?;
             let failed = progress.iter().any(|p| p.error.is_some());
+            // The engine's verdicts are state changes: audit them under its name, as the
+            // server's background loop does.
+            let engine = Actor {
+                name: ENGINE.to_owned(),
+                kind: ActorKind::System,
+            };
+            let now = ctx.now();
+            for p in &progress {
+                let Some(v) = &p.verdict else { continue };
+                let error = p.error.as_ref().map(|e| anyhow::anyhow!("{e}"));
+                audit(
+                    service.store,
+                    now,
+                    &engine,
+                    "rollouts.verdict",
+                    Some(&p.proposal_id),
+                    None,
+                    Some(p.state.as_str()),
+                    error.as_ref().map_or(Ok(()), Err),
+                    Some(serde_json::json!({
+                        "outcome": v.outcome,
+                        "reason": v.reason,
+                        "checks_run": p.checks_run,
+                    })),
+                )?;
+            }
             if json {
                 output::print_json(&serde_json::json!({
                     "progress": progress,
@@ -146,9 +189,31 @@ pub fn run(ctx: &Ctx, cmd: RolloutsCommand) -> Result<u8> {
                 (_, Some(_)) => return Err(usage("--hours goes only with `extend`")),
             };
             let actor = human_actor(actor);
-            let r = service
-                .decide_rollout(&id, decision, &actor, &reason, &executor(notify_dir))
-                .map_err(service_error)?;
+            let before = proposal_status(service.store, &id);
+            let result =
+                service.decide_rollout(&id, decision, &actor, &reason, &executor(notify_dir));
+            // `{"decision": "extend", "hours": 24}` and the like, plus the reason and the
+            // resulting rollout state.
+            let mut detail =
+                serde_json::to_value(decision).unwrap_or_else(|_| serde_json::json!({}));
+            if let Some(d) = detail.as_object_mut() {
+                d.insert("reason".into(), reason.as_str().into());
+                if let Ok(r) = &result {
+                    d.insert("state".into(), r.state.as_str().into());
+                }
+            }
+            audit(
+                service.store,
+                ctx.now(),
+                &actor,
+                "rollouts.decide",
+                Some(&id),
+                before.as_deref(),
+                proposal_status(service.store, &id).as_deref(),
+                result.as_ref().map(|_| ()),
+                Some(detail),
+            )?;
+            let r = result.map_err(service_error)?;
             if json {
                 output::print_json(&r)?;
             } else {

@@ -1,0 +1,182 @@
+//! `kaizen serve`: the long-running process an operator deploys.
+//!
+//! * [`router`] is the REST API under `/api/v1` (one route per operation of the registry,
+//!   `kaizen_service::ops`), plus `/healthz`, `/readyz`, `/metrics`, `/api/v1/openapi.json` and
+//!   `/api/v1/docs`.
+//! * Every `/api/v1` request carries a bearer token ([`auth`]); the operation's capability is
+//!   checked against the token's grant (deny beats allow), human-only operations refuse agent
+//!   tokens whatever their patterns say, writes are rate-limited per token and audited.
+//! * [`ui`] is the web UI under `/ui` (server-rendered, sessions with CSRF, the same operations
+//!   and permissions as the REST API).
+//! * [`background`] runs the scheduler (due cycles) and the rollout engine (due checks).
+//!
+//! Architecture invariant: this crate translates HTTP to `kaizen_service` calls and back; it
+//! holds no business rule. The store sits behind one mutex (SQLite has one writer anyway);
+//! blocking work runs on tokio's blocking pool.
+
+pub mod api;
+pub mod auth;
+pub mod background;
+pub mod error;
+pub mod openapi;
+pub mod telemetry;
+pub mod ui;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use kaizen_core::clock::Clock;
+use kaizen_core::config::KaizenConfig;
+use kaizen_service::Service;
+use kaizen_service::effective::EffectiveConfigs;
+use kaizen_service::rollback::RollbackExecutor;
+use kaizen_store::Store;
+
+pub use api::router;
+
+use crate::error::ApiError;
+
+/// Everything a request needs.
+pub struct AppState {
+    store: Mutex<Store>,
+    /// The configuration the server started with.
+    pub config: KaizenConfig,
+    /// The clock (the system clock in production; a manual or accelerated one in tests and
+    /// simulations).
+    pub clock: Arc<dyn Clock>,
+    effective: Mutex<EffectiveConfigs>,
+    /// Rollback mutators and org-version notifiers.
+    pub executor: RollbackExecutor,
+    limiter: auth::WriteLimiter,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState").finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    /// The state of a server on `store`.
+    pub fn new(
+        store: Store,
+        config: KaizenConfig,
+        clock: Arc<dyn Clock>,
+        executor: RollbackExecutor,
+    ) -> Self {
+        let limiter = auth::WriteLimiter::new(config.server.writes_per_minute);
+        Self {
+            store: Mutex::new(store),
+            config,
+            clock,
+            // This process invalidates the cache after its own writes; changes made by other
+            // processes (a CLI approval) show within a second.
+            effective: Mutex::new(EffectiveConfigs::with_recheck(
+                std::time::Duration::from_secs(1),
+            )),
+            executor,
+            limiter,
+        }
+    }
+
+    /// The store, locked. A poisoned lock (a panic while holding it) is recovered: SQLite
+    /// transactions either committed or rolled back, so the store itself is consistent.
+    pub fn store(&self) -> MutexGuard<'_, Store> {
+        self.store.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Makes the next effective-config read check the store (after a write).
+    pub fn invalidate_effective(&self) {
+        self.effective().invalidate();
+    }
+
+    fn effective(&self) -> MutexGuard<'_, EffectiveConfigs> {
+        self.effective.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs `f` with a service on the locked store.
+    pub fn with_service<T>(
+        &self,
+        f: impl FnOnce(&mut Service<'_>) -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        let mut store = self.store();
+        let mut service = Service {
+            store: &mut store,
+            config: &self.config,
+            clock: self.clock.as_ref(),
+        };
+        f(&mut service)
+    }
+}
+
+/// Runs blocking SQLite work `f`: in place on a multi-threaded runtime (the runtime moves its
+/// other tasks off this worker meanwhile, which is much cheaper than a hand-off to the blocking
+/// pool for the microsecond-long reads agent runtimes make), else on the blocking pool. A panic
+/// becomes a 500.
+pub async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let multi = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    if multi {
+        return match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            tokio::task::block_in_place(f)
+        })) {
+            Ok(r) => r,
+            Err(_) => Err(ApiError::internal("a request handler panicked")),
+        };
+    }
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::internal(format!("a request handler failed: {e}")))?
+}
+
+/// Creates an admin token when the store has no active token (first start), returning its
+/// secret to print once.
+pub fn first_start_token(state: &AppState) -> Result<Option<String>, ApiError> {
+    use kaizen_core::auth::Grant;
+    use kaizen_store::auth::NewToken;
+    use kaizen_store::proposals::ActorKind;
+    let mut store = state.store();
+    let active = store
+        .token_count_active(state.clock.now())
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    if active > 0 {
+        return Ok(None);
+    }
+    let grant = Grant::parse(&["*".to_owned()]).map_err(ApiError::internal)?;
+    let issued = store
+        .token_create(
+            &NewToken {
+                principal: "admin",
+                kind: ActorKind::Human,
+                grant: &grant,
+                expires_at: None,
+                created_by: "kaizen serve (first start)",
+            },
+            state.clock.now(),
+        )
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(Some(issued.secret))
+}
+
+/// Serves `state` on `listener` until `shutdown` resolves, with the background loop.
+pub async fn serve(
+    state: Arc<AppState>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    telemetry::init();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let loop_task = tokio::spawn(background::run(Arc::clone(&state), stop_rx));
+    let app = router(Arc::clone(&state));
+    let result = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await;
+    let _ = stop_tx.send(true);
+    let _ = loop_task.await;
+    result
+}

@@ -1,0 +1,747 @@
+//! The harness of the server tests: a real SQLite file with an org of agents, tokens issued in
+//! the store, and `kaizen_server::serve` on a loopback port (its own tokio runtime on a
+//! background thread) driven by a manual clock; the client is `ureq`, synchronous, with 4xx
+//! and 5xx returned as responses so their bodies can be checked.
+// Each test binary uses a different subset.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use chrono::{DateTime, Duration, Utc};
+use kaizen_core::altitude::Altitude;
+use kaizen_core::auth::Grant;
+use kaizen_core::clock::{Clock, ManualClock};
+use kaizen_core::config::{KaizenConfig, RolloutStrategyKind};
+use kaizen_core::improve::guards::{GuardChain, GuardContext, proposal_fingerprint};
+use kaizen_core::improve::{ImprovementProposal, Rationale, Risk, RollbackPlan};
+use kaizen_core::org::{Agent, OrgChange, OrgDocument, SettingValue};
+use kaizen_core::rules::RuleSeverity;
+use kaizen_server::AppState;
+use kaizen_service::rollback::RollbackExecutor;
+use kaizen_store::auth::{AuditQuery, AuditRecord, IssuedToken, NewToken};
+use kaizen_store::proposals::{ActorKind, QueueOutcome};
+use kaizen_store::{IngestOptions, Store};
+use serde_json::Value;
+
+/// An instant from RFC 3339.
+pub fn at(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_else(|e| panic!("bad test timestamp {s}: {e}"))
+}
+
+/// Where the server's clock starts (on an hour, so rollout data windows are exact).
+pub fn t0() -> DateTime<Utc> {
+    at("2026-11-20T00:00:00Z")
+}
+
+/// `h` hours.
+pub fn hours(h: i64) -> Duration {
+    Duration::hours(h)
+}
+
+/// A configuration with the meta-loop enabled (everything else default).
+pub fn enabled() -> KaizenConfig {
+    let mut c = KaizenConfig::default();
+    c.self_improvement.enabled = true;
+    c
+}
+
+/// The departments and roles the test agents are spread over: 10 in engineering, 6 in
+/// support and 4 in research.
+const LAYOUT: [(&str, &[&str], usize); 3] = [
+    (
+        "engineering",
+        &[
+            "backend-engineer",
+            "frontend-engineer",
+            "qa-engineer",
+            "sre",
+        ],
+        10,
+    ),
+    ("support", &["support-agent", "support-lead"], 6),
+    ("research", &["researcher", "data-scientist"], 4),
+];
+
+/// `n` agents `rt-00`, `rt-01`, … in engineering, support and research, roles round-robin
+/// within each department.
+pub fn agents(n: usize) -> Vec<Agent> {
+    let total: usize = LAYOUT.iter().map(|(_, _, k)| k).sum();
+    let mut out = Vec::with_capacity(n);
+    let mut given = 0;
+    for (i, (dept, roles, share)) in LAYOUT.iter().enumerate() {
+        let count = if i + 1 == LAYOUT.len() {
+            n - given
+        } else {
+            (n * share).div_ceil(total).min(n - given)
+        };
+        for k in 0..count {
+            out.push(Agent {
+                id: format!("rt-{:02}", given + k),
+                role: roles[k % roles.len()].to_owned(),
+                department: (*dept).to_owned(),
+            });
+        }
+        given += count;
+    }
+    out
+}
+
+/// The standard org document with `agents`.
+pub fn org_with(agents: &[Agent]) -> OrgDocument {
+    let mut doc = OrgDocument::standard();
+    doc.agents = agents.to_vec();
+    doc.canonical()
+}
+
+/// A small deterministic PRNG (splitmix64).
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// Seeded.
+    pub fn new(seed: u64) -> Self {
+        Rng(seed)
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in [0, 1).
+    pub fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Approximately normal(0, 1).
+    pub fn normal(&mut self) -> f64 {
+        (0..12).map(|_| self.unit()).sum::<f64>() - 6.0
+    }
+}
+
+/// NDJSON for `agents` over the `hours` whole hours starting at `from`: per agent and hour 2
+/// or 3 `task.completed` with noisy quality, one `cost.recorded`, and an `error.finding` in
+/// every fifth hour. Deterministic; event ids are unique per agent, hour and seed.
+pub fn ndjson(agents: &[Agent], from: DateTime<Utc>, hours: i64, seed: u64) -> Vec<u8> {
+    let mut out = String::new();
+    let n = agents.len();
+    let hour0 = from.timestamp() / 3600;
+    for h in 0..hours {
+        let start = from + Duration::hours(h);
+        let abs_hour = (hour0 + h) as u64;
+        for (i, a) in agents.iter().enumerate() {
+            let spread = if n > 1 {
+                i as f64 / (n - 1) as f64
+            } else {
+                0.5
+            };
+            let q = 4.0 + 5.0 * ((spread * 7.0) % 1.0);
+            let s = 0.86 + 0.08 * ((spread * 3.0) % 1.0);
+            let c = 0.04 + 0.02 * spread;
+            let mut rng = Rng::new(seed ^ (abs_hour << 20) ^ (i as u64).wrapping_mul(0x1f3d));
+            let tasks = 2 + (i as u64 + abs_hour) % 2;
+            let tag = format!("{seed}-{}-{abs_hour}", a.id);
+            for k in 0..tasks {
+                let ts = start + Duration::minutes(5 + 20 * k as i64);
+                let quality = (q + 0.8 * rng.normal()).clamp(0.0, 10.0);
+                let success = rng.unit() < s;
+                let _ = writeln!(
+                    out,
+                    r#"{{"type":"task.completed","id":"t-{tag}-{k}","ts":"{}","agent_id":"{}","department":"{}","role":"{}","task_id":"task-{tag}-{k}","success":{success},"quality_score":{:.2}}}"#,
+                    ts.to_rfc3339(),
+                    a.id,
+                    a.department,
+                    a.role,
+                    quality
+                );
+            }
+            let cost = tasks as f64 * c * (1.0 + 0.05 * rng.normal());
+            let _ = writeln!(
+                out,
+                r#"{{"type":"cost.recorded","id":"c-{tag}","ts":"{}","agent_id":"{}","category":"productive","cost_usd":{:.5}}}"#,
+                (start + Duration::minutes(55)).to_rfc3339(),
+                a.id,
+                cost.max(0.0)
+            );
+            if (i as u64 + abs_hour).is_multiple_of(5) {
+                let _ = writeln!(
+                    out,
+                    r#"{{"type":"error.finding","id":"e-{tag}","ts":"{}","agent_id":"{}","category":"tool_misuse","severity":"low","count":1}}"#,
+                    (start + Duration::minutes(50)).to_rfc3339(),
+                    a.id
+                );
+            }
+        }
+    }
+    out.into_bytes()
+}
+
+/// One `task.completed` event line (no newline) for `agent` at `ts`.
+pub fn task_line(id: &str, agent: &Agent, ts: DateTime<Utc>) -> String {
+    format!(
+        r#"{{"type":"task.completed","id":"{id}","ts":"{}","agent_id":"{}","department":"{}","role":"{}","task_id":"task-{id}","success":true,"quality_score":7.5}}"#,
+        ts.to_rfc3339(),
+        agent.id,
+        agent.department,
+        agent.role
+    )
+}
+
+/// A `set_setting` from the value `from` to `to` at `path`.
+pub fn set(path: &str, from: impl Into<SettingValue>, to: impl Into<SettingValue>) -> OrgChange {
+    OrgChange::SetSetting {
+        path: path.to_owned(),
+        from: Some(from.into()),
+        to: Some(to.into()),
+    }
+}
+
+/// A config-tuning proposal of `changes` for rule `rule`, rolled out with `strategy` over a
+/// 48 h window; id, rollback plan and risk derived as a strategy derives them.
+pub fn proposal(
+    rule: &str,
+    changes: Vec<OrgChange>,
+    strategy: RolloutStrategyKind,
+    now: DateTime<Utc>,
+) -> ImprovementProposal {
+    let mut p = ImprovementProposal {
+        id: String::new(),
+        altitude: Altitude::ConfigTuning,
+        title: format!("{rule}: {}", changes[0]),
+        description: "a hand-built test proposal".into(),
+        rationale: Rationale {
+            rule_name: rule.into(),
+            severity: RuleSeverity::Warning,
+            description: "test evidence".into(),
+            signal_context: BTreeMap::new(),
+            threshold: None,
+        },
+        changes,
+        rollback: RollbackPlan { operations: vec![] },
+        alternatives: vec![],
+        confidence: 0.75,
+        risk: Risk::Low,
+        rollout: strategy,
+        observation_window_hours: 48,
+        source_cycle: None,
+        created_at: now,
+    };
+    p.refresh_derived();
+    p
+}
+
+/// The bearer secrets of the tokens every server is started with.
+#[derive(Debug, Clone)]
+pub struct Tokens {
+    /// Human `admin` with `*`.
+    pub admin: String,
+    /// Human `reviewer` with `proposals:*`, `rollouts:*`, `*:read`.
+    pub reviewer: String,
+    /// Agent `rt-00` with `events:write`, `agents:read`, `*:read`.
+    pub agent: String,
+    /// Human `reader` with `*:read`.
+    pub reader: String,
+    /// Human `operator` with `*` and `!proposals:approve`.
+    pub operator: String,
+}
+
+/// What the tests check did not change when a write was refused.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observed {
+    /// Raw events stored.
+    pub events: u64,
+    /// Event ids remembered.
+    pub event_ids: u64,
+    /// Every proposal's id, status and number of approvals.
+    pub proposals: Vec<(String, String, usize)>,
+    /// Every rollout's proposal, state and checks done.
+    pub rollouts: Vec<(String, String, u32)>,
+    /// Org versions.
+    pub org_versions: usize,
+    /// Recorded cycles.
+    pub cycles: usize,
+    /// The config generation counter.
+    pub generation: i64,
+    /// Unacknowledged alerts.
+    pub alerts: usize,
+}
+
+/// A response, read whole.
+#[derive(Debug, Clone)]
+pub struct Resp {
+    /// HTTP status.
+    pub status: u16,
+    /// Headers, names lower-cased.
+    pub headers: Vec<(String, String)>,
+    /// The body as text.
+    pub body: String,
+}
+
+impl Resp {
+    /// The body as JSON (panics with the body when it is not).
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): status {} body {}", self.status, self.body))
+    }
+
+    /// The first value of header `name`.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The error envelope's `code`.
+    pub fn code(&self) -> String {
+        self.json()["error"]["code"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no error code: status {} body {}", self.status, self.body))
+            .to_owned()
+    }
+
+    /// The error envelope's `message`.
+    pub fn message(&self) -> String {
+        self.json()["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// The field of the error envelope's first detail.
+    pub fn detail_field(&self) -> Option<String> {
+        self.json()["error"]["details"][0]["field"]
+            .as_str()
+            .map(str::to_owned)
+    }
+
+    /// Asserts the status and the error code, with the body in the message.
+    #[track_caller]
+    pub fn assert_error(&self, status: u16, code: &str) {
+        assert_eq!(self.status, status, "body: {}", self.body);
+        assert_eq!(self.code(), code, "body: {}", self.body);
+    }
+}
+
+/// A running server on a temp store.
+pub struct Server {
+    /// The server's state (the store behind it: `state.store()`).
+    pub state: Arc<AppState>,
+    /// The server's clock.
+    pub clock: Arc<ManualClock>,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// The tokens.
+    pub tokens: Tokens,
+    /// The org's agents.
+    pub agents: Vec<Agent>,
+    client: Option<ureq::Agent>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+    _dir: tempfile::TempDir,
+}
+
+/// How to set up a server.
+pub struct Setup {
+    /// The configuration.
+    pub config: KaizenConfig,
+    /// Agents in the org.
+    pub agents: usize,
+    /// Hours of generated data ending `feed_until` hours after [`t0`], ingested before start.
+    pub feed_hours: i64,
+    /// See `feed_hours`.
+    pub feed_until: i64,
+}
+
+impl Default for Setup {
+    fn default() -> Self {
+        Self {
+            config: enabled(),
+            agents: 20,
+            feed_hours: 0,
+            feed_until: 0,
+        }
+    }
+}
+
+fn token(store: &mut Store, principal: &str, kind: ActorKind, patterns: &[&str]) -> String {
+    let patterns: Vec<String> = patterns.iter().map(|s| (*s).to_owned()).collect();
+    let grant = Grant::parse(&patterns).expect("grant");
+    store
+        .token_create(
+            &NewToken {
+                principal,
+                kind,
+                grant: &grant,
+                expires_at: None,
+                created_by: "test",
+            },
+            t0(),
+        )
+        .expect("token")
+        .secret
+}
+
+impl Server {
+    /// A server with the default setup (enabled loop, 20 agents, no data).
+    pub fn start() -> Server {
+        Server::with(Setup::default())
+    }
+
+    /// A server with `config` (20 agents, no data).
+    pub fn with_config(config: KaizenConfig) -> Server {
+        Server::with(Setup {
+            config,
+            ..Setup::default()
+        })
+    }
+
+    /// A server as `setup` says.
+    pub fn with(setup: Setup) -> Server {
+        kaizen_server::telemetry::init();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut store = Store::open(dir.path().join("kaizen.db")).expect("open store");
+        let agents = agents(setup.agents);
+        store
+            .org_import(org_with(&agents), "test", t0() - hours(200))
+            .expect("import org");
+        if setup.feed_hours > 0 {
+            let data = ndjson(
+                &agents,
+                t0() + hours(setup.feed_until - setup.feed_hours),
+                setup.feed_hours,
+                7,
+            );
+            let report = store
+                .ingest(&data[..], IngestOptions::new(t0()))
+                .expect("ingest");
+            assert_eq!(report.rejected, 0, "{report:?}");
+        }
+        // A cycle "ran" just now: the background loop must not run a scheduled cycle at start
+        // (it would queue proposals the tests do not expect).
+        store
+            .meta_set(kaizen_service::cycle::LAST_CYCLE_KEY, &t0().to_rfc3339())
+            .expect("meta");
+        let tokens = Tokens {
+            admin: token(&mut store, "admin", ActorKind::Human, &["*"]),
+            reviewer: token(
+                &mut store,
+                "reviewer",
+                ActorKind::Human,
+                &["proposals:*", "rollouts:*", "*:read"],
+            ),
+            agent: token(
+                &mut store,
+                "rt-00",
+                ActorKind::Agent,
+                &["events:write", "agents:read", "*:read"],
+            ),
+            reader: token(&mut store, "reader", ActorKind::Human, &["*:read"]),
+            operator: token(
+                &mut store,
+                "operator",
+                ActorKind::Human,
+                &["*", "!proposals:approve"],
+            ),
+        };
+        let clock = Arc::new(ManualClock::new(t0()));
+        let state = Arc::new(AppState::new(
+            store,
+            setup.config,
+            Arc::clone(&clock) as Arc<dyn Clock>,
+            RollbackExecutor::default(),
+        ));
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let st = Arc::clone(&state);
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .expect("bind");
+                addr_tx
+                    .send(listener.local_addr().expect("addr"))
+                    .expect("send addr");
+                let shutdown = async move {
+                    let _ = rx.await;
+                };
+                kaizen_server::serve(st, listener, shutdown)
+                    .await
+                    .expect("serve");
+            });
+        });
+        let addr = addr_rx.recv().expect("the server did not start");
+        let client: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .proxy(None)
+            .timeout_global(Some(std::time::Duration::from_secs(30)))
+            .build()
+            .into();
+        Server {
+            state,
+            clock,
+            base: format!("http://{addr}"),
+            tokens,
+            agents,
+            client: Some(client),
+            shutdown: Some(tx),
+            thread: Some(thread),
+            _dir: dir,
+        }
+    }
+
+    fn client(&self) -> &ureq::Agent {
+        self.client.as_ref().expect("client")
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    fn read(r: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Resp {
+        let mut r = r.unwrap_or_else(|e| panic!("request failed: {e}"));
+        let status = r.status().as_u16();
+        let headers = r
+            .headers()
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_ascii_lowercase(),
+                    v.to_str().unwrap_or("").to_owned(),
+                )
+            })
+            .collect();
+        let body = r
+            .body_mut()
+            .with_config()
+            .limit(64 * 1024 * 1024)
+            .read_to_string()
+            .unwrap_or_else(|e| panic!("reading the body: {e}"));
+        Resp {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// `GET path` with `token` (if any) and extra headers.
+    pub fn get_with(&self, path: &str, token: Option<&str>, headers: &[(&str, &str)]) -> Resp {
+        let mut req = self.client().get(self.url(path));
+        if let Some(t) = token {
+            req = req.header("Authorization", format!("Bearer {t}"));
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        Self::read(req.call())
+    }
+
+    /// `GET path` with `token`.
+    pub fn get(&self, path: &str, token: &str) -> Resp {
+        self.get_with(path, Some(token), &[])
+    }
+
+    /// `POST path` with `token` (if any), extra headers and a raw body.
+    pub fn post_raw(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Resp {
+        let mut req = self.client().post(self.url(path));
+        if let Some(t) = token {
+            req = req.header("Authorization", format!("Bearer {t}"));
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        Self::read(req.send(body))
+    }
+
+    /// `POST path` with `token` and a JSON body.
+    pub fn post_json(&self, path: &str, token: &str, body: &Value) -> Resp {
+        let bytes = serde_json::to_vec(body).expect("encode");
+        self.post_raw(
+            path,
+            Some(token),
+            &[("Content-Type", "application/json")],
+            &bytes,
+        )
+    }
+
+    /// `POST path` with `token` and no body.
+    pub fn post_empty(&self, path: &str, token: &str) -> Resp {
+        self.post_raw(path, Some(token), &[], b"")
+    }
+
+    /// `POST /api/v1/events` with `token`, content type `ct` and `body`.
+    pub fn events(&self, token: &str, ct: &str, body: &[u8]) -> Resp {
+        self.post_raw("/api/v1/events", Some(token), &[("Content-Type", ct)], body)
+    }
+
+    /// Queues a config proposal of `changes` as pending, the way a cycle does (with the
+    /// standard guard chain's verdicts, which must pass); returns its id.
+    pub fn queue(
+        &self,
+        rule: &str,
+        changes: Vec<OrgChange>,
+        strategy: RolloutStrategyKind,
+    ) -> String {
+        let p = proposal(rule, changes, strategy, self.clock.now());
+        let mut store = self.state.store();
+        let org = store
+            .org_current()
+            .expect("read org")
+            .expect("an org")
+            .document;
+        let outcome = GuardChain::standard().evaluate(
+            &p,
+            &GuardContext {
+                config: &self.state.config.self_improvement,
+                org: &org,
+                submissions_in_window: 0,
+            },
+        );
+        assert!(outcome.passed, "{outcome:?}");
+        match store
+            .queue_proposal(
+                &p,
+                &outcome.results,
+                &proposal_fingerprint(&p),
+                p.created_at,
+            )
+            .expect("queue")
+        {
+            QueueOutcome::Queued { id } => id,
+            other => panic!("not queued: {other:?}"),
+        }
+    }
+
+    /// What a refused write must leave unchanged.
+    pub fn observe(&self) -> Observed {
+        let mut store = self.state.store();
+        let stats = store.stats().expect("stats");
+        let (summaries, _) = store.proposals(None, 500, 0).expect("proposals");
+        let proposals = summaries
+            .iter()
+            .map(|s| {
+                let p = store.proposal(&s.id).expect("proposal").expect("stored");
+                (
+                    s.id.clone(),
+                    p.status.as_str().to_owned(),
+                    p.approvals.len(),
+                )
+            })
+            .collect();
+        let rollouts = store
+            .rollouts(None)
+            .expect("rollouts")
+            .iter()
+            .map(|r| {
+                (
+                    r.proposal_id.clone(),
+                    r.state.as_str().to_owned(),
+                    r.checks_done,
+                )
+            })
+            .collect();
+        let org_versions = store.org_history(10_000).expect("history").len();
+        let _ = store.org_current().expect("org");
+        Observed {
+            events: stats.events,
+            event_ids: stats.event_ids,
+            proposals,
+            rollouts,
+            org_versions,
+            cycles: store.cycles(10_000).expect("cycles").len(),
+            generation: store.config_generation().expect("generation"),
+            alerts: store.alerts(false).expect("alerts").len(),
+        }
+    }
+
+    /// Issues a token in the store now (at the server clock), with an optional expiry.
+    pub fn issue(
+        &self,
+        principal: &str,
+        kind: ActorKind,
+        patterns: &[&str],
+        expires_at: Option<DateTime<Utc>>,
+    ) -> IssuedToken {
+        let patterns: Vec<String> = patterns.iter().map(|s| (*s).to_owned()).collect();
+        let grant = Grant::parse(&patterns).expect("grant");
+        self.state
+            .store()
+            .token_create(
+                &NewToken {
+                    principal,
+                    kind,
+                    grant: &grant,
+                    expires_at,
+                    created_by: "test",
+                },
+                self.clock.now(),
+            )
+            .expect("token")
+    }
+
+    /// The newest audit entries (newest first), up to `n`.
+    pub fn audit(&self, n: usize) -> Vec<AuditRecord> {
+        let store = self.state.store();
+        store
+            .audit(&AuditQuery {
+                limit: n,
+                ..AuditQuery::default()
+            })
+            .expect("audit")
+            .0
+    }
+
+    /// The newest audit entry.
+    pub fn last_audit(&self) -> Option<AuditRecord> {
+        self.audit(1).into_iter().next()
+    }
+
+    /// How many audit entries there are.
+    pub fn audit_len(&self) -> u64 {
+        let store = self.state.store();
+        store
+            .audit(&AuditQuery {
+                limit: 1,
+                ..AuditQuery::default()
+            })
+            .expect("audit")
+            .1
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // Close the client's pooled connections first, so the graceful shutdown has nothing to
+        // wait for.
+        self.client.take();
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take()
+            && !std::thread::panicking()
+        {
+            let _ = t.join();
+        }
+    }
+}

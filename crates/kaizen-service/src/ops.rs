@@ -1,0 +1,492 @@
+//! The operation registry: every operation kaizen offers, described once.
+//!
+//! Each [`Operation`] names the operation (`proposals.approve`), the capability it needs
+//! (`proposals:approve`), whether only a human may run it, how REST exposes it (method and path
+//! under `/api/v1`), what it does (written for people and for LLMs), and the JSON Schemas of its
+//! input and output. The REST router's OpenAPI document and the MCP tool list (a later issue)
+//! are both generated from this table, so they cannot drift apart.
+//!
+//! Inputs are the structs below: the REST adapter fills them from the path, the query string and
+//! the JSON body; an MCP adapter from the tool arguments. Unknown fields are errors.
+
+use kaizen_core::auth::{Action, Capability};
+use kaizen_core::config::RolloutStrategyKind;
+use schemars::{JsonSchema, Schema, SchemaGenerator};
+use serde::{Deserialize, Serialize};
+
+/// How REST exposes an operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Method {
+    /// `GET`: reads; inputs from the path and the query string.
+    Get,
+    /// `POST`: changes; inputs from the path and the JSON body.
+    Post,
+}
+
+/// One operation.
+#[derive(Clone, Copy)]
+pub struct Operation {
+    /// `domain.action_name`, e.g. `proposals.approve`.
+    pub name: &'static str,
+    /// The capability domain, e.g. `proposals`.
+    pub domain: &'static str,
+    /// The capability action: `proposals:approve` is needed for `proposals.approve`.
+    pub action: Action,
+    /// Only a human principal may run it (approvals and rollout decisions), whatever the
+    /// token's capabilities say.
+    pub human_only: bool,
+    /// REST method.
+    pub method: Method,
+    /// REST path under `/api/v1`, with `{id}`-style parameters.
+    pub path: &'static str,
+    /// One line.
+    pub summary: &'static str,
+    /// What it does, when to use it and what it returns.
+    pub description: &'static str,
+    /// It changes nothing.
+    pub read_only: bool,
+    /// It may undo or discard something (rollbacks, rejections, revocations).
+    pub destructive: bool,
+    /// Running it twice with the same input has the effect of running it once.
+    pub idempotent: bool,
+    /// The input's JSON Schema (an object; `{}` properties when it takes nothing).
+    pub input: fn(&mut SchemaGenerator) -> Schema,
+    /// The output's JSON Schema.
+    pub output: fn(&mut SchemaGenerator) -> Schema,
+}
+
+impl std::fmt::Debug for Operation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Operation")
+            .field("name", &self.name)
+            .field("capability", &self.capability())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Operation {
+    /// `domain:action`.
+    pub fn capability(&self) -> String {
+        format!("{}:{}", self.domain, self.action)
+    }
+
+    /// The capability, as the grant checks it.
+    pub fn needs(&self) -> Capability {
+        Capability::new(self.domain, self.action)
+    }
+}
+
+/// No input.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoInput {}
+
+/// A proposal, rollout, cycle or agent id in the path.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IdInput {
+    /// The id.
+    pub id: String,
+}
+
+/// A page of a list.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Page {
+    /// At most this many items (1–500, default 50).
+    pub limit: Option<u32>,
+    /// Skip this many (default 0).
+    pub offset: Option<u32>,
+}
+
+impl Page {
+    /// The limit, clamped to 1–500.
+    pub fn limit(&self) -> usize {
+        self.limit.unwrap_or(50).clamp(1, 500) as usize
+    }
+    /// The offset.
+    pub fn offset(&self) -> usize {
+        self.offset.unwrap_or(0) as usize
+    }
+}
+
+/// Proposals, optionally by status.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListProposalsInput {
+    /// Only this status (`pending`, `approved`, `rolling_out`, `inconclusive`, `applied`,
+    /// `rolled_back`, `rollback_failed`, `rejected`, `superseded`).
+    pub status: Option<String>,
+    /// At most this many (1–500, default 50).
+    pub limit: Option<u32>,
+    /// Skip this many.
+    pub offset: Option<u32>,
+}
+
+/// A human approves a proposal.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApproveInput {
+    /// The proposal.
+    pub id: String,
+    /// Why (optional).
+    pub reason: Option<String>,
+}
+
+/// A human rejects a proposal, or rolls back an applied one.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReasonInput {
+    /// The proposal.
+    pub id: String,
+    /// Why (required, non-blank).
+    pub reason: String,
+}
+
+/// Start the rollout of an approved proposal whose automatic start was refused.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StartRolloutInput {
+    /// The proposal.
+    pub id: String,
+    /// The strategy; default: the proposal's.
+    pub strategy: Option<RolloutStrategyKind>,
+}
+
+/// What a human decides about a paused (or observing, or failed) rollout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DecisionKind {
+    /// Observe longer (`hours`).
+    Extend,
+    /// Apply org-wide now.
+    Apply,
+    /// Roll back.
+    Rollback,
+}
+
+/// A human's rollout decision.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DecideInput {
+    /// The proposal whose rollout it is.
+    pub id: String,
+    /// The decision.
+    pub decision: DecisionKind,
+    /// For `extend`: hours to add (default 24).
+    pub hours: Option<u32>,
+    /// Why (required, non-blank).
+    pub reason: String,
+}
+
+/// Rollouts, optionally by state.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListRolloutsInput {
+    /// Only this state (`observing`, `paused`, `rolling_back`, `applied`, `rolled_back`,
+    /// `rollback_failed`).
+    pub state: Option<String>,
+}
+
+/// Run an improvement cycle now.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RunCycleInput {
+    /// Run everything but queue nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// A snapshot window.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SnapshotInput {
+    /// Window start (RFC 3339); default: `until` − `signals.default_window_days`.
+    pub since: Option<String>,
+    /// Window end (RFC 3339); default: now.
+    pub until: Option<String>,
+}
+
+/// Two org versions to compare.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DiffInput {
+    /// The older version.
+    pub from: i64,
+    /// The newer version.
+    pub to: i64,
+}
+
+/// An org version.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VersionInput {
+    /// The version number.
+    pub id: i64,
+}
+
+/// Audit log entries, newest first.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AuditInput {
+    /// Only this actor.
+    pub actor: Option<String>,
+    /// Only operations starting with this (e.g. `proposals.`).
+    pub operation: Option<String>,
+    /// Only this target (a proposal id, a token id, …).
+    pub target: Option<String>,
+    /// Only entries at or after this instant (RFC 3339).
+    pub since: Option<String>,
+    /// At most this many (1–500, default 50).
+    pub limit: Option<u32>,
+    /// Skip this many.
+    pub offset: Option<u32>,
+}
+
+/// Alerts.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AlertsInput {
+    /// Include acknowledged alerts.
+    #[serde(default)]
+    pub all: bool,
+}
+
+/// Acknowledge an alert.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AckInput {
+    /// The alert id.
+    pub id: i64,
+}
+
+/// The body of `POST /events`: NDJSON or a JSON array of `kaizen.event.v1` events (not a JSON
+/// object); described here for the documentation.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+pub struct EventsInput {
+    /// The events.
+    pub events: Vec<serde_json::Value>,
+}
+
+fn schema<T: JsonSchema>(g: &mut SchemaGenerator) -> Schema {
+    g.subschema_for::<T>()
+}
+
+fn object(description: &'static str) -> fn(&mut SchemaGenerator) -> Schema {
+    // Output schemas of the big records are documented by their description and the docs; a
+    // later issue derives them from the types.
+    macro_rules! described {
+        ($d:expr) => {
+            |_g: &mut SchemaGenerator| -> Schema {
+                schemars::json_schema!({"type": "object", "description": $d})
+            }
+        };
+    }
+    match description {
+        "list" => described!("A page: `items`, `total`, `limit`, `offset`."),
+        "proposal" => described!(
+            "A stored proposal: the proposal, status, guard verdicts, transitions, approvals (docs/pipeline.md)."
+        ),
+        "approved" => described!("Approvals so far and required; the rollout started, or why not."),
+        "rollout" => described!(
+            "A rollout: strategy, state, overlay, rollback operations, assignment, schedule, detector state, verdict (docs/rollouts.md)."
+        ),
+        "rollout_detail" => described!(
+            "`rollout` and its `checks`, each with the per-metric numbers behind its decision."
+        ),
+        "progress" => described!("Per rollout: checks run, state, verdict, error."),
+        "cycle" => described!(
+            "A cycle report: snapshot window, rules fired, proposals and what became of each."
+        ),
+        "snapshot" => described!("The signal snapshot of seven domains (docs/snapshot.md)."),
+        "rules" => described!("The rules that fire on the snapshot, with their evidence."),
+        "org" => described!(
+            "An org version: id, parent, author, reason, changes and the document (docs/org.md)."
+        ),
+        "diff" => described!("The changes from one org version to another."),
+        "config" => {
+            described!("An agent's effective config: settings, principles, overlays, etag.")
+        }
+        "ingest" => described!(
+            "Accepted, duplicate and rejected counts, and each rejected record's line and error."
+        ),
+        "audit" => described!(
+            "A page of audit entries: actor, operation, target, outcome, before, after, time."
+        ),
+        "alerts" => described!("Alerts for a human."),
+        "preview" => described!(
+            "The exact changes applying the proposal would make now, and their rollback."
+        ),
+        _ => described!("A JSON object."),
+    }
+}
+
+macro_rules! op {
+    ($name:literal, $domain:literal, $action:ident, $human:literal, $method:ident, $path:literal,
+     $summary:literal, $description:literal, ro=$ro:literal, destructive=$d:literal,
+     idempotent=$i:literal, $input:ty, $output:literal) => {
+        Operation {
+            name: $name,
+            domain: $domain,
+            action: Action::$action,
+            human_only: $human,
+            method: Method::$method,
+            path: $path,
+            summary: $summary,
+            description: $description,
+            read_only: $ro,
+            destructive: $d,
+            idempotent: $i,
+            input: schema::<$input>,
+            output: object($output),
+        }
+    };
+}
+
+/// Every operation, in documentation order.
+pub fn operations() -> &'static [Operation] {
+    static OPS: std::sync::OnceLock<Vec<Operation>> = std::sync::OnceLock::new();
+    OPS.get_or_init(|| {
+        vec![
+            op!("events.ingest", "events", Write, false, Post, "/events",
+                "Send events (NDJSON or a JSON array, gzip accepted)",
+                "Stores `kaizen.event.v1` events from agent runtimes. Each record is validated on its own: valid records are stored even when others are rejected, and every rejected record is reported with its line and the field at fault. An event whose `id` was accepted before is skipped. Returns the counts and the rejections.",
+                ro=false, destructive=false, idempotent=true, EventsInput, "ingest"),
+            op!("agents.config", "agents", Read, false, Get, "/agents/{id}/config",
+                "An agent's effective configuration",
+                "What agent `id` should run with now: the current org version's settings and the principles that apply to it, plus the overlay of every live rollout whose treatment group includes it. Carries an `etag` (also the `ETag` header; send `If-None-Match` to get 304 when nothing changed).",
+                ro=true, destructive=false, idempotent=true, IdInput, "config"),
+            op!("signals.snapshot", "signals", Read, false, Get, "/snapshot",
+                "The signal snapshot",
+                "Aggregates the seven signal domains (performance, budget, coordination, scaling, errors, evolution, telemetry) over a window; `null` means no data. Use it to see how the organisation is doing.",
+                ro=true, destructive=false, idempotent=true, SnapshotInput, "snapshot"),
+            op!("rules.evaluate", "rules", Read, false, Get, "/rules/evaluate",
+                "The rules that fire now",
+                "Builds the snapshot for the window and evaluates the built-in and custom rules on it; returns each rule that fires with its severity, the values behind it and the altitudes it suggests.",
+                ro=true, destructive=false, idempotent=true, SnapshotInput, "rules"),
+            op!("cycles.list", "cycles", Read, false, Get, "/cycles",
+                "Improvement cycles, newest first",
+                "The recorded improvement cycles with their summaries.",
+                ro=true, destructive=false, idempotent=true, Page, "list"),
+            op!("cycles.get", "cycles", Read, false, Get, "/cycles/{id}",
+                "One improvement cycle",
+                "A cycle's full report: the window, the rules that fired, every proposal considered and what became of it (queued, duplicate, rejected by a guard).",
+                ro=true, destructive=false, idempotent=true, IdInput, "cycle"),
+            op!("cycles.run", "cycles", Write, false, Post, "/cycles",
+                "Run an improvement cycle now",
+                "Snapshot → rules → strategies → guard chain → approval queue. Refused while `self_improvement.enabled` is false. Proposals are only queued for human review; nothing is applied.",
+                ro=false, destructive=false, idempotent=false, RunCycleInput, "cycle"),
+            op!("proposals.list", "proposals", Read, false, Get, "/proposals",
+                "The approval queue",
+                "Proposals, newest first, optionally by status, paginated.",
+                ro=true, destructive=false, idempotent=true, ListProposalsInput, "list"),
+            op!("proposals.get", "proposals", Read, false, Get, "/proposals/{id}",
+                "One proposal with its evidence",
+                "The proposal (rule, signal values and threshold, exact changes, rollback plan, confidence, risk), its guard verdicts, status history and approvals.",
+                ro=true, destructive=false, idempotent=true, IdInput, "proposal"),
+            op!("proposals.preview", "proposals", Read, false, Get, "/proposals/{id}/preview",
+                "What applying a proposal would change now",
+                "Runs the applier's check against the current org version and returns the exact changes and their rollback; writes nothing.",
+                ro=true, destructive=false, idempotent=true, IdInput, "preview"),
+            op!("proposals.approve", "proposals", Approve, true, Post, "/proposals/{id}/approve",
+                "A human approves a proposal",
+                "Records the caller's approval. When the risk's required number of distinct humans approved, the proposal is approved and its rollout starts. Only human principals may call this.",
+                ro=false, destructive=false, idempotent=false, ApproveInput, "approved"),
+            op!("proposals.reject", "proposals", Approve, true, Post, "/proposals/{id}/reject",
+                "A human rejects a proposal",
+                "Rejects a pending or approved proposal; the reason is required. Only human principals may call this.",
+                ro=false, destructive=true, idempotent=false, ReasonInput, "proposal"),
+            op!("proposals.rollback", "proposals", Approve, true, Post, "/proposals/{id}/rollback",
+                "A human rolls back an applied proposal",
+                "Applies the inverse of the org version an applied proposal made, as a new version; the reason is required. Only human principals may call this.",
+                ro=false, destructive=true, idempotent=false, ReasonInput, "org"),
+            op!("rollouts.list", "rollouts", Read, false, Get, "/rollouts",
+                "Rollouts, newest first",
+                "Every rollout, optionally by state, with its schedule and verdict.",
+                ro=true, destructive=false, idempotent=true, ListRolloutsInput, "list"),
+            op!("rollouts.get", "rollouts", Read, false, Get, "/rollouts/{id}",
+                "One rollout with every check",
+                "The rollout (strategy, groups, overlay, rollback operations, verdict) and its checks with the numbers behind each decision.",
+                ro=true, destructive=false, idempotent=true, IdInput, "rollout_detail"),
+            op!("rollouts.start", "rollouts", Approve, true, Post, "/rollouts/{id}/start",
+                "Start the rollout of an approved proposal",
+                "For an approved proposal whose automatic start was refused (a conflicting rollout, too few agents); optionally with another strategy. Only human principals may call this.",
+                ro=false, destructive=false, idempotent=false, StartRolloutInput, "rollout"),
+            op!("rollouts.decide", "rollouts", Approve, true, Post, "/rollouts/{id}/decide",
+                "A human decides about a rollout",
+                "Extend or apply a paused rollout, roll back a paused or observing one, or retry a failed rollback; the reason is required. Only human principals may call this.",
+                ro=false, destructive=true, idempotent=false, DecideInput, "rollout"),
+            op!("org.current", "org", Read, false, Get, "/org",
+                "The current org document",
+                "The newest org version: the document (agents, departments, roles, workflows, principles, settings) and how it was made.",
+                ro=true, destructive=false, idempotent=true, NoInput, "org"),
+            op!("org.versions", "org", Read, false, Get, "/org/versions",
+                "Org version history, newest first",
+                "Every version's number, parent, author, proposal and reason.",
+                ro=true, destructive=false, idempotent=true, Page, "list"),
+            op!("org.version", "org", Read, false, Get, "/org/versions/{id}",
+                "One org version",
+                "The version's document and the changes that made it.",
+                ro=true, destructive=false, idempotent=true, VersionInput, "org"),
+            op!("org.diff", "org", Read, false, Get, "/org/diff",
+                "The changes between two org versions",
+                "The list of changes that turns version `from` into version `to`.",
+                ro=true, destructive=false, idempotent=true, DiffInput, "diff"),
+            op!("alerts.list", "alerts", Read, false, Get, "/alerts",
+                "Alerts for a human",
+                "Unacknowledged alerts (failed rollbacks, apply conflicts), or all with `all`.",
+                ro=true, destructive=false, idempotent=true, AlertsInput, "alerts"),
+            op!("alerts.ack", "alerts", Write, false, Post, "/alerts/{id}/ack",
+                "Acknowledge an alert",
+                "Marks the alert as seen by the caller.",
+                ro=false, destructive=false, idempotent=false, AckInput, "alerts"),
+            op!("audit.list", "audit", Read, false, Get, "/audit",
+                "The audit log, newest first",
+                "Every state change with its actor, operation, target, outcome and before/after summary; filter by actor, operation prefix, target and time.",
+                ro=true, destructive=false, idempotent=true, AuditInput, "audit"),
+        ]
+    })
+}
+
+/// The operation called `name`.
+pub fn operation(name: &str) -> Option<&'static Operation> {
+    operations().iter().find(|o| o.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_paths_and_capabilities_are_unique_and_well_formed() {
+        let ops = operations();
+        let mut names = std::collections::BTreeSet::new();
+        let mut routes = std::collections::BTreeSet::new();
+        for o in ops {
+            assert!(names.insert(o.name), "duplicate {}", o.name);
+            assert!(
+                routes.insert((o.path, o.method == Method::Get)),
+                "duplicate route {} {}",
+                o.path,
+                o.name
+            );
+            assert!(o.name.starts_with(&format!("{}.", o.domain)), "{}", o.name);
+            assert!(o.path.starts_with('/'));
+            assert_eq!(o.read_only, o.method == Method::Get, "{}", o.name);
+            assert_eq!(o.read_only, o.action == Action::Read, "{}", o.name);
+            if o.human_only {
+                assert_eq!(o.action, Action::Approve, "{}", o.name);
+            }
+            let mut g = SchemaGenerator::default();
+            let input = (o.input)(&mut g);
+            assert!(input.as_value().is_object(), "{}", o.name);
+            assert!(!o.description.is_empty() && !o.summary.is_empty());
+        }
+        assert!(operation("proposals.approve").is_some_and(|o| o.human_only));
+        assert_eq!(
+            operation("proposals.approve").map(Operation::capability),
+            Some("proposals:approve".to_owned())
+        );
+    }
+}
