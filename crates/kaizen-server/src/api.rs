@@ -125,8 +125,9 @@ fn op(name: &str) -> Result<&'static Operation, ApiError> {
 
 /// Authenticates, authorises, rate-limits, runs `f` and audits writes.
 ///
-/// Reads take the store inline when it is free (they last microseconds; agent runtimes poll
-/// their config), and go to [`blocking`] when a write holds it; writes always do.
+/// The effective-config read (microseconds, polled by every agent runtime) takes the store inline
+/// when it is free; everything else, and that read when a write holds the store, runs through
+/// [`blocking`] so that a long snapshot or ingest never occupies an async worker.
 async fn call<T, F>(
     state: Arc<AppState>,
     headers: HeaderMap,
@@ -139,7 +140,7 @@ where
     F: FnOnce(&Caller, &mut Service<'_>) -> Result<T, ApiError> + Send + 'static,
 {
     let op = op(name)?;
-    if op.action == Action::Read
+    if op.name == "agents.config"
         && let Ok(mut store) = state.store.try_lock()
     {
         return run_locked(&state, &mut store, &headers, op, target, f);
