@@ -304,6 +304,28 @@ impl RolloutStrategyKind {
     }
 }
 
+impl RolloutStrategyKind {
+    /// Every strategy.
+    pub const ALL: [RolloutStrategyKind; 3] = [
+        RolloutStrategyKind::BeforeAfter,
+        RolloutStrategyKind::Canary,
+        RolloutStrategyKind::AbTest,
+    ];
+}
+
+impl std::str::FromStr for RolloutStrategyKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        RolloutStrategyKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| {
+                format!("unknown rollout strategy {s:?}; expected before_after, canary or ab_test")
+            })
+    }
+}
+
 impl fmt::Display for RolloutStrategyKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

@@ -163,21 +163,37 @@ fn run_locked<T, F>(
 where
     F: FnOnce(&Caller, &mut Service<'_>) -> Result<T, ApiError>,
 {
+    let caller = auth::authenticate(store, headers, state.clock.now())?;
+    run_as(state, store, &caller, op, target.as_deref(), None, f)
+}
+
+/// Runs `op` for an authenticated `caller`, the one path every adapter (REST, web UI) takes:
+/// authorise (capability and the human-only rule), count a write against the token's rate
+/// limit, run `f` with a service, and audit every write — done, refused or failed — with the
+/// proposal's status before and after where `target` names one. `via` is added to the audit
+/// detail (`"ui"` for the web UI).
+pub(crate) fn run_as<T, F>(
+    state: &AppState,
+    store: &mut kaizen_store::Store,
+    caller: &Caller,
+    op: &'static Operation,
+    target: Option<&str>,
+    via: Option<&'static str>,
+    f: F,
+) -> Result<T, ApiError>
+where
+    F: FnOnce(&Caller, &mut Service<'_>) -> Result<T, ApiError>,
+{
     let now = state.clock.now();
-    let caller = auth::authenticate(store, headers, now)?;
+    let audited = op.action != Action::Read;
     let status = |store: &kaizen_store::Store| {
         target
-            .as_deref()
-            .filter(|_| matches!(op.domain, "proposals" | "rollouts"))
-            .and_then(|id| store.proposal(id).ok().flatten())
-            .map(|p| p.status.as_str().to_owned())
+            .filter(|_| audited && matches!(op.domain, "proposals" | "rollouts"))
+            .and_then(|id| store.proposal_status(id).ok().flatten())
+            .map(ProposalStatus::as_str)
     };
-    let before = if op.action == Action::Read {
-        None
-    } else {
-        status(store)
-    };
-    let result = auth::authorize(&caller, op)
+    let before = status(store);
+    let result = auth::authorize(caller, op)
         .and_then(|()| state.limiter.check(&caller.auth.token_id, op))
         .and_then(|()| {
             let mut service = Service {
@@ -185,46 +201,64 @@ where
                 config: &state.config,
                 clock: state.clock.as_ref(),
             };
-            f(&caller, &mut service)
+            f(caller, &mut service)
         });
-    if op.action != Action::Read {
-        state.invalidate_effective();
-        let after = status(store);
-        let (outcome, detail) = match &result {
-            Ok(_) => (AuditOutcome::Ok, None),
-            Err(e) if e.status.is_server_error() => (
-                AuditOutcome::Error,
-                Some(serde_json::json!({"code": e.code, "status": e.status.as_u16()})),
+    if !audited {
+        return result;
+    }
+    state.invalidate_effective();
+    let after = status(store);
+    let (outcome, mut detail) = match &result {
+        Ok(_) => (AuditOutcome::Ok, None),
+        Err(e) if e.status.is_server_error() => (
+            AuditOutcome::Error,
+            Some(serde_json::json!({"code": e.code, "status": e.status.as_u16()})),
+        ),
+        Err(e) => (
+            AuditOutcome::Refused,
+            Some(
+                serde_json::json!({"code": e.code, "status": e.status.as_u16(), "message": e.message}),
             ),
-            Err(e) => (
-                AuditOutcome::Refused,
-                Some(
-                    serde_json::json!({"code": e.code, "status": e.status.as_u16(), "message": e.message}),
-                ),
-            ),
-        };
-        let entry = AuditEntry {
-            at: now,
-            actor: &caller.auth.principal,
-            actor_kind: caller.auth.kind,
-            operation: op.name,
-            target: target.as_deref(),
-            outcome,
-            before: before.as_deref(),
-            after: after.as_deref(),
-            detail,
-        };
-        if let Err(e) = store.audit_append(&entry) {
-            tracing::error!(operation = op.name, error = %e, "audit append failed");
-            if result.is_ok() {
-                return Err(ApiError::internal(format!(
-                    "{} was done but could not be audited: {e}",
-                    op.name
-                )));
-            }
+        ),
+    };
+    if let Some(via) = via {
+        let d = detail.get_or_insert_with(|| serde_json::json!({}));
+        if let Some(obj) = d.as_object_mut() {
+            obj.insert("via".to_owned(), serde_json::json!(via));
         }
     }
+    let entry = AuditEntry {
+        at: now,
+        actor: &caller.auth.principal,
+        actor_kind: caller.auth.kind,
+        operation: op.name,
+        target,
+        outcome,
+        before,
+        after,
+        detail,
+    };
+    append_audit(store, &entry, result.is_ok())?;
     result
+}
+
+/// Appends `entry`. When that fails after the change was made, the request fails too (500),
+/// naming what was done; after a refusal it is only logged.
+pub(crate) fn append_audit(
+    store: &mut kaizen_store::Store,
+    entry: &AuditEntry<'_>,
+    change_made: bool,
+) -> Result<(), ApiError> {
+    if let Err(e) = store.audit_append(entry) {
+        tracing::error!(operation = entry.operation, error = %e, "audit append failed");
+        if change_made {
+            return Err(ApiError::internal(format!(
+                "{} was done but could not be audited: {e}",
+                entry.operation
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn json<T: Serialize>(v: T) -> Response {

@@ -65,12 +65,16 @@ pub fn cycle(seconds: f64) {
 pub async fn metrics_endpoint(State(state): State<Arc<AppState>>) -> Response {
     let gauges = blocking(move || {
         let store = state.store();
+        let internal = |e: &dyn std::fmt::Display| crate::error::ApiError::internal(e.to_string());
+        let proposals = store.proposal_counts().map_err(|e| internal(&e))?;
+        let rollouts = store.rollout_counts().map_err(|e| internal(&e))?;
+        let count = |found: Option<&u64>| found.copied().unwrap_or(0);
         let mut out = String::new();
         out.push_str(
             "# HELP kaizen_proposals Proposals by status.\n# TYPE kaizen_proposals gauge\n",
         );
         for s in ProposalStatus::ALL {
-            let n = store.proposals(Some(s), 1, 0).map(|(_, n)| n).unwrap_or(0);
+            let n = count(proposals.iter().find(|(k, _)| *k == s).map(|(_, n)| n));
             out.push_str(&format!(
                 "kaizen_proposals{{status=\"{}\"}} {n}\n",
                 s.as_str()
@@ -78,7 +82,7 @@ pub async fn metrics_endpoint(State(state): State<Arc<AppState>>) -> Response {
         }
         out.push_str("# HELP kaizen_rollouts Rollouts by state.\n# TYPE kaizen_rollouts gauge\n");
         for s in RolloutState::ALL {
-            let n = store.rollouts(Some(s)).map(|r| r.len()).unwrap_or(0);
+            let n = count(rollouts.iter().find(|(k, _)| *k == s).map(|(_, n)| n));
             out.push_str(&format!(
                 "kaizen_rollouts{{state=\"{}\"}} {n}\n",
                 s.as_str()

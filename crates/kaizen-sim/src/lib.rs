@@ -16,6 +16,7 @@
 
 mod emit;
 mod fault;
+pub mod fixture;
 mod generator;
 mod org;
 pub mod study;

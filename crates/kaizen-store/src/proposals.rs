@@ -865,6 +865,30 @@ impl Store {
             .optional()?)
     }
 
+    /// The status of proposal `id`, or `None` when there is none (one indexed lookup; what the
+    /// audit's before/after records).
+    pub fn proposal_status(&self, id: &str) -> ProposalResult<Option<ProposalStatus>> {
+        let status: Option<String> = self
+            .conn
+            .prepare_cached("SELECT status FROM proposals WHERE id = ?1")?
+            .query_row(params![id], |r| r.get(0))
+            .optional()?;
+        status.map(|s| status_of(id, &s)).transpose()
+    }
+
+    /// How many proposals have each status (statuses with none are absent).
+    pub fn proposal_counts(&self) -> ProposalResult<Vec<(ProposalStatus, u64)>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT status, count(*) FROM proposals GROUP BY status")?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        rows.into_iter()
+            .map(|(s, n)| Ok((status_of("(count)", &s)?, non_negative(n))))
+            .collect()
+    }
+
     /// Proposal `id` with its state and transitions, or `None` when there is none.
     pub fn proposal(&self, id: &str) -> ProposalResult<Option<StoredProposal>> {
         type Raw = (

@@ -337,46 +337,47 @@ const COLUMNS: &str = "proposal_id, strategy, state, base_version, changes, roll
      assignment, started_at, window_hours, interval_hours, checks_done, detector, verdict,
      applied_version, updated_at, baseline_hours";
 
-type RawRollout = (
-    String,
-    String,
-    String,
-    i64,
-    String,
-    String,
-    i64,
-    String,
-    i64,
-    i64,
-    i64,
-    i64,
-    String,
-    Option<String>,
-    Option<i64>,
-    i64,
-    i64,
-);
+/// A rollouts row as stored (JSON columns still text).
+struct RawRollout {
+    proposal_id: String,
+    strategy: String,
+    state: String,
+    base_version: i64,
+    changes: String,
+    rollback: String,
+    reverted: i64,
+    assignment: String,
+    started_at: i64,
+    window_hours: i64,
+    interval_hours: i64,
+    checks_done: i64,
+    detector: String,
+    verdict: Option<String>,
+    applied_version: Option<i64>,
+    updated_at: i64,
+    baseline_hours: i64,
+}
 
 fn read_raw(r: &Row<'_>) -> rusqlite::Result<RawRollout> {
-    Ok((
-        r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get(4)?,
-        r.get(5)?,
-        r.get(6)?,
-        r.get(7)?,
-        r.get(8)?,
-        r.get(9)?,
-        r.get(10)?,
-        r.get(11)?,
-        r.get(12)?,
-        r.get(13)?,
-        r.get(14)?,
-        r.get(15)?,
-        r.get(16)?,
-    ))
+    Ok(RawRollout {
+        proposal_id: r.get("proposal_id")?,
+        strategy: r.get("strategy")?,
+        state: r.get("state")?,
+        base_version: r.get("base_version")?,
+        changes: r.get("changes")?,
+        rollback: r.get("rollback")?,
+        reverted: r.get("reverted")?,
+        assignment: r.get("assignment")?,
+        started_at: r.get("started_at")?,
+        window_hours: r.get("window_hours")?,
+        interval_hours: r.get("interval_hours")?,
+        checks_done: r.get("checks_done")?,
+        detector: r.get("detector")?,
+        verdict: r.get("verdict")?,
+        applied_version: r.get("applied_version")?,
+        updated_at: r.get("updated_at")?,
+        baseline_hours: r.get("baseline_hours")?,
+    })
 }
 
 fn corrupt(id: &str, message: impl Into<String>) -> RolloutError {
@@ -394,43 +395,36 @@ fn u32_of(id: &str, what: &str, v: i64) -> RolloutResult<u32> {
     u32::try_from(v).map_err(|_| corrupt(id, format!("{what} out of range: {v}")))
 }
 
-fn parse_strategy(s: &str) -> Option<RolloutStrategyKind> {
-    [
-        RolloutStrategyKind::BeforeAfter,
-        RolloutStrategyKind::Canary,
-        RolloutStrategyKind::AbTest,
-    ]
-    .into_iter()
-    .find(|k| k.as_str() == s)
-}
-
 fn decode(raw: RawRollout) -> RolloutResult<Rollout> {
-    let (id, strategy, state, base, changes, rollback, reverted, assignment, started, window) = (
-        raw.0, raw.1, raw.2, raw.3, raw.4, raw.5, raw.6, raw.7, raw.8, raw.9,
-    );
-    let (interval, checks, detector, verdict, applied, updated, baseline) =
-        (raw.10, raw.11, raw.12, raw.13, raw.14, raw.15, raw.16);
+    let id = raw.proposal_id.as_str();
     Ok(Rollout {
-        strategy: parse_strategy(&strategy)
-            .ok_or_else(|| corrupt(&id, format!("unknown strategy {strategy:?}")))?,
-        state: state
+        strategy: raw
+            .strategy
             .parse()
-            .map_err(|e: String| corrupt(&id, format!("state: {e}")))?,
-        base_version: base,
-        changes: json(&id, "changes", &changes)?,
-        rollback: json(&id, "rollback", &rollback)?,
-        reverted: u32_of(&id, "reverted", reverted)?,
-        assignment: json(&id, "assignment", &assignment)?,
-        started_at: micros_to_time(started),
-        window_hours: u32_of(&id, "window_hours", window)?,
-        baseline_hours: u32_of(&id, "baseline_hours", baseline)?,
-        interval_hours: u32_of(&id, "interval_hours", interval)?,
-        checks_done: u32_of(&id, "checks_done", checks)?,
-        detector: json(&id, "detector", &detector)?,
-        verdict: verdict.map(|v| json(&id, "verdict", &v)).transpose()?,
-        applied_version: applied,
-        updated_at: micros_to_time(updated),
-        proposal_id: id,
+            .map_err(|e: String| corrupt(id, format!("strategy: {e}")))?,
+        state: raw
+            .state
+            .parse()
+            .map_err(|e: String| corrupt(id, format!("state: {e}")))?,
+        base_version: raw.base_version,
+        changes: json(id, "changes", &raw.changes)?,
+        rollback: json(id, "rollback", &raw.rollback)?,
+        reverted: u32_of(id, "reverted", raw.reverted)?,
+        assignment: json(id, "assignment", &raw.assignment)?,
+        started_at: micros_to_time(raw.started_at),
+        window_hours: u32_of(id, "window_hours", raw.window_hours)?,
+        baseline_hours: u32_of(id, "baseline_hours", raw.baseline_hours)?,
+        interval_hours: u32_of(id, "interval_hours", raw.interval_hours)?,
+        checks_done: u32_of(id, "checks_done", raw.checks_done)?,
+        detector: json(id, "detector", &raw.detector)?,
+        verdict: raw
+            .verdict
+            .as_deref()
+            .map(|v| json(id, "verdict", v))
+            .transpose()?,
+        applied_version: raw.applied_version,
+        updated_at: micros_to_time(raw.updated_at),
+        proposal_id: raw.proposal_id.clone(),
     })
 }
 
@@ -608,6 +602,24 @@ impl Store {
             .query_map(params![state.map(RolloutState::as_str)], read_raw)?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         rows.into_iter().map(decode).collect()
+    }
+
+    /// How many rollouts are in each state (states with none are absent).
+    pub fn rollout_counts(&self) -> RolloutResult<Vec<(RolloutState, u64)>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT state, count(*) FROM rollouts GROUP BY state")?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        rows.into_iter()
+            .map(|(s, n)| {
+                let state = s
+                    .parse()
+                    .map_err(|e: String| corrupt("(count)", format!("state: {e}")))?;
+                Ok((state, u64::try_from(n).unwrap_or(0)))
+            })
+            .collect()
     }
 
     /// Rollouts whose overlay is live, oldest first (the order overlays apply in).

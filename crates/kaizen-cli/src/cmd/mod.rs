@@ -159,10 +159,10 @@ pub fn audit<E: AuditFailure + ?Sized>(
 /// A proposal's status now, for an audit entry's before/after (`None` when unknown).
 pub fn proposal_status(store: &Store, id: &str) -> Option<String> {
     store
-        .proposal(id)
+        .proposal_status(id)
         .ok()
         .flatten()
-        .map(|p| p.status.as_str().to_owned())
+        .map(|s| s.as_str().to_owned())
 }
 
 /// The human at the keyboard: `--as NAME`, else $USER, else `cli`.

@@ -33,7 +33,6 @@ use axum::extract::{DefaultBodyLimit, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use kaizen_core::auth::Action;
 use kaizen_service::Service;
 use kaizen_service::ops::{self, Operation};
 use kaizen_store::auth::{AuditEntry, AuditOutcome, Authenticated, TokenState};
@@ -147,23 +146,6 @@ fn revalidate(
 }
 
 /// The audit entry of a write by `caller`.
-fn audit(
-    store: &mut kaizen_store::Store,
-    entry: &AuditEntry<'_>,
-    result_ok: bool,
-) -> Result<(), ApiError> {
-    if let Err(e) = store.audit_append(entry) {
-        tracing::error!(operation = entry.operation, error = %e, "audit append failed");
-        if result_ok {
-            return Err(ApiError::internal(format!(
-                "{} was done but could not be audited: {e}",
-                entry.operation
-            )));
-        }
-    }
-    Ok(())
-}
-
 /// Runs operation `name` for the session `sess` the way the REST adapter does: the session's
 /// token must still be active, the operation must be authorised (capability and the
 /// human-only rule), a write counts against the token's rate limit, `f` runs on the blocking
@@ -187,58 +169,15 @@ where
         let now = app.clock.now();
         let mut store = app.store();
         let caller = revalidate(&store, auth, now)?;
-        let status = |store: &kaizen_store::Store| {
-            target
-                .as_deref()
-                .filter(|_| matches!(op.domain, "proposals" | "rollouts"))
-                .and_then(|id| store.proposal(id).ok().flatten())
-                .map(|p| p.status.as_str().to_owned())
-        };
-        let before = if op.action == Action::Read {
-            None
-        } else {
-            status(&store)
-        };
-        let result = auth::authorize(&caller, op)
-            .and_then(|()| app.limiter.check(&caller.auth.token_id, op))
-            .and_then(|()| {
-                let mut service = Service {
-                    store: &mut store,
-                    config: &app.config,
-                    clock: app.clock.as_ref(),
-                };
-                f(&caller, &mut service)
-            });
-        if op.action != Action::Read {
-            let after = status(&store);
-            let (outcome, detail) = match &result {
-                Ok(_) => (AuditOutcome::Ok, None),
-                Err(e) if e.status.is_server_error() => (
-                    AuditOutcome::Error,
-                    Some(serde_json::json!({"code": e.code, "status": e.status.as_u16(), "via": "ui"})),
-                ),
-                Err(e) => (
-                    AuditOutcome::Refused,
-                    Some(serde_json::json!({"code": e.code, "status": e.status.as_u16(), "message": e.message, "via": "ui"})),
-                ),
-            };
-            audit(
-                &mut store,
-                &AuditEntry {
-                    at: now,
-                    actor: &caller.auth.principal,
-                    actor_kind: caller.auth.kind,
-                    operation: op.name,
-                    target: target.as_deref(),
-                    outcome,
-                    before: before.as_deref(),
-                    after: after.as_deref(),
-                    detail,
-                },
-                result.is_ok(),
-            )?;
-        }
-        result
+        crate::api::run_as(
+            &app,
+            &mut store,
+            &caller,
+            op,
+            target.as_deref(),
+            Some("ui"),
+            f,
+        )
     })
     .await
 }
@@ -261,7 +200,7 @@ async fn check_csrf(
     let target = target.map(str::to_owned);
     let logged = blocking(move || {
         let mut store = app.store();
-        audit(
+        crate::api::append_audit(
             &mut store,
             &AuditEntry {
                 at: app.clock.now(),
@@ -388,6 +327,17 @@ struct Page {
 }
 
 /// A form field's value, trimmed; `None` when blank.
+/// The form's reason, or a 400 saying that `what` needs one.
+fn required_reason(reason: Option<String>, what: &str) -> Result<String, ApiError> {
+    reason.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid",
+            format!("{what} needs a reason: say why in the Reason field."),
+        )
+    })
+}
+
 fn field(v: Option<&String>) -> Option<String> {
     v.map(|s| s.trim())
         .filter(|s| !s.is_empty())
@@ -566,7 +516,7 @@ async fn login(
         if let Err(e) = store.token_touch(&auth.token_id, now) {
             tracing::warn!(error = %e, "recording a token's use failed");
         }
-        audit(
+        crate::api::append_audit(
             &mut store,
             &AuditEntry {
                 at: now,
@@ -634,7 +584,7 @@ async fn logout(
     let auth = sess.auth.clone();
     let logged = blocking(move || {
         let mut store = app.store();
-        audit(
+        crate::api::append_audit(
             &mut store,
             &AuditEntry {
                 at: app.clock.now(),

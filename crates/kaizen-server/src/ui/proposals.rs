@@ -428,13 +428,7 @@ pub(super) async fn reject(
         "proposals.reject",
         Some(id.clone()),
         move |caller, svc| {
-            let reason = reason.ok_or_else(|| {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "invalid",
-                    "A rejection needs a reason: say why in the Reason field.",
-                )
-            })?;
+            let reason = super::required_reason(reason, "A rejection")?;
             svc.reject(&pid, &caller.actor(), &reason)?;
             Ok(Notice::ok("Rejected."))
         },
@@ -461,13 +455,7 @@ pub(super) async fn rollback(
         "proposals.rollback",
         Some(id.clone()),
         move |caller, svc| {
-            let reason = reason.ok_or_else(|| {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "invalid",
-                    "A rollback needs a reason: say why in the Reason field.",
-                )
-            })?;
+            let reason = super::required_reason(reason, "A rollback")?;
             let report = svc.rollback(&pid, &caller.actor(), &reason, &[])?;
             Ok(Notice::ok(format!(
                 "Rolled back: org version {} undoes it.",

@@ -1,0 +1,259 @@
+//! Test fixtures shared by the test suites of the crates above this one (service, server): an
+//! org of agents `rt-00`, `rt-01`, … spread over three departments, a deterministic generator of
+//! `kaizen.event.v1` NDJSON for them with adjustable behaviour, and hand-built config proposals.
+//! Deterministic on every platform (a splitmix64 generator, no platform-dependent floats in the
+//! event text beyond two decimals). Test code may panic on bad fixtures.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use chrono::{DateTime, Duration, Utc};
+use kaizen_core::altitude::Altitude;
+use kaizen_core::config::RolloutStrategyKind;
+use kaizen_core::improve::{ImprovementProposal, Rationale, Risk, RollbackPlan};
+use kaizen_core::org::{Agent, OrgChange, OrgDocument, SettingValue};
+use kaizen_core::rules::RuleSeverity;
+
+/// An instant from RFC 3339.
+pub fn at(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_else(|e| panic!("bad test timestamp {s}: {e}"))
+}
+
+/// The departments and roles the test agents are spread over: 10 in engineering (its own
+/// stratum at the default `min_stratum_size` of 10), 6 in support and 4 in research (pooled).
+const LAYOUT: [(&str, &[&str], usize); 3] = [
+    (
+        "engineering",
+        &[
+            "backend-engineer",
+            "frontend-engineer",
+            "qa-engineer",
+            "sre",
+        ],
+        10,
+    ),
+    ("support", &["support-agent", "support-lead"], 6),
+    ("research", &["researcher", "data-scientist"], 4),
+];
+
+/// `n` agents `rt-00`, `rt-01`, … in engineering, support and research (in the proportions of
+/// [`LAYOUT`], which is exact for 20), roles round-robin within each department.
+pub fn agents(n: usize) -> Vec<Agent> {
+    let total: usize = LAYOUT.iter().map(|(_, _, k)| k).sum();
+    let mut out = Vec::with_capacity(n);
+    let mut given = 0;
+    for (i, (dept, roles, share)) in LAYOUT.iter().enumerate() {
+        let count = if i + 1 == LAYOUT.len() {
+            n - given
+        } else {
+            (n * share).div_ceil(total).min(n - given)
+        };
+        for k in 0..count {
+            out.push(Agent {
+                id: format!("rt-{:02}", given + k),
+                role: roles[k % roles.len()].to_owned(),
+                department: (*dept).to_owned(),
+            });
+        }
+        given += count;
+    }
+    out
+}
+
+/// The standard org document with `agents`.
+pub fn org_with(agents: &[Agent]) -> OrgDocument {
+    let mut doc = OrgDocument::standard();
+    doc.agents = agents.to_vec();
+    doc.canonical()
+}
+
+/// A small deterministic PRNG (splitmix64): no dependency, same numbers on every platform.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// Seeded.
+    pub fn new(seed: u64) -> Self {
+        Rng(seed)
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in [0, 1).
+    pub fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Approximately normal(0, 1): the sum of 12 uniforms minus 6.
+    pub fn normal(&mut self) -> f64 {
+        (0..12).map(|_| self.unit()).sum::<f64>() - 6.0
+    }
+}
+
+/// How the agents behave during a stretch of hours. Each agent has its own baseline (agents
+/// differ a lot in quality, which is what makes the per-agent statistics realistic); the
+/// factors scale it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Behaviour {
+    /// Multiplies each agent's mean quality score.
+    pub quality: f64,
+    /// Multiplies each agent's success probability.
+    pub success: f64,
+    /// Multiplies each agent's cost per task.
+    pub cost: f64,
+    /// Whether tasks are reported at all (cost and errors are reported either way).
+    pub tasks: bool,
+}
+
+impl Behaviour {
+    /// Business as usual.
+    pub const NORMAL: Behaviour = Behaviour {
+        quality: 1.0,
+        success: 1.0,
+        cost: 1.0,
+        tasks: true,
+    };
+
+    /// Quality scaled by `factor` (0.75 = a 25 % drop).
+    pub fn quality(factor: f64) -> Behaviour {
+        Behaviour {
+            quality: factor,
+            ..Behaviour::NORMAL
+        }
+    }
+
+    /// No tasks reported (an idle or silent org).
+    pub const NO_TASKS: Behaviour = Behaviour {
+        quality: 1.0,
+        success: 1.0,
+        cost: 1.0,
+        tasks: false,
+    };
+}
+
+/// Agent `i`'s mean quality (4.0 … 9.0, spread evenly over the agents), success probability
+/// (0.86 … 0.94) and cost per task (USD).
+fn baseline(i: usize, n: usize) -> (f64, f64, f64) {
+    let spread = if n > 1 {
+        i as f64 / (n - 1) as f64
+    } else {
+        0.5
+    };
+    // Interleave so that quality does not follow the id (and thus not the department).
+    let q = 4.0 + 5.0 * ((spread * 7.0) % 1.0);
+    let s = 0.86 + 0.08 * ((spread * 3.0) % 1.0);
+    let c = 0.04 + 0.02 * spread;
+    (q, s, c)
+}
+
+/// NDJSON for `agents` over the `hours` whole hours starting at `from` (which must be on an
+/// hour), behaving as `b`. Per agent and hour: 2 or 3 tasks (alternating, 2.5 on average)
+/// with noisy quality scores and random success, one `cost.recorded` for the hour, and an
+/// `error.finding` in every fifth hour. Deterministic in (agents, from, hours, b, seed); event
+/// ids are unique per agent, hour and seed.
+pub fn ndjson(
+    agents: &[Agent],
+    from: DateTime<Utc>,
+    hours: i64,
+    b: Behaviour,
+    seed: u64,
+) -> Vec<u8> {
+    let mut out = String::new();
+    let n = agents.len();
+    let hour0 = from.timestamp() / 3600;
+    for h in 0..hours {
+        let start = from + Duration::hours(h);
+        let abs_hour = (hour0 + h) as u64;
+        for (i, a) in agents.iter().enumerate() {
+            let (q, s, c) = baseline(i, n);
+            let mut rng = Rng::new(seed ^ (abs_hour << 20) ^ (i as u64).wrapping_mul(0x1f3d));
+            let tasks = 2 + (i as u64 + abs_hour) % 2;
+            let tag = format!("{seed}-{}-{abs_hour}", a.id);
+            if b.tasks {
+                for k in 0..tasks {
+                    let ts = start + Duration::minutes(5 + 20 * k as i64);
+                    let quality = (q * b.quality + 0.8 * rng.normal()).clamp(0.0, 10.0);
+                    let success = rng.unit() < (s * b.success).min(1.0);
+                    let _ = writeln!(
+                        out,
+                        r#"{{"type":"task.completed","id":"t-{tag}-{k}","ts":"{}","agent_id":"{}","department":"{}","role":"{}","task_id":"task-{tag}-{k}","success":{success},"quality_score":{:.2}}}"#,
+                        ts.to_rfc3339(),
+                        a.id,
+                        a.department,
+                        a.role,
+                        quality
+                    );
+                }
+            }
+            let cost = tasks as f64 * c * b.cost * (1.0 + 0.05 * rng.normal());
+            let _ = writeln!(
+                out,
+                r#"{{"type":"cost.recorded","id":"c-{tag}","ts":"{}","agent_id":"{}","category":"productive","cost_usd":{:.5}}}"#,
+                (start + Duration::minutes(55)).to_rfc3339(),
+                a.id,
+                cost.max(0.0)
+            );
+            if (i as u64 + abs_hour).is_multiple_of(5) {
+                let _ = writeln!(
+                    out,
+                    r#"{{"type":"error.finding","id":"e-{tag}","ts":"{}","agent_id":"{}","category":"tool_misuse","severity":"low","count":1}}"#,
+                    (start + Duration::minutes(50)).to_rfc3339(),
+                    a.id
+                );
+            }
+        }
+    }
+    out.into_bytes()
+}
+
+/// A `set_setting` from the value `from` to `to` at `path`.
+pub fn set(path: &str, from: impl Into<SettingValue>, to: impl Into<SettingValue>) -> OrgChange {
+    OrgChange::SetSetting {
+        path: path.to_owned(),
+        from: Some(from.into()),
+        to: Some(to.into()),
+    }
+}
+
+/// A config-tuning proposal of `changes` for rule `rule`, rolled out with `strategy` over a
+/// 48 h window; id, rollback plan and risk derived as a strategy derives them.
+pub fn proposal(
+    rule: &str,
+    changes: Vec<OrgChange>,
+    strategy: RolloutStrategyKind,
+    now: DateTime<Utc>,
+) -> ImprovementProposal {
+    let mut p = ImprovementProposal {
+        id: String::new(),
+        altitude: Altitude::ConfigTuning,
+        title: format!("{rule}: {}", changes[0]),
+        description: "a hand-built test proposal".into(),
+        rationale: Rationale {
+            rule_name: rule.into(),
+            severity: RuleSeverity::Warning,
+            description: "test evidence".into(),
+            signal_context: BTreeMap::new(),
+            threshold: None,
+        },
+        changes,
+        rollback: RollbackPlan { operations: vec![] },
+        alternatives: vec![],
+        confidence: 0.75,
+        risk: Risk::Low,
+        rollout: strategy,
+        observation_window_hours: 48,
+        source_cycle: None,
+        created_at: now,
+    };
+    p.refresh_derived();
+    p
+}
