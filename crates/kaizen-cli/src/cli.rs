@@ -44,6 +44,10 @@ pub struct Global {
 pub enum Command {
     /// Generate a synthetic org, ingest it into a fresh store, print the snapshot and the rules that fire.
     Quickstart(QuickstartArgs),
+    /// A simulated organisation on an accelerated clock against a real `kaizen serve` with the
+    /// loop enabled: watch kaizen find its faults, approve the fixes in the web UI, see them
+    /// rolled out and judged (`--unattended`: a simulated reviewer approves).
+    Demo(DemoArgs),
     /// Write a commented starter kaizen.yaml and create the store.
     Init(InitArgs),
     /// Ingest events (NDJSON or a JSON array) from files or stdin.
@@ -93,6 +97,18 @@ pub enum Command {
     /// Run the server: REST API (/api/v1), web UI (/ui), metrics, the scheduler and the rollout
     /// engine. Creates and prints an admin token on the first start.
     Serve(ServeArgs),
+    /// Serve MCP over stdio for a local client (Claude Desktop, an IDE, an agent framework):
+    /// every operation as a tool, scoped by the token's capabilities. `kaizen serve` also
+    /// serves MCP over streamable HTTP at /mcp.
+    Mcp(McpArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct McpArgs {
+    /// File holding the bearer token (`kz_…`) the client acts with; its capabilities decide
+    /// which tools the client sees.
+    #[arg(long, env = "KAIZEN_TOKEN_FILE")]
+    pub token_file: std::path::PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -212,6 +228,91 @@ pub enum RulesCommand {
 pub enum SimCommand {
     /// Write a deterministic synthetic NDJSON dataset.
     Generate(SimGenerateArgs),
+    /// Run a scenario with kaizen's loop and without it, and compare (docs/simulator.md).
+    Run(SimRunArgs),
+    /// Run every scenario (*.yaml) of a directory and print a table.
+    Suite(SimSuiteArgs),
+}
+
+/// What `sim run`, `sim suite` and `demo` may override in a scenario.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ScenarioOverrides {
+    /// Agents in the organisation (overrides the scenario's org.agents).
+    #[arg(long)]
+    pub agents: Option<u32>,
+    /// Simulated days (overrides the scenario's days; faults after the end are dropped).
+    #[arg(long)]
+    pub days: Option<u32>,
+    /// Seed (overrides the scenario's seed).
+    #[arg(long)]
+    pub seed: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct SimRunArgs {
+    /// The scenario file (scenarios/*.yaml).
+    #[arg(long, value_name = "FILE")]
+    pub scenario: PathBuf,
+    #[command(flatten)]
+    pub overrides: ScenarioOverrides,
+    /// Keep the store of the run with the loop in this (new) directory.
+    #[arg(long, value_name = "DIR")]
+    pub keep_dir: Option<PathBuf>,
+    /// Instead of the deterministic comparison, feed the organisation to a running
+    /// `kaizen serve` at this URL in real time (events and config reads over HTTP).
+    #[arg(long, value_name = "URL", requires = "token")]
+    pub target: Option<String>,
+    /// The bearer token for --target (an agent token with events:write and agents:read).
+    #[arg(long, env = "KAIZEN_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// With --target: simulated minutes per step (tasks of a step are sent at its end).
+    #[arg(long, default_value_t = 5, value_name = "MINUTES")]
+    pub step_minutes: u32,
+    /// Write the scenario's org document (YAML) to FILE and exit: `kaizen org import FILE` on
+    /// the server before `--target`.
+    #[arg(long, value_name = "FILE", conflicts_with = "target")]
+    pub write_org: Option<PathBuf>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SimSuiteArgs {
+    /// Directory of scenario files.
+    #[arg(value_name = "DIR", default_value = "scenarios")]
+    pub dir: PathBuf,
+    #[command(flatten)]
+    pub overrides: ScenarioOverrides,
+    /// Print the reports as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Keep the store in this directory instead of a temporary one.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// The scenario to play (default: a built-in one with two faults). Its `kaizen:` section is
+    /// the configuration; the global --config and --store do not apply.
+    #[arg(long, value_name = "FILE")]
+    pub scenario: Option<PathBuf>,
+    #[command(flatten)]
+    pub overrides: ScenarioOverrides,
+    /// Simulated seconds per real second (3600: one simulated hour per second).
+    #[arg(long, default_value_t = 3600.0)]
+    pub speed: f64,
+    /// Days simulated at once before the clock starts, so the dashboard has history.
+    #[arg(long, default_value_t = 7)]
+    pub warmup_days: u32,
+    /// Address of the web UI and API.
+    #[arg(long, default_value = "127.0.0.1:7878")]
+    pub bind: String,
+    /// Let the simulated reviewer approve (per the scenario's policy) and print a summary at the
+    /// end, instead of waiting for a person in the web UI.
+    #[arg(long)]
+    pub unattended: bool,
 }
 
 #[derive(Debug, Args)]

@@ -48,6 +48,87 @@ pub struct KaizenConfig {
     /// `kaizen serve`: address, limits, background loop.
     #[serde(deserialize_with = "null_as_default")]
     pub server: ServerConfig,
+    /// The MCP server (`kaizen mcp`, and `/mcp` in `kaizen serve`).
+    #[serde(deserialize_with = "null_as_default")]
+    pub mcp: McpConfig,
+}
+
+/// Capability domains whose operations become MCP tools (the registry's domains).
+pub const MCP_TOOLSETS: &[&str] = &[
+    "events",
+    "agents",
+    "signals",
+    "rules",
+    "cycles",
+    "proposals",
+    "rollouts",
+    "org",
+    "alerts",
+    "audit",
+    "tokens",
+];
+
+/// The `mcp` section: which tools the MCP server offers. Tool lists cost a client's context,
+/// so an operator can offer fewer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct McpConfig {
+    /// Serve MCP over streamable HTTP at `/mcp` in `kaizen serve`.
+    pub http: bool,
+    /// The toolsets (capability domains, [`MCP_TOOLSETS`]) offered; all when absent.
+    pub toolsets: Option<Vec<String>>,
+    /// Offer read-only tools only.
+    pub read_only: bool,
+    /// Also offer the nine legacy signal tools (`kaizen_signals_get_performance`, …).
+    pub legacy_tools: bool,
+    /// `Host` header values `/mcp` accepts (DNS-rebinding protection); add the server's public
+    /// name when it is reached by one. Loopback names by default.
+    pub allowed_hosts: Vec<String>,
+}
+
+impl Default for McpConfig {
+    fn default() -> Self {
+        Self {
+            http: true,
+            toolsets: None,
+            read_only: false,
+            legacy_tools: true,
+            allowed_hosts: vec![
+                "localhost".to_owned(),
+                "127.0.0.1".to_owned(),
+                "::1".to_owned(),
+            ],
+        }
+    }
+}
+
+impl McpConfig {
+    /// Whether tools of `domain` are offered.
+    pub fn offers(&self, domain: &str) -> bool {
+        self.toolsets
+            .as_ref()
+            .is_none_or(|t| t.iter().any(|d| d == domain))
+    }
+
+    fn validate(&self, v: &mut Validator, at: &str) {
+        for (i, t) in self.toolsets.iter().flatten().enumerate() {
+            if !MCP_TOOLSETS.contains(&t.as_str()) {
+                v.push(
+                    format!("{at}.toolsets[{i}]"),
+                    format!(
+                        "unknown toolset {t:?}; expected one of {}",
+                        MCP_TOOLSETS.join(", ")
+                    ),
+                );
+            }
+        }
+        if self.allowed_hosts.iter().any(|h| h.trim().is_empty()) {
+            v.push(
+                format!("{at}.allowed_hosts"),
+                "a host name is blank".to_owned(),
+            );
+        }
+    }
 }
 
 /// The `server` section (`kaizen serve`).
@@ -694,6 +775,7 @@ impl KaizenConfig {
         self.self_improvement.validate(&mut v, "self_improvement");
         self.storage.validate(&mut v, "storage");
         self.server.validate(&mut v, "server");
+        self.mcp.validate(&mut v, "mcp");
         self.improvement.validate(&mut v, "improvement");
         validate_signals(&self.signals, &mut v, "signals");
         if let Err(problems) = self.rules.validate() {

@@ -5,10 +5,13 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// A signal domain.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Domain {
     /// Task outcomes and quality.
@@ -59,7 +62,7 @@ impl Domain {
 
 /// Direction of a metric between the first and second half of the window, judged by whether
 /// the change is good or bad for that metric (more errors is `declining`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TrendDirection {
     /// Better in the second half.
@@ -72,7 +75,7 @@ pub enum TrendDirection {
 }
 
 /// A named metric with its trend over the window.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct MetricSummary {
     /// Metric name (`quality_score`, …).
     pub name: String,
@@ -89,7 +92,7 @@ pub struct MetricSummary {
 }
 
 /// Per-department performance (means over the department's agents).
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 pub struct DepartmentSummary {
     /// Agents of the department with at least one task in the window.
     pub agent_count: u64,
@@ -104,7 +107,7 @@ pub struct DepartmentSummary {
 }
 
 /// Performance domain.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 pub struct OrgPerformanceSummary {
     /// Mean over agents of each agent's mean quality (0–10); `None` without scored tasks.
     pub avg_quality_score: Option<f64>,
@@ -125,7 +128,7 @@ pub struct OrgPerformanceSummary {
 }
 
 /// Budget domain.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 pub struct OrgBudgetSummary {
     /// USD spent in the window.
     pub total_spend: f64,
@@ -153,7 +156,7 @@ pub struct OrgBudgetSummary {
 }
 
 /// Coordination domain (Kim et al. 2025 metrics). `None` when no event carried the inputs.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 pub struct OrgCoordinationSummary {
     /// Ec = success rate ÷ (turns_mas ÷ turns_sas).
     pub coordination_efficiency: Option<f64>,
@@ -172,7 +175,7 @@ pub struct OrgCoordinationSummary {
 }
 
 /// One scaling decision and its outcome.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ScalingDecisionSummary {
     /// Decision id.
     pub decision_id: String,
@@ -191,7 +194,7 @@ pub struct ScalingDecisionSummary {
 }
 
 /// Scaling domain.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 pub struct OrgScalingSummary {
     /// The newest decisions of the window (at most 50), newest first.
     pub recent_decisions: Vec<ScalingDecisionSummary>,
@@ -206,7 +209,7 @@ pub struct OrgScalingSummary {
 }
 
 /// One error category.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ErrorCategorySummary {
     /// Category.
     pub category: String,
@@ -219,7 +222,7 @@ pub struct ErrorCategorySummary {
 }
 
 /// Errors domain.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 pub struct OrgErrorSummary {
     /// Findings in the window.
     pub total_findings: u64,
@@ -234,7 +237,7 @@ pub struct OrgErrorSummary {
 }
 
 /// One evolution outcome.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct EvolutionOutcomeSummary {
     /// Agent.
     pub agent_id: String,
@@ -247,7 +250,7 @@ pub struct EvolutionOutcomeSummary {
 }
 
 /// Evolution domain.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 pub struct OrgEvolutionSummary {
     /// Newest outcomes (at most 20), newest first.
     pub recent_outcomes: Vec<EvolutionOutcomeSummary>,
@@ -260,7 +263,7 @@ pub struct OrgEvolutionSummary {
 }
 
 /// Telemetry domain.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 pub struct OrgTelemetrySummary {
     /// Telemetry events in the window.
     pub event_count: u64,
@@ -271,7 +274,7 @@ pub struct OrgTelemetrySummary {
 }
 
 /// Benchmark domain (optional).
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 pub struct OrgBenchmarkSummary {
     /// Runs in the window (all suites).
     pub run_count: u64,
@@ -290,7 +293,7 @@ pub struct OrgBenchmarkSummary {
 }
 
 /// A domain whose aggregator failed; its summary is the empty one.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct DomainFailure {
     /// Domain.
     pub domain: Domain,
@@ -299,7 +302,7 @@ pub struct DomainFailure {
 }
 
 /// The window a snapshot covers.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct SnapshotWindow {
     /// Requested start (inclusive).
     pub since: DateTime<Utc>,
@@ -312,7 +315,7 @@ pub struct SnapshotWindow {
 }
 
 /// The company-wide signal snapshot.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct OrgSignalSnapshot {
     /// Window covered.
     pub window: SnapshotWindow,

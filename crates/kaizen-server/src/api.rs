@@ -16,16 +16,11 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use chrono::{DateTime, Utc};
 use kaizen_core::auth::Action;
-use kaizen_core::rules::RuleEngine;
+use kaizen_service::Service;
 use kaizen_service::ops::{self, Operation};
-use kaizen_service::rollout::Decision;
-use kaizen_service::{CycleOptions, CycleTrigger, Service};
-use kaizen_store::IngestOptions;
-use kaizen_store::auth::{AuditEntry, AuditOutcome, AuditQuery};
+use kaizen_store::auth::{AuditEntry, AuditOutcome};
 use kaizen_store::proposals::ProposalStatus;
-use kaizen_store::rollouts::RolloutState;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tower_http::decompression::RequestDecompressionLayer;
@@ -33,7 +28,7 @@ use tower_http::timeout::TimeoutLayer;
 
 use crate::auth::{self, Caller};
 use crate::error::ApiError;
-use crate::{AppState, blocking, openapi, telemetry};
+use crate::{AppState, blocking, dispatch, openapi, telemetry};
 
 type St = State<Arc<AppState>>;
 
@@ -48,7 +43,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/rules/evaluate", get(rules_evaluate))
         .route("/cycles", get(cycles_list).post(cycles_run))
         .route("/cycles/{id}", get(cycles_get))
-        .route("/proposals", get(proposals_list))
+        .route("/proposals", get(proposals_list).post(proposals_submit))
         .route("/proposals/{id}", get(proposals_get))
         .route("/proposals/{id}/preview", get(proposals_preview))
         .route("/proposals/{id}/approve", post(proposals_approve))
@@ -65,6 +60,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/alerts", get(alerts_list))
         .route("/alerts/{id}/ack", post(alerts_ack))
         .route("/audit", get(audit_list))
+        .route("/tokens", get(tokens_list).post(tokens_create))
+        .route("/tokens/{id}/revoke", post(tokens_revoke))
         .route("/openapi.json", get(openapi_json))
         .route("/docs", get(docs_page))
         .fallback(api_not_found);
@@ -82,8 +79,21 @@ pub fn router(state: Arc<AppState>) -> Router {
             timeout,
         ))
         .with_state(Arc::clone(&state));
-    rest.merge(crate::ui::routes(state))
-        .layer(axum::middleware::from_fn(telemetry::track))
+    let mut app = rest.merge(crate::ui::routes(Arc::clone(&state)));
+    if state.config.mcp.http {
+        // Outside the request timeout: an MCP client may hold an SSE stream open.
+        let mcp = Router::new()
+            .nest_service(
+                "/mcp",
+                crate::mcp::http_service(Arc::clone(&state), state.shutdown.child_token()),
+            )
+            .layer(axum::middleware::from_fn_with_state(
+                Arc::clone(&state),
+                crate::mcp::require_token,
+            ));
+        app = app.merge(mcp);
+    }
+    app.layer(axum::middleware::from_fn(telemetry::track))
 }
 
 async fn api_not_found() -> ApiError {
@@ -163,7 +173,7 @@ fn run_locked<T, F>(
 where
     F: FnOnce(&Caller, &mut Service<'_>) -> Result<T, ApiError>,
 {
-    let caller = auth::authenticate(store, headers, state.clock.now())?;
+    let caller = state.authenticate(store, headers)?;
     run_as(state, store, &caller, op, target.as_deref(), None, f)
 }
 
@@ -269,7 +279,7 @@ fn json<T: Serialize>(v: T) -> Response {
 fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
     q.map(|Query(v)| v).map_err(|e| {
         let text = e.body_text();
-        let field = named_field(&text).unwrap_or("query").to_owned();
+        let field = dispatch::named_field(&text).unwrap_or("query").to_owned();
         ApiError::field(field, text)
     })
 }
@@ -304,19 +314,12 @@ fn bytes_of(bytes: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
     })
 }
 
-/// The field a serde message names (`missing field `reason``, `unknown field `x``), if any.
-fn named_field(message: &str) -> Option<&str> {
-    let start = message.find('`')? + 1;
-    let len = message[start..].find('`')?;
-    Some(&message[start..start + len])
-}
-
-/// Parses a JSON body into `T` after adding the path's `id`. An empty body is `{}`.
-fn body<T: DeserializeOwned>(
+/// A JSON body as an object, with the path's `id` added. An empty body is `{}`.
+fn body_value(
     content_type: &str,
     bytes: Result<Bytes, BytesRejection>,
     id: Option<serde_json::Value>,
-) -> Result<T, ApiError> {
+) -> Result<serde_json::Value, ApiError> {
     let bytes = bytes_of(bytes)?;
     let mut value: serde_json::Value = if bytes.iter().all(u8::is_ascii_whitespace) {
         serde_json::json!({})
@@ -343,48 +346,7 @@ fn body<T: DeserializeOwned>(
         }
         obj.insert("id".to_owned(), id);
     }
-    let mut track = serde_path_to_error::Track::new();
-    let de = serde_path_to_error::Deserializer::new(value, &mut track);
-    T::deserialize(de).map_err(|e| {
-        let message = e.to_string();
-        let path = track.path().to_string();
-        let field = match (path.as_str(), named_field(&message)) {
-            ("." | "", Some(name)) => name.to_owned(),
-            ("." | "", None) => "body".to_owned(),
-            (p, Some(name)) if message.starts_with("missing field") => format!("{p}.{name}"),
-            (p, _) => p.to_owned(),
-        };
-        ApiError::field(field, message)
-    })
-}
-
-fn parse_time(field: &str, s: &str) -> Result<DateTime<Utc>, ApiError> {
-    DateTime::parse_from_rfc3339(s)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| ApiError::field(field, format!("expected an RFC 3339 time with a zone: {e}")))
-}
-
-fn window(
-    svc: &Service<'_>,
-    input: &ops::SnapshotInput,
-) -> Result<(DateTime<Utc>, DateTime<Utc>), ApiError> {
-    let until = match &input.until {
-        Some(s) => parse_time("until", s)?,
-        None => svc.clock.now(),
-    };
-    let since = match &input.since {
-        Some(s) => parse_time("since", s)?,
-        None => svc.default_since(until),
-    };
-    Ok((since, until))
-}
-
-#[derive(Serialize)]
-struct Paged<T: Serialize> {
-    items: Vec<T>,
-    total: u64,
-    limit: usize,
-    offset: usize,
+    Ok(value)
 }
 
 // ---- events ----
@@ -419,17 +381,7 @@ async fn events_ingest(
             ));
         }
         let bytes = bytes_of(bytes)?;
-        let mut opts = IngestOptions::new(svc.clock.now());
-        opts.max_reported_rejections = 1000;
-        let report = svc
-            .store
-            .ingest(bytes.as_ref(), opts)
-            .map_err(|e| match e {
-                kaizen_store::StoreError::Refused(m) => ApiError::field("body", m),
-                other => ApiError::internal(other.to_string()),
-            })?;
-        telemetry::events(report.accepted, report.rejected);
-        Ok(report)
+        dispatch::events_ingest(svc, &bytes)
     })
     .await;
     match result {
@@ -447,25 +399,173 @@ async fn events_ingest(
     }
 }
 
-// ---- agents ----
+// ---- the other operations: arguments from the path, query and body, then `dispatch` ----
 
+/// Runs operation `name` through [`call`] and [`dispatch::execute`], the path the MCP server
+/// takes too. `args` reads the arguments from the request; it runs after authentication, so
+/// a caller without a valid token learns nothing about the arguments.
+async fn rest<A>(
+    state: Arc<AppState>,
+    headers: HeaderMap,
+    name: &'static str,
+    target: Option<String>,
+    args: A,
+) -> Result<Response, ApiError>
+where
+    A: FnOnce() -> Result<serde_json::Value, ApiError> + Send + 'static,
+{
+    let st = Arc::clone(&state);
+    call(state, headers, name, target, move |caller, svc| {
+        let args = args()?;
+        dispatch::execute(&st, caller, svc, op(name)?, args).map(json)
+    })
+    .await
+}
+
+/// A query string's arguments, checked against the operation's input type `T`.
+fn query_args<T: Serialize>(
+    q: Result<Query<T>, QueryRejection>,
+) -> Result<serde_json::Value, ApiError> {
+    let input = query(q)?;
+    serde_json::to_value(input).map_err(|e| ApiError::internal(format!("serialising: {e}")))
+}
+
+/// A JSON body's arguments (with the path's `id`), checked against the input type `T`.
+fn body_args<T: DeserializeOwned>(
+    content_type: &str,
+    bytes: Result<Bytes, BytesRejection>,
+    id: Option<serde_json::Value>,
+) -> Result<serde_json::Value, ApiError> {
+    let value = body_value(content_type, bytes, id)?;
+    dispatch::from_value::<T>(value.clone())?;
+    Ok(value)
+}
+
+/// `{"id": <the path's id>}`.
+fn id_args(id: String) -> serde_json::Value {
+    serde_json::json!({ "id": id })
+}
+
+/// A numeric path id, or 400 naming `id`.
+fn number_id(id: &str, what: &str) -> Result<serde_json::Value, ApiError> {
+    id.parse::<i64>()
+        .map(|n| serde_json::json!({ "id": n }))
+        .map_err(|_| ApiError::field("id", format!("expected {what} number, found {id:?}")))
+}
+
+macro_rules! get_query {
+    ($handler:ident, $name:literal, $input:ty) => {
+        async fn $handler(
+            State(state): St,
+            headers: HeaderMap,
+            q: Result<Query<$input>, QueryRejection>,
+        ) -> Result<Response, ApiError> {
+            rest(state, headers, $name, None, move || query_args(q)).await
+        }
+    };
+}
+
+macro_rules! get_id {
+    ($handler:ident, $name:literal) => {
+        async fn $handler(
+            State(state): St,
+            headers: HeaderMap,
+            Path(id): Path<String>,
+        ) -> Result<Response, ApiError> {
+            rest(state, headers, $name, Some(id.clone()), move || {
+                Ok(id_args(id))
+            })
+            .await
+        }
+    };
+}
+
+macro_rules! post_id {
+    ($handler:ident, $name:literal, $input:ty) => {
+        async fn $handler(
+            State(state): St,
+            headers: HeaderMap,
+            Path(id): Path<String>,
+            bytes: Result<Bytes, BytesRejection>,
+        ) -> Result<Response, ApiError> {
+            let ct = content_type(&headers);
+            let arg = Some(serde_json::Value::from(id.clone()));
+            rest(state, headers, $name, Some(id), move || {
+                body_args::<$input>(&ct, bytes, arg)
+            })
+            .await
+        }
+    };
+}
+
+macro_rules! post_body {
+    ($handler:ident, $name:literal, $input:ty) => {
+        async fn $handler(
+            State(state): St,
+            headers: HeaderMap,
+            bytes: Result<Bytes, BytesRejection>,
+        ) -> Result<Response, ApiError> {
+            let ct = content_type(&headers);
+            rest(state, headers, $name, None, move || {
+                body_args::<$input>(&ct, bytes, None)
+            })
+            .await
+        }
+    };
+}
+
+/// A cached JSON document as a response body, without a copy.
+struct SharedJson(Arc<str>);
+
+impl AsRef<[u8]> for SharedJson {
+    fn as_ref(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
+/// The effective-config read without the store: the token was authenticated within the token
+/// cache's lifetime and the agent's config is cached and current (see `AppState`). `None` when
+/// either is not known, and the read takes the ordinary path. The same authorisation applies.
+fn config_fast_lane(
+    state: &AppState,
+    headers: &HeaderMap,
+    id: &str,
+) -> Option<Result<Arc<kaizen_service::effective::CachedConfig>, ApiError>> {
+    let op = ops::operation("agents.config")?;
+    let secret = match auth::bearer(headers) {
+        Ok(s) => s,
+        Err(e) => return Some(Err(e)),
+    };
+    let caller = Caller {
+        auth: state.tokens.get(secret, state.clock.now())?,
+    };
+    if let Err(e) = auth::authorize(&caller, op) {
+        return Some(Err(e));
+    }
+    state.effective().fresh(id).map(Ok)
+}
+
+// agents.config answers with the cached JSON bytes and an ETag: it is the one read every agent
+// runtime polls.
 async fn agents_config(State(state): St, headers: HeaderMap, Path(id): Path<String>) -> Response {
     let inm = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let st = Arc::clone(&state);
-    let result = call(
-        state,
-        headers,
-        "agents.config",
-        Some(id.clone()),
-        move |_c, svc| {
-            let mut cache = st.effective();
-            cache.get(svc.store, &id).map_err(ApiError::from)
-        },
-    )
-    .await;
+    let result = match config_fast_lane(&state, &headers, &id) {
+        Some(result) => result,
+        None => {
+            let st = Arc::clone(&state);
+            call(
+                state,
+                headers,
+                "agents.config",
+                Some(id.clone()),
+                move |_c, svc| dispatch::agents_config(&st, svc, &id),
+            )
+            .await
+        }
+    };
     match result {
         Ok(cached) => {
             let tag = format!("\"{}\"", cached.config.etag);
@@ -479,7 +579,8 @@ async fn agents_config(State(state): St, headers: HeaderMap, Path(id): Path<Stri
             } else {
                 (
                     [(header::CONTENT_TYPE, "application/json")],
-                    cached.json.to_string(),
+                    // Shares the cached JSON instead of copying it.
+                    Bytes::from_owner(SharedJson(Arc::clone(&cached.json))),
                 )
                     .into_response()
             };
@@ -492,488 +593,42 @@ async fn agents_config(State(state): St, headers: HeaderMap, Path(id): Path<Stri
     }
 }
 
-// ---- signals and rules ----
-
-async fn signals_snapshot(
-    State(state): St,
-    headers: HeaderMap,
-    q: Result<Query<ops::SnapshotInput>, QueryRejection>,
-) -> Result<Response, ApiError> {
-    call(state, headers, "signals.snapshot", None, move |_c, svc| {
-        let input = query(q)?;
-        let (since, until) = window(svc, &input)?;
-        Ok(json(svc.snapshot(since, until)?))
-    })
-    .await
-}
-
-async fn rules_evaluate(
-    State(state): St,
-    headers: HeaderMap,
-    q: Result<Query<ops::SnapshotInput>, QueryRejection>,
-) -> Result<Response, ApiError> {
-    call(state, headers, "rules.evaluate", None, move |_c, svc| {
-        let input = query(q)?;
-        let (since, until) = window(svc, &input)?;
-        let snapshot = svc.snapshot(since, until)?;
-        let evaluation = RuleEngine::from_config(&svc.config.rules).evaluate(&snapshot);
-        Ok(json(evaluation))
-    })
-    .await
-}
-
-// ---- cycles ----
-
-async fn cycles_list(
-    State(state): St,
-    headers: HeaderMap,
-    q: Result<Query<ops::Page>, QueryRejection>,
-) -> Result<Response, ApiError> {
-    call(state, headers, "cycles.list", None, move |_c, svc| {
-        let page = query(q)?;
-        let all = svc
-            .store
-            .cycles(page.offset() + page.limit())
-            .map_err(|e| ApiError::internal(e.to_string()))?;
-        let total = all.len() as u64;
-        let items: Vec<_> = all.into_iter().skip(page.offset()).collect();
-        Ok(json(Paged {
-            items,
-            total,
-            limit: page.limit(),
-            offset: page.offset(),
-        }))
-    })
-    .await
-}
-
-async fn cycles_get(
-    State(state): St,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    call(
-        state,
-        headers,
-        "cycles.get",
-        Some(id.clone()),
-        move |_c, svc| {
-            let cycle = svc
-                .store
-                .cycle(&id)
-                .map_err(|e| ApiError::internal(e.to_string()))?
-                .ok_or_else(|| {
-                    ApiError::new(
-                        StatusCode::NOT_FOUND,
-                        "not_found",
-                        format!("no cycle with id {id}"),
-                    )
-                })?;
-            Ok(json(cycle))
-        },
-    )
-    .await
-}
-
-async fn cycles_run(
-    State(state): St,
-    headers: HeaderMap,
-    bytes: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
-    let ct = content_type(&headers);
-    let arg: Option<serde_json::Value> = None;
-    call(state, headers, "cycles.run", None, move |_c, svc| {
-        let input: ops::RunCycleInput = body(&ct, bytes, arg)?;
-        let report = svc.run_cycle(CycleOptions {
-            trigger: CycleTrigger::Manual,
-            dry_run: input.dry_run,
-        })?;
-        Ok(json(report))
-    })
-    .await
-}
-
-// ---- proposals ----
-
-async fn proposals_list(
-    State(state): St,
-    headers: HeaderMap,
-    q: Result<Query<ops::ListProposalsInput>, QueryRejection>,
-) -> Result<Response, ApiError> {
-    call(state, headers, "proposals.list", None, move |_c, svc| {
-        let input = query(q)?;
-        let status = input
-            .status
-            .as_deref()
-            .map(|s| {
-                s.parse::<ProposalStatus>()
-                    .map_err(|e| ApiError::field("status", e))
-            })
-            .transpose()?;
-        let page = ops::Page {
-            limit: input.limit,
-            offset: input.offset,
-        };
-        let (items, total) = svc
-            .store
-            .proposals(status, page.limit(), page.offset())
-            .map_err(|e| ApiError::internal(e.to_string()))?;
-        Ok(json(Paged {
-            items,
-            total,
-            limit: page.limit(),
-            offset: page.offset(),
-        }))
-    })
-    .await
-}
-
-async fn proposals_get(
-    State(state): St,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    call(
-        state,
-        headers,
-        "proposals.get",
-        Some(id.clone()),
-        move |_c, svc| Ok(json(svc.proposal(&id)?)),
-    )
-    .await
-}
-
-async fn proposals_preview(
-    State(state): St,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    call(
-        state,
-        headers,
-        "proposals.preview",
-        Some(id.clone()),
-        move |_c, svc| Ok(json(svc.preview(&id)?)),
-    )
-    .await
-}
-
-async fn proposals_approve(
-    State(state): St,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    bytes: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
-    let ct = content_type(&headers);
-    let arg: Option<serde_json::Value> = Some(serde_json::Value::from(id.clone()));
-    let st = Arc::clone(&state);
-    call(
-        state,
-        headers,
-        "proposals.approve",
-        Some(id),
-        move |caller, svc| {
-            let input: ops::ApproveInput = body(&ct, bytes, arg)?;
-            let approved = svc.approve(
-                &input.id,
-                &caller.actor(),
-                input.reason.as_deref(),
-                &st.executor,
-            )?;
-            Ok(json(approved))
-        },
-    )
-    .await
-}
-
-async fn proposals_reject(
-    State(state): St,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    bytes: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
-    let ct = content_type(&headers);
-    let arg: Option<serde_json::Value> = Some(serde_json::Value::from(id.clone()));
-    call(
-        state,
-        headers,
-        "proposals.reject",
-        Some(id),
-        move |caller, svc| {
-            let input: ops::ReasonInput = body(&ct, bytes, arg)?;
-            svc.reject(&input.id, &caller.actor(), &input.reason)?;
-            Ok(json(svc.proposal(&input.id)?))
-        },
-    )
-    .await
-}
-
-async fn proposals_rollback(
-    State(state): St,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    bytes: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
-    let ct = content_type(&headers);
-    let arg: Option<serde_json::Value> = Some(serde_json::Value::from(id.clone()));
-    call(
-        state,
-        headers,
-        "proposals.rollback",
-        Some(id),
-        move |caller, svc| {
-            let input: ops::ReasonInput = body(&ct, bytes, arg)?;
-            Ok(json(svc.rollback(
-                &input.id,
-                &caller.actor(),
-                &input.reason,
-                &[],
-            )?))
-        },
-    )
-    .await
-}
-
-// ---- rollouts ----
-
-async fn rollouts_list(
-    State(state): St,
-    headers: HeaderMap,
-    q: Result<Query<ops::ListRolloutsInput>, QueryRejection>,
-) -> Result<Response, ApiError> {
-    call(state, headers, "rollouts.list", None, move |_c, svc| {
-        let input = query(q)?;
-        let filter = input
-            .state
-            .as_deref()
-            .map(|s| {
-                s.parse::<RolloutState>()
-                    .map_err(|e| ApiError::field("state", e))
-            })
-            .transpose()?;
-        let items = svc
-            .store
-            .rollouts(filter)
-            .map_err(|e| ApiError::internal(e.to_string()))?;
-        let total = items.len() as u64;
-        Ok(json(Paged {
-            limit: items.len(),
-            items,
-            total,
-            offset: 0,
-        }))
-    })
-    .await
-}
-
-#[derive(Serialize)]
-struct RolloutDetail {
-    rollout: kaizen_store::rollouts::Rollout,
-    checks: Vec<kaizen_store::rollouts::StoredCheck>,
-}
-
-async fn rollouts_get(
-    State(state): St,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    call(
-        state,
-        headers,
-        "rollouts.get",
-        Some(id.clone()),
-        move |_c, svc| {
-            let rollout = svc.rollout(&id)?;
-            let checks = svc
-                .store
-                .rollout_checks(&id)
-                .map_err(|e| ApiError::internal(e.to_string()))?;
-            Ok(json(RolloutDetail { rollout, checks }))
-        },
-    )
-    .await
-}
-
-async fn rollouts_start(
-    State(state): St,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    bytes: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
-    let ct = content_type(&headers);
-    let arg: Option<serde_json::Value> = Some(serde_json::Value::from(id.clone()));
-    let st = Arc::clone(&state);
-    call(
-        state,
-        headers,
-        "rollouts.start",
-        Some(id),
-        move |caller, svc| {
-            let input: ops::StartRolloutInput = body(&ct, bytes, arg)?;
-            Ok(json(svc.start_rollout(
-                &input.id,
-                &caller.actor(),
-                input.strategy,
-                &st.executor,
-            )?))
-        },
-    )
-    .await
-}
-
-async fn rollouts_decide(
-    State(state): St,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    bytes: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
-    let ct = content_type(&headers);
-    let arg = Some(serde_json::Value::from(id.clone()));
-    let st = Arc::clone(&state);
-    call(
-        state,
-        headers,
-        "rollouts.decide",
-        Some(id),
-        move |caller, svc| {
-            let input: ops::DecideInput = body(&ct, bytes, arg)?;
-            let decision = match (input.decision, input.hours) {
-                (ops::DecisionKind::Extend, hours) => Decision::Extend {
-                    hours: hours.unwrap_or(24),
-                },
-                (ops::DecisionKind::Apply, None) => Decision::Apply,
-                (ops::DecisionKind::Rollback, None) => Decision::Rollback,
-                (_, Some(_)) => {
-                    return Err(ApiError::field("hours", "only an extension takes hours"));
-                }
-            };
-            Ok(json(svc.decide_rollout(
-                &input.id,
-                decision,
-                &caller.actor(),
-                &input.reason,
-                &st.executor,
-            )?))
-        },
-    )
-    .await
-}
-
-// ---- org ----
-
-fn org_err(e: kaizen_store::org::OrgStoreError) -> ApiError {
-    if e.is_user_error() {
-        ApiError::new(StatusCode::BAD_REQUEST, "invalid", e.to_string())
-    } else {
-        ApiError::internal(e.to_string())
-    }
-}
-
-async fn org_current(State(state): St, headers: HeaderMap) -> Result<Response, ApiError> {
-    call(state, headers, "org.current", None, move |_c, svc| {
-        let v = svc
-            .store
-            .org_current()
-            .map_err(org_err)?
-            .ok_or(kaizen_service::ServiceError::NoOrg)?;
-        Ok(json(v))
-    })
-    .await
-}
-
-async fn org_versions(
-    State(state): St,
-    headers: HeaderMap,
-    q: Result<Query<ops::Page>, QueryRejection>,
-) -> Result<Response, ApiError> {
-    call(state, headers, "org.versions", None, move |_c, svc| {
-        let page = query(q)?;
-        let all = svc
-            .store
-            .org_history(page.offset() + page.limit())
-            .map_err(org_err)?;
-        let total = all.len() as u64;
-        let items: Vec<_> = all.into_iter().skip(page.offset()).collect();
-        Ok(json(Paged {
-            items,
-            total,
-            limit: page.limit(),
-            offset: page.offset(),
-        }))
-    })
-    .await
-}
+get_query!(signals_snapshot, "signals.snapshot", ops::SnapshotInput);
+get_query!(rules_evaluate, "rules.evaluate", ops::SnapshotInput);
+get_query!(cycles_list, "cycles.list", ops::Page);
+get_id!(cycles_get, "cycles.get");
+post_body!(cycles_run, "cycles.run", ops::RunCycleInput);
+get_query!(proposals_list, "proposals.list", ops::ListProposalsInput);
+get_id!(proposals_get, "proposals.get");
+get_id!(proposals_preview, "proposals.preview");
+post_body!(
+    proposals_submit,
+    "proposals.submit",
+    ops::SubmitProposalInput
+);
+post_id!(proposals_approve, "proposals.approve", ops::ApproveInput);
+post_id!(proposals_reject, "proposals.reject", ops::ReasonInput);
+post_id!(proposals_rollback, "proposals.rollback", ops::ReasonInput);
+get_query!(rollouts_list, "rollouts.list", ops::ListRolloutsInput);
+get_id!(rollouts_get, "rollouts.get");
+post_id!(rollouts_start, "rollouts.start", ops::StartRolloutInput);
+post_id!(rollouts_decide, "rollouts.decide", ops::DecideInput);
+get_query!(org_current, "org.current", ops::NoInput);
+get_query!(org_versions, "org.versions", ops::Page);
+get_query!(org_diff, "org.diff", ops::DiffInput);
+get_query!(alerts_list, "alerts.list", ops::AlertsInput);
+get_query!(audit_list, "audit.list", ops::AuditInput);
+get_query!(tokens_list, "tokens.list", ops::TokensListInput);
+post_body!(tokens_create, "tokens.create", ops::TokenCreateInput);
+post_id!(tokens_revoke, "tokens.revoke", ops::TokenRevokeInput);
 
 async fn org_version(
     State(state): St,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    call(
-        state,
-        headers,
-        "org.version",
-        Some(id.clone()),
-        move |_c, svc| {
-            let n: i64 = id.parse().map_err(|_| {
-                ApiError::field("id", format!("expected a version number, found {id:?}"))
-            })?;
-            let v = svc.store.org_version(n).map_err(org_err)?.ok_or_else(|| {
-                ApiError::new(
-                    StatusCode::NOT_FOUND,
-                    "not_found",
-                    format!("no org version {n}"),
-                )
-            })?;
-            Ok(json(v))
-        },
-    )
-    .await
-}
-
-async fn org_diff(
-    State(state): St,
-    headers: HeaderMap,
-    q: Result<Query<ops::DiffInput>, QueryRejection>,
-) -> Result<Response, ApiError> {
-    call(state, headers, "org.diff", None, move |_c, svc| {
-        let input = query(q)?;
-        let get = |svc: &Service<'_>, n: i64| {
-            svc.store.org_version(n).map_err(org_err)?.ok_or_else(|| {
-                ApiError::new(
-                    StatusCode::NOT_FOUND,
-                    "not_found",
-                    format!("no org version {n}"),
-                )
-            })
-        };
-        let from = get(svc, input.from)?;
-        let to = get(svc, input.to)?;
-        let changes = kaizen_core::org::OrgDocument::diff(&from.document, &to.document);
-        Ok(json(serde_json::json!({
-            "from": input.from,
-            "to": input.to,
-            "changes": changes,
-            "summary": changes.iter().map(ToString::to_string).collect::<Vec<_>>(),
-        })))
-    })
-    .await
-}
-
-// ---- alerts and audit ----
-
-async fn alerts_list(
-    State(state): St,
-    headers: HeaderMap,
-    q: Result<Query<ops::AlertsInput>, QueryRejection>,
-) -> Result<Response, ApiError> {
-    call(state, headers, "alerts.list", None, move |_c, svc| {
-        let input = query(q)?;
-        Ok(json(
-            svc.store
-                .alerts(input.all)
-                .map_err(|e| ApiError::internal(e.to_string()))?,
-        ))
+    rest(state, headers, "org.version", Some(id.clone()), move || {
+        number_id(&id, "a version")
     })
     .await
 }
@@ -983,64 +638,8 @@ async fn alerts_ack(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    call(
-        state,
-        headers,
-        "alerts.ack",
-        Some(id.clone()),
-        move |caller, svc| {
-            let n: i64 = id.parse().map_err(|_| {
-                ApiError::field("id", format!("expected an alert number, found {id:?}"))
-            })?;
-            let now = svc.clock.now();
-            svc.store
-                .alert_acknowledge(n, &caller.auth.principal, now)
-                .map_err(|e| match e {
-                    kaizen_store::StoreError::Refused(m) => {
-                        ApiError::new(StatusCode::NOT_FOUND, "not_found", m)
-                    }
-                    other => ApiError::internal(other.to_string()),
-                })?;
-            Ok(json(serde_json::json!({"acknowledged": n})))
-        },
-    )
-    .await
-}
-
-async fn audit_list(
-    State(state): St,
-    headers: HeaderMap,
-    q: Result<Query<ops::AuditInput>, QueryRejection>,
-) -> Result<Response, ApiError> {
-    call(state, headers, "audit.list", None, move |_c, svc| {
-        let input = query(q)?;
-        let since = input
-            .since
-            .as_deref()
-            .map(|s| parse_time("since", s))
-            .transpose()?;
-        let page = ops::Page {
-            limit: input.limit,
-            offset: input.offset,
-        };
-        let (items, total) = svc
-            .store
-            .audit(&AuditQuery {
-                actor: input.actor.as_deref(),
-                operation: input.operation.as_deref(),
-                target: input.target.as_deref(),
-                since,
-                until: None,
-                limit: page.limit(),
-                offset: page.offset(),
-            })
-            .map_err(|e| ApiError::internal(e.to_string()))?;
-        Ok(json(Paged {
-            items,
-            total,
-            limit: page.limit(),
-            offset: page.offset(),
-        }))
+    rest(state, headers, "alerts.ack", Some(id.clone()), move || {
+        number_id(&id, "an alert")
     })
     .await
 }

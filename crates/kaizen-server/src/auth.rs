@@ -2,7 +2,7 @@
 //! for decisions, and the per-token write rate limit.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::http::{HeaderMap, header};
@@ -18,7 +18,7 @@ use crate::error::ApiError;
 #[derive(Debug, Clone)]
 pub struct Caller {
     /// The token and its grant.
-    pub auth: Authenticated,
+    pub auth: Arc<Authenticated>,
 }
 
 impl Caller {
@@ -50,17 +50,96 @@ pub fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
     Ok(secret.trim())
 }
 
-/// Authenticates the caller of `headers` against `store` at `now`.
+/// Authenticates the caller of `headers` against `store` at `now`, through `cache`.
 pub fn authenticate(
     store: &Store,
+    cache: &TokenCache,
     headers: &HeaderMap,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<Caller, ApiError> {
     let secret = bearer(headers)?;
-    let auth = store
-        .token_authenticate(secret, now)
-        .map_err(|e| ApiError::unauthorized(e.to_string()))?;
+    if let Some(auth) = cache.get(secret, now) {
+        return Ok(Caller { auth });
+    }
+    let auth = Arc::new(
+        store
+            .token_authenticate(secret, now)
+            .map_err(|e| ApiError::unauthorized(e.to_string()))?,
+    );
+    cache.insert(secret, Arc::clone(&auth));
     Ok(Caller { auth })
+}
+
+/// Tokens authenticated in the last `ttl`, by the SHA-256 of their secret, so that agent
+/// runtimes polling their config skip the token lookup. An entry is used only within `ttl` of
+/// its lookup and before the token's expiry (on the server's clock); this process clears the
+/// cache after every write it makes (a revocation through the API takes effect at once), and a
+/// revocation by another process (the CLI) takes effect within `ttl`.
+#[derive(Debug)]
+pub struct TokenCache {
+    ttl: Duration,
+    entries: Mutex<TokenEntries>,
+}
+
+/// SHA-256 of a secret → its authentication and when it was looked up.
+type TokenEntries = HashMap<[u8; 32], (Arc<Authenticated>, Instant)>;
+
+/// More distinct tokens than this in one `ttl` clears the cache (it never grows unbounded).
+const TOKEN_CACHE_MAX: usize = 10_000;
+
+impl TokenCache {
+    /// A cache whose entries live `ttl` (zero disables it).
+    pub fn new(ttl: Duration) -> Self {
+        Self {
+            ttl,
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn key(secret: &str) -> [u8; 32] {
+        use sha2::Digest;
+        sha2::Sha256::digest(secret.as_bytes()).into()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, TokenEntries> {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The cached authentication of `secret`, if fresh and not expired at `now`.
+    pub fn get(
+        &self,
+        secret: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Option<Arc<Authenticated>> {
+        if self.ttl.is_zero() {
+            return None;
+        }
+        let key = Self::key(secret);
+        let entries = self.lock();
+        let (auth, at) = entries.get(&key)?;
+        if at.elapsed() >= self.ttl || auth.expires_at.is_some_and(|e| e <= now) {
+            return None;
+        }
+        Some(Arc::clone(auth))
+    }
+
+    /// Remembers that `secret` authenticated as `auth` just now.
+    pub fn insert(&self, secret: &str, auth: Arc<Authenticated>) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        let key = Self::key(secret);
+        let mut entries = self.lock();
+        if entries.len() >= TOKEN_CACHE_MAX {
+            entries.clear();
+        }
+        entries.insert(key, (auth, Instant::now()));
+    }
+
+    /// Forgets every token (after a write of this process).
+    pub fn clear(&self) {
+        self.lock().clear();
+    }
 }
 
 /// Whether `caller` may run `op`: the grant allows its capability, and a human-only operation

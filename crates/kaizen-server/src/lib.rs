@@ -17,7 +17,9 @@
 pub mod api;
 pub mod auth;
 pub mod background;
+pub mod dispatch;
 pub mod error;
+pub mod mcp;
 pub mod openapi;
 pub mod telemetry;
 pub mod ui;
@@ -48,6 +50,9 @@ pub struct AppState {
     /// Rollback mutators and org-version notifiers.
     pub executor: RollbackExecutor,
     limiter: auth::WriteLimiter,
+    tokens: auth::TokenCache,
+    /// Cancelled when the server stops (ends MCP sessions).
+    pub shutdown: tokio_util::sync::CancellationToken,
 }
 
 impl std::fmt::Debug for AppState {
@@ -76,6 +81,8 @@ impl AppState {
             )),
             executor,
             limiter,
+            tokens: auth::TokenCache::new(std::time::Duration::from_secs(1)),
+            shutdown: tokio_util::sync::CancellationToken::new(),
         }
     }
 
@@ -85,9 +92,20 @@ impl AppState {
         self.store.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Makes the next effective-config read check the store (after a write).
+    /// Makes the next effective-config read and the next authentication of every token check
+    /// the store (after a write of this process).
     pub fn invalidate_effective(&self) {
         self.effective().invalidate();
+        self.tokens.clear();
+    }
+
+    /// Authenticates the bearer token of `headers` (through the token cache).
+    pub fn authenticate(
+        &self,
+        store: &Store,
+        headers: &axum::http::HeaderMap,
+    ) -> Result<auth::Caller, ApiError> {
+        auth::authenticate(store, &self.tokens, headers, self.clock.now())
     }
 
     fn effective(&self) -> MutexGuard<'_, EffectiveConfigs> {
@@ -174,7 +192,13 @@ pub async fn serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown)
+    .with_graceful_shutdown({
+        let state = Arc::clone(&state);
+        async move {
+            shutdown.await;
+            state.shutdown.cancel();
+        }
+    })
     .await;
     let _ = stop_tx.send(true);
     let _ = loop_task.await;

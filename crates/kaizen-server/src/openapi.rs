@@ -18,9 +18,13 @@ fn error_response(description: &str) -> Value {
     })
 }
 
-fn operation_object(op: &Operation, generator: &mut schemars::SchemaGenerator) -> Value {
+fn operation_object(
+    op: &Operation,
+    generator: &mut schemars::SchemaGenerator,
+    outputs: &mut schemars::SchemaGenerator,
+) -> Value {
     let input = (op.input)(generator).to_value();
-    let output = (op.output)(generator).to_value();
+    let output = (op.output)(outputs).to_value();
     let params = path_params(op.path);
     // Resolve the input's properties (it is a `$ref` into components for named structs).
     let resolved = input
@@ -141,9 +145,37 @@ fn operation_object(op: &Operation, generator: &mut schemars::SchemaGenerator) -
     Value::Object(o)
 }
 
+/// Points every `$ref` to a definition in `renamed` at its new name.
+fn rewrite_refs(v: &mut Value, renamed: &Map<String, Value>) {
+    match v {
+        Value::Object(o) => {
+            if let Some(Value::String(r)) = o.get_mut("$ref")
+                && let Some(name) = r.strip_prefix("#/components/schemas/")
+                && let Some(new) = renamed.get(name).and_then(Value::as_str)
+            {
+                *r = format!("#/components/schemas/{new}");
+            }
+            for x in o.values_mut() {
+                rewrite_refs(x, renamed);
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(|x| rewrite_refs(x, renamed)),
+        _ => {}
+    }
+}
+
 /// The OpenAPI document.
 pub fn document() -> Value {
-    let mut generator = SchemaSettings::openapi3().into_generator();
+    // JSON Schema 2020-12 (what OpenAPI 3.1 uses), with definitions in the components: the
+    // settings the MCP tool schemas are made with, so both describe each operation alike.
+    // Inputs use the deserialisation contract (what is accepted: optional fields may be left
+    // out), outputs the serialisation contract (what is sent).
+    let settings = SchemaSettings::draft2020_12().with(|s| {
+        s.definitions_path = "/components/schemas".into();
+        s.meta_schema = None;
+    });
+    let mut generator = settings.clone().into_generator();
+    let mut outputs = settings.for_serialize().into_generator();
     let mut paths: Map<String, Value> = Map::new();
     for op in operations() {
         let path = format!("/api/v1{}", op.path);
@@ -151,7 +183,7 @@ pub fn document() -> Value {
             Method::Get => "get",
             Method::Post => "post",
         };
-        let obj = operation_object(op, &mut generator);
+        let obj = operation_object(op, &mut generator, &mut outputs);
         let entry = paths.entry(path).or_insert_with(|| json!({}));
         if let Some(m) = entry.as_object_mut() {
             m.insert(method.into(), obj);
@@ -162,6 +194,35 @@ pub fn document() -> Value {
         .iter()
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
+    // An output definition that differs from the input one of the same name (a type both
+    // accepted and returned, whose optional fields are always sent) is `<Name>Output`.
+    let mut renamed: Map<String, Value> = Map::new();
+    for (name, def) in outputs.definitions() {
+        if schemas.get(name).is_some_and(|d| d != def) {
+            renamed.insert(name.clone(), Value::String(format!("{name}Output")));
+        }
+    }
+    for (name, def) in outputs.definitions() {
+        let mut def = def.clone();
+        rewrite_refs(&mut def, &renamed);
+        let key = renamed
+            .get(name)
+            .and_then(Value::as_str)
+            .unwrap_or(name)
+            .to_owned();
+        schemas.insert(key, def);
+    }
+    for item in paths.values_mut() {
+        for o in item
+            .as_object_mut()
+            .into_iter()
+            .flat_map(|m| m.values_mut())
+        {
+            if let Some(responses) = o.get_mut("responses") {
+                rewrite_refs(responses, &renamed);
+            }
+        }
+    }
     schemas.insert(
         "Error".into(),
         json!({

@@ -171,11 +171,25 @@ fn requests_without_a_valid_token_are_401_with_www_authenticate() {
     // Revoked.
     let t = s.issue("temp", ActorKind::Human, &["*:read"], None);
     assert_eq!(s.get("/api/v1/proposals", &t.secret).status, 200);
+    // Revoked outside the server's own writes (as `kaizen token revoke` in another process
+    // does): the token cache lets it through for at most its one-second lifetime.
     s.state
         .store()
         .token_revoke(&t.id, "admin", s.clock.now())
         .expect("revoke");
-    let r = s.get("/api/v1/proposals", &t.secret);
+    let revoked_at = std::time::Instant::now();
+    let r = loop {
+        let r = s.get("/api/v1/proposals", &t.secret);
+        if r.status != 200 || revoked_at.elapsed() > std::time::Duration::from_secs(3) {
+            break r;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(
+        revoked_at.elapsed() < std::time::Duration::from_millis(1500),
+        "the revocation took {:?}",
+        revoked_at.elapsed()
+    );
     check(&r);
     assert!(r.message().contains("revoked"), "{}", r.body);
     let r = refused(
@@ -1654,4 +1668,155 @@ fn writes_are_rate_limited_per_token_and_reads_are_not() {
         "rate_limited",
         Some(("rt-00", "events.ingest")),
     );
+}
+
+#[test]
+fn tokens_are_issued_and_revoked_through_the_api_by_humans_with_confirmation() {
+    let s = Server::start();
+    let admin = &s.tokens.admin;
+    let create = |token: &str, body: Value| s.post_json("/api/v1/tokens", token, &body);
+    let good = json!({"principal": "ci", "kind": "agent", "capabilities": ["signals:read"],
+                      "expires_in_days": 30, "confirm": true, "reason": "CI reads signals"});
+
+    // Admin guardrails: confirm true and a non-blank reason, each named; nothing issued.
+    let before = s
+        .get("/api/v1/tokens", admin)
+        .json()
+        .as_array()
+        .map(Vec::len);
+    let mut unconfirmed = good.clone();
+    unconfirmed["confirm"] = json!(false);
+    let r = create(admin, unconfirmed);
+    r.assert_error(400, "invalid");
+    assert_eq!(r.detail_field().as_deref(), Some("confirm"));
+    let mut blank = good.clone();
+    blank["reason"] = json!("  ");
+    let r = create(admin, blank);
+    assert_eq!(r.detail_field().as_deref(), Some("reason"));
+    let mut missing = good.clone();
+    missing.as_object_mut().map(|o| o.remove("confirm"));
+    let r = create(admin, missing);
+    assert_eq!(r.detail_field().as_deref(), Some("confirm"));
+    // Agents never issue tokens; nor do humans beyond what they hold.
+    create(&s.tokens.agent, good.clone()).assert_error(403, "human_only");
+    let mut wide = good.clone();
+    wide["capabilities"] = json!(["*"]);
+    let r = create(&s.tokens.operator, wide);
+    r.assert_error(403, "forbidden");
+    assert!(r.message().contains("proposals:approve"), "{}", r.body);
+    assert_eq!(
+        s.get("/api/v1/tokens", admin)
+            .json()
+            .as_array()
+            .map(Vec::len),
+        before
+    );
+
+    // Issued: the secret once, then it works for what it grants and nothing else.
+    let r = create(admin, good);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let created = r.json();
+    let secret = created["secret"].as_str().expect("a secret").to_owned();
+    let id = created["token"]["id"].as_str().expect("an id").to_owned();
+    assert_eq!(created["token"]["kind"], "agent");
+    assert_eq!(s.get("/api/v1/snapshot", &secret).status, 200);
+    s.get("/api/v1/proposals", &secret)
+        .assert_error(403, "forbidden");
+    let listed = s.get("/api/v1/tokens", admin).json();
+    assert!(!listed.to_string().contains(&secret), "a secret was listed");
+    let audit = s.get("/api/v1/audit?operation=tokens.", admin).json();
+    assert_eq!(audit["items"][0]["target"], Value::Null, "{audit:#}");
+    assert_eq!(audit["items"][0]["outcome"], "ok", "{audit:#}");
+
+    // Revoked through the API: refused at once (this process's write clears the token cache).
+    let r = s.post_json(
+        &format!("/api/v1/tokens/{id}/revoke"),
+        admin,
+        &json!({"confirm": true, "reason": "rotated"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.json()["revoked_at"].is_string(), "{}", r.body);
+    let r = s.get("/api/v1/snapshot", &secret);
+    r.assert_error(401, "unauthorized");
+    assert!(r.message().contains("revoked"), "{}", r.body);
+    s.post_json(
+        &format!("/api/v1/tokens/{id}/revoke"),
+        admin,
+        &json!({"confirm": true, "reason": "again"}),
+    )
+    .assert_error(400, "invalid");
+    s.post_json(
+        "/api/v1/tokens/tok_nope/revoke",
+        admin,
+        &json!({"confirm": true, "reason": "x"}),
+    )
+    .assert_error(404, "not_found");
+}
+
+#[test]
+fn proposals_submitted_over_rest_pass_the_guard_chain_into_the_queue() {
+    let s = Server::start();
+    let body = json!({
+        "altitude": "config_tuning",
+        "title": "Use the medium tier",
+        "description": "Quality holds on medium; spend is over budget.",
+        "evidence": "spend 130 % of budget for 3 days",
+        "changes": [serde_json::to_value(tier_change()).expect("a change")],
+        "confidence": 0.6
+    });
+    // Submitting needs proposals:write, which the fixture's agent token lacks.
+    let r = s.post_json("/api/v1/proposals", &s.tokens.agent, &body);
+    r.assert_error(403, "forbidden");
+    let r = s.post_json("/api/v1/proposals", &s.tokens.operator, &body);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let out = r.json();
+    assert_eq!(out["outcome"], "queued", "{out:#}");
+    let id = out["id"].as_str().expect("an id").to_owned();
+    assert_eq!(status(&s, &id), ProposalStatus::Pending);
+    let shown = s
+        .get(&format!("/api/v1/proposals/{id}"), &s.tokens.reader)
+        .json();
+    assert_eq!(
+        shown["proposal"]["rationale"]["rule_name"], "submitted",
+        "{shown:#}"
+    );
+    assert!(
+        shown["proposal"]["rollback"]["operations"]
+            .as_array()
+            .is_some_and(|o| o.len() == 1),
+        "a derived rollback plan: {shown:#}"
+    );
+
+    // Bad submissions are refused naming the field; nothing is queued.
+    let before = s.observe();
+    for (patch, field) in [
+        (json!({"changes": []}), "changes"),
+        (json!({"confidence": 1.5}), "confidence"),
+        (json!({"title": " "}), "title"),
+        (json!({"altitude": "architecture"}), "changes[0]"),
+        (json!({"altitude": "sideways"}), "altitude"),
+        (json!({"extra": 1}), "extra"),
+    ] {
+        let mut b = body.clone();
+        for (k, v) in patch.as_object().expect("an object") {
+            b[k] = v.clone();
+        }
+        let r = s.post_json("/api/v1/proposals", &s.tokens.operator, &b);
+        r.assert_error(400, "invalid");
+        assert!(
+            r.detail_field().as_deref() == Some(field) || r.message().starts_with(field),
+            "{field}: {}",
+            r.body
+        );
+    }
+    assert_eq!(s.observe(), before);
+
+    // A change outside the rollback guard's reach is rejected by the guard chain, not queued.
+    let mut unknown = body.clone();
+    unknown["changes"] =
+        json!([{"set_setting": {"path": "models.default_tier", "from": "small", "to": "medium"}}]);
+    let r = s.post_json("/api/v1/proposals", &s.tokens.operator, &unknown);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["outcome"], "rejected_by_guard", "{}", r.body);
+    assert_eq!(s.observe().proposals, before.proposals);
 }

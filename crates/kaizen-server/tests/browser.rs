@@ -437,6 +437,12 @@ fn pages_need_a_session_and_logout_ends_it() {
         "{}",
         dashboard.body
     );
+    // The spend chart carries the forecast burn rate as a dashed line into the next days.
+    assert!(
+        dashboard.body.contains("forecast ($") && dashboard.body.contains("stroke-dasharray"),
+        "{}",
+        dashboard.body
+    );
 
     let csrf = hidden(&dashboard.body, "csrf");
     let res = http.post("/ui/logout", &[("csrf", &csrf)]);

@@ -15,6 +15,7 @@ use kaizen_core::rules::{RuleEngine, RuleMatch};
 use kaizen_core::signals::SnapshotBuilder;
 use kaizen_core::snapshot::{DomainFailure, SnapshotWindow};
 use kaizen_store::proposals::{CycleRecord, CycleSummary, QueueOutcome};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::{Result, Service, ServiceError, store_err};
@@ -23,7 +24,7 @@ use crate::{Result, Service, ServiceError, store_err};
 pub const LAST_CYCLE_KEY: &str = "last_cycle_at";
 
 /// Why a cycle ran.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CycleTrigger {
     /// A person asked for it.
@@ -55,7 +56,7 @@ pub struct CycleOptions {
 }
 
 /// What became of one proposal.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum ProposalOutcome {
     /// Passed every guard and waits for a human.
@@ -77,7 +78,7 @@ pub enum ProposalOutcome {
 }
 
 /// One proposal of a cycle.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct CycleProposal {
     /// Proposal id.
     pub id: String,
@@ -95,7 +96,7 @@ pub struct CycleProposal {
 }
 
 /// A strategy that could not run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct StrategyFailure {
     /// The strategy.
     pub strategy: String,
@@ -104,7 +105,7 @@ pub struct StrategyFailure {
 }
 
 /// The persisted record of one cycle.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct CycleReport {
     /// Cycle id.
     pub id: String,

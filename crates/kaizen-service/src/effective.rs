@@ -76,6 +76,18 @@ impl EffectiveConfigs {
         self.checked_at = None;
     }
 
+    /// Agent `agent_id`'s cached config when it is known to be current without reading the
+    /// store: within the recheck interval of the last generation check, and already built.
+    /// `None` means "ask [`EffectiveConfigs::get`]".
+    pub fn fresh(&self, agent_id: &str) -> Option<Arc<CachedConfig>> {
+        let (interval, at) = (self.recheck?, self.checked_at?);
+        self.generation?;
+        if at.elapsed() >= interval {
+            return None;
+        }
+        self.cache.get(agent_id).map(Arc::clone)
+    }
+
     fn refresh(&mut self, store: &mut Store) -> Result<()> {
         if let (Some(interval), Some(at), Some(_)) =
             (self.recheck, self.checked_at, self.generation)

@@ -19,6 +19,7 @@ pub mod ops;
 pub mod review;
 pub mod rollback;
 pub mod rollout;
+pub mod submit;
 
 use kaizen_core::clock::Clock;
 use kaizen_core::config::KaizenConfig;

@@ -11,6 +11,7 @@
 
 use kaizen_core::auth::{Action, Capability};
 use kaizen_core::config::RolloutStrategyKind;
+use kaizen_core::org::OrgChange;
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::{Deserialize, Serialize};
 
@@ -78,7 +79,7 @@ impl Operation {
 }
 
 /// No input.
-#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NoInput {}
 
@@ -91,7 +92,7 @@ pub struct IdInput {
 }
 
 /// A page of a list.
-#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Page {
     /// At most this many items (1–500, default 50).
@@ -112,7 +113,7 @@ impl Page {
 }
 
 /// Proposals, optionally by status.
-#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListProposalsInput {
     /// Only this status (`pending`, `approved`, `rolling_out`, `inconclusive`, `applied`,
@@ -181,12 +182,121 @@ pub struct DecideInput {
 }
 
 /// Rollouts, optionally by state.
-#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListRolloutsInput {
     /// Only this state (`observing`, `paused`, `rolling_back`, `applied`, `rolled_back`,
     /// `rollback_failed`).
     pub state: Option<String>,
+    /// At most this many (1–500, default 50).
+    pub limit: Option<u32>,
+    /// Skip this many.
+    pub offset: Option<u32>,
+}
+
+/// A proposal submitted by an agent or a person, outside a cycle: the service's own
+/// [`crate::submit::Submission`].
+pub type SubmitProposalInput = crate::submit::Submission;
+
+/// Tokens, optionally with revoked ones.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TokensListInput {
+    /// Include revoked tokens.
+    #[serde(default)]
+    pub include_revoked: bool,
+}
+
+/// Whether a principal is a person or an agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PrincipalKind {
+    /// A person: may approve and decide when granted `…:approve`.
+    Human,
+    /// An agent: never approves, whatever its capabilities say.
+    Agent,
+}
+
+/// Issue a token (an admin operation: `confirm` and `reason` are required).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TokenCreateInput {
+    /// Who the token is for (a login or an agent id).
+    pub principal: String,
+    /// `human` or `agent`.
+    pub kind: PrincipalKind,
+    /// Capability patterns `domain:action` (`*`, `proposals:*`, `*:read`, `!audit:read`);
+    /// at most what the caller itself holds.
+    pub capabilities: Vec<String>,
+    /// Days until it expires; never when absent.
+    pub expires_in_days: Option<u32>,
+    /// Must be `true`: confirms the admin operation.
+    pub confirm: bool,
+    /// Why (non-blank; audited).
+    pub reason: String,
+}
+
+/// Revoke a token (an admin operation: `confirm` and `reason` are required).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TokenRevokeInput {
+    /// The token id (`tok_…`).
+    pub id: String,
+    /// Must be `true`: confirms the admin operation.
+    pub confirm: bool,
+    /// Why (non-blank; audited).
+    pub reason: String,
+}
+
+/// A page of a list.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Paged<T> {
+    /// The items of this page.
+    pub items: Vec<T>,
+    /// How many there are in all (for lists read up to `offset + limit`, at most that).
+    pub total: u64,
+    /// The page size used.
+    pub limit: usize,
+    /// Items skipped.
+    pub offset: usize,
+}
+
+/// A rollout with every check.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct RolloutDetail {
+    /// The rollout.
+    pub rollout: kaizen_store::rollouts::Rollout,
+    /// Its checks, oldest first, each with the numbers behind its decision.
+    pub checks: Vec<kaizen_store::rollouts::StoredCheck>,
+}
+
+/// The changes from one org version to another.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct OrgDiff {
+    /// The older version.
+    pub from: i64,
+    /// The newer version.
+    pub to: i64,
+    /// The changes that turn `from` into `to`.
+    pub changes: Vec<OrgChange>,
+    /// Each change in one line.
+    pub summary: Vec<String>,
+}
+
+/// An acknowledged alert.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Acknowledged {
+    /// The alert id.
+    pub acknowledged: i64,
+}
+
+/// A token just issued.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct TokenCreated {
+    /// The bearer secret: shown this once; kaizen keeps only its hash.
+    pub secret: String,
+    /// The token.
+    pub token: kaizen_store::auth::TokenInfo,
 }
 
 /// Run an improvement cycle now.
@@ -199,7 +309,7 @@ pub struct RunCycleInput {
 }
 
 /// A snapshot window.
-#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SnapshotInput {
     /// Window start (RFC 3339); default: `until` − `signals.default_window_days`.
@@ -209,7 +319,7 @@ pub struct SnapshotInput {
 }
 
 /// Two org versions to compare.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DiffInput {
     /// The older version.
@@ -227,7 +337,7 @@ pub struct VersionInput {
 }
 
 /// Audit log entries, newest first.
-#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AuditInput {
     /// Only this actor.
@@ -245,7 +355,7 @@ pub struct AuditInput {
 }
 
 /// Alerts.
-#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AlertsInput {
     /// Include acknowledged alerts.
@@ -273,59 +383,10 @@ fn schema<T: JsonSchema>(g: &mut SchemaGenerator) -> Schema {
     g.subschema_for::<T>()
 }
 
-fn object(description: &'static str) -> fn(&mut SchemaGenerator) -> Schema {
-    // Output schemas of the big records are documented by their description and the docs; a
-    // later issue derives them from the types.
-    macro_rules! described {
-        ($d:expr) => {
-            |_g: &mut SchemaGenerator| -> Schema {
-                schemars::json_schema!({"type": "object", "description": $d})
-            }
-        };
-    }
-    match description {
-        "list" => described!("A page: `items`, `total`, `limit`, `offset`."),
-        "proposal" => described!(
-            "A stored proposal: the proposal, status, guard verdicts, transitions, approvals (docs/pipeline.md)."
-        ),
-        "approved" => described!("Approvals so far and required; the rollout started, or why not."),
-        "rollout" => described!(
-            "A rollout: strategy, state, overlay, rollback operations, assignment, schedule, detector state, verdict (docs/rollouts.md)."
-        ),
-        "rollout_detail" => described!(
-            "`rollout` and its `checks`, each with the per-metric numbers behind its decision."
-        ),
-        "progress" => described!("Per rollout: checks run, state, verdict, error."),
-        "cycle" => described!(
-            "A cycle report: snapshot window, rules fired, proposals and what became of each."
-        ),
-        "snapshot" => described!("The signal snapshot of seven domains (docs/snapshot.md)."),
-        "rules" => described!("The rules that fire on the snapshot, with their evidence."),
-        "org" => described!(
-            "An org version: id, parent, author, reason, changes and the document (docs/org.md)."
-        ),
-        "diff" => described!("The changes from one org version to another."),
-        "config" => {
-            described!("An agent's effective config: settings, principles, overlays, etag.")
-        }
-        "ingest" => described!(
-            "Accepted, duplicate and rejected counts, and each rejected record's line and error."
-        ),
-        "audit" => described!(
-            "A page of audit entries: actor, operation, target, outcome, before, after, time."
-        ),
-        "alerts" => described!("Alerts for a human."),
-        "preview" => described!(
-            "The exact changes applying the proposal would make now, and their rollback."
-        ),
-        _ => described!("A JSON object."),
-    }
-}
-
 macro_rules! op {
     ($name:literal, $domain:literal, $action:ident, $human:literal, $method:ident, $path:literal,
      $summary:literal, $description:literal, ro=$ro:literal, destructive=$d:literal,
-     idempotent=$i:literal, $input:ty, $output:literal) => {
+     idempotent=$i:literal, $input:ty, $output:ty) => {
         Operation {
             name: $name,
             domain: $domain,
@@ -339,7 +400,7 @@ macro_rules! op {
             destructive: $d,
             idempotent: $i,
             input: schema::<$input>,
-            output: object($output),
+            output: schema::<$output>,
         }
     };
 }
@@ -352,99 +413,115 @@ pub fn operations() -> &'static [Operation] {
             op!("events.ingest", "events", Write, false, Post, "/events",
                 "Send events (NDJSON or a JSON array, gzip accepted)",
                 "Stores `kaizen.event.v1` events from agent runtimes. Each record is validated on its own: valid records are stored even when others are rejected, and every rejected record is reported with its line and the field at fault. An event whose `id` was accepted before is skipped. Returns the counts and the rejections.",
-                ro=false, destructive=false, idempotent=true, EventsInput, "ingest"),
+                ro=false, destructive=false, idempotent=true, EventsInput, kaizen_store::IngestReport),
             op!("agents.config", "agents", Read, false, Get, "/agents/{id}/config",
                 "An agent's effective configuration",
                 "What agent `id` should run with now: the current org version's settings and the principles that apply to it, plus the overlay of every live rollout whose treatment group includes it. Carries an `etag` (also the `ETag` header; send `If-None-Match` to get 304 when nothing changed).",
-                ro=true, destructive=false, idempotent=true, IdInput, "config"),
+                ro=true, destructive=false, idempotent=true, IdInput, kaizen_core::org::EffectiveConfig),
             op!("signals.snapshot", "signals", Read, false, Get, "/snapshot",
                 "The signal snapshot",
                 "Aggregates the seven signal domains (performance, budget, coordination, scaling, errors, evolution, telemetry) over a window; `null` means no data. Use it to see how the organisation is doing.",
-                ro=true, destructive=false, idempotent=true, SnapshotInput, "snapshot"),
+                ro=true, destructive=false, idempotent=true, SnapshotInput, kaizen_core::snapshot::OrgSignalSnapshot),
             op!("rules.evaluate", "rules", Read, false, Get, "/rules/evaluate",
                 "The rules that fire now",
                 "Builds the snapshot for the window and evaluates the built-in and custom rules on it; returns each rule that fires with its severity, the values behind it and the altitudes it suggests.",
-                ro=true, destructive=false, idempotent=true, SnapshotInput, "rules"),
+                ro=true, destructive=false, idempotent=true, SnapshotInput, kaizen_core::rules::Evaluation),
             op!("cycles.list", "cycles", Read, false, Get, "/cycles",
                 "Improvement cycles, newest first",
                 "The recorded improvement cycles with their summaries.",
-                ro=true, destructive=false, idempotent=true, Page, "list"),
+                ro=true, destructive=false, idempotent=true, Page, Paged<kaizen_store::proposals::CycleSummary>),
             op!("cycles.get", "cycles", Read, false, Get, "/cycles/{id}",
                 "One improvement cycle",
                 "A cycle's full report: the window, the rules that fired, every proposal considered and what became of it (queued, duplicate, rejected by a guard).",
-                ro=true, destructive=false, idempotent=true, IdInput, "cycle"),
+                ro=true, destructive=false, idempotent=true, IdInput, crate::CycleReport),
             op!("cycles.run", "cycles", Write, false, Post, "/cycles",
                 "Run an improvement cycle now",
                 "Snapshot → rules → strategies → guard chain → approval queue. Refused while `self_improvement.enabled` is false. Proposals are only queued for human review; nothing is applied.",
-                ro=false, destructive=false, idempotent=false, RunCycleInput, "cycle"),
+                ro=false, destructive=false, idempotent=false, RunCycleInput, crate::CycleReport),
             op!("proposals.list", "proposals", Read, false, Get, "/proposals",
                 "The approval queue",
                 "Proposals, newest first, optionally by status, paginated.",
-                ro=true, destructive=false, idempotent=true, ListProposalsInput, "list"),
+                ro=true, destructive=false, idempotent=true, ListProposalsInput, Paged<kaizen_store::proposals::ProposalSummary>),
             op!("proposals.get", "proposals", Read, false, Get, "/proposals/{id}",
                 "One proposal with its evidence",
                 "The proposal (rule, signal values and threshold, exact changes, rollback plan, confidence, risk), its guard verdicts, status history and approvals.",
-                ro=true, destructive=false, idempotent=true, IdInput, "proposal"),
+                ro=true, destructive=false, idempotent=true, IdInput, kaizen_store::proposals::StoredProposal),
             op!("proposals.preview", "proposals", Read, false, Get, "/proposals/{id}/preview",
                 "What applying a proposal would change now",
                 "Runs the applier's check against the current org version and returns the exact changes and their rollback; writes nothing.",
-                ro=true, destructive=false, idempotent=true, IdInput, "preview"),
+                ro=true, destructive=false, idempotent=true, IdInput, crate::ApplyReport),
+            op!("proposals.submit", "proposals", Write, false, Post, "/proposals",
+                "Submit a proposal for human review",
+                "Proposes concrete changes to the org document (with the evidence behind them) outside a cycle. The proposal goes through the guard chain (enabled altitude, scope, a validated rollback plan, the submission rate limit) and de-duplication, and when it passes waits in the approval queue for a human; nothing is applied. Refused while `self_improvement.enabled` is false. Returns the proposal's id, the guard verdicts and whether it was queued, a duplicate of an open proposal, or rejected by a guard.",
+                ro=false, destructive=false, idempotent=true, SubmitProposalInput, crate::cycle::CycleProposal),
             op!("proposals.approve", "proposals", Approve, true, Post, "/proposals/{id}/approve",
                 "A human approves a proposal",
                 "Records the caller's approval. When the risk's required number of distinct humans approved, the proposal is approved and its rollout starts. Only human principals may call this.",
-                ro=false, destructive=false, idempotent=false, ApproveInput, "approved"),
+                ro=false, destructive=false, idempotent=false, ApproveInput, crate::Approved),
             op!("proposals.reject", "proposals", Approve, true, Post, "/proposals/{id}/reject",
                 "A human rejects a proposal",
                 "Rejects a pending or approved proposal; the reason is required. Only human principals may call this.",
-                ro=false, destructive=true, idempotent=false, ReasonInput, "proposal"),
+                ro=false, destructive=true, idempotent=false, ReasonInput, kaizen_store::proposals::StoredProposal),
             op!("proposals.rollback", "proposals", Approve, true, Post, "/proposals/{id}/rollback",
                 "A human rolls back an applied proposal",
                 "Applies the inverse of the org version an applied proposal made, as a new version; the reason is required. Only human principals may call this.",
-                ro=false, destructive=true, idempotent=false, ReasonInput, "org"),
+                ro=false, destructive=true, idempotent=false, ReasonInput, crate::RollbackReport),
             op!("rollouts.list", "rollouts", Read, false, Get, "/rollouts",
                 "Rollouts, newest first",
                 "Every rollout, optionally by state, with its schedule and verdict.",
-                ro=true, destructive=false, idempotent=true, ListRolloutsInput, "list"),
+                ro=true, destructive=false, idempotent=true, ListRolloutsInput, Paged<kaizen_store::rollouts::Rollout>),
             op!("rollouts.get", "rollouts", Read, false, Get, "/rollouts/{id}",
                 "One rollout with every check",
                 "The rollout (strategy, groups, overlay, rollback operations, verdict) and its checks with the numbers behind each decision.",
-                ro=true, destructive=false, idempotent=true, IdInput, "rollout_detail"),
+                ro=true, destructive=false, idempotent=true, IdInput, RolloutDetail),
             op!("rollouts.start", "rollouts", Approve, true, Post, "/rollouts/{id}/start",
                 "Start the rollout of an approved proposal",
                 "For an approved proposal whose automatic start was refused (a conflicting rollout, too few agents); optionally with another strategy. Only human principals may call this.",
-                ro=false, destructive=false, idempotent=false, StartRolloutInput, "rollout"),
+                ro=false, destructive=false, idempotent=false, StartRolloutInput, kaizen_store::rollouts::Rollout),
             op!("rollouts.decide", "rollouts", Approve, true, Post, "/rollouts/{id}/decide",
                 "A human decides about a rollout",
                 "Extend or apply a paused rollout, roll back a paused or observing one, or retry a failed rollback; the reason is required. Only human principals may call this.",
-                ro=false, destructive=true, idempotent=false, DecideInput, "rollout"),
+                ro=false, destructive=true, idempotent=false, DecideInput, kaizen_store::rollouts::Rollout),
             op!("org.current", "org", Read, false, Get, "/org",
                 "The current org document",
                 "The newest org version: the document (agents, departments, roles, workflows, principles, settings) and how it was made.",
-                ro=true, destructive=false, idempotent=true, NoInput, "org"),
+                ro=true, destructive=false, idempotent=true, NoInput, kaizen_store::org::OrgVersion),
             op!("org.versions", "org", Read, false, Get, "/org/versions",
                 "Org version history, newest first",
                 "Every version's number, parent, author, proposal and reason.",
-                ro=true, destructive=false, idempotent=true, Page, "list"),
+                ro=true, destructive=false, idempotent=true, Page, Paged<kaizen_store::org::OrgVersionSummary>),
             op!("org.version", "org", Read, false, Get, "/org/versions/{id}",
                 "One org version",
                 "The version's document and the changes that made it.",
-                ro=true, destructive=false, idempotent=true, VersionInput, "org"),
+                ro=true, destructive=false, idempotent=true, VersionInput, kaizen_store::org::OrgVersion),
             op!("org.diff", "org", Read, false, Get, "/org/diff",
                 "The changes between two org versions",
                 "The list of changes that turns version `from` into version `to`.",
-                ro=true, destructive=false, idempotent=true, DiffInput, "diff"),
+                ro=true, destructive=false, idempotent=true, DiffInput, OrgDiff),
             op!("alerts.list", "alerts", Read, false, Get, "/alerts",
                 "Alerts for a human",
                 "Unacknowledged alerts (failed rollbacks, apply conflicts), or all with `all`.",
-                ro=true, destructive=false, idempotent=true, AlertsInput, "alerts"),
+                ro=true, destructive=false, idempotent=true, AlertsInput, Vec<kaizen_store::rollouts::Alert>),
             op!("alerts.ack", "alerts", Write, false, Post, "/alerts/{id}/ack",
                 "Acknowledge an alert",
                 "Marks the alert as seen by the caller.",
-                ro=false, destructive=false, idempotent=false, AckInput, "alerts"),
+                ro=false, destructive=false, idempotent=false, AckInput, Acknowledged),
+            op!("tokens.list", "tokens", Read, false, Get, "/tokens",
+                "API tokens",
+                "Every token's id, principal, kind, capabilities, expiry and last use (never the secret); revoked ones with `include_revoked`.",
+                ro=true, destructive=false, idempotent=true, TokensListInput, Vec<kaizen_store::auth::TokenInfo>),
+            op!("tokens.create", "tokens", Admin, true, Post, "/tokens",
+                "Issue an API token (admin)",
+                "Issues a bearer token for a human or an agent with the given capability patterns, never more than the caller holds. The secret is returned this once. An admin operation: `confirm` must be true and `reason` non-blank. Only human principals may call this.",
+                ro=false, destructive=false, idempotent=false, TokenCreateInput, TokenCreated),
+            op!("tokens.revoke", "tokens", Admin, true, Post, "/tokens/{id}/revoke",
+                "Revoke an API token (admin)",
+                "Revokes a token at once and for good. An admin operation: `confirm` must be true and `reason` non-blank. Only human principals may call this.",
+                ro=false, destructive=true, idempotent=false, TokenRevokeInput, kaizen_store::auth::TokenInfo),
             op!("audit.list", "audit", Read, false, Get, "/audit",
                 "The audit log, newest first",
                 "Every state change with its actor, operation, target, outcome and before/after summary; filter by actor, operation prefix, target and time.",
-                ro=true, destructive=false, idempotent=true, AuditInput, "audit"),
+                ro=true, destructive=false, idempotent=true, AuditInput, Paged<kaizen_store::auth::AuditRecord>),
         ]
     })
 }
@@ -476,11 +553,35 @@ mod tests {
             assert_eq!(o.read_only, o.method == Method::Get, "{}", o.name);
             assert_eq!(o.read_only, o.action == Action::Read, "{}", o.name);
             if o.human_only {
-                assert_eq!(o.action, Action::Approve, "{}", o.name);
+                assert!(
+                    matches!(o.action, Action::Approve | Action::Admin),
+                    "{}",
+                    o.name
+                );
             }
             let mut g = SchemaGenerator::default();
             let input = (o.input)(&mut g);
             assert!(input.as_value().is_object(), "{}", o.name);
+            if o.action == Action::Admin {
+                assert!(o.human_only, "{}", o.name);
+                let name = input
+                    .as_value()
+                    .get("$ref")
+                    .and_then(|r| r.as_str())
+                    .and_then(|r| r.rsplit('/').next())
+                    .unwrap_or_default()
+                    .to_owned();
+                let def = g.definitions().get(&name).cloned().unwrap_or_default();
+                let required: Vec<&str> = def["required"]
+                    .as_array()
+                    .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
+                    .unwrap_or_default();
+                assert!(
+                    required.contains(&"confirm") && required.contains(&"reason"),
+                    "{}: {def}",
+                    o.name
+                );
+            }
             assert!(!o.description.is_empty() && !o.summary.is_empty());
         }
         assert!(operation("proposals.approve").is_some_and(|o| o.human_only));

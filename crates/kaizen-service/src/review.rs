@@ -6,13 +6,14 @@ use kaizen_core::improve::appliers::{AppliedPlan, appliers_for_standard};
 use kaizen_core::org::OrgChange;
 use kaizen_store::mutators::{MutatorOutcome, OrgMutator};
 use kaizen_store::proposals::{Actor, ActorKind, ProposalStatus, StoredProposal};
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::rollback::RollbackExecutor;
 use crate::{Result, Service, ServiceError, store_err};
 
 /// What `apply` did (or, for a dry run, would do).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct ApplyReport {
     /// The proposal.
     pub proposal_id: String,
@@ -31,7 +32,7 @@ pub struct ApplyReport {
 }
 
 /// What an approval achieved.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct Approved {
     /// Distinct human approvals so far.
     pub approvals: u32,
@@ -47,7 +48,7 @@ pub struct Approved {
 }
 
 /// A rollout that just started.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct RolloutStarted {
     /// Its strategy.
     pub strategy: String,
@@ -75,7 +76,7 @@ impl RolloutStarted {
 }
 
 /// What `rollback` did.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct RollbackReport {
     /// The proposal.
     pub proposal_id: String,

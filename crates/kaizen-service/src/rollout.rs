@@ -29,6 +29,7 @@ use kaizen_store::proposals::{Actor, ProposalStatus};
 use kaizen_store::rollouts::{
     NewRollout, Rollout, RolloutMove, RolloutState, RolloutVerdict, StoredCheck,
 };
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::rollback::{MutationScope, OperationKind, RollbackExecutor, RollbackFailure};
@@ -57,7 +58,7 @@ pub enum Decision {
 }
 
 /// What one rollout did during a tick.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct RolloutProgress {
     /// The proposal.
     pub proposal_id: String,

@@ -24,6 +24,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use kaizen_core::auth::{Action, Capability, Grant};
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
+use schemars::JsonSchema;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -61,7 +62,7 @@ pub struct NewToken<'a> {
 }
 
 /// A token just issued. The secret exists nowhere else: show it once and drop it.
-#[derive(Clone, PartialEq, Eq, Serialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct IssuedToken {
     /// The token's id (`tok_…`), for listing and revoking.
     pub id: String,
@@ -79,7 +80,7 @@ impl fmt::Debug for IssuedToken {
 }
 
 /// Whether a token works.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TokenState {
     /// Not revoked and not expired.
@@ -102,7 +103,7 @@ impl TokenState {
 }
 
 /// A stored token as listings show it: never its hash or secret.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct TokenInfo {
     /// Token id (`tok_…`).
     pub id: String,
@@ -151,6 +152,8 @@ pub struct Authenticated {
     pub kind: ActorKind,
     /// What the token grants.
     pub grant: Grant,
+    /// When the token stops working, if ever (callers that cache an authentication check it).
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 impl Authenticated {
@@ -263,7 +266,7 @@ fn unknown_id(id: &str) -> String {
 }
 
 /// The result of an outcome recorded in the audit log.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AuditOutcome {
     /// It happened.
@@ -331,7 +334,7 @@ pub struct AuditEntry<'a> {
 }
 
 /// A stored audit entry.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct AuditRecord {
     /// Its position in the log (increasing).
     pub id: i64,
@@ -657,6 +660,7 @@ impl Store {
             grant: capabilities_of(&id, &caps)?,
             principal,
             token_id: id,
+            expires_at: expires.map(micros_to_time),
         })
     }
 

@@ -27,6 +27,7 @@ use kaizen_core::event::Event;
 use kaizen_core::rollup::{MAX_SIGNALS, contributions, encode_stats, hour_of, merge_encoded};
 use kaizen_core::stats::Stat;
 use rusqlite::{OptionalExtension, Transaction, params};
+use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::value::RawValue;
 
@@ -80,7 +81,7 @@ impl<'a> IngestOptions<'a> {
 }
 
 /// A rejected record.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Rejected {
     /// 1-based line where the record starts.
     pub line: u64,
@@ -102,7 +103,7 @@ impl std::fmt::Display for Rejected {
 }
 
 /// What an ingestion did.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct IngestReport {
     /// Records read (blank lines excluded).
     pub records: u64,

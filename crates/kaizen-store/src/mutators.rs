@@ -23,6 +23,7 @@ use std::sync::Mutex;
 
 use kaizen_core::altitude::Altitude;
 use kaizen_core::improve::altitude_of;
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::org::OrgVersion;
@@ -98,7 +99,7 @@ pub trait OrgMutator: Send + Sync {
 }
 
 /// What notifying one mutator of one version gave.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct MutatorOutcome {
     /// The mutator's [`OrgMutator::name`].
     pub mutator: String,

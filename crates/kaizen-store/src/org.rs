@@ -15,12 +15,13 @@ use chrono::{DateTime, Utc};
 use kaizen_core::event::Name;
 use kaizen_core::org::{ApplyError, OrgChange, OrgDocument, OrgError};
 use rusqlite::{OptionalExtension, Row, Transaction, TransactionBehavior, params};
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::{Store, StoreError, micros_to_time};
 
 /// One version of the org document.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct OrgVersion {
     /// Version number, from 1, increasing.
     pub id: i64,
@@ -41,7 +42,7 @@ pub struct OrgVersion {
 }
 
 /// A version without its document, for history listings.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct OrgVersionSummary {
     /// Version number.
     pub id: i64,

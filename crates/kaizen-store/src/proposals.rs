@@ -29,12 +29,13 @@ use kaizen_core::altitude::Altitude;
 use kaizen_core::improve::guards::{GuardResult, risk_str};
 use kaizen_core::improve::{ImprovementProposal, Risk};
 use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::{Store, StoreError, micros_to_time};
 
 /// Where a proposal is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ProposalStatus {
     /// Waiting for a human decision.
@@ -174,7 +175,7 @@ impl FromStr for ProposalStatus {
 }
 
 /// What kind of principal acts on a proposal.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ActorKind {
     /// A person. Only a person may approve or reject.
@@ -222,7 +223,7 @@ impl FromStr for ActorKind {
 }
 
 /// Who acts on a proposal.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Actor {
     /// The name recorded with the transition (a login, an agent id, `meta-loop`).
     pub name: String,
@@ -260,7 +261,7 @@ impl Actor {
 pub const QUEUE_ACTOR: &str = "meta-loop";
 
 /// One recorded status change.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Transition {
     /// When.
     pub at: DateTime<Utc>,
@@ -277,7 +278,7 @@ pub struct Transition {
 }
 
 /// A queued proposal with its state and history.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct StoredProposal {
     /// The proposal exactly as queued.
     pub proposal: ImprovementProposal,
@@ -306,7 +307,7 @@ pub struct StoredProposal {
 }
 
 /// One human's approval of a proposal.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Approval {
     /// Who approved.
     pub actor: String,
@@ -317,7 +318,7 @@ pub struct Approval {
 }
 
 /// A proposal in a listing.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct ProposalSummary {
     /// Proposal id.
     pub id: String,
@@ -365,7 +366,7 @@ pub enum QueueOutcome {
 }
 
 /// A recorded cycle without its report, for listings.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct CycleSummary {
     /// Cycle id (unique).
     pub id: String,
@@ -384,12 +385,13 @@ pub struct CycleSummary {
 }
 
 /// One improvement cycle, as recorded: its summary and the cycle service's report.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct CycleRecord {
     /// What listings show.
     #[serde(flatten)]
     pub summary: CycleSummary,
     /// The cycle service's report (JSON), stored verbatim.
+    #[schemars(extend("contentMediaType" = "application/json"))]
     pub report: String,
 }
 

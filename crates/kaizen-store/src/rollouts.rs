@@ -21,6 +21,7 @@ use kaizen_core::org::OrgChange;
 use kaizen_core::rollout::assign::Assignment;
 use kaizen_core::rollout::check::{CheckOutcome, DetectorState};
 use rusqlite::{OptionalExtension, Row, Transaction, TransactionBehavior, params};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::org::{OrgStoreError, OrgVersion, commit_in};
@@ -28,7 +29,7 @@ use crate::proposals::{Actor, ProposalError, ProposalStatus, transition_in};
 use crate::{Store, StoreError, micros_to_time};
 
 /// Where a rollout is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RolloutState {
     /// The overlay is live and checks run on schedule.
@@ -105,7 +106,7 @@ impl FromStr for RolloutState {
 }
 
 /// How a rollout ended (or paused), with the numbers behind it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct RolloutVerdict {
     /// `applied`, `improved`, `rolled_back`, `inconclusive` or `rollback_failed`.
     pub outcome: String,
@@ -122,7 +123,7 @@ pub struct RolloutVerdict {
 }
 
 /// A rollout.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct Rollout {
     /// The proposal rolled out.
     pub proposal_id: String,
@@ -197,7 +198,7 @@ impl Rollout {
 }
 
 /// One persisted check.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct StoredCheck {
     /// 1-based.
     pub seq: u32,
@@ -212,7 +213,7 @@ pub struct StoredCheck {
 }
 
 /// An alert for a human.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct Alert {
     /// Id.
     pub id: i64,

@@ -7,6 +7,8 @@ mod audit;
 mod bench;
 mod cycle;
 mod ingest;
+mod lab;
+mod mcp;
 mod org;
 mod proposals;
 mod quickstart;
@@ -261,12 +263,19 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Sim(crate::cli::SimCommand::Generate(args)) => {
             return sim::generate(args, cli.global.quiet);
         }
+        Command::Sim(crate::cli::SimCommand::Run(args)) => {
+            return lab::sim_run(args, cli.global.quiet);
+        }
+        Command::Sim(crate::cli::SimCommand::Suite(args)) => {
+            return lab::sim_suite(args, cli.global.quiet);
+        }
+        Command::Demo(args) => return lab::demo(args, cli.global.quiet),
         _ => {}
     }
     let ctx = Ctx::new(&cli.global)?;
     match cli.command {
         Command::Quickstart(args) => quickstart::run(&ctx, &args),
-        Command::Init(_) | Command::Sim(_) => Ok(0),
+        Command::Init(_) | Command::Sim(_) | Command::Demo(_) => Ok(0),
         Command::Ingest(args) => ingest::run(&ctx, &args),
         Command::Snapshot(args) => {
             let store = ctx.open_store()?;
@@ -325,6 +334,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Alerts(cmd) => alerts::run(&ctx, cmd),
         Command::Token(cmd) => token::run(&ctx, cmd),
         Command::Audit(args) => audit::run(&ctx, &args),
+        Command::Mcp(args) => mcp::run(ctx, &args.token_file).map(|()| 0),
         Command::Serve(args) => serve::run(
             ctx,
             serve::ServeArgs {

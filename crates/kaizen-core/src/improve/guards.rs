@@ -25,6 +25,7 @@
 use std::fmt;
 use std::fmt::Write as _;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::config::SelfImprovementConfig;
@@ -33,7 +34,7 @@ use crate::org::{OrgChange, OrgDocument};
 use super::proposal::{ImprovementProposal, Risk, fnv1a64};
 
 /// Whether a guard let a proposal through.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum GuardVerdict {
     /// The check passed.
@@ -59,7 +60,7 @@ impl fmt::Display for GuardVerdict {
 }
 
 /// One guard's verdict on one proposal, stored with the proposal.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GuardResult {
     /// The guard's name ([`ProposalGuard::name`]).

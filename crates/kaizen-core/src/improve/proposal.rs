@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::altitude::Altitude;
@@ -12,7 +13,9 @@ use crate::org::{OrgChange, OrgDocument};
 use crate::rules::{ContextValue, RuleMatch, RuleSeverity};
 
 /// How risky a proposal's altitude is to apply (shown to the reviewer).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Risk {
     /// Config tuning: one bounded value.
@@ -35,7 +38,7 @@ impl Risk {
 }
 
 /// The evidence behind a proposal: the rule match that triggered it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Rationale {
     /// The rule that fired.
@@ -64,7 +67,7 @@ impl Rationale {
 }
 
 /// The operations that undo a proposal's changes: each change inverted, in reverse order.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RollbackPlan {
     /// Applied in order after the proposal's changes, they restore the document.
@@ -106,7 +109,7 @@ impl RollbackPlan {
 }
 
 /// A concrete, evidence-backed, reversible improvement, waiting for a human decision.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ImprovementProposal {
     /// Stable id ([`proposal_id`]): the same altitude, rule and changes give the same id in

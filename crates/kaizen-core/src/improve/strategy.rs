@@ -10,6 +10,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::proposal::{
@@ -73,7 +74,7 @@ impl<'a> StrategyContext<'a> {
 }
 
 /// Whether a note explains a normal outcome or reports a problem.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum NoteKind {
     /// No proposal, for a good reason (no playbook, at bound, already in place).
@@ -84,7 +85,7 @@ pub enum NoteKind {
 }
 
 /// Why a match did not become a proposal, or what went wrong while making one.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct StrategyNote {
     /// The match's rule.
     pub rule_name: String,

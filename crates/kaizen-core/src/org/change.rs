@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::settings::parse_setting_path;
@@ -12,7 +13,7 @@ use super::{Agent, Department, OrgDocument, OrgError, Principle, Role, SettingVa
 /// One change to an org document. Every variant carries the state before and after (or the
 /// whole item added or removed), so that it can be checked against the document it is applied
 /// to and inverted without it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum OrgChange {
     /// Sets, adds (`from: None`) or removes (`to: None`) the settings value at a dotted path.

@@ -2,6 +2,7 @@
 //! running rollouts whose treatment group includes it, reduced to the agent's role,
 //! department, settings and applicable principles, with an etag for cheap polling.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{OrgChange, OrgDocument, Principle, PrincipleMode, PrincipleScope, Settings};
@@ -20,7 +21,7 @@ pub struct Overlay<'a> {
 
 /// What one agent should run with. Serialises to the JSON agent runtimes read (the field order
 /// is stable).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct EffectiveConfig {
     /// The agent.
     pub agent_id: String,

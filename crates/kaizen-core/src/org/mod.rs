@@ -29,6 +29,7 @@ mod tests;
 use std::fmt;
 use std::str::FromStr;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 pub use change::{ApplyError, OrgChange};
@@ -39,7 +40,7 @@ pub use validate::{
 };
 
 /// The whole org document.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OrgDocument {
     /// The agents, each with a role and a department.
@@ -63,7 +64,7 @@ pub struct OrgDocument {
 }
 
 /// An agent of the organisation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Agent {
     /// Unique agent id.
@@ -75,7 +76,7 @@ pub struct Agent {
 }
 
 /// A department.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Department {
     /// Unique department id.
@@ -86,7 +87,7 @@ pub struct Department {
 }
 
 /// A role.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Role {
     /// Unique role id.
@@ -100,7 +101,7 @@ pub struct Role {
 }
 
 /// A workflow: an ordered list of steps, each performed by a role.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Workflow {
     /// Unique workflow id.
@@ -113,7 +114,7 @@ pub struct Workflow {
 }
 
 /// A constitutional principle: text injected into the prompts of the agents in its scope.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Principle {
     /// Unique principle id.
@@ -174,6 +175,26 @@ impl Serialize for PrincipleScope {
     }
 }
 
+/// Hand-written because [`Serialize`] is: the scope is one string, `all`, `role:ID` or
+/// `department:ID` (the ID is whatever follows the first `:`).
+impl JsonSchema for PrincipleScope {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "PrincipleScope".into()
+    }
+
+    fn schema_id() -> std::borrow::Cow<'static, str> {
+        concat!(module_path!(), "::PrincipleScope").into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "pattern": "^(all$|role:|department:)",
+            "description": "Which agents a principle applies to: `all`, `role:ID` (the agents with this role) or `department:ID` (the agents of this department)."
+        })
+    }
+}
+
 impl<'de> Deserialize<'de> for PrincipleScope {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
@@ -182,7 +203,7 @@ impl<'de> Deserialize<'de> for PrincipleScope {
 }
 
 /// How a principle combines with the others of its scope.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PrincipleMode {
     /// Added to the principles that apply (the default).

@@ -4,13 +4,14 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use schemars::JsonSchema;
 use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::event::MAX_NAME_LEN;
 
 /// One value of the settings tree.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 #[serde(untagged)]
 pub enum SettingValue {
     /// `true` or `false`.
@@ -141,7 +142,7 @@ impl<'de> Visitor<'de> for SettingVisitor {
 }
 
 /// The settings tree: top-level names mapped to values or sections.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(transparent)]
 pub struct Settings(pub BTreeMap<String, SettingValue>);
 

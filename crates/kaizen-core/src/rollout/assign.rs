@@ -11,6 +11,7 @@
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::improve::proposal::fnv1a64;
@@ -20,7 +21,7 @@ use crate::org::Agent;
 pub const POOLED_STRATUM: &str = "(other departments)";
 
 /// The arm of a rollout an agent is in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Arm {
     /// Runs the org version without the change.
@@ -30,7 +31,7 @@ pub enum Arm {
 }
 
 /// One stratum of the assignment (a department, or the pooled small departments).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Stratum {
     /// The department id, or [`POOLED_STRATUM`] for the pooled small departments.
     pub name: String,
@@ -41,7 +42,7 @@ pub struct Stratum {
 }
 
 /// Who gets the change. Recorded with the rollout.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Assignment {
     /// The fraction of the agents asked to be in treatment.
     pub treatment_fraction: f64,

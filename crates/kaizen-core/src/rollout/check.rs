@@ -40,6 +40,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{AbTestConfig, RegressionConfig, RegressionMethod};
@@ -49,7 +50,9 @@ use crate::rollout::stats::{
 };
 
 /// A metric the detector watches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Metric {
     /// Mean quality score per scored task (0–10); lower is worse.
@@ -182,7 +185,7 @@ impl Detection {
 }
 
 /// What one metric carries from check to check.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 pub struct MetricState {
     /// Consecutive checks with a layer-1 breach.
     pub consecutive: u32,
@@ -192,10 +195,21 @@ pub struct MetricState {
     pub tau2: Option<f64>,
 }
 
+/// The schema of a map keyed by [`Metric`]: an object whose property names are metric names
+/// (schemars would allow any name, as it does not read a documented enum's names).
+fn metric_map<V: JsonSchema>(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "object",
+        "propertyNames": g.subschema_for::<Metric>(),
+        "additionalProperties": g.subschema_for::<V>(),
+    })
+}
+
 /// What the detector carries from check to check (persisted with the rollout).
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 pub struct DetectorState {
     /// Per metric.
+    #[schemars(schema_with = "metric_map::<MetricState>")]
     pub metrics: BTreeMap<Metric, MetricState>,
     /// Whether a sample-ratio mismatch was ever flagged (it stays flagged).
     pub sample_ratio_mismatch: bool,
@@ -247,7 +261,7 @@ pub struct CheckInput<'a> {
 }
 
 /// What a metric's check concluded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum MetricDecision {
     /// No data on either side.
@@ -265,7 +279,7 @@ pub enum MetricDecision {
 }
 
 /// Everything one check found about one metric: the numbers behind the decision.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct MetricCheck {
     /// The metric.
     pub metric: Metric,
@@ -306,7 +320,7 @@ pub struct MetricCheck {
 }
 
 /// Which layer found a regression.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Layer {
     /// The threshold circuit breaker.
@@ -318,7 +332,7 @@ pub enum Layer {
 }
 
 /// What a check decided for the rollout.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "decision", rename_all = "snake_case")]
 pub enum CheckDecision {
     /// Keep observing.
@@ -347,7 +361,7 @@ pub enum CheckDecision {
 }
 
 /// The sample-ratio-mismatch test of a check.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct SampleRatioCheck {
     /// Tasks observed in control and treatment.
     pub observed: (f64, f64),
@@ -364,7 +378,7 @@ pub struct SampleRatioCheck {
 }
 
 /// The result of one check.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct CheckOutcome {
     /// Per metric.
     pub metrics: Vec<MetricCheck>,

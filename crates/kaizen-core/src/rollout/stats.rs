@@ -13,6 +13,7 @@
 //!
 //! Special functions (regularised incomplete beta and gamma) come from `statrs`.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use statrs::distribution::{ChiSquared, ContinuousCDF};
 use statrs::function::beta::checked_beta_reg;
@@ -34,7 +35,7 @@ pub enum TestError {
 }
 
 /// Result of [`welch_t_test`].
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct WelchResult {
     /// The t statistic of `mean(a) - mean(b)`.
     pub t: f64,
@@ -201,14 +202,31 @@ pub struct RatioSums {
     pub sum_xy: f64,
 }
 
+/// Reads back what serde_json writes for a non-finite variance (`null`) as `f64::INFINITY`.
+fn null_as_infinity<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::INFINITY))
+}
+
+/// The schema of an `f64` that may be non-finite: `serde_json` writes NaN and ±infinity as
+/// `null`.
+fn number_or_null(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": ["number", "null"],
+        "format": "double",
+    })
+}
+
 /// Pooled ratio of a [`RatioSums`] and its delta-method variance.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct RatioEstimate {
     /// Number of units behind the estimate.
     pub units: f64,
     /// The pooled ratio `sum_y / sum_x`.
     pub ratio: f64,
-    /// Delta-method variance of `ratio`; `f64::INFINITY` (unknown) with fewer than 2 units.
+    /// Delta-method variance of `ratio`; `f64::INFINITY` (unknown) with fewer than 2 units,
+    /// which JSON writes as `null`.
+    #[schemars(schema_with = "number_or_null")]
+    #[serde(deserialize_with = "null_as_infinity")]
     pub variance: f64,
     /// Number of observations of the ratio, `sum_x` (e.g. scored tasks).
     pub observations: f64,
@@ -481,6 +499,21 @@ pub fn chi_square_2x2(before: [f64; 2], after: [f64; 2]) -> Result<(f64, f64), T
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_unknown_variance_survives_a_json_round_trip() {
+        let one_unit = RatioEstimate {
+            units: 1.0,
+            ratio: 0.5,
+            variance: f64::INFINITY,
+            observations: 4.0,
+        };
+        let text = serde_json::to_string(&one_unit).expect("serialise");
+        assert!(text.contains("\"variance\":null"), "{text}");
+        let back: RatioEstimate = serde_json::from_str(&text).expect("read back");
+        assert!(back.variance.is_infinite());
+        assert_eq!(back.units, 1.0);
+    }
+
     use super::*;
     use proptest::prelude::*;
 

@@ -4,6 +4,7 @@
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::altitude::Altitude;
@@ -14,7 +15,7 @@ use crate::rules::{
 use crate::snapshot::OrgSignalSnapshot;
 
 /// A rule that could not be evaluated; the others were still evaluated.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct RuleFailure {
     /// The rule's name.
     pub rule: String,
@@ -23,7 +24,7 @@ pub struct RuleFailure {
 }
 
 /// The outcome of one engine run.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 pub struct Evaluation {
     /// Matches, critical first, then warning, then info; registration order within a severity.
     pub matches: Vec<RuleMatch>,
@@ -32,7 +33,7 @@ pub struct Evaluation {
 }
 
 /// What the engine knows about one registered rule.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct RuleInfo {
     /// Name.
     pub name: String,

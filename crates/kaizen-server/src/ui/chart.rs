@@ -12,6 +12,8 @@ pub struct Series {
     pub color: &'static str,
     /// One value per x label; `None` is a gap.
     pub points: Vec<Option<f64>>,
+    /// Drawn dashed (a forecast or a limit rather than observations).
+    pub dashed: bool,
 }
 
 const W: f64 = 560.0;
@@ -116,11 +118,12 @@ pub fn line_chart(
                     @for seg in segments(&s.points) {
                         @if seg.len() > 1 {
                             polyline fill="none" stroke=(s.color) stroke-width="2"
+                                stroke-dasharray=[s.dashed.then_some("6 4")]
                                 points=(seg.iter().map(|(i, v)| format!("{},{}", r(x(*i)), r(y(*v)))).collect::<Vec<_>>().join(" ")) {}
                         }
                     }
                     @for (i, v) in s.points.iter().enumerate() {
-                        @if let Some(v) = v.filter(|v| v.is_finite()) {
+                        @if let Some(v) = v.filter(|v| v.is_finite() && !s.dashed) {
                             circle cx=(r(x(i))) cy=(r(y(v))) r="3" fill=(s.color) {
                                 title { (labels.get(i).map(String::as_str).unwrap_or("")) ": " (fmt(v)) }
                             }
@@ -215,6 +218,7 @@ mod tests {
                 name: "quality".into(),
                 color: "#1f6feb",
                 points: vec![Some(7.0), Some(7.5), None, Some(8.0)],
+                dashed: false,
             }],
             num,
         )
@@ -234,6 +238,7 @@ mod tests {
                 name: "spend".into(),
                 color: "#000",
                 points: vec![None],
+                dashed: false,
             }],
             num,
         )
@@ -264,6 +269,7 @@ mod tests {
                 name: "x".into(),
                 color: "#000",
                 points: vec![Some(5.0), Some(5.0)],
+                dashed: false,
             }],
             num,
         )

@@ -62,6 +62,62 @@ fn daily(
     Ok(out)
 }
 
+/// Days the spend chart looks ahead.
+const FORECAST_DAYS: i64 = 7;
+
+/// The spend chart's labels and lines: the daily spend, then the snapshot's forecast burn rate
+/// (dashed, from the last day with data over the next [`FORECAST_DAYS`] days) and, when a
+/// monthly limit is known, the budget per day (dashed).
+fn spend_with_forecast(
+    labels: &[String],
+    spend: Series,
+    snap: &OrgSignalSnapshot,
+    days: &[(String, OrgSignalSnapshot)],
+) -> (Vec<String>, Vec<Series>) {
+    let n = labels.len();
+    let Some(burn) = snap.budget.daily_burn_usd.filter(|b| b.is_finite()) else {
+        return (labels.to_vec(), vec![spend]);
+    };
+    let last = days
+        .last()
+        .map_or(snap.window.until, |(_, s)| s.window.since);
+    let mut all = labels.to_vec();
+    all.extend((1..=FORECAST_DAYS).map(|k| (last + Duration::days(k)).format("%b %d").to_string()));
+    let future = FORECAST_DAYS as usize;
+    let mut points = spend.points;
+    points.resize(n + future, None);
+    let anchor = points[..n].iter().rposition(Option::is_some);
+    let mut forecast = vec![None; n + future];
+    if let Some(a) = anchor {
+        forecast[a] = points[a];
+    }
+    for p in forecast.iter_mut().skip(n) {
+        *p = Some(burn);
+    }
+    let mut lines = vec![
+        Series { points, ..spend },
+        Series {
+            name: format!("forecast (${burn:.0}/day)"),
+            color: "#8250df",
+            points: forecast,
+            dashed: true,
+        },
+    ];
+    if let Some(limit) = snap
+        .budget
+        .monthly_limit_usd
+        .filter(|l| l.is_finite() && *l > 0.0)
+    {
+        lines.push(Series {
+            name: "budget per day".to_owned(),
+            color: "#b3261e",
+            points: vec![Some(limit / 30.0); n + future],
+            dashed: true,
+        });
+    }
+    (all, lines)
+}
+
 /// A count axis label: whole numbers without decimals.
 fn count(v: f64) -> String {
     if v.fract() == 0.0 {
@@ -125,12 +181,14 @@ fn body(caller: &Caller, svc: &mut Service<'_>, _page: &Page) -> Result<Markup, 
                 .iter()
                 .map(|(_, s)| if has_data(s) { f(s) } else { None })
                 .collect(),
+            dashed: false,
         };
     let quality = series("quality", "#1f6feb", |s| s.performance.avg_quality_score);
     let success = series("success rate", "#137333", |s| {
         s.performance.avg_success_rate
     });
     let spend = series("spend", "#8250df", |s| Some(s.budget.total_spend));
+    let (spend_labels, spend_chart) = spend_with_forecast(&labels, spend, &snap, &days);
     let overhead = series("coordination overhead", "#bf8700", |s| {
         s.coordination.coordination_overhead_pct
     });
@@ -222,7 +280,7 @@ fn body(caller: &Caller, svc: &mut Service<'_>, _page: &Page) -> Result<Markup, 
         div.charts {
             (line_chart("Quality (0–10)", &labels, &[quality], |v| format!("{v:.1}")))
             (line_chart("Success rate", &labels, &[success], |v| format!("{:.0} %", v * 100.0)))
-            (line_chart("Spend per day (USD)", &labels, &[spend], |v| format!("${v:.0}")))
+            (line_chart("Spend per day (USD), with the forecast", &spend_labels, &spend_chart, |v| format!("${v:.0}")))
             (line_chart("Coordination overhead (%)", &labels, &[overhead], |v| format!("{v:.0}")))
             (line_chart("Error findings per day", &labels, &[errors], count))
         }

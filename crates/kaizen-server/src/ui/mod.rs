@@ -136,7 +136,9 @@ fn revalidate(
         .map_err(|e| ApiError::internal(e.to_string()))?
         .ok_or_else(|| ApiError::unauthorized(format!("token {} is unknown", auth.token_id)))?;
     match info.state(now) {
-        TokenState::Active => Ok(Caller { auth }),
+        TokenState::Active => Ok(Caller {
+            auth: Arc::new(auth),
+        }),
         state => Err(ApiError::unauthorized(format!(
             "token {} is {}",
             auth.token_id,

@@ -249,11 +249,13 @@ fn charts(checks: &[StoredCheck]) -> Markup {
                     name: "control".into(),
                     color: "#5b6470",
                     points: checks.iter().map(|c| find(c).and_then(|m| m.control.map(|e| e.ratio))).collect(),
+                    dashed: false,
                 };
                 @let treatment = Series {
                     name: "treatment".into(),
                     color: "#1f6feb",
                     points: checks.iter().map(|c| find(c).and_then(|m| m.treatment.map(|e| e.ratio))).collect(),
+                    dashed: false,
                 };
                 (line_chart(metric.as_str(), &labels, &[control, treatment], match metric {
                     Metric::Quality => |v| format!("{v:.2}"),

@@ -15,6 +15,7 @@ use kaizen_core::config::{KaizenConfig, RolloutStrategyKind};
 use kaizen_core::improve::guards::{GuardChain, GuardContext, proposal_fingerprint};
 use kaizen_core::org::{Agent, OrgChange};
 use kaizen_server::AppState;
+use kaizen_service::ops;
 use kaizen_service::rollback::RollbackExecutor;
 use kaizen_store::auth::{AuditQuery, AuditRecord, IssuedToken, NewToken};
 use kaizen_store::proposals::{ActorKind, QueueOutcome};
@@ -367,7 +368,7 @@ impl Server {
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
-        Self::read(req.call())
+        conforms(ops::Method::Get, path, Self::read(req.call()))
     }
 
     /// `GET path` with `token`.
@@ -390,7 +391,7 @@ impl Server {
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
-        Self::read(req.send(body))
+        conforms(ops::Method::Post, path, Self::read(req.send(body)))
     }
 
     /// `POST path` with `token` and a JSON body.
@@ -563,4 +564,71 @@ impl Drop for Server {
             let _ = t.join();
         }
     }
+}
+
+/// The registry operation a request path names (`/api/v1/proposals/p1/approve?x` →
+/// `proposals.approve`): literal segments must match, `{…}` segments match anything.
+pub fn operation_at(method: ops::Method, path: &str) -> Option<&'static ops::Operation> {
+    let path = path.split('?').next()?.strip_prefix("/api/v1")?;
+    let segments: Vec<&str> = path.split('/').collect();
+    ops::operations().iter().find(|o| {
+        let template: Vec<&str> = o.path.split('/').collect();
+        o.method == method
+            && template.len() == segments.len()
+            && template
+                .iter()
+                .zip(&segments)
+                .all(|(t, s)| t.starts_with('{') || t == s)
+    })
+}
+
+/// The serialisation-contract JSON Schema of `op`'s output, compiled once.
+fn output_validator(op: &'static ops::Operation) -> &'static jsonschema::Validator {
+    static CACHE: std::sync::OnceLock<
+        std::sync::Mutex<std::collections::HashMap<&'static str, &'static jsonschema::Validator>>,
+    > = std::sync::OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    let mut cache = cache.lock().unwrap_or_else(|p| p.into_inner());
+    cache.entry(op.name).or_insert_with(|| {
+        let mut g = schemars::generate::SchemaSettings::draft2020_12()
+            .for_serialize()
+            .into_generator();
+        let mut root = (op.output)(&mut g).to_value();
+        let defs: serde_json::Map<String, Value> = g.take_definitions(true);
+        if let Some(obj) = root.as_object_mut() {
+            obj.insert("$defs".to_owned(), Value::Object(defs));
+        }
+        let v = jsonschema::options()
+            .should_validate_formats(true)
+            .build(&root)
+            .unwrap_or_else(|e| panic!("{}: the output schema does not compile: {e}", op.name));
+        Box::leak(Box::new(v))
+    })
+}
+
+/// Checks that a successful JSON response is what the operation's output schema says (every
+/// API test goes through this, so each documented output is held to what is sent).
+fn conforms(method: ops::Method, path: &str, r: Resp) -> Resp {
+    let json = r
+        .header("content-type")
+        .is_some_and(|c| c.starts_with("application/json"));
+    if (200..300).contains(&r.status)
+        && json
+        && let Some(op) = operation_at(method, path)
+    {
+        let value: Value = serde_json::from_str(&r.body)
+            .unwrap_or_else(|e| panic!("{} {path}: not JSON ({e}): {}", op.name, r.body));
+        let errors: Vec<String> = output_validator(op)
+            .iter_errors(&value)
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .take(5)
+            .collect();
+        assert!(
+            errors.is_empty(),
+            "{} {path}: the response does not match the output schema: {errors:#?}\n{}",
+            op.name,
+            r.body
+        );
+    }
+    r
 }

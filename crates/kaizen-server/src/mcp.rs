@@ -1,0 +1,546 @@
+//! The MCP server: every operation of the registry (`kaizen_service::ops`) as a tool named
+//! `kaizen_{domain}_{action}`, plus the nine legacy signal tools of the seed design, over stdio
+//! (`kaizen mcp`) and streamable HTTP (`/mcp` in `kaizen serve`).
+//!
+//! * The tool list is generated from the registry: the input schema is the operation's input
+//!   type, the output schema its output type, the description the registry's text, and the
+//!   annotations (read-only, destructive, idempotent) its flags. Nothing is written twice, so
+//!   the tools and the REST API cannot drift apart (a test compares them).
+//! * Scoping: `tools/list` shows a caller only the tools its token's capabilities allow (deny
+//!   beats allow), never a human-only tool to an agent, and only the toolsets and the read-only
+//!   mode the `mcp` config section allows; calling any other tool is refused.
+//! * A call runs through [`crate::api::run_as`] — the path REST and the web UI take — so it is
+//!   authorised, rate-limited and audited the same way (`via: "mcp"` in the audit detail).
+//! * Every failure of a call (bad arguments, a refused capability, a guard rejection, an
+//!   internal error) is a tool result with `isError: true` and a structured body
+//!   `{"error": {"code", "message", "details"}}`, the REST error envelope; protocol errors are
+//!   only for protocol problems (an unknown tool name, a missing token).
+
+use std::sync::{Arc, OnceLock};
+
+use axum::http::{HeaderMap, StatusCode};
+use kaizen_core::auth::Action;
+use kaizen_service::ops::{self, Operation};
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, Implementation, JsonObject,
+    ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+    ToolAnnotations,
+};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData, RoleServer, ServerHandler};
+use schemars::generate::SchemaSettings;
+use serde_json::{Value, json};
+
+use crate::auth::{self, Caller};
+use crate::error::ApiError;
+use crate::{AppState, blocking};
+
+/// How a legacy signal tool shapes the operation it calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// The operation's output as it is.
+    Whole,
+    /// Only the snapshot's `window` and this domain.
+    Domain(&'static str),
+}
+
+/// One MCP tool: an operation of the registry under a tool name.
+#[derive(Debug, Clone)]
+pub struct ToolDef {
+    /// The tool's name.
+    pub name: String,
+    /// The operation it runs.
+    pub op: &'static Operation,
+    /// Whether it is one of the nine legacy signal tools.
+    pub legacy: bool,
+    /// How the output is shaped.
+    pub shape: Shape,
+    /// Whether the operation's output is not a JSON object and is wrapped as `{"items": …}`
+    /// (MCP's structured content is an object).
+    pub wrapped: bool,
+    /// The MCP description.
+    pub tool: Tool,
+}
+
+/// The tool name of a registry operation: `kaizen_{domain}_{action}`.
+pub fn tool_name(op: &Operation) -> String {
+    format!("kaizen_{}", op.name.replace('.', "_"))
+}
+
+/// The legacy signal tools: name, operation, shape, description.
+const LEGACY: &[(&str, &str, Shape, &str)] = &[
+    (
+        "kaizen_signals_get_org_snapshot",
+        "signals.snapshot",
+        Shape::Whole,
+        "Legacy signal tool: the whole signal snapshot (performance, budget, coordination, scaling, errors, evolution, telemetry) for a window. Same as kaizen_signals_snapshot.",
+    ),
+    (
+        "kaizen_signals_get_performance",
+        "signals.snapshot",
+        Shape::Domain("performance"),
+        "Legacy signal tool: the performance domain (quality, success rate, throughput per department and agent) for a window. Returns `window` and `performance`.",
+    ),
+    (
+        "kaizen_signals_get_budget",
+        "signals.snapshot",
+        Shape::Domain("budget"),
+        "Legacy signal tool: the budget domain (spend, forecast, cost per task) for a window. Returns `window` and `budget`.",
+    ),
+    (
+        "kaizen_signals_get_coordination",
+        "signals.snapshot",
+        Shape::Domain("coordination"),
+        "Legacy signal tool: the coordination domain (overhead, efficiency, redundancy, straggler gaps) for a window. Returns `window` and `coordination`.",
+    ),
+    (
+        "kaizen_signals_get_scaling_history",
+        "signals.snapshot",
+        Shape::Domain("scaling"),
+        "Legacy signal tool: the scaling domain (scaling decisions and their outcomes) for a window. Returns `window` and `scaling`.",
+    ),
+    (
+        "kaizen_signals_get_error_patterns",
+        "signals.snapshot",
+        Shape::Domain("errors"),
+        "Legacy signal tool: the errors domain (error findings by category and severity) for a window. Returns `window` and `errors`.",
+    ),
+    (
+        "kaizen_signals_get_evolution_outcomes",
+        "signals.snapshot",
+        Shape::Domain("evolution"),
+        "Legacy signal tool: the evolution domain (outcomes of past changes) for a window. Returns `window` and `evolution`.",
+    ),
+    (
+        "kaizen_signals_get_proposals",
+        "proposals.list",
+        Shape::Whole,
+        "Legacy signal tool: the approval queue, newest first, optionally by status. Same as kaizen_proposals_list.",
+    ),
+    (
+        "kaizen_signals_submit_proposal",
+        "proposals.submit",
+        Shape::Whole,
+        "Legacy signal tool: submit a proposal for human review; it goes through the guard chain. Same as kaizen_proposals_submit.",
+    ),
+];
+
+/// A standalone JSON Schema (draft 2020-12, definitions under `$defs`) of an operation's
+/// input or output, with a top-level `$ref` resolved so the root is the object itself. Inputs
+/// use the deserialisation contract (what is accepted), outputs the serialisation contract.
+fn standalone(
+    f: fn(&mut schemars::SchemaGenerator) -> schemars::Schema,
+    settings: SchemaSettings,
+) -> Value {
+    let mut g = schemars::SchemaGenerator::new(settings);
+    let mut root = f(&mut g).to_value();
+    let defs = g.take_definitions(true);
+    if let Some(name) = root
+        .get("$ref")
+        .and_then(Value::as_str)
+        .and_then(|r| r.strip_prefix("#/$defs/"))
+        && let Some(def) = defs.get(name)
+    {
+        let mut resolved = def.clone();
+        if let (Some(obj), Some(extra)) = (resolved.as_object_mut(), root.as_object()) {
+            for (k, v) in extra {
+                if k != "$ref" {
+                    obj.insert(k.clone(), v.clone());
+                }
+            }
+        }
+        root = resolved;
+    }
+    if !defs.is_empty()
+        && let Some(obj) = root.as_object_mut()
+    {
+        obj.insert("$defs".to_owned(), Value::Object(defs));
+    }
+    root
+}
+
+fn is_object_schema(schema: &Value) -> bool {
+    schema.get("type").and_then(Value::as_str) == Some("object")
+}
+
+fn object(v: Value) -> JsonObject {
+    match v {
+        Value::Object(o) => o,
+        other => {
+            let mut o = JsonObject::new();
+            o.insert("type".to_owned(), json!("object"));
+            o.insert("description".to_owned(), other);
+            o
+        }
+    }
+}
+
+fn build(name: String, op: &'static Operation, legacy: bool, shape: Shape, text: &str) -> ToolDef {
+    let mut input = standalone(op.input, SchemaSettings::draft2020_12());
+    if let Some(obj) = input.as_object_mut() {
+        obj.entry("type").or_insert(json!("object"));
+        obj.entry("properties").or_insert(json!({}));
+    }
+    let output = standalone(op.output, SchemaSettings::draft2020_12().for_serialize());
+    let wrapped = !is_object_schema(&output);
+    let output = match shape {
+        Shape::Domain(domain) => {
+            let mut props = JsonObject::new();
+            for key in ["window", domain] {
+                if let Some(p) = output.get("properties").and_then(|p| p.get(key)) {
+                    props.insert(key.to_owned(), p.clone());
+                }
+            }
+            let mut o = json!({
+                "type": "object",
+                "properties": props,
+                "required": ["window", domain],
+            });
+            if let (Some(obj), Some(defs)) = (o.as_object_mut(), output.get("$defs")) {
+                obj.insert("$defs".to_owned(), defs.clone());
+            }
+            o
+        }
+        Shape::Whole if wrapped => {
+            let mut items = output;
+            let defs = items.as_object_mut().and_then(|o| o.remove("$defs"));
+            let mut o = json!({
+                "type": "object",
+                "properties": {"items": items},
+                "required": ["items"],
+            });
+            if let (Some(obj), Some(defs)) = (o.as_object_mut(), defs) {
+                obj.insert("$defs".to_owned(), defs);
+            }
+            o
+        }
+        Shape::Whole => output,
+    };
+    let mut description = format!("{}\n\n{}", op.summary, text);
+    description.push_str(&format!(
+        "\n\nNeeds the capability `{}`{}.",
+        op.capability(),
+        if op.human_only {
+            "; only a human principal may call it"
+        } else {
+            ""
+        }
+    ));
+    if op.action == Action::Admin {
+        description.push_str(" An admin tool: pass `confirm: true` and a non-blank `reason`.");
+    }
+    let annotations = ToolAnnotations::with_title(op.summary)
+        .read_only(op.read_only)
+        .destructive(op.destructive)
+        .idempotent(op.idempotent)
+        .open_world(false);
+    let tool = Tool::new(name.clone(), description, Arc::new(object(input)))
+        .with_raw_output_schema(Arc::new(object(output)))
+        .with_title(op.summary)
+        .with_annotations(annotations);
+    ToolDef {
+        name,
+        op,
+        legacy,
+        shape,
+        wrapped: wrapped && shape == Shape::Whole,
+        tool,
+    }
+}
+
+/// Every tool, registry tools first (in registry order), then the legacy signal tools.
+pub fn all_tools() -> &'static [ToolDef] {
+    static TOOLS: OnceLock<Vec<ToolDef>> = OnceLock::new();
+    TOOLS.get_or_init(|| {
+        let mut tools: Vec<ToolDef> = ops::operations()
+            .iter()
+            .map(|op| build(tool_name(op), op, false, Shape::Whole, op.description))
+            .collect();
+        for (name, op_name, shape, text) in LEGACY {
+            if let Some(op) = ops::operation(op_name) {
+                tools.push(build((*name).to_owned(), op, true, *shape, text));
+            }
+        }
+        tools
+    })
+}
+
+/// Why a tool is not offered to a caller, or `None` when it is.
+fn hidden(state: &AppState, caller: &Caller, tool: &ToolDef) -> Option<ApiError> {
+    let config = &state.config.mcp;
+    let op = tool.op;
+    if !config.offers(op.domain) {
+        return Some(ApiError::forbidden(
+            "tool_disabled",
+            format!(
+                "the toolset {} is not enabled on this server (mcp.toolsets)",
+                op.domain
+            ),
+        ));
+    }
+    if config.read_only && !op.read_only {
+        return Some(ApiError::forbidden(
+            "tool_disabled",
+            format!(
+                "{} changes state and this server is read-only (mcp.read_only)",
+                tool.name
+            ),
+        ));
+    }
+    if tool.legacy && !config.legacy_tools {
+        return Some(ApiError::forbidden(
+            "tool_disabled",
+            "the legacy signal tools are disabled (mcp.legacy_tools)",
+        ));
+    }
+    auth::authorize(caller, op).err()
+}
+
+/// The tools `caller` may see and call.
+pub fn visible_tools(state: &AppState, caller: &Caller) -> Vec<&'static ToolDef> {
+    all_tools()
+        .iter()
+        .filter(|t| hidden(state, caller, t).is_none())
+        .collect()
+}
+
+/// The tool result of a failure: `isError` with the REST error envelope as structured content.
+fn error_result(e: &ApiError) -> CallToolResult {
+    let details: Vec<Value> = e
+        .details
+        .iter()
+        .map(|d| json!({"field": d.field, "message": d.message}))
+        .collect();
+    CallToolResult::structured_error(json!({
+        "error": {"code": e.code, "message": e.message, "details": details}
+    }))
+}
+
+fn shape_output(tool: &ToolDef, value: Value) -> Value {
+    match tool.shape {
+        Shape::Domain(domain) => json!({
+            "window": value.get("window").cloned().unwrap_or(Value::Null),
+            domain: value.get(domain).cloned().unwrap_or(Value::Null),
+        }),
+        Shape::Whole if tool.wrapped => json!({ "items": value }),
+        Shape::Whole => value,
+    }
+}
+
+/// The audit target of a call: the `id` argument, when there is one.
+fn target_of(args: &Value) -> Option<String> {
+    match args.get("id") {
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// Where a call's credentials come from.
+#[derive(Clone)]
+enum Credential {
+    /// The token `kaizen mcp` was started with.
+    Fixed(Arc<str>),
+    /// Each HTTP request's `Authorization` header.
+    PerRequest,
+}
+
+/// The MCP server handler.
+#[derive(Clone)]
+pub struct KaizenMcp {
+    state: Arc<AppState>,
+    credential: Credential,
+}
+
+impl std::fmt::Debug for KaizenMcp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KaizenMcp").finish_non_exhaustive()
+    }
+}
+
+impl KaizenMcp {
+    /// A server whose every call authenticates with `secret` (stdio).
+    pub fn with_token(state: Arc<AppState>, secret: &str) -> Self {
+        Self {
+            state,
+            credential: Credential::Fixed(Arc::from(secret)),
+        }
+    }
+
+    /// A server that authenticates each request by its `Authorization` header (HTTP).
+    pub fn per_request(state: Arc<AppState>) -> Self {
+        Self {
+            state,
+            credential: Credential::PerRequest,
+        }
+    }
+
+    fn headers(&self, context: &RequestContext<RoleServer>) -> HeaderMap {
+        match &self.credential {
+            Credential::Fixed(secret) => {
+                let mut h = HeaderMap::new();
+                if let Ok(v) = format!("Bearer {secret}").parse() {
+                    h.insert(axum::http::header::AUTHORIZATION, v);
+                }
+                h
+            }
+            Credential::PerRequest => context
+                .extensions
+                .get::<axum::http::request::Parts>()
+                .map(|p| p.headers.clone())
+                .unwrap_or_default(),
+        }
+    }
+
+    /// Authenticates the caller of a request; a missing or invalid token is a protocol error.
+    async fn caller(&self, context: &RequestContext<RoleServer>) -> Result<Caller, ErrorData> {
+        let headers = self.headers(context);
+        let state = Arc::clone(&self.state);
+        blocking(move || {
+            let store = state.store();
+            state.authenticate(&store, &headers)
+        })
+        .await
+        .map_err(|e| ErrorData::invalid_request(format!("unauthorized: {}", e.message), None))
+    }
+
+    /// Runs `tool` with `args` for `caller`: the shared authorise → rate-limit → run → audit
+    /// path, then the tool's output shape.
+    async fn run(&self, caller: Caller, tool: &'static ToolDef, args: Value) -> CallToolResult {
+        let state = Arc::clone(&self.state);
+        let target = target_of(&args);
+        let result = blocking(move || {
+            let mut store = state.store();
+            if let Some(refusal) = hidden(&state, &caller, tool) {
+                // Audit refused writes like every adapter does; reads are not audited.
+                let st = Arc::clone(&state);
+                return crate::api::run_as(
+                    &st,
+                    &mut store,
+                    &caller,
+                    tool.op,
+                    target.as_deref(),
+                    Some("mcp"),
+                    |_, _| Err::<Value, _>(refusal),
+                );
+            }
+            let st = Arc::clone(&state);
+            crate::api::run_as(
+                &state,
+                &mut store,
+                &caller,
+                tool.op,
+                target.as_deref(),
+                Some("mcp"),
+                move |caller, svc| crate::dispatch::execute(&st, caller, svc, tool.op, args),
+            )
+        })
+        .await;
+        match result {
+            Ok(value) => CallToolResult::structured(shape_output(tool, value)),
+            Err(e) => error_result(&e),
+        }
+    }
+}
+
+impl ServerHandler for KaizenMcp {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new("kaizen", env!("CARGO_PKG_VERSION")))
+            .with_instructions(
+                "kaizen makes an organisation of AI agents improve itself safely. Read the signals \
+                 (kaizen_signals_snapshot, kaizen_rules_evaluate), the approval queue \
+                 (kaizen_proposals_list, kaizen_proposals_get) and rollouts; submit a proposal \
+                 with kaizen_proposals_submit (it goes through the guard chain and waits for a \
+                 human). Approvals and rollout decisions are human-only. Tools you do not see \
+                 are outside your token's capabilities.",
+            )
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        let caller = self.caller(&context).await?;
+        let tools = visible_tools(&self.state, &caller)
+            .into_iter()
+            .map(|t| t.tool.clone())
+            .collect();
+        Ok(ListToolsResult::with_all_items(tools))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let Some(tool) = all_tools().iter().find(|t| t.name == request.name) else {
+            return Err(ErrorData::invalid_params(
+                format!("unknown tool {}", request.name),
+                None,
+            ));
+        };
+        let caller = self.caller(&context).await?;
+        let args = Value::Object(request.arguments.unwrap_or_default());
+        Ok(self.run(caller, tool, args).await.into())
+    }
+}
+
+/// The streamable HTTP service mounted at `/mcp`: each request must carry a valid bearer token
+/// (checked again by every call, so a revoked token stops working at once), and rmcp's
+/// `Host` validation (DNS-rebinding protection) is on with `mcp.allowed_hosts`.
+pub fn http_service(
+    state: Arc<AppState>,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> rmcp::transport::streamable_http_server::StreamableHttpService<
+    KaizenMcp,
+    rmcp::transport::streamable_http_server::session::local::LocalSessionManager,
+> {
+    use rmcp::transport::streamable_http_server::{
+        StreamableHttpServerConfig, StreamableHttpService,
+    };
+    let limit = usize::try_from(state.config.server.max_body_bytes).unwrap_or(usize::MAX);
+    let config = StreamableHttpServerConfig::default()
+        .with_allowed_hosts(state.config.mcp.allowed_hosts.clone())
+        .with_max_request_body_bytes(limit)
+        .with_cancellation_token(shutdown);
+    let handler = KaizenMcp::per_request(state);
+    StreamableHttpService::new(move || Ok(handler.clone()), Default::default(), config)
+}
+
+/// Refuses an `/mcp` request without a valid bearer token with 401 and the error envelope,
+/// before rmcp sees it.
+pub async fn require_token(
+    axum::extract::State(state): axum::extract::State<Arc<AppState>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let headers = request.headers().clone();
+    let st = Arc::clone(&state);
+    let checked = blocking(move || {
+        let store = st.store();
+        st.authenticate(&store, &headers).map(|_| ())
+    })
+    .await;
+    match checked {
+        Ok(()) => next.run(request).await,
+        Err(e) => e.into_response(),
+    }
+}
+
+/// A 401 for `kaizen mcp` started with a token that does not authenticate.
+pub fn check_token(state: &AppState, secret: &str) -> Result<Caller, ApiError> {
+    let mut headers = HeaderMap::new();
+    let value = format!("Bearer {secret}").parse().map_err(|_| {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "the token is not ASCII",
+        )
+    })?;
+    headers.insert(axum::http::header::AUTHORIZATION, value);
+    let store = state.store();
+    state.authenticate(&store, &headers)
+}

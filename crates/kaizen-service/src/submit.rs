@@ -1,0 +1,229 @@
+//! Proposals submitted from outside a cycle — by an agent through MCP or REST, or by a person —
+//! go through exactly the checks a cycle's proposals go through: the guard chain (altitude
+//! switches, scope, a validated rollback plan, the rate limit, the approval gate) and
+//! de-duplication, and land in the same human approval queue. Nothing is applied.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use kaizen_core::altitude::Altitude;
+use kaizen_core::config::RolloutStrategyKind;
+use kaizen_core::improve::appliers::altitude_of;
+use kaizen_core::improve::guards::{GuardChain, GuardContext, proposal_fingerprint};
+use kaizen_core::improve::{ImprovementProposal, Rationale, Risk, RollbackPlan, RolloutDefaults};
+use kaizen_core::org::OrgChange;
+use kaizen_core::rules::RuleSeverity;
+use kaizen_store::proposals::{Actor, QueueOutcome};
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use crate::cycle::{CycleProposal, ProposalOutcome};
+use crate::{Result, Service, ServiceError, store_err};
+
+/// Longest accepted title, in characters.
+pub const MAX_TITLE_CHARS: usize = 200;
+/// Longest accepted description or evidence, in characters.
+pub const MAX_TEXT_CHARS: usize = 10_000;
+/// Most changes in one submitted proposal.
+pub const MAX_CHANGES: usize = 100;
+
+/// A proposal as a caller submits it (the input of `proposals.submit`); the service derives
+/// its id, rollback plan and risk.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Submission {
+    /// The altitude of the changes: `config_tuning`, `architecture`, `prompt_tuning` or
+    /// `code_modification`; every change must be of it.
+    pub altitude: Altitude,
+    /// One line for the reviewer (at most 200 characters).
+    pub title: String,
+    /// What changes and why.
+    pub description: String,
+    /// What was observed, with the numbers: the evidence the reviewer weighs.
+    pub evidence: String,
+    /// The rule or observation behind it (default `submitted`).
+    pub rule_name: Option<String>,
+    /// The changes to the org document, applied atomically in order (docs/org.md lists the
+    /// operations). The rollback plan is derived from them and validated.
+    pub changes: Vec<OrgChange>,
+    /// How likely it is to help, from 0 to 1.
+    pub confidence: f64,
+    /// Other answers considered, and why not them.
+    #[serde(default)]
+    pub alternatives: Vec<String>,
+    /// Rollout strategy; default: the configured one.
+    pub rollout: Option<RolloutStrategyKind>,
+    /// Observation window in hours (1–2160); default: the configured one.
+    pub observation_window_hours: Option<u32>,
+}
+
+fn invalid(field: &str, message: impl std::fmt::Display) -> ServiceError {
+    ServiceError::Invalid(format!("{field}: {message}"))
+}
+
+fn text(field: &str, value: &str, max: usize) -> Result<String> {
+    let v = value.trim();
+    if v.is_empty() {
+        return Err(invalid(field, "must not be blank"));
+    }
+    if v.chars().count() > max {
+        return Err(invalid(field, format!("longer than {max} characters")));
+    }
+    Ok(v.to_owned())
+}
+
+impl Submission {
+    /// The proposal this submission becomes at `now`, after checking its fields.
+    pub fn into_proposal(
+        self,
+        now: DateTime<Utc>,
+        defaults: RolloutDefaults,
+    ) -> Result<ImprovementProposal> {
+        let title = text("title", &self.title, MAX_TITLE_CHARS)?;
+        let description = text("description", &self.description, MAX_TEXT_CHARS)?;
+        let evidence = text("evidence", &self.evidence, MAX_TEXT_CHARS)?;
+        let rule_name = match &self.rule_name {
+            Some(r) => text("rule_name", r, 100)?,
+            None => "submitted".to_owned(),
+        };
+        if self.changes.is_empty() {
+            return Err(invalid("changes", "at least one change is needed"));
+        }
+        if self.changes.len() > MAX_CHANGES {
+            return Err(invalid(
+                "changes",
+                format!("at most {MAX_CHANGES} changes in one proposal"),
+            ));
+        }
+        for (i, change) in self.changes.iter().enumerate() {
+            let a = altitude_of(change);
+            if a != self.altitude {
+                return Err(invalid(
+                    &format!("changes[{i}]"),
+                    format!(
+                        "is a {} change but the proposal's altitude is {}",
+                        a.as_str(),
+                        self.altitude.as_str()
+                    ),
+                ));
+            }
+        }
+        if !(self.confidence.is_finite() && (0.0..=1.0).contains(&self.confidence)) {
+            return Err(invalid("confidence", "must be a number from 0 to 1"));
+        }
+        if let Some(h) = self.observation_window_hours
+            && !(1..=24 * 90).contains(&h)
+        {
+            return Err(invalid(
+                "observation_window_hours",
+                "must be from 1 to 2160 (90 days)",
+            ));
+        }
+        let alternatives = self
+            .alternatives
+            .iter()
+            .enumerate()
+            .map(|(i, a)| text(&format!("alternatives[{i}]"), a, MAX_TEXT_CHARS))
+            .collect::<Result<Vec<_>>>()?;
+        let mut proposal = ImprovementProposal {
+            id: String::new(),
+            altitude: self.altitude,
+            title,
+            description,
+            rationale: Rationale {
+                rule_name,
+                severity: RuleSeverity::Info,
+                description: evidence,
+                signal_context: BTreeMap::new(),
+                threshold: None,
+            },
+            changes: self.changes,
+            rollback: RollbackPlan {
+                operations: Vec::new(),
+            },
+            alternatives,
+            confidence: self.confidence,
+            risk: Risk::for_altitude(self.altitude),
+            rollout: self.rollout.unwrap_or(defaults.strategy),
+            observation_window_hours: self
+                .observation_window_hours
+                .unwrap_or(defaults.observation_window_hours),
+            source_cycle: None,
+            created_at: now,
+        };
+        proposal.refresh_derived();
+        Ok(proposal)
+    }
+}
+
+impl Service<'_> {
+    /// Runs `submission` through the guard chain and, when every guard passes and no open
+    /// proposal makes the same changes, queues it for human review. Refused while
+    /// `self_improvement.enabled` is false. `actor` is who submitted it (kept in the proposal's
+    /// history through the audit log of the adapter that called this).
+    pub fn submit_proposal(
+        &mut self,
+        submission: Submission,
+        actor: &Actor,
+    ) -> Result<CycleProposal> {
+        if !self.config.self_improvement.enabled {
+            return Err(ServiceError::Disabled);
+        }
+        crate::review::check_actor(actor)?;
+        let org = self
+            .store
+            .org_current()
+            .map_err(store_err)?
+            .ok_or(ServiceError::NoOrg)?;
+        let now = self.clock.now();
+        let now = DateTime::<Utc>::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now);
+        let defaults = RolloutDefaults::from(&self.config.self_improvement.rollout);
+        let proposal = submission.into_proposal(now, defaults)?;
+        let window_hours = i64::from(self.config.self_improvement.guards.rate_limit_window_hours);
+        let submitted = self
+            .store
+            .proposals_submitted_since(now - chrono::Duration::hours(window_hours))
+            .map_err(store_err)?;
+        let ctx = GuardContext {
+            config: &self.config.self_improvement,
+            org: &org.document,
+            submissions_in_window: submitted,
+        };
+        let verdict = GuardChain::standard().evaluate(&proposal, &ctx);
+        let mut id = proposal.id.clone();
+        let outcome = if let Some(rejection) = verdict.results.iter().find(|r| !r.passed()) {
+            ProposalOutcome::RejectedByGuard {
+                guard: rejection.guard.clone(),
+                reason: rejection.reason.clone(),
+            }
+        } else {
+            match self
+                .store
+                .queue_proposal(
+                    &proposal,
+                    &verdict.results,
+                    &proposal_fingerprint(&proposal),
+                    now,
+                )
+                .map_err(store_err)?
+            {
+                QueueOutcome::Queued { id: stored } => {
+                    id = stored;
+                    ProposalOutcome::Queued
+                }
+                QueueOutcome::Duplicate { existing_id } => {
+                    ProposalOutcome::Duplicate { existing_id }
+                }
+            }
+        };
+        tracing::info!(proposal = %id, actor = %actor.name, ?outcome, "proposal submitted");
+        Ok(CycleProposal {
+            id,
+            altitude: proposal.altitude,
+            title: proposal.title,
+            rule_name: proposal.rationale.rule_name,
+            guards: verdict.results,
+            outcome,
+        })
+    }
+}
