@@ -977,7 +977,7 @@ fn help_works_for_every_command() {
     ] {
         assert!(top.contains(cmd), "top-level help lacks {cmd}:\n{top}");
     }
-    let commands: [&[&str]; 39] = [
+    let commands: [&[&str]; 43] = [
         &["quickstart"],
         &["init"],
         &["ingest"],
@@ -1017,6 +1017,10 @@ fn help_works_for_every_command() {
         &["alerts", "list"],
         &["alerts", "ack"],
         &["cycle", "run"],
+        &["sim", "run"],
+        &["sim", "suite"],
+        &["demo"],
+        &["mcp"],
     ];
     for cmd in commands {
         let mut args = cmd.to_vec();

@@ -128,7 +128,7 @@ fn exit_code(reports: &[ScenarioReport], quiet: bool) -> u8 {
 /// The scenario files of `dir`, by name.
 fn scenario_files(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .with_context(|| format!("reading {}", dir.display()))?
+        .map_err(|e| usage(format!("reading {}: {e}", dir.display())))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
             p.extension()
