@@ -39,9 +39,15 @@ fn a_short_control_run_reports_both_runs_and_makes_no_proposal() {
     };
     let first = run();
     assert_eq!(first["scenario"], "control", "{first:#}");
-    assert_eq!((first["agents"].as_u64(), first["days"].as_u64()), (Some(20), Some(7)));
+    assert_eq!(
+        (first["agents"].as_u64(), first["days"].as_u64()),
+        (Some(20), Some(7))
+    );
     assert_eq!(first["counts"]["made"], 0, "{first:#}");
-    assert!(first["tasks"].as_u64().is_some_and(|t| t > 500), "{first:#}");
+    assert!(
+        first["tasks"].as_u64().is_some_and(|t| t > 500),
+        "{first:#}"
+    );
     // Both runs' KPIs, and every expectation checked and holding.
     for run in ["with_loop", "without_loop"] {
         assert!(first[run].is_object(), "{run}: {first:#}");
@@ -74,9 +80,13 @@ fn bad_scenarios_exit_2_naming_the_problem() {
     kaizen(dir.path(), &["sim", "run", "--scenario", &bad_fault], &[])
         .code_is(2)
         .stderr_has(&["meteor"]);
-    kaizen(dir.path(), &["sim", "run", "--scenario", "missing.yaml"], &[])
-        .code_is(2)
-        .stderr_has(&["missing.yaml"]);
+    kaizen(
+        dir.path(),
+        &["sim", "run", "--scenario", "missing.yaml"],
+        &[],
+    )
+    .code_is(2)
+    .stderr_has(&["missing.yaml"]);
     kaizen(dir.path(), &["sim", "suite", "no-such-dir"], &[])
         .code_is(2)
         .stderr_has(&["no-such-dir"]);
