@@ -531,6 +531,10 @@ pub struct RegressionConfig {
     pub error_rate_increase_threshold: f64,
     /// Relative success-rate drop that counts as a regression, in [0, 1].
     pub success_rate_drop_threshold: f64,
+    /// The statistical layer's tolerance (non-inferiority margin), as a fraction of each
+    /// metric's threshold, in [0, 1]: it rolls back only when the data show a worsening of
+    /// more than `tolerance × threshold` (0: any significant worsening).
+    pub tolerance: f64,
     /// Significance level of the statistical test, in [0.001, 0.5].
     pub statistical_significance_level: f64,
     /// Data needed per side before a metric is judged (≥ 2): observations (tasks) for the
@@ -554,6 +558,7 @@ impl Default for RegressionConfig {
             cost_increase_threshold: 0.20,
             error_rate_increase_threshold: 0.15,
             success_rate_drop_threshold: 0.10,
+            tolerance: 0.15,
             statistical_significance_level: 0.05,
             min_data_points: 10,
             consecutive_breaches: 2,
@@ -884,6 +889,7 @@ impl SelfImprovementConfig {
                 "success_rate_drop_threshold",
                 reg.success_rate_drop_threshold,
             ),
+            ("tolerance", reg.tolerance),
         ] {
             v.number(&g, key, value, Bound::Inclusive(0.0), Bound::Inclusive(1.0));
         }

@@ -19,15 +19,23 @@
 //!
 //! # Layer 2: statistics
 //!
-//! * `sequential` (default): at every check, a normal-mixture mSPRT per metric on the
-//!   difference treatment − control, with its always-valid p-value (the running minimum over
-//!   the checks so far) — valid however often one looks. The mixing scale τ is the metric's
-//!   threshold times the baseline estimate at the first testable check, then kept.
+//! A non-inferiority test: a metric regresses only on evidence that it got worse by more than
+//! the margin `tolerance × threshold × |baseline|` (fixed at the first testable check). The
+//! test is one-sided: an improvement is never evidence of harm.
+//!
+//! * `sequential` (default): at every check, a one-sided normal-mixture mSPRT per metric on
+//!   the excess harm (treatment − control, signed so that positive is worse, minus the
+//!   margin), with its always-valid p-value (the running minimum over the checks so far) —
+//!   valid however often one looks. The mixing scale τ is the metric's threshold times the
+//!   baseline estimate at the first testable check, then kept. The two-sided mSPRT of any
+//!   difference is kept alongside for the A/B winner and the confidence sequence.
 //! * `fixed_horizon`: Welch's t-test on the agents' ratios, once, at the final check.
 //!
-//! Either way it needs `min_data_points` agents per side, the p-values of the metrics tested
-//! together are Holm-adjusted, and a metric regresses when its adjusted p-value is below
-//! `statistical_significance_level` and its estimate moved the bad way.
+//! The variance of success and error rates is floored at the outcomes' own (Bernoulli,
+//! Poisson) noise, so a short window without spread cannot look certain. Either way layer 2
+//! needs `min_data_points` agents per side, the harm p-values of the metrics tested together
+//! are Holm-adjusted, and a metric regresses when its adjusted p-value is below
+//! `statistical_significance_level`.
 //!
 //! # Verdict
 //!
@@ -156,6 +164,10 @@ pub struct Detection {
     pub improvement_threshold: f64,
     /// A/B: observations per group before any verdict.
     pub min_observations_per_group: u32,
+    /// Layer 2's tolerance (non-inferiority margin) as a fraction of each metric's threshold:
+    /// it rolls back only on evidence of a worsening beyond `tolerance × threshold`.
+    #[serde(default)]
+    pub tolerance: f64,
 }
 
 impl Detection {
@@ -176,6 +188,7 @@ impl Detection {
             sample_ratio_p_value: reg.sample_ratio_p_value,
             improvement_threshold: ab.improvement_threshold,
             min_observations_per_group: ab.min_observations_per_group,
+            tolerance: reg.tolerance,
         }
     }
 
@@ -189,10 +202,19 @@ impl Detection {
 pub struct MetricState {
     /// Consecutive checks with a layer-1 breach.
     pub consecutive: u32,
-    /// The always-valid p-value: the smallest seen so far.
+    /// The two-sided always-valid p-value of any difference: the smallest seen so far (used
+    /// for the A/B winner, never for a rollback).
     pub min_p: Option<f64>,
     /// The mSPRT mixing variance, fixed at the first testable check.
     pub tau2: Option<f64>,
+    /// The one-sided always-valid p-value of harm beyond the margin: the smallest seen so far
+    /// (absent in states stored before the margin existed: started afresh).
+    #[serde(default)]
+    pub harm_min_p: Option<f64>,
+    /// The non-inferiority margin in the metric's units (`tolerance × threshold × |baseline|`),
+    /// fixed at the first testable check.
+    #[serde(default)]
+    pub margin: Option<f64>,
 }
 
 /// The schema of a map keyed by [`Metric`]: an object whose property names are metric names
@@ -302,12 +324,21 @@ pub struct MetricCheck {
     /// The interval for treatment − control: the confidence sequence (sequential) or the
     /// Welch interval is not computed (fixed horizon reports t and df instead).
     pub interval: Option<(f64, f64)>,
-    /// This check's p-value (sequential: of this look; fixed horizon: Welch's).
+    /// This check's p-value of harm beyond the margin, one-sided (sequential: of this look;
+    /// fixed horizon: Welch's).
     pub p_value: Option<f64>,
-    /// The always-valid p-value (running minimum), sequential only.
+    /// The always-valid p-value of harm beyond the margin (running minimum), sequential only.
     pub p_running: Option<f64>,
-    /// Holm-adjusted p-value among the metrics tested at this check.
+    /// Holm-adjusted harm p-value among the metrics tested at this check.
     pub p_adjusted: Option<f64>,
+    /// The non-inferiority margin, in the metric's units: layer 2 acts only on evidence of a
+    /// worsening larger than this.
+    #[serde(default)]
+    pub margin: Option<f64>,
+    /// The two-sided p-value of any difference (sequential: always-valid running minimum;
+    /// fixed horizon: Welch's), for the A/B winner.
+    #[serde(default)]
+    pub p_difference: Option<f64>,
     /// This check's mSPRT p-value, which a threshold breach needs below α to count (so the
     /// circuit breaker does not trip on noise).
     pub breach_p: Option<f64>,
@@ -461,8 +492,10 @@ pub fn check(
             consecutive: 0,
             interval: None,
             p_value: None,
-            p_running: ms.min_p,
+            p_running: ms.harm_min_p,
             p_adjusted: None,
+            margin: None,
+            p_difference: None,
             breach_p: None,
             welch: None,
             decision: MetricDecision::InsufficientData,
@@ -493,6 +526,9 @@ pub fn check(
         }
         mc.decision = MetricDecision::Ok;
         let (diff, variance, adjusted) = difference(input, m, &c, &t);
+        // Discrete outcomes can show no spread at all on a short window (every agent succeeded
+        // at its one task): never less variance than the outcomes' own noise.
+        let variance = variance.max(noise_floor(input, m, adjusted));
         mc.difference = Some(diff);
         mc.pre_period_adjusted = adjusted;
         mc.worsening = m.worsening(c.ratio, c.ratio + diff);
@@ -596,24 +632,9 @@ pub fn check(
                     sequential_p(mc, ms, c, t, diff, variance, detection)
                 }
                 RegressionMethod::FixedHorizon => {
-                    match welch_t_test(
-                        &ratios(input.treatment, mc.metric),
-                        &ratios(input.control, mc.metric),
-                    ) {
-                        Ok(w) => {
-                            mc.welch = Some(w);
-                            mc.p_value = Some(w.p_two_sided);
-                            Some(w.p_two_sided)
-                        }
-                        Err(TestError::ZeroVariance) => {
-                            mc.p_value = Some(1.0);
-                            Some(1.0)
-                        }
-                        Err(e) => {
-                            mc.why.push_str(&format!("; Welch: {e}"));
-                            None
-                        }
-                    }
+                    let margin = margin_for(detection, mc.metric, c.ratio, t.ratio);
+                    mc.margin = Some(margin);
+                    fixed_horizon_p(mc, input, margin)
                 }
             };
             if p.is_some() {
@@ -630,27 +651,23 @@ pub fn check(
         for (&i, adj) in tested.iter().zip(holm(&raw)) {
             let mc = &mut checks[i];
             mc.p_adjusted = Some(adj);
-            let worse = match (mc.control, mc.treatment) {
-                (Some(c), Some(t)) => {
-                    if mc.metric.higher_is_worse() {
-                        t.ratio > c.ratio
-                    } else {
-                        t.ratio < c.ratio
-                    }
-                }
-                _ => false,
-            };
+            let worse = mc
+                .difference
+                .is_some_and(|d| harm(mc.metric, d) > mc.margin.unwrap_or(0.0));
+            let tolerated = mc.margin.map_or_else(String::new, |m| {
+                format!(" by more than the tolerated {}", fmt_num(m))
+            });
             if adj < detection.alpha && worse {
                 if mc.decision != MetricDecision::ThresholdRegression {
                     mc.decision = MetricDecision::StatisticalRegression;
                 }
                 mc.why.push_str(&format!(
-                    "; significantly worse (adjusted p = {adj:.2e} < {})",
+                    "; significantly worse{tolerated} (adjusted p = {adj:.2e} < {})",
                     detection.alpha
                 ));
             } else {
                 mc.why.push_str(&format!(
-                    "; adjusted p = {adj:.3} ({} tested)",
+                    "; worse{tolerated}: adjusted p = {adj:.3} ({} tested)",
                     tested.len()
                 ));
             }
@@ -668,7 +685,9 @@ pub fn check(
     )
 }
 
-/// The mSPRT look for one metric; updates the running minimum and fixes τ² on first use.
+/// The mSPRT look for one metric: the one-sided test of harm beyond the margin (returned, its
+/// running minimum kept) and the two-sided test of any difference (its running minimum kept
+/// for the A/B winner, its confidence sequence reported). Fixes τ² and the margin on first use.
 fn sequential_p(
     mc: &mut MetricCheck,
     ms: &mut MetricState,
@@ -692,18 +711,28 @@ fn sequential_p(
             None => {
                 // Both sides are exactly zero: nothing differs.
                 mc.p_value = Some(1.0);
-                return Some(1.0);
+                mc.p_running = Some(ms.harm_min_p.unwrap_or(1.0));
+                mc.p_difference = Some(ms.min_p.unwrap_or(1.0));
+                return mc.p_running;
             }
         },
     };
-    let p = if variance <= 0.0 {
+    let margin = *ms
+        .margin
+        .get_or_insert_with(|| margin_for(detection, mc.metric, c.ratio, t.ratio));
+    mc.margin = Some(margin);
+    let excess = harm(mc.metric, diff) - margin;
+    let (p_any, p_harm) = if variance <= 0.0 {
         // Every agent on both sides has the same ratio: the difference is exact.
-        if diff == 0.0 { 1.0 } else { 0.0 }
+        (
+            if diff == 0.0 { 1.0 } else { 0.0 },
+            if excess > 0.0 { 0.0 } else { 1.0 },
+        )
     } else {
         match msprt(diff, variance, tau2, detection.alpha) {
             Ok(r) => {
                 mc.interval = Some(r.interval);
-                r.p_value
+                (r.p_value, harm_msprt_p(excess, variance, tau2))
             }
             Err(e) => {
                 mc.why.push_str(&format!("; sequential test: {e}"));
@@ -711,11 +740,126 @@ fn sequential_p(
             }
         }
     };
-    mc.p_value = Some(p);
-    let running = ms.min_p.map_or(p, |m| m.min(p));
-    ms.min_p = Some(running);
+    let any = ms.min_p.map_or(p_any, |m| m.min(p_any));
+    ms.min_p = Some(any);
+    mc.p_difference = Some(any);
+    mc.p_value = Some(p_harm);
+    let running = ms.harm_min_p.map_or(p_harm, |m| m.min(p_harm));
+    ms.harm_min_p = Some(running);
     mc.p_running = Some(running);
     Some(running)
+}
+
+/// The one-sided mSPRT p-value of harm beyond the margin, `min(1, 1/Λ)`, for an estimated
+/// excess worsening `z = harm − margin` with variance `V`: the likelihood ratio of
+/// "worse by more than the margin" against "worse by exactly the margin", mixed over a
+/// half-normal N(0, τ²) on the positive side,
+///
+/// ```text
+/// Λ = 2 sqrt(V / (V + τ²)) · exp(a² / 2) · Φ(a),   a = z τ / sqrt(V (V + τ²))
+/// ```
+///
+/// a nonnegative supermartingale under every null "worse by at most the margin", so Ville's
+/// inequality keeps its running minimum always valid. For `a ≤ 0` (the estimate within the
+/// margin, or an improvement) `Λ < 1`: no evidence of harm, whatever the earlier looks.
+fn harm_msprt_p(excess: f64, variance: f64, tau2: f64) -> f64 {
+    let a = excess * (tau2 / (variance * (variance + tau2))).sqrt();
+    if a.is_nan() || a <= 0.0 {
+        return 1.0;
+    }
+    let phi = 0.5 * statrs::function::erf::erfc(-a / std::f64::consts::SQRT_2);
+    let log_lr = std::f64::consts::LN_2 - 0.5 * (tau2 / variance).ln_1p() + 0.5 * a * a + phi.ln();
+    (-log_lr).exp().min(1.0)
+}
+
+/// The fixed-horizon test: Welch's t-test on the agents' ratios, two-sided for any difference
+/// and one-sided for harm beyond the margin (the treatment's ratios shifted by the margin).
+fn fixed_horizon_p(mc: &mut MetricCheck, input: &CheckInput<'_>, margin: f64) -> Option<f64> {
+    let control = ratios(input.control, mc.metric);
+    let treatment = ratios(input.treatment, mc.metric);
+    // Harm beyond the margin ⇔ the treatment, moved back by the margin, is still worse.
+    let shift = if mc.metric.higher_is_worse() {
+        -margin
+    } else {
+        margin
+    };
+    let shifted: Vec<f64> = treatment.iter().map(|r| r + shift).collect();
+    match (
+        welch_t_test(&treatment, &control),
+        welch_t_test(&shifted, &control),
+    ) {
+        (Ok(w), Ok(h)) => {
+            mc.welch = Some(w);
+            mc.p_difference = Some(w.p_two_sided);
+            let toward_harm = if mc.metric.higher_is_worse() {
+                h.t > 0.0
+            } else {
+                h.t < 0.0
+            };
+            let p = if toward_harm {
+                h.p_two_sided / 2.0
+            } else {
+                1.0 - h.p_two_sided / 2.0
+            };
+            mc.p_value = Some(p);
+            Some(p)
+        }
+        (Err(TestError::ZeroVariance), _) | (_, Err(TestError::ZeroVariance)) => {
+            mc.p_difference = Some(1.0);
+            mc.p_value = Some(1.0);
+            Some(1.0)
+        }
+        (Err(e), _) | (_, Err(e)) => {
+            mc.why.push_str(&format!("; Welch: {e}"));
+            None
+        }
+    }
+}
+
+/// The worsening of metric `m` in its own units for an effect `diff` (treatment − control):
+/// positive when the treatment is worse.
+fn harm(m: Metric, diff: f64) -> f64 {
+    if m.higher_is_worse() { diff } else { -diff }
+}
+
+/// The non-inferiority margin of metric `m`: `tolerance × threshold × |baseline|` (the
+/// treatment's estimate for a zero baseline).
+fn margin_for(detection: &Detection, m: Metric, c: f64, t: f64) -> f64 {
+    let scale = if c != 0.0 { c } else { t };
+    (detection.tolerance.max(0.0) * detection.threshold(m) * scale.abs()).max(0.0)
+}
+
+/// The smallest variance the effect of metric `m` can have: the noise of the outcomes
+/// themselves, which a few agents that all happened to succeed cannot argue away. Success is a
+/// Bernoulli outcome per task (variance p̄(1 − p̄)), error findings a Poisson count per task
+/// (variance λ̄), both at the rate pooled over the windows compared; the effect's variance is
+/// at least that over the tasks of each window, `σ² Σ 1/N_w`. Quality and cost have no such
+/// floor (0).
+fn noise_floor(input: &CheckInput<'_>, m: Metric, pre_adjusted: bool) -> f64 {
+    if !matches!(m, Metric::SuccessRate | Metric::ErrorRate) {
+        return 0.0;
+    }
+    let mut windows = vec![input.control, input.treatment];
+    if pre_adjusted {
+        windows.push(input.control_before);
+        windows.push(input.treatment_before);
+    }
+    let (mut y, mut x, mut inv) = (0.0, 0.0, 0.0);
+    for w in windows {
+        let s = sums(w, m);
+        if s.sum_x <= 0.0 {
+            return 0.0;
+        }
+        y += s.sum_y;
+        x += s.sum_x;
+        inv += 1.0 / s.sum_x;
+    }
+    let rate = y / x;
+    let per_task = match m {
+        Metric::SuccessRate => rate.clamp(0.0, 1.0) * (1.0 - rate.clamp(0.0, 1.0)),
+        _ => rate.max(0.0),
+    };
+    per_task * inv
 }
 
 fn sample_ratio_check(input: &CheckInput<'_>, detection: &Detection) -> Option<SampleRatioCheck> {
@@ -912,7 +1056,7 @@ fn decide(
         };
     }
     match input.design {
-        Design::AbTest => ab_verdict(detection, checks),
+        Design::AbTest => ab_verdict(detection, checks, tested),
         Design::BeforeAfter | Design::Canary => CheckDecision::Apply {
             improved: false,
             reason: format!(
@@ -928,13 +1072,25 @@ fn decide(
     }
 }
 
-fn ab_verdict(detection: &Detection, checks: &[MetricCheck]) -> CheckDecision {
+fn ab_verdict(detection: &Detection, checks: &[MetricCheck], tested: &[usize]) -> CheckDecision {
     let Some(q) = checks.iter().find(|mc| mc.metric == Metric::Quality) else {
         return CheckDecision::Inconclusive {
             reason: "quality was not measured".to_owned(),
         };
     };
-    let (Some(c), Some(t), Some(p)) = (q.control, q.treatment, q.p_adjusted) else {
+    // The winner needs evidence of a difference (two-sided), Holm-adjusted over the metrics
+    // tested; a rollback needs evidence of harm beyond the margin (`p_adjusted`).
+    let raw: Vec<f64> = tested
+        .iter()
+        .map(|&i| checks[i].p_difference.unwrap_or(1.0))
+        .collect();
+    let p_any = tested
+        .iter()
+        .zip(holm(&raw))
+        .find(|(i, _)| checks[**i].metric == Metric::Quality)
+        .map(|(_, p)| p);
+    let (Some(c), Some(t), Some(p), Some(p_harm)) = (q.control, q.treatment, p_any, q.p_adjusted)
+    else {
         return CheckDecision::Inconclusive {
             reason: format!("quality could not be compared ({})", q.why),
         };
@@ -955,12 +1111,12 @@ fn ab_verdict(detection: &Detection, checks: &[MetricCheck]) -> CheckDecision {
                 detection.improvement_threshold * 100.0
             ),
         }
-    } else if p < detection.alpha && lift < 0.0 {
+    } else if p_harm < detection.alpha && lift < 0.0 {
         CheckDecision::RollBack {
             layer: Layer::Comparison,
             metrics: vec![Metric::Quality],
             reason: format!(
-                "control better: treatment quality {} vs control {} ({:+.1} %), p = {p:.2e}",
+                "control better beyond the tolerance: treatment quality {} vs control {} ({:+.1} %), p = {p_harm:.2e}",
                 fmt_num(t.ratio),
                 fmt_num(c.ratio),
                 lift * 100.0
@@ -1391,5 +1547,181 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    /// Defect 1: layer 2 tested "any significant worsening". A change that cuts cost by 55 %
+    /// for 1.4 % of quality, measured precisely on 200 agents, must be kept: the worsening is
+    /// within the tolerance (`tolerance × quality_drop_threshold` = 1.5 %).
+    #[test]
+    fn a_small_certain_worsening_within_the_tolerance_is_kept() {
+        let d = detection();
+        let c = group("a", 200, 60.0, 7.0, 0.2);
+        let mut t = group("a", 200, 60.0, 7.0 * 0.986, 0.25);
+        for a in &mut t {
+            a.cost_usd *= 0.45;
+        }
+        let (mid, s) = run(
+            Design::BeforeAfter,
+            &c,
+            &t,
+            false,
+            &d,
+            &DetectorState::default(),
+        );
+        let q = metric(&mid, Metric::Quality);
+        assert_ne!(
+            q.decision,
+            MetricDecision::StatisticalRegression,
+            "{}",
+            q.why
+        );
+        assert_eq!(mid.decision, CheckDecision::Continue, "{}", q.why);
+        assert!(q.margin.is_some_and(|m| (m - 0.015 * 7.0).abs() < 1e-9));
+        let (end, _) = run(Design::BeforeAfter, &c, &t, true, &d, &s);
+        assert!(
+            matches!(end.decision, CheckDecision::Apply { .. }),
+            "{:?}",
+            end.decision
+        );
+        // Without a tolerance, the same data is a (statistically certain) regression.
+        let strict = Detection {
+            tolerance: 0.0,
+            ..detection()
+        };
+        let (o, _) = run(
+            Design::BeforeAfter,
+            &c,
+            &t,
+            false,
+            &strict,
+            &DetectorState::default(),
+        );
+        assert_eq!(
+            metric(&o, Metric::Quality).decision,
+            MetricDecision::StatisticalRegression
+        );
+    }
+
+    /// Defect 2: every agent succeeded at its one task after the start; the paired variance
+    /// then has no after-side noise and reported p ≈ 1e-10 for 25/25 against 0.875. The
+    /// binomial floor keeps the confidence sequence honest: it still covers no effect.
+    #[test]
+    fn a_tiny_window_without_spread_is_not_certain() {
+        let d = detection();
+        let before: Vec<AgentSums> = (0..25)
+            .map(|i| AgentSums {
+                agent_id: format!("a-{i}"),
+                tasks: 8.0,
+                successes: [6.0, 7.0, 8.0, 7.0][i % 4],
+                scored: 8.0,
+                quality_sum: 56.0 + (i % 3) as f64,
+                cost_usd: 0.4,
+                findings: 0.0,
+            })
+            .collect();
+        let after: Vec<AgentSums> = (0..25)
+            .map(|i| AgentSums {
+                agent_id: format!("a-{i}"),
+                tasks: 1.0,
+                successes: 1.0,
+                scored: 1.0,
+                quality_sum: 7.0 + (i % 3) as f64 / 8.0,
+                cost_usd: 0.05,
+                findings: 0.0,
+            })
+            .collect();
+        let (o, _) = run(
+            Design::BeforeAfter,
+            &before,
+            &after,
+            false,
+            &d,
+            &DetectorState::default(),
+        );
+        let s = metric(&o, Metric::SuccessRate);
+        let (lo, hi) = s
+            .interval
+            .unwrap_or_else(|| panic!("no interval: {}", s.why));
+        assert!(lo < 0.0 && 0.0 < hi, "({lo}, {hi}): {}", s.why);
+        assert!(s.p_difference.is_some_and(|p| p > 0.05), "{s:?}");
+        let successes: f64 = before.iter().chain(&after).map(|a| a.successes).sum();
+        let rate = successes / 225.0;
+        let floor = rate * (1.0 - rate) * (1.0 / 200.0 + 1.0 / 25.0);
+        let got = noise_floor(
+            &CheckInput {
+                design: Design::BeforeAfter,
+                control: &before,
+                treatment: &after,
+                control_before: &[],
+                treatment_before: &[],
+                final_check: false,
+                sample_ratio: None,
+            },
+            Metric::SuccessRate,
+            false,
+        );
+        assert!((got - floor).abs() < 1e-12, "{got} vs {floor}");
+    }
+
+    /// Defect 3: the running minimum of a two-sided p-value keeps a large early improvement's
+    /// p ≈ 0; a later, slight and noisy worsening then counted as a significant regression.
+    /// Only evidence of harm may count.
+    #[test]
+    fn an_early_improvement_does_not_make_a_later_dip_a_regression() {
+        let d = detection();
+        let c = group("a", 20, 40.0, 7.0, 0.6);
+        let better = group("b", 20, 40.0, 7.0 * 1.3, 0.2);
+        let (first, s1) = run(
+            Design::BeforeAfter,
+            &c,
+            &better,
+            false,
+            &d,
+            &DetectorState::default(),
+        );
+        assert_eq!(first.decision, CheckDecision::Continue);
+        let q1 = metric(&first, Metric::Quality);
+        assert!(q1.p_difference.is_some_and(|p| p < 1e-6), "{q1:?}");
+        assert_eq!(q1.p_running, Some(1.0));
+        // 4 % worse: beyond the 1.5 % tolerance, but well within the noise of this look.
+        let dip = group("b", 20, 40.0, 7.0 * 0.96, 0.6);
+        let (second, s2) = run(Design::BeforeAfter, &c, &dip, false, &d, &s1);
+        let q2 = metric(&second, Metric::Quality);
+        assert_eq!(second.decision, CheckDecision::Continue, "{}", q2.why);
+        assert!(q2.p_running.is_some_and(|p| p > 0.05), "{q2:?}");
+        assert!(s2.metrics[&Metric::Quality].min_p.is_some_and(|p| p < 1e-6));
+    }
+
+    #[test]
+    fn the_harm_p_value_is_one_sided_and_shrinks_with_evidence() {
+        // Within the margin or improving: no evidence, whatever the variance.
+        assert_eq!(harm_msprt_p(0.0, 1e-6, 1.0), 1.0);
+        assert_eq!(harm_msprt_p(-5.0, 1e-6, 1.0), 1.0);
+        let ps: Vec<f64> = [0.5, 1.0, 2.0, 4.0]
+            .iter()
+            .map(|z| harm_msprt_p(*z, 0.25, 1.0))
+            .collect();
+        assert!(ps.windows(2).all(|w| w[1] < w[0]), "{ps:?}");
+        // Λ = 2 sqrt(V/(V+τ²)) e^{a²/2} Φ(a); for a large excess the one-sided mixture is
+        // twice the two-sided one's likelihood ratio (Φ → 1).
+        let two_sided = msprt(4.0, 0.25, 1.0, 0.05)
+            .map(|r| r.p_value)
+            .unwrap_or(1.0);
+        assert!((harm_msprt_p(4.0, 0.25, 1.0) * 2.0 / two_sided - 1.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn a_state_stored_before_the_margin_still_reads() {
+        let old = r#"{"metrics":{"quality":{"consecutive":1,"min_p":1e-9,"tau2":0.49}},"sample_ratio_mismatch":false}"#;
+        let state: DetectorState =
+            serde_json::from_str(old).unwrap_or_else(|e| panic!("old state: {e}"));
+        let q = &state.metrics[&Metric::Quality];
+        assert_eq!((q.min_p, q.tau2), (Some(1e-9), Some(0.49)));
+        // Its two-sided minimum is not evidence of harm: the harm test starts afresh.
+        assert_eq!((q.harm_min_p, q.margin), (None, None));
+        let c = group("a", 20, 40.0, 7.0, 0.6);
+        let t = group("b", 20, 40.0, 7.0 * 0.99, 0.6);
+        let (o, _) = run(Design::BeforeAfter, &c, &t, false, &detection(), &state);
+        assert_eq!(o.decision, CheckDecision::Continue);
     }
 }
