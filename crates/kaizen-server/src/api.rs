@@ -22,7 +22,6 @@ use kaizen_service::ops::{self, Operation};
 use kaizen_store::auth::{AuditEntry, AuditOutcome};
 use kaizen_store::proposals::ProposalStatus;
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 use tower_http::decompression::RequestDecompressionLayer;
 use tower_http::timeout::TimeoutLayer;
 
@@ -216,7 +215,7 @@ where
     if !audited {
         return result;
     }
-    state.invalidate_effective();
+    state.invalidate_caches();
     let after = status(store);
     let (outcome, mut detail) = match &result {
         Ok(_) => (AuditOutcome::Ok, None),
@@ -430,17 +429,6 @@ fn query_args<T: Serialize>(
     serde_json::to_value(input).map_err(|e| ApiError::internal(format!("serialising: {e}")))
 }
 
-/// A JSON body's arguments (with the path's `id`), checked against the input type `T`.
-fn body_args<T: DeserializeOwned>(
-    content_type: &str,
-    bytes: Result<Bytes, BytesRejection>,
-    id: Option<serde_json::Value>,
-) -> Result<serde_json::Value, ApiError> {
-    let value = body_value(content_type, bytes, id)?;
-    dispatch::from_value::<T>(value.clone())?;
-    Ok(value)
-}
-
 /// `{"id": <the path's id>}`.
 fn id_args(id: String) -> serde_json::Value {
     serde_json::json!({ "id": id })
@@ -481,7 +469,7 @@ macro_rules! get_id {
 }
 
 macro_rules! post_id {
-    ($handler:ident, $name:literal, $input:ty) => {
+    ($handler:ident, $name:literal) => {
         async fn $handler(
             State(state): St,
             headers: HeaderMap,
@@ -491,7 +479,7 @@ macro_rules! post_id {
             let ct = content_type(&headers);
             let arg = Some(serde_json::Value::from(id.clone()));
             rest(state, headers, $name, Some(id), move || {
-                body_args::<$input>(&ct, bytes, arg)
+                body_value(&ct, bytes, arg)
             })
             .await
         }
@@ -499,7 +487,7 @@ macro_rules! post_id {
 }
 
 macro_rules! post_body {
-    ($handler:ident, $name:literal, $input:ty) => {
+    ($handler:ident, $name:literal) => {
         async fn $handler(
             State(state): St,
             headers: HeaderMap,
@@ -507,7 +495,7 @@ macro_rules! post_body {
         ) -> Result<Response, ApiError> {
             let ct = content_type(&headers);
             rest(state, headers, $name, None, move || {
-                body_args::<$input>(&ct, bytes, None)
+                body_value(&ct, bytes, None)
             })
             .await
         }
@@ -597,30 +585,26 @@ get_query!(signals_snapshot, "signals.snapshot", ops::SnapshotInput);
 get_query!(rules_evaluate, "rules.evaluate", ops::SnapshotInput);
 get_query!(cycles_list, "cycles.list", ops::Page);
 get_id!(cycles_get, "cycles.get");
-post_body!(cycles_run, "cycles.run", ops::RunCycleInput);
+post_body!(cycles_run, "cycles.run");
 get_query!(proposals_list, "proposals.list", ops::ListProposalsInput);
 get_id!(proposals_get, "proposals.get");
 get_id!(proposals_preview, "proposals.preview");
-post_body!(
-    proposals_submit,
-    "proposals.submit",
-    ops::SubmitProposalInput
-);
-post_id!(proposals_approve, "proposals.approve", ops::ApproveInput);
-post_id!(proposals_reject, "proposals.reject", ops::ReasonInput);
-post_id!(proposals_rollback, "proposals.rollback", ops::ReasonInput);
+post_body!(proposals_submit, "proposals.submit");
+post_id!(proposals_approve, "proposals.approve");
+post_id!(proposals_reject, "proposals.reject");
+post_id!(proposals_rollback, "proposals.rollback");
 get_query!(rollouts_list, "rollouts.list", ops::ListRolloutsInput);
 get_id!(rollouts_get, "rollouts.get");
-post_id!(rollouts_start, "rollouts.start", ops::StartRolloutInput);
-post_id!(rollouts_decide, "rollouts.decide", ops::DecideInput);
+post_id!(rollouts_start, "rollouts.start");
+post_id!(rollouts_decide, "rollouts.decide");
 get_query!(org_current, "org.current", ops::NoInput);
 get_query!(org_versions, "org.versions", ops::Page);
 get_query!(org_diff, "org.diff", ops::DiffInput);
 get_query!(alerts_list, "alerts.list", ops::AlertsInput);
 get_query!(audit_list, "audit.list", ops::AuditInput);
 get_query!(tokens_list, "tokens.list", ops::TokensListInput);
-post_body!(tokens_create, "tokens.create", ops::TokenCreateInput);
-post_id!(tokens_revoke, "tokens.revoke", ops::TokenRevokeInput);
+post_body!(tokens_create, "tokens.create");
+post_id!(tokens_revoke, "tokens.revoke");
 
 async fn org_version(
     State(state): St,

@@ -67,7 +67,7 @@ pub fn once(state: &AppState) -> Option<chrono::DateTime<chrono::Utc>> {
     };
     let next = service.next_rollout_check().ok().flatten();
     if !progress.is_empty() {
-        state.invalidate_effective();
+        state.invalidate_caches();
     }
     let now = state.clock.now();
     for p in progress

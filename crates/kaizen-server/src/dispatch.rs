@@ -171,6 +171,17 @@ fn window(
     Ok((since, until))
 }
 
+/// The page `page` of `all` (a list read whole, or up to `offset + limit`).
+fn page_of<T>(all: Vec<T>, page: &ops::Page) -> Paged<T> {
+    let total = all.len() as u64;
+    let items = all
+        .into_iter()
+        .skip(page.offset())
+        .take(page.limit())
+        .collect();
+    paged(items, total, page)
+}
+
 fn paged<T>(items: Vec<T>, total: u64, page: &ops::Page) -> Paged<T> {
     Paged {
         items,
@@ -241,9 +252,7 @@ fn cycles_list(
         .store
         .cycles(page.offset() + page.limit())
         .map_err(internal)?;
-    let total = all.len() as u64;
-    let items = all.into_iter().skip(page.offset()).collect();
-    Ok(paged(items, total, &page))
+    Ok(page_of(all, &page))
 }
 
 fn cycles_get(
@@ -376,13 +385,7 @@ fn rollouts_list(
         offset: input.offset,
     };
     let all = svc.store.rollouts(filter).map_err(internal)?;
-    let total = all.len() as u64;
-    let items = all
-        .into_iter()
-        .skip(page.offset())
-        .take(page.limit())
-        .collect();
-    Ok(paged(items, total, &page))
+    Ok(page_of(all, &page))
 }
 
 fn rollouts_get(
@@ -470,9 +473,7 @@ fn org_versions(
         .store
         .org_history(page.offset() + page.limit())
         .map_err(org_err)?;
-    let total = all.len() as u64;
-    let items = all.into_iter().skip(page.offset()).collect();
-    Ok(paged(items, total, &page))
+    Ok(page_of(all, &page))
 }
 
 fn org_version(

@@ -94,7 +94,7 @@ impl AppState {
 
     /// Makes the next effective-config read and the next authentication of every token check
     /// the store (after a write of this process).
-    pub fn invalidate_effective(&self) {
+    pub fn invalidate_caches(&self) {
         self.effective().invalidate();
         self.tokens.clear();
     }

@@ -265,8 +265,9 @@ pub fn all_tools() -> &'static [ToolDef] {
     })
 }
 
-/// Why a tool is not offered to a caller, or `None` when it is.
-fn hidden(state: &AppState, caller: &Caller, tool: &ToolDef) -> Option<ApiError> {
+/// Why this server's configuration does not offer `tool` (toolsets, read-only mode, legacy
+/// tools), or `None` when it does.
+fn disabled(state: &AppState, tool: &ToolDef) -> Option<ApiError> {
     let config = &state.config.mcp;
     let op = tool.op;
     if !config.offers(op.domain) {
@@ -293,7 +294,12 @@ fn hidden(state: &AppState, caller: &Caller, tool: &ToolDef) -> Option<ApiError>
             "the legacy signal tools are disabled (mcp.legacy_tools)",
         ));
     }
-    auth::authorize(caller, op).err()
+    None
+}
+
+/// Why a tool is not offered to a caller (configuration, then capabilities), or `None`.
+fn hidden(state: &AppState, caller: &Caller, tool: &ToolDef) -> Option<ApiError> {
+    disabled(state, tool).or_else(|| auth::authorize(caller, tool.op).err())
 }
 
 /// The tools `caller` may see and call.
@@ -411,20 +417,9 @@ impl KaizenMcp {
         let target = target_of(&args);
         let result = blocking(move || {
             let mut store = state.store();
-            if let Some(refusal) = hidden(&state, &caller, tool) {
-                // Audit refused writes like every adapter does; reads are not audited.
-                let st = Arc::clone(&state);
-                return crate::api::run_as(
-                    &st,
-                    &mut store,
-                    &caller,
-                    tool.op,
-                    target.as_deref(),
-                    Some("mcp"),
-                    |_, _| Err::<Value, _>(refusal),
-                );
-            }
             let st = Arc::clone(&state);
+            // `run_as` authorises (capability, human-only) and audits; a tool this server's
+            // configuration does not offer is refused inside it, so the refusal is audited too.
             crate::api::run_as(
                 &state,
                 &mut store,
@@ -432,7 +427,10 @@ impl KaizenMcp {
                 tool.op,
                 target.as_deref(),
                 Some("mcp"),
-                move |caller, svc| crate::dispatch::execute(&st, caller, svc, tool.op, args),
+                move |caller, svc| match disabled(&st, tool) {
+                    Some(refusal) => Err(refusal),
+                    None => crate::dispatch::execute(&st, caller, svc, tool.op, args),
+                },
             )
         })
         .await;
