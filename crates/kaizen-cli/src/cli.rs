@@ -66,6 +66,9 @@ pub enum Command {
     /// Show the effective configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Run any operation by name, as the person at the keyboard: the operations, arguments,
+    /// permissions and audit entries of the REST API and the MCP tools (`--list` lists them).
+    Call(CallArgs),
     /// Measure ingestion, snapshot, cycle and effective-config performance, and the rollout
     /// detector's error rates (see BENCHMARKS.md).
     #[command(subcommand)]
@@ -843,6 +846,28 @@ pub struct AuditArgs {
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub offset: usize,
     /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CallArgs {
+    /// The operation, e.g. `proposals.list` or `proposals.approve` (see `--list`).
+    #[arg(required_unless_present = "list")]
+    pub operation: Option<String>,
+    /// Its arguments as a JSON object, e.g. '{"id": "p-1", "reason": "fixes the budget"}'
+    /// (default `{}`); `-` reads them from standard input.
+    pub args: Option<String>,
+    /// Who you are in the audit log (default: $USER, else `cli`).
+    #[arg(long = "as", value_name = "NAME")]
+    pub actor: Option<String>,
+    /// Tell a file notifier in this directory about every org version the call makes.
+    #[arg(long, value_name = "DIR")]
+    pub notify_dir: Option<PathBuf>,
+    /// List the operations (name, capability, REST route, summary) instead.
+    #[arg(long, conflicts_with_all = ["operation", "args"])]
+    pub list: bool,
+    /// With --list: print JSON.
     #[arg(long)]
     pub json: bool,
 }

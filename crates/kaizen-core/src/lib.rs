@@ -12,6 +12,7 @@ pub mod altitude;
 pub mod auth;
 pub mod clock;
 pub mod config;
+pub mod error;
 pub mod event;
 pub mod improve;
 pub mod metrics;

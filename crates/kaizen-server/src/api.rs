@@ -1,66 +1,92 @@
-//! The REST routes: one per operation of the registry (`kaizen_service::ops`), each a thin
-//! translation between HTTP and one `kaizen_service` call.
-//!
-//! Every `/api/v1` handler goes through [`call`]: authenticate the bearer token, check the
-//! operation's capability (and the human-only rule), count a write against the token's rate
-//! limit, run the service call on the blocking pool, and append an audit entry for every write
-//! (done, refused or failed) with the proposal's status before and after where there is one.
+//! The REST routes, generated from the operation registry (`kaizen_service::ops`): one route
+//! per operation, at its method and path under `/api/v1`. A handler only translates: it
+//! authenticates the bearer token, gathers the arguments (path parameters, the query string of
+//! a GET, the JSON object body of a POST) into one JSON object and hands it to the gate,
+//! `Kaizen::execute`, which authorises, rate-limits, runs and audits. Two operations have a
+//! handler of their own (`Rest::Custom`): `events.ingest` (an NDJSON or JSON-array body, 207/422
+//! for partial or total rejection) and `agents.config` (served from the cache with an `ETag`).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, QueryRejection};
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, RawPathParams, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use axum::{Json, Router};
-use kaizen_core::auth::Action;
-use kaizen_service::Service;
-use kaizen_service::ops::{self, Operation};
-use kaizen_store::auth::{AuditEntry, AuditOutcome};
-use kaizen_store::proposals::ProposalStatus;
+use kaizen_service::catalog::{AgentConfig, IngestBody, IngestEvents};
+use kaizen_service::op::{Op, Rest};
+use kaizen_service::ops::{self, Method, Operation};
+use kaizen_service::{ErrorKind, Principal, ServiceError, Via};
 use serde::Serialize;
+use serde_json::Value;
 use tower_http::decompression::RequestDecompressionLayer;
 use tower_http::timeout::TimeoutLayer;
 
-use crate::auth::{self, Caller};
 use crate::error::ApiError;
-use crate::{AppState, blocking, dispatch, openapi, telemetry};
+use crate::{AppState, blocking, openapi, telemetry};
 
 type St = State<Arc<AppState>>;
+
+/// The operations with a REST handler of their own.
+pub const CUSTOM_ROUTES: &[&str] = &[IngestEvents::SPEC.name, AgentConfig::SPEC.name];
+
+/// The route of `op`.
+fn route(op: &'static Operation) -> MethodRouter<Arc<AppState>> {
+    match (op.rest, op.name, op.method) {
+        (Rest::Custom, n, _) if n == IngestEvents::SPEC.name => post(events_ingest),
+        (Rest::Custom, n, _) if n == AgentConfig::SPEC.name => get(agents_config),
+        (_, _, Method::Get) => get(
+            move |State(state): St,
+                  headers: HeaderMap,
+                  params: RawPathParams,
+                  RawQuery(query): RawQuery| async move {
+                let args = (|| {
+                    let mut args = query_object(op, query.as_deref())?;
+                    add_path_params(op, &mut args, &params)?;
+                    Ok(args)
+                })();
+                run_json(state, headers, op, args).await
+            },
+        ),
+        (_, _, Method::Post) => post(
+            move |State(state): St,
+                  headers: HeaderMap,
+                  params: RawPathParams,
+                  bytes: Result<Bytes, BytesRejection>| async move {
+                let ct = content_type(&headers);
+                let args = (|| {
+                    let mut args = body_value(&ct, bytes)?;
+                    add_path_params(op, &mut args, &params)?;
+                    Ok(args)
+                })();
+                run_json(state, headers, op, args).await
+            },
+        ),
+    }
+}
 
 /// The whole HTTP surface.
 pub fn router(state: Arc<AppState>) -> Router {
     let limit = usize::try_from(state.config.server.max_body_bytes).unwrap_or(usize::MAX);
     let timeout = Duration::from_secs(u64::from(state.config.server.request_timeout_seconds));
-    let api = Router::new()
-        .route("/events", post(events_ingest))
-        .route("/agents/{id}/config", get(agents_config))
-        .route("/snapshot", get(signals_snapshot))
-        .route("/rules/evaluate", get(rules_evaluate))
-        .route("/cycles", get(cycles_list).post(cycles_run))
-        .route("/cycles/{id}", get(cycles_get))
-        .route("/proposals", get(proposals_list).post(proposals_submit))
-        .route("/proposals/{id}", get(proposals_get))
-        .route("/proposals/{id}/preview", get(proposals_preview))
-        .route("/proposals/{id}/approve", post(proposals_approve))
-        .route("/proposals/{id}/reject", post(proposals_reject))
-        .route("/proposals/{id}/rollback", post(proposals_rollback))
-        .route("/rollouts", get(rollouts_list))
-        .route("/rollouts/{id}", get(rollouts_get))
-        .route("/rollouts/{id}/start", post(rollouts_start))
-        .route("/rollouts/{id}/decide", post(rollouts_decide))
-        .route("/org", get(org_current))
-        .route("/org/versions", get(org_versions))
-        .route("/org/versions/{id}", get(org_version))
-        .route("/org/diff", get(org_diff))
-        .route("/alerts", get(alerts_list))
-        .route("/alerts/{id}/ack", post(alerts_ack))
-        .route("/audit", get(audit_list))
-        .route("/tokens", get(tokens_list).post(tokens_create))
-        .route("/tokens/{id}/revoke", post(tokens_revoke))
+    let mut routes: BTreeMap<&str, MethodRouter<Arc<AppState>>> = BTreeMap::new();
+    for op in ops::operations() {
+        let r = route(op);
+        let merged = match routes.remove(op.path) {
+            Some(existing) => existing.merge(r),
+            None => r,
+        };
+        routes.insert(op.path, merged);
+    }
+    let mut api = Router::new();
+    for (path, r) in routes {
+        api = api.route(path, r);
+    }
+    let api = api
         .route("/openapi.json", get(openapi_json))
         .route("/docs", get(docs_page))
         .fallback(api_not_found);
@@ -128,159 +154,137 @@ async fn docs_page() -> Html<String> {
     Html(openapi::docs_html())
 }
 
-fn op(name: &str) -> Result<&'static Operation, ApiError> {
-    ops::operation(name).ok_or_else(|| ApiError::internal(format!("unknown operation {name}")))
-}
-
-/// Authenticates, authorises, rate-limits, runs `f` and audits writes.
-///
-/// The effective-config read (microseconds, polled by every agent runtime) takes the store inline
-/// when it is free; everything else, and that read when a write holds the store, runs through
-/// [`blocking`] so that a long snapshot or ingest never occupies an async worker.
-async fn call<T, F>(
-    state: Arc<AppState>,
-    headers: HeaderMap,
-    name: &'static str,
-    target: Option<String>,
-    f: F,
-) -> Result<T, ApiError>
+/// Authenticates the caller of `headers` and runs `f` with it on the blocking pool.
+async fn with_principal<T, F>(state: Arc<AppState>, headers: HeaderMap, f: F) -> Result<T, ApiError>
 where
     T: Send + 'static,
-    F: FnOnce(&Caller, &mut Service<'_>) -> Result<T, ApiError> + Send + 'static,
+    F: FnOnce(&AppState, &Principal) -> Result<T, ApiError> + Send + 'static,
 {
-    let op = op(name)?;
-    if op.name == "agents.config"
-        && let Ok(mut store) = state.store.try_lock()
-    {
-        return run_locked(&state, &mut store, &headers, op, target, f);
-    }
     blocking(move || {
-        let mut store = state.store();
-        run_locked(&state, &mut store, &headers, op, target, f)
+        let who = state.authenticate(&headers, Via::Rest)?;
+        f(&state, &who)
     })
     .await
 }
 
-fn run_locked<T, F>(
-    state: &AppState,
-    store: &mut kaizen_store::Store,
-    headers: &HeaderMap,
+/// Runs `op` with the arguments gathered from the request (an error gathering them is
+/// reported only after authentication: a caller without a valid token learns nothing about
+/// the arguments).
+async fn run_json(
+    state: Arc<AppState>,
+    headers: HeaderMap,
     op: &'static Operation,
-    target: Option<String>,
-    f: F,
-) -> Result<T, ApiError>
-where
-    F: FnOnce(&Caller, &mut Service<'_>) -> Result<T, ApiError>,
-{
-    let caller = state.authenticate(store, headers)?;
-    run_as(state, store, &caller, op, target.as_deref(), None, f)
+    args: Result<Value, ApiError>,
+) -> Response {
+    let result = with_principal(state, headers, move |state, who| match args {
+        Ok(args) => Ok(state.kaizen.execute(who, op.name, args)?),
+        // The request itself is malformed: refuse it through the gate (after the capability
+        // check, and audited like any refused write), answering with the HTTP error.
+        Err(e) => {
+            let refusal = ServiceError::from(&e);
+            match state
+                .kaizen
+                .run_as(who, op, None, move |_| Err::<Value, _>(refusal))
+            {
+                Err(gate) if !matches!(gate.kind(), ErrorKind::Invalid) => Err(gate.into()),
+                _ => Err(e),
+            }
+        }
+    })
+    .await;
+    match result {
+        Ok(v) => Json(v).into_response(),
+        Err(e) => e.into_response(),
+    }
 }
 
-/// Runs `op` for an authenticated `caller`, the one path every adapter (REST, web UI) takes:
-/// authorise (capability and the human-only rule), count a write against the token's rate
-/// limit, run `f` with a service, and audit every write — done, refused or failed — with the
-/// proposal's status before and after where `target` names one. `via` is added to the audit
-/// detail (`"ui"` for the web UI).
-pub(crate) fn run_as<T, F>(
-    state: &AppState,
-    store: &mut kaizen_store::Store,
-    caller: &Caller,
-    op: &'static Operation,
-    target: Option<&str>,
-    via: Option<&'static str>,
-    f: F,
-) -> Result<T, ApiError>
-where
-    F: FnOnce(&Caller, &mut Service<'_>) -> Result<T, ApiError>,
-{
-    let now = state.clock.now();
-    let audited = op.action != Action::Read;
-    let status = |store: &kaizen_store::Store| {
-        target
-            .filter(|_| audited && matches!(op.domain, "proposals" | "rollouts"))
-            .and_then(|id| store.proposal_status(id).ok().flatten())
-            .map(ProposalStatus::as_str)
-    };
-    let before = status(store);
-    let result = auth::authorize(caller, op)
-        .and_then(|()| state.limiter.check(&caller.auth.token_id, op))
-        .and_then(|()| {
-            let mut service = Service {
-                store,
-                config: &state.config,
-                clock: state.clock.as_ref(),
-            };
-            f(caller, &mut service)
-        });
-    if !audited {
-        return result;
+/// The JSON type a parameter of `op`'s input has (`integer`, `boolean`, `string` …), from its
+/// input schema; query strings and paths carry text, converted here before validation.
+fn param_type(op: &Operation, name: &str) -> Option<String> {
+    let mut g = schemars::SchemaGenerator::default();
+    let root = (op.input)(&mut g).to_value();
+    let def = root
+        .get("$ref")
+        .and_then(Value::as_str)
+        .and_then(|r| r.rsplit('/').next())
+        .and_then(|n| g.definitions().get(n).cloned())
+        .unwrap_or(root);
+    let mut prop = def.get("properties")?.get(name)?.clone();
+    if let Some(r) = prop.get("$ref").and_then(Value::as_str)
+        && let Some(d) = r.rsplit('/').next().and_then(|n| g.definitions().get(n))
+    {
+        prop = d.clone();
     }
-    state.invalidate_caches();
-    let after = status(store);
-    let (outcome, mut detail) = match &result {
-        Ok(_) => (AuditOutcome::Ok, None),
-        Err(e) if e.status.is_server_error() => (
-            AuditOutcome::Error,
-            Some(serde_json::json!({"code": e.code, "status": e.status.as_u16()})),
-        ),
-        Err(e) => (
-            AuditOutcome::Refused,
-            Some(
-                serde_json::json!({"code": e.code, "status": e.status.as_u16(), "message": e.message}),
-            ),
-        ),
-    };
-    if let Some(via) = via {
-        let d = detail.get_or_insert_with(|| serde_json::json!({}));
-        if let Some(obj) = d.as_object_mut() {
-            obj.insert("via".to_owned(), serde_json::json!(via));
+    let ty = prop.get("type")?;
+    match ty {
+        Value::String(t) => Some(t.clone()),
+        Value::Array(ts) => ts
+            .iter()
+            .filter_map(Value::as_str)
+            .find(|t| *t != "null")
+            .map(str::to_owned),
+        _ => None,
+    }
+}
+
+/// `text` as the JSON value a parameter of type `ty` expects; left as a string when it is not
+/// one (validation then names the field).
+fn typed(ty: Option<&str>, text: &str) -> Value {
+    match ty {
+        Some("integer") => text
+            .parse::<i64>()
+            .map(Value::from)
+            .unwrap_or_else(|_| Value::from(text)),
+        Some("number") => text
+            .parse::<f64>()
+            .ok()
+            .and_then(serde_json::Number::from_f64)
+            .map(Value::Number)
+            .unwrap_or_else(|| Value::from(text)),
+        Some("boolean") => match text {
+            "true" => Value::Bool(true),
+            "false" => Value::Bool(false),
+            other => Value::from(other),
+        },
+        _ => Value::from(text),
+    }
+}
+
+/// A query string as a JSON object of `op`'s input (a parameter given twice is refused).
+fn query_object(op: &Operation, query: Option<&str>) -> Result<Value, ApiError> {
+    let mut args = serde_json::Map::new();
+    for (k, v) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        let ty = param_type(op, &k);
+        if args
+            .insert(k.to_string(), typed(ty.as_deref(), &v))
+            .is_some()
+        {
+            return Err(ApiError::field(k.to_string(), "given more than once"));
         }
     }
-    let entry = AuditEntry {
-        at: now,
-        actor: &caller.auth.principal,
-        actor_kind: caller.auth.kind,
-        operation: op.name,
-        target,
-        outcome,
-        before,
-        after,
-        detail,
-    };
-    append_audit(store, &entry, result.is_ok())?;
-    result
+    Ok(Value::Object(args))
 }
 
-/// Appends `entry`. When that fails after the change was made, the request fails too (500),
-/// naming what was done; after a refusal it is only logged.
-pub(crate) fn append_audit(
-    store: &mut kaizen_store::Store,
-    entry: &AuditEntry<'_>,
-    change_made: bool,
+/// Adds the path's parameters (`{id}`) to `args`; a body or query naming one is refused.
+fn add_path_params(
+    op: &Operation,
+    args: &mut Value,
+    params: &RawPathParams,
 ) -> Result<(), ApiError> {
-    if let Err(e) = store.audit_append(entry) {
-        tracing::error!(operation = entry.operation, error = %e, "audit append failed");
-        if change_made {
-            return Err(ApiError::internal(format!(
-                "{} was done but could not be audited: {e}",
-                entry.operation
-            )));
+    let obj = args
+        .as_object_mut()
+        .ok_or_else(|| ApiError::field("body", "expected a JSON object"))?;
+    for (name, value) in params {
+        if obj.contains_key(name) {
+            return Err(ApiError::field(
+                name,
+                format!("the {name} comes from the path; leave it out of the body and query"),
+            ));
         }
+        let ty = param_type(op, name);
+        obj.insert(name.to_owned(), typed(ty.as_deref(), value));
     }
     Ok(())
-}
-
-fn json<T: Serialize>(v: T) -> Response {
-    Json(v).into_response()
-}
-
-/// Parses a query string into `T`, naming the field at fault.
-fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
-    q.map(|Query(v)| v).map_err(|e| {
-        let text = e.body_text();
-        let field = dispatch::named_field(&text).unwrap_or("query").to_owned();
-        ApiError::field(field, text)
-    })
 }
 
 /// The request's `Content-Type`, or "".
@@ -313,14 +317,13 @@ fn bytes_of(bytes: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
     })
 }
 
-/// A JSON body as an object, with the path's `id` added. An empty body is `{}`.
+/// A JSON body as an object. An empty body is `{}`.
 fn body_value(
     content_type: &str,
     bytes: Result<Bytes, BytesRejection>,
-    id: Option<serde_json::Value>,
 ) -> Result<serde_json::Value, ApiError> {
     let bytes = bytes_of(bytes)?;
-    let mut value: serde_json::Value = if bytes.iter().all(u8::is_ascii_whitespace) {
+    let value: serde_json::Value = if bytes.iter().all(u8::is_ascii_whitespace) {
         serde_json::json!({})
     } else {
         if !content_type.starts_with("application/json") {
@@ -333,22 +336,13 @@ fn body_value(
         serde_json::from_slice(&bytes)
             .map_err(|e| ApiError::field("body", format!("not valid JSON: {e}")))?
     };
-    let obj = value
-        .as_object_mut()
-        .ok_or_else(|| ApiError::field("body", "expected a JSON object"))?;
-    if let Some(id) = id {
-        if obj.contains_key("id") {
-            return Err(ApiError::field(
-                "id",
-                "the id comes from the path; leave it out of the body",
-            ));
-        }
-        obj.insert("id".to_owned(), id);
+    if !value.is_object() {
+        return Err(ApiError::field("body", "expected a JSON object"));
     }
     Ok(value)
 }
 
-// ---- events ----
+// ---- the two operations with handlers of their own ----
 
 #[derive(Serialize)]
 struct IngestResponse {
@@ -361,26 +355,42 @@ async fn events_ingest(
     headers: HeaderMap,
     bytes: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let ct = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
-    let result = call(state, headers, "events.ingest", None, move |_caller, svc| {
-        let ok = ["application/x-ndjson", "application/json", "application/jsonl"]
-            .iter()
-            .any(|t| ct.starts_with(t));
-        if !ok {
-            return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                format!(
-                    "expected Content-Type: application/x-ndjson (one event per line) or application/json (an array), found {ct:?}"
-                ),
-            ));
+    let ct = content_type(&headers);
+    let result = with_principal(state, headers, move |state, who| {
+        let op = ops::operation(IngestEvents::SPEC.name)
+            .ok_or_else(|| ApiError::internal("events.ingest is not registered"))?;
+        let mut http_error = None;
+        let out = state.kaizen.run_as(who, op, None, |cx| {
+            let ok = ["application/x-ndjson", "application/json", "application/jsonl"]
+                .iter()
+                .any(|t| ct.starts_with(t));
+            if !ok {
+                let e = ApiError::new(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "unsupported_media_type",
+                    format!(
+                        "expected Content-Type: application/x-ndjson (one event per line) or application/json (an array), found {ct:?}"
+                    ),
+                );
+                let refusal = ServiceError::from(&e);
+                http_error = Some(e);
+                return Err(refusal);
+            }
+            let bytes = match bytes_of(bytes) {
+                Ok(b) => b,
+                Err(e) => {
+                    let refusal = ServiceError::from(&e);
+                    http_error = Some(e);
+                    return Err(refusal);
+                }
+            };
+            IngestEvents::run(cx, IngestBody::Ndjson(bytes.to_vec()))
+        });
+        match (out, http_error) {
+            (Ok(report), _) => Ok(report),
+            (Err(_), Some(http)) => Err(http),
+            (Err(e), None) => Err(ApiError::from(e)),
         }
-        let bytes = bytes_of(bytes)?;
-        dispatch::events_ingest(svc, &bytes)
     })
     .await;
     match result {
@@ -396,110 +406,6 @@ async fn events_ingest(
         }
         Err(e) => e.into_response(),
     }
-}
-
-// ---- the other operations: arguments from the path, query and body, then `dispatch` ----
-
-/// Runs operation `name` through [`call`] and [`dispatch::execute`], the path the MCP server
-/// takes too. `args` reads the arguments from the request; it runs after authentication, so
-/// a caller without a valid token learns nothing about the arguments.
-async fn rest<A>(
-    state: Arc<AppState>,
-    headers: HeaderMap,
-    name: &'static str,
-    target: Option<String>,
-    args: A,
-) -> Result<Response, ApiError>
-where
-    A: FnOnce() -> Result<serde_json::Value, ApiError> + Send + 'static,
-{
-    let st = Arc::clone(&state);
-    call(state, headers, name, target, move |caller, svc| {
-        let args = args()?;
-        dispatch::execute(&st, caller, svc, op(name)?, args).map(json)
-    })
-    .await
-}
-
-/// A query string's arguments, checked against the operation's input type `T`.
-fn query_args<T: Serialize>(
-    q: Result<Query<T>, QueryRejection>,
-) -> Result<serde_json::Value, ApiError> {
-    let input = query(q)?;
-    serde_json::to_value(input).map_err(|e| ApiError::internal(format!("serialising: {e}")))
-}
-
-/// `{"id": <the path's id>}`.
-fn id_args(id: String) -> serde_json::Value {
-    serde_json::json!({ "id": id })
-}
-
-/// A numeric path id, or 400 naming `id`.
-fn number_id(id: &str, what: &str) -> Result<serde_json::Value, ApiError> {
-    id.parse::<i64>()
-        .map(|n| serde_json::json!({ "id": n }))
-        .map_err(|_| ApiError::field("id", format!("expected {what} number, found {id:?}")))
-}
-
-macro_rules! get_query {
-    ($handler:ident, $name:literal, $input:ty) => {
-        async fn $handler(
-            State(state): St,
-            headers: HeaderMap,
-            q: Result<Query<$input>, QueryRejection>,
-        ) -> Result<Response, ApiError> {
-            rest(state, headers, $name, None, move || query_args(q)).await
-        }
-    };
-}
-
-macro_rules! get_id {
-    ($handler:ident, $name:literal) => {
-        async fn $handler(
-            State(state): St,
-            headers: HeaderMap,
-            Path(id): Path<String>,
-        ) -> Result<Response, ApiError> {
-            rest(state, headers, $name, Some(id.clone()), move || {
-                Ok(id_args(id))
-            })
-            .await
-        }
-    };
-}
-
-macro_rules! post_id {
-    ($handler:ident, $name:literal) => {
-        async fn $handler(
-            State(state): St,
-            headers: HeaderMap,
-            Path(id): Path<String>,
-            bytes: Result<Bytes, BytesRejection>,
-        ) -> Result<Response, ApiError> {
-            let ct = content_type(&headers);
-            let arg = Some(serde_json::Value::from(id.clone()));
-            rest(state, headers, $name, Some(id), move || {
-                body_value(&ct, bytes, arg)
-            })
-            .await
-        }
-    };
-}
-
-macro_rules! post_body {
-    ($handler:ident, $name:literal) => {
-        async fn $handler(
-            State(state): St,
-            headers: HeaderMap,
-            bytes: Result<Bytes, BytesRejection>,
-        ) -> Result<Response, ApiError> {
-            let ct = content_type(&headers);
-            rest(state, headers, $name, None, move || {
-                body_value(&ct, bytes, None)
-            })
-            .await
-        }
-    };
 }
 
 /// A cached JSON document as a response body, without a copy.
@@ -519,18 +425,15 @@ fn config_fast_lane(
     headers: &HeaderMap,
     id: &str,
 ) -> Option<Result<Arc<kaizen_service::effective::CachedConfig>, ApiError>> {
-    let op = ops::operation("agents.config")?;
-    let secret = match auth::bearer(headers) {
-        Ok(s) => s,
+    let op = ops::operation(AgentConfig::SPEC.name)?;
+    let who = match state.cached_principal(headers, Via::Rest) {
+        Ok(who) => who?,
         Err(e) => return Some(Err(e)),
     };
-    let caller = Caller {
-        auth: state.tokens.get(secret, state.clock.now())?,
-    };
-    if let Err(e) = auth::authorize(&caller, op) {
-        return Some(Err(e));
+    if let Err(e) = kaizen_service::gate::authorize(&who, op) {
+        return Some(Err(ApiError::from(e)));
     }
-    state.effective().fresh(id).map(Ok)
+    state.kaizen.effective_config_fresh(id).map(Ok)
 }
 
 // agents.config answers with the cached JSON bytes and an ETag: it is the one read every agent
@@ -543,14 +446,9 @@ async fn agents_config(State(state): St, headers: HeaderMap, Path(id): Path<Stri
     let result = match config_fast_lane(&state, &headers, &id) {
         Some(result) => result,
         None => {
-            let st = Arc::clone(&state);
-            call(
-                state,
-                headers,
-                "agents.config",
-                Some(id.clone()),
-                move |_c, svc| dispatch::agents_config(&st, svc, &id),
-            )
+            with_principal(state, headers, move |state, who| {
+                Ok(state.kaizen.call::<AgentConfig>(who, ops::IdInput { id })?)
+            })
             .await
         }
     };
@@ -579,51 +477,4 @@ async fn agents_config(State(state): St, headers: HeaderMap, Path(id): Path<Stri
         }
         Err(e) => e.into_response(),
     }
-}
-
-get_query!(signals_snapshot, "signals.snapshot", ops::SnapshotInput);
-get_query!(rules_evaluate, "rules.evaluate", ops::SnapshotInput);
-get_query!(cycles_list, "cycles.list", ops::Page);
-get_id!(cycles_get, "cycles.get");
-post_body!(cycles_run, "cycles.run");
-get_query!(proposals_list, "proposals.list", ops::ListProposalsInput);
-get_id!(proposals_get, "proposals.get");
-get_id!(proposals_preview, "proposals.preview");
-post_body!(proposals_submit, "proposals.submit");
-post_id!(proposals_approve, "proposals.approve");
-post_id!(proposals_reject, "proposals.reject");
-post_id!(proposals_rollback, "proposals.rollback");
-get_query!(rollouts_list, "rollouts.list", ops::ListRolloutsInput);
-get_id!(rollouts_get, "rollouts.get");
-post_id!(rollouts_start, "rollouts.start");
-post_id!(rollouts_decide, "rollouts.decide");
-get_query!(org_current, "org.current", ops::NoInput);
-get_query!(org_versions, "org.versions", ops::Page);
-get_query!(org_diff, "org.diff", ops::DiffInput);
-get_query!(alerts_list, "alerts.list", ops::AlertsInput);
-get_query!(audit_list, "audit.list", ops::AuditInput);
-get_query!(tokens_list, "tokens.list", ops::TokensListInput);
-post_body!(tokens_create, "tokens.create");
-post_id!(tokens_revoke, "tokens.revoke");
-
-async fn org_version(
-    State(state): St,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    rest(state, headers, "org.version", Some(id.clone()), move || {
-        number_id(&id, "a version")
-    })
-    .await
-}
-
-async fn alerts_ack(
-    State(state): St,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    rest(state, headers, "alerts.ack", Some(id.clone()), move || {
-        number_id(&id, "an alert")
-    })
-    .await
 }

@@ -4,7 +4,9 @@
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use kaizen_service::ServiceError;
+use kaizen_service::op::Cx;
+use kaizen_service::ops::Operation;
+use kaizen_service::{ErrorKind, Kaizen, Principal, ServiceError};
 use serde::Serialize;
 
 /// A problem with one field of the request.
@@ -95,16 +97,40 @@ impl ApiError {
     }
 }
 
+/// The HTTP status of each kind of failure: the one place the server maps kinds.
+pub fn status_of(kind: ErrorKind) -> StatusCode {
+    match kind {
+        ErrorKind::Invalid => StatusCode::BAD_REQUEST,
+        ErrorKind::NotFound => StatusCode::NOT_FOUND,
+        ErrorKind::Conflict => StatusCode::CONFLICT,
+        ErrorKind::Forbidden => StatusCode::FORBIDDEN,
+        ErrorKind::Unauthenticated => StatusCode::UNAUTHORIZED,
+        ErrorKind::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
 impl From<ServiceError> for ApiError {
     fn from(e: ServiceError) -> Self {
-        match e {
-            ServiceError::Disabled => Self::new(StatusCode::CONFLICT, "disabled", e.to_string()),
-            ServiceError::NoOrg => Self::new(StatusCode::CONFLICT, "no_org", e.to_string()),
-            ServiceError::Invalid(m) => Self::new(StatusCode::BAD_REQUEST, "invalid", m),
-            ServiceError::NotFound(m) => Self::new(StatusCode::NOT_FOUND, "not_found", m),
-            ServiceError::Rejected(m) => Self::new(StatusCode::CONFLICT, "rejected", m),
-            ServiceError::Store(m) => Self::internal(m),
+        let kind = e.kind();
+        if kind == ErrorKind::Internal {
+            return Self::internal(format!("{e:#}"));
         }
+        let mut out = Self::new(status_of(kind), e.code(), e.to_string());
+        if let ServiceError::Field { field, message } = &e {
+            out.details.push(FieldDetail {
+                field: field.clone(),
+                message: message.clone(),
+            });
+        }
+        if let ServiceError::RateLimited {
+            retry_after_secs, ..
+        } = &e
+        {
+            out.retry_after = Some(*retry_after_secs);
+        }
+        out
     }
 }
 
@@ -131,4 +157,44 @@ impl IntoResponse for ApiError {
         }
         response
     }
+}
+
+impl From<&ApiError> for ServiceError {
+    /// An HTTP-level refusal (a malformed form or body) as the service error the gate audits.
+    fn from(e: &ApiError) -> Self {
+        match (e.status, e.details.first()) {
+            (StatusCode::BAD_REQUEST, Some(d)) => {
+                ServiceError::field_error(d.field.clone(), d.message.clone())
+            }
+            (StatusCode::NOT_FOUND, _) => ServiceError::NotFound(e.message.clone()),
+            (StatusCode::CONFLICT, _) => ServiceError::Conflict(e.message.clone()),
+            (s, _) if s.is_server_error() => ServiceError::Internal(e.message.clone()),
+            (StatusCode::BAD_REQUEST, None) => ServiceError::Invalid(e.message.clone()),
+            _ => ServiceError::Request {
+                code: e.code,
+                message: e.message.clone(),
+            },
+        }
+    }
+}
+
+/// Runs `f` as operation `op` for `who` through the gate (authorise, rate-limit, run, audit),
+/// for adapters whose body can fail with an HTTP-level error of its own (a form field, a
+/// content type): such an error is audited as the refusal it is and answered as it was.
+pub fn through_gate<T>(
+    kaizen: &Kaizen,
+    who: &Principal,
+    op: &'static Operation,
+    target: Option<&str>,
+    f: impl FnOnce(&mut Cx<'_>) -> Result<T, ApiError>,
+) -> Result<T, ApiError> {
+    let mut http = None;
+    let result = kaizen.run_as(who, op, target, |cx| {
+        f(cx).map_err(|e| {
+            let refusal = ServiceError::from(&e);
+            http = Some(e);
+            refusal
+        })
+    });
+    result.map_err(|e| http.unwrap_or_else(|| ApiError::from(e)))
 }

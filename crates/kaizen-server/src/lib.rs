@@ -11,13 +11,13 @@
 //! * [`background`] runs the scheduler (due cycles) and the rollout engine (due checks).
 //!
 //! Architecture invariant: this crate translates HTTP to `kaizen_service` calls and back; it
-//! holds no business rule. The store sits behind one mutex (SQLite has one writer anyway);
-//! blocking work runs on tokio's blocking pool.
+//! holds no business rule: every operation runs through `kaizen_service::Kaizen`'s gate. The
+//! store sits behind one mutex (SQLite has one writer anyway); blocking work runs on tokio's
+//! blocking pool.
 
 pub mod api;
 pub mod auth;
 pub mod background;
-pub mod dispatch;
 pub mod error;
 pub mod mcp;
 pub mod openapi;
@@ -25,31 +25,28 @@ pub mod telemetry;
 pub mod ui;
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, MutexGuard};
 
 use kaizen_core::clock::Clock;
 use kaizen_core::config::KaizenConfig;
-use kaizen_service::Service;
-use kaizen_service::effective::EffectiveConfigs;
 use kaizen_service::rollback::RollbackExecutor;
+use kaizen_service::{Kaizen, Principal, Service, Via};
 use kaizen_store::Store;
 
 pub use api::router;
 
 use crate::error::ApiError;
 
-/// Everything a request needs.
+/// Everything a request needs: kaizen itself (the store, the ports and the gate every
+/// operation runs through) and what only HTTP needs (the token cache, the shutdown signal).
 pub struct AppState {
-    store: Mutex<Store>,
-    /// The configuration the server started with.
+    /// The runtime and its gate.
+    pub kaizen: Kaizen,
+    /// The configuration the server started with (the same as `kaizen.config()`).
     pub config: KaizenConfig,
     /// The clock (the system clock in production; a manual or accelerated one in tests and
-    /// simulations).
+    /// simulations); the same as `kaizen.clock()`.
     pub clock: Arc<dyn Clock>,
-    effective: Mutex<EffectiveConfigs>,
-    /// Rollback mutators and org-version notifiers.
-    pub executor: RollbackExecutor,
-    limiter: auth::WriteLimiter,
     tokens: auth::TokenCache,
     /// Cancelled when the server stops (ends MCP sessions).
     pub shutdown: tokio_util::sync::CancellationToken,
@@ -62,57 +59,78 @@ impl std::fmt::Debug for AppState {
 }
 
 impl AppState {
-    /// The state of a server on `store`.
+    /// The state of a server on `store`, with its ports.
     pub fn new(
         store: Store,
         config: KaizenConfig,
         clock: Arc<dyn Clock>,
         executor: RollbackExecutor,
     ) -> Self {
-        let limiter = auth::WriteLimiter::new(config.server.writes_per_minute);
+        // This process invalidates the effective-config cache after its own writes; changes
+        // made by other processes (a CLI approval) show within a second.
+        let kaizen = Kaizen::new(
+            store,
+            config.clone(),
+            Arc::clone(&clock),
+            executor,
+            Some(std::time::Duration::from_secs(1)),
+        );
         Self {
-            store: Mutex::new(store),
+            kaizen,
             config,
             clock,
-            // This process invalidates the cache after its own writes; changes made by other
-            // processes (a CLI approval) show within a second.
-            effective: Mutex::new(EffectiveConfigs::with_recheck(
-                std::time::Duration::from_secs(1),
-            )),
-            executor,
-            limiter,
             tokens: auth::TokenCache::new(std::time::Duration::from_secs(1)),
             shutdown: tokio_util::sync::CancellationToken::new(),
         }
     }
 
-    /// The store, locked. A poisoned lock (a panic while holding it) is recovered: SQLite
-    /// transactions either committed or rolled back, so the store itself is consistent.
+    /// The store, locked.
     pub fn store(&self) -> MutexGuard<'_, Store> {
-        self.store.lock().unwrap_or_else(|p| p.into_inner())
+        self.kaizen.store()
     }
 
-    /// Makes the next effective-config read and the next authentication of every token check
-    /// the store (after a write of this process).
-    pub fn invalidate_caches(&self) {
-        self.effective().invalidate();
-        self.tokens.clear();
+    /// The rollback executor and notifiers.
+    pub fn executor(&self) -> &RollbackExecutor {
+        self.kaizen.executor()
     }
 
-    /// Authenticates the bearer token of `headers` (through the token cache).
+    /// Authenticates the bearer token of `headers` as a principal calling through `via`: from
+    /// the token cache when it knows the token, else from the store.
     pub fn authenticate(
         &self,
-        store: &Store,
         headers: &axum::http::HeaderMap,
-    ) -> Result<auth::Caller, ApiError> {
-        auth::authenticate(store, &self.tokens, headers, self.clock.now())
+        via: Via,
+    ) -> Result<Principal, ApiError> {
+        if let Some(who) = self.cached_principal(headers, via)? {
+            return Ok(who);
+        }
+        let store = self.store();
+        auth::authenticate(
+            &store,
+            &self.tokens,
+            self.kaizen.writes(),
+            headers,
+            self.clock.now(),
+        )
+        .map(|auth| Principal::new(auth, via))
     }
 
-    fn effective(&self) -> MutexGuard<'_, EffectiveConfigs> {
-        self.effective.lock().unwrap_or_else(|p| p.into_inner())
+    /// The principal of `headers` if the token cache knows its token (`None` when it does not:
+    /// then [`AppState::authenticate`] asks the store); a malformed header is an error.
+    pub fn cached_principal(
+        &self,
+        headers: &axum::http::HeaderMap,
+        via: Via,
+    ) -> Result<Option<Principal>, ApiError> {
+        let secret = auth::bearer(headers)?;
+        Ok(self
+            .tokens
+            .get(secret, self.kaizen.writes(), self.clock.now())
+            .map(|auth| Principal::new(auth, via)))
     }
 
-    /// Runs `f` with a service on the locked store.
+    /// Runs `f` with a service on the locked store (tests and tools; operations go through
+    /// the gate, `kaizen.execute`/`kaizen.call`).
     pub fn with_service<T>(
         &self,
         f: impl FnOnce(&mut Service<'_>) -> Result<T, ApiError>,

@@ -9,8 +9,9 @@
 //! * Scoping: `tools/list` shows a caller only the tools its token's capabilities allow (deny
 //!   beats allow), never a human-only tool to an agent, and only the toolsets and the read-only
 //!   mode the `mcp` config section allows; calling any other tool is refused.
-//! * A call runs through [`crate::api::run_as`] — the path REST and the web UI take — so it is
-//!   authorised, rate-limited and audited the same way (`via: "mcp"` in the audit detail).
+//! * A call runs through the gate, `kaizen_service::Kaizen` — the path REST, the web UI and the
+//!   CLI take — so it is authorised, rate-limited and audited the same way (`via: "mcp"` in the
+//!   audit detail).
 //! * Every failure of a call (bad arguments, a refused capability, a guard rejection, an
 //!   internal error) is a tool result with `isError: true` and a structured body
 //!   `{"error": {"code", "message", "details"}}`, the REST error envelope; protocol errors are
@@ -31,7 +32,8 @@ use rmcp::{ErrorData, RoleServer, ServerHandler};
 use schemars::generate::SchemaSettings;
 use serde_json::{Value, json};
 
-use crate::auth::{self, Caller};
+use kaizen_service::{Principal, ServiceError, Via};
+
 use crate::error::ApiError;
 use crate::{AppState, blocking};
 
@@ -267,43 +269,43 @@ pub fn all_tools() -> &'static [ToolDef] {
 
 /// Why this server's configuration does not offer `tool` (toolsets, read-only mode, legacy
 /// tools), or `None` when it does.
-fn disabled(state: &AppState, tool: &ToolDef) -> Option<ApiError> {
+fn disabled(state: &AppState, tool: &ToolDef) -> Option<ServiceError> {
     let config = &state.config.mcp;
     let op = tool.op;
     if !config.offers(op.domain) {
-        return Some(ApiError::forbidden(
-            "tool_disabled",
-            format!(
+        return Some(ServiceError::Forbidden {
+            code: "tool_disabled",
+            message: format!(
                 "the toolset {} is not enabled on this server (mcp.toolsets)",
                 op.domain
             ),
-        ));
+        });
     }
     if config.read_only && !op.read_only {
-        return Some(ApiError::forbidden(
-            "tool_disabled",
-            format!(
+        return Some(ServiceError::Forbidden {
+            code: "tool_disabled",
+            message: format!(
                 "{} changes state and this server is read-only (mcp.read_only)",
                 tool.name
             ),
-        ));
+        });
     }
     if tool.legacy && !config.legacy_tools {
-        return Some(ApiError::forbidden(
-            "tool_disabled",
-            "the legacy signal tools are disabled (mcp.legacy_tools)",
-        ));
+        return Some(ServiceError::Forbidden {
+            code: "tool_disabled",
+            message: "the legacy signal tools are disabled (mcp.legacy_tools)".to_owned(),
+        });
     }
     None
 }
 
 /// Why a tool is not offered to a caller (configuration, then capabilities), or `None`.
-fn hidden(state: &AppState, caller: &Caller, tool: &ToolDef) -> Option<ApiError> {
-    disabled(state, tool).or_else(|| auth::authorize(caller, tool.op).err())
+fn hidden(state: &AppState, caller: &Principal, tool: &ToolDef) -> Option<ServiceError> {
+    disabled(state, tool).or_else(|| kaizen_service::gate::authorize(caller, tool.op).err())
 }
 
 /// The tools `caller` may see and call.
-pub fn visible_tools(state: &AppState, caller: &Caller) -> Vec<&'static ToolDef> {
+pub fn visible_tools(state: &AppState, caller: &Principal) -> Vec<&'static ToolDef> {
     all_tools()
         .iter()
         .filter(|t| hidden(state, caller, t).is_none())
@@ -399,39 +401,33 @@ impl KaizenMcp {
     }
 
     /// Authenticates the caller of a request; a missing or invalid token is a protocol error.
-    async fn caller(&self, context: &RequestContext<RoleServer>) -> Result<Caller, ErrorData> {
+    async fn caller(&self, context: &RequestContext<RoleServer>) -> Result<Principal, ErrorData> {
         let headers = self.headers(context);
         let state = Arc::clone(&self.state);
-        blocking(move || {
-            let store = state.store();
-            state.authenticate(&store, &headers)
-        })
-        .await
-        .map_err(|e| ErrorData::invalid_request(format!("unauthorized: {}", e.message), None))
+        blocking(move || state.authenticate(&headers, Via::Mcp))
+            .await
+            .map_err(|e| ErrorData::invalid_request(format!("unauthorized: {}", e.message), None))
     }
 
     /// Runs `tool` with `args` for `caller`: the shared authorise → rate-limit → run → audit
     /// path, then the tool's output shape.
-    async fn run(&self, caller: Caller, tool: &'static ToolDef, args: Value) -> CallToolResult {
+    async fn run(&self, caller: Principal, tool: &'static ToolDef, args: Value) -> CallToolResult {
         let state = Arc::clone(&self.state);
         let target = target_of(&args);
         let result = blocking(move || {
-            let mut store = state.store();
-            let st = Arc::clone(&state);
-            // `run_as` authorises (capability, human-only) and audits; a tool this server's
-            // configuration does not offer is refused inside it, so the refusal is audited too.
-            crate::api::run_as(
-                &state,
-                &mut store,
+            // The gate authorises (capability, human-only), rate-limits and audits; a tool this
+            // server's configuration does not offer is refused inside it, so the refusal is
+            // audited too.
+            let refusal = disabled(&state, tool);
+            Ok(state.kaizen.run_as(
                 &caller,
                 tool.op,
                 target.as_deref(),
-                Some("mcp"),
-                move |caller, svc| match disabled(&st, tool) {
+                move |cx| match refusal {
                     Some(refusal) => Err(refusal),
-                    None => crate::dispatch::execute(&st, caller, svc, tool.op, args),
+                    None => tool.op.invoke(cx, args),
                 },
-            )
+            )?)
         })
         .await;
         match result {
@@ -517,11 +513,7 @@ pub async fn require_token(
     use axum::response::IntoResponse;
     let headers = request.headers().clone();
     let st = Arc::clone(&state);
-    let checked = blocking(move || {
-        let store = st.store();
-        st.authenticate(&store, &headers).map(|_| ())
-    })
-    .await;
+    let checked = blocking(move || st.authenticate(&headers, Via::Mcp).map(|_| ())).await;
     match checked {
         Ok(()) => next.run(request).await,
         Err(e) => e.into_response(),
@@ -529,7 +521,7 @@ pub async fn require_token(
 }
 
 /// A 401 for `kaizen mcp` started with a token that does not authenticate.
-pub fn check_token(state: &AppState, secret: &str) -> Result<Caller, ApiError> {
+pub fn check_token(state: &AppState, secret: &str) -> Result<Principal, ApiError> {
     let mut headers = HeaderMap::new();
     let value = format!("Bearer {secret}").parse().map_err(|_| {
         ApiError::new(
@@ -539,6 +531,5 @@ pub fn check_token(state: &AppState, secret: &str) -> Result<Caller, ApiError> {
         )
     })?;
     headers.insert(axum::http::header::AUTHORIZATION, value);
-    let store = state.store();
-    state.authenticate(&store, &headers)
+    state.authenticate(&headers, Via::Mcp)
 }

@@ -542,13 +542,13 @@ fn a_paused_rollout_is_decided_with_a_reason() {
     let fx = Fixture::new();
     let app = Arc::clone(&fx.state);
     app.with_service(|svc| {
-        svc.approve(&fx.proposal, &Actor::human("ana"), None, &app.executor)?;
+        svc.approve(&fx.proposal, &Actor::human("ana"), None, app.executor())?;
         Ok(())
     })
     .expect("approve");
     // No data after the start: the window ends inconclusive and the rollout pauses.
     fx.clock.advance(chrono::Duration::hours(49));
-    app.with_service(|svc| Ok(svc.tick_rollouts(&app.executor)?))
+    app.with_service(|svc| Ok(svc.tick_rollouts(app.executor())?))
         .expect("tick");
     let state = || {
         app.store()
@@ -909,7 +909,7 @@ async fn steps(c: fantoccini::Client, run: Run) {
         clock.advance(chrono::Duration::hours(49));
         let data = org_events(end(), 48);
         ingest(&mut app.store(), &data, clock.now());
-        app.with_service(|svc| Ok(svc.tick_rollouts(&app.executor)?))
+        app.with_service(|svc| Ok(svc.tick_rollouts(app.executor())?))
             .expect("tick");
     })
     .await

@@ -24,6 +24,23 @@ pub struct CachedConfig {
     pub json: Arc<str>,
 }
 
+/// Serialised as the config itself (MCP and `kaizen call` return it as JSON; REST sends the
+/// cached bytes).
+impl serde::Serialize for CachedConfig {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        self.config.serialize(s)
+    }
+}
+
+impl schemars::JsonSchema for CachedConfig {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        EffectiveConfig::schema_name()
+    }
+    fn json_schema(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        EffectiveConfig::json_schema(g)
+    }
+}
+
 struct LiveOverlay {
     proposal_id: String,
     assignment: Assignment,
@@ -137,10 +154,10 @@ impl EffectiveConfigs {
             .collect();
         let config = effective_config(doc, *version, agent_id, &overlays).map_err(|e| match e {
             EffectiveError::UnknownAgent(..) => ServiceError::NotFound(e.to_string()),
-            EffectiveError::Overlay { .. } => ServiceError::Store(e.to_string()),
+            EffectiveError::Overlay { .. } => ServiceError::Internal(e.to_string()),
         })?;
         let json = serde_json::to_string(&config)
-            .map_err(|e| ServiceError::Store(format!("encoding the effective config: {e}")))?;
+            .map_err(|e| ServiceError::Internal(format!("encoding the effective config: {e}")))?;
         let cached = Arc::new(CachedConfig {
             config,
             json: Arc::from(json),

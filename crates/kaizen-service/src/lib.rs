@@ -1,8 +1,15 @@
-//! kaizen's service layer: the operations of the improvement pipeline, defined once.
+//! kaizen's service layer: every operation kaizen offers, defined once, and the one gate they
+//! run through.
 //!
-//! The CLI calls these today; the REST API and the MCP server of later issues will call the
-//! same functions and add nothing but translation. Each operation takes the store, the
-//! configuration and a [`Clock`], so it is deterministic under a manual clock.
+//! * [`op`] and [`catalog`]: each operation is one type (description, input and output types,
+//!   body); [`ops::operations`] lists them. REST routes, the OpenAPI document, MCP tools and
+//!   `kaizen call` are generated from that list.
+//! * [`Kaizen`] ([`gate`]): the runtime that owns the store, the configuration, the clock and
+//!   the ports, and the gate — authorise, rate-limit, run, audit — that the CLI, REST, MCP,
+//!   the web UI and the background loop all use.
+//! * [`error`]: one error model ([`ServiceError`] with an [`ErrorKind`]).
+//! * [`Service`]: the pipeline's steps on a locked store; each takes the store, the
+//!   configuration and a [`Clock`], so it is deterministic under a manual clock.
 //!
 //! * [`cycle`]: `run_cycle` (snapshot → rules → strategies → guards → approval queue) and the
 //!   scheduler check (`run_due_cycle`).
@@ -13,8 +20,12 @@
 //! proposal is applied only after a *human* approved it; every apply is one new org version,
 //! made from the version it was checked against, and every rollback is another.
 
+pub mod catalog;
 pub mod cycle;
 pub mod effective;
+pub mod error;
+pub mod gate;
+pub mod op;
 pub mod ops;
 pub mod review;
 pub mod rollback;
@@ -28,41 +39,10 @@ use kaizen_store::Store;
 pub use cycle::{
     ConfidenceAdjuster, CycleOptions, CyclePlan, CycleReport, CycleTrigger, ProposalOutcome,
 };
+pub(crate) use error::store_err;
+pub use error::{ErrorKind, ServiceError};
+pub use gate::{Kaizen, Principal, Via};
 pub use review::{ApplyReport, Approved, RollbackReport};
-
-/// A failed operation.
-#[derive(Debug, thiserror::Error)]
-pub enum ServiceError {
-    /// The meta-loop is switched off.
-    #[error(
-        "the self-improvement loop is disabled (self_improvement.enabled: false); enable it in kaizen.yaml or with KAIZEN__SELF_IMPROVEMENT__ENABLED=true"
-    )]
-    Disabled,
-    /// There is no org document to improve.
-    #[error(
-        "there is no org document yet; create one with `kaizen org init` or `kaizen org import FILE`"
-    )]
-    NoOrg,
-    /// The request is wrong (wrong status, missing reason …).
-    #[error("{0}")]
-    Invalid(String),
-    /// What the request names does not exist (a proposal, a rollout, an agent …).
-    #[error("{0}")]
-    NotFound(String),
-    /// A proposal does not pass its applier's checks against the current org.
-    #[error("{0}")]
-    Rejected(String),
-    /// Storage failed.
-    #[error("storage: {0}")]
-    Store(String),
-}
-
-impl ServiceError {
-    /// Whether the caller made a mistake (as opposed to an internal failure).
-    pub fn is_user_error(&self) -> bool {
-        !matches!(self, ServiceError::Store(_))
-    }
-}
 
 /// A result with [`ServiceError`].
 pub type Result<T, E = ServiceError> = std::result::Result<T, E>;
@@ -75,10 +55,6 @@ pub struct Service<'a> {
     pub config: &'a KaizenConfig,
     /// The clock.
     pub clock: &'a dyn Clock,
-}
-
-pub(crate) fn store_err(e: impl std::fmt::Display) -> ServiceError {
-    ServiceError::Store(e.to_string())
 }
 
 impl Service<'_> {

@@ -55,6 +55,11 @@ pub struct Operation {
     pub input: fn(&mut SchemaGenerator) -> Schema,
     /// The output's JSON Schema.
     pub output: fn(&mut SchemaGenerator) -> Schema,
+    /// How REST carries it.
+    pub rest: crate::op::Rest,
+    /// Runs it from JSON arguments (called by the gate, [`crate::Kaizen::execute`]).
+    pub(crate) run:
+        fn(&mut crate::op::Cx<'_>, serde_json::Value) -> crate::Result<serde_json::Value>,
 }
 
 impl std::fmt::Debug for Operation {
@@ -67,6 +72,38 @@ impl std::fmt::Debug for Operation {
 }
 
 impl Operation {
+    /// The registry entry of the typed operation `O`.
+    pub const fn of<O: crate::op::Op>() -> Self {
+        let s = O::SPEC;
+        Self {
+            name: s.name,
+            domain: s.domain,
+            action: s.action,
+            human_only: s.human_only,
+            method: s.method,
+            path: s.path,
+            summary: s.summary,
+            description: s.description,
+            read_only: matches!(s.action, Action::Read),
+            destructive: s.destructive,
+            idempotent: s.idempotent,
+            input: schema::<O::Input>,
+            output: schema::<O::Output>,
+            rest: s.rest,
+            run: crate::op::run_json::<O>,
+        }
+    }
+
+    /// Runs it from JSON arguments with `cx` — for an adapter that runs it inside
+    /// [`crate::Kaizen::run_as`] with a check of its own first (the MCP server's toolsets).
+    pub fn invoke(
+        &self,
+        cx: &mut crate::op::Cx<'_>,
+        args: serde_json::Value,
+    ) -> crate::Result<serde_json::Value> {
+        (self.run)(cx, args)
+    }
+
     /// `domain:action`.
     pub fn capability(&self) -> String {
         format!("{}:{}", self.domain, self.action)
@@ -383,147 +420,42 @@ fn schema<T: JsonSchema>(g: &mut SchemaGenerator) -> Schema {
     g.subschema_for::<T>()
 }
 
-macro_rules! op {
-    ($name:literal, $domain:literal, $action:ident, $human:literal, $method:ident, $path:literal,
-     $summary:literal, $description:literal, ro=$ro:literal, destructive=$d:literal,
-     idempotent=$i:literal, $input:ty, $output:ty) => {
-        Operation {
-            name: $name,
-            domain: $domain,
-            action: Action::$action,
-            human_only: $human,
-            method: Method::$method,
-            path: $path,
-            summary: $summary,
-            description: $description,
-            read_only: $ro,
-            destructive: $d,
-            idempotent: $i,
-            input: schema::<$input>,
-            output: schema::<$output>,
-        }
-    };
-}
-
-/// Every operation, in documentation order.
+/// Every operation, in documentation order: adding an operation is one type implementing
+/// [`crate::op::Op`] (in `catalog`) and one line here.
 pub fn operations() -> &'static [Operation] {
-    static OPS: std::sync::OnceLock<Vec<Operation>> = std::sync::OnceLock::new();
-    OPS.get_or_init(|| {
-        vec![
-            op!("events.ingest", "events", Write, false, Post, "/events",
-                "Send events (NDJSON or a JSON array, gzip accepted)",
-                "Stores `kaizen.event.v1` events from agent runtimes. Each record is validated on its own: valid records are stored even when others are rejected, and every rejected record is reported with its line and the field at fault. An event whose `id` was accepted before is skipped. Returns the counts and the rejections.",
-                ro=false, destructive=false, idempotent=true, EventsInput, kaizen_store::IngestReport),
-            op!("agents.config", "agents", Read, false, Get, "/agents/{id}/config",
-                "An agent's effective configuration",
-                "What agent `id` should run with now: the current org version's settings and the principles that apply to it, plus the overlay of every live rollout whose treatment group includes it. Carries an `etag` (also the `ETag` header; send `If-None-Match` to get 304 when nothing changed).",
-                ro=true, destructive=false, idempotent=true, IdInput, kaizen_core::org::EffectiveConfig),
-            op!("signals.snapshot", "signals", Read, false, Get, "/snapshot",
-                "The signal snapshot",
-                "Aggregates the seven signal domains (performance, budget, coordination, scaling, errors, evolution, telemetry) over a window; `null` means no data. Use it to see how the organisation is doing.",
-                ro=true, destructive=false, idempotent=true, SnapshotInput, kaizen_core::snapshot::OrgSignalSnapshot),
-            op!("rules.evaluate", "rules", Read, false, Get, "/rules/evaluate",
-                "The rules that fire now",
-                "Builds the snapshot for the window and evaluates the built-in and custom rules on it; returns each rule that fires with its severity, the values behind it and the altitudes it suggests.",
-                ro=true, destructive=false, idempotent=true, SnapshotInput, kaizen_core::rules::Evaluation),
-            op!("cycles.list", "cycles", Read, false, Get, "/cycles",
-                "Improvement cycles, newest first",
-                "The recorded improvement cycles with their summaries.",
-                ro=true, destructive=false, idempotent=true, Page, Paged<kaizen_store::proposals::CycleSummary>),
-            op!("cycles.get", "cycles", Read, false, Get, "/cycles/{id}",
-                "One improvement cycle",
-                "A cycle's full report: the window, the rules that fired, every proposal considered and what became of it (queued, duplicate, rejected by a guard).",
-                ro=true, destructive=false, idempotent=true, IdInput, crate::CycleReport),
-            op!("cycles.run", "cycles", Write, false, Post, "/cycles",
-                "Run an improvement cycle now",
-                "Snapshot → rules → strategies → guard chain → approval queue. Refused while `self_improvement.enabled` is false. Proposals are only queued for human review; nothing is applied.",
-                ro=false, destructive=false, idempotent=false, RunCycleInput, crate::CycleReport),
-            op!("proposals.list", "proposals", Read, false, Get, "/proposals",
-                "The approval queue",
-                "Proposals, newest first, optionally by status, paginated.",
-                ro=true, destructive=false, idempotent=true, ListProposalsInput, Paged<kaizen_store::proposals::ProposalSummary>),
-            op!("proposals.get", "proposals", Read, false, Get, "/proposals/{id}",
-                "One proposal with its evidence",
-                "The proposal (rule, signal values and threshold, exact changes, rollback plan, confidence, risk), its guard verdicts, status history and approvals.",
-                ro=true, destructive=false, idempotent=true, IdInput, kaizen_store::proposals::StoredProposal),
-            op!("proposals.preview", "proposals", Read, false, Get, "/proposals/{id}/preview",
-                "What applying a proposal would change now",
-                "Runs the applier's check against the current org version and returns the exact changes and their rollback; writes nothing.",
-                ro=true, destructive=false, idempotent=true, IdInput, crate::ApplyReport),
-            op!("proposals.submit", "proposals", Write, false, Post, "/proposals",
-                "Submit a proposal for human review",
-                "Proposes concrete changes to the org document (with the evidence behind them) outside a cycle. The proposal goes through the guard chain (enabled altitude, scope, a validated rollback plan, the submission rate limit) and de-duplication, and when it passes waits in the approval queue for a human; nothing is applied. Refused while `self_improvement.enabled` is false. Returns the proposal's id, the guard verdicts and whether it was queued, a duplicate of an open proposal, or rejected by a guard.",
-                ro=false, destructive=false, idempotent=true, SubmitProposalInput, crate::cycle::CycleProposal),
-            op!("proposals.approve", "proposals", Approve, true, Post, "/proposals/{id}/approve",
-                "A human approves a proposal",
-                "Records the caller's approval. When the risk's required number of distinct humans approved, the proposal is approved and its rollout starts. Only human principals may call this.",
-                ro=false, destructive=false, idempotent=false, ApproveInput, crate::Approved),
-            op!("proposals.reject", "proposals", Approve, true, Post, "/proposals/{id}/reject",
-                "A human rejects a proposal",
-                "Rejects a pending or approved proposal; the reason is required. Only human principals may call this.",
-                ro=false, destructive=true, idempotent=false, ReasonInput, kaizen_store::proposals::StoredProposal),
-            op!("proposals.rollback", "proposals", Approve, true, Post, "/proposals/{id}/rollback",
-                "A human rolls back an applied proposal",
-                "Applies the inverse of the org version an applied proposal made, as a new version; the reason is required. Only human principals may call this.",
-                ro=false, destructive=true, idempotent=false, ReasonInput, crate::RollbackReport),
-            op!("rollouts.list", "rollouts", Read, false, Get, "/rollouts",
-                "Rollouts, newest first",
-                "Every rollout, optionally by state, with its schedule and verdict.",
-                ro=true, destructive=false, idempotent=true, ListRolloutsInput, Paged<kaizen_store::rollouts::Rollout>),
-            op!("rollouts.get", "rollouts", Read, false, Get, "/rollouts/{id}",
-                "One rollout with every check",
-                "The rollout (strategy, groups, overlay, rollback operations, verdict) and its checks with the numbers behind each decision.",
-                ro=true, destructive=false, idempotent=true, IdInput, RolloutDetail),
-            op!("rollouts.start", "rollouts", Approve, true, Post, "/rollouts/{id}/start",
-                "Start the rollout of an approved proposal",
-                "For an approved proposal whose automatic start was refused (a conflicting rollout, too few agents); optionally with another strategy. Only human principals may call this.",
-                ro=false, destructive=false, idempotent=false, StartRolloutInput, kaizen_store::rollouts::Rollout),
-            op!("rollouts.decide", "rollouts", Approve, true, Post, "/rollouts/{id}/decide",
-                "A human decides about a rollout",
-                "Extend or apply a paused rollout, roll back a paused or observing one, or retry a failed rollback; the reason is required. Only human principals may call this.",
-                ro=false, destructive=true, idempotent=false, DecideInput, kaizen_store::rollouts::Rollout),
-            op!("org.current", "org", Read, false, Get, "/org",
-                "The current org document",
-                "The newest org version: the document (agents, departments, roles, workflows, principles, settings) and how it was made.",
-                ro=true, destructive=false, idempotent=true, NoInput, kaizen_store::org::OrgVersion),
-            op!("org.versions", "org", Read, false, Get, "/org/versions",
-                "Org version history, newest first",
-                "Every version's number, parent, author, proposal and reason.",
-                ro=true, destructive=false, idempotent=true, Page, Paged<kaizen_store::org::OrgVersionSummary>),
-            op!("org.version", "org", Read, false, Get, "/org/versions/{id}",
-                "One org version",
-                "The version's document and the changes that made it.",
-                ro=true, destructive=false, idempotent=true, VersionInput, kaizen_store::org::OrgVersion),
-            op!("org.diff", "org", Read, false, Get, "/org/diff",
-                "The changes between two org versions",
-                "The list of changes that turns version `from` into version `to`.",
-                ro=true, destructive=false, idempotent=true, DiffInput, OrgDiff),
-            op!("alerts.list", "alerts", Read, false, Get, "/alerts",
-                "Alerts for a human",
-                "Unacknowledged alerts (failed rollbacks, apply conflicts), or all with `all`.",
-                ro=true, destructive=false, idempotent=true, AlertsInput, Vec<kaizen_store::rollouts::Alert>),
-            op!("alerts.ack", "alerts", Write, false, Post, "/alerts/{id}/ack",
-                "Acknowledge an alert",
-                "Marks the alert as seen by the caller.",
-                ro=false, destructive=false, idempotent=false, AckInput, Acknowledged),
-            op!("tokens.list", "tokens", Read, false, Get, "/tokens",
-                "API tokens",
-                "Every token's id, principal, kind, capabilities, expiry and last use (never the secret); revoked ones with `include_revoked`.",
-                ro=true, destructive=false, idempotent=true, TokensListInput, Vec<kaizen_store::auth::TokenInfo>),
-            op!("tokens.create", "tokens", Admin, true, Post, "/tokens",
-                "Issue an API token (admin)",
-                "Issues a bearer token for a human or an agent with the given capability patterns, never more than the caller holds. The secret is returned this once. An admin operation: `confirm` must be true and `reason` non-blank. Only human principals may call this.",
-                ro=false, destructive=false, idempotent=false, TokenCreateInput, TokenCreated),
-            op!("tokens.revoke", "tokens", Admin, true, Post, "/tokens/{id}/revoke",
-                "Revoke an API token (admin)",
-                "Revokes a token at once and for good. An admin operation: `confirm` must be true and `reason` non-blank. Only human principals may call this.",
-                ro=false, destructive=true, idempotent=false, TokenRevokeInput, kaizen_store::auth::TokenInfo),
-            op!("audit.list", "audit", Read, false, Get, "/audit",
-                "The audit log, newest first",
-                "Every state change with its actor, operation, target, outcome and before/after summary; filter by actor, operation prefix, target and time.",
-                ro=true, destructive=false, idempotent=true, AuditInput, Paged<kaizen_store::auth::AuditRecord>),
-        ]
-    })
+    use crate::catalog::*;
+    static OPS: &[Operation] = &[
+        Operation::of::<IngestEvents>(),
+        Operation::of::<AgentConfig>(),
+        Operation::of::<SignalsSnapshot>(),
+        Operation::of::<RulesEvaluate>(),
+        Operation::of::<CyclesList>(),
+        Operation::of::<CyclesGet>(),
+        Operation::of::<CyclesRun>(),
+        Operation::of::<ProposalsList>(),
+        Operation::of::<ProposalsGet>(),
+        Operation::of::<ProposalsPreview>(),
+        Operation::of::<ProposalsSubmit>(),
+        Operation::of::<ProposalsApprove>(),
+        Operation::of::<ProposalsReject>(),
+        Operation::of::<ProposalsRollback>(),
+        Operation::of::<RolloutsList>(),
+        Operation::of::<RolloutsGet>(),
+        Operation::of::<RolloutsStart>(),
+        Operation::of::<RolloutsDecide>(),
+        Operation::of::<OrgCurrent>(),
+        Operation::of::<OrgVersions>(),
+        Operation::of::<OrgVersionGet>(),
+        Operation::of::<OrgDiffOp>(),
+        Operation::of::<AlertsList>(),
+        Operation::of::<AlertsAck>(),
+        Operation::of::<TokensList>(),
+        Operation::of::<TokensCreate>(),
+        Operation::of::<TokensRevoke>(),
+        Operation::of::<AuditList>(),
+        Operation::of::<ConfigShow>(),
+    ];
+    OPS
 }
 
 /// The operation called `name`.

@@ -157,6 +157,11 @@ impl RollbackExecutor {
         self.notifiers.push(notifier);
     }
 
+    /// The notifiers, for operations that take them as a list (a manual rollback).
+    pub fn notifiers(&self) -> Vec<&dyn OrgMutator> {
+        self.notifiers.iter().map(|n| n.as_ref()).collect()
+    }
+
     /// Tells every notifier about `version`.
     pub fn notify(&self, version: &OrgVersion) -> Vec<MutatorOutcome> {
         self.notifiers.iter().map(|n| n.notify(version)).collect()

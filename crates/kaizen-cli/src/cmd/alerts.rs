@@ -1,15 +1,16 @@
 //! `kaizen alerts …`: alerts for a human (failed rollbacks, apply conflicts).
 
-use anyhow::{Result, anyhow};
+use anyhow::Result;
 use comfy_table::Cell;
-use kaizen_store::StoreError;
+use kaizen_service::catalog;
+use kaizen_service::ops::AckInput;
 
-use super::{Ctx, audit, human_actor, usage};
+use super::{Ctx, service_error};
 use crate::cli::AlertsCommand;
 use crate::output;
 
 pub fn run(ctx: &Ctx, cmd: AlertsCommand) -> Result<u8> {
-    let mut store = ctx.open_store()?;
+    let store = ctx.open_store()?;
     match cmd {
         AlertsCommand::List { all, json } => {
             let alerts = store.alerts(all)?;
@@ -53,27 +54,12 @@ pub fn run(ctx: &Ctx, cmd: AlertsCommand) -> Result<u8> {
             }
         }
         AlertsCommand::Ack { id, actor } => {
-            let actor = human_actor(actor);
-            let result = store
-                .alert_acknowledge(id, &actor.name, ctx.now())
-                .map_err(|e| match e {
-                    StoreError::Refused(m) => usage(m),
-                    e => anyhow!(e),
-                });
-            let target = id.to_string();
-            audit(
-                &mut store,
-                ctx.now(),
-                &actor,
-                "alerts.ack",
-                Some(&target),
-                None,
-                result.is_ok().then_some("acknowledged"),
-                result.as_ref().map(|_| ()),
-                None,
-            )?;
-            result?;
-            println!("acknowledged alert {id} as {}", actor.name);
+            drop(store);
+            let who = ctx.local(actor)?;
+            ctx.kaizen(None)?
+                .call::<catalog::AlertsAck>(&who, AckInput { id })
+                .map_err(service_error)?;
+            println!("acknowledged alert {id} as {}", who.auth.principal);
         }
     }
     Ok(0)

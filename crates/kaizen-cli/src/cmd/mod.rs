@@ -5,6 +5,7 @@ mod agents;
 mod alerts;
 mod audit;
 mod bench;
+mod call;
 mod cycle;
 mod ingest;
 mod lab;
@@ -20,6 +21,7 @@ mod token;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow};
 use chrono::{DateTime, Duration, Utc};
@@ -28,8 +30,11 @@ use kaizen_core::config::KaizenConfig;
 use kaizen_core::rules::RuleEngine;
 use kaizen_core::signals::SnapshotBuilder;
 use kaizen_core::snapshot::OrgSignalSnapshot;
+use kaizen_service::rollback::RollbackExecutor;
+use kaizen_service::{Kaizen, Principal};
 use kaizen_store::Store;
 use kaizen_store::auth::{AuditEntry, AuditOutcome};
+use kaizen_store::mutators::FileMutator;
 use kaizen_store::proposals::{Actor, ActorKind};
 
 use crate::cli::{Cli, Command, ConfigCommand, Global, RulesCommand, WindowArgs};
@@ -47,9 +52,10 @@ impl std::fmt::Display for UsageError {
 
 impl std::error::Error for UsageError {}
 
-/// Maps a service error: the caller's mistakes exit 2, the rest 1.
+/// Maps a service error by its kind, the one place the CLI does: what the caller can fix exits
+/// 2, the rest (storage unavailable, internal failures) 1.
 pub fn service_error(e: kaizen_service::ServiceError) -> anyhow::Error {
-    if e.is_user_error() {
+    if e.kind().is_caller_error() {
         usage(e.to_string())
     } else {
         anyhow!(e)
@@ -64,21 +70,12 @@ pub trait AuditFailure {
 
 impl AuditFailure for kaizen_service::ServiceError {
     fn audit_failure(&self) -> (AuditOutcome, &'static str, String) {
-        use kaizen_service::ServiceError as E;
-        let code = match self {
-            E::Disabled => "disabled",
-            E::NoOrg => "no_org",
-            E::Invalid(_) => "invalid",
-            E::NotFound(_) => "not_found",
-            E::Rejected(_) => "rejected",
-            E::Store(_) => "internal",
-        };
-        let outcome = if self.is_user_error() {
+        let outcome = if self.kind().is_caller_error() {
             AuditOutcome::Refused
         } else {
             AuditOutcome::Error
         };
-        (outcome, code, self.to_string())
+        (outcome, self.code(), self.to_string())
     }
 }
 
@@ -158,15 +155,6 @@ pub fn audit<E: AuditFailure + ?Sized>(
     }
 }
 
-/// A proposal's status now, for an audit entry's before/after (`None` when unknown).
-pub fn proposal_status(store: &Store, id: &str) -> Option<String> {
-    store
-        .proposal_status(id)
-        .ok()
-        .flatten()
-        .map(|s| s.as_str().to_owned())
-}
-
 /// The human at the keyboard: `--as NAME`, else $USER, else `cli`.
 pub fn human_actor(name: Option<String>) -> Actor {
     let name = name
@@ -211,6 +199,27 @@ impl Ctx {
     /// Opens (creating if needed) the store.
     pub fn open_store(&self) -> Result<Store> {
         open_store(&self.store_path)
+    }
+
+    /// kaizen on the store, with the default rollback executor and, with `notify_dir`, a file
+    /// notifier told about every org version made: what operations run through.
+    pub fn kaizen(&self, notify_dir: Option<&Path>) -> Result<Kaizen> {
+        let mut executor = RollbackExecutor::default();
+        if let Some(dir) = notify_dir {
+            executor.add_notifier(Box::new(FileMutator::new(dir.to_path_buf())));
+        }
+        Ok(Kaizen::new(
+            self.open_store()?,
+            self.config.clone(),
+            Arc::new(self.clock),
+            executor,
+            None,
+        ))
+    }
+
+    /// The person at the keyboard as the gate's principal: `--as NAME`, else $USER, else `cli`.
+    pub fn local(&self, name: Option<String>) -> Result<Principal> {
+        Principal::local_human(human_actor(name).name).map_err(service_error)
     }
 
     /// Whether to draw progress bars.
@@ -333,6 +342,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Agents(cmd) => agents::run(&ctx, cmd),
         Command::Alerts(cmd) => alerts::run(&ctx, cmd),
         Command::Token(cmd) => token::run(&ctx, cmd),
+        Command::Call(args) => call::run(&ctx, args),
         Command::Audit(args) => audit::run(&ctx, &args),
         Command::Mcp(args) => mcp::run(ctx, &args.token_file).map(|()| 0),
         Command::Serve(args) => serve::run(

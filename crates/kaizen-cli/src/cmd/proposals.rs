@@ -1,26 +1,25 @@
 //! `kaizen proposals …`: the human side of the approval queue. Approving starts the rollout
 //! (`kaizen rollouts …`); `preview` is the applier's check, writing nothing.
 
-use std::path::Path;
-
 use anyhow::Result;
 use comfy_table::Cell;
-use kaizen_service::Service;
-use kaizen_service::rollback::RollbackExecutor;
-use kaizen_store::mutators::{FileMutator, OrgMutator};
+use kaizen_service::ops::{ApproveInput, ReasonInput};
+use kaizen_service::{Service, catalog};
 use kaizen_store::proposals::ProposalStatus;
 
-use super::{Ctx, audit, human_actor as reviewer, proposal_status, service_error, usage};
+use super::{Ctx, service_error, usage};
 use crate::cli::ProposalsCommand;
 use crate::output;
 
-fn mutators(dir: Option<&Path>) -> Vec<FileMutator> {
-    dir.map(|d| FileMutator::new(d.to_path_buf()))
-        .into_iter()
-        .collect()
-}
-
 pub fn run(ctx: &Ctx, cmd: ProposalsCommand) -> Result<u8> {
+    if matches!(
+        cmd,
+        ProposalsCommand::Approve { .. }
+            | ProposalsCommand::Reject { .. }
+            | ProposalsCommand::Rollback { .. }
+    ) {
+        return decide(ctx, cmd);
+    }
     let mut store = ctx.open_store()?;
     let mut service = Service {
         store: &mut store,
@@ -95,61 +94,6 @@ pub fn run(ctx: &Ctx, cmd: ProposalsCommand) -> Result<u8> {
                 }
             }
         }
-        ProposalsCommand::Approve {
-            id,
-            reason,
-            reviewer: who,
-            json,
-        } => {
-            let actor = reviewer(who);
-            let before = proposal_status(service.store, &id);
-            let result =
-                service.approve(&id, &actor, reason.as_deref(), &RollbackExecutor::default());
-            audit(
-                service.store,
-                ctx.now(),
-                &actor,
-                "proposals.approve",
-                Some(&id),
-                before.as_deref(),
-                proposal_status(service.store, &id).as_deref(),
-                result.as_ref().map(|_| ()),
-                Some(serde_json::json!({ "reason": reason })),
-            )?;
-            let approved = result.map_err(service_error)?;
-            if json {
-                let mut v = serde_json::to_value(&approved)?;
-                if let Some(o) = v.as_object_mut() {
-                    o.insert("proposal_id".into(), id.clone().into());
-                    o.insert("actor".into(), actor.name.clone().into());
-                }
-                output::print_json(&v)?;
-            } else {
-                output::print_approved(&id, &actor.name, &approved);
-            }
-        }
-        ProposalsCommand::Reject {
-            id,
-            reason,
-            reviewer: who,
-        } => {
-            let actor = reviewer(who);
-            let before = proposal_status(service.store, &id);
-            let result = service.reject(&id, &actor, &reason);
-            audit(
-                service.store,
-                ctx.now(),
-                &actor,
-                "proposals.reject",
-                Some(&id),
-                before.as_deref(),
-                proposal_status(service.store, &id).as_deref(),
-                result.as_ref().map(|_| ()),
-                Some(serde_json::json!({ "reason": reason })),
-            )?;
-            result.map_err(service_error)?;
-            println!("rejected {id} as {}", actor.name);
-        }
         ProposalsCommand::Preview { id, json } => {
             let report = service.preview(&id).map_err(service_error)?;
             if json {
@@ -168,6 +112,63 @@ pub fn run(ctx: &Ctx, cmd: ProposalsCommand) -> Result<u8> {
                 }
             }
         }
+        ProposalsCommand::Approve { .. }
+        | ProposalsCommand::Reject { .. }
+        | ProposalsCommand::Rollback { .. } => return decide(ctx, cmd),
+    }
+    Ok(0)
+}
+
+/// The human decisions: through the gate, as the person at the keyboard (authorised, audited
+/// with `via: "cli"`, exactly as over REST, MCP or the web UI).
+fn decide(ctx: &Ctx, cmd: ProposalsCommand) -> Result<u8> {
+    match cmd {
+        ProposalsCommand::Approve {
+            id,
+            reason,
+            reviewer: who,
+            json,
+        } => {
+            let who = ctx.local(who)?;
+            let approved = ctx
+                .kaizen(None)?
+                .call::<catalog::ProposalsApprove>(
+                    &who,
+                    ApproveInput {
+                        id: id.clone(),
+                        reason,
+                    },
+                )
+                .map_err(service_error)?;
+            let name = &who.auth.principal;
+            if json {
+                let mut v = serde_json::to_value(&approved)?;
+                if let Some(o) = v.as_object_mut() {
+                    o.insert("proposal_id".into(), id.clone().into());
+                    o.insert("actor".into(), name.clone().into());
+                }
+                output::print_json(&v)?;
+            } else {
+                output::print_approved(&id, name, &approved);
+            }
+        }
+        ProposalsCommand::Reject {
+            id,
+            reason,
+            reviewer: who,
+        } => {
+            let who = ctx.local(who)?;
+            ctx.kaizen(None)?
+                .call::<catalog::ProposalsReject>(
+                    &who,
+                    ReasonInput {
+                        id: id.clone(),
+                        reason,
+                    },
+                )
+                .map_err(service_error)?;
+            println!("rejected {id} as {}", who.auth.principal);
+        }
         ProposalsCommand::Rollback {
             id,
             reason,
@@ -175,28 +176,17 @@ pub fn run(ctx: &Ctx, cmd: ProposalsCommand) -> Result<u8> {
             reviewer: who,
             json,
         } => {
-            let files = mutators(notify_dir.as_deref());
-            let refs: Vec<&dyn OrgMutator> = files.iter().map(|m| m as &dyn OrgMutator).collect();
-            let actor = reviewer(who);
-            let before = proposal_status(service.store, &id);
-            let result = service.rollback(&id, &actor, &reason, &refs);
-            let mut detail = serde_json::json!({ "reason": reason });
-            if let (Ok(r), Some(d)) = (&result, detail.as_object_mut()) {
-                d.insert("new_version".into(), r.new_version.into());
-                d.insert("changes".into(), r.changes.len().into());
-            }
-            audit(
-                service.store,
-                ctx.now(),
-                &actor,
-                "proposals.rollback",
-                Some(&id),
-                before.as_deref(),
-                proposal_status(service.store, &id).as_deref(),
-                result.as_ref().map(|_| ()),
-                Some(detail),
-            )?;
-            let report = result.map_err(service_error)?;
+            let who = ctx.local(who)?;
+            let report = ctx
+                .kaizen(notify_dir.as_deref())?
+                .call::<catalog::ProposalsRollback>(
+                    &who,
+                    ReasonInput {
+                        id: id.clone(),
+                        reason,
+                    },
+                )
+                .map_err(service_error)?;
             if json {
                 output::print_json(&report)?;
             } else {
@@ -206,6 +196,9 @@ pub fn run(ctx: &Ctx, cmd: ProposalsCommand) -> Result<u8> {
                 }
             }
         }
+        ProposalsCommand::List { .. }
+        | ProposalsCommand::Show { .. }
+        | ProposalsCommand::Preview { .. } => return run(ctx, cmd),
     }
     Ok(0)
 }

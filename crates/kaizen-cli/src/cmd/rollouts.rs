@@ -5,15 +5,16 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use kaizen_core::config::RolloutStrategyKind;
-use kaizen_service::Service;
+use kaizen_service::ops::{DecideInput, DecisionKind, StartRolloutInput};
 use kaizen_service::review::RolloutStarted;
 use kaizen_service::rollback::RollbackExecutor;
-use kaizen_service::rollout::{Decision, ENGINE};
+use kaizen_service::rollout::ENGINE;
+use kaizen_service::{Service, catalog};
 use kaizen_store::mutators::FileMutator;
 use kaizen_store::proposals::{Actor, ActorKind};
 use kaizen_store::rollouts::RolloutState;
 
-use super::{Ctx, audit, human_actor, proposal_status, service_error, usage};
+use super::{Ctx, audit, service_error, usage};
 use crate::cli::{DecisionArg, RolloutsCommand, StrategyArg};
 use crate::output;
 
@@ -38,6 +39,12 @@ fn executor(notify_dir: Option<PathBuf>) -> RollbackExecutor {
 }
 
 pub fn run(ctx: &Ctx, cmd: RolloutsCommand) -> Result<u8> {
+    if matches!(
+        cmd,
+        RolloutsCommand::Start { .. } | RolloutsCommand::Decide { .. }
+    ) {
+        return human(ctx, cmd);
+    }
     let mut store = ctx.open_store()?;
     let mut service = Service {
         store: &mut store,
@@ -72,42 +79,6 @@ pub fn run(ctx: &Ctx, cmd: RolloutsCommand) -> Result<u8> {
             } else {
                 output::print_rollout(&r, &checks);
             }
-        }
-        RolloutsCommand::Start {
-            id,
-            strategy: s,
-            actor,
-        } => {
-            let actor = human_actor(actor);
-            let before = proposal_status(service.store, &id);
-            let result =
-                service.start_rollout(&id, &actor, s.map(strategy), &RollbackExecutor::default());
-            let detail = match &result {
-                Ok(r) => serde_json::json!({ "strategy": r.strategy }),
-                Err(_) => serde_json::json!({ "strategy": s.map(strategy) }),
-            };
-            audit(
-                service.store,
-                ctx.now(),
-                &actor,
-                "rollouts.start",
-                Some(&id),
-                before.as_deref(),
-                proposal_status(service.store, &id).as_deref(),
-                result.as_ref().map(|_| ()),
-                Some(detail),
-            )?;
-            let r = result.map_err(service_error)?;
-            let s = RolloutStarted::of(&r);
-            println!(
-                "started the {} rollout of {id} as {}: {} agent(s) in treatment, {} in control, {} h observation window, first check at {}",
-                s.strategy,
-                actor.name,
-                s.treatment,
-                s.control,
-                s.window_hours,
-                output::when(s.first_check_at)
-            );
         }
         RolloutsCommand::Tick { notify_dir, json } => {
             let progress = service
@@ -171,6 +142,42 @@ pub fn run(ctx: &Ctx, cmd: RolloutsCommand) -> Result<u8> {
                 return Ok(1);
             }
         }
+        RolloutsCommand::Start { .. } | RolloutsCommand::Decide { .. } => return human(ctx, cmd),
+    }
+    Ok(0)
+}
+
+/// The human decisions: through the gate, as the person at the keyboard (authorised, audited
+/// with `via: "cli"`, exactly as over REST, MCP or the web UI).
+fn human(ctx: &Ctx, cmd: RolloutsCommand) -> Result<u8> {
+    match cmd {
+        RolloutsCommand::Start {
+            id,
+            strategy: s,
+            actor,
+        } => {
+            let who = ctx.local(actor)?;
+            let r = ctx
+                .kaizen(None)?
+                .call::<catalog::RolloutsStart>(
+                    &who,
+                    StartRolloutInput {
+                        id: id.clone(),
+                        strategy: s.map(strategy),
+                    },
+                )
+                .map_err(service_error)?;
+            let s = RolloutStarted::of(&r);
+            println!(
+                "started the {} rollout of {id} as {}: {} agent(s) in treatment, {} in control, {} h observation window, first check at {}",
+                s.strategy,
+                who.auth.principal,
+                s.treatment,
+                s.control,
+                s.window_hours,
+                output::when(s.first_check_at)
+            );
+        }
         RolloutsCommand::Decide {
             id,
             decision,
@@ -181,39 +188,28 @@ pub fn run(ctx: &Ctx, cmd: RolloutsCommand) -> Result<u8> {
             json,
         } => {
             let decision = match (decision, hours) {
-                (DecisionArg::Extend, h) => Decision::Extend {
-                    hours: h.unwrap_or(DEFAULT_EXTEND_HOURS),
-                },
-                (DecisionArg::Apply, None) => Decision::Apply,
-                (DecisionArg::Rollback, None) => Decision::Rollback,
+                (DecisionArg::Extend, h) => (
+                    DecisionKind::Extend,
+                    Some(h.unwrap_or(DEFAULT_EXTEND_HOURS)),
+                ),
+                (DecisionArg::Apply, None) => (DecisionKind::Apply, None),
+                (DecisionArg::Rollback, None) => (DecisionKind::Rollback, None),
                 (_, Some(_)) => return Err(usage("--hours goes only with `extend`")),
             };
-            let actor = human_actor(actor);
-            let before = proposal_status(service.store, &id);
-            let result =
-                service.decide_rollout(&id, decision, &actor, &reason, &executor(notify_dir));
-            // `{"decision": "extend", "hours": 24}` and the like, plus the reason and the
-            // resulting rollout state.
-            let mut detail =
-                serde_json::to_value(decision).unwrap_or_else(|_| serde_json::json!({}));
-            if let Some(d) = detail.as_object_mut() {
-                d.insert("reason".into(), reason.as_str().into());
-                if let Ok(r) = &result {
-                    d.insert("state".into(), r.state.as_str().into());
-                }
-            }
-            audit(
-                service.store,
-                ctx.now(),
-                &actor,
-                "rollouts.decide",
-                Some(&id),
-                before.as_deref(),
-                proposal_status(service.store, &id).as_deref(),
-                result.as_ref().map(|_| ()),
-                Some(detail),
-            )?;
-            let r = result.map_err(service_error)?;
+            let who = ctx.local(actor)?;
+            let actor = who.actor();
+            let r = ctx
+                .kaizen(notify_dir.as_deref())?
+                .call::<catalog::RolloutsDecide>(
+                    &who,
+                    DecideInput {
+                        id: id.clone(),
+                        decision: decision.0,
+                        hours: decision.1,
+                        reason,
+                    },
+                )
+                .map_err(service_error)?;
             if json {
                 output::print_json(&r)?;
             } else {
@@ -236,6 +232,9 @@ pub fn run(ctx: &Ctx, cmd: RolloutsCommand) -> Result<u8> {
                 }
             }
         }
+        RolloutsCommand::List { .. }
+        | RolloutsCommand::Show { .. }
+        | RolloutsCommand::Tick { .. } => return run(ctx, cmd),
     }
     Ok(0)
 }

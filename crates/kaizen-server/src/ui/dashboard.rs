@@ -16,8 +16,8 @@ use maud::{Markup, html};
 use super::chart::{Series, line_chart};
 use super::layout::{self, Nav, badge, context_value, num, pct, time, trend, usd};
 use super::{Page, S, Spec, allowed, view};
-use crate::auth::Caller;
 use crate::error::ApiError;
+use kaizen_service::Principal;
 
 /// Days in the charts.
 const DAYS: i64 = 14;
@@ -135,7 +135,7 @@ fn has_data(s: &OrgSignalSnapshot) -> bool {
         || s.telemetry.event_count > 0
 }
 
-fn body(caller: &Caller, svc: &mut Service<'_>, _page: &Page) -> Result<Markup, ApiError> {
+fn body(caller: &Principal, svc: &mut Service<'_>, _page: &Page) -> Result<Markup, ApiError> {
     let now = svc.clock.now();
     let since = svc.default_since(now);
     let snap = svc.snapshot(since, now)?;

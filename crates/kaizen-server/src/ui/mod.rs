@@ -33,14 +33,14 @@ use axum::extract::{DefaultBodyLimit, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use kaizen_service::Service;
+use kaizen_service::op::Cx;
 use kaizen_service::ops::{self, Operation};
+use kaizen_service::{Principal, Service, Via};
 use kaizen_store::auth::{AuditEntry, AuditOutcome, Authenticated, TokenState};
 use maud::{Markup, html};
 use serde::Deserialize;
 use tower_http::timeout::TimeoutLayer;
 
-use crate::auth::{self, Caller};
 use crate::error::ApiError;
 use crate::{AppState, blocking};
 
@@ -121,8 +121,8 @@ fn op(name: &str) -> Result<&'static Operation, ApiError> {
 }
 
 /// Whether `caller` may run operation `name` (to decide what a page shows).
-fn allowed(caller: &Caller, name: &str) -> bool {
-    ops::operation(name).is_some_and(|op| auth::authorize(caller, op).is_ok())
+fn allowed(caller: &Principal, name: &str) -> bool {
+    ops::operation(name).is_some_and(|op| kaizen_service::gate::authorize(caller, op).is_ok())
 }
 
 /// The caller behind `auth` if its token is still active at `now`, else 401.
@@ -130,15 +130,13 @@ fn revalidate(
     store: &kaizen_store::Store,
     auth: Authenticated,
     now: chrono::DateTime<chrono::Utc>,
-) -> Result<Caller, ApiError> {
+) -> Result<Principal, ApiError> {
     let info = store
         .token(&auth.token_id)
         .map_err(|e| ApiError::internal(e.to_string()))?
         .ok_or_else(|| ApiError::unauthorized(format!("token {} is unknown", auth.token_id)))?;
     match info.state(now) {
-        TokenState::Active => Ok(Caller {
-            auth: Arc::new(auth),
-        }),
+        TokenState::Active => Ok(Principal::new(Arc::new(auth), Via::Ui)),
         state => Err(ApiError::unauthorized(format!(
             "token {} is {}",
             auth.token_id,
@@ -162,24 +160,15 @@ async fn act<T, F>(
 ) -> Result<T, ApiError>
 where
     T: Send + 'static,
-    F: FnOnce(&Caller, &mut Service<'_>) -> Result<T, ApiError> + Send + 'static,
+    F: FnOnce(&mut Cx<'_>) -> Result<T, ApiError> + Send + 'static,
 {
     let op = op(name)?;
     let app = Arc::clone(&ui.app);
     let auth = sess.auth.clone();
     blocking(move || {
         let now = app.clock.now();
-        let mut store = app.store();
-        let caller = revalidate(&store, auth, now)?;
-        crate::api::run_as(
-            &app,
-            &mut store,
-            &caller,
-            op,
-            target.as_deref(),
-            Some("ui"),
-            f,
-        )
+        let caller = revalidate(&app.store(), auth, now)?;
+        crate::error::through_gate(&app.kaizen, &caller, op, target.as_deref(), f)
     })
     .await
 }
@@ -202,7 +191,7 @@ async fn check_csrf(
     let target = target.map(str::to_owned);
     let logged = blocking(move || {
         let mut store = app.store();
-        crate::api::append_audit(
+        kaizen_service::gate::append_audit(
             &mut store,
             &AuditEntry {
                 at: app.clock.now(),
@@ -219,6 +208,7 @@ async fn check_csrf(
             },
             false,
         )
+        .map_err(ApiError::from)
     })
     .await;
     if let Err(e) = logged {
@@ -306,7 +296,7 @@ struct Spec {
 /// the body, and renders it.
 async fn view<F>(ui: Arc<Ui>, headers: &HeaderMap, uri: &Uri, spec: Spec, f: F) -> Response
 where
-    F: FnOnce(&Caller, &mut Service<'_>, &Page) -> Result<Markup, ApiError> + Send + 'static,
+    F: FnOnce(&Principal, &mut Service<'_>, &Page) -> Result<Markup, ApiError> + Send + 'static,
 {
     let Some(sess) = ui.sessions.current(headers) else {
         return to_login(uri);
@@ -314,8 +304,8 @@ where
     let page = Page {
         csrf: sess.csrf.clone(),
     };
-    let result = act(&ui, &sess, spec.op, spec.target, move |c, svc| {
-        f(c, svc, &page)
+    let result = act(&ui, &sess, spec.op, spec.target, move |cx| {
+        f(cx.who, &mut cx.svc, &page)
     })
     .await;
     render(&ui, &sess, &spec.title, spec.nav, Vec::new(), None, result)
@@ -518,7 +508,7 @@ async fn login(
         if let Err(e) = store.token_touch(&auth.token_id, now) {
             tracing::warn!(error = %e, "recording a token's use failed");
         }
-        crate::api::append_audit(
+        kaizen_service::gate::append_audit(
             &mut store,
             &AuditEntry {
                 at: now,
@@ -586,7 +576,7 @@ async fn logout(
     let auth = sess.auth.clone();
     let logged = blocking(move || {
         let mut store = app.store();
-        crate::api::append_audit(
+        kaizen_service::gate::append_audit(
             &mut store,
             &AuditEntry {
                 at: app.clock.now(),
@@ -601,6 +591,7 @@ async fn logout(
             },
             false,
         )
+        .map_err(ApiError::from)
     })
     .await;
     if let Err(e) = logged {

@@ -10,6 +10,9 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
 use kaizen_core::improve::guards::risk_str;
 use kaizen_service::Service;
+use kaizen_service::catalog::{ProposalsApprove, ProposalsReject, ProposalsRollback};
+use kaizen_service::op::Op;
+use kaizen_service::ops::{ApproveInput, ReasonInput};
 use kaizen_store::proposals::{ProposalStatus, StoredProposal};
 use maud::{Markup, html};
 use serde::Deserialize;
@@ -19,8 +22,8 @@ use super::session::{Current, Notice};
 use super::{
     Page, S, Spec, Ui, act, allowed, check_csrf, field, render, see_other, to_login, view,
 };
-use crate::auth::Caller;
 use crate::error::ApiError;
+use kaizen_service::Principal;
 
 const PAGE: usize = 50;
 
@@ -152,18 +155,19 @@ async fn show(
         csrf: sess.csrf.clone(),
     };
     let title = format!("Proposal {id}");
-    let result = act(
-        ui,
-        sess,
-        "proposals.get",
-        Some(id.clone()),
-        move |c, svc| body(c, svc, &page, &id),
-    )
+    let result = act(ui, sess, "proposals.get", Some(id.clone()), move |cx| {
+        body(cx.who, &mut cx.svc, &page, &id)
+    })
     .await;
     render(ui, sess, &title, Nav::Proposals, notices, status, result)
 }
 
-fn body(caller: &Caller, svc: &mut Service<'_>, page: &Page, id: &str) -> Result<Markup, ApiError> {
+fn body(
+    caller: &Principal,
+    svc: &mut Service<'_>,
+    page: &Page,
+    id: &str,
+) -> Result<Markup, ApiError> {
     let sp: StoredProposal = svc.proposal(id)?;
     let rollout = if allowed(caller, "rollouts.get") {
         svc.store
@@ -375,10 +379,15 @@ pub(super) async fn approve(
         Err(res) => return res,
     };
     let note = field(form.note.as_ref());
-    let app = Arc::clone(&ui.app);
     let pid = id.clone();
-    let result = act(&ui, &sess, "proposals.approve", Some(id.clone()), move |caller, svc| {
-        let a = svc.approve(&pid, &caller.actor(), note.as_deref(), &app.executor)?;
+    let result = act(&ui, &sess, "proposals.approve", Some(id.clone()), move |cx| {
+        let a = ProposalsApprove::run(
+            cx,
+            ApproveInput {
+                id: pid,
+                reason: note,
+            },
+        )?;
         Ok(if !a.approved {
             Notice::ok(format!(
                 "Your approval is recorded: {} of {} needed.",
@@ -427,9 +436,9 @@ pub(super) async fn reject(
         &sess,
         "proposals.reject",
         Some(id.clone()),
-        move |caller, svc| {
+        move |cx| {
             let reason = super::required_reason(reason, "A rejection")?;
-            svc.reject(&pid, &caller.actor(), &reason)?;
+            ProposalsReject::run(cx, ReasonInput { id: pid, reason })?;
             Ok(Notice::ok("Rejected."))
         },
     )
@@ -454,9 +463,9 @@ pub(super) async fn rollback(
         &sess,
         "proposals.rollback",
         Some(id.clone()),
-        move |caller, svc| {
+        move |cx| {
             let reason = super::required_reason(reason, "A rollback")?;
-            let report = svc.rollback(&pid, &caller.actor(), &reason, &[])?;
+            let report = ProposalsRollback::run(cx, ReasonInput { id: pid, reason })?;
             Ok(Notice::ok(format!(
                 "Rolled back: org version {} undoes it.",
                 report.new_version

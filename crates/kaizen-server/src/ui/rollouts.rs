@@ -10,7 +10,9 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
 use kaizen_core::rollout::check::{CheckDecision, Layer, Metric, MetricCheck};
 use kaizen_service::Service;
-use kaizen_service::rollout::Decision;
+use kaizen_service::catalog::RolloutsDecide;
+use kaizen_service::op::Op;
+use kaizen_service::ops::{DecideInput, DecisionKind};
 use kaizen_store::rollouts::{Rollout, RolloutState, StoredCheck};
 use maud::{Markup, html};
 use serde::Deserialize;
@@ -21,8 +23,8 @@ use super::session::{Current, Notice};
 use super::{
     Page, S, Spec, Ui, act, allowed, check_csrf, field, render, see_other, to_login, view,
 };
-use crate::auth::Caller;
 use crate::error::ApiError;
+use kaizen_service::Principal;
 
 #[derive(Debug, Default, Deserialize)]
 pub(super) struct ListQuery {
@@ -119,8 +121,8 @@ async fn show(
         csrf: sess.csrf.clone(),
     };
     let title = format!("Rollout {id}");
-    let result = act(ui, sess, "rollouts.get", Some(id.clone()), move |c, svc| {
-        body(c, svc, &page, &id)
+    let result = act(ui, sess, "rollouts.get", Some(id.clone()), move |cx| {
+        body(cx.who, &mut cx.svc, &page, &id)
     })
     .await;
     render(ui, sess, &title, Nav::Rollouts, notices, status, result)
@@ -302,7 +304,12 @@ fn decide_form(r: &Rollout, page: &Page) -> Markup {
     }
 }
 
-fn body(caller: &Caller, svc: &mut Service<'_>, page: &Page, id: &str) -> Result<Markup, ApiError> {
+fn body(
+    caller: &Principal,
+    svc: &mut Service<'_>,
+    page: &Page,
+    id: &str,
+) -> Result<Markup, ApiError> {
     let r = svc.rollout(id)?;
     let checks = svc
         .store
@@ -415,45 +422,47 @@ pub(super) async fn decide(
     let decision = field(form.decision.as_ref());
     let hours = field(form.hours.as_ref());
     let reason = field(form.reason.as_ref());
-    let app = Arc::clone(&ui.app);
     let pid = id.clone();
-    let result = act(
-        &ui,
-        &sess,
-        "rollouts.decide",
-        Some(id.clone()),
-        move |caller, svc| {
-            let bad = |m: String| ApiError::new(StatusCode::BAD_REQUEST, "invalid", m);
-            let decision = match decision.as_deref() {
-                Some("extend") => Decision::Extend {
-                    hours: match hours.as_deref() {
-                        None => 24,
-                        Some(h) => h.parse::<u32>().ok().filter(|h| *h >= 1).ok_or_else(|| {
-                            bad(format!(
-                                "Extend by: expected a whole number of hours ≥ 1, found {h:?}."
-                            ))
-                        })?,
-                    },
-                },
-                Some("apply") => Decision::Apply,
-                Some("rollback") => Decision::Rollback,
-                other => {
-                    return Err(bad(format!(
-                        "Unknown decision {:?}: expected extend, apply or rollback.",
-                        other.unwrap_or("")
-                    )));
-                }
-            };
-            let reason = reason.ok_or_else(|| {
-                bad("A rollout decision needs a reason: say why in the Reason field.".to_owned())
-            })?;
-            let r = svc.decide_rollout(&pid, decision, &caller.actor(), &reason, &app.executor)?;
-            Ok(Notice::ok(format!(
-                "Done: the rollout is now {}.",
-                r.state.as_str()
-            )))
-        },
-    )
+    let result = act(&ui, &sess, "rollouts.decide", Some(id.clone()), move |cx| {
+        let bad = |m: String| ApiError::new(StatusCode::BAD_REQUEST, "invalid", m);
+        let (decision, hours) = match decision.as_deref() {
+            Some("extend") => (
+                DecisionKind::Extend,
+                Some(match hours.as_deref() {
+                    None => 24,
+                    Some(h) => h.parse::<u32>().ok().filter(|h| *h >= 1).ok_or_else(|| {
+                        bad(format!(
+                            "Extend by: expected a whole number of hours ≥ 1, found {h:?}."
+                        ))
+                    })?,
+                }),
+            ),
+            Some("apply") => (DecisionKind::Apply, None),
+            Some("rollback") => (DecisionKind::Rollback, None),
+            other => {
+                return Err(bad(format!(
+                    "Unknown decision {:?}: expected extend, apply or rollback.",
+                    other.unwrap_or("")
+                )));
+            }
+        };
+        let reason = reason.ok_or_else(|| {
+            bad("A rollout decision needs a reason: say why in the Reason field.".to_owned())
+        })?;
+        let r = RolloutsDecide::run(
+            cx,
+            DecideInput {
+                id: pid,
+                decision,
+                hours,
+                reason,
+            },
+        )?;
+        Ok(Notice::ok(format!(
+            "Done: the rollout is now {}.",
+            r.state.as_str()
+        )))
+    })
     .await;
     match result {
         Ok(n) => {

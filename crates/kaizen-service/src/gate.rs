@@ -1,0 +1,504 @@
+//! The runtime and its one gate.
+//!
+//! [`Kaizen`] owns what every operation needs — the store, the configuration, the clock, the
+//! ports (the rollback executor and its notifiers, set once at construction), the
+//! effective-config cache and the per-token write limiter — and runs every operation through
+//! one path, whichever adapter asks (REST, MCP, the web UI, the CLI, the background loop):
+//! authorise (the capability and the human-only rule), count a write against the caller's
+//! rate limit, run, and append an audit entry for every write — done, refused or failed —
+//! with the proposal's status before and after where the target is one.
+
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use governor::clock::{Clock as _, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota};
+use kaizen_core::auth::{Action, Grant};
+use kaizen_core::clock::Clock;
+use kaizen_core::config::KaizenConfig;
+use kaizen_store::Store;
+use kaizen_store::auth::{AuditEntry, AuditOutcome, Authenticated, SECRET_PREFIX};
+use kaizen_store::proposals::{Actor, ActorKind, ProposalStatus};
+
+use crate::effective::{CachedConfig, EffectiveConfigs};
+use crate::op::{Cx, Op};
+use crate::ops::{Operation, operation};
+use crate::rollback::RollbackExecutor;
+use crate::{Result, Service, ServiceError};
+
+/// Which adapter a call came through (recorded in the audit detail as `via`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// The REST API.
+    Rest,
+    /// An MCP tool call.
+    Mcp,
+    /// The web UI.
+    Ui,
+    /// The `kaizen` command line, on the store directly.
+    Cli,
+}
+
+impl Via {
+    /// `rest`, `mcp`, `ui`, `cli`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Via::Rest => "rest",
+            Via::Mcp => "mcp",
+            Via::Ui => "ui",
+            Via::Cli => "cli",
+        }
+    }
+}
+
+/// Who is calling, and through which adapter.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    /// The token (or, for the CLI, the local operator) and what it grants.
+    pub auth: Arc<Authenticated>,
+    /// The adapter.
+    pub via: Via,
+}
+
+impl Principal {
+    /// An authenticated token's principal, calling through `via`.
+    pub fn new(auth: Arc<Authenticated>, via: Via) -> Self {
+        Self { auth, via }
+    }
+
+    /// The person at the keyboard of the `kaizen` command line: a human with every capability
+    /// (whoever can open the store file can change it anyway), audited under `name`.
+    pub fn local_human(name: impl Into<String>) -> Result<Self> {
+        let all = Grant::parse(&["*".to_owned()])
+            .map_err(|e| ServiceError::Internal(format!("the local operator's grant: {e}")))?;
+        Ok(Self {
+            auth: Arc::new(Authenticated {
+                token_id: "local".to_owned(),
+                principal: name.into(),
+                kind: ActorKind::Human,
+                grant: all,
+                expires_at: None,
+            }),
+            via: Via::Cli,
+        })
+    }
+
+    /// The same principal through another adapter.
+    pub fn via(&self, via: Via) -> Self {
+        Self {
+            auth: Arc::clone(&self.auth),
+            via,
+        }
+    }
+
+    /// The actor the service records.
+    pub fn actor(&self) -> Actor {
+        Actor {
+            name: self.auth.principal.clone(),
+            kind: self.auth.kind,
+        }
+    }
+}
+
+/// Whether `who` may run `op`: a human-only operation needs a human (agents never approve,
+/// whatever their patterns say), and the grant must allow the operation's capability.
+pub fn authorize(who: &Principal, op: &Operation) -> Result<()> {
+    if op.human_only && who.auth.kind != ActorKind::Human {
+        return Err(ServiceError::Forbidden {
+            code: "human_only",
+            message: format!(
+                "{} is a human decision; {} is an {} principal and can never make it (mandatory human approval)",
+                op.name,
+                who.auth.principal,
+                who.auth.kind.as_str()
+            ),
+        });
+    }
+    if !who.auth.allows(&op.needs()) {
+        return Err(ServiceError::Forbidden {
+            code: "forbidden",
+            message: format!(
+                "token {} ({}) lacks the capability {} that {} needs",
+                who.auth.token_id,
+                who.auth.principal,
+                op.capability(),
+                op.name
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Per-token write budget: `server.writes_per_minute` writes per token, refilled evenly over
+/// the minute (GCRA; a full minute's budget may be spent at once). Idle tokens are forgotten.
+struct WriteLimiter {
+    limiter: DefaultKeyedRateLimiter<String>,
+    per_minute: u32,
+    checks: AtomicU64,
+}
+
+impl WriteLimiter {
+    fn new(per_minute: u32) -> Self {
+        let n = NonZeroU32::new(per_minute).unwrap_or(NonZeroU32::MIN);
+        Self {
+            limiter: DefaultKeyedRateLimiter::keyed(Quota::per_minute(n)),
+            per_minute: n.get(),
+            checks: AtomicU64::new(0),
+        }
+    }
+
+    fn check(&self, token: &str) -> Result<()> {
+        // Forget tokens whose budget is full again, now and then, so the map stays bounded.
+        if self.checks.fetch_add(1, Ordering::Relaxed) % 1024 == 1023 {
+            self.limiter.retain_recent();
+        }
+        match self.limiter.check_key(&token.to_owned()) {
+            Ok(()) => Ok(()),
+            Err(not_until) => {
+                let wait = not_until.wait_time_from(DefaultClock::default().now());
+                let secs = wait.as_secs().max(1);
+                Err(ServiceError::RateLimited {
+                    message: format!(
+                        "token {token} spent its budget of {} write requests a minute (server.writes_per_minute); retry in {secs} s",
+                        self.per_minute
+                    ),
+                    retry_after_secs: secs,
+                })
+            }
+        }
+    }
+}
+
+/// kaizen at run time: the store and everything an operation needs, and the gate every
+/// operation runs through.
+pub struct Kaizen {
+    store: Mutex<Store>,
+    config: KaizenConfig,
+    clock: Arc<dyn Clock>,
+    executor: RollbackExecutor,
+    effective: Mutex<EffectiveConfigs>,
+    limiter: WriteLimiter,
+    writes: AtomicU64,
+}
+
+impl std::fmt::Debug for Kaizen {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Kaizen")
+            .field("executor", &self.executor)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Kaizen {
+    /// kaizen on `store` with its ports. `recheck` is how often a cached effective config
+    /// re-reads the store's config generation (`None`: on every read, for short-lived
+    /// processes; a server passes one second, since this process invalidates the cache after
+    /// its own writes and other processes' changes then show within the interval).
+    pub fn new(
+        store: Store,
+        config: KaizenConfig,
+        clock: Arc<dyn Clock>,
+        executor: RollbackExecutor,
+        recheck: Option<std::time::Duration>,
+    ) -> Self {
+        let limiter = WriteLimiter::new(config.server.writes_per_minute);
+        let effective = match recheck {
+            Some(interval) => EffectiveConfigs::with_recheck(interval),
+            None => EffectiveConfigs::new(),
+        };
+        Self {
+            store: Mutex::new(store),
+            config,
+            clock,
+            executor,
+            effective: Mutex::new(effective),
+            limiter,
+            writes: AtomicU64::new(0),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &KaizenConfig {
+        &self.config
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// The rollback executor and notifiers.
+    pub fn executor(&self) -> &RollbackExecutor {
+        &self.executor
+    }
+
+    /// The store, locked. A poisoned lock (a panic while holding it) is recovered: SQLite
+    /// transactions either committed or rolled back, so the store itself is consistent.
+    pub fn store(&self) -> MutexGuard<'_, Store> {
+        self.store.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The store, if no one holds it.
+    pub fn try_store(&self) -> Option<MutexGuard<'_, Store>> {
+        self.store.try_lock().ok()
+    }
+
+    fn effective(&self) -> MutexGuard<'_, EffectiveConfigs> {
+        self.effective.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// How many writes this process has run through the gate; adapters that cache anything
+    /// derived from the store (authenticated tokens) drop it when this moves.
+    pub fn writes(&self) -> u64 {
+        self.writes.load(Ordering::Acquire)
+    }
+
+    /// Agent `id`'s effective config, from the cache (rebuilt when the store's config
+    /// generation moved).
+    pub fn effective_config(&self, store: &mut Store, id: &str) -> Result<Arc<CachedConfig>> {
+        self.effective().get(store, id)
+    }
+
+    /// Agent `id`'s effective config when the cache knows it to be current, without the store.
+    pub fn effective_config_fresh(&self, id: &str) -> Option<Arc<CachedConfig>> {
+        self.effective().fresh(id)
+    }
+
+    /// Runs the operation called `name` from JSON arguments (an object): the path of REST,
+    /// MCP and `kaizen call`. Arguments are parsed after authorisation, so a caller who may not
+    /// run the operation learns nothing about them.
+    pub fn execute(
+        &self,
+        who: &Principal,
+        name: &str,
+        args: serde_json::Value,
+    ) -> Result<serde_json::Value> {
+        let op = operation(name)
+            .ok_or_else(|| ServiceError::NotFound(format!("no operation called {name:?}")))?;
+        // A secret pasted where an id goes never reaches the audit log.
+        let target = match args.get("id") {
+            Some(serde_json::Value::String(s)) if !s.starts_with(SECRET_PREFIX) => Some(s.clone()),
+            Some(serde_json::Value::Number(n)) => Some(n.to_string()),
+            _ => None,
+        };
+        self.gate(who, op, target.as_deref(), |cx| (op.run)(cx, args))
+    }
+
+    /// Runs the typed operation `O`: the path of the web UI and the CLI.
+    pub fn call<O: Op>(&self, who: &Principal, input: O::Input) -> Result<O::Output> {
+        let op = operation(O::SPEC.name).ok_or_else(|| {
+            ServiceError::Internal(format!("operation {} is not registered", O::SPEC.name))
+        })?;
+        let target = O::target(&input);
+        let audit = O::audit(&input);
+        self.gate(who, op, target.as_deref(), |cx| {
+            cx.audit = audit;
+            O::run(cx, input)
+        })
+    }
+
+    /// Runs `f` as operation `op` for `who` through the gate: for adapters that compose a page
+    /// from several reads under one operation's permission (the web UI). `f` must do no more
+    /// than `op` allows.
+    pub fn run_as<T>(
+        &self,
+        who: &Principal,
+        op: &'static Operation,
+        target: Option<&str>,
+        f: impl FnOnce(&mut Cx<'_>) -> Result<T>,
+    ) -> Result<T> {
+        self.gate(who, op, target, f)
+    }
+
+    /// Records a refusal that happened before the gate (a failed CSRF check of a form): the
+    /// audit log shows every refused write, wherever it was refused.
+    pub fn audit_refusal(
+        &self,
+        who: &Principal,
+        op: &'static Operation,
+        target: Option<&str>,
+        code: &str,
+        message: &str,
+    ) -> Result<()> {
+        let mut store = self.store();
+        let detail = serde_json::json!({"code": code, "message": message, "via": who.via.as_str()});
+        append_audit(
+            &mut store,
+            &AuditEntry {
+                at: self.clock.now(),
+                actor: &who.auth.principal,
+                actor_kind: who.auth.kind,
+                operation: op.name,
+                target,
+                outcome: AuditOutcome::Refused,
+                before: None,
+                after: None,
+                detail: Some(detail),
+            },
+            false,
+        )
+    }
+
+    fn gate<T>(
+        &self,
+        who: &Principal,
+        op: &'static Operation,
+        target: Option<&str>,
+        f: impl FnOnce(&mut Cx<'_>) -> Result<T>,
+    ) -> Result<T> {
+        let mut store = self.store();
+        let write = op.action != Action::Read;
+        let status = |store: &Store| {
+            target
+                .filter(|_| write && matches!(op.domain, "proposals" | "rollouts"))
+                .and_then(|id| store.proposal_status(id).ok().flatten())
+                .map(ProposalStatus::as_str)
+        };
+        let before = status(&store);
+        let mut noted = serde_json::Map::new();
+        let result = authorize(who, op)
+            .and_then(|()| {
+                if write {
+                    self.limiter.check(&who.auth.token_id)
+                } else {
+                    Ok(())
+                }
+            })
+            .and_then(|()| {
+                let mut cx = Cx {
+                    svc: Service {
+                        store: &mut store,
+                        config: &self.config,
+                        clock: self.clock.as_ref(),
+                    },
+                    who,
+                    kaizen: self,
+                    audit: serde_json::Map::new(),
+                };
+                let result = f(&mut cx);
+                noted = std::mem::take(&mut cx.audit);
+                result
+            });
+        if !write {
+            return result;
+        }
+        self.effective().invalidate();
+        self.writes.fetch_add(1, Ordering::AcqRel);
+        let after = status(&store);
+        let mut detail = noted;
+        detail.insert("via".to_owned(), who.via.as_str().into());
+        let outcome = match &result {
+            Ok(_) => AuditOutcome::Ok,
+            Err(e) => {
+                detail.insert("code".to_owned(), e.code().into());
+                detail.insert("kind".to_owned(), serde_json::json!(e.kind()));
+                if e.kind().is_caller_error() {
+                    detail.insert("message".to_owned(), e.to_string().into());
+                    AuditOutcome::Refused
+                } else {
+                    AuditOutcome::Error
+                }
+            }
+        };
+        let entry = AuditEntry {
+            at: self.clock.now(),
+            actor: &who.auth.principal,
+            actor_kind: who.auth.kind,
+            operation: op.name,
+            target,
+            outcome,
+            before,
+            after,
+            detail: Some(serde_json::Value::Object(detail)),
+        };
+        append_audit(&mut store, &entry, result.is_ok())?;
+        result
+    }
+
+    /// One iteration of the background loop: the scheduled cycle when it is due (and the loop
+    /// is enabled) and every due rollout check, each verdict audited under the rollout
+    /// engine's name. Returns when the next rollout check is due.
+    pub fn background_once(&self) -> Option<DateTime<Utc>> {
+        let mut store = self.store();
+        let mut service = Service {
+            store: &mut store,
+            config: &self.config,
+            clock: self.clock.as_ref(),
+        };
+        if self.config.self_improvement.enabled {
+            let start = Instant::now();
+            match service.run_due_cycle() {
+                Ok(Some(report)) => {
+                    metrics::histogram!("kaizen_cycle_duration_seconds")
+                        .record(start.elapsed().as_secs_f64());
+                    tracing::info!(cycle = %report.id, "scheduled cycle ran");
+                }
+                Ok(None) => {}
+                Err(e) => tracing::error!(error = %e, "scheduled cycle failed"),
+            }
+        }
+        let progress = match service.tick_rollouts(&self.executor) {
+            Ok(progress) => progress,
+            Err(e) => {
+                tracing::error!(error = %e, "rollout tick failed");
+                Vec::new()
+            }
+        };
+        let next = service.next_rollout_check().ok().flatten();
+        if !progress.is_empty() {
+            self.effective().invalidate();
+            self.writes.fetch_add(1, Ordering::AcqRel);
+        }
+        let now = self.clock.now();
+        for p in progress
+            .iter()
+            .filter(|p| p.checks_run > 0 || p.verdict.is_some())
+        {
+            tracing::info!(proposal = %p.proposal_id, checks = p.checks_run, state = %p.state, "rollout progressed");
+            // The engine's verdicts are state changes too: audit them under its name.
+            if let Some(v) = &p.verdict {
+                let entry = AuditEntry {
+                    at: now,
+                    actor: crate::rollout::ENGINE,
+                    actor_kind: ActorKind::System,
+                    operation: "rollouts.verdict",
+                    target: Some(&p.proposal_id),
+                    outcome: if p.error.is_some() {
+                        AuditOutcome::Error
+                    } else {
+                        AuditOutcome::Ok
+                    },
+                    before: None,
+                    after: Some(p.state.as_str()),
+                    detail: Some(serde_json::json!({
+                        "outcome": v.outcome,
+                        "reason": v.reason,
+                        "checks_run": p.checks_run,
+                    })),
+                };
+                if let Err(e) = store.audit_append(&entry) {
+                    tracing::error!(error = %e, "auditing a rollout verdict failed");
+                }
+            }
+        }
+        next
+    }
+}
+
+/// Appends `entry`. When that fails after the change was made, the call fails too, naming
+/// what was done; after a refusal it is only logged.
+pub fn append_audit(store: &mut Store, entry: &AuditEntry<'_>, change_made: bool) -> Result<()> {
+    if let Err(e) = store.audit_append(entry) {
+        tracing::error!(operation = entry.operation, error = %e, "audit append failed");
+        if change_made {
+            return Err(ServiceError::Internal(format!(
+                "{} was done but could not be audited: {e}",
+                entry.operation
+            )));
+        }
+    }
+    Ok(())
+}
