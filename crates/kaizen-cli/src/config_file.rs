@@ -680,7 +680,10 @@ mod tests {
         let err = err_text(load_with_env(
             None,
             env(&[
-                ("KAIZEN__SELF_IMPROVEMENT__CODE_MODIFICATION_ENABLED", "true"),
+                (
+                    "KAIZEN__SELF_IMPROVEMENT__CODE_MODIFICATION_ENABLED",
+                    "true",
+                ),
                 (
                     "KAIZEN__SELF_IMPROVEMENT__CROSS_DEPLOYMENT_ANALYTICS__DEPLOYMENT_ID_SALT",
                     "hunter2",

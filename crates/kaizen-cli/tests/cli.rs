@@ -931,7 +931,10 @@ fn keys_of_unavailable_features_exit_2_naming_the_key() {
     ]);
     sb.run_env(
         &["config", "show"],
-        &[("KAIZEN__SELF_IMPROVEMENT__CODE_MODIFICATION_ENABLED", "true")],
+        &[(
+            "KAIZEN__SELF_IMPROVEMENT__CODE_MODIFICATION_ENABLED",
+            "true",
+        )],
     )
     .code_is(2)
     .stderr_has(&[
