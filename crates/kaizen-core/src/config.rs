@@ -646,23 +646,23 @@ impl ApprovalsConfig {
 pub struct CrossDeploymentAnalyticsConfig {
     /// Master switch for sending anonymised events.
     pub enabled: bool,
-    /// HTTPS endpoint that receives events (required when enabled).
+    /// HTTPS endpoint that would receive events.
     pub collector_url: Option<String>,
-    /// Secret salt for the anonymous deployment id (required when enabled).
+    /// Secret salt for the anonymous deployment id.
     pub deployment_id_salt: Option<String>,
-    /// Whether this deployment also acts as a collector (requires `enabled`).
+    /// Whether this deployment would also act as a collector.
     pub collector_enabled: bool,
-    /// Optional industry category attached to events (at most 100 characters).
+    /// Optional industry category attached to events.
     pub industry_tag: Option<String>,
-    /// Events buffered before a flush (1..=1000).
+    /// Events buffered before a flush.
     pub batch_size: u32,
-    /// Seconds between periodic flushes (1..=300).
+    /// Seconds between periodic flushes.
     pub flush_interval_seconds: f64,
-    /// Timeout of one HTTP POST in seconds (1..=60).
+    /// Timeout of one HTTP POST in seconds.
     pub http_timeout_seconds: f64,
-    /// Unique deployments needed before a pattern is reported (≥ 2).
+    /// Unique deployments needed before a pattern is reported.
     pub min_deployments_for_pattern: u32,
-    /// Events needed before a threshold recommendation is made (≥ 3).
+    /// Events needed before a threshold recommendation is made.
     pub recommendation_min_observations: u32,
 }
 
