@@ -622,28 +622,103 @@ mod tests {
         assert_eq!(loaded.overrides.len(), 6);
     }
 
+    /// The overrides `pairs` applied to the defaults, without validation.
+    fn overridden(pairs: &[(&str, &str)]) -> Result<KaizenConfig> {
+        let overrides: Vec<Override> = pairs
+            .iter()
+            .map(|(var, value)| Override {
+                var: (*var).to_owned(),
+                path: override_path(var).unwrap(),
+                value: (*value).to_owned(),
+            })
+            .collect();
+        apply_overrides(&KaizenConfig::default(), &overrides)
+    }
+
     #[test]
     fn env_string_keys_keep_the_text() {
-        let loaded = load_with_env(
-            None,
-            env(&[
-                ("KAIZEN__STORAGE__PATH", "12345"),
-                (
-                    "KAIZEN__SELF_IMPROVEMENT__CROSS_DEPLOYMENT_ANALYTICS__DEPLOYMENT_ID_SALT",
-                    "yes",
-                ),
-            ]),
-        )
+        let loaded = load_with_env(None, env(&[("KAIZEN__STORAGE__PATH", "12345")])).unwrap();
+        assert_eq!(loaded.config.storage.path, "12345");
+        // An optional string key too (validation refuses this one: see
+        // `keys_of_unavailable_features_are_refused_naming_the_key`).
+        let c = overridden(&[(
+            "KAIZEN__SELF_IMPROVEMENT__CROSS_DEPLOYMENT_ANALYTICS__INDUSTRY_TAG",
+            "yes",
+        )])
         .unwrap();
-        let c = &loaded.config;
-        assert_eq!(c.storage.path, "12345");
         assert_eq!(
             c.self_improvement
                 .cross_deployment_analytics
-                .deployment_id_salt
+                .industry_tag
                 .as_deref(),
             Some("yes")
         );
+    }
+
+    #[test]
+    fn keys_of_unavailable_features_are_refused_naming_the_key() {
+        let err = err_text(load_text(
+            "self_improvement:\n  chief_of_staff_enabled: true\n  schedule:\n    \
+             inflection_trigger_enabled: true\n",
+        ));
+        assert!(err.contains("invalid configuration in"), "{err}");
+        assert!(
+            err.contains(
+                "self_improvement.chief_of_staff_enabled: the chief of staff is not available \
+                 yet; remove the key or set it to false"
+            ),
+            "{err}"
+        );
+        assert!(
+            err.contains(
+                "self_improvement.schedule.inflection_trigger_enabled: the inflection trigger is \
+                 not available yet"
+            ),
+            "{err}"
+        );
+
+        let err = err_text(load_with_env(
+            None,
+            env(&[
+                (
+                    "KAIZEN__SELF_IMPROVEMENT__CODE_MODIFICATION_ENABLED",
+                    "true",
+                ),
+                (
+                    "KAIZEN__SELF_IMPROVEMENT__CROSS_DEPLOYMENT_ANALYTICS__DEPLOYMENT_ID_SALT",
+                    "hunter2",
+                ),
+            ]),
+        ));
+        assert!(
+            err.contains("with overrides from KAIZEN__SELF_IMPROVEMENT__CODE_MODIFICATION_ENABLED"),
+            "{err}"
+        );
+        assert!(
+            err.contains(
+                "self_improvement.code_modification_enabled: code-modification proposals are not \
+                 available yet"
+            ),
+            "{err}"
+        );
+        assert!(
+            err.contains(
+                "self_improvement.cross_deployment_analytics.deployment_id_salt: cross-deployment \
+                 analytics is not available yet; remove the key or set it to null"
+            ),
+            "{err}"
+        );
+        assert!(!err.contains("hunter2"), "the salt is never echoed: {err}");
+
+        // Writing the defaults out explicitly is fine.
+        let loaded = load_text(
+            "self_improvement:\n  chief_of_staff_enabled: false\n  \
+             code_modification_enabled: false\n  schedule:\n    \
+             inflection_trigger_enabled: false\n  cross_deployment_analytics:\n    \
+             enabled: false\n    batch_size: 50\n",
+        )
+        .unwrap();
+        assert_eq!(loaded.config, KaizenConfig::default());
     }
 
     #[test]
@@ -757,9 +832,12 @@ mod tests {
     fn secret_override_values_are_kept_verbatim_and_never_echoed() {
         let var = "KAIZEN__SELF_IMPROVEMENT__CROSS_DEPLOYMENT_ANALYTICS__DEPLOYMENT_ID_SALT";
         for salt in ["[hunter2]", "a: b [c", "12345"] {
-            let loaded = load_with_env(None, env(&[(var, salt)])).unwrap();
-            let analytics = &loaded.config.self_improvement.cross_deployment_analytics;
+            let c = overridden(&[(var, salt)]).unwrap();
+            let analytics = &c.self_improvement.cross_deployment_analytics;
             assert_eq!(analytics.deployment_id_salt.as_deref(), Some(salt));
+            let err = err_text(load_with_env(None, env(&[(var, salt)])));
+            assert!(err.contains("deployment_id_salt"), "{err}");
+            assert!(!err.contains(salt), "{err}");
         }
         let secret = Override {
             var: var.to_owned(),

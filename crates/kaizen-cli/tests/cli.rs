@@ -885,6 +885,65 @@ fn configuration_errors_exit_2_naming_the_problem() {
 }
 
 #[test]
+fn keys_of_unavailable_features_exit_2_naming_the_key() {
+    let sb = Sandbox::bare();
+    // The defaults load without a word on stderr, and show those features as off.
+    let run = sb.run(&["config", "show", "--json"]).ok();
+    assert_eq!(run.stderr(), "");
+    let v = run.json();
+    for key in [
+        "/self_improvement/chief_of_staff_enabled",
+        "/self_improvement/code_modification_enabled",
+        "/self_improvement/schedule/inflection_trigger_enabled",
+        "/self_improvement/cross_deployment_analytics/enabled",
+    ] {
+        assert_at(&v, key, json!(false));
+    }
+
+    // In a file: every key named, with the file.
+    sb.write(
+        "on.yaml",
+        "self_improvement:\n  chief_of_staff_enabled: true\n  schedule:\n    \
+         inflection_trigger_enabled: true\n",
+    );
+    sb.run(&["--config", "on.yaml", "config", "show"])
+        .code_is(2)
+        .stderr_has(&[
+            "invalid configuration in on.yaml",
+            "self_improvement.chief_of_staff_enabled: the chief of staff is not available yet",
+            "self_improvement.schedule.inflection_trigger_enabled: the inflection trigger is not \
+             available yet",
+        ]);
+
+    // From the environment, for any command that loads the configuration.
+    sb.run_env(
+        &["rules", "list"],
+        &[(
+            "KAIZEN__SELF_IMPROVEMENT__CROSS_DEPLOYMENT_ANALYTICS__ENABLED",
+            "true",
+        )],
+    )
+    .code_is(2)
+    .stderr_has(&[
+        "with overrides from KAIZEN__SELF_IMPROVEMENT__CROSS_DEPLOYMENT_ANALYTICS__ENABLED",
+        "self_improvement.cross_deployment_analytics.enabled: cross-deployment analytics is not \
+         available yet; remove the key or set it to false",
+    ]);
+    sb.run_env(
+        &["config", "show"],
+        &[(
+            "KAIZEN__SELF_IMPROVEMENT__CODE_MODIFICATION_ENABLED",
+            "true",
+        )],
+    )
+    .code_is(2)
+    .stderr_has(&[
+        "self_improvement.code_modification_enabled: code-modification proposals are not \
+         available yet",
+    ]);
+}
+
+#[test]
 fn window_errors_exit_2_naming_the_problem() {
     let sb = Sandbox::new();
     sb.run(&["snapshot", "--since", UNTIL, "--until", SINCE])

@@ -7,7 +7,8 @@ use std::fmt;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-/// The level at which a proposal changes the organisation (reference §1, `ProposalAltitude`).
+/// The level at which a proposal changes the organisation (the design's four altitudes,
+/// `docs/design.md`).
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
 )]

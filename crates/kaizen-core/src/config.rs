@@ -6,6 +6,12 @@
 //! [`KaizenConfig::validate`] checks the ranges and the rules that link keys, and reports every
 //! problem at once with the key path it concerns.
 //!
+//! Keys of features kaizen does not have yet (the chief of staff, the inflection trigger,
+//! code-modification proposals, cross-deployment analytics) stay in the model so that files
+//! written for them keep their shape, but they accept only their default ("off") value: any
+//! other value is a validation error that names the key and says the feature is not available
+//! yet. So no key is accepted and then silently ignored (`docs/configuration.md`).
+//!
 //! Architecture invariant: no IO here. Reading the file and the environment is the CLI's job
 //! (`kaizen-cli/src/config_file.rs`).
 
@@ -265,13 +271,14 @@ impl ImprovementConfig {
     }
 }
 
-/// The `self_improvement` section (seed "Configuration"; reference §7).
+/// The `self_improvement` section: the meta-loop's switches and its parameters
+/// (`docs/configuration.md`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SelfImprovementConfig {
     /// Master switch. The whole meta-loop is opt-in.
     pub enabled: bool,
-    /// The Chief of Staff agent persona (opt-in).
+    /// The chief-of-staff agent persona. Not available yet: only `false` is accepted.
     pub chief_of_staff_enabled: bool,
     /// Proposals that change configuration values (on once the loop is enabled).
     pub config_tuning_enabled: bool,
@@ -279,7 +286,8 @@ pub struct SelfImprovementConfig {
     pub architecture_proposals_enabled: bool,
     /// Proposals that change prompts and prompt policies (opt-in).
     pub prompt_tuning_enabled: bool,
-    /// Proposals that change framework code (opt-in).
+    /// Proposals that change framework code. Not available yet (no strategy makes them and no
+    /// applier applies them): only `false` is accepted.
     pub code_modification_enabled: bool,
     /// When improvement cycles run.
     #[serde(deserialize_with = "null_as_default")]
@@ -293,7 +301,8 @@ pub struct SelfImprovementConfig {
     /// Limits enforced by the guard chain.
     #[serde(deserialize_with = "null_as_default")]
     pub guards: GuardChainConfig,
-    /// Opt-in anonymised telemetry shared across deployments.
+    /// Anonymised telemetry shared across deployments. Not available yet: every key accepts
+    /// only its default.
     #[serde(deserialize_with = "null_as_default")]
     pub cross_deployment_analytics: CrossDeploymentAnalyticsConfig,
 }
@@ -346,7 +355,8 @@ impl SelfImprovementConfig {
 pub struct ScheduleConfig {
     /// Hours between scheduled improvement cycles (≥ 1; default weekly).
     pub cycle_interval_hours: u32,
-    /// Whether a detected inflection in the signals triggers an extra cycle.
+    /// Whether a detected inflection in the signals triggers an extra cycle. Not available yet:
+    /// only `false` (the default) is accepted; cycles run on the schedule or on demand.
     pub inflection_trigger_enabled: bool,
 }
 
@@ -354,7 +364,7 @@ impl Default for ScheduleConfig {
     fn default() -> Self {
         Self {
             cycle_interval_hours: 168,
-            inflection_trigger_enabled: true,
+            inflection_trigger_enabled: false,
         }
     }
 }
@@ -626,7 +636,9 @@ impl ApprovalsConfig {
     }
 }
 
-/// `self_improvement.cross_deployment_analytics` (opt-in, disabled by default).
+/// `self_improvement.cross_deployment_analytics`: anonymised telemetry shared across
+/// deployments. Not available yet: every key accepts only its default, so the section can be
+/// written but does nothing.
 ///
 /// `Debug` hides [`deployment_id_salt`](Self::deployment_id_salt) so logs never carry it.
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
@@ -634,23 +646,23 @@ impl ApprovalsConfig {
 pub struct CrossDeploymentAnalyticsConfig {
     /// Master switch for sending anonymised events.
     pub enabled: bool,
-    /// HTTPS endpoint that receives events (required when enabled).
+    /// HTTPS endpoint that would receive events.
     pub collector_url: Option<String>,
-    /// Secret salt for the anonymous deployment id (required when enabled).
+    /// Secret salt for the anonymous deployment id.
     pub deployment_id_salt: Option<String>,
-    /// Whether this deployment also acts as a collector (requires `enabled`).
+    /// Whether this deployment would also act as a collector.
     pub collector_enabled: bool,
-    /// Optional industry category attached to events (at most 100 characters).
+    /// Optional industry category attached to events.
     pub industry_tag: Option<String>,
-    /// Events buffered before a flush (1..=1000).
+    /// Events buffered before a flush.
     pub batch_size: u32,
-    /// Seconds between periodic flushes (1..=300).
+    /// Seconds between periodic flushes.
     pub flush_interval_seconds: f64,
-    /// Timeout of one HTTP POST in seconds (1..=60).
+    /// Timeout of one HTTP POST in seconds.
     pub http_timeout_seconds: f64,
-    /// Unique deployments needed before a pattern is reported (≥ 2).
+    /// Unique deployments needed before a pattern is reported.
     pub min_deployments_for_pattern: u32,
-    /// Events needed before a threshold recommendation is made (≥ 3).
+    /// Events needed before a threshold recommendation is made.
     pub recommendation_min_observations: u32,
 }
 
@@ -937,91 +949,101 @@ impl SelfImprovementConfig {
         v.at_least(&approvals, "medium", a.medium, 1);
         v.at_least(&approvals, "high", a.high, 1);
 
+        // Switches of features that do not exist yet: only "off" is accepted.
+        if self.chief_of_staff_enabled {
+            v.not_available(
+                at,
+                "chief_of_staff_enabled",
+                "the chief of staff is not available yet",
+                "false",
+            );
+        }
+        if self.code_modification_enabled {
+            v.not_available(
+                at,
+                "code_modification_enabled",
+                "code-modification proposals are not available yet (no strategy makes them \
+                 and no applier applies them)",
+                "false",
+            );
+        }
+        if self.schedule.inflection_trigger_enabled {
+            v.not_available(
+                &schedule,
+                "inflection_trigger_enabled",
+                "the inflection trigger is not available yet (cycles run on the schedule or \
+                 on demand)",
+                "false",
+            );
+        }
         self.cross_deployment_analytics
             .validate(v, &format!("{at}.cross_deployment_analytics"));
     }
 }
 
 impl CrossDeploymentAnalyticsConfig {
+    /// Refuses every key set to something other than its default: none of them does anything
+    /// yet. The salt's value is never repeated.
     fn validate(&self, v: &mut Validator, at: &str) {
-        if let Some(url) = &self.collector_url {
-            let host = url
-                .get(..8)
-                .filter(|scheme| scheme.eq_ignore_ascii_case("https://"))
-                .map(|_| &url[8..]);
-            if host.is_none_or(|h| h.trim().is_empty()) {
-                v.push(
-                    format!("{at}.collector_url"),
-                    format!("expected an https:// URL, found {url:?}"),
+        let d = Self::default();
+        let keys: [(&str, bool, String); 10] = [
+            ("enabled", self.enabled != d.enabled, d.enabled.to_string()),
+            (
+                "collector_url",
+                self.collector_url.is_some(),
+                "null".to_owned(),
+            ),
+            (
+                "deployment_id_salt",
+                self.deployment_id_salt.is_some(),
+                "null".to_owned(),
+            ),
+            (
+                "collector_enabled",
+                self.collector_enabled != d.collector_enabled,
+                d.collector_enabled.to_string(),
+            ),
+            (
+                "industry_tag",
+                self.industry_tag.is_some(),
+                "null".to_owned(),
+            ),
+            (
+                "batch_size",
+                self.batch_size != d.batch_size,
+                d.batch_size.to_string(),
+            ),
+            (
+                "flush_interval_seconds",
+                self.flush_interval_seconds != d.flush_interval_seconds,
+                d.flush_interval_seconds.to_string(),
+            ),
+            (
+                "http_timeout_seconds",
+                self.http_timeout_seconds != d.http_timeout_seconds,
+                d.http_timeout_seconds.to_string(),
+            ),
+            (
+                "min_deployments_for_pattern",
+                self.min_deployments_for_pattern != d.min_deployments_for_pattern,
+                d.min_deployments_for_pattern.to_string(),
+            ),
+            (
+                "recommendation_min_observations",
+                self.recommendation_min_observations != d.recommendation_min_observations,
+                d.recommendation_min_observations.to_string(),
+            ),
+        ];
+        for (key, changed, default) in keys {
+            if changed {
+                v.not_available(
+                    at,
+                    key,
+                    "cross-deployment analytics is not available yet",
+                    &default,
                 );
             }
         }
-        if self.enabled {
-            if self.collector_url.is_none() {
-                v.push(
-                    format!("{at}.collector_url"),
-                    "required when cross_deployment_analytics.enabled is true, found null",
-                );
-            }
-            if self.deployment_id_salt.is_none() {
-                v.push(
-                    format!("{at}.deployment_id_salt"),
-                    "required when cross_deployment_analytics.enabled is true, found null",
-                );
-            }
-        }
-        if self
-            .deployment_id_salt
-            .as_ref()
-            .is_some_and(|s| s.trim().is_empty())
-        {
-            v.push(
-                format!("{at}.deployment_id_salt"),
-                "expected a non-empty secret, found an empty string",
-            );
-        }
-        if self.collector_enabled && !self.enabled {
-            v.push(
-                format!("{at}.collector_enabled"),
-                "requires cross_deployment_analytics.enabled to be true",
-            );
-        }
-        if let Some(tag) = &self.industry_tag {
-            let len = tag.chars().count();
-            if len > 100 {
-                v.push(
-                    format!("{at}.industry_tag"),
-                    format!("expected at most 100 characters, found {len}"),
-                );
-            }
-        }
-        v.int_range(at, "batch_size", self.batch_size, 1, 1000);
-        v.number(
-            at,
-            "flush_interval_seconds",
-            self.flush_interval_seconds,
-            Bound::Inclusive(1.0),
-            Bound::Inclusive(300.0),
-        );
-        v.number(
-            at,
-            "http_timeout_seconds",
-            self.http_timeout_seconds,
-            Bound::Inclusive(1.0),
-            Bound::Inclusive(60.0),
-        );
-        v.at_least(
-            at,
-            "min_deployments_for_pattern",
-            self.min_deployments_for_pattern,
-            2,
-        );
-        v.at_least(
-            at,
-            "recommendation_min_observations",
-            self.recommendation_min_observations,
-            3,
-        );
     }
 }
 
@@ -1088,22 +1110,20 @@ impl Validator {
         });
     }
 
+    /// A key of a feature that does not exist yet, set to something other than `default`.
+    fn not_available(&mut self, at: &str, key: &str, what: &str, default: &str) {
+        self.push(
+            format!("{at}.{key}"),
+            format!("{what}; remove the key or set it to {default}"),
+        );
+    }
+
     /// An integer that must be at least `min`.
     fn at_least(&mut self, at: &str, key: &str, value: u32, min: u32) {
         if value < min {
             self.push(
                 format!("{at}.{key}"),
                 format!("expected an integer >= {min}, found {value}"),
-            );
-        }
-    }
-
-    /// An integer that must lie in `min..=max`.
-    fn int_range(&mut self, at: &str, key: &str, value: u32, min: u32, max: u32) {
-        if !(min..=max).contains(&value) {
-            self.push(
-                format!("{at}.{key}"),
-                format!("expected an integer in [{min}, {max}], found {value}"),
             );
         }
     }
@@ -1168,7 +1188,7 @@ mod tests {
     }
 
     #[test]
-    fn defaults_match_the_seed_and_validate() {
+    fn defaults_validate() {
         let c = KaizenConfig::default();
         assert_eq!(c.validate(), Ok(()));
         let si = &c.self_improvement;
@@ -1289,34 +1309,102 @@ mod tests {
     }
 
     #[test]
-    fn analytics_needs_https_url_and_salt_when_enabled() {
+    fn switches_of_unavailable_features_refuse_true_naming_the_key() {
+        let c = KaizenConfig::default();
+        let si = &c.self_improvement;
+        // Off by default, so the defaults load without a complaint.
+        assert!(!si.chief_of_staff_enabled && !si.code_modification_enabled);
+        assert!(!si.schedule.inflection_trigger_enabled);
+        assert!(!si.cross_deployment_analytics.enabled);
+
+        let mut c = KaizenConfig::default();
+        c.self_improvement.chief_of_staff_enabled = true;
+        c.self_improvement.code_modification_enabled = true;
+        c.self_improvement.schedule.inflection_trigger_enabled = true;
+        let errs = errors_of(&c);
+        let expect = [
+            (
+                "self_improvement.chief_of_staff_enabled",
+                "the chief of staff is not available yet; remove the key or set it to false",
+            ),
+            (
+                "self_improvement.code_modification_enabled",
+                "code-modification proposals are not available yet (no strategy makes them and \
+                 no applier applies them); remove the key or set it to false",
+            ),
+            (
+                "self_improvement.schedule.inflection_trigger_enabled",
+                "the inflection trigger is not available yet (cycles run on the schedule or on \
+                 demand); remove the key or set it to false",
+            ),
+        ];
+        for (path, message) in expect {
+            assert!(
+                errs.errors()
+                    .iter()
+                    .any(|e| e.path == path && e.message == message),
+                "missing {path}: {message} in\n{errs}"
+            );
+        }
+        assert_eq!(errs.errors().len(), expect.len(), "{errs}");
+    }
+
+    #[test]
+    fn every_cross_deployment_analytics_key_accepts_only_its_default() {
+        let at = "self_improvement.cross_deployment_analytics";
         let mut c = KaizenConfig::default();
         let a = &mut c.self_improvement.cross_deployment_analytics;
         a.enabled = true;
+        a.collector_url = Some("https://collector.example/events".to_owned());
+        a.deployment_id_salt = Some("pepper".to_owned());
+        a.collector_enabled = true;
+        a.industry_tag = Some("retail".to_owned());
+        a.batch_size = 10;
+        a.flush_interval_seconds = 5.0;
+        a.http_timeout_seconds = f64::NAN;
+        a.min_deployments_for_pattern = 4;
+        a.recommendation_min_observations = 20;
         let errs = errors_of(&c);
-        let at = "self_improvement.cross_deployment_analytics";
-        assert!(errs.has_path(&format!("{at}.collector_url")), "{errs}");
-        assert!(errs.has_path(&format!("{at}.deployment_id_salt")), "{errs}");
+        let expect = [
+            ("enabled", "false"),
+            ("collector_url", "null"),
+            ("deployment_id_salt", "null"),
+            ("collector_enabled", "false"),
+            ("industry_tag", "null"),
+            ("batch_size", "50"),
+            ("flush_interval_seconds", "30"),
+            ("http_timeout_seconds", "10"),
+            ("min_deployments_for_pattern", "3"),
+            ("recommendation_min_observations", "10"),
+        ];
+        for (key, default) in expect {
+            let path = format!("{at}.{key}");
+            let message = format!(
+                "cross-deployment analytics is not available yet; remove the key or set it to \
+                 {default}"
+            );
+            assert!(
+                errs.errors()
+                    .iter()
+                    .any(|e| e.path == path && e.message == message),
+                "missing {path}: {message} in\n{errs}"
+            );
+        }
+        assert_eq!(errs.errors().len(), expect.len(), "{errs}");
+        assert!(!errs.to_string().contains("pepper"), "{errs}");
 
-        let a = &mut c.self_improvement.cross_deployment_analytics;
-        a.collector_url = Some("http://collector.example".to_owned());
-        a.deployment_id_salt = Some("s3cret".to_owned());
-        let errs = errors_of(&c);
+        // One key alone is refused too, and writing a default explicitly is fine.
+        let mut c = KaizenConfig::default();
+        c.self_improvement.cross_deployment_analytics.batch_size = 51;
         assert_eq!(
-            errs.to_string(),
+            errors_of(&c).to_string(),
             format!(
-                "{at}.collector_url: expected an https:// URL, found \"http://collector.example\""
+                "{at}.batch_size: cross-deployment analytics is not available yet; remove the \
+                 key or set it to 50"
             )
         );
-
-        let a = &mut c.self_improvement.cross_deployment_analytics;
-        a.collector_url = Some("https://collector.example/events".to_owned());
+        c.self_improvement.cross_deployment_analytics.batch_size = 50;
         assert_eq!(c.validate(), Ok(()));
-
-        let a = &mut c.self_improvement.cross_deployment_analytics;
-        a.enabled = false;
-        a.collector_enabled = true;
-        assert!(errors_of(&c).has_path(&format!("{at}.collector_enabled")));
     }
 
     #[test]

@@ -71,8 +71,9 @@ const UNIT: (Option<f64>, Option<f64>) = (Some(0.0), Some(1.0));
 const SCORE: (Option<f64>, Option<f64>) = (Some(0.0), Some(10.0));
 const USD: Option<&str> = Some("USD");
 
-/// Every metric a declarative rule may test: the reference's 25 paths (in its order, per
-/// domain) plus kaizen's extra numeric snapshot fields. Benchmark metrics are included.
+/// Every metric a declarative rule may test: the original implementation's 25 paths (in its
+/// order, per domain) plus kaizen's extra numeric snapshot fields. Benchmark metrics are
+/// included.
 #[rustfmt::skip]
 pub static METRICS: &[MetricDescriptor] = &[
     // performance

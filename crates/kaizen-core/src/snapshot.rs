@@ -1,6 +1,7 @@
 //! `OrgSignalSnapshot`: the seven domain summaries (plus the optional benchmark summary) for
-//! one time window. Field names follow the seed and the reference implementation; where the
-//! reference reported a misleading zero for "no data", kaizen reports `null` (`None`).
+//! one time window. Field names follow the original design and its implementation
+//! (`docs/design.md`); where that implementation reported a misleading zero for "no data",
+//! kaizen reports `null` (`None`).
 
 use std::collections::BTreeMap;
 

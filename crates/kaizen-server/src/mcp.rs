@@ -1,5 +1,6 @@
 //! The MCP server: every operation of the registry (`kaizen_service::ops`) as a tool named
-//! `kaizen_{domain}_{action}`, plus the nine legacy signal tools of the seed design, over stdio
+//! `kaizen_{domain}_{action}`, plus the nine legacy signal tools of the original design
+//! (`docs/design.md`), over stdio
 //! (`kaizen mcp`) and streamable HTTP (`/mcp` in `kaizen serve`).
 //!
 //! * The tool list is generated from the registry: the input schema is the operation's input

@@ -1,6 +1,7 @@
 //! Mutators: external targets notified of each new org version.
 //!
-//! The seed had one mutator protocol per altitude (config, architecture, prompt, code). Here
+//! The original design had one mutator protocol per altitude (config, architecture, prompt,
+//! code; `docs/design.md`). Here
 //! every applied proposal, import and rollback is an org version ([`OrgVersion`]), so they are
 //! one notification interface, [`OrgMutator`]; a mutator that cares about some altitudes only
 //! says so with [`OrgMutator::altitudes`] and is called for the versions that touch them.

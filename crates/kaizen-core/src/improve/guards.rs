@@ -1,7 +1,7 @@
 //! The guard chain: the checks every [`ImprovementProposal`] passes before it may wait in the
 //! approval queue, and the de-duplication key ([`proposal_fingerprint`]).
 //!
-//! [`GuardChain::standard`] runs, in this order (reference §10):
+//! [`GuardChain::standard`] runs, in this order (the design's guard chain, `docs/design.md`):
 //!
 //! 1. [`ScopeGuard`] (`scope_check`): the loop and the proposal's altitude are switched on.
 //! 2. [`RollbackPlanGuard`] (`rollback_plan`): the rollback plan is non-empty, the changes apply
@@ -9,16 +9,17 @@
 //! 3. [`RateLimitGuard`] (`rate_limit`): fewer than `guards.proposal_rate_limit` proposals were
 //!    queued in the window. The count comes from the caller ([`GuardContext::submissions_in_window`]),
 //!    which reads it from the store with its own clock: the limit is persisted, survives
-//!    restarts and is deterministic in tests (unlike the reference's in-memory, wall-clock
-//!    limiter, §14 item 16).
+//!    restarts and is deterministic in tests (the original implementation's limiter lived in
+//!    memory and read the wall clock, so it forgot its count on a restart).
 //! 4. [`ApprovalGate`] (`approval_gate`): marks the proposal for human approval. It never applies
 //!    anything and never writes anything; queueing is the caller's job (the store).
 //!
 //! The first rejection stops the chain; every result carries a reason, passes included, so the
 //! stored verdicts say what was checked.
 //!
-//! Risk has one definition, [`Risk::for_altitude`] (the reference had two that disagreed, §14
-//! item 7); the approval gate refuses a proposal that claims another.
+//! Risk has one definition, [`Risk::for_altitude`] (the original implementation had two tables
+//! of risk per altitude that disagreed); the approval gate refuses a proposal that claims
+//! another.
 //!
 //! Architecture invariant: pure. No IO, no clock.
 

@@ -524,7 +524,8 @@ impl Playbooks {
     /// | `quality_declining` | `models.default_tier` step up 1; enable `verification.centralized` |
     ///
     /// `scaling_failure` has none: no standard setting governs scaling decisions, and a
-    /// guessed one would be the reference's defect again. `benchmark_regression` does not
+    /// guessed one would repeat the original implementation's defect (fixed old → new values
+    /// for settings it assumed existed). `benchmark_regression` does not
     /// suggest config tuning.
     pub fn standard() -> Self {
         let pb = |rule: &str, alternatives: Vec<Adjustment>| Playbook {

@@ -1,9 +1,11 @@
-//! The ten built-in rules (reference §8.2), with thresholds from [`BuiltinThresholds`].
+//! The ten built-in rules (the design's nine plus `benchmark_regression`, `docs/design.md`),
+//! with thresholds from [`BuiltinThresholds`].
 //!
-//! Comparisons are the reference's (strict `<`/`>` everywhere except `budget_overrun`, which
-//! fires at `<=`). Unlike the reference, a rule whose input is `None` ("no data") never fires,
-//! `scaling_failure` counts only decided decisions (pending ones are not failures), and a
-//! non-finite input is reported as a [`RuleError`] instead of silently not matching.
+//! Comparisons are the original implementation's (strict `<`/`>` everywhere except
+//! `budget_overrun`, which fires at `<=`). Unlike it, a rule whose input is `None` ("no data")
+//! never fires, `scaling_failure` counts only decided decisions (pending ones are not
+//! failures), and a non-finite input is reported as a [`RuleError`] instead of silently not
+//! matching.
 
 use crate::altitude::Altitude;
 use crate::rules::{
@@ -612,7 +614,7 @@ mod tests {
 
     #[test]
     fn agents_without_scores_or_tasks_trip_no_performance_rule() {
-        // Reference defect §14.10: "no data" read as 0 fired both rules.
+        // The original implementation read "no data" as 0, which fired both rules.
         let mut s = empty_snapshot();
         s.performance.agent_count = 3;
         assert_eq!(eval(&QualityDeclining::new(5.0), &s), None);

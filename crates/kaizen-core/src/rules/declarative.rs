@@ -1,4 +1,4 @@
-//! Declarative custom rules (reference §8.3): "fire when `<metric> <comparator> <threshold>`",
+//! Declarative custom rules: "fire when `<metric> <comparator> <threshold>`",
 //! over any path of the [metric registry](crate::metrics). A [`CustomRuleDefinition`] is plain
 //! data (for configuration, storage and the UI); [`DeclarativeRule`] is its [`Rule`].
 

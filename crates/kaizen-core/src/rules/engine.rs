@@ -191,7 +191,8 @@ impl RuleEngine {
     }
 }
 
-/// Rejects matches that break the [`RuleMatch`] contract (reference §4).
+/// Rejects matches that break the [`RuleMatch`] contract: reported under the rule's own name,
+/// with a non-blank description and at least one suggested altitude.
 fn check_match(rule: &dyn Rule, m: RuleMatch) -> Result<RuleMatch, String> {
     if m.rule_name != rule.name() {
         return Err(format!(

@@ -132,7 +132,7 @@ impl<T: Into<ContextValue>> From<Option<T>> for ContextValue {
     }
 }
 
-/// A rule that fired on a snapshot (reference §4).
+/// A rule that fired on a snapshot: which rule, what it saw, and the altitudes it suggests.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RuleMatch {
@@ -205,7 +205,7 @@ pub trait Rule: Send + Sync {
     fn evaluate(&self, snapshot: &OrgSignalSnapshot) -> Result<Option<RuleMatch>, RuleError>;
 }
 
-/// Thresholds of the built-in rules. Defaults are the seed's (reference §8.2).
+/// Thresholds of the built-in rules. Defaults are the original design's (`docs/design.md`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct BuiltinThresholds {
@@ -363,8 +363,8 @@ impl RulesConfig {
     }
 }
 
-/// Formats a float the way the reference's messages do (Python `str`): whole numbers keep
-/// one decimal (`5.0`), others use the shortest exact form (`0.7`).
+/// Formats a float the way the original implementation's messages do (Python `str`): whole
+/// numbers keep one decimal (`5.0`), others use the shortest exact form (`0.7`).
 pub(crate) fn format_float(v: f64) -> String {
     if v.is_finite() && v.fract() == 0.0 && v.abs() < 1e16 {
         format!("{v:.1}")

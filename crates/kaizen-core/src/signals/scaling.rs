@@ -2,7 +2,7 @@
 //!
 //! `success_rate` = executed ÷ decided, where decided = executed + failed + rejected. Pending
 //! decisions (no outcome yet) and deferred ones are neither successes nor failures, so they
-//! never trip `scaling_failure` (the reference counted pending as failed).
+//! never trip `scaling_failure` (the original implementation counted pending as failed).
 
 use std::collections::BTreeMap;
 

@@ -13,7 +13,9 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use axum::http::{HeaderMap, HeaderValue, Uri, header};
+use cookie::{Cookie, SameSite};
 use kaizen_store::auth::Authenticated;
+use subtle::ConstantTimeEq;
 
 use crate::error::ApiError;
 
@@ -176,16 +178,17 @@ pub fn random_hex(n: usize) -> Result<String, ApiError> {
     Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
 }
 
-/// The value of cookie `name` in the request, if present.
+/// The value of cookie `name` in the request's `Cookie` headers, if present and not empty.
+/// Pairs that do not parse are skipped; values are taken as sent (ours are hex).
 pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.trim())
+        .flat_map(Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|c| c.name() == name)
+        .and_then(|c| c.value_raw())
         .filter(|v| !v.is_empty())
 }
 
@@ -201,20 +204,21 @@ pub fn is_https(headers: &HeaderMap, uri: &Uri) -> bool {
 /// A `Set-Cookie` value for `name` under `/ui`: `HttpOnly`, `SameSite=Strict`, `Secure` when
 /// `secure`; `max_age` seconds (0 deletes the cookie).
 pub fn set_cookie(name: &str, value: &str, max_age: u64, secure: bool) -> Option<HeaderValue> {
-    let secure = if secure { "; Secure" } else { "" };
-    HeaderValue::from_str(&format!(
-        "{name}={value}; Path=/ui; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"
-    ))
-    .ok()
+    let max_age = cookie::time::Duration::seconds(i64::try_from(max_age).unwrap_or(i64::MAX));
+    let c = Cookie::build((name, value))
+        .path("/ui")
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .max_age(max_age)
+        .secure(secure)
+        .build();
+    HeaderValue::from_str(&c.to_string()).ok()
 }
 
-/// Compares two secrets in time that depends only on their lengths.
+/// Compares two secrets in constant time (only their lengths can leak); an empty secret never
+/// matches.
 pub fn same_secret(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    if a.len() != b.len() || a.is_empty() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    !a.is_empty() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
 
 #[cfg(test)]
@@ -232,6 +236,15 @@ mod tests {
         assert_eq!(cookie(&h, SESSION_COOKIE), Some("abc"));
         assert_eq!(cookie(&h, LOGIN_COOKIE), Some("xyz"));
         assert_eq!(cookie(&h, "missing"), None);
+
+        // A pair without `=` or an empty value is no cookie; the others are still found.
+        let mut h = HeaderMap::new();
+        h.append(
+            header::COOKIE,
+            HeaderValue::from_static("junk; kz_login=; ;kz_session=def"),
+        );
+        assert_eq!(cookie(&h, SESSION_COOKIE), Some("def"));
+        assert_eq!(cookie(&h, LOGIN_COOKIE), None);
     }
 
     #[test]
@@ -254,9 +267,22 @@ mod tests {
     fn cookies_are_http_only_strict_and_scoped() {
         let v = set_cookie(SESSION_COOKIE, "x", 10, false).expect("valid header");
         let s = v.to_str().expect("ascii");
-        assert!(s.contains("HttpOnly") && s.contains("SameSite=Strict") && s.contains("Path=/ui"));
-        assert!(!s.contains("Secure"));
+        assert_eq!(
+            s,
+            "kz_session=x; HttpOnly; SameSite=Strict; Path=/ui; Max-Age=10"
+        );
         let v = set_cookie(SESSION_COOKIE, "x", 10, true).expect("valid header");
-        assert!(v.to_str().expect("ascii").ends_with("; Secure"));
+        assert_eq!(
+            v.to_str().expect("ascii"),
+            "kz_session=x; HttpOnly; SameSite=Strict; Secure; Path=/ui; Max-Age=10"
+        );
+        // Deleting: an empty value that expires at once.
+        let v = set_cookie(LOGIN_COOKIE, "", 0, false).expect("valid header");
+        assert_eq!(
+            v.to_str().expect("ascii"),
+            "kz_login=; HttpOnly; SameSite=Strict; Path=/ui; Max-Age=0"
+        );
+        // A value that cannot be a header is refused, not sent.
+        assert_eq!(set_cookie(SESSION_COOKIE, "a\nb", 10, false), None);
     }
 }
