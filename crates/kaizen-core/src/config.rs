@@ -72,6 +72,7 @@ pub const MCP_TOOLSETS: &[&str] = &[
     "alerts",
     "audit",
     "tokens",
+    "config",
 ];
 
 /// The `mcp` section: which tools the MCP server offers. Tool lists cost a client's context,

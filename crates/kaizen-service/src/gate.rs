@@ -17,6 +17,8 @@ use chrono::{DateTime, Utc};
 use governor::clock::{Clock as _, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
 use kaizen_core::auth::{Action, Grant};
+#[cfg(test)]
+use kaizen_core::error::ErrorKind;
 use kaizen_core::clock::Clock;
 use kaizen_core::config::KaizenConfig;
 use kaizen_store::Store;
@@ -501,4 +503,35 @@ pub fn append_audit(store: &mut Store, entry: &AuditEntry<'_>, change_made: bool
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_write_limiter_refuses_past_the_budget_and_forgets_idle_tokens() {
+        let limiter = WriteLimiter::new(3);
+        for _ in 0..3 {
+            assert!(limiter.check("tok_a").is_ok());
+        }
+        let refused = limiter.check("tok_a").expect_err("the fourth write in a minute");
+        assert_eq!(refused.kind(), ErrorKind::RateLimited);
+        assert!(matches!(
+            refused,
+            ServiceError::RateLimited { retry_after_secs, .. } if (1..=20).contains(&retry_after_secs)
+        ));
+        // Another token has its own budget.
+        assert!(limiter.check("tok_b").is_ok());
+
+        // A fast budget (one write per millisecond) refills at once: tokens seen once are
+        // forgotten instead of kept for ever.
+        let fast = WriteLimiter::new(60_000);
+        for i in 0..2000 {
+            assert!(fast.check(&format!("tok_{i}")).is_ok());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        fast.limiter.retain_recent();
+        assert_eq!(fast.limiter.len(), 0);
+    }
 }

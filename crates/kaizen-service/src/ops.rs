@@ -516,6 +516,13 @@ mod tests {
             }
             assert!(!o.description.is_empty() && !o.summary.is_empty());
         }
+        for o in ops {
+            assert!(
+                kaizen_core::config::MCP_TOOLSETS.contains(&o.domain),
+                "{}: its domain is no MCP toolset",
+                o.name
+            );
+        }
         assert!(operation("proposals.approve").is_some_and(|o| o.human_only));
         assert_eq!(
             operation("proposals.approve").map(Operation::capability),
