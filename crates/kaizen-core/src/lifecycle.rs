@@ -415,9 +415,8 @@ impl LifecycleError {
     /// non-human decision is forbidden, a missing reason is invalid input.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            LifecycleError::IllegalTransition { .. } | LifecycleError::IllegalRolloutMove { .. } => {
-                ErrorKind::Conflict
-            }
+            LifecycleError::IllegalTransition { .. }
+            | LifecycleError::IllegalRolloutMove { .. } => ErrorKind::Conflict,
             LifecycleError::NotHuman { .. } => ErrorKind::Forbidden,
             LifecycleError::ReasonRequired { .. } | LifecycleError::BlankReason => {
                 ErrorKind::Invalid

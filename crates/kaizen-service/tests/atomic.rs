@@ -42,7 +42,11 @@ impl Fixture {
         let path = dir.path().join("k.db");
         let mut store = Store::open(&path).expect("open");
         store
-            .org_import(org_with(&agents(20)), "test", t0() - chrono::Duration::hours(100))
+            .org_import(
+                org_with(&agents(20)),
+                "test",
+                t0() - chrono::Duration::hours(100),
+            )
             .expect("import org");
         Fixture {
             _dir: dir,
@@ -125,7 +129,12 @@ fn a_failed_rollout_start_undoes_the_approval_and_the_same_human_can_retry() {
     let p = f.proposal(&id);
     assert_eq!(p.status, ProposalStatus::Pending);
     assert!(p.approvals.is_empty(), "{:?}", p.approvals);
-    assert_eq!(p.transitions.len(), 1, "only the queueing: {:?}", p.transitions);
+    assert_eq!(
+        p.transitions.len(),
+        1,
+        "only the queueing: {:?}",
+        p.transitions
+    );
     assert_eq!(f.store.rollout(&id).expect("read"), None);
     assert_eq!(f.store.config_generation().expect("generation"), generation);
 
@@ -142,7 +151,10 @@ fn a_failed_rollout_start_undoes_the_approval_and_the_same_human_can_retry() {
     let p = f.proposal(&id);
     assert_eq!(p.status, ProposalStatus::RollingOut);
     assert_eq!(
-        p.approvals.iter().map(|a| a.actor.as_str()).collect::<Vec<_>>(),
+        p.approvals
+            .iter()
+            .map(|a| a.actor.as_str())
+            .collect::<Vec<_>>(),
         ["ana"]
     );
     let statuses: Vec<ProposalStatus> = p.transitions.iter().map(|t| t.to_status).collect();
@@ -180,7 +192,10 @@ fn a_failed_transition_to_approved_undoes_the_recorded_approval() {
         .service()
         .approve(&id, &ana(), None, &RollbackExecutor::default())
         .expect("the retry succeeds");
-    assert!(approved.approved && approved.rollout.is_some(), "{approved:?}");
+    assert!(
+        approved.approved && approved.rollout.is_some(),
+        "{approved:?}"
+    );
     assert_eq!(f.proposal(&id).status, ProposalStatus::RollingOut);
 }
 

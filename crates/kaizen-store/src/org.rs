@@ -12,9 +12,9 @@
 //! (optimistic concurrency).
 
 use chrono::{DateTime, Utc};
+use kaizen_core::error::ErrorKind;
 use kaizen_core::event::Name;
 use kaizen_core::org::{ApplyError, OrgChange, OrgDocument, OrgError};
-use kaizen_core::error::ErrorKind;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use schemars::JsonSchema;
 use serde::Serialize;

@@ -540,7 +540,11 @@ fn decode_summary(row: SummaryRow) -> ProposalResult<ProposalSummary> {
 
 /// The `IN (…)` list of the open statuses ([`ProposalStatus::is_open`]), for SQL.
 fn open_statuses_sql() -> String {
-    crate::sql_list(&ProposalStatus::ALL, ProposalStatus::is_open, ProposalStatus::as_str)
+    crate::sql_list(
+        &ProposalStatus::ALL,
+        ProposalStatus::is_open,
+        ProposalStatus::as_str,
+    )
 }
 
 /// The oldest open proposal with `fingerprint`.
@@ -1048,7 +1052,10 @@ mod tests {
             ProposalError::BadInput("x".into()).kind(),
             ErrorKind::Invalid
         );
-        assert_eq!(ProposalError::Unknown("p".into()).kind(), ErrorKind::NotFound);
+        assert_eq!(
+            ProposalError::Unknown("p".into()).kind(),
+            ErrorKind::NotFound
+        );
         let not_human = ProposalError::NotHuman {
             action: "approve",
             actor: "bot".into(),

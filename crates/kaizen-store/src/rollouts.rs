@@ -439,11 +439,7 @@ fn rollout_in(tx: &Connection, id: &str) -> RolloutResult<Option<Rollout>> {
     raw.map(decode).transpose()
 }
 
-fn expect_state(
-    tx: &Connection,
-    id: &str,
-    expected: &[RolloutState],
-) -> RolloutResult<Rollout> {
+fn expect_state(tx: &Connection, id: &str, expected: &[RolloutState]) -> RolloutResult<Rollout> {
     let r = rollout_in(tx, id)?.ok_or_else(|| RolloutError::Unknown(id.to_owned()))?;
     if !expected.contains(&r.state) {
         return Err(RolloutError::StaleState {

@@ -863,10 +863,7 @@ fn a_unit_of_work_commits_everything_or_nothing() {
         })
         .unwrap_err();
     assert_eq!(e.to_string(), "a later step failed");
-    assert_eq!(
-        state_of(&store, &id),
-        (ProposalStatus::Pending, vec![], 1)
-    );
+    assert_eq!(state_of(&store, &id), (ProposalStatus::Pending, vec![], 1));
 
     // A refused operation inside the unit undoes only itself; the unit goes on and commits.
     store
@@ -944,7 +941,9 @@ fn a_nested_unit_is_a_savepoint_and_a_panic_rolls_back() {
         state_of(&store, &id),
         (ProposalStatus::Pending, vec!["ana".to_owned()], 1)
     );
-    store.record_approval(&id, &Actor::human("cy"), None, t(12)).unwrap();
+    store
+        .record_approval(&id, &Actor::human("cy"), None, t(12))
+        .unwrap();
     assert_eq!(state_of(&store, &id).1, ["ana", "cy"]);
 }
 
@@ -959,7 +958,10 @@ fn state_conflicts_are_told_apart_from_invalid_input() {
     let ana = Actor::human("ana");
     store.record_approval(&id, &ana, None, t(1)).unwrap();
     let twice = store.record_approval(&id, &ana, None, t(2)).unwrap_err();
-    assert!(matches!(twice, ProposalError::AlreadyApproved { .. }), "{twice}");
+    assert!(
+        matches!(twice, ProposalError::AlreadyApproved { .. }),
+        "{twice}"
+    );
     assert_eq!(twice.kind(), ErrorKind::Conflict);
     assert_eq!(
         twice.to_string(),
@@ -996,7 +998,10 @@ fn state_conflicts_are_told_apart_from_invalid_input() {
             t(5),
         )
         .unwrap_err();
-    assert!(matches!(stale, ProposalError::StaleStatus { .. }), "{stale}");
+    assert!(
+        matches!(stale, ProposalError::StaleStatus { .. }),
+        "{stale}"
+    );
     assert_eq!(stale.kind(), ErrorKind::Conflict);
     let blank = store
         .transition_proposal(
@@ -1018,7 +1023,10 @@ fn state_conflicts_are_told_apart_from_invalid_input() {
         .org_commit(Some(0), &[tier("large", "medium")], "ana", None, None, t(7))
         .unwrap_err();
     assert!(
-        matches!(stale_org, kaizen_store::org::OrgStoreError::StaleParent { .. }),
+        matches!(
+            stale_org,
+            kaizen_store::org::OrgStoreError::StaleParent { .. }
+        ),
         "{stale_org}"
     );
     assert_eq!(stale_org.kind(), ErrorKind::Conflict);

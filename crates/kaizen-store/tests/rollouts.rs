@@ -216,6 +216,43 @@ fn a_rollout_is_durable_recorded_once_and_applied_atomically() {
         )
         .unwrap_err();
     assert!(matches!(e, RolloutError::StaleState { .. }), "{e}");
+    assert_eq!(e.kind(), ErrorKind::Conflict);
+    // A move the lifecycle does not allow is refused before anything is read or written.
+    let e = store
+        .rollout_move(
+            &id,
+            &RolloutMove {
+                from: RolloutState::Applied,
+                to: RolloutState::RollingBack,
+                proposal: None,
+                actor: &engine,
+                reason: None,
+                verdict: None,
+                extend_hours: 0,
+            },
+            t(11),
+        )
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            RolloutError::IllegalMove {
+                from: RolloutState::Applied,
+                to: RolloutState::RollingBack,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    assert_eq!(
+        e.to_string(),
+        format!("rollout {id} cannot go from applied to rolling_back: applied is final")
+    );
+    assert_eq!(e.kind(), ErrorKind::Conflict);
+    assert_eq!(
+        store.rollout(&id).unwrap().unwrap().state,
+        RolloutState::Applied
+    );
 }
 
 #[test]
