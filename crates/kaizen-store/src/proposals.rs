@@ -6,11 +6,13 @@
 //!   ([`kaizen_core::improve::proposal_fingerprint`]), only records on that one that the
 //!   condition persists (`occurrences`, `last_seen_at`) and returns
 //!   [`QueueOutcome::Duplicate`].
-//! * [`Store::transition_proposal`] moves a proposal along the allowed transitions
-//!   ([`ProposalStatus::allowed_next`], the one place they are defined), with an optimistic
-//!   check of the current status. Every transition is recorded (actor, kind, time, reason) in
-//!   an append-only table. Approving and rejecting require a [`ActorKind::Human`] actor: the
-//!   separation of duties is enforced here too, as the last line of defence.
+//! * [`Store::transition_proposal`] moves a proposal along the allowed transitions, with an
+//!   optimistic check of the current status. The rules (which transitions, who may make each,
+//!   when a reason is required) are `kaizen_core::lifecycle`'s
+//!   ([`kaizen_core::lifecycle::check_transition`]); the store enforces them by calling it,
+//!   as the last line of defence, and keeps no copy (the SQL lists of open statuses are
+//!   generated from [`ProposalStatus::is_open`]). Every transition is recorded (actor, kind,
+//!   time, reason) in an append-only table.
 //! * [`Store::proposals_submitted_since`] is the rate limit's persisted source: it counts
 //!   queued proposals by the caller's clock, so the limit survives restarts.
 //! * [`Store::record_cycle`], [`Store::cycles`], [`Store::cycle`]: one row per cycle; the report
@@ -19,7 +21,8 @@
 //!
 //! What was proposed (the proposal body, the guard verdicts, the fingerprint, …) never
 //! changes once queued, and no proposal or transition is ever deleted: triggers refuse it.
-//! Writes run in immediate transactions, so two writers cannot interleave a check and its write.
+//! Writes run in immediate transactions, so two writers cannot interleave a check and its write;
+//! inside a unit of work ([`Store::in_tx`]) each is a savepoint of the unit's transaction.
 
 use chrono::{DateTime, Utc};
 use kaizen_core::altitude::Altitude;
@@ -782,8 +785,10 @@ impl Store {
     }
 
     /// Records `actor`'s approval of pending proposal `id` and returns all its approvals.
-    /// Only humans approve, and each human once; the status is not changed here (the service
-    /// moves it to approved once enough approvals are in).
+    /// Only an actor that [`kaizen_core::lifecycle::may_approve`] approves, and each person
+    /// once; the status is not changed here (the service moves it to approved once enough
+    /// approvals are in). Refused: [`ProposalError::NotHuman`], [`ProposalError::NotPending`],
+    /// [`ProposalError::AlreadyApproved`] (conflicts), an unknown id.
     pub fn record_approval(
         &mut self,
         id: &str,
@@ -860,8 +865,9 @@ impl Store {
 
     /// Moves proposal `id` from `expected_from` to `to` at `now`, recording the transition, in
     /// one immediate transaction. Refused (nothing written) when the transition is not allowed
-    /// ([`ProposalStatus::allowed_next`]), when approving or rejecting by an actor that is not
-    /// [`ActorKind::Human`], without a reason for rejected and rolled_back, with an
+    /// ([`ProposalStatus::allowed_next`]), when approving or rejecting by an actor that may not
+    /// ([`kaizen_core::lifecycle::may_approve`]), without a reason where one is required
+    /// ([`ProposalStatus::reason_required`]: rejected and rolled_back), with an
     /// `applied_version` for anything but applied (or without one for applied), for an unknown
     /// id, and when the proposal's status is not `expected_from` (someone else acted first).
     #[allow(clippy::too_many_arguments)]

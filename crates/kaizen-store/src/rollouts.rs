@@ -6,7 +6,10 @@
 //! interval, `checks_done`) and the detector's state. Every check is appended to
 //! `rollout_checks` in the same transaction that advances `checks_done`, so a check is never
 //! run twice and never lost. Every state change of a rollout moves its proposal in the same
-//! transaction ([`ProposalStatus`]), with the transition recorded.
+//! transaction ([`ProposalStatus`]), with the transition recorded. The states, their allowed
+//! moves and which of them keep the overlay live are `kaizen_core::lifecycle`'s
+//! ([`RolloutState::allowed_next`], [`RolloutState::overlay_is_live`]); the SQL lists of live
+//! states are generated from the latter.
 //!
 //! A trigger bumps the `config_generation` counter on every org version and every rollout
 //! state or overlay change; [`Store::config_generation`] is what effective-config caches
