@@ -243,7 +243,8 @@ impl Store {
     /// `f` calls and that fails undoes only its own writes (each runs in a savepoint), so `f`
     /// may treat a refusal as an outcome and go on. Called inside another unit of work, it is
     /// a savepoint of that one. Read connections of [`Store::signal_source`] do not see its
-    /// writes before the commit.
+    /// writes before the commit. Ingestion ([`Store::ingest`]) and pruning commit in
+    /// transactions of their own and are refused by SQLite inside a unit.
     pub fn in_tx<T, E>(&mut self, f: impl FnOnce(&mut Store) -> Result<T, E>) -> Result<T, E>
     where
         E: From<StoreError>,
