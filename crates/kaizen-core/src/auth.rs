@@ -34,7 +34,9 @@ pub enum Action {
     Read,
     /// Change state (ingest, run a cycle, propose, edit).
     Write,
-    /// A human decision: approve or reject a proposal, decide a paused rollout.
+    /// A human decision: approve or reject a proposal, decide a paused rollout. Only a
+    /// principal that [`crate::lifecycle::may_approve`] exercises it, whatever its grant says
+    /// ([`crate::lifecycle::may_exercise`]).
     Approve,
     /// Administer the domain (tokens, configuration).
     Admin,

@@ -17,10 +17,10 @@ use chrono::{DateTime, Utc};
 use governor::clock::{Clock as _, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
 use kaizen_core::auth::{Action, Grant};
-#[cfg(test)]
-use kaizen_core::error::ErrorKind;
 use kaizen_core::clock::Clock;
 use kaizen_core::config::KaizenConfig;
+#[cfg(test)]
+use kaizen_core::error::ErrorKind;
 use kaizen_store::Store;
 use kaizen_store::auth::{AuditEntry, AuditOutcome, Authenticated, SECRET_PREFIX};
 use kaizen_store::proposals::{Actor, ActorKind, ProposalStatus};
@@ -515,7 +515,9 @@ mod tests {
         for _ in 0..3 {
             assert!(limiter.check("tok_a").is_ok());
         }
-        let refused = limiter.check("tok_a").expect_err("the fourth write in a minute");
+        let refused = limiter
+            .check("tok_a")
+            .expect_err("the fourth write in a minute");
         assert_eq!(refused.kind(), ErrorKind::RateLimited);
         assert!(matches!(
             refused,

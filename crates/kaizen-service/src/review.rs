@@ -1,11 +1,21 @@
 //! Human review and its consequences: approve (which starts the rollout), reject, preview (the
 //! applier's check, writing nothing) and roll back an applied proposal. A proposal becomes an
 //! org version only through its rollout's verdict (`rollout.rs`).
+//!
+//! Approve and rollback are each one unit of work ([`Service::unit`], one SQLite transaction):
+//! approving records the approval, moves the proposal to approved and starts its rollout, or
+//! changes nothing when any of it fails on storage; rolling back commits the inverse org
+//! version and moves the proposal to rolled_back together. Notifications of a new org version
+//! run after the commit. Who may make a human decision is
+//! [`kaizen_core::lifecycle::may_approve`], nowhere else.
 
 use kaizen_core::improve::appliers::{AppliedPlan, appliers_for_standard};
+use kaizen_core::lifecycle;
 use kaizen_core::org::OrgChange;
 use kaizen_store::mutators::{MutatorOutcome, OrgMutator};
-use kaizen_store::proposals::{Actor, ActorKind, ProposalStatus, StoredProposal};
+use kaizen_store::org::OrgVersion;
+use kaizen_store::proposals::{Actor, ProposalError, ProposalStatus, StoredProposal};
+use kaizen_store::{Store, StoreError};
 use schemars::JsonSchema;
 use serde::Serialize;
 
@@ -107,18 +117,58 @@ pub(crate) fn check_actor(actor: &Actor) -> Result<()> {
     Ok(())
 }
 
-pub(crate) fn require_human(actor: &Actor, what: &str) -> Result<()> {
+/// Refuses `actor` for the human decision `what` (`approve a proposal`, …) unless it
+/// [`lifecycle::may_approve`].
+pub(crate) fn require_human(actor: &Actor, what: &'static str) -> Result<()> {
     check_actor(actor)?;
-    if actor.kind != ActorKind::Human {
-        return Err(ServiceError::Invalid(format!(
-            "only a human may {what} a proposal; `{}` is not a human principal",
-            actor.name
-        )));
+    // forbidden (the lead maps it once ServiceError has a kind for it)
+    lifecycle::require_human(actor, what).map_err(|e| ServiceError::Invalid(e.to_string()))
+}
+
+/// A proposal error as a service error: the caller's (a wrong status, a concurrent change,
+/// a refused rule) or storage's.
+pub(crate) fn proposal_err(e: ProposalError) -> ServiceError {
+    if e.is_user_error() {
+        // conflict, when e.kind() is ErrorKind::Conflict
+        ServiceError::Invalid(e.to_string())
+    } else {
+        store_err(e)
     }
-    Ok(())
+}
+
+/// Why a unit of work failed: the operation's own error, or the store's failing to begin or
+/// commit the transaction.
+enum UnitError {
+    Service(ServiceError),
+    Store(StoreError),
+}
+
+impl From<StoreError> for UnitError {
+    fn from(e: StoreError) -> Self {
+        UnitError::Store(e)
+    }
 }
 
 impl Service<'_> {
+    /// Runs `f` as one unit of work ([`Store::in_tx`]): every store write it makes commits
+    /// together when it returns `Ok`, and none does when it returns `Err`. Inside another unit
+    /// it is part of that one.
+    pub(crate) fn unit<T>(&mut self, f: impl FnOnce(&mut Service<'_>) -> Result<T>) -> Result<T> {
+        let (config, clock) = (self.config, self.clock);
+        let out = self.store.in_tx(|store: &mut Store| {
+            let mut svc = Service {
+                store,
+                config,
+                clock,
+            };
+            f(&mut svc).map_err(UnitError::Service)
+        });
+        out.map_err(|e| match e {
+            UnitError::Service(e) => e,
+            UnitError::Store(e) => store_err(e),
+        })
+    }
+
     /// The stored proposal `id`, or an error naming it.
     pub fn proposal(&self, id: &str) -> Result<StoredProposal> {
         self.store
@@ -130,8 +180,12 @@ impl Service<'_> {
     /// A human approves a pending proposal. It becomes approved once the number of distinct
     /// human approvals its risk requires (`self_improvement.guards.approvals`) is reached;
     /// until then the approval is recorded and the proposal stays pending. Once approved, its
-    /// rollout starts ([`Service::start_rollout`]); if that is refused, the proposal stays
-    /// approved and the reason is returned. Nothing becomes an org version here.
+    /// rollout starts ([`Service::start_rollout`]); if that is refused (a conflicting
+    /// rollout, too few agents, …), the proposal stays approved and the reason is returned.
+    /// Nothing becomes an org version here.
+    ///
+    /// One unit of work: when anything fails on storage (recording the approval, the
+    /// transition, starting the rollout), nothing of it is kept, so the same human can retry.
     pub fn approve(
         &mut self,
         id: &str,
@@ -139,9 +193,20 @@ impl Service<'_> {
         reason: Option<&str>,
         executor: &RollbackExecutor,
     ) -> Result<Approved> {
-        require_human(actor, "approve")?;
+        require_human(actor, "approve a proposal")?;
+        self.unit(|svc| svc.approve_in_unit(id, actor, reason, executor))
+    }
+
+    fn approve_in_unit(
+        &mut self,
+        id: &str,
+        actor: &Actor,
+        reason: Option<&str>,
+        executor: &RollbackExecutor,
+    ) -> Result<Approved> {
         let p = self.proposal(id)?;
         if p.status != ProposalStatus::Pending {
+            // conflict
             return Err(ServiceError::Invalid(format!(
                 "proposal {id} is {}, only a pending proposal can be approved",
                 p.status.as_str()
@@ -151,13 +216,7 @@ impl Service<'_> {
         let approvals = self
             .store
             .record_approval(id, actor, reason, now)
-            .map_err(|e| {
-                if e.is_user_error() {
-                    ServiceError::Invalid(e.to_string())
-                } else {
-                    store_err(e)
-                }
-            })?;
+            .map_err(proposal_err)?;
         let required = self
             .config
             .self_improvement
@@ -165,7 +224,9 @@ impl Service<'_> {
             .approvals
             .required(p.risk);
         let given = approvals.len() as u32;
-        if given >= required {
+        let approved = given >= required;
+        let (mut rollout, mut rollout_error) = (None, None);
+        if approved {
             let names: Vec<&str> = approvals.iter().map(|a| a.actor.as_str()).collect();
             let why = match reason {
                 Some(r) if !r.trim().is_empty() => format!("approved by {}: {r}", names.join(", ")),
@@ -181,10 +242,9 @@ impl Service<'_> {
                     None,
                     now,
                 )
-                .map_err(store_err)?;
-        }
-        let (mut rollout, mut rollout_error) = (None, None);
-        if given >= required {
+                .map_err(proposal_err)?;
+            // A refusal (a policy reason) leaves the approval standing; a storage failure
+            // fails the whole unit.
             match self.start_rollout(id, actor, None, executor) {
                 Ok(r) => rollout = Some(RolloutStarted::of(&r)),
                 Err(e) if e.is_user_error() => rollout_error = Some(e.to_string()),
@@ -194,7 +254,7 @@ impl Service<'_> {
         Ok(Approved {
             approvals: given,
             required,
-            approved: given >= required,
+            approved,
             rollout,
             rollout_error,
         })
@@ -202,7 +262,7 @@ impl Service<'_> {
 
     /// A human rejects a pending or approved proposal; the reason is required.
     pub fn reject(&mut self, id: &str, actor: &Actor, reason: &str) -> Result<()> {
-        require_human(actor, "reject")?;
+        require_human(actor, "reject a proposal")?;
         if reason.trim().is_empty() {
             return Err(ServiceError::Invalid(
                 "a rejection needs a reason (--reason TEXT)".to_owned(),
@@ -210,6 +270,7 @@ impl Service<'_> {
         }
         let p = self.proposal(id)?;
         if !matches!(p.status, ProposalStatus::Pending | ProposalStatus::Approved) {
+            // conflict
             return Err(ServiceError::Invalid(format!(
                 "proposal {id} is {}, only a pending or approved proposal can be rejected",
                 p.status.as_str()
@@ -225,7 +286,7 @@ impl Service<'_> {
                 None,
                 self.clock.now(),
             )
-            .map_err(store_err)
+            .map_err(proposal_err)
     }
 
     /// Whether `p` would apply to the current org document now: the applier check that both
@@ -267,7 +328,9 @@ impl Service<'_> {
     }
 
     /// Rolls back an applied proposal: applies the inverse of the version it made, as a new
-    /// version (history is never rewritten).
+    /// version (history is never rewritten), and moves the proposal to rolled_back, in one
+    /// unit of work (both or neither). `mutators` are notified of the new version after the
+    /// commit.
     pub fn rollback(
         &mut self,
         id: &str,
@@ -281,8 +344,25 @@ impl Service<'_> {
                 "a rollback needs a reason (--reason TEXT)".to_owned(),
             ));
         }
+        let (new, inverse) = self.unit(|svc| svc.rollback_in_unit(id, actor, reason))?;
+        let notifications = mutators.iter().map(|m| m.notify(&new)).collect();
+        Ok(RollbackReport {
+            proposal_id: id.to_owned(),
+            new_version: new.id,
+            changes: inverse,
+            notifications,
+        })
+    }
+
+    fn rollback_in_unit(
+        &mut self,
+        id: &str,
+        actor: &Actor,
+        reason: &str,
+    ) -> Result<(OrgVersion, Vec<OrgChange>)> {
         let p = self.proposal(id)?;
         let (ProposalStatus::Applied, Some(applied)) = (p.status, p.applied_version) else {
+            // conflict
             return Err(ServiceError::Invalid(format!(
                 "proposal {id} is {}; only an applied proposal can be rolled back",
                 p.status.as_str()
@@ -311,9 +391,14 @@ impl Service<'_> {
                 now,
             )
             .map_err(|e| {
-                ServiceError::Rejected(format!(
-                    "proposal {id} cannot be rolled back automatically (the org changed since): {e}"
-                ))
+                if e.is_user_error() {
+                    // conflict
+                    ServiceError::Rejected(format!(
+                        "proposal {id} cannot be rolled back automatically (the org changed since): {e}"
+                    ))
+                } else {
+                    store_err(e)
+                }
             })?;
         self.store
             .transition_proposal(
@@ -325,13 +410,7 @@ impl Service<'_> {
                 None,
                 now,
             )
-            .map_err(store_err)?;
-        let notifications = mutators.iter().map(|m| m.notify(&new)).collect();
-        Ok(RollbackReport {
-            proposal_id: id.to_owned(),
-            new_version: new.id,
-            changes: inverse,
-            notifications,
-        })
+            .map_err(proposal_err)?;
+        Ok((new, inverse))
     }
 }

@@ -78,6 +78,7 @@ fn engine() -> Actor {
 
 fn rollout_err(e: kaizen_store::rollouts::RolloutError) -> ServiceError {
     if e.is_user_error() {
+        // conflict, when e.kind() is ErrorKind::Conflict
         ServiceError::Invalid(e.to_string())
     } else {
         store_err(e)
@@ -169,6 +170,9 @@ impl Service<'_> {
     /// current org, that every rollback operation has a mutator in `executor`, that no live
     /// rollout touches the same targets, and that the groups are big enough; then stores the
     /// rollout (observing from now) and moves the proposal to rolling_out, atomically.
+    ///
+    /// One unit of work: the checks read what the write is made on (no concurrent start can
+    /// slip in between); inside [`Service::approve`] it is part of the approval's unit.
     pub fn start_rollout(
         &mut self,
         id: &str,
@@ -177,8 +181,19 @@ impl Service<'_> {
         executor: &RollbackExecutor,
     ) -> Result<Rollout> {
         crate::review::check_actor(actor)?;
+        self.unit(|svc| svc.start_rollout_in_unit(id, actor, strategy, executor))
+    }
+
+    fn start_rollout_in_unit(
+        &mut self,
+        id: &str,
+        actor: &Actor,
+        strategy: Option<RolloutStrategyKind>,
+        executor: &RollbackExecutor,
+    ) -> Result<Rollout> {
         let p = self.proposal(id)?;
         if p.status != ProposalStatus::Approved {
+            // conflict
             return Err(ServiceError::Invalid(format!(
                 "proposal {id} is {}; only an approved proposal can be rolled out",
                 p.status.as_str()
@@ -545,24 +560,23 @@ impl Service<'_> {
                     "{} — but the changes no longer apply to org version {}: {e}; roll it back or re-propose",
                     verdict.reason, current.id
                 );
-                let r = self.rollout(id)?;
-                if r.state == RolloutState::Observing {
-                    let v = RolloutVerdict {
-                        outcome: "inconclusive".to_owned(),
-                        reason: reason.clone(),
-                        ..verdict
-                    };
-                    self.pause(id, &v, self.clock.now())?;
-                }
-                self.store
-                    .alert_raise(
-                        "warning",
-                        "apply_conflict",
-                        Some(id),
-                        &reason,
-                        self.clock.now(),
-                    )
-                    .map_err(store_err)?;
+                // The pause and its alert: both or neither.
+                self.unit(|svc| {
+                    let r = svc.rollout(id)?;
+                    let now = svc.clock.now();
+                    if r.state == RolloutState::Observing {
+                        let v = RolloutVerdict {
+                            outcome: "inconclusive".to_owned(),
+                            reason: reason.clone(),
+                            ..verdict
+                        };
+                        svc.pause(id, &v, now)?;
+                    }
+                    svc.store
+                        .alert_raise("warning", "apply_conflict", Some(id), &reason, now)
+                        .map_err(store_err)?;
+                    Ok(())
+                })?;
                 Err(ServiceError::Rejected(reason))
             }
             Err(e) => Err(store_err(e)),
@@ -712,25 +726,29 @@ impl Service<'_> {
             at: now,
             ..verdict_base
         };
-        self.store
-            .rollout_move(
-                id,
-                &RolloutMove {
-                    from: RolloutState::RollingBack,
-                    to: RolloutState::RollbackFailed,
-                    proposal: (proposal_from != ProposalStatus::RollbackFailed)
-                        .then_some((proposal_from, ProposalStatus::RollbackFailed)),
-                    actor,
-                    reason: Some(&message),
-                    verdict: Some(&v),
-                    extend_hours: 0,
-                },
-                now,
-            )
-            .map_err(rollout_err)?;
-        self.store
-            .alert_raise("critical", "rollback_failed", Some(id), &message, now)
-            .map_err(store_err)?;
+        // The failed state and its alert: both or neither.
+        self.unit(|svc| {
+            svc.store
+                .rollout_move(
+                    id,
+                    &RolloutMove {
+                        from: RolloutState::RollingBack,
+                        to: RolloutState::RollbackFailed,
+                        proposal: (proposal_from != ProposalStatus::RollbackFailed)
+                            .then_some((proposal_from, ProposalStatus::RollbackFailed)),
+                        actor,
+                        reason: Some(&message),
+                        verdict: Some(&v),
+                        extend_hours: 0,
+                    },
+                    now,
+                )
+                .map_err(rollout_err)?;
+            svc.store
+                .alert_raise("critical", "rollback_failed", Some(id), &message, now)
+                .map_err(store_err)?;
+            Ok(())
+        })?;
         Ok(Some(failure))
     }
 
@@ -744,7 +762,7 @@ impl Service<'_> {
         reason: &str,
         executor: &RollbackExecutor,
     ) -> Result<Rollout> {
-        crate::review::require_human(actor, "decide on the rollout of")?;
+        crate::review::require_human(actor, "decide on the rollout of a proposal")?;
         if reason.trim().is_empty() {
             return Err(ServiceError::Invalid(
                 "a rollout decision needs a reason (--reason TEXT)".to_owned(),

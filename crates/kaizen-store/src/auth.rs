@@ -22,8 +22,10 @@ use std::str::FromStr;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
-use kaizen_core::auth::{Action, Capability, Grant};
-use rusqlite::{OptionalExtension, TransactionBehavior, params};
+use kaizen_core::auth::{Capability, Grant};
+use kaizen_core::error::ErrorKind;
+use kaizen_core::lifecycle;
+use rusqlite::{OptionalExtension, params};
 use schemars::JsonSchema;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -157,11 +159,12 @@ pub struct Authenticated {
 }
 
 impl Authenticated {
-    /// Whether this principal may do what `needed` names: the grant allows it and, for
-    /// [`Action::Approve`], the principal is a human. Approving is a human decision whatever a
-    /// token's patterns say (an agent's `*` does not reach it).
+    /// Whether this principal may do what `needed` names: the grant allows it and the
+    /// principal's kind may exercise the action at all ([`lifecycle::may_exercise`]: an
+    /// [`kaizen_core::auth::Action::Approve`] only if it [`lifecycle::may_approve`]). Approving is a human
+    /// decision whatever a token's patterns say (an agent's `*` does not reach it).
     pub fn allows(&self, needed: &Capability) -> bool {
-        self.grant.allows(needed) && (needed.action != Action::Approve || self.is_human())
+        self.grant.allows(needed) && lifecycle::may_exercise(self.kind, needed.action)
     }
 
     /// Whether the principal is a person.
@@ -229,24 +232,32 @@ pub enum AuthError {
 }
 
 impl AuthError {
-    /// Whether the caller's input is at fault (as opposed to the database or the system).
+    /// What kind of failure it is: a refused credential is [`ErrorKind::Unauthenticated`], an
+    /// unknown token id [`ErrorKind::NotFound`], revoking a revoked token a conflict.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            AuthError::Store(e) => e.kind(),
+            AuthError::Malformed
+            | AuthError::UnknownToken
+            | AuthError::Revoked { .. }
+            | AuthError::Expired { .. } => ErrorKind::Unauthenticated,
+            AuthError::UnknownId(_) => ErrorKind::NotFound,
+            AuthError::AlreadyRevoked { .. } => ErrorKind::Conflict,
+            AuthError::BadInput(_) => ErrorKind::Invalid,
+            AuthError::Entropy(_) | AuthError::Corrupt { .. } => ErrorKind::Internal,
+        }
+    }
+
+    /// Whether the caller's input is at fault (as opposed to the database or the system):
+    /// [`AuthError::kind`] is a caller error.
     pub fn is_user_error(&self) -> bool {
-        !matches!(
-            self,
-            AuthError::Store(_) | AuthError::Entropy(_) | AuthError::Corrupt { .. }
-        )
+        self.kind().is_caller_error()
     }
 
     /// Whether this is a refused credential (malformed, unknown, revoked or expired): what a
     /// server answers 401 to.
     pub fn is_unauthenticated(&self) -> bool {
-        matches!(
-            self,
-            AuthError::Malformed
-                | AuthError::UnknownToken
-                | AuthError::Revoked { .. }
-                | AuthError::Expired { .. }
-        )
+        self.kind() == ErrorKind::Unauthenticated
     }
 }
 
@@ -531,21 +542,16 @@ impl Store {
     ) -> Result<IssuedToken, AuthError> {
         let principal = check_name("the principal", new.principal).map_err(AuthError::BadInput)?;
         let created_by = check_name("the creator", new.created_by).map_err(AuthError::BadInput)?;
-        match new.kind {
-            ActorKind::Human => {}
-            ActorKind::Agent if new.grant.names_approve() => {
-                return Err(AuthError::BadInput(format!(
-                    "an agent token cannot be granted approve ({}): approving is a human decision; agents propose and read",
-                    new.grant
-                )));
-            }
-            ActorKind::Agent => {}
-            ActorKind::System => {
-                return Err(AuthError::BadInput(
-                    "tokens are for humans and agents; kaizen itself (system) needs none"
-                        .to_owned(),
-                ));
-            }
+        if new.kind == ActorKind::System {
+            return Err(AuthError::BadInput(
+                "tokens are for humans and agents; kaizen itself (system) needs none".to_owned(),
+            ));
+        }
+        if new.grant.names_approve() && !lifecycle::may_approve(new.kind) {
+            return Err(AuthError::BadInput(format!(
+                "an {} token cannot be granted approve ({}): approving is a human decision; agents propose and read",
+                new.kind, new.grant
+            )));
         }
         if let Some(e) = new.expires_at
             && e <= now
@@ -556,9 +562,7 @@ impl Store {
         }
         let capabilities = serde_json::to_string(&new.grant.patterns())
             .map_err(|e| AuthError::BadInput(format!("encoding the capabilities: {e}")))?;
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self.write_tx()?;
         // 48 random bits: a clash is all but impossible, but cheap to rule out.
         let mut id = String::new();
         for _ in 0..8 {
@@ -710,9 +714,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<(), AuthError> {
         let by = check_name("the revoker", by).map_err(AuthError::BadInput)?;
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self.write_tx()?;
         let row: Option<(Option<i64>, Option<String>)> = tx
             .query_row(
                 "SELECT revoked_at, revoked_by FROM tokens WHERE id = ?1",

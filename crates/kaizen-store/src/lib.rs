@@ -6,6 +6,9 @@
 //!   [`ingest`] for the accept/reject semantics.
 //! * [`Store::signal_source`] is the read side: a [`kaizen_core::signals::SignalSource`] the
 //!   snapshot builder runs its aggregators on, concurrently, over pooled read connections.
+//! * [`Store::in_tx`] is the unit of work: the store operations called inside it are one
+//!   transaction (each one a savepoint in it), committed when it returns `Ok` and rolled back
+//!   entirely when it returns `Err`.
 //!
 //! Architecture invariant: this crate knows SQL and the event wire format, but no rules,
 //! no CLI and no HTTP. The arithmetic of snapshots lives in `kaizen-core`.
@@ -21,11 +24,16 @@ pub mod rollouts;
 pub mod schema;
 mod source;
 
+use std::ops::Deref;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use kaizen_core::error::ErrorKind;
+use rusqlite::{
+    Connection, OpenFlags, OptionalExtension, Savepoint, Transaction, TransactionBehavior, params,
+};
 
 pub use ingest::{IngestOptions, IngestReport, InputFormat, Rejected};
 pub use source::StoreReader;
@@ -55,8 +63,72 @@ pub enum StoreError {
     Refused(String),
 }
 
+impl StoreError {
+    /// What kind of failure it is: a busy or locked database is [`ErrorKind::Unavailable`]
+    /// (retry later), any other database or IO failure and an incompatible or unreadable file
+    /// [`ErrorKind::Internal`], a refused operation [`ErrorKind::Invalid`].
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            StoreError::Sqlite(e) => sqlite_kind(e),
+            StoreError::Io(_) | StoreError::Incompatible(_) => ErrorKind::Internal,
+            StoreError::Refused(_) => ErrorKind::Invalid,
+        }
+    }
+
+    /// Whether the caller's input is at fault ([`StoreError::kind`] is a caller error).
+    pub fn is_user_error(&self) -> bool {
+        self.kind().is_caller_error()
+    }
+}
+
+/// The kind of an SQLite failure: busy or locked is [`ErrorKind::Unavailable`], anything else
+/// (including a constraint a trigger raised: the store checks its rules before writing, so a
+/// trigger firing is a bug or an outside change) [`ErrorKind::Internal`].
+pub(crate) fn sqlite_kind(e: &rusqlite::Error) -> ErrorKind {
+    match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
+            ErrorKind::Unavailable
+        }
+        _ => ErrorKind::Internal,
+    }
+}
+
 /// A result with [`StoreError`].
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// The transaction of one store operation: its own when no unit of work is open, else a
+/// savepoint inside the caller's unit of work ([`Store::in_tx`]), so that a refused operation
+/// undoes its own writes and nothing else. Dropped without [`WriteTx::commit`], it rolls back.
+pub(crate) enum WriteTx<'a> {
+    /// A transaction of its own.
+    Own(Transaction<'a>),
+    /// A savepoint in the unit of work.
+    Nested(Savepoint<'a>),
+}
+
+impl Deref for WriteTx<'_> {
+    type Target = Connection;
+
+    fn deref(&self) -> &Connection {
+        match self {
+            WriteTx::Own(tx) => tx,
+            WriteTx::Nested(sp) => sp,
+        }
+    }
+}
+
+impl WriteTx<'_> {
+    /// Commits the transaction (releases the savepoint: the unit of work commits it).
+    pub(crate) fn commit(self) -> rusqlite::Result<()> {
+        match self {
+            WriteTx::Own(tx) => tx.commit(),
+            WriteTx::Nested(sp) => sp.commit(),
+        }
+    }
+}
+
+/// The savepoint a nested [`Store::in_tx`] opens.
+const UNIT_SAVEPOINT: &str = "kaizen_unit";
 
 /// The kaizen store.
 pub struct Store {
@@ -104,6 +176,22 @@ pub struct StoreStats {
     pub pruned_before: Option<DateTime<Utc>>,
 }
 
+/// The wire names of the items of `all` that `keep` selects, quoted and comma-separated for an
+/// SQL `IN (…)` list: how the store turns a lifecycle rule into a query without a second copy
+/// of it. (Wire names are fixed identifiers, never input.)
+pub(crate) fn sql_list<T: Copy>(
+    all: &[T],
+    keep: impl Fn(T) -> bool,
+    name: impl Fn(T) -> &'static str,
+) -> String {
+    all.iter()
+        .copied()
+        .filter(|t| keep(*t))
+        .map(|t| format!("'{}'", name(t)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 pub(crate) fn micros_to_time(us: i64) -> DateTime<Utc> {
     DateTime::<Utc>::from_timestamp_micros(us).unwrap_or_default()
 }
@@ -129,6 +217,84 @@ impl Store {
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// An immediate write transaction of one operation (a savepoint inside a unit of work).
+    pub(crate) fn write_tx(&mut self) -> rusqlite::Result<WriteTx<'_>> {
+        self.tx_with(TransactionBehavior::Immediate)
+    }
+
+    /// A deferred transaction for a consistent read (a savepoint inside a unit of work).
+    pub(crate) fn read_tx(&mut self) -> rusqlite::Result<WriteTx<'_>> {
+        self.tx_with(TransactionBehavior::Deferred)
+    }
+
+    fn tx_with(&mut self, behavior: TransactionBehavior) -> rusqlite::Result<WriteTx<'_>> {
+        if self.conn.is_autocommit() {
+            Ok(WriteTx::Own(self.conn.transaction_with_behavior(behavior)?))
+        } else {
+            Ok(WriteTx::Nested(self.conn.savepoint()?))
+        }
+    }
+
+    /// Runs `f` as one unit of work: every store operation it calls on the store it is given
+    /// is part of one immediate transaction, committed when `f` returns `Ok` and rolled back
+    /// entirely (every operation's writes) when it returns `Err` or panics. An operation that
+    /// `f` calls and that fails undoes only its own writes (each runs in a savepoint), so `f`
+    /// may treat a refusal as an outcome and go on. Called inside another unit of work, it is
+    /// a savepoint of that one. Read connections of [`Store::signal_source`] do not see its
+    /// writes before the commit. Ingestion ([`Store::ingest`]) and pruning commit in
+    /// transactions of their own and are refused by SQLite inside a unit.
+    pub fn in_tx<T, E>(&mut self, f: impl FnOnce(&mut Store) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<StoreError>,
+    {
+        let outermost = self.conn.is_autocommit();
+        let begin = if outermost {
+            "BEGIN IMMEDIATE".to_owned()
+        } else {
+            format!("SAVEPOINT {UNIT_SAVEPOINT}")
+        };
+        self.conn
+            .execute_batch(&begin)
+            .map_err(|e| E::from(StoreError::Sqlite(e)))?;
+        match catch_unwind(AssertUnwindSafe(|| f(self))) {
+            Ok(Ok(value)) => {
+                let commit = if outermost {
+                    "COMMIT".to_owned()
+                } else {
+                    format!("RELEASE {UNIT_SAVEPOINT}")
+                };
+                if let Err(e) = self.conn.execute_batch(&commit) {
+                    self.abandon_unit(outermost);
+                    return Err(E::from(StoreError::Sqlite(e)));
+                }
+                Ok(value)
+            }
+            Ok(Err(e)) => {
+                self.abandon_unit(outermost);
+                Err(e)
+            }
+            Err(panic) => {
+                self.abandon_unit(outermost);
+                resume_unwind(panic)
+            }
+        }
+    }
+
+    /// Rolls back the unit of work [`Store::in_tx`] opened (unless SQLite already did).
+    fn abandon_unit(&mut self, outermost: bool) {
+        if self.conn.is_autocommit() {
+            return;
+        }
+        let rollback = if outermost {
+            "ROLLBACK".to_owned()
+        } else {
+            format!("ROLLBACK TO {UNIT_SAVEPOINT}; RELEASE {UNIT_SAVEPOINT}")
+        };
+        if let Err(e) = self.conn.execute_batch(&rollback) {
+            tracing::error!(error = %e, "rolling back a unit of work failed");
+        }
     }
 
     fn migrate(&mut self) -> Result<()> {

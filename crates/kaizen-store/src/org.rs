@@ -12,9 +12,10 @@
 //! (optimistic concurrency).
 
 use chrono::{DateTime, Utc};
+use kaizen_core::error::ErrorKind;
 use kaizen_core::event::Name;
 use kaizen_core::org::{ApplyError, OrgChange, OrgDocument, OrgError};
-use rusqlite::{OptionalExtension, Row, Transaction, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 use schemars::JsonSchema;
 use serde::Serialize;
 
@@ -133,12 +134,29 @@ pub enum OrgStoreError {
 }
 
 impl OrgStoreError {
-    /// Whether the caller's input is at fault (as opposed to the database).
+    /// What kind of failure it is. The document having changed since the changes were
+    /// prepared ([`OrgStoreError::StaleParent`], optimistic concurrency), changes that no
+    /// longer apply to it, a live rollout in the way and nothing to roll back are conflicts,
+    /// distinct from invalid input.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            OrgStoreError::Store(e) => e.kind(),
+            OrgStoreError::UnknownVersion(_) => ErrorKind::NotFound,
+            OrgStoreError::StaleParent { .. }
+            | OrgStoreError::Apply(_)
+            | OrgStoreError::NothingToRollBack { .. }
+            | OrgStoreError::LiveRollout { .. } => ErrorKind::Conflict,
+            OrgStoreError::Invalid(_) | OrgStoreError::NoChanges | OrgStoreError::BadInput(_) => {
+                ErrorKind::Invalid
+            }
+            OrgStoreError::Corrupt { .. } => ErrorKind::Internal,
+        }
+    }
+
+    /// Whether the caller's input (or a concurrent change) is at fault, as opposed to the
+    /// database: [`OrgStoreError::kind`] is a caller error.
     pub fn is_user_error(&self) -> bool {
-        !matches!(
-            self,
-            OrgStoreError::Store(_) | OrgStoreError::Corrupt { .. }
-        )
+        self.kind().is_caller_error()
     }
 }
 
@@ -202,7 +220,7 @@ fn decode(raw: (OrgVersionSummary, String, String)) -> OrgResult<OrgVersion> {
     })
 }
 
-pub(crate) fn current_in(tx: &Transaction<'_>) -> OrgResult<Option<OrgVersion>> {
+pub(crate) fn current_in(tx: &Connection) -> OrgResult<Option<OrgVersion>> {
     let raw = tx
         .query_row(
             &format!("SELECT {COLUMNS} FROM org_versions ORDER BY id DESC LIMIT 1"),
@@ -213,7 +231,7 @@ pub(crate) fn current_in(tx: &Transaction<'_>) -> OrgResult<Option<OrgVersion>> 
     raw.map(decode).transpose()
 }
 
-fn version_in(conn: &rusqlite::Connection, id: i64) -> OrgResult<Option<OrgVersion>> {
+fn version_in(conn: &Connection, id: i64) -> OrgResult<Option<OrgVersion>> {
     let raw = conn
         .query_row(
             &format!("SELECT {COLUMNS} FROM org_versions WHERE id = ?1"),
@@ -249,7 +267,7 @@ struct NewVersion<'a> {
 }
 
 fn insert(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     v: &NewVersion<'_>,
     changes: Vec<OrgChange>,
     document: OrgDocument,
@@ -291,7 +309,7 @@ fn insert(
 
 /// [`Store::org_commit`] inside the caller's transaction.
 pub(crate) fn commit_in(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     expected_parent: Option<i64>,
     changes: &[OrgChange],
     actor: &str,
@@ -328,7 +346,7 @@ pub(crate) fn commit_in(
 impl Store {
     /// The current (newest) version, or `None` before the first import.
     pub fn org_current(&mut self) -> OrgResult<Option<OrgVersion>> {
-        let tx = self.conn.transaction()?;
+        let tx = self.read_tx()?;
         let v = current_in(&tx)?;
         tx.commit()?;
         Ok(v)
@@ -373,9 +391,7 @@ impl Store {
         reason: Option<&str>,
         now: DateTime<Utc>,
     ) -> OrgResult<OrgVersion> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self.write_tx()?;
         let version = commit_in(
             &tx,
             expected_parent,
@@ -401,9 +417,7 @@ impl Store {
         check_actor(actor)?;
         let document = document.canonical();
         document.validate().map_err(OrgStoreError::Invalid)?;
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self.write_tx()?;
         let current = current_in(&tx)?;
         let current_id = current.as_ref().map(|v| v.id);
         let base = current.map(|v| v.document).unwrap_or_default();
@@ -435,9 +449,7 @@ impl Store {
     ) -> OrgResult<OrgVersion> {
         check_actor(actor)?;
         check_text("reason", Some(reason))?;
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self.write_tx()?;
         let wanted = version_in(&tx, target)?.ok_or(OrgStoreError::UnknownVersion(target))?;
         let current = current_in(&tx)?.ok_or(OrgStoreError::UnknownVersion(target))?;
         let changes = OrgDocument::diff(&current.document, &wanted.document);

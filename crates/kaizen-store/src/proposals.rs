@@ -6,11 +6,13 @@
 //!   ([`kaizen_core::improve::proposal_fingerprint`]), only records on that one that the
 //!   condition persists (`occurrences`, `last_seen_at`) and returns
 //!   [`QueueOutcome::Duplicate`].
-//! * [`Store::transition_proposal`] moves a proposal along the allowed transitions
-//!   ([`ProposalStatus::allowed_next`], the one place they are defined), with an optimistic
-//!   check of the current status. Every transition is recorded (actor, kind, time, reason) in
-//!   an append-only table. Approving and rejecting require a [`ActorKind::Human`] actor: the
-//!   separation of duties is enforced here too, as the last line of defence.
+//! * [`Store::transition_proposal`] moves a proposal along the allowed transitions, with an
+//!   optimistic check of the current status. The rules (which transitions, who may make each,
+//!   when a reason is required) are `kaizen_core::lifecycle`'s
+//!   ([`kaizen_core::lifecycle::check_transition`]); the store enforces them by calling it,
+//!   as the last line of defence, and keeps no copy (the SQL lists of open statuses are
+//!   generated from [`ProposalStatus::is_open`]). Every transition is recorded (actor, kind,
+//!   time, reason) in an append-only table.
 //! * [`Store::proposals_submitted_since`] is the rate limit's persisted source: it counts
 //!   queued proposals by the caller's clock, so the limit survives restarts.
 //! * [`Store::record_cycle`], [`Store::cycles`], [`Store::cycle`]: one row per cycle; the report
@@ -19,243 +21,22 @@
 //!
 //! What was proposed (the proposal body, the guard verdicts, the fingerprint, …) never
 //! changes once queued, and no proposal or transition is ever deleted: triggers refuse it.
-//! Writes run in immediate transactions, so two writers cannot interleave a check and its write.
-
-use std::fmt;
-use std::str::FromStr;
+//! Writes run in immediate transactions, so two writers cannot interleave a check and its write;
+//! inside a unit of work ([`Store::in_tx`]) each is a savepoint of the unit's transaction.
 
 use chrono::{DateTime, Utc};
 use kaizen_core::altitude::Altitude;
+use kaizen_core::error::ErrorKind;
 use kaizen_core::improve::guards::{GuardResult, risk_str};
 use kaizen_core::improve::{ImprovementProposal, Risk};
-use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
+use kaizen_core::lifecycle::{self, LifecycleError};
+use rusqlite::{Connection, OptionalExtension, params};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::{Store, StoreError, micros_to_time};
 
-/// Where a proposal is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ProposalStatus {
-    /// Waiting for a human decision.
-    Pending,
-    /// A human approved it; its rollout has not started.
-    Approved,
-    /// A human rejected it (final).
-    Rejected,
-    /// Being rolled out and observed: the agents of its rollout see it as an overlay.
-    RollingOut,
-    /// Its rollout ended without a verdict and waits for a human (extend, apply, roll back).
-    Inconclusive,
-    /// Its changes are a version of the org document.
-    Applied,
-    /// It was rolled out or applied, and then undone (final).
-    RolledBack,
-    /// Undoing it failed part-way; a human must look (an alert was raised).
-    RollbackFailed,
-    /// A newer proposal replaced it before anyone decided (final).
-    Superseded,
-}
-
-impl ProposalStatus {
-    /// Every status, in lifecycle order.
-    pub const ALL: [ProposalStatus; 9] = [
-        ProposalStatus::Pending,
-        ProposalStatus::Approved,
-        ProposalStatus::Rejected,
-        ProposalStatus::RollingOut,
-        ProposalStatus::Inconclusive,
-        ProposalStatus::Applied,
-        ProposalStatus::RolledBack,
-        ProposalStatus::RollbackFailed,
-        ProposalStatus::Superseded,
-    ];
-
-    /// The wire name (`pending`, `rolled_back`, …).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ProposalStatus::Pending => "pending",
-            ProposalStatus::Approved => "approved",
-            ProposalStatus::Rejected => "rejected",
-            ProposalStatus::RollingOut => "rolling_out",
-            ProposalStatus::Inconclusive => "inconclusive",
-            ProposalStatus::Applied => "applied",
-            ProposalStatus::RolledBack => "rolled_back",
-            ProposalStatus::RollbackFailed => "rollback_failed",
-            ProposalStatus::Superseded => "superseded",
-        }
-    }
-
-    /// Whether the proposal still waits for a decision or is being rolled out (pending,
-    /// approved, rolling out, inconclusive): an equivalent new proposal is a duplicate of it.
-    pub fn is_open(self) -> bool {
-        matches!(
-            self,
-            ProposalStatus::Pending
-                | ProposalStatus::Approved
-                | ProposalStatus::RollingOut
-                | ProposalStatus::Inconclusive
-        )
-    }
-
-    /// The statuses a proposal may move to from this one; empty for a final status. This is
-    /// the only definition of the allowed transitions:
-    ///
-    /// | from | to |
-    /// |---|---|
-    /// | pending | approved, rejected, superseded |
-    /// | approved | rolling_out, rejected |
-    /// | rolling_out | applied, rolled_back, inconclusive, rollback_failed |
-    /// | inconclusive | rolling_out (extended), applied, rolled_back, rollback_failed |
-    /// | applied | rolled_back |
-    /// | rollback_failed | rolled_back (a retry succeeded) |
-    pub fn allowed_next(self) -> &'static [ProposalStatus] {
-        match self {
-            ProposalStatus::Pending => &[
-                ProposalStatus::Approved,
-                ProposalStatus::Rejected,
-                ProposalStatus::Superseded,
-            ],
-            ProposalStatus::Approved => &[ProposalStatus::RollingOut, ProposalStatus::Rejected],
-            ProposalStatus::RollingOut => &[
-                ProposalStatus::Applied,
-                ProposalStatus::RolledBack,
-                ProposalStatus::Inconclusive,
-                ProposalStatus::RollbackFailed,
-            ],
-            ProposalStatus::Inconclusive => &[
-                ProposalStatus::RollingOut,
-                ProposalStatus::Applied,
-                ProposalStatus::RolledBack,
-                ProposalStatus::RollbackFailed,
-            ],
-            ProposalStatus::Applied => &[ProposalStatus::RolledBack],
-            ProposalStatus::RollbackFailed => &[ProposalStatus::RolledBack],
-            ProposalStatus::Rejected | ProposalStatus::RolledBack | ProposalStatus::Superseded => {
-                &[]
-            }
-        }
-    }
-
-    /// Whether `self → to` is allowed.
-    pub fn can_become(self, to: ProposalStatus) -> bool {
-        self.allowed_next().contains(&to)
-    }
-}
-
-impl fmt::Display for ProposalStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-fn names<T: Copy>(items: &[T], name: impl Fn(T) -> &'static str) -> String {
-    items
-        .iter()
-        .map(|i| name(*i))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-impl FromStr for ProposalStatus {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        ProposalStatus::ALL
-            .into_iter()
-            .find(|st| st.as_str() == s)
-            .ok_or_else(|| {
-                format!(
-                    "unknown proposal status {s:?}; expected one of {}",
-                    names(&ProposalStatus::ALL, ProposalStatus::as_str)
-                )
-            })
-    }
-}
-
-/// What kind of principal acts on a proposal.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ActorKind {
-    /// A person. Only a person may approve or reject.
-    Human,
-    /// An AI agent.
-    Agent,
-    /// kaizen itself (the cycle service, the rollout engine).
-    System,
-}
-
-impl ActorKind {
-    /// Every kind.
-    pub const ALL: [ActorKind; 3] = [ActorKind::Human, ActorKind::Agent, ActorKind::System];
-
-    /// The wire name (`human`, `agent`, `system`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ActorKind::Human => "human",
-            ActorKind::Agent => "agent",
-            ActorKind::System => "system",
-        }
-    }
-}
-
-impl fmt::Display for ActorKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for ActorKind {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        ActorKind::ALL
-            .into_iter()
-            .find(|k| k.as_str() == s)
-            .ok_or_else(|| {
-                format!(
-                    "unknown actor kind {s:?}; expected one of {}",
-                    names(&ActorKind::ALL, ActorKind::as_str)
-                )
-            })
-    }
-}
-
-/// Who acts on a proposal.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct Actor {
-    /// The name recorded with the transition (a login, an agent id, `meta-loop`).
-    pub name: String,
-    /// What kind of principal it is.
-    pub kind: ActorKind,
-}
-
-impl Actor {
-    /// A person.
-    pub fn human(name: impl Into<String>) -> Self {
-        Self {
-            name: name.into(),
-            kind: ActorKind::Human,
-        }
-    }
-
-    /// An AI agent.
-    pub fn agent(name: impl Into<String>) -> Self {
-        Self {
-            name: name.into(),
-            kind: ActorKind::Agent,
-        }
-    }
-
-    /// kaizen itself.
-    pub fn system(name: impl Into<String>) -> Self {
-        Self {
-            name: name.into(),
-            kind: ActorKind::System,
-        }
-    }
-}
+pub use kaizen_core::lifecycle::{Actor, ActorKind, ProposalStatus};
 
 /// The actor recorded for queueing (the `→ pending` transition).
 pub const QUEUE_ACTOR: &str = "meta-loop";
@@ -424,7 +205,7 @@ pub enum ProposalError {
     #[error("no proposal with id {0}; `kaizen proposals list` shows the queue")]
     Unknown(String),
     /// The transition is not one of [`ProposalStatus::allowed_next`].
-    #[error("proposal {id} cannot go from {from} to {to}: {}", allowed(*.from))]
+    #[error("proposal {id} cannot go from {from} to {to}: {}", lifecycle::allowed(*.from))]
     IllegalTransition {
         /// The proposal.
         id: String,
@@ -445,7 +226,7 @@ pub enum ProposalError {
         /// The status it has.
         current: ProposalStatus,
     },
-    /// Approving or rejecting by an actor that is not a person.
+    /// Approving or rejecting by an actor that may not ([`lifecycle::may_approve`]).
     #[error(
         "only a human may {action} a proposal; {actor} is {article} {kind} actor (mandatory human approval)",
         article = if matches!(.kind, ActorKind::Agent) { "an" } else { "a" }
@@ -478,6 +259,25 @@ pub enum ProposalError {
         /// Its reason.
         reason: String,
     },
+    /// Approving a proposal that is not pending (only a pending proposal collects approvals).
+    #[error("proposal {id} is {status}; only a pending proposal collects approvals")]
+    NotPending {
+        /// The proposal.
+        id: String,
+        /// Its status.
+        status: ProposalStatus,
+    },
+    /// The same person approving a proposal twice.
+    #[error("{actor} has already approved proposal {id}; another person must approve it")]
+    AlreadyApproved {
+        /// The proposal.
+        id: String,
+        /// Who approved it already.
+        actor: String,
+    },
+    /// Another lifecycle rule refused (a blank reason, …).
+    #[error(transparent)]
+    Lifecycle(LifecycleError),
     /// A bad argument (blank actor, blank fingerprint, …).
     #[error("{0}")]
     BadInput(String),
@@ -492,30 +292,62 @@ pub enum ProposalError {
 }
 
 impl ProposalError {
-    /// Whether the caller's input is at fault (as opposed to the database).
+    /// What kind of failure it is. A wrong or changed status ([`ProposalError::IllegalTransition`],
+    /// [`ProposalError::StaleStatus`], [`ProposalError::NotPending`],
+    /// [`ProposalError::AlreadyApproved`]) is a conflict, distinct from invalid input; a
+    /// non-human decision is forbidden.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            ProposalError::Store(e) => e.kind(),
+            ProposalError::Unknown(_) => ErrorKind::NotFound,
+            ProposalError::IllegalTransition { .. }
+            | ProposalError::StaleStatus { .. }
+            | ProposalError::NotPending { .. }
+            | ProposalError::AlreadyApproved { .. } => ErrorKind::Conflict,
+            ProposalError::NotHuman { .. } => ErrorKind::Forbidden,
+            ProposalError::Lifecycle(e) => e.kind(),
+            ProposalError::ReasonRequired { .. }
+            | ProposalError::GuardRejected { .. }
+            | ProposalError::BadInput(_) => ErrorKind::Invalid,
+            ProposalError::Corrupt { .. } => ErrorKind::Internal,
+        }
+    }
+
+    /// Whether the caller's input (or a concurrent change) is at fault, as opposed to the
+    /// database: [`ProposalError::kind`] is a caller error.
     pub fn is_user_error(&self) -> bool {
-        !matches!(
-            self,
-            ProposalError::Store(_) | ProposalError::Corrupt { .. }
-        )
+        self.kind().is_caller_error()
+    }
+
+    /// `e`, a refusal of a lifecycle rule, about proposal `id`.
+    pub fn lifecycle(id: &str, e: LifecycleError) -> Self {
+        match e {
+            LifecycleError::IllegalTransition { from, to } => ProposalError::IllegalTransition {
+                id: id.to_owned(),
+                from,
+                to,
+            },
+            LifecycleError::NotHuman {
+                action,
+                actor,
+                kind,
+            } => ProposalError::NotHuman {
+                action,
+                actor,
+                kind,
+            },
+            LifecycleError::ReasonRequired { to } => ProposalError::ReasonRequired {
+                id: id.to_owned(),
+                to,
+            },
+            e => ProposalError::Lifecycle(e),
+        }
     }
 }
 
 impl From<rusqlite::Error> for ProposalError {
     fn from(e: rusqlite::Error) -> Self {
         ProposalError::Store(StoreError::Sqlite(e))
-    }
-}
-
-fn allowed(from: ProposalStatus) -> String {
-    let next = from.allowed_next();
-    if next.is_empty() {
-        format!("{from} is final")
-    } else {
-        format!(
-            "from {from} it can only go to {}",
-            names(next, ProposalStatus::as_str)
-        )
     }
 }
 
@@ -559,9 +391,10 @@ fn status_of(id: &str, s: &str) -> ProposalResult<ProposalStatus> {
         .map_err(|e: String| corrupt(id, format!("status: {e}")))
 }
 
-/// The transition rules that need no database: the transition is allowed, its actor may
-/// make it, it has a reason when one is required, and an applied version exactly when it is
-/// an application.
+/// The transition rules that need no database: the lifecycle's
+/// ([`lifecycle::check_transition`]: allowed, made by an actor that may make it, with a reason
+/// where one is required), non-blank names, and an applied version exactly when it is an
+/// application.
 fn check_transition(
     id: &str,
     from: ProposalStatus,
@@ -572,39 +405,8 @@ fn check_transition(
 ) -> ProposalResult<()> {
     check_text("the proposal id", id)?;
     check_text("the actor name", &actor.name)?;
-    if !from.can_become(to) {
-        return Err(ProposalError::IllegalTransition {
-            id: id.to_owned(),
-            from,
-            to,
-        });
-    }
-    let action = match to {
-        ProposalStatus::Approved => Some("approve"),
-        ProposalStatus::Rejected => Some("reject"),
-        _ => None,
-    };
-    if let Some(action) = action
-        && actor.kind != ActorKind::Human
-    {
-        return Err(ProposalError::NotHuman {
-            action,
-            actor: actor.name.clone(),
-            kind: actor.kind,
-        });
-    }
-    let needs_reason = matches!(to, ProposalStatus::Rejected | ProposalStatus::RolledBack);
-    if needs_reason && reason.is_none_or(|r| r.trim().is_empty()) {
-        return Err(ProposalError::ReasonRequired {
-            id: id.to_owned(),
-            to,
-        });
-    }
-    if reason.is_some_and(|r| r.trim().is_empty()) {
-        return Err(ProposalError::BadInput(
-            "the reason must not be blank; leave it out instead".to_owned(),
-        ));
-    }
+    lifecycle::check_transition(from, to, actor, reason)
+        .map_err(|e| ProposalError::lifecycle(id, e))?;
     match (to, applied_version) {
         (ProposalStatus::Applied, None) => Err(ProposalError::BadInput(format!(
             "marking proposal {id} applied needs the org version the application created"
@@ -620,7 +422,7 @@ fn check_transition(
 /// proposal together with its rollout).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn transition_in(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     id: &str,
     expected_from: ProposalStatus,
     to: ProposalStatus,
@@ -664,7 +466,7 @@ pub(crate) fn transition_in(
     Ok(())
 }
 
-fn insert_transition(tx: &Transaction<'_>, id: &str, t: &Transition) -> rusqlite::Result<()> {
+fn insert_transition(tx: &Connection, id: &str, t: &Transition) -> rusqlite::Result<()> {
     tx.execute(
         "INSERT INTO proposal_transitions (proposal_id, at, actor, actor_kind, from_status, to_status, reason)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -739,9 +541,29 @@ fn decode_summary(row: SummaryRow) -> ProposalResult<ProposalSummary> {
     })
 }
 
+/// The `IN (…)` list of the open statuses ([`ProposalStatus::is_open`]), for SQL.
+fn open_statuses_sql() -> String {
+    crate::sql_list(
+        &ProposalStatus::ALL,
+        ProposalStatus::is_open,
+        ProposalStatus::as_str,
+    )
+}
+
+/// The oldest open proposal with `fingerprint`.
+fn open_with_fingerprint(conn: &Connection, fingerprint: &str) -> rusqlite::Result<Option<String>> {
+    conn.prepare_cached(&format!(
+        "SELECT id FROM proposals WHERE fingerprint = ?1 AND status IN ({})
+         ORDER BY created_at, rowid LIMIT 1",
+        open_statuses_sql()
+    ))?
+    .query_row(params![fingerprint], |r| r.get(0))
+    .optional()
+}
+
 /// A free row id for a proposal whose id is taken by a closed proposal (a re-proposal of a
 /// rejected or rolled-back change): `ID-2`, `ID-3`, …
-fn free_id(tx: &Transaction<'_>, id: &str) -> ProposalResult<String> {
+fn free_id(tx: &Connection, id: &str) -> ProposalResult<String> {
     let taken = |candidate: &str| -> rusqlite::Result<bool> {
         tx.query_row(
             "SELECT 1 FROM proposals WHERE id = ?1",
@@ -792,17 +614,8 @@ impl Store {
         let guards_json = serde_json::to_string(guards)
             .map_err(|e| ProposalError::BadInput(format!("encoding the guard verdicts: {e}")))?;
         let at = now.timestamp_micros();
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let open: Option<String> = tx
-            .query_row(
-                "SELECT id FROM proposals WHERE fingerprint = ?1 AND status IN ('pending', 'approved', 'rolling_out', 'inconclusive')
-                 ORDER BY created_at, rowid LIMIT 1",
-                params![fingerprint],
-                |r| r.get(0),
-            )
-            .optional()?;
+        let tx = self.write_tx()?;
+        let open = open_with_fingerprint(&tx, fingerprint)?;
         if let Some(existing_id) = open {
             tx.execute(
                 "UPDATE proposals SET occurrences = occurrences + 1, last_seen_at = max(last_seen_at, ?2)
@@ -856,15 +669,7 @@ impl Store {
         &self,
         fingerprint: &str,
     ) -> ProposalResult<Option<String>> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT id FROM proposals WHERE fingerprint = ?1 AND status IN ('pending', 'approved', 'rolling_out', 'inconclusive')
-                 ORDER BY created_at, rowid LIMIT 1",
-                params![fingerprint],
-                |r| r.get(0),
-            )
-            .optional()?)
+        Ok(open_with_fingerprint(&self.conn, fingerprint)?)
     }
 
     /// The status of proposal `id`, or `None` when there is none (one indexed lookup; what the
@@ -980,8 +785,10 @@ impl Store {
     }
 
     /// Records `actor`'s approval of pending proposal `id` and returns all its approvals.
-    /// Only humans approve, and each human once; the status is not changed here (the service
-    /// moves it to approved once enough approvals are in).
+    /// Only an actor that [`kaizen_core::lifecycle::may_approve`] approves, and each person
+    /// once; the status is not changed here (the service moves it to approved once enough
+    /// approvals are in). Refused: [`ProposalError::NotHuman`], [`ProposalError::NotPending`],
+    /// [`ProposalError::AlreadyApproved`] (conflicts), an unknown id.
     pub fn record_approval(
         &mut self,
         id: &str,
@@ -989,16 +796,9 @@ impl Store {
         reason: Option<&str>,
         now: DateTime<Utc>,
     ) -> ProposalResult<Vec<Approval>> {
-        if actor.kind != ActorKind::Human {
-            return Err(ProposalError::NotHuman {
-                action: "approve",
-                actor: actor.name.clone(),
-                kind: actor.kind,
-            });
-        }
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        lifecycle::require_human(actor, "approve").map_err(|e| ProposalError::lifecycle(id, e))?;
+        check_text("the actor name", &actor.name)?;
+        let tx = self.write_tx()?;
         let status: Option<String> = tx
             .query_row(
                 "SELECT status FROM proposals WHERE id = ?1",
@@ -1011,10 +811,10 @@ impl Store {
         };
         let status = status_of(id, &status)?;
         if status != ProposalStatus::Pending {
-            return Err(ProposalError::BadInput(format!(
-                "proposal {id} is {}; only a pending proposal collects approvals",
-                status.as_str()
-            )));
+            return Err(ProposalError::NotPending {
+                id: id.to_owned(),
+                status,
+            });
         }
         let inserted = tx.execute(
             "INSERT INTO proposal_approvals (proposal_id, actor, at, reason) VALUES (?1, ?2, ?3, ?4)
@@ -1022,10 +822,10 @@ impl Store {
             params![id, actor.name, now.timestamp_micros(), reason],
         )?;
         if inserted == 0 {
-            return Err(ProposalError::BadInput(format!(
-                "{} has already approved proposal {id}; another person must approve it",
-                actor.name
-            )));
+            return Err(ProposalError::AlreadyApproved {
+                id: id.to_owned(),
+                actor: actor.name.clone(),
+            });
         }
         let approvals = approvals_of(&tx, id)?;
         tx.commit()?;
@@ -1065,8 +865,9 @@ impl Store {
 
     /// Moves proposal `id` from `expected_from` to `to` at `now`, recording the transition, in
     /// one immediate transaction. Refused (nothing written) when the transition is not allowed
-    /// ([`ProposalStatus::allowed_next`]), when approving or rejecting by an actor that is not
-    /// [`ActorKind::Human`], without a reason for rejected and rolled_back, with an
+    /// ([`ProposalStatus::allowed_next`]), when approving or rejecting by an actor that may not
+    /// ([`kaizen_core::lifecycle::may_approve`]), without a reason where one is required
+    /// ([`ProposalStatus::reason_required`]: rejected and rolled_back), with an
     /// `applied_version` for anything but applied (or without one for applied), for an unknown
     /// id, and when the proposal's status is not `expected_from` (someone else acted first).
     #[allow(clippy::too_many_arguments)]
@@ -1080,9 +881,7 @@ impl Store {
         applied_version: Option<i64>,
         now: DateTime<Utc>,
     ) -> ProposalResult<()> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self.write_tx()?;
         transition_in(
             &tx,
             id,
@@ -1222,58 +1021,58 @@ mod tests {
     use super::*;
 
     #[test]
-    fn status_wire_names_round_trip() {
-        for s in ProposalStatus::ALL {
-            assert_eq!(s.as_str().parse::<ProposalStatus>(), Ok(s));
-            assert_eq!(
-                serde_json::to_string(&s).unwrap(),
-                format!("\"{}\"", s.as_str())
-            );
-            assert_eq!(s.to_string(), s.as_str());
-        }
+    fn the_open_status_list_is_the_lifecycle_s() {
         assert_eq!(
-            "done".parse::<ProposalStatus>(),
-            Err(
-                r#"unknown proposal status "done"; expected one of pending, approved, rejected, rolling_out, inconclusive, applied, rolled_back, rollback_failed, superseded"#
-                    .to_owned()
-            )
+            open_statuses_sql(),
+            "'pending', 'approved', 'rolling_out', 'inconclusive'"
         );
-        for k in ActorKind::ALL {
-            assert_eq!(k.as_str().parse::<ActorKind>(), Ok(k));
-        }
-        assert!("robot".parse::<ActorKind>().is_err());
     }
 
     #[test]
-    fn the_transition_table() {
-        use ProposalStatus::*;
-        let allowed: Vec<(ProposalStatus, ProposalStatus)> = ProposalStatus::ALL
-            .into_iter()
-            .flat_map(|f| ProposalStatus::ALL.into_iter().map(move |t| (f, t)))
-            .filter(|(f, t)| f.can_become(*t))
-            .collect();
+    fn conflicts_are_not_invalid_input() {
+        let conflict = [
+            ProposalError::NotPending {
+                id: "p".into(),
+                status: ProposalStatus::Approved,
+            },
+            ProposalError::AlreadyApproved {
+                id: "p".into(),
+                actor: "ana".into(),
+            },
+            ProposalError::StaleStatus {
+                id: "p".into(),
+                expected: ProposalStatus::Pending,
+                current: ProposalStatus::Approved,
+            },
+            ProposalError::IllegalTransition {
+                id: "p".into(),
+                from: ProposalStatus::Applied,
+                to: ProposalStatus::Approved,
+            },
+        ];
+        for e in conflict {
+            assert_eq!(e.kind(), ErrorKind::Conflict, "{e}");
+            assert!(e.is_user_error());
+        }
         assert_eq!(
-            allowed,
-            [
-                (Pending, Approved),
-                (Pending, Rejected),
-                (Pending, Superseded),
-                (Approved, Rejected),
-                (Approved, RollingOut),
-                (RollingOut, Inconclusive),
-                (RollingOut, Applied),
-                (RollingOut, RolledBack),
-                (RollingOut, RollbackFailed),
-                (Inconclusive, RollingOut),
-                (Inconclusive, Applied),
-                (Inconclusive, RolledBack),
-                (Inconclusive, RollbackFailed),
-                (Applied, RolledBack),
-                (RollbackFailed, RolledBack),
-            ]
+            ProposalError::BadInput("x".into()).kind(),
+            ErrorKind::Invalid
         );
-        assert!(Pending.is_open() && Approved.is_open());
-        assert!(RollingOut.is_open() && Inconclusive.is_open());
-        assert!(!Rejected.is_open() && !Applied.is_open() && !RollbackFailed.is_open());
+        assert_eq!(
+            ProposalError::Unknown("p".into()).kind(),
+            ErrorKind::NotFound
+        );
+        let not_human = ProposalError::NotHuman {
+            action: "approve",
+            actor: "bot".into(),
+            kind: ActorKind::Agent,
+        };
+        assert_eq!(not_human.kind(), ErrorKind::Forbidden);
+        let corrupt = ProposalError::Corrupt {
+            id: "p".into(),
+            message: "x".into(),
+        };
+        assert_eq!(corrupt.kind(), ErrorKind::Internal);
+        assert!(!corrupt.is_user_error());
     }
 }

@@ -6,21 +6,23 @@
 //! interval, `checks_done`) and the detector's state. Every check is appended to
 //! `rollout_checks` in the same transaction that advances `checks_done`, so a check is never
 //! run twice and never lost. Every state change of a rollout moves its proposal in the same
-//! transaction ([`ProposalStatus`]), with the transition recorded.
+//! transaction ([`ProposalStatus`]), with the transition recorded. The states, their allowed
+//! moves and which of them keep the overlay live are `kaizen_core::lifecycle`'s
+//! ([`RolloutState::allowed_next`], [`RolloutState::overlay_is_live`]); the SQL lists of live
+//! states are generated from the latter.
 //!
 //! A trigger bumps the `config_generation` counter on every org version and every rollout
 //! state or overlay change; [`Store::config_generation`] is what effective-config caches
 //! compare, so a change made by any process invalidates them.
 
-use std::fmt;
-use std::str::FromStr;
-
 use chrono::{DateTime, Duration, Utc};
 use kaizen_core::config::RolloutStrategyKind;
+use kaizen_core::error::ErrorKind;
+use kaizen_core::lifecycle::{self, LifecycleError};
 use kaizen_core::org::OrgChange;
 use kaizen_core::rollout::assign::Assignment;
 use kaizen_core::rollout::check::{CheckOutcome, DetectorState};
-use rusqlite::{OptionalExtension, Row, Transaction, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -28,82 +30,7 @@ use crate::org::{OrgStoreError, OrgVersion, commit_in};
 use crate::proposals::{Actor, ProposalError, ProposalStatus, transition_in};
 use crate::{Store, StoreError, micros_to_time};
 
-/// Where a rollout is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum RolloutState {
-    /// The overlay is live and checks run on schedule.
-    Observing,
-    /// The window ended inconclusive; the overlay stays live until a human decides.
-    Paused,
-    /// The rollback executor is undoing the overlay (resumable: `reverted` counts the done
-    /// operations).
-    RollingBack,
-    /// The changes became an org version (final).
-    Applied,
-    /// The overlay was removed (final).
-    RolledBack,
-    /// The rollback failed; what is live is `changes` + the first `reverted` rollback
-    /// operations. A human must look.
-    RollbackFailed,
-}
-
-impl RolloutState {
-    /// Every state.
-    pub const ALL: [RolloutState; 6] = [
-        RolloutState::Observing,
-        RolloutState::Paused,
-        RolloutState::RollingBack,
-        RolloutState::Applied,
-        RolloutState::RolledBack,
-        RolloutState::RollbackFailed,
-    ];
-
-    /// The wire name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RolloutState::Observing => "observing",
-            RolloutState::Paused => "paused",
-            RolloutState::RollingBack => "rolling_back",
-            RolloutState::Applied => "applied",
-            RolloutState::RolledBack => "rolled_back",
-            RolloutState::RollbackFailed => "rollback_failed",
-        }
-    }
-
-    /// Whether the overlay (or what is left of it) is in the agents' effective config.
-    pub fn overlay_is_live(self) -> bool {
-        matches!(
-            self,
-            RolloutState::Observing
-                | RolloutState::Paused
-                | RolloutState::RollingBack
-                | RolloutState::RollbackFailed
-        )
-    }
-}
-
-impl fmt::Display for RolloutState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for RolloutState {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        RolloutState::ALL
-            .into_iter()
-            .find(|st| st.as_str() == s)
-            .ok_or_else(|| {
-                format!(
-                    "unknown rollout state {s:?}; expected one of {}",
-                    RolloutState::ALL.map(RolloutState::as_str).join(", ")
-                )
-            })
-    }
-}
+pub use kaizen_core::lifecycle::RolloutState;
 
 /// How a rollout ended (or paused), with the numbers behind it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -186,14 +113,14 @@ impl Rollout {
 
     /// What the treatment agents see on top of the org version: the changes followed by the
     /// rollback operations already executed. Empty unless the overlay is live.
+    /// ([`lifecycle::live_overlay`]).
     pub fn live_overlay(&self) -> Vec<OrgChange> {
-        if !self.state.overlay_is_live() {
-            return Vec::new();
-        }
-        let done = (self.reverted as usize).min(self.rollback.len());
-        let mut out = self.changes.clone();
-        out.extend_from_slice(&self.rollback[..done]);
-        out
+        lifecycle::live_overlay(
+            self.state,
+            &self.changes,
+            &self.rollback,
+            self.reverted as usize,
+        )
     }
 }
 
@@ -308,19 +235,72 @@ pub enum RolloutError {
         /// What failed.
         message: String,
     },
+    /// The move is not one of [`RolloutState::allowed_next`].
+    #[error("rollout {id} cannot go from {from} to {to}: {}", moves(.from))]
+    IllegalMove {
+        /// The rollout.
+        id: String,
+        /// The state it would leave.
+        from: RolloutState,
+        /// The state asked for.
+        to: RolloutState,
+    },
+    /// The request conflicts with the rollout's current state (it already exists, a check
+    /// or a rollback step was recorded meanwhile).
+    #[error("{0}")]
+    Conflict(String),
     /// A bad argument.
     #[error("{0}")]
     BadInput(String),
 }
 
+fn moves(from: &RolloutState) -> String {
+    let next = from.allowed_next();
+    if next.is_empty() {
+        format!("{from} is final")
+    } else {
+        format!(
+            "from {from} it can only go to {}",
+            next.iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    }
+}
+
 impl RolloutError {
-    /// Whether the caller's input or a concurrent change is at fault (not the database).
-    pub fn is_user_error(&self) -> bool {
+    /// What kind of failure it is: a rollout in another state than expected, an illegal
+    /// move, an existing rollout or an out-of-order step is a conflict; the proposal and org
+    /// sides say their own kind.
+    pub fn kind(&self) -> ErrorKind {
         match self {
-            RolloutError::Store(_) | RolloutError::Corrupt { .. } => false,
-            RolloutError::Proposal(e) => e.is_user_error(),
-            RolloutError::Org(e) => e.is_user_error(),
-            _ => true,
+            RolloutError::Store(e) => e.kind(),
+            RolloutError::Proposal(e) => e.kind(),
+            RolloutError::Org(e) => e.kind(),
+            RolloutError::Unknown(_) => ErrorKind::NotFound,
+            RolloutError::StaleState { .. }
+            | RolloutError::IllegalMove { .. }
+            | RolloutError::Conflict(_) => ErrorKind::Conflict,
+            RolloutError::Corrupt { .. } => ErrorKind::Internal,
+            RolloutError::BadInput(_) => ErrorKind::Invalid,
+        }
+    }
+
+    /// Whether the caller's input or a concurrent change is at fault (not the database):
+    /// [`RolloutError::kind`] is a caller error.
+    pub fn is_user_error(&self) -> bool {
+        self.kind().is_caller_error()
+    }
+
+    fn lifecycle(id: &str, e: LifecycleError) -> Self {
+        match e {
+            LifecycleError::IllegalRolloutMove { from, to } => RolloutError::IllegalMove {
+                id: id.to_owned(),
+                from,
+                to,
+            },
+            e => RolloutError::Proposal(ProposalError::lifecycle(id, e)),
         }
     }
 }
@@ -451,7 +431,7 @@ fn decode_check(id: &str, (seq, at, ran, elapsed, body): RawCheck) -> RolloutRes
     })
 }
 
-fn rollout_in(tx: &rusqlite::Connection, id: &str) -> RolloutResult<Option<Rollout>> {
+fn rollout_in(tx: &Connection, id: &str) -> RolloutResult<Option<Rollout>> {
     let raw = tx
         .query_row(
             &format!("SELECT {COLUMNS} FROM rollouts WHERE proposal_id = ?1"),
@@ -462,11 +442,7 @@ fn rollout_in(tx: &rusqlite::Connection, id: &str) -> RolloutResult<Option<Rollo
     raw.map(decode).transpose()
 }
 
-fn expect_state(
-    tx: &Transaction<'_>,
-    id: &str,
-    expected: &[RolloutState],
-) -> RolloutResult<Rollout> {
+fn expect_state(tx: &Connection, id: &str, expected: &[RolloutState]) -> RolloutResult<Rollout> {
     let r = rollout_in(tx, id)?.ok_or_else(|| RolloutError::Unknown(id.to_owned()))?;
     if !expected.contains(&r.state) {
         return Err(RolloutError::StaleState {
@@ -482,38 +458,55 @@ fn expect_state(
     Ok(r)
 }
 
+/// The `IN (…)` list of the states whose overlay is live ([`RolloutState::overlay_is_live`]),
+/// for SQL.
+fn live_states_sql() -> String {
+    crate::sql_list(
+        &RolloutState::ALL,
+        RolloutState::overlay_is_live,
+        RolloutState::as_str,
+    )
+}
+
 /// Refuses `document` as the next org version when the overlay of a live rollout (other than
 /// `except`'s) does not apply on top of it.
 pub(crate) fn check_live_overlays(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     document: &kaizen_core::org::OrgDocument,
     except: Option<&str>,
 ) -> Result<(), OrgStoreError> {
-    let mut stmt = tx.prepare_cached(
-        "SELECT proposal_id, changes, rollback, reverted FROM rollouts
-         WHERE state IN ('observing', 'paused', 'rolling_back', 'rollback_failed')",
-    )?;
+    let mut stmt = tx.prepare_cached(&format!(
+        "SELECT proposal_id, state, changes, rollback, reverted FROM rollouts
+         WHERE state IN ({})",
+        live_states_sql()
+    ))?;
     let rows = stmt
         .query_map([], |r| {
             Ok((
                 r.get::<_, String>(0)?,
                 r.get::<_, String>(1)?,
                 r.get::<_, String>(2)?,
-                r.get::<_, i64>(3)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, i64>(4)?,
             ))
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    for (id, changes, rollback, reverted) in rows {
+    for (id, state, changes, rollback, reverted) in rows {
         if Some(id.as_str()) == except {
             continue;
         }
-        let corrupt = |e: serde_json::Error| {
-            OrgStoreError::BadInput(format!("stored rollout {id} is unreadable: {e}"))
+        let corrupt = |message: String| {
+            OrgStoreError::Store(StoreError::Incompatible(format!(
+                "stored rollout {id} is unreadable: {message}"
+            )))
         };
-        let mut overlay: Vec<OrgChange> = serde_json::from_str(&changes).map_err(corrupt)?;
-        let rollback: Vec<OrgChange> = serde_json::from_str(&rollback).map_err(corrupt)?;
-        let done = usize::try_from(reverted).unwrap_or(0).min(rollback.len());
-        overlay.extend_from_slice(&rollback[..done]);
+        let state: RolloutState = state.parse().map_err(corrupt)?;
+        let changes: Vec<OrgChange> =
+            serde_json::from_str(&changes).map_err(|e| corrupt(e.to_string()))?;
+        let rollback: Vec<OrgChange> =
+            serde_json::from_str(&rollback).map_err(|e| corrupt(e.to_string()))?;
+        let reverted = usize::try_from(reverted).unwrap_or(0);
+        let overlay = lifecycle::live_overlay(state, &changes, &rollback, reverted);
         if let Err(e) = document.apply(&overlay) {
             return Err(OrgStoreError::LiveRollout {
                 proposal_id: id,
@@ -544,11 +537,9 @@ impl Store {
                 "a rollout needs changes and rollback operations".to_owned(),
             ));
         }
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self.write_tx()?;
         if rollout_in(&tx, new.proposal_id)?.is_some() {
-            return Err(RolloutError::BadInput(format!(
+            return Err(RolloutError::Conflict(format!(
                 "proposal {} already has a rollout",
                 new.proposal_id
             )));
@@ -568,7 +559,7 @@ impl Store {
             "INSERT INTO rollouts (proposal_id, strategy, state, base_version, changes, rollback,
                  reverted, assignment, started_at, window_hours, interval_hours, checks_done,
                  detector, verdict, applied_version, updated_at, baseline_hours)
-             VALUES (?1, ?2, 'observing', ?3, ?4, ?5, 0, ?6, ?7, ?8, ?9, 0, ?10, NULL, NULL, ?7, ?8)",
+             VALUES (?1, ?2, ?11, ?3, ?4, ?5, 0, ?6, ?7, ?8, ?9, 0, ?10, NULL, NULL, ?7, ?8)",
             params![
                 new.proposal_id,
                 new.strategy.as_str(),
@@ -580,6 +571,7 @@ impl Store {
                 i64::from(new.window_hours),
                 i64::from(new.interval_hours),
                 encode("detector", &DetectorState::default())?,
+                RolloutState::START.as_str(),
             ],
         )?;
         let r = rollout_in(&tx, new.proposal_id)?
@@ -626,9 +618,9 @@ impl Store {
     /// Rollouts whose overlay is live, oldest first (the order overlays apply in).
     pub fn live_rollouts(&self) -> RolloutResult<Vec<Rollout>> {
         let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM rollouts
-             WHERE state IN ('observing', 'paused', 'rolling_back', 'rollback_failed')
-             ORDER BY started_at, proposal_id"
+            "SELECT {COLUMNS} FROM rollouts WHERE state IN ({})
+             ORDER BY started_at, proposal_id",
+            live_states_sql()
         ))?;
         let rows = stmt
             .query_map([], read_raw)?
@@ -669,12 +661,10 @@ impl Store {
         check: &StoredCheck,
         detector: &DetectorState,
     ) -> RolloutResult<()> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self.write_tx()?;
         let r = expect_state(&tx, id, &[RolloutState::Observing])?;
         if r.checks_done + 1 != check.seq {
-            return Err(RolloutError::BadInput(format!(
+            return Err(RolloutError::Conflict(format!(
                 "rollout {id} has {} checks; check {} cannot be recorded next",
                 r.checks_done, check.seq
             )));
@@ -725,9 +715,8 @@ impl Store {
                 "use rollout_apply to apply a rollout (it makes the org version)".to_owned(),
             ));
         }
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        lifecycle::check_rollout_move(m.from, m.to).map_err(|e| RolloutError::lifecycle(id, e))?;
+        let tx = self.write_tx()?;
         expect_state(&tx, id, &[m.from])?;
         if let Some((from, to)) = m.proposal {
             transition_in(&tx, id, from, to, m.actor, m.reason, None, now)?;
@@ -759,11 +748,16 @@ impl Store {
         reverted: u32,
         now: DateTime<Utc>,
     ) -> RolloutResult<()> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self.write_tx()?;
         let r = expect_state(&tx, id, &[RolloutState::RollingBack])?;
-        if r.reverted != expected || reverted as usize > r.rollback.len() {
+        if r.reverted != expected {
+            return Err(RolloutError::Conflict(format!(
+                "rollout {id} has {} of {} rollback operations done, not {expected}",
+                r.reverted,
+                r.rollback.len()
+            )));
+        }
+        if reverted as usize > r.rollback.len() {
             return Err(RolloutError::BadInput(format!(
                 "rollout {id} has {} of {} rollback operations done, not {expected}",
                 r.reverted,
@@ -790,10 +784,10 @@ impl Store {
         verdict: &RolloutVerdict,
         now: DateTime<Utc>,
     ) -> RolloutResult<OrgVersion> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self.write_tx()?;
         let r = expect_state(&tx, id, &[RolloutState::Observing, RolloutState::Paused])?;
+        lifecycle::check_rollout_move(r.state, RolloutState::Applied)
+            .map_err(|e| RolloutError::lifecycle(id, e))?;
         let version = commit_in(
             &tx,
             Some(expected_parent),
@@ -819,14 +813,15 @@ impl Store {
             now,
         )?;
         tx.execute(
-            "UPDATE rollouts SET state = 'applied', verdict = ?2, applied_version = ?3,
+            "UPDATE rollouts SET state = ?5, verdict = ?2, applied_version = ?3,
                  updated_at = ?4
              WHERE proposal_id = ?1",
             params![
                 id,
                 encode("verdict", verdict)?,
                 version.id,
-                now.timestamp_micros()
+                now.timestamp_micros(),
+                RolloutState::Applied.as_str()
             ],
         )?;
         tx.commit()?;

@@ -822,3 +822,212 @@ fn history_is_append_only_and_proposals_immutable() {
         "queued for human approval (risk low)"
     );
 }
+
+/// What a unit of work left: the status, the approvers and the number of transitions.
+fn state_of(store: &Store, id: &str) -> (ProposalStatus, Vec<String>, usize) {
+    let p = store.proposal(id).unwrap().unwrap();
+    (
+        p.status,
+        p.approvals.into_iter().map(|a| a.actor).collect(),
+        p.transitions.len(),
+    )
+}
+
+#[test]
+fn a_unit_of_work_commits_everything_or_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kaizen.db");
+    let mut store = Store::open(&path).unwrap();
+    let p = proposal("budget_overrun", vec![tier("large", "medium")], "c1");
+    let id = p.id.clone();
+    queue(&mut store, &p, t(0));
+    let ana = Actor::human("ana");
+    let approve = |store: &mut Store| -> Result<(), ProposalError> {
+        store.record_approval(&id, &ana, Some("ok"), t(10))?;
+        store.transition_proposal(
+            &id,
+            ProposalStatus::Pending,
+            ProposalStatus::Approved,
+            &ana,
+            None,
+            None,
+            t(10),
+        )
+    };
+
+    // Both writes, then a failure: neither is kept.
+    let e = store
+        .in_tx(|s| {
+            approve(s)?;
+            Err::<(), _>(ProposalError::BadInput("a later step failed".into()))
+        })
+        .unwrap_err();
+    assert_eq!(e.to_string(), "a later step failed");
+    assert_eq!(state_of(&store, &id), (ProposalStatus::Pending, vec![], 1));
+
+    // A refused operation inside the unit undoes only itself; the unit goes on and commits.
+    store
+        .in_tx(|s| {
+            approve(s)?;
+            let refused = s.record_approval(&id, &Actor::human("bo"), None, t(11));
+            assert!(
+                matches!(refused, Err(ProposalError::NotPending { .. })),
+                "{refused:?}"
+            );
+            Ok::<(), ProposalError>(())
+        })
+        .unwrap();
+    assert_eq!(
+        state_of(&store, &id),
+        (ProposalStatus::Approved, vec!["ana".to_owned()], 2)
+    );
+
+    // Committed for good: another connection sees it after re-opening.
+    drop(store);
+    let store = Store::open(&path).unwrap();
+    assert_eq!(
+        state_of(&store, &id),
+        (ProposalStatus::Approved, vec!["ana".to_owned()], 2)
+    );
+}
+
+#[test]
+fn a_nested_unit_is_a_savepoint_and_a_panic_rolls_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path().join("kaizen.db")).unwrap();
+    let p = proposal("budget_overrun", vec![tier("large", "medium")], "c1");
+    let id = p.id.clone();
+    queue(&mut store, &p, t(0));
+    let ana = Actor::human("ana");
+
+    // The inner unit fails and is undone; the outer one keeps its own write.
+    store
+        .in_tx(|s| {
+            s.record_approval(&id, &ana, None, t(10))?;
+            let inner = s.in_tx(|s| {
+                s.transition_proposal(
+                    &id,
+                    ProposalStatus::Pending,
+                    ProposalStatus::Approved,
+                    &ana,
+                    None,
+                    None,
+                    t(10),
+                )?;
+                Err::<(), _>(ProposalError::BadInput("inner".into()))
+            });
+            assert!(inner.is_err());
+            assert_eq!(s.proposal_status(&id)?, Some(ProposalStatus::Pending));
+            Ok::<(), ProposalError>(())
+        })
+        .unwrap();
+    assert_eq!(
+        state_of(&store, &id),
+        (ProposalStatus::Pending, vec!["ana".to_owned()], 1)
+    );
+
+    // A panic inside a unit rolls it back, and the store stays usable.
+    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _ = store.in_tx(|s| {
+            s.record_approval(&id, &Actor::human("bo"), None, t(11))?;
+            if s.proposal_status(&id)?.is_some() {
+                panic!("a bug");
+            }
+            Ok::<(), ProposalError>(())
+        });
+    }));
+    assert!(panicked.is_err());
+    assert_eq!(
+        state_of(&store, &id),
+        (ProposalStatus::Pending, vec!["ana".to_owned()], 1)
+    );
+    store
+        .record_approval(&id, &Actor::human("cy"), None, t(12))
+        .unwrap();
+    assert_eq!(state_of(&store, &id).1, ["ana", "cy"]);
+}
+
+#[test]
+fn state_conflicts_are_told_apart_from_invalid_input() {
+    use kaizen_core::error::ErrorKind;
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path().join("kaizen.db")).unwrap();
+    let p = proposal("budget_overrun", vec![tier("large", "medium")], "c1");
+    let id = p.id.clone();
+    queue(&mut store, &p, t(0));
+    let ana = Actor::human("ana");
+    store.record_approval(&id, &ana, None, t(1)).unwrap();
+    let twice = store.record_approval(&id, &ana, None, t(2)).unwrap_err();
+    assert!(
+        matches!(twice, ProposalError::AlreadyApproved { .. }),
+        "{twice}"
+    );
+    assert_eq!(twice.kind(), ErrorKind::Conflict);
+    assert_eq!(
+        twice.to_string(),
+        format!("ana has already approved proposal {id}; another person must approve it")
+    );
+    let agent = store
+        .record_approval(&id, &Actor::agent("bot-7"), None, t(2))
+        .unwrap_err();
+    assert_eq!(agent.kind(), ErrorKind::Forbidden);
+    store
+        .transition_proposal(
+            &id,
+            ProposalStatus::Pending,
+            ProposalStatus::Approved,
+            &ana,
+            None,
+            None,
+            t(3),
+        )
+        .unwrap();
+    let late = store
+        .record_approval(&id, &Actor::human("bo"), None, t(4))
+        .unwrap_err();
+    assert!(matches!(late, ProposalError::NotPending { .. }), "{late}");
+    assert_eq!(late.kind(), ErrorKind::Conflict);
+    let stale = store
+        .transition_proposal(
+            &id,
+            ProposalStatus::Pending,
+            ProposalStatus::Rejected,
+            &ana,
+            Some("no"),
+            None,
+            t(5),
+        )
+        .unwrap_err();
+    assert!(
+        matches!(stale, ProposalError::StaleStatus { .. }),
+        "{stale}"
+    );
+    assert_eq!(stale.kind(), ErrorKind::Conflict);
+    let blank = store
+        .transition_proposal(
+            &id,
+            ProposalStatus::Approved,
+            ProposalStatus::Rejected,
+            &Actor::human(" "),
+            Some("no"),
+            None,
+            t(5),
+        )
+        .unwrap_err();
+    assert_eq!(blank.kind(), ErrorKind::Invalid);
+    // The org's optimistic concurrency is a conflict too.
+    store
+        .org_import(OrgDocument::standard(), "test", t(6))
+        .unwrap();
+    let stale_org = store
+        .org_commit(Some(0), &[tier("large", "medium")], "ana", None, None, t(7))
+        .unwrap_err();
+    assert!(
+        matches!(
+            stale_org,
+            kaizen_store::org::OrgStoreError::StaleParent { .. }
+        ),
+        "{stale_org}"
+    );
+    assert_eq!(stale_org.kind(), ErrorKind::Conflict);
+}

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, TimeZone, Utc};
 use kaizen_core::altitude::Altitude;
 use kaizen_core::config::{RolloutStrategyKind, SelfImprovementConfig};
+use kaizen_core::error::ErrorKind;
 use kaizen_core::improve::guards::{GuardChain, GuardContext, proposal_fingerprint};
 use kaizen_core::improve::{ImprovementProposal, Rationale, Risk, RollbackPlan};
 use kaizen_core::org::standard::DEFAULT_TIER;
@@ -140,7 +141,7 @@ fn a_rollout_is_durable_recorded_once_and_applied_atomically() {
         // A second start is refused and changes nothing.
         assert!(matches!(
             store.rollout_start(&new, &engine, t(2)),
-            Err(RolloutError::BadInput(_))
+            Err(e @ RolloutError::Conflict(_)) if e.kind() == ErrorKind::Conflict
         ));
         store
             .rollout_record_check(&id, &check(1, t(6)), &DetectorState::default())
@@ -215,6 +216,43 @@ fn a_rollout_is_durable_recorded_once_and_applied_atomically() {
         )
         .unwrap_err();
     assert!(matches!(e, RolloutError::StaleState { .. }), "{e}");
+    assert_eq!(e.kind(), ErrorKind::Conflict);
+    // A move the lifecycle does not allow is refused before anything is read or written.
+    let e = store
+        .rollout_move(
+            &id,
+            &RolloutMove {
+                from: RolloutState::Applied,
+                to: RolloutState::RollingBack,
+                proposal: None,
+                actor: &engine,
+                reason: None,
+                verdict: None,
+                extend_hours: 0,
+            },
+            t(11),
+        )
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            RolloutError::IllegalMove {
+                from: RolloutState::Applied,
+                to: RolloutState::RollingBack,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    assert_eq!(
+        e.to_string(),
+        format!("rollout {id} cannot go from applied to rolling_back: applied is final")
+    );
+    assert_eq!(e.kind(), ErrorKind::Conflict);
+    assert_eq!(
+        store.rollout(&id).unwrap().unwrap().state,
+        RolloutState::Applied
+    );
 }
 
 #[test]
