@@ -16,8 +16,7 @@ use kaizen_service::rollout::Decision;
 use kaizen_service::{CycleOptions, CycleTrigger, Service};
 use kaizen_store::IngestOptions;
 use kaizen_store::auth::{AuditQuery, NewToken};
-use kaizen_store::proposals::{ActorKind, ProposalStatus};
-use kaizen_store::rollouts::RolloutState;
+use kaizen_store::proposals::ActorKind;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::sync::Arc;
@@ -285,14 +284,7 @@ fn proposals_list(
     svc: &mut Service<'_>,
     input: ops::ListProposalsInput,
 ) -> Result<Paged<kaizen_store::proposals::ProposalSummary>, ApiError> {
-    let status = input
-        .status
-        .as_deref()
-        .map(|s| {
-            s.parse::<ProposalStatus>()
-                .map_err(|e| ApiError::field("status", e))
-        })
-        .transpose()?;
+    let status = input.status;
     let page = ops::Page {
         limit: input.limit,
         offset: input.offset,
@@ -372,14 +364,7 @@ fn rollouts_list(
     svc: &mut Service<'_>,
     input: ops::ListRolloutsInput,
 ) -> Result<Paged<kaizen_store::rollouts::Rollout>, ApiError> {
-    let filter = input
-        .state
-        .as_deref()
-        .map(|s| {
-            s.parse::<RolloutState>()
-                .map_err(|e| ApiError::field("state", e))
-        })
-        .transpose()?;
+    let filter = input.state;
     let page = ops::Page {
         limit: input.limit,
         offset: input.offset,
@@ -662,6 +647,9 @@ fn tokens_revoke(
         .token_revoke(&input.id, &caller.auth.principal, now)
         .map_err(|e| match e {
             kaizen_store::auth::AuthError::UnknownId(_) => not_found(e),
+            e @ kaizen_store::auth::AuthError::AlreadyRevoked { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string())
+            }
             e => auth_err(e),
         })?;
     svc.store
