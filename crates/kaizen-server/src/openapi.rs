@@ -78,9 +78,7 @@ fn operation_object(
                     continue;
                 }
                 let mut schema = schema.clone();
-                let description = schema
-                    .as_object_mut()
-                    .and_then(|o| o.remove("description"));
+                let description = schema.as_object_mut().and_then(|o| o.remove("description"));
                 let mut param = json!({
                     "name": name, "in": "query",
                     "required": required.contains(name),
@@ -109,7 +107,9 @@ fn operation_object(
                 // events themselves, as NDJSON or as a JSON array, each a `kaizen.event.v1`.
                 // Records that break the schema are reported one by one (207, or 422 when
                 // none was stored), not refused as a whole.
-                let event = generator.subschema_for::<kaizen_core::event::Event>().to_value();
+                let event = generator
+                    .subschema_for::<kaizen_core::event::Event>()
+                    .to_value();
                 json!({
                     "application/json": {"schema": {
                         "type": "array",
@@ -257,7 +257,10 @@ pub fn standard_formats(v: &mut Value) {
                 }
             }
             for (k, x) in o.iter_mut() {
-                if !matches!(k.as_str(), "const" | "enum" | "default" | "examples" | "example") {
+                if !matches!(
+                    k.as_str(),
+                    "const" | "enum" | "default" | "examples" | "example"
+                ) {
                     standard_formats(x);
                 }
             }

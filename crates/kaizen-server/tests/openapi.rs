@@ -20,7 +20,12 @@ fn components(doc: &Value) -> Map<String, Value> {
 }
 
 /// Every schema object reachable from `v`, following `$ref`s into `defs` once each.
-fn reachable(v: &Value, defs: &Map<String, Value>, seen: &mut BTreeSet<String>, out: &mut Vec<Value>) {
+fn reachable(
+    v: &Value,
+    defs: &Map<String, Value>,
+    seen: &mut BTreeSet<String>,
+    out: &mut Vec<Value>,
+) {
     match v {
         Value::Object(o) => {
             if let Some(name) = o
@@ -29,7 +34,9 @@ fn reachable(v: &Value, defs: &Map<String, Value>, seen: &mut BTreeSet<String>, 
                 .and_then(|r| r.strip_prefix("#/components/schemas/"))
                 && seen.insert(name.to_owned())
             {
-                let def = defs.get(name).unwrap_or_else(|| panic!("dangling $ref {name}"));
+                let def = defs
+                    .get(name)
+                    .unwrap_or_else(|| panic!("dangling $ref {name}"));
                 reachable(def, defs, seen, out);
             }
             out.push(v.clone());
@@ -48,7 +55,10 @@ fn operations(doc: &Value) -> Vec<(String, Value)> {
     let mut out = Vec::new();
     for item in doc["paths"].as_object().expect("paths").values() {
         for o in item.as_object().expect("a path item").values() {
-            out.push((o["operationId"].as_str().expect("operationId").to_owned(), o.clone()));
+            out.push((
+                o["operationId"].as_str().expect("operationId").to_owned(),
+                o.clone(),
+            ));
         }
     }
     out
@@ -92,7 +102,10 @@ fn every_input_object_refuses_unknown_properties() {
     // The events body is the events themselves, each a closed kaizen.event.v1 object.
     let events = &doc["paths"]["/api/v1/events"]["post"]["requestBody"];
     assert_eq!(events["required"], true);
-    assert_eq!(events["content"]["application/json"]["schema"]["type"], "array");
+    assert_eq!(
+        events["content"]["application/json"]["schema"]["type"],
+        "array"
+    );
     assert!(events["content"]["application/x-ndjson"].is_object());
 }
 
@@ -163,9 +176,18 @@ fn every_component_is_referred_to() {
     let mut found = Vec::new();
     reachable(&doc["paths"], &defs, &mut seen, &mut found);
     let all: BTreeSet<String> = defs.keys().cloned().collect();
-    assert_eq!(all.difference(&seen).collect::<Vec<_>>(), Vec::<&String>::new());
+    assert_eq!(
+        all.difference(&seen).collect::<Vec<_>>(),
+        Vec::<&String>::new()
+    );
     // The inputs resolved into parameters and bodies leave no copies behind.
-    for name in ["Page", "ListProposalsInput", "ApproveInput", "Submission", "IdInput"] {
+    for name in [
+        "Page",
+        "ListProposalsInput",
+        "ApproveInput",
+        "Submission",
+        "IdInput",
+    ] {
         assert!(!all.contains(name), "{name}");
     }
 }
@@ -180,28 +202,52 @@ fn ranges_and_enums_of_the_inputs_are_stated() {
             .cloned()
             .unwrap_or_default()
     };
-    for path in ["/api/v1/proposals", "/api/v1/rollouts", "/api/v1/audit", "/api/v1/cycles", "/api/v1/org/versions"] {
+    for path in [
+        "/api/v1/proposals",
+        "/api/v1/rollouts",
+        "/api/v1/audit",
+        "/api/v1/cycles",
+        "/api/v1/org/versions",
+    ] {
         let limit = params(path)
             .into_iter()
             .find(|p| p["name"] == "limit")
             .unwrap_or_else(|| panic!("{path}: limit"));
         assert_eq!(limit["required"], false);
         assert_eq!(limit["schema"]["type"], "integer", "{path}: not nullable");
-        assert_eq!((limit["schema"]["minimum"].clone(), limit["schema"]["maximum"].clone()), (json!(1), json!(500)), "{path}");
+        assert_eq!(
+            (
+                limit["schema"]["minimum"].clone(),
+                limit["schema"]["maximum"].clone()
+            ),
+            (json!(1), json!(500)),
+            "{path}"
+        );
     }
     let status = params("/api/v1/proposals")
         .into_iter()
         .find(|p| p["name"] == "status")
         .expect("status");
-    assert_eq!(status["schema"]["$ref"], "#/components/schemas/ProposalStatus");
+    assert_eq!(
+        status["schema"]["$ref"],
+        "#/components/schemas/ProposalStatus"
+    );
     let variants = defs["ProposalStatus"]["oneOf"].as_array().map(Vec::len);
     assert_eq!(variants, Some(9));
-    let submit = &doc["paths"]["/api/v1/proposals"]["post"]["requestBody"]["content"]["application/json"]["schema"];
+    let submit = &doc["paths"]["/api/v1/proposals"]["post"]["requestBody"]["content"]["application/json"]
+        ["schema"];
     let confidence = &submit["properties"]["confidence"];
-    assert_eq!((confidence["minimum"].as_f64(), confidence["maximum"].as_f64()), (Some(0.0), Some(1.0)));
+    assert_eq!(
+        (
+            confidence["minimum"].as_f64(),
+            confidence["maximum"].as_f64()
+        ),
+        (Some(0.0), Some(1.0))
+    );
     assert_eq!(submit["properties"]["title"]["maxLength"], 200);
     assert_eq!(submit["properties"]["changes"]["minItems"], 1);
-    let token = &doc["paths"]["/api/v1/tokens"]["post"]["requestBody"]["content"]["application/json"]["schema"];
+    let token = &doc["paths"]["/api/v1/tokens"]["post"]["requestBody"]["content"]["application/json"]
+        ["schema"];
     assert_eq!(token["properties"]["confirm"]["const"], true);
 }
 
@@ -212,12 +258,27 @@ fn out_of_range_values_are_refused_over_http_with_the_field_named() {
     for q in ["limit=0", "limit=501", "limit=-1"] {
         let r = s.get(&format!("/api/v1/proposals?{q}"), t);
         r.assert_error(400, "invalid");
-        assert_eq!(r.detail_field().as_deref(), Some("limit"), "{q}: {}", r.body);
+        assert_eq!(
+            r.detail_field().as_deref(),
+            Some("limit"),
+            "{q}: {}",
+            r.body
+        );
     }
-    for path in ["/api/v1/cycles", "/api/v1/org/versions", "/api/v1/rollouts", "/api/v1/audit"] {
+    for path in [
+        "/api/v1/cycles",
+        "/api/v1/org/versions",
+        "/api/v1/rollouts",
+        "/api/v1/audit",
+    ] {
         let r = s.get(&format!("{path}?limit=1000"), t);
         r.assert_error(400, "invalid");
-        assert_eq!(r.detail_field().as_deref(), Some("limit"), "{path}: {}", r.body);
+        assert_eq!(
+            r.detail_field().as_deref(),
+            Some("limit"),
+            "{path}: {}",
+            r.body
+        );
     }
     let r = s.get("/api/v1/proposals?limit=500", t);
     assert_eq!(r.status, 200, "{}", r.body);
@@ -232,12 +293,22 @@ fn out_of_range_values_are_refused_over_http_with_the_field_named() {
     });
     let r = s.post_json("/api/v1/proposals", t, &body);
     r.assert_error(400, "invalid");
-    assert_eq!(r.detail_field().as_deref(), Some("confidence"), "{}", r.body);
+    assert_eq!(
+        r.detail_field().as_deref(),
+        Some("confidence"),
+        "{}",
+        r.body
+    );
     let r = s.post_json(
         "/api/v1/tokens",
         t,
         &json!({"principal": "x", "kind": "human", "capabilities": ["*:read"], "confirm": true, "reason": "r", "expires_in_days": 5_000_000}),
     );
     r.assert_error(400, "invalid");
-    assert_eq!(r.detail_field().as_deref(), Some("expires_in_days"), "{}", r.body);
+    assert_eq!(
+        r.detail_field().as_deref(),
+        Some("expires_in_days"),
+        "{}",
+        r.body
+    );
 }

@@ -296,9 +296,7 @@ pub fn confirmed<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
 }
 
 /// Deserialises a proposal-status filter, naming `status` in the error.
-pub fn status_filter<'de, D: Deserializer<'de>>(
-    d: D,
-) -> Result<Option<ProposalStatus>, D::Error> {
+pub fn status_filter<'de, D: Deserializer<'de>>(d: D) -> Result<Option<ProposalStatus>, D::Error> {
     Option::<String>::deserialize(d)?
         .map(|s| s.parse::<ProposalStatus>())
         .transpose()
@@ -366,9 +364,7 @@ fn capability_pattern() -> String {
             .collect()
     };
     let actions = ["read", "write", "approve", "admin"].map(ci).join("|");
-    format!(
-        "^[{WHITESPACE}]*!?(\\*|(\\*|[A-Za-z0-9_-]+):(\\*|{actions}))[{WHITESPACE}]*$"
-    )
+    format!("^[{WHITESPACE}]*!?(\\*|(\\*|[A-Za-z0-9_-]+):(\\*|{actions}))[{WHITESPACE}]*$")
 }
 
 fn capabilities_schema(_: &mut SchemaGenerator) -> Schema {

@@ -51,7 +51,10 @@ pub struct Submission {
     pub evidence: String,
     /// The rule or observation behind it (non-blank, at most 100 characters; default
     /// `submitted`).
-    #[serde(default, deserialize_with = "ops::optional_text::<MAX_RULE_NAME_CHARS, _>")]
+    #[serde(
+        default,
+        deserialize_with = "ops::optional_text::<MAX_RULE_NAME_CHARS, _>"
+    )]
     #[schemars(schema_with = "rule_name_schema")]
     pub rule_name: Option<String>,
     /// The changes to the org document (1–100), applied atomically in order (docs/org.md lists

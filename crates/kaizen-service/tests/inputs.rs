@@ -54,7 +54,10 @@ fn an_out_of_range_limit_is_refused_naming_limit_and_never_clamped() {
     for bad in [json!(0), json!(501), json!(-1), json!(100_000), json!(1.5)] {
         let message = refused::<Page>(json!({ "limit": bad }), "limit");
         if bad.is_i64() {
-            assert!(message.contains("`limit` must be from 1 to 500"), "{message}");
+            assert!(
+                message.contains("`limit` must be from 1 to 500"),
+                "{message}"
+            );
         }
         refused::<ListProposalsInput>(json!({ "limit": bad }), "limit");
         refused::<ListRolloutsInput>(json!({ "limit": bad }), "limit");
@@ -72,7 +75,10 @@ fn an_out_of_range_limit_is_refused_naming_limit_and_never_clamped() {
 fn an_unknown_status_or_state_is_refused_naming_it() {
     let message = refused::<ListProposalsInput>(json!({"status": "maybe"}), "status");
     assert!(message.starts_with("`status`"), "{message}");
-    assert!(message.contains("maybe") && message.contains("pending"), "{message}");
+    assert!(
+        message.contains("maybe") && message.contains("pending"),
+        "{message}"
+    );
     let message = refused::<ListRolloutsInput>(json!({"state": "asleep"}), "state");
     assert!(message.starts_with("`state`"), "{message}");
     for status in ProposalStatus::ALL {
@@ -89,7 +95,10 @@ fn an_unknown_status_or_state_is_refused_naming_it() {
 
 #[test]
 fn an_unknown_field_is_refused_naming_it() {
-    for value in [json!({"colour": "blue"}), json!({"limit": 5, "colour": "blue"})] {
+    for value in [
+        json!({"colour": "blue"}),
+        json!({"limit": 5, "colour": "blue"}),
+    ] {
         let (_, message) = parse::<Page>(value.clone()).map(|_| ()).unwrap_err();
         assert!(message.contains("unknown field `colour`"), "{message}");
         assert!(!valid::<Page>(&value));
@@ -121,7 +130,8 @@ fn submission_fields_out_of_range_are_refused_naming_them() {
     let ok: SubmitProposalInput = accepted(submission());
     assert_eq!(ok.confidence, 0.7);
     for bad in [json!(1.5), json!(-0.1), json!(1e300)] {
-        let message = refused::<SubmitProposalInput>(with(submission(), "confidence", bad), "confidence");
+        let message =
+            refused::<SubmitProposalInput>(with(submission(), "confidence", bad), "confidence");
         assert!(message.contains("from 0 to 1"), "{message}");
     }
     accepted::<SubmitProposalInput>(with(submission(), "confidence", json!(1)));
@@ -130,8 +140,14 @@ fn submission_fields_out_of_range_are_refused_naming_them() {
     refused::<SubmitProposalInput>(with(submission(), "title", json!("x".repeat(201))), "title");
     accepted::<SubmitProposalInput>(with(submission(), "title", json!("é".repeat(200))));
     refused::<SubmitProposalInput>(with(submission(), "evidence", json!("")), "evidence");
-    refused::<SubmitProposalInput>(with(submission(), "rule_name", json!("\u{3000}")), "rule_name");
-    refused::<SubmitProposalInput>(with(submission(), "alternatives", json!(["ok", " "])), "alternatives");
+    refused::<SubmitProposalInput>(
+        with(submission(), "rule_name", json!("\u{3000}")),
+        "rule_name",
+    );
+    refused::<SubmitProposalInput>(
+        with(submission(), "alternatives", json!(["ok", " "])),
+        "alternatives",
+    );
     for bad in [json!(0), json!(2161)] {
         refused::<SubmitProposalInput>(
             with(submission(), "observation_window_hours", bad),
@@ -162,9 +178,15 @@ fn reasons_hours_and_admin_confirmation_are_checked_when_parsed() {
     });
     accepted::<TokenCreateInput>(token.clone());
     refused::<TokenCreateInput>(with(token.clone(), "confirm", json!(false)), "confirm");
-    refused::<TokenCreateInput>(with(token.clone(), "principal", json!("a\u{7}b")), "principal");
+    refused::<TokenCreateInput>(
+        with(token.clone(), "principal", json!("a\u{7}b")),
+        "principal",
+    );
     refused::<TokenCreateInput>(with(token.clone(), "principal", json!(" ")), "principal");
-    refused::<TokenCreateInput>(with(token.clone(), "expires_in_days", json!(0)), "expires_in_days");
+    refused::<TokenCreateInput>(
+        with(token.clone(), "expires_in_days", json!(0)),
+        "expires_in_days",
+    );
     refused::<TokenCreateInput>(
         with(token.clone(), "expires_in_days", json!(4_000_000_000u64)),
         "expires_in_days",
@@ -180,10 +202,29 @@ fn reasons_hours_and_admin_confirmation_are_checked_when_parsed() {
 #[test]
 fn the_capabilities_schema_agrees_with_the_grant_parser() {
     let samples = [
-        "*", "*:*", "*:read", "proposals:*", "proposals:approve", " Proposals:Read ", "!audit:read",
-        "x-1_y:admin", "\u{2003}*:write\u{3000}", "", " ", "!", "!!*", "proposals", "a:b:c",
-        "proposals:read*", "pro*:read", "proposals:delete", ":read", "proposals:", "! *:read",
-        "é:read", "\u{85}*",
+        "*",
+        "*:*",
+        "*:read",
+        "proposals:*",
+        "proposals:approve",
+        " Proposals:Read ",
+        "!audit:read",
+        "x-1_y:admin",
+        "\u{2003}*:write\u{3000}",
+        "",
+        " ",
+        "!",
+        "!!*",
+        "proposals",
+        "a:b:c",
+        "proposals:read*",
+        "pro*:read",
+        "proposals:delete",
+        ":read",
+        "proposals:",
+        "! *:read",
+        "é:read",
+        "\u{85}*",
     ];
     for s in samples {
         let grant_ok = Grant::parse(&[s.to_owned(), "*:read".to_owned()]).is_ok();
