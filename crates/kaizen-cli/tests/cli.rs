@@ -589,7 +589,7 @@ const BAD_REJECTIONS: [(u64, Option<&str>, &str); 8] = [
     (2, None, "invalid JSON"),
     (3, Some("success"), "expected a boolean"),
     (4, Some("quality_score"), "between 0 and 10, got 11"),
-    (5, Some("cost_usd"), ">= 0, got -1"),
+    (5, Some("cost_usd"), "from 0 to 1e12, got -1"),
     (6, Some("severity"), "unknown variant `catastrophic`"),
     (7, Some("ts"), "with a zone"),
     (9, Some("colour"), "unknown field `colour`"),

@@ -197,8 +197,9 @@ bounded_f64!(
     Fraction, 0.0, 1.0, "a fraction between 0 and 1"
 );
 bounded_f64!(
-    /// A finite, non-negative amount (USD, seconds, turns, ratios).
-    NonNegative, 0.0, f64::MAX, "a finite number >= 0"
+    /// A finite, non-negative amount (USD, seconds, turns, ratios), at most 10¹²: sums and
+    /// ratios of many such amounts stay finite.
+    NonNegative, 0.0, 1e12, "a finite number from 0 to 1e12"
 );
 
 /// How bad an error finding is.

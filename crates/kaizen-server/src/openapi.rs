@@ -1,5 +1,13 @@
 //! The OpenAPI 3.1 document and the browsable docs page, generated from the operation registry
 //! (`kaizen_service::ops`), the same table the MCP tool list is made from.
+//!
+//! The document states what the server enforces: every input object has
+//! `additionalProperties: false` (the input types refuse unknown fields), ranges, lengths,
+//! patterns and enums come from the input types, request bodies are required, query parameters
+//! are optional rather than nullable (a query string has no `null`), and the only `format` kept
+//! is `date-time`: the integer formats schemars writes (`uint32`, `int64`, …) are not JSON
+//! Schema formats, so they become the `minimum`/`maximum` they stand for. Components that
+//! nothing refers to are left out.
 
 use kaizen_service::ops::{Method, Operation, operations};
 use schemars::generate::SchemaSettings;
@@ -69,11 +77,17 @@ fn operation_object(
                 if params.contains(&name.as_str()) {
                     continue;
                 }
-                parameters.push(json!({
+                let mut schema = schema.clone();
+                let description = schema.as_object_mut().and_then(|o| o.remove("description"));
+                let mut param = json!({
                     "name": name, "in": "query",
                     "required": required.contains(name),
-                    "schema": schema,
-                }));
+                    "schema": without_null(schema),
+                });
+                if let (Some(d), Some(p)) = (description, param.as_object_mut()) {
+                    p.insert("description".into(), d);
+                }
+                parameters.push(param);
             }
         }
         Method::Post => {
@@ -89,16 +103,37 @@ fn operation_object(
                 }
             }
             let content = if op.name == "events.ingest" {
+                // The body is not the input object (that is the MCP tool's shape): it is the
+                // events themselves, as NDJSON or as a JSON array, each a `kaizen.event.v1`.
+                // Records that break the schema are reported one by one (207, or 422 when
+                // none was stored), not refused as a whole.
+                let event = generator
+                    .subschema_for::<kaizen_core::event::Event>()
+                    .to_value();
                 json!({
-                    "application/x-ndjson": {"schema": {"type": "string", "description": "One kaizen.event.v1 event per line (docs/events.md)."}},
-                    "application/json": {"schema": {"type": "array", "items": {"type": "object"}}}
+                    "application/json": {"schema": {
+                        "type": "array",
+                        "items": event,
+                        "description": "kaizen.event.v1 events (docs/events.md).",
+                    }},
+                    "application/x-ndjson": {"schema": {
+                        "type": "string",
+                        "description": "One kaizen.event.v1 event (a JSON object, docs/events.md) per line.",
+                    }},
                 })
             } else {
                 json!({"application/json": {"schema": body}})
             };
+            // A body is required when it has a required field; an operation whose fields are
+            // all optional also takes an empty body (as `{}`).
+            let needed = op.name == "events.ingest"
+                || body
+                    .get("required")
+                    .and_then(Value::as_array)
+                    .is_some_and(|r| !r.is_empty());
             o.insert(
                 "requestBody".into(),
-                json!({"required": false, "content": content}),
+                json!({"required": needed, "content": content}),
             );
         }
     }
@@ -137,12 +172,141 @@ fn operation_object(
     );
     if op.method == Method::Post {
         responses.insert(
+            "413".into(),
+            error_response("The body is over server.max_body_bytes (after decompression)."),
+        );
+        responses.insert(
+            "415".into(),
+            error_response("The Content-Type is not one the operation reads."),
+        );
+        responses.insert(
             "429".into(),
             error_response("Write rate limit (server.writes_per_minute); see Retry-After."),
         );
     }
     o.insert("responses".into(), Value::Object(responses));
     Value::Object(o)
+}
+
+/// A query parameter's schema without its `null` alternative: an absent parameter is the
+/// `None` of an optional input field, and a query string cannot say `null`.
+pub fn without_null(mut schema: Value) -> Value {
+    let Some(o) = schema.as_object_mut() else {
+        return schema;
+    };
+    if o.get("default") == Some(&Value::Null) {
+        o.remove("default");
+    }
+    if let Some(Value::Array(types)) = o.get_mut("type") {
+        types.retain(|t| t != "null");
+        if let [only] = types.as_slice() {
+            let only = only.clone();
+            o.insert("type".into(), only);
+        }
+    }
+    for key in ["anyOf", "oneOf"] {
+        if let Some(Value::Array(alts)) = o.get_mut(key) {
+            alts.retain(|a| a.get("type").and_then(Value::as_str) != Some("null"));
+            if alts.len() == 1 {
+                let only = alts.remove(0);
+                o.remove(key);
+                if let Value::Object(inner) = only {
+                    for (k, v) in inner {
+                        o.entry(k).or_insert(v);
+                    }
+                }
+            }
+        }
+    }
+    schema
+}
+
+/// The formats of JSON Schema 2020-12 that are kept; schemars' integer and float formats are
+/// not among them.
+const STANDARD_FORMATS: [&str; 1] = ["date-time"];
+
+/// The range an integer format of schemars stands for.
+fn format_range(format: &str) -> Option<(Value, Value)> {
+    Some(match format {
+        "int8" => (json!(i8::MIN), json!(i8::MAX)),
+        "int16" => (json!(i16::MIN), json!(i16::MAX)),
+        "int32" => (json!(i32::MIN), json!(i32::MAX)),
+        "int64" | "int" => (json!(i64::MIN), json!(i64::MAX)),
+        "uint8" => (json!(0), json!(u8::MAX)),
+        "uint16" => (json!(0), json!(u16::MAX)),
+        "uint32" => (json!(0), json!(u32::MAX)),
+        "uint64" | "uint" => (json!(0), json!(u64::MAX)),
+        _ => return None,
+    })
+}
+
+/// Removes every non-standard `format`, replacing an integer format by the `minimum` and
+/// `maximum` it stands for where the schema states none. Literal values (`const`, `enum`,
+/// `default`, `examples`) are left alone.
+pub fn standard_formats(v: &mut Value) {
+    match v {
+        Value::Object(o) => {
+            if let Some(Value::String(f)) = o.get("format")
+                && !STANDARD_FORMATS.contains(&f.as_str())
+            {
+                let f = f.clone();
+                o.remove("format");
+                if let Some((min, max)) = format_range(&f) {
+                    o.entry("minimum").or_insert(min);
+                    o.entry("maximum").or_insert(max);
+                }
+            }
+            for (k, x) in o.iter_mut() {
+                if !matches!(
+                    k.as_str(),
+                    "const" | "enum" | "default" | "examples" | "example"
+                ) {
+                    standard_formats(x);
+                }
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(standard_formats),
+        _ => {}
+    }
+}
+
+/// The component names `v` refers to with `$ref`.
+fn refs_in(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(o) => {
+            if let Some(name) = o
+                .get("$ref")
+                .and_then(Value::as_str)
+                .and_then(|r| r.strip_prefix("#/components/schemas/"))
+            {
+                out.push(name.to_owned());
+            }
+            o.values().for_each(|x| refs_in(x, out));
+        }
+        Value::Array(a) => a.iter().for_each(|x| refs_in(x, out)),
+        _ => {}
+    }
+}
+
+/// `schemas` without the components that `paths` does not reach (inputs resolved into
+/// parameters and bodies would otherwise stay behind as unused copies).
+fn reachable(paths: &Map<String, Value>, schemas: Map<String, Value>) -> Map<String, Value> {
+    let mut todo = Vec::new();
+    for item in paths.values() {
+        refs_in(item, &mut todo);
+    }
+    let mut keep = std::collections::BTreeSet::new();
+    while let Some(name) = todo.pop() {
+        if keep.insert(name.clone())
+            && let Some(def) = schemas.get(&name)
+        {
+            refs_in(def, &mut todo);
+        }
+    }
+    schemas
+        .into_iter()
+        .filter(|(name, _)| keep.contains(name))
+        .collect()
 }
 
 /// Points every `$ref` to a definition in `renamed` at its new name.
@@ -242,7 +406,8 @@ pub fn document() -> Value {
             }}
         }),
     );
-    json!({
+    let schemas = reachable(&paths, schemas);
+    let mut doc = json!({
         "openapi": "3.1.0",
         "info": {
             "title": "kaizen",
@@ -256,7 +421,9 @@ pub fn document() -> Value {
             "schemas": schemas,
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}
         }
-    })
+    });
+    standard_formats(&mut doc);
+    doc
 }
 
 fn esc(s: &str) -> String {

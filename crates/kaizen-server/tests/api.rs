@@ -1744,7 +1744,7 @@ fn tokens_are_issued_and_revoked_through_the_api_by_humans_with_confirmation() {
         admin,
         &json!({"confirm": true, "reason": "again"}),
     )
-    .assert_error(400, "invalid");
+    .assert_error(409, "conflict");
     s.post_json(
         "/api/v1/tokens/tok_nope/revoke",
         admin,

@@ -45,13 +45,17 @@ fn deref(v: &Value, defs: &Map<String, Value>, seen: &mut Vec<String>) -> Value 
     }
 }
 
+/// An MCP schema with its definitions inlined and the OpenAPI document's format rule applied
+/// (only `date-time` is kept; integer formats become ranges).
 fn mcp_deref(schema: &Value) -> Value {
     let defs = schema
         .get("$defs")
         .and_then(Value::as_object)
         .cloned()
         .unwrap_or_default();
-    deref(schema, &defs, &mut Vec::new())
+    let mut v = deref(schema, &defs, &mut Vec::new());
+    openapi::standard_formats(&mut v);
+    v
 }
 
 fn required(schema: &Value) -> BTreeSet<String> {
@@ -128,13 +132,34 @@ fn every_operation_is_one_tool_and_one_rest_operation_with_the_same_schemas() {
         let tool_props = input["properties"].as_object().cloned().unwrap_or_default();
         let mut rest_props = Map::new();
         let mut rest_required = BTreeSet::new();
+        let mut query = BTreeSet::new();
         for p in o["parameters"].as_array().expect("parameters") {
             let name = p["name"].as_str().expect("a name").to_owned();
             if p["required"] == Value::Bool(true) {
                 rest_required.insert(name.clone());
             }
-            rest_props.insert(name, rest_deref(&p["schema"]));
+            let mut schema = rest_deref(&p["schema"]);
+            if p["in"] == "query" {
+                query.insert(name.clone());
+                // The parameter carries the field's description.
+                if let (Some(obj), Some(d)) = (schema.as_object_mut(), p.get("description")) {
+                    obj.insert("description".to_owned(), d.clone());
+                }
+            }
+            rest_props.insert(name, schema);
         }
+        // A query parameter is optional rather than nullable; the tool's field may be `null`.
+        let tool_props: Map<String, Value> = tool_props
+            .into_iter()
+            .map(|(k, v)| {
+                let v = if query.contains(&k) {
+                    openapi::without_null(v)
+                } else {
+                    v
+                };
+                (k, v)
+            })
+            .collect();
         if op.name == "events.ingest" {
             // REST takes the events as the body itself (NDJSON or an array); MCP as `events`.
             assert!(o["requestBody"]["content"]["application/json"]["schema"]["type"] == "array");

@@ -10,8 +10,7 @@ use kaizen_core::auth::{Action, Grant};
 use kaizen_core::rules::RuleEngine;
 use kaizen_store::IngestOptions;
 use kaizen_store::auth::{AuditQuery, AuthError, NewToken};
-use kaizen_store::proposals::{ActorKind, ProposalStatus};
-use kaizen_store::rollouts::RolloutState;
+use kaizen_store::proposals::ActorKind;
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::{Deserialize, Deserializer, Serialize};
 
@@ -144,11 +143,8 @@ fn org_get(svc: &Service<'_>, n: i64) -> Result<kaizen_store::org::OrgVersion> {
 }
 
 fn auth_err(e: AuthError) -> ServiceError {
-    if e.is_user_error() {
-        ServiceError::Invalid(e.to_string())
-    } else {
-        ServiceError::store(ErrorKind::Internal, e)
-    }
+    let kind = e.kind();
+    ServiceError::store(kind, e)
 }
 
 /// `events.ingest`: Send events (NDJSON or a JSON array, gzip accepted).
@@ -382,14 +378,7 @@ impl Op for ProposalsList {
         rest: Rest::Json,
     };
     fn run(cx: &mut Cx<'_>, input: Self::Input) -> Result<Self::Output> {
-        let status = input
-            .status
-            .as_deref()
-            .map(|s| {
-                s.parse::<ProposalStatus>()
-                    .map_err(|e| ServiceError::field_error("status", e))
-            })
-            .transpose()?;
+        let status = input.status;
         let page = Page {
             limit: input.limit,
             offset: input.offset,
@@ -603,14 +592,7 @@ impl Op for RolloutsList {
         rest: Rest::Json,
     };
     fn run(cx: &mut Cx<'_>, input: Self::Input) -> Result<Self::Output> {
-        let filter = input
-            .state
-            .as_deref()
-            .map(|s| {
-                s.parse::<RolloutState>()
-                    .map_err(|e| ServiceError::field_error("state", e))
-            })
-            .transpose()?;
+        let filter = input.state;
         let page = Page {
             limit: input.limit,
             offset: input.offset,
@@ -1050,10 +1032,7 @@ impl Op for TokensRevoke {
         cx.svc
             .store
             .token_revoke(&input.id, &cx.who.auth.principal, now)
-            .map_err(|e| match e {
-                AuthError::UnknownId(_) => ServiceError::NotFound(e.to_string()),
-                e => auth_err(e),
-            })?;
+            .map_err(auth_err)?;
         cx.svc
             .store
             .token(&input.id)

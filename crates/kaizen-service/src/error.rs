@@ -73,8 +73,9 @@ pub enum ServiceError {
     /// A storage failure described only by its message (an internal error).
     #[error("storage: {0}")]
     Store(String),
-    /// A storage error, with its kind and the error itself.
-    #[error("storage: {source}")]
+    /// An error the store reported, with its kind (a conflict, an unknown id, a busy
+    /// database, a failure) and the error itself.
+    #[error("{source}")]
     Storage {
         /// What kind of failure the store reported.
         kind: ErrorKind,

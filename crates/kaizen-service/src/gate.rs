@@ -105,10 +105,12 @@ impl Principal {
     }
 }
 
-/// Whether `who` may run `op`: a human-only operation needs a human (agents never approve,
-/// whatever their patterns say), and the grant must allow the operation's capability.
+/// Whether `who` may run `op`: a human-only operation needs a principal that may make human
+/// decisions (`lifecycle::may_approve`: agents never approve, whatever their patterns say), and
+/// the grant must allow the operation's capability (`Authenticated::allows`, which applies the
+/// same rule to `…:approve`).
 pub fn authorize(who: &Principal, op: &Operation) -> Result<()> {
-    if op.human_only && who.auth.kind != ActorKind::Human {
+    if op.human_only && !kaizen_core::lifecycle::may_approve(who.auth.kind) {
         return Err(ServiceError::Forbidden {
             code: "human_only",
             message: format!(

@@ -8,11 +8,20 @@
 //!
 //! Inputs are the structs below: the REST adapter fills them from the path, the query string and
 //! the JSON body; an MCP adapter from the tool arguments. Unknown fields are errors.
+//!
+//! Every constraint the service checks on an input is stated in the input's JSON Schema and
+//! enforced when the input is deserialised, so a bad value is refused with its field named and
+//! never silently adjusted: a page size ([`Limit`]) is 1–500, statuses and states are enums,
+//! reasons and the texts of a submission are non-blank and bounded ([`text`]), an admin
+//! operation's `confirm` must be `true`, numbers of hours and days have ranges.
 
 use kaizen_core::auth::{Action, Capability};
 use kaizen_core::config::RolloutStrategyKind;
 use kaizen_core::org::OrgChange;
-use schemars::{JsonSchema, Schema, SchemaGenerator};
+use kaizen_store::proposals::ProposalStatus;
+use kaizen_store::rollouts::RolloutState;
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
 
 /// How REST exposes an operation.
@@ -128,20 +137,314 @@ pub struct IdInput {
     pub id: String,
 }
 
+/// The largest page size.
+pub const MAX_LIMIT: u32 = 500;
+/// The page size when none is given.
+pub const DEFAULT_LIMIT: u32 = 50;
+/// Longest accepted reason, in characters.
+pub const MAX_REASON_CHARS: usize = 10_000;
+/// Longest accepted observation window or extension, in hours (90 days).
+pub const MAX_HOURS: u32 = 24 * 90;
+/// Longest accepted token lifetime, in days (10 years).
+pub const MAX_TOKEN_DAYS: u32 = 3650;
+
+/// A page size: an integer from 1 to [`MAX_LIMIT`]. Deserialising anything else fails with an
+/// error naming `limit`; nothing is clamped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct Limit(u32);
+
+impl Limit {
+    /// `n`, when it is from 1 to [`MAX_LIMIT`].
+    pub fn new(n: u32) -> Result<Limit, String> {
+        Limit::try_from(i128::from(n))
+    }
+
+    /// The page size.
+    pub fn get(self) -> u32 {
+        self.0
+    }
+}
+
+impl Default for Limit {
+    fn default() -> Self {
+        Limit(DEFAULT_LIMIT)
+    }
+}
+
+impl TryFrom<i128> for Limit {
+    type Error = String;
+
+    fn try_from(n: i128) -> Result<Limit, String> {
+        match u32::try_from(n) {
+            Ok(v) if (1..=MAX_LIMIT).contains(&v) => Ok(Limit(v)),
+            _ => Err(format!("`limit` must be from 1 to {MAX_LIMIT}; found {n}")),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Limit {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Limit;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "an integer from 1 to {MAX_LIMIT}")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Limit, E> {
+                Limit::try_from(i128::from(v)).map_err(E::custom)
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Limit, E> {
+                Limit::try_from(i128::from(v)).map_err(E::custom)
+            }
+        }
+        // `i64` so that a query string's `-1` reaches the range check (and its message).
+        d.deserialize_i64(V)
+    }
+}
+
+impl JsonSchema for Limit {
+    fn inline_schema() -> bool {
+        true
+    }
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Limit".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "integer",
+            "minimum": 1,
+            "maximum": MAX_LIMIT,
+            "default": DEFAULT_LIMIT,
+        })
+    }
+}
+
+/// The characters Rust's `str::trim` removes (Unicode `White_Space`), as a regular-expression
+/// class body: a text matching `[^WHITESPACE]` somewhere is not blank.
+pub const WHITESPACE: &str =
+    "\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000";
+
+/// The JSON Schema of a non-blank text of at most `max` characters (what [`text`] accepts).
+pub fn text_schema(max: usize) -> Schema {
+    json_schema!({
+        "type": "string",
+        "minLength": 1,
+        "maxLength": max,
+        "pattern": format!("[^{WHITESPACE}]"),
+    })
+}
+
+/// Deserialises a text that is not blank (after trimming) and at most `MAX` characters long;
+/// for `#[serde(deserialize_with = "text::<MAX, _>")]`. The text is kept as sent.
+pub fn text<'de, const MAX: usize, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let v = String::deserialize(d)?;
+    check_text::<MAX>(&v).map_err(de::Error::custom)?;
+    Ok(v)
+}
+
+/// [`text`] for an optional field (`null` or absent is `None`).
+pub fn optional_text<'de, const MAX: usize, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<String>, D::Error> {
+    let v = Option::<String>::deserialize(d)?;
+    if let Some(t) = &v {
+        check_text::<MAX>(t).map_err(de::Error::custom)?;
+    }
+    Ok(v)
+}
+
+/// [`text`] for every item of a list.
+pub fn texts<'de, const MAX: usize, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let v = Vec::<String>::deserialize(d)?;
+    for (i, t) in v.iter().enumerate() {
+        check_text::<MAX>(t).map_err(|e| de::Error::custom(format!("item {i}: {e}")))?;
+    }
+    Ok(v)
+}
+
+/// Deserialises a text of at most `MAX` characters (it may be blank).
+pub fn bounded<'de, const MAX: usize, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<String>, D::Error> {
+    let v = Option::<String>::deserialize(d)?;
+    if let Some(t) = &v
+        && t.chars().count() > MAX
+    {
+        return Err(de::Error::custom(format!("longer than {MAX} characters")));
+    }
+    Ok(v)
+}
+
+fn check_text<const MAX: usize>(v: &str) -> Result<(), String> {
+    if v.trim().is_empty() {
+        return Err("must not be blank".to_owned());
+    }
+    let n = v.chars().count();
+    if n > MAX {
+        return Err(format!("must be at most {MAX} characters long; found {n}"));
+    }
+    Ok(())
+}
+
+/// Deserialises a number of hours from 1 to [`MAX_HOURS`] (absent or `null` is `None`).
+pub fn hours<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    in_range(d, 1, MAX_HOURS)
+}
+
+/// Deserialises a number of days from 1 to [`MAX_TOKEN_DAYS`] (absent or `null` is `None`).
+pub fn token_days<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    in_range(d, 1, MAX_TOKEN_DAYS)
+}
+
+fn in_range<'de, D: Deserializer<'de>>(d: D, min: u32, max: u32) -> Result<Option<u32>, D::Error> {
+    let v = Option::<i64>::deserialize(d)?;
+    match v {
+        None => Ok(None),
+        Some(n) => match u32::try_from(n) {
+            Ok(h) if (min..=max).contains(&h) => Ok(Some(h)),
+            _ => Err(de::Error::custom(format!(
+                "must be from {min} to {max}; found {n}"
+            ))),
+        },
+    }
+}
+
+/// Deserialises a probability: a finite number from 0 to 1.
+pub fn probability<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    let v = f64::deserialize(d)?;
+    if !(v.is_finite() && (0.0..=1.0).contains(&v)) {
+        return Err(de::Error::custom(format!(
+            "must be a number from 0 to 1; found {v}"
+        )));
+    }
+    Ok(v)
+}
+
+/// Deserialises an admin operation's `confirm`, which must be `true`.
+pub fn confirmed<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    if bool::deserialize(d)? {
+        Ok(true)
+    } else {
+        Err(de::Error::custom(
+            "this is an admin operation: set confirm to true to confirm it",
+        ))
+    }
+}
+
+/// Deserialises a proposal-status filter, naming `status` in the error.
+pub fn status_filter<'de, D: Deserializer<'de>>(d: D) -> Result<Option<ProposalStatus>, D::Error> {
+    Option::<String>::deserialize(d)?
+        .map(|s| s.parse::<ProposalStatus>())
+        .transpose()
+        .map_err(|e| de::Error::custom(format!("`status`: {e}")))
+}
+
+/// Deserialises a rollout-state filter, naming `state` in the error.
+pub fn state_filter<'de, D: Deserializer<'de>>(d: D) -> Result<Option<RolloutState>, D::Error> {
+    Option::<String>::deserialize(d)?
+        .map(|s| s.parse::<RolloutState>())
+        .transpose()
+        .map_err(|e| de::Error::custom(format!("`state`: {e}")))
+}
+
+fn reason_schema(_: &mut SchemaGenerator) -> Schema {
+    text_schema(MAX_REASON_CHARS)
+}
+
+fn optional_reason_schema(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({"type": ["string", "null"], "maxLength": MAX_REASON_CHARS})
+}
+
+fn confirm_schema(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({"type": "boolean", "const": true})
+}
+
+/// Longest accepted principal name, in characters (`kaizen_store::auth::MAX_NAME_CHARS`).
+pub const MAX_PRINCIPAL_CHARS: usize = kaizen_store::auth::MAX_NAME_CHARS;
+
+/// Control characters (`char::is_control`), as a regular-expression class body.
+const CONTROL: &str = "\\u0000-\\u001f\\u007f-\\u009f";
+
+/// Whitespace that is not a control character, as a regular-expression class body.
+const SPACE: &str = " \\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000";
+
+fn principal_schema(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "type": "string",
+        "minLength": 1,
+        "maxLength": MAX_PRINCIPAL_CHARS,
+        "pattern": format!("^[^{CONTROL}]*[^{CONTROL}{SPACE}][^{CONTROL}]*$"),
+    })
+}
+
+/// Deserialises a principal name: not blank, at most [`MAX_PRINCIPAL_CHARS`] characters, no
+/// control characters.
+pub fn principal<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let v = String::deserialize(d)?;
+    check_text::<MAX_PRINCIPAL_CHARS>(&v).map_err(de::Error::custom)?;
+    if v.chars().any(char::is_control) {
+        return Err(de::Error::custom("must not contain control characters"));
+    }
+    Ok(v)
+}
+
+/// Longest accepted capability pattern, in characters (`kaizen_core::auth::MAX_PATTERN_LEN`).
+pub const MAX_PATTERN_CHARS: usize = kaizen_core::auth::MAX_PATTERN_LEN;
+
+/// A capability pattern as [`kaizen_core::auth::Grant::parse`] accepts it: `*`, or
+/// `domain:action` with `*` for either side, optionally led by `!`; trimmed and case-blind.
+fn capability_pattern() -> String {
+    let ci = |w: &str| -> String {
+        w.chars()
+            .map(|c| format!("[{}{}]", c.to_ascii_uppercase(), c))
+            .collect()
+    };
+    let actions = ["read", "write", "approve", "admin"].map(ci).join("|");
+    format!("^[{WHITESPACE}]*!?(\\*|(\\*|[A-Za-z0-9_-]+):(\\*|{actions}))[{WHITESPACE}]*$")
+}
+
+fn capabilities_schema(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "type": "array",
+        "items": {
+            "type": "string",
+            "maxLength": MAX_PATTERN_CHARS,
+            "pattern": capability_pattern(),
+        },
+        "minItems": 1,
+        "contains": {"type": "string", "pattern": format!("^[{WHITESPACE}]*[^!{WHITESPACE}]")},
+    })
+}
+
+/// Deserialises capability patterns: each at most [`MAX_PATTERN_CHARS`] characters (the
+/// grammar is checked by `Grant::parse`, which names the pattern at fault).
+pub fn capability_patterns<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let v = Vec::<String>::deserialize(d)?;
+    for (i, p) in v.iter().enumerate() {
+        if p.chars().count() > MAX_PATTERN_CHARS {
+            return Err(de::Error::custom(format!(
+                "item {i}: longer than {MAX_PATTERN_CHARS} characters"
+            )));
+        }
+    }
+    Ok(v)
+}
+
 /// A page of a list.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Page {
     /// At most this many items (1–500, default 50).
-    pub limit: Option<u32>,
+    pub limit: Option<Limit>,
     /// Skip this many (default 0).
     pub offset: Option<u32>,
 }
 
 impl Page {
-    /// The limit, clamped to 1–500.
+    /// The limit (default 50).
     pub fn limit(&self) -> usize {
-        self.limit.unwrap_or(50).clamp(1, 500) as usize
+        self.limit.unwrap_or_default().get() as usize
     }
     /// The offset.
     pub fn offset(&self) -> usize {
@@ -153,11 +456,11 @@ impl Page {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListProposalsInput {
-    /// Only this status (`pending`, `approved`, `rolling_out`, `inconclusive`, `applied`,
-    /// `rolled_back`, `rollback_failed`, `rejected`, `superseded`).
-    pub status: Option<String>,
+    /// Only this status.
+    #[serde(default, deserialize_with = "status_filter")]
+    pub status: Option<ProposalStatus>,
     /// At most this many (1–500, default 50).
-    pub limit: Option<u32>,
+    pub limit: Option<Limit>,
     /// Skip this many.
     pub offset: Option<u32>,
 }
@@ -168,7 +471,9 @@ pub struct ListProposalsInput {
 pub struct ApproveInput {
     /// The proposal.
     pub id: String,
-    /// Why (optional).
+    /// Why (optional; at most 10 000 characters).
+    #[serde(default, deserialize_with = "bounded::<MAX_REASON_CHARS, _>")]
+    #[schemars(schema_with = "optional_reason_schema")]
     pub reason: Option<String>,
 }
 
@@ -178,7 +483,9 @@ pub struct ApproveInput {
 pub struct ReasonInput {
     /// The proposal.
     pub id: String,
-    /// Why (required, non-blank).
+    /// Why (required, non-blank, at most 10 000 characters).
+    #[serde(deserialize_with = "text::<MAX_REASON_CHARS, _>")]
+    #[schemars(schema_with = "reason_schema")]
     pub reason: String,
 }
 
@@ -212,9 +519,13 @@ pub struct DecideInput {
     pub id: String,
     /// The decision.
     pub decision: DecisionKind,
-    /// For `extend`: hours to add (default 24).
+    /// For `extend` only: hours to add (1–2160, default 24).
+    #[serde(default, deserialize_with = "hours")]
+    #[schemars(range(min = 1, max = MAX_HOURS))]
     pub hours: Option<u32>,
-    /// Why (required, non-blank).
+    /// Why (required, non-blank, at most 10 000 characters).
+    #[serde(deserialize_with = "text::<MAX_REASON_CHARS, _>")]
+    #[schemars(schema_with = "reason_schema")]
     pub reason: String,
 }
 
@@ -222,11 +533,11 @@ pub struct DecideInput {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListRolloutsInput {
-    /// Only this state (`observing`, `paused`, `rolling_back`, `applied`, `rolled_back`,
-    /// `rollback_failed`).
-    pub state: Option<String>,
+    /// Only this state.
+    #[serde(default, deserialize_with = "state_filter")]
+    pub state: Option<RolloutState>,
     /// At most this many (1–500, default 50).
-    pub limit: Option<u32>,
+    pub limit: Option<Limit>,
     /// Skip this many.
     pub offset: Option<u32>,
 }
@@ -258,18 +569,29 @@ pub enum PrincipalKind {
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TokenCreateInput {
-    /// Who the token is for (a login or an agent id).
+    /// Who the token is for (a login or an agent id): non-blank, at most 128 characters, no
+    /// control characters.
+    #[serde(deserialize_with = "principal")]
+    #[schemars(schema_with = "principal_schema")]
     pub principal: String,
     /// `human` or `agent`.
     pub kind: PrincipalKind,
     /// Capability patterns `domain:action` (`*`, `proposals:*`, `*:read`, `!audit:read`);
-    /// at most what the caller itself holds.
+    /// at most what the caller itself holds. At least one allow (not `!`) pattern.
+    #[serde(deserialize_with = "capability_patterns")]
+    #[schemars(schema_with = "capabilities_schema")]
     pub capabilities: Vec<String>,
-    /// Days until it expires; never when absent.
+    /// Days until it expires (1–3650); never when absent.
+    #[serde(default, deserialize_with = "token_days")]
+    #[schemars(range(min = 1, max = MAX_TOKEN_DAYS))]
     pub expires_in_days: Option<u32>,
     /// Must be `true`: confirms the admin operation.
+    #[serde(deserialize_with = "confirmed")]
+    #[schemars(schema_with = "confirm_schema")]
     pub confirm: bool,
-    /// Why (non-blank; audited).
+    /// Why (non-blank, at most 10 000 characters; audited).
+    #[serde(deserialize_with = "text::<MAX_REASON_CHARS, _>")]
+    #[schemars(schema_with = "reason_schema")]
     pub reason: String,
 }
 
@@ -280,8 +602,12 @@ pub struct TokenRevokeInput {
     /// The token id (`tok_…`).
     pub id: String,
     /// Must be `true`: confirms the admin operation.
+    #[serde(deserialize_with = "confirmed")]
+    #[schemars(schema_with = "confirm_schema")]
     pub confirm: bool,
-    /// Why (non-blank; audited).
+    /// Why (non-blank, at most 10 000 characters; audited).
+    #[serde(deserialize_with = "text::<MAX_REASON_CHARS, _>")]
+    #[schemars(schema_with = "reason_schema")]
     pub reason: String,
 }
 
@@ -349,9 +675,12 @@ pub struct RunCycleInput {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SnapshotInput {
-    /// Window start (RFC 3339); default: `until` − `signals.default_window_days`.
+    /// Window start (RFC 3339, before `until`); default: `until` −
+    /// `signals.default_window_days`.
+    #[schemars(extend("format" = "date-time"))]
     pub since: Option<String>,
     /// Window end (RFC 3339); default: now.
+    #[schemars(extend("format" = "date-time"))]
     pub until: Option<String>,
 }
 
@@ -384,9 +713,10 @@ pub struct AuditInput {
     /// Only this target (a proposal id, a token id, …).
     pub target: Option<String>,
     /// Only entries at or after this instant (RFC 3339).
+    #[schemars(extend("format" = "date-time"))]
     pub since: Option<String>,
     /// At most this many (1–500, default 50).
-    pub limit: Option<u32>,
+    pub limit: Option<Limit>,
     /// Skip this many.
     pub offset: Option<u32>,
 }

@@ -122,15 +122,18 @@ pub(crate) fn check_actor(actor: &Actor) -> Result<()> {
 pub(crate) fn require_human(actor: &Actor, what: &'static str) -> Result<()> {
     check_actor(actor)?;
     // forbidden (the lead maps it once ServiceError has a kind for it)
-    lifecycle::require_human(actor, what).map_err(|e| ServiceError::Invalid(e.to_string()))
+    lifecycle::require_human(actor, what).map_err(|e| ServiceError::Forbidden {
+        code: "human_only",
+        message: e.to_string(),
+    })
 }
 
 /// A proposal error as a service error: the caller's (a wrong status, a concurrent change,
 /// a refused rule) or storage's.
 pub(crate) fn proposal_err(e: ProposalError) -> ServiceError {
     if e.is_user_error() {
-        // conflict, when e.kind() is ErrorKind::Conflict
-        ServiceError::Invalid(e.to_string())
+        let kind = e.kind();
+        ServiceError::store(kind, e)
     } else {
         store_err(e)
     }
@@ -206,8 +209,7 @@ impl Service<'_> {
     ) -> Result<Approved> {
         let p = self.proposal(id)?;
         if p.status != ProposalStatus::Pending {
-            // conflict
-            return Err(ServiceError::Invalid(format!(
+            return Err(ServiceError::Conflict(format!(
                 "proposal {id} is {}, only a pending proposal can be approved",
                 p.status.as_str()
             )));
@@ -270,8 +272,7 @@ impl Service<'_> {
         }
         let p = self.proposal(id)?;
         if !matches!(p.status, ProposalStatus::Pending | ProposalStatus::Approved) {
-            // conflict
-            return Err(ServiceError::Invalid(format!(
+            return Err(ServiceError::Conflict(format!(
                 "proposal {id} is {}, only a pending or approved proposal can be rejected",
                 p.status.as_str()
             )));
@@ -362,8 +363,7 @@ impl Service<'_> {
     ) -> Result<(OrgVersion, Vec<OrgChange>)> {
         let p = self.proposal(id)?;
         let (ProposalStatus::Applied, Some(applied)) = (p.status, p.applied_version) else {
-            // conflict
-            return Err(ServiceError::Invalid(format!(
+            return Err(ServiceError::Conflict(format!(
                 "proposal {id} is {}; only an applied proposal can be rolled back",
                 p.status.as_str()
             )));
@@ -392,7 +392,6 @@ impl Service<'_> {
             )
             .map_err(|e| {
                 if e.is_user_error() {
-                    // conflict
                     ServiceError::Rejected(format!(
                         "proposal {id} cannot be rolled back automatically (the org changed since): {e}"
                     ))

@@ -78,8 +78,8 @@ fn engine() -> Actor {
 
 fn rollout_err(e: kaizen_store::rollouts::RolloutError) -> ServiceError {
     if e.is_user_error() {
-        // conflict, when e.kind() is ErrorKind::Conflict
-        ServiceError::Invalid(e.to_string())
+        let kind = e.kind();
+        ServiceError::store(kind, e)
     } else {
         store_err(e)
     }
@@ -193,8 +193,7 @@ impl Service<'_> {
     ) -> Result<Rollout> {
         let p = self.proposal(id)?;
         if p.status != ProposalStatus::Approved {
-            // conflict
-            return Err(ServiceError::Invalid(format!(
+            return Err(ServiceError::Conflict(format!(
                 "proposal {id} is {}; only an approved proposal can be rolled out",
                 p.status.as_str()
             )));

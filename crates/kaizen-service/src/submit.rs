@@ -18,6 +18,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::cycle::{CycleProposal, ProposalOutcome};
+use crate::ops;
 use crate::{Result, Service, ServiceError, store_err};
 
 /// Longest accepted title, in characters.
@@ -35,26 +36,70 @@ pub struct Submission {
     /// The altitude of the changes: `config_tuning`, `architecture`, `prompt_tuning` or
     /// `code_modification`; every change must be of it.
     pub altitude: Altitude,
-    /// One line for the reviewer (at most 200 characters).
+    /// One line for the reviewer (non-blank, at most 200 characters).
+    #[serde(deserialize_with = "ops::text::<MAX_TITLE_CHARS, _>")]
+    #[schemars(schema_with = "title_schema")]
     pub title: String,
-    /// What changes and why.
+    /// What changes and why (non-blank, at most 10 000 characters).
+    #[serde(deserialize_with = "ops::text::<MAX_TEXT_CHARS, _>")]
+    #[schemars(schema_with = "long_text_schema")]
     pub description: String,
-    /// What was observed, with the numbers: the evidence the reviewer weighs.
+    /// What was observed, with the numbers: the evidence the reviewer weighs (non-blank, at
+    /// most 10 000 characters).
+    #[serde(deserialize_with = "ops::text::<MAX_TEXT_CHARS, _>")]
+    #[schemars(schema_with = "long_text_schema")]
     pub evidence: String,
-    /// The rule or observation behind it (default `submitted`).
+    /// The rule or observation behind it (non-blank, at most 100 characters; default
+    /// `submitted`).
+    #[serde(
+        default,
+        deserialize_with = "ops::optional_text::<MAX_RULE_NAME_CHARS, _>"
+    )]
+    #[schemars(schema_with = "rule_name_schema")]
     pub rule_name: Option<String>,
-    /// The changes to the org document, applied atomically in order (docs/org.md lists the
-    /// operations). The rollback plan is derived from them and validated.
+    /// The changes to the org document (1–100), applied atomically in order (docs/org.md lists
+    /// the operations); every change must be of the proposal's altitude. The rollback plan is
+    /// derived from them and validated.
+    #[schemars(length(min = 1, max = MAX_CHANGES))]
     pub changes: Vec<OrgChange>,
     /// How likely it is to help, from 0 to 1.
+    #[serde(deserialize_with = "ops::probability")]
+    #[schemars(range(min = 0.0, max = 1.0))]
     pub confidence: f64,
-    /// Other answers considered, and why not them.
-    #[serde(default)]
+    /// Other answers considered, and why not them (each non-blank, at most 10 000 characters).
+    #[serde(default, deserialize_with = "ops::texts::<MAX_TEXT_CHARS, _>")]
+    #[schemars(schema_with = "alternatives_schema")]
     pub alternatives: Vec<String>,
     /// Rollout strategy; default: the configured one.
     pub rollout: Option<RolloutStrategyKind>,
     /// Observation window in hours (1–2160); default: the configured one.
+    #[serde(default, deserialize_with = "ops::hours")]
+    #[schemars(range(min = 1, max = ops::MAX_HOURS))]
     pub observation_window_hours: Option<u32>,
+}
+
+/// Longest accepted rule name, in characters.
+pub const MAX_RULE_NAME_CHARS: usize = 100;
+
+fn title_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    ops::text_schema(MAX_TITLE_CHARS)
+}
+
+fn long_text_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    ops::text_schema(MAX_TEXT_CHARS)
+}
+
+fn rule_name_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    let mut s = ops::text_schema(MAX_RULE_NAME_CHARS);
+    s.insert("type".to_owned(), serde_json::json!(["string", "null"]));
+    s
+}
+
+fn alternatives_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "array",
+        "items": ops::text_schema(MAX_TEXT_CHARS),
+    })
 }
 
 fn invalid(field: &str, message: impl std::fmt::Display) -> ServiceError {

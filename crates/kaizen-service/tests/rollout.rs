@@ -778,7 +778,13 @@ fn inconclusive_pauses_for_a_human() {
         )
         .expect_err("agents do not decide");
     assert!(
-        matches!(err, ServiceError::Invalid(_)) && err.to_string().contains("only a human"),
+        matches!(
+            err,
+            ServiceError::Forbidden {
+                code: "human_only",
+                ..
+            }
+        ) && err.to_string().contains("only a human"),
         "{err}"
     );
     let err = f
