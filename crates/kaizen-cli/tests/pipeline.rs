@@ -1481,7 +1481,7 @@ fn every_cli_state_change_and_refusal_is_audited() {
         "refused",
         (approved.clone(), approved.clone()),
     );
-    assert_eq!(approvals[2]["detail"]["code"], json!("invalid"));
+    assert_eq!(approvals[2]["detail"]["code"], json!("conflict"));
     assert!(
         approvals[2]["detail"]["message"]
             .as_str()

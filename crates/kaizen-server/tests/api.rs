@@ -1034,19 +1034,20 @@ fn proposals_approve_and_reject_validate_their_bodies() {
     let p = s.get(&format!("/api/v1/proposals/{p1}"), t).json();
     assert_eq!(p["approvals"][0]["actor"], "reviewer", "{p}");
 
-    // Approving again, or rejecting a rejected proposal, is refused and changes nothing.
+    // Approving again, or rejecting a rejected proposal, is a state conflict: refused, 409,
+    // nothing changes.
     refused(
         &s,
         || s.post_empty(&approve, t),
-        400,
-        "invalid",
+        409,
+        "conflict",
         Some(("reviewer", "proposals.approve")),
     );
     refused(
         &s,
         || s.post_json(&reject, t, &json!({"reason": "again"})),
-        400,
-        "invalid",
+        409,
+        "conflict",
         Some(("reviewer", "proposals.reject")),
     );
 }
@@ -1263,14 +1264,62 @@ fn rollouts_list_get_checks_and_a_human_rollback() {
 }
 
 #[test]
+fn deciding_a_proposal_that_is_no_longer_pending_is_a_409_conflict() {
+    let s = Server::start();
+    let all = three_proposals(&s);
+    let p = &all[0];
+    let t = &s.tokens.reviewer;
+    let r = s.post_json(
+        &format!("/api/v1/proposals/{p}/reject"),
+        t,
+        &json!({"reason": "not now"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    refused(
+        &s,
+        || s.post_empty(&format!("/api/v1/proposals/{p}/approve"), t),
+        409,
+        "conflict",
+        Some(("reviewer", "proposals.approve")),
+    );
+    refused(
+        &s,
+        || {
+            s.post_json(
+                &format!("/api/v1/proposals/{p}/reject"),
+                t,
+                &json!({"reason": "again"}),
+            )
+        },
+        409,
+        "conflict",
+        Some(("reviewer", "proposals.reject")),
+    );
+    refused(
+        &s,
+        || {
+            s.post_json(
+                &format!("/api/v1/proposals/{p}/rollback"),
+                t,
+                &json!({"reason": "undo"}),
+            )
+        },
+        409,
+        "conflict",
+        Some(("reviewer", "proposals.rollback")),
+    );
+}
+
+#[test]
 fn a_rollout_start_is_refused_for_a_proposal_that_is_not_approved() {
     let s = Server::start();
     let id = queue_tier(&s);
+    // A state conflict, not a malformed request: 409 `conflict`, as docs/server.md says.
     refused(
         &s,
         || s.post_empty(&format!("/api/v1/rollouts/{id}/start"), &s.tokens.reviewer),
-        400,
-        "invalid",
+        409,
+        "conflict",
         Some(("reviewer", "rollouts.start")),
     );
     refused(

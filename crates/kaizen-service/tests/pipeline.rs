@@ -129,7 +129,16 @@ fn budget_overrun_to_applied_version_and_back() {
     let err = service
         .approve(&id, &agent, None, &exec())
         .expect_err("agents cannot approve");
-    assert!(matches!(err, ServiceError::Invalid(_)), "{err}");
+    assert!(
+        matches!(
+            err,
+            ServiceError::Forbidden {
+                code: "human_only",
+                ..
+            }
+        ),
+        "{err}"
+    );
 
     // Dry run = the applier's checks, nothing written.
     let base = service
