@@ -49,21 +49,21 @@ impl Sandbox {
         let run = |args: &[&str]| kaizen(dir.path(), args, &[ENABLED]).ok();
         if signals {
             run(&[
-            "sim",
-            "generate",
-            "--agents",
-            "20",
-            "--days",
-            "8",
-            "--seed",
-            "3",
-            "--inject",
-            "budget-overrun",
-            "--end",
-            &end,
-            "--output",
-            "data.ndjson",
-        ]);
+                "sim",
+                "generate",
+                "--agents",
+                "20",
+                "--days",
+                "8",
+                "--seed",
+                "3",
+                "--inject",
+                "budget-overrun",
+                "--end",
+                &end,
+                "--output",
+                "data.ndjson",
+            ]);
             run(&["ingest", "data.ndjson"]);
         }
         run(&["org", "init"]);
@@ -616,8 +616,8 @@ const INITIALIZED: &str = r#"{"jsonrpc":"2.0","method":"notifications/initialize
 const TOOLS_LIST: &str = r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#;
 
 fn envelope_code(body: &str) -> String {
-    let v: Value =
-        serde_json::from_str(body).unwrap_or_else(|e| panic!("not the error envelope ({e}): {body}"));
+    let v: Value = serde_json::from_str(body)
+        .unwrap_or_else(|e| panic!("not the error envelope ({e}): {body}"));
     v["error"]["code"].as_str().unwrap_or_default().to_owned()
 }
 
@@ -716,7 +716,10 @@ fn an_invalid_allowed_origin_is_a_configuration_error_naming_the_key() {
     let run = kaizen(
         dir.path(),
         &["serve", "--bind", "127.0.0.1:0"],
-        &[("KAIZEN__MCP__ALLOWED_ORIGINS", "[https://ok.example, app.example.com]")],
+        &[(
+            "KAIZEN__MCP__ALLOWED_ORIGINS",
+            "[https://ok.example, app.example.com]",
+        )],
     )
     .code_is(2);
     assert!(

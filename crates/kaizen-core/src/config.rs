@@ -186,9 +186,7 @@ impl McpConfig {
                 None => (rest.to_owned(), ""),
             }
         };
-        let host_ok = !host.is_empty()
-            && !host.contains(['/', '?', '#', '@', ' '])
-            && host != "[]";
+        let host_ok = !host.is_empty() && !host.contains(['/', '?', '#', '@', ' ']) && host != "[]";
         if !host_ok {
             return None;
         }
@@ -199,7 +197,12 @@ impl McpConfig {
                 _ => 0,
             }),
             ":*" if wildcard => None,
-            p => Some(p.strip_prefix(':')?.parse::<u16>().ok().filter(|p| *p > 0)?),
+            p => Some(
+                p.strip_prefix(':')?
+                    .parse::<u16>()
+                    .ok()
+                    .filter(|p| *p > 0)?,
+            ),
         };
         Some((scheme, host.to_ascii_lowercase(), port))
     }

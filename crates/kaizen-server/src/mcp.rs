@@ -554,7 +554,10 @@ pub fn http_service(
     });
     axum::Router::new()
         .fallback_service(service)
-        .layer(axum::middleware::from_fn_with_state(sessions, bind_sessions))
+        .layer(axum::middleware::from_fn_with_state(
+            sessions,
+            bind_sessions,
+        ))
 }
 
 /// The session binding of [`http_service`]; runs after [`require_token`], which leaves the
