@@ -12,9 +12,13 @@
 //! * A call runs through [`crate::api::run_as`] — the path REST and the web UI take — so it is
 //!   authorised, rate-limited and audited the same way (`via: "mcp"` in the audit detail).
 //! * Every failure of a call (bad arguments, a refused capability, a guard rejection, an
-//!   internal error) is a tool result with `isError: true` and a structured body
-//!   `{"error": {"code", "message", "details"}}`, the REST error envelope; protocol errors are
-//!   only for protocol problems (an unknown tool name, a missing token).
+//!   internal error) is a tool result with `isError: true` whose text content is the REST error
+//!   envelope `{"error": {"code", "message", "details"}}` as JSON, with no structured content
+//!   (strict clients validate structured content against the output schema even on errors);
+//!   protocol errors are only for protocol problems (an unknown tool name, a missing token).
+//! * Over HTTP ([`http_service`], [`require_token`]): a request with an `Origin` outside
+//!   `mcp.allowed_origins` is refused (403), one without a valid token too (401), a session is
+//!   bound to the token that opened it, and `DELETE` of a session answers 204.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
