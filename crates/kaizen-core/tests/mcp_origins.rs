@@ -49,14 +49,16 @@ fn origins_match_by_scheme_host_and_port() {
 
 #[test]
 fn an_entry_that_is_not_an_origin_is_a_validation_error_naming_it() {
-    let mut config = KaizenConfig::default();
-    config.mcp = with(&[
-        "https://ok.example",
-        "app.example.com",
-        "https://x.example/path",
-        "http://x.example:99999",
-        "",
-    ]);
+    let config = KaizenConfig {
+        mcp: with(&[
+            "https://ok.example",
+            "app.example.com",
+            "https://x.example/path",
+            "http://x.example:99999",
+            "",
+        ]),
+        ..KaizenConfig::default()
+    };
     let err = config.validate().expect_err("invalid origins");
     let text = err.to_string();
     for at in [

@@ -324,7 +324,7 @@ pub fn visible_tools(state: &AppState, caller: &Caller) -> Vec<&'static ToolDef>
 /// and no structured content. Clients validate structured content against the tool's output
 /// schema even when `isError` is set (the official TypeScript SDK does), and the envelope is
 /// not the tool's output type.
-pub fn error_result(e: &ApiError) -> CallToolResult {
+fn error_result(e: &ApiError) -> CallToolResult {
     let details: Vec<Value> = e
         .details
         .iter()
