@@ -4,6 +4,7 @@
 Usage: mcp_latency.py HOST:PORT TOKEN [CALLS] [TOOL]
 initialize, notifications/initialized, then CALLS `tools/call TOOL {}` with the session id, one
 after the other on the same socket; prints p50/p90/p99/max in milliseconds.
+With TOOL = `GET /api/v1/...`: CALLS sequential REST GETs of that path instead, for comparison.
 """
 import http.client
 import json
@@ -21,6 +22,31 @@ headers = {
     "Content-Type": "application/json",
     "Accept": "application/json, text/event-stream",
 }
+
+
+def report(what, latencies):
+    q = statistics.quantiles(latencies, n=100, method="inclusive")
+    print(f"{len(latencies)} sequential {what}, one connection: "
+          f"p50 {q[49]:.2f} ms  p90 {q[89]:.2f} ms  p99 {q[98]:.2f} ms  max {max(latencies):.2f} ms")
+
+
+if tool.startswith("GET /"):
+    path = tool[4:]
+    latencies = []
+    sock = None
+    for _ in range(calls):
+        start = time.perf_counter()
+        conn.request("GET", path, headers={"Authorization": f"Bearer {token}"})
+        r = conn.getresponse()
+        data = r.read()
+        latencies.append((time.perf_counter() - start) * 1000)
+        if r.status != 200:
+            sys.exit(f"GET {path}: HTTP {r.status}: {data[:300]!r}")
+        sock = sock or conn.sock
+        if conn.sock is not sock:
+            sys.exit("the connection was not kept alive")
+    report(f"GET {path}", latencies)
+    sys.exit(0)
 
 
 def post(body, extra=None):
@@ -54,6 +80,4 @@ if conn.sock is not sock:
     sys.exit("the connection was not kept alive")
 conn.request("DELETE", "/mcp", headers={**headers, **extra})
 conn.getresponse().read()
-q = statistics.quantiles(latencies, n=100, method="inclusive")
-print(f"{calls} sequential tools/call {tool}, one connection: "
-      f"p50 {q[49]:.2f} ms  p90 {q[89]:.2f} ms  p99 {q[98]:.2f} ms  max {max(latencies):.2f} ms")
+report(f"tools/call {tool}", latencies)

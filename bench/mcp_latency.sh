@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # MCP over streamable HTTP: latency of sequential `tools/call` requests on one keep-alive
-# connection (the cost an agent pays per tool call), against a release `kaizen serve`.
+# connection (the cost an agent pays per tool call), against a release `kaizen serve`; and the
+# same operation over REST (`GET /api/v1/org`) the same way, side by side.
 # Needs python3 (bench/mcp_latency.py, standard library only).
 # Usage: bench/mcp_latency.sh [CALLS] [ROUNDS]   (default 200 calls, 3 rounds)
 # KAIZEN=path/to/kaizen runs another binary (to compare builds); NO_BUILD=1 skips the build.
@@ -33,4 +34,6 @@ done
 for r in $(seq "$ROUNDS"); do
   printf 'round %s: ' "$r"
   python3 "$ROOT/bench/mcp_latency.py" "$ADDR" "$TOKEN" "$CALLS" kaizen_org_current
+  printf 'round %s: ' "$r"
+  python3 "$ROOT/bench/mcp_latency.py" "$ADDR" "$TOKEN" "$CALLS" "GET /api/v1/org"
 done
