@@ -22,6 +22,7 @@ export HOME="$DIR"
 "$KAIZEN" org init >/dev/null
 TOKEN=$("$KAIZEN" token create --principal bench --kind agent --cap 'org:read' --as bench --json 2>/dev/null \
   | python3 -c 'import json,sys; print(json.load(sys.stdin)["secret"])')
+: > serve.log
 "$KAIZEN" serve --bind 127.0.0.1:0 2> serve.log &
 SERVER=$!
 ADDR=""
