@@ -32,29 +32,40 @@ struct Sandbox {
 
 impl Sandbox {
     fn new() -> Self {
+        Self::build(true)
+    }
+
+    /// The standard org and the tokens, without signals.
+    fn bare() -> Self {
+        Self::build(false)
+    }
+
+    fn build(signals: bool) -> Self {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let end = Utc::now()
             .duration_trunc(TimeDelta::hours(1))
             .expect("truncating now")
             .to_rfc3339();
         let run = |args: &[&str]| kaizen(dir.path(), args, &[ENABLED]).ok();
-        run(&[
-            "sim",
-            "generate",
-            "--agents",
-            "20",
-            "--days",
-            "8",
-            "--seed",
-            "3",
-            "--inject",
-            "budget-overrun",
-            "--end",
-            &end,
-            "--output",
-            "data.ndjson",
-        ]);
-        run(&["ingest", "data.ndjson"]);
+        if signals {
+            run(&[
+                "sim",
+                "generate",
+                "--agents",
+                "20",
+                "--days",
+                "8",
+                "--seed",
+                "3",
+                "--inject",
+                "budget-overrun",
+                "--end",
+                &end,
+                "--output",
+                "data.ndjson",
+            ]);
+            run(&["ingest", "data.ndjson"]);
+        }
         run(&["org", "init"]);
         let token = |principal: &str, kind: &str, cap: &str| {
             let created = run(&[
@@ -131,13 +142,22 @@ struct Server {
 
 impl Server {
     fn start(dir: &Path) -> Self {
-        let mut child = Command::new(KAIZEN)
-            .args(["serve", "--bind", "127.0.0.1:0"])
+        Self::start_with(dir, &[])
+    }
+
+    /// [`Server::start`] with extra environment (configuration overrides).
+    fn start_with(dir: &Path, env: &[(&str, &str)]) -> Self {
+        let mut cmd = Command::new(KAIZEN);
+        cmd.args(["serve", "--bind", "127.0.0.1:0"])
             .current_dir(dir)
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", dir)
-            .env(ENABLED.0, ENABLED.1)
+            .env(ENABLED.0, ENABLED.1);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -219,13 +239,18 @@ fn ok(result: &CallToolResult) -> Value {
         .expect("structured content")
 }
 
-/// The error body of a failed call: asserts `isError` and the code.
+/// The error body of a failed call: asserts `isError`, no structured content (a strict client
+/// validates it against the tool's output schema), and the code of the envelope in the text.
 fn error(result: &CallToolResult, code: &str) -> Value {
     assert_eq!(result.is_error, Some(true), "{result:?}");
-    let body = result
-        .structured_content
-        .clone()
-        .expect("structured content");
+    assert_eq!(result.structured_content, None, "{result:?}");
+    let text = result
+        .content
+        .iter()
+        .find_map(|c| c.as_text().map(|t| t.text.clone()))
+        .unwrap_or_else(|| panic!("no text content: {result:?}"));
+    let body: Value = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("the error text is not JSON ({e}): {text}"));
     assert_eq!(body["error"]["code"], json!(code), "{body:#}");
     body["error"].clone()
 }
@@ -536,6 +561,172 @@ async fn streamable_http_needs_a_token_and_scopes_like_stdio() {
     for c in [human, agent] {
         let _ = c.cancel().await;
     }
+}
+
+/// One raw `/mcp` request: method, token, extra headers, body; returns the status, the
+/// `mcp-session-id` header and the body.
+fn raw(
+    server: &Server,
+    method: &str,
+    token: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> (u16, Option<String>, String) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let url = server.url("/mcp");
+    let mut response = match body {
+        Some(body) => {
+            let mut req = agent
+                .post(&url)
+                .header("Authorization", &format!("Bearer {token}"))
+                .header("Content-Type", "application/json")
+                .header("Accept", "application/json, text/event-stream");
+            for (k, v) in headers {
+                req = req.header(*k, *v);
+            }
+            req.send(body)
+        }
+        None => {
+            assert_eq!(method, "DELETE");
+            let mut req = agent
+                .delete(&url)
+                .header("Authorization", &format!("Bearer {token}"));
+            for (k, v) in headers {
+                req = req.header(*k, *v);
+            }
+            req.call()
+        }
+    }
+    .unwrap_or_else(|e| panic!("{method} /mcp: {e}"));
+    let session = response
+        .headers()
+        .get("mcp-session-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let status = response.status().as_u16();
+    let text = response.body_mut().read_to_string().unwrap_or_default();
+    (status, session, text)
+}
+
+const INITIALIZE: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#;
+const INITIALIZED: &str = r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#;
+const TOOLS_LIST: &str = r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#;
+
+fn envelope_code(body: &str) -> String {
+    let v: Value = serde_json::from_str(body)
+        .unwrap_or_else(|e| panic!("not the error envelope ({e}): {body}"));
+    v["error"]["code"].as_str().unwrap_or_default().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_sessions_belong_to_their_token_delete_answers_204_and_origins_are_checked() {
+    let sb = Sandbox::bare();
+    let server = Server::start(sb.dir.path());
+    let version = [("MCP-Protocol-Version", "2025-06-18")];
+
+    // The human opens a session and uses it.
+    let (status, session, body) = raw(&server, "POST", &sb.human, &[], Some(INITIALIZE));
+    assert_eq!(status, 200, "{body}");
+    let session = session.expect("an mcp-session-id");
+    let mine = [
+        ("mcp-session-id", session.as_str()),
+        ("MCP-Protocol-Version", "2025-06-18"),
+    ];
+    let (status, _, body) = raw(&server, "POST", &sb.human, &mine, Some(INITIALIZED));
+    assert_eq!(status, 202, "{body}");
+    let (status, _, body) = raw(&server, "POST", &sb.human, &mine, Some(TOOLS_LIST));
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("kaizen_proposals_approve"), "{body}");
+
+    // Another token (valid, even a human one) cannot use it, nor close it.
+    for other in [&sb.agent, &sb.reader] {
+        let (status, _, body) = raw(&server, "POST", other, &mine, Some(TOOLS_LIST));
+        assert_eq!(status, 403, "{body}");
+        assert_eq!(envelope_code(&body), "forbidden", "{body}");
+        assert!(body.contains("another token"), "{body}");
+        let (status, _, body) = raw(&server, "DELETE", other, &mine, None);
+        assert_eq!(status, 403, "{body}");
+    }
+    // A session id this server never issued: 404 with the envelope.
+    let unknown = [
+        ("mcp-session-id", "not-a-session"),
+        ("MCP-Protocol-Version", "2025-06-18"),
+    ];
+    let (status, _, body) = raw(&server, "POST", &sb.human, &unknown, Some(TOOLS_LIST));
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(envelope_code(&body), "not_found", "{body}");
+
+    // Its owner closes it: 204 (not 202); the id is unknown afterwards.
+    let (status, _, body) = raw(&server, "DELETE", &sb.human, &mine, None);
+    assert_eq!(status, 204, "{body}");
+    let (status, _, body) = raw(&server, "POST", &sb.human, &mine, Some(TOOLS_LIST));
+    assert_eq!(status, 404, "{body}");
+
+    // Origin: none by default, so any browser origin is refused (403, envelope, key named),
+    // even the server's own; requests without Origin pass (above).
+    let own = format!("http://{}", server.addr);
+    for origin in ["https://evil.example", own.as_str(), "null"] {
+        let (status, session, body) = raw(
+            &server,
+            "POST",
+            &sb.human,
+            &[("Origin", origin), version[0]],
+            Some(INITIALIZE),
+        );
+        assert_eq!(status, 403, "{origin}: {body}");
+        assert_eq!(envelope_code(&body), "forbidden", "{body}");
+        assert!(body.contains("mcp.allowed_origins"), "{body}");
+        assert!(session.is_none());
+    }
+    drop(server);
+
+    // With an allow-list: listed origins pass (default port implied), others are refused.
+    let server = Server::start_with(
+        sb.dir.path(),
+        &[(
+            "KAIZEN__MCP__ALLOWED_ORIGINS",
+            "[https://app.example.com, http://localhost:*]",
+        )],
+    );
+    for (origin, allowed) in [
+        ("https://app.example.com", true),
+        ("https://APP.example.com:443", true),
+        ("http://localhost:5173", true),
+        ("https://app.example.com:8443", false),
+        ("http://app.example.com", false),
+        ("https://evil.example", false),
+    ] {
+        let (status, _, body) = raw(
+            &server,
+            "POST",
+            &sb.human,
+            &[("Origin", origin)],
+            Some(INITIALIZE),
+        );
+        assert_eq!(status, if allowed { 200 } else { 403 }, "{origin}: {body}");
+    }
+}
+
+#[test]
+fn an_invalid_allowed_origin_is_a_configuration_error_naming_the_key() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let run = kaizen(
+        dir.path(),
+        &["serve", "--bind", "127.0.0.1:0"],
+        &[(
+            "KAIZEN__MCP__ALLOWED_ORIGINS",
+            "[https://ok.example, app.example.com]",
+        )],
+    )
+    .code_is(2);
+    assert!(
+        run.stderr().contains("mcp.allowed_origins[1]"),
+        "{}",
+        run.stderr()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -91,6 +91,10 @@ pub struct McpConfig {
     /// `Host` header values `/mcp` accepts (DNS-rebinding protection); add the server's public
     /// name when it is reached by one. Loopback names by default.
     pub allowed_hosts: Vec<String>,
+    /// Browser origins (`scheme://host[:port]`, port `*` for any) whose requests `/mcp`
+    /// accepts. A request with an `Origin` header not in the list is refused; requests without
+    /// one (non-browser clients) pass. Empty by default: no browser page may call `/mcp`.
+    pub allowed_origins: Vec<String>,
 }
 
 impl Default for McpConfig {
@@ -105,6 +109,7 @@ impl Default for McpConfig {
                 "127.0.0.1".to_owned(),
                 "::1".to_owned(),
             ],
+            allowed_origins: Vec::new(),
         }
     }
 }
@@ -135,6 +140,78 @@ impl McpConfig {
                 "a host name is blank".to_owned(),
             );
         }
+        for (i, o) in self.allowed_origins.iter().enumerate() {
+            if Self::parse_origin(o, true).is_none() {
+                v.push(
+                    format!("{at}.allowed_origins[{i}]"),
+                    format!(
+                        "expected an origin `scheme://host` or `scheme://host:port` (port `*` \
+                         for any), found {o:?}"
+                    ),
+                );
+            }
+        }
+    }
+
+    /// Whether a request with the header `Origin: origin` may use `/mcp`: the origin is one of
+    /// [`McpConfig::allowed_origins`]. Scheme and host compare case-insensitively, a missing
+    /// port is the scheme's default (80 for `http`, 443 for `https`), and an entry's port `*`
+    /// matches any port.
+    pub fn allows_origin(&self, origin: &str) -> bool {
+        let Some(o) = Self::parse_origin(origin, false) else {
+            return false;
+        };
+        self.allowed_origins
+            .iter()
+            .filter_map(|a| Self::parse_origin(a, true))
+            .any(|a| a.0 == o.0 && a.1 == o.1 && (a.2.is_none() || a.2 == o.2))
+    }
+
+    /// `scheme://host[:port]` as (scheme, host, port), lower-cased, the port defaulted by the
+    /// scheme (`Some(0)` when it has no default and none is given); `None` port for `:*` when
+    /// `wildcard` allows it. `None` when `s` is not such an origin.
+    fn parse_origin(s: &str, wildcard: bool) -> Option<(String, String, Option<u16>)> {
+        let (scheme, rest) = s.trim().split_once("://")?;
+        let valid_scheme = scheme
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic())
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+        if !valid_scheme {
+            return None;
+        }
+        let scheme = scheme.to_ascii_lowercase();
+        // The host ends at a `:` (port), except inside an IPv6 literal `[…]`.
+        let (host, port) = if let Some(v6) = rest.strip_prefix('[') {
+            let (inner, after) = v6.split_once(']')?;
+            (format!("[{inner}]"), after)
+        } else {
+            match rest.find(':') {
+                Some(i) => (rest[..i].to_owned(), &rest[i..]),
+                None => (rest.to_owned(), ""),
+            }
+        };
+        let host_ok = !host.is_empty() && !host.contains(['/', '?', '#', '@', ' ']) && host != "[]";
+        if !host_ok {
+            return None;
+        }
+        let port = match port {
+            "" => Some(match scheme.as_str() {
+                "http" | "ws" => 80,
+                "https" | "wss" => 443,
+                _ => 0,
+            }),
+            ":*" if wildcard => None,
+            p => Some(
+                p.strip_prefix(':')?
+                    .parse::<u16>()
+                    .ok()
+                    .filter(|p| *p > 0)?,
+            ),
+        };
+        Some((scheme, host.to_ascii_lowercase(), port))
     }
 }
 

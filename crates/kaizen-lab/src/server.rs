@@ -120,8 +120,11 @@ impl LabServer {
                         kaizen_server::serve(st, listener, shutdown).await
                     } else {
                         let app = kaizen_server::router(st);
+                        // TCP_NODELAY as in `kaizen_server::serve`.
                         axum::serve(
-                            listener,
+                            axum::serve::ListenerExt::tap_io(listener, |tcp| {
+                                let _ = tcp.set_nodelay(true);
+                            }),
                             app.into_make_service_with_connect_info::<SocketAddr>(),
                         )
                         .with_graceful_shutdown(shutdown)

@@ -196,18 +196,26 @@ pub fn first_start_token(state: &AppState) -> Result<Option<String>, ApiError> {
     Ok(Some(issued.secret))
 }
 
-/// Serves `state` on `listener` until `shutdown` resolves, with the background loop.
+/// Serves `state` on `listener` until `shutdown` resolves, with the background loop. Every
+/// accepted socket gets `TCP_NODELAY`: a response written in more than one piece (headers, then
+/// body or SSE events) would otherwise wait for the client's delayed ACK (about 40 ms) on a
+/// reused keep-alive connection.
 pub async fn serve(
     state: Arc<AppState>,
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    use axum::serve::ListenerExt;
     telemetry::init();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let loop_task = tokio::spawn(background::run(Arc::clone(&state), stop_rx));
     let app = router(Arc::clone(&state));
     let result = axum::serve(
-        listener,
+        listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::warn!(error = %e, "cannot set TCP_NODELAY on an accepted socket");
+            }
+        }),
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown({

@@ -14,11 +14,16 @@
 //!   CLI take — so it is authorised, rate-limited and audited the same way (`via: "mcp"` in the
 //!   audit detail).
 //! * Every failure of a call (bad arguments, a refused capability, a guard rejection, an
-//!   internal error) is a tool result with `isError: true` and a structured body
-//!   `{"error": {"code", "message", "details"}}`, the REST error envelope; protocol errors are
-//!   only for protocol problems (an unknown tool name, a missing token).
+//!   internal error) is a tool result with `isError: true` whose text content is the REST error
+//!   envelope `{"error": {"code", "message", "details"}}` as JSON, with no structured content
+//!   (strict clients validate structured content against the output schema even on errors);
+//!   protocol errors are only for protocol problems (an unknown tool name, a missing token).
+//! * Over HTTP ([`http_service`], [`require_token`]): a request with an `Origin` outside
+//!   `mcp.allowed_origins` is refused (403), one without a valid token too (401), a session is
+//!   bound to the token that opened it, and `DELETE` of a session answers 204.
 
-use std::sync::{Arc, OnceLock};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use axum::http::{HeaderMap, StatusCode};
 use kaizen_core::auth::Action;
@@ -29,6 +34,8 @@ use rmcp::model::{
     ToolAnnotations,
 };
 use rmcp::service::RequestContext;
+use rmcp::transport::streamable_http_server::session::SessionManager;
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::{ErrorData, RoleServer, ServerHandler};
 use schemars::generate::SchemaSettings;
 use serde_json::{Value, json};
@@ -37,6 +44,9 @@ use kaizen_service::{Principal, ServiceError, Via};
 
 use crate::error::ApiError;
 use crate::{AppState, blocking};
+
+/// The header naming an MCP session.
+const SESSION_HEADER: &str = "mcp-session-id";
 
 /// How a legacy signal tool shapes the operation it calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,12 +147,13 @@ fn standalone(
 ) -> Value {
     let mut g = schemars::SchemaGenerator::new(settings);
     let mut root = f(&mut g).to_value();
-    let defs = g.take_definitions(true);
+    let mut defs = g.take_definitions(true);
     if let Some(name) = root
         .get("$ref")
         .and_then(Value::as_str)
         .and_then(|r| r.strip_prefix("#/$defs/"))
-        && let Some(def) = defs.get(name)
+        .map(str::to_owned)
+        && let Some(def) = defs.get(&name)
     {
         let mut resolved = def.clone();
         if let (Some(obj), Some(extra)) = (resolved.as_object_mut(), root.as_object()) {
@@ -153,13 +164,61 @@ fn standalone(
             }
         }
         root = resolved;
+        // The root is inlined: keep no unused copy of it in `$defs` (a recursive type still
+        // refers to it, and keeps it).
+        let reference = format!("\"#/$defs/{name}\"");
+        let referred = root.to_string().contains(&reference)
+            || defs
+                .iter()
+                .any(|(k, v)| *k != name && v.to_string().contains(&reference));
+        if !referred {
+            defs.remove(&name);
+        }
     }
     if !defs.is_empty()
         && let Some(obj) = root.as_object_mut()
     {
         obj.insert("$defs".to_owned(), Value::Object(defs));
     }
+    // Only formats JSON Schema validators know (the OpenAPI document's rule).
+    crate::openapi::standard_formats(&mut root);
     root
+}
+
+/// `schema` without the `$defs` entries nothing refers to (a legacy tool's projection of the
+/// snapshot keeps only one domain's).
+fn prune_defs(mut schema: Value) -> Value {
+    let Some(defs) = schema
+        .as_object_mut()
+        .and_then(|o| o.remove("$defs"))
+        .and_then(|d| match d {
+            Value::Object(m) => Some(m),
+            _ => None,
+        })
+    else {
+        return schema;
+    };
+    let refers = |v: &Value, name: &str| v.to_string().contains(&format!("\"#/$defs/{name}\""));
+    let mut kept: Vec<String> = Vec::new();
+    let mut todo: Vec<&Value> = vec![&schema];
+    while let Some(v) = todo.pop() {
+        for (name, def) in &defs {
+            if !kept.contains(name) && refers(v, name) {
+                kept.push(name.clone());
+                todo.push(def);
+            }
+        }
+    }
+    let kept: serde_json::Map<String, Value> = defs
+        .into_iter()
+        .filter(|(name, _)| kept.contains(name))
+        .collect();
+    if !kept.is_empty()
+        && let Some(o) = schema.as_object_mut()
+    {
+        o.insert("$defs".to_owned(), Value::Object(kept));
+    }
+    schema
 }
 
 fn is_object_schema(schema: &Value) -> bool {
@@ -237,10 +296,14 @@ fn build(name: String, op: &'static Operation, legacy: bool, shape: Shape, text:
         .destructive(op.destructive)
         .idempotent(op.idempotent)
         .open_world(false);
-    let tool = Tool::new(name.clone(), description, Arc::new(object(input)))
-        .with_raw_output_schema(Arc::new(object(output)))
-        .with_title(op.summary)
-        .with_annotations(annotations);
+    let tool = Tool::new(
+        name.clone(),
+        description,
+        Arc::new(object(prune_defs(input))),
+    )
+    .with_raw_output_schema(Arc::new(object(prune_defs(output))))
+    .with_title(op.summary)
+    .with_annotations(annotations);
     ToolDef {
         name,
         op,
@@ -313,16 +376,20 @@ pub fn visible_tools(state: &AppState, caller: &Principal) -> Vec<&'static ToolD
         .collect()
 }
 
-/// The tool result of a failure: `isError` with the REST error envelope as structured content.
+/// The tool result of a failure: `isError` with the REST error envelope as JSON text content
+/// and no structured content. Clients validate structured content against the tool's output
+/// schema even when `isError` is set (the official TypeScript SDK does), and the envelope is
+/// not the tool's output type.
 fn error_result(e: &ApiError) -> CallToolResult {
     let details: Vec<Value> = e
         .details
         .iter()
         .map(|d| json!({"field": d.field, "message": d.message}))
         .collect();
-    CallToolResult::structured_error(json!({
+    let envelope = json!({
         "error": {"code": e.code, "message": e.message, "details": details}
-    }))
+    });
+    CallToolResult::error(vec![rmcp::model::ContentBlock::text(envelope.to_string())])
 }
 
 fn shape_output(tool: &ToolDef, value: Value) -> Value {
@@ -482,16 +549,47 @@ impl ServerHandler for KaizenMcp {
     }
 }
 
-/// The streamable HTTP service mounted at `/mcp`: each request must carry a valid bearer token
-/// (checked again by every call, so a revoked token stops working at once), and rmcp's
-/// `Host` validation (DNS-rebinding protection) is on with `mcp.allowed_hosts`.
+/// The most MCP sessions whose principal `/mcp` remembers at once; a new session beyond it is
+/// refused (503) until sessions end.
+pub const MAX_SESSIONS: usize = 4096;
+
+/// Which token opened each live MCP session (`mcp-session-id` → token id).
+struct Sessions {
+    manager: Arc<LocalSessionManager>,
+    owners: Mutex<HashMap<Arc<str>, String>>,
+}
+
+impl Sessions {
+    fn owners(&self) -> MutexGuard<'_, HashMap<Arc<str>, String>> {
+        self.owners.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Forgets the sessions rmcp has closed (idle timeout, shutdown).
+    async fn prune(&self) {
+        let ids: Vec<Arc<str>> = self.owners().keys().cloned().collect();
+        let mut gone = Vec::new();
+        for id in ids {
+            if !self.manager.has_session(&id).await.unwrap_or(false) {
+                gone.push(id);
+            }
+        }
+        let mut owners = self.owners();
+        for id in gone {
+            owners.remove(&id);
+        }
+    }
+}
+
+/// The streamable HTTP service mounted at `/mcp`, behind [`require_token`]:
+///
+/// * rmcp's `Host` validation (DNS-rebinding protection) is on with `mcp.allowed_hosts`;
+/// * a session is bound to the token that opened it: a request naming a session with another
+///   token is refused (403), one naming a session this server does not know is 404;
+/// * closing a session (`DELETE` with its `mcp-session-id`) answers 204.
 pub fn http_service(
     state: Arc<AppState>,
     shutdown: tokio_util::sync::CancellationToken,
-) -> rmcp::transport::streamable_http_server::StreamableHttpService<
-    KaizenMcp,
-    rmcp::transport::streamable_http_server::session::local::LocalSessionManager,
-> {
+) -> axum::Router {
     use rmcp::transport::streamable_http_server::{
         StreamableHttpServerConfig, StreamableHttpService,
     };
@@ -501,22 +599,141 @@ pub fn http_service(
         .with_max_request_body_bytes(limit)
         .with_cancellation_token(shutdown);
     let handler = KaizenMcp::per_request(state);
-    StreamableHttpService::new(move || Ok(handler.clone()), Default::default(), config)
+    let manager = Arc::new(LocalSessionManager::default());
+    let service =
+        StreamableHttpService::new(move || Ok(handler.clone()), Arc::clone(&manager), config);
+    let sessions = Arc::new(Sessions {
+        manager,
+        owners: Mutex::new(HashMap::new()),
+    });
+    axum::Router::new()
+        .fallback_service(service)
+        .layer(axum::middleware::from_fn_with_state(
+            sessions,
+            bind_sessions,
+        ))
 }
 
-/// Refuses an `/mcp` request without a valid bearer token with 401 and the error envelope,
-/// before rmcp sees it.
-pub async fn require_token(
-    axum::extract::State(state): axum::extract::State<Arc<AppState>>,
+/// The session binding of [`http_service`]; runs after [`require_token`], which leaves the
+/// authenticated [`Principal`] in the request's extensions.
+async fn bind_sessions(
+    axum::extract::State(sessions): axum::extract::State<Arc<Sessions>>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
+    let Some(token) = request
+        .extensions()
+        .get::<Principal>()
+        .map(|c| c.auth.token_id.clone())
+    else {
+        return ApiError::unauthorized("missing bearer token (Authorization: Bearer kz_…)")
+            .into_response();
+    };
+    let named: Option<Arc<str>> = request
+        .headers()
+        .get(SESSION_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(Arc::from);
+    let delete = request.method() == axum::http::Method::DELETE;
+    if let Some(id) = &named {
+        let owner = sessions.owners().get(id).cloned();
+        match owner {
+            None => {
+                return ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    "not_found",
+                    "no such MCP session (mcp-session-id); initialize a new one",
+                )
+                .into_response();
+            }
+            Some(owner) if owner != token => {
+                return ApiError::forbidden(
+                    "forbidden",
+                    "this MCP session (mcp-session-id) was opened with another token",
+                )
+                .into_response();
+            }
+            Some(_) => {}
+        }
+    }
+    let mut response = next.run(request).await;
+    match &named {
+        Some(id) if delete && response.status().is_success() => {
+            sessions.owners().remove(id);
+            if response.status() == StatusCode::ACCEPTED {
+                *response.status_mut() = StatusCode::NO_CONTENT;
+            }
+        }
+        Some(_) => {}
+        None => {
+            let opened: Option<Arc<str>> = response
+                .headers()
+                .get(SESSION_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .map(Arc::from);
+            if let Some(id) = opened {
+                sessions.prune().await;
+                let full = {
+                    let mut owners = sessions.owners();
+                    if owners.len() >= MAX_SESSIONS {
+                        true
+                    } else {
+                        owners.insert(Arc::clone(&id), token);
+                        false
+                    }
+                };
+                if full {
+                    let _ = sessions.manager.close_session(&id).await;
+                    return ApiError::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "unavailable",
+                        format!(
+                            "too many open MCP sessions ({MAX_SESSIONS}); close one (DELETE /mcp) \
+                             or retry later"
+                        ),
+                    )
+                    .into_response();
+                }
+            }
+        }
+    }
+    response
+}
+
+/// Refuses an `/mcp` request before rmcp sees it, with the error envelope: 403 when it carries
+/// an `Origin` header that is not in `mcp.allowed_origins` (requests without one pass), 401
+/// without a valid bearer token. Leaves the authenticated [`Principal`] in the request's
+/// extensions for the session binding.
+pub async fn require_token(
+    axum::extract::State(state): axum::extract::State<Arc<AppState>>,
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if let Some(origin) = request.headers().get(axum::http::header::ORIGIN) {
+        let allowed = origin
+            .to_str()
+            .is_ok_and(|o| state.config.mcp.allows_origin(o));
+        if !allowed {
+            return ApiError::forbidden(
+                "forbidden",
+                format!(
+                    "the Origin {} is not allowed to use /mcp (mcp.allowed_origins)",
+                    String::from_utf8_lossy(origin.as_bytes())
+                ),
+            )
+            .into_response();
+        }
+    }
     let headers = request.headers().clone();
     let st = Arc::clone(&state);
-    let checked = blocking(move || st.authenticate(&headers, Via::Mcp).map(|_| ())).await;
+    let checked = blocking(move || st.authenticate(&headers, Via::Mcp)).await;
     match checked {
-        Ok(()) => next.run(request).await,
+        Ok(caller) => {
+            request.extensions_mut().insert(caller);
+            next.run(request).await
+        }
         Err(e) => e.into_response(),
     }
 }

@@ -232,3 +232,56 @@ fn every_operation_is_one_tool_and_one_rest_operation_with_the_same_schemas() {
         }
     }
 }
+
+/// Every `format` keyword anywhere in `v` (outside literal values).
+fn formats(v: &Value, out: &mut BTreeSet<String>) {
+    match v {
+        Value::Object(o) => {
+            if let Some(Value::String(f)) = o.get("format") {
+                out.insert(f.clone());
+            }
+            for (k, x) in o {
+                if !matches!(k.as_str(), "const" | "enum" | "default" | "examples") {
+                    formats(x, out);
+                }
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|x| formats(x, out)),
+        _ => {}
+    }
+}
+
+#[test]
+fn tool_schemas_use_standard_formats_and_keep_no_unused_root_copy() {
+    for tool in all_tools() {
+        for (which, schema) in [
+            ("input", tool.tool.input_schema.as_ref()),
+            (
+                "output",
+                tool.tool.output_schema.as_deref().unwrap_or(&Map::new()),
+            ),
+        ] {
+            let schema = Value::Object(schema.clone());
+            let mut found = BTreeSet::new();
+            formats(&schema, &mut found);
+            assert!(
+                found.iter().all(|f| f == "date-time"),
+                "{} {which}: non-standard formats {found:?}",
+                tool.name
+            );
+            let text = schema.to_string();
+            for name in schema["$defs"]
+                .as_object()
+                .map(|d| d.keys())
+                .into_iter()
+                .flatten()
+            {
+                assert!(
+                    text.contains(&format!("\"#/$defs/{name}\"")),
+                    "{} {which}: $defs.{name} is never referred to",
+                    tool.name
+                );
+            }
+        }
+    }
+}
