@@ -4,6 +4,7 @@
 //!
 //! The fixtures under `tests/fixtures/` are hand-written; the expected values below are
 //! computed by hand from them (see the comments next to each assertion).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
 use std::collections::BTreeMap;
 use std::io::Write;

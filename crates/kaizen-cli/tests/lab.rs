@@ -1,5 +1,6 @@
 //! `kaizen sim run` and `kaizen sim suite` end to end: the real binary runs a scenario with and
 //! without the loop and reports; bad scenario files exit 2 naming the field.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! The MCP server, spoken to with rmcp's client: over stdio (`kaizen mcp --token-file F`, the
 //! real binary as a child process) and over streamable HTTP (`/mcp` of a real `kaizen serve`).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
 mod common;
 

@@ -6,6 +6,7 @@
 //!
 //! Needs `node` and `npm ci --prefix crates/kaizen-cli/tests/mcp-ts`. Without them the test
 //! prints a notice and passes, unless `KAIZEN_REQUIRE_NODE_TESTS=1` (CI) makes it fail.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! End-to-end tests of `kaizen org …` with the real binary: each test runs in its own temporary
 //! directory with a clean environment (only PATH and HOME), so the default actor is `cli`.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
 mod common;
 

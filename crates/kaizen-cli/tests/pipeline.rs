@@ -12,6 +12,7 @@
 //! hour; the numbers that depend on the calendar (the weekday mix of the window) are checked
 //! against `kaizen rules eval` and `kaizen snapshot` over the cycle's own window rather than
 //! against constants.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
 mod common;
 

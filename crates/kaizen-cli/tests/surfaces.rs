@@ -2,6 +2,7 @@
 //! answers the same there, and every write is audited the same way whichever adapter it came
 //! through — the property the one gate (`kaizen_service::Kaizen`) exists for. Real binary, real
 //! `kaizen serve` on loopback, rmcp's client over streamable HTTP.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
 mod common;
 

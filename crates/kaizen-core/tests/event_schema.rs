@@ -6,6 +6,7 @@
 //! ```text
 //! KAIZEN_BLESS=1 cargo test -p kaizen-core --test event_schema
 //! ```
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;

@@ -1,4 +1,5 @@
 //! `mcp.allowed_origins`: which browser origins `/mcp` accepts, and the validation of the list.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
 use kaizen_core::config::{KaizenConfig, McpConfig};
 

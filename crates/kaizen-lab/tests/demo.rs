@@ -1,4 +1,5 @@
 //! `kaizen demo` and `--target` against real servers on loopback.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
 use std::sync::Mutex;
 

@@ -3,6 +3,7 @@
 //! reviewer. The organisations are shrunk (`with_overrides`) so the fast subset stays within
 //! the test budget; `cargo test --release -p kaizen-lab -- --ignored` runs the shipped suite at
 //! full size and checks every scenario's expectations.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
 use std::path::PathBuf;
 

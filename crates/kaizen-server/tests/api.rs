@@ -2,6 +2,7 @@
 //! SQLite file, with a manual clock, tokens issued in the store and a synchronous `ureq`
 //! client. Every refused write is checked to have changed nothing in the store and, where the
 //! caller was authenticated, to have left a `refused` audit entry.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
 mod common;
 

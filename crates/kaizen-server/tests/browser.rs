@@ -9,6 +9,7 @@
 //!
 //! The browser test needs `chromium` and `chromedriver` (Debian: `chromium`,
 //! `chromium-driver`); without them it fails, saying so, unless `KAIZEN_SKIP_BROWSER=1`.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
 use std::net::{SocketAddr, TcpListener as StdListener, TcpStream};
 use std::path::{Path, PathBuf};

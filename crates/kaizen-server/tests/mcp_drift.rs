@@ -1,5 +1,6 @@
 //! The MCP tool list and the REST OpenAPI document describe the same operations with the same
 //! schemas: both are generated from the operation registry, and this test holds them to it.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
 use std::collections::{BTreeMap, BTreeSet};
 

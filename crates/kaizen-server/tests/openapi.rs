@@ -3,6 +3,7 @@
 //! (schemars' `uint32`, `int64`, `double` … are not JSON Schema formats), no component nothing
 //! refers to, and the ranges and enums of the inputs. Over HTTP, an out-of-range `limit` is a
 //! 400 naming `limit` (it used to be clamped), and so are `confidence` and an unknown status.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
 mod common;
 

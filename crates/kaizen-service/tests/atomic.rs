@@ -3,6 +3,7 @@
 //! file by a second connection, as an outside fault would strike) leaves nothing half done, and
 //! the same human's retry succeeds once the failure is gone. A *policy* refusal of the rollout
 //! start still leaves the approval standing.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
 mod common;
 

@@ -3,6 +3,7 @@
 //! `limit` (never clamped), `confidence` or `hours`, an unknown status or state, an unknown
 //! field, a blank reason, a `confirm` that is not `true`. And the schemas say so: every value
 //! refused here is invalid against the input's JSON Schema and every value accepted is valid.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
 use kaizen_core::auth::Grant;
 use kaizen_service::ops::{

@@ -2,6 +2,7 @@
 //! overrun → cycle → a config proposal computed from the current org → human approval, which
 //! starts its rollout → clean data over the observation window → applied as exactly one new
 //! org version → rollback; plus the safety refusals and the scheduler.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
 mod common;
 

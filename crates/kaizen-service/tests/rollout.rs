@@ -5,6 +5,7 @@
 //! durability across a restart and a crash mid-rollback, A/B isolation of the effective
 //! configs, plan validation, conflicts, and a failing rollback mutator (compensation, alert,
 //! human retry).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
 mod common;
 

@@ -9,6 +9,7 @@
 //! every sample, one at a time, is replaced by a value no field produces: the schema must reject
 //! each, so no produced field is undescribed or described as "anything". Optional fields must
 //! be seen both with a value and as `null`, so both halves of their schemas are exercised.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
 mod common;
 

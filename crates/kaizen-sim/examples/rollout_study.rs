@@ -3,6 +3,7 @@
 //! −10 % quality before/after, −10 % quality A/B; 1000 runs each, default configuration).
 //!
 //! `cargo run --release -p kaizen-sim --example rollout_study`
+#![allow(clippy::unwrap_used, clippy::expect_used)] // an example, not product code
 
 use std::time::Instant;
 

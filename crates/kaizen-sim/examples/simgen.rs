@@ -1,4 +1,5 @@
 //! Quick manual driver: `cargo run --release -p kaizen-sim --example simgen -- AGENTS DAYS [FAULT...] > out.ndjson`.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // an example, not product code
 
 use std::io::Write;
 use std::time::Instant;

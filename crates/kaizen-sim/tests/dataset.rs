@@ -1,4 +1,5 @@
 //! Format and invariants of generated datasets: determinism, order, ids, schema round trip.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
 mod common;
 

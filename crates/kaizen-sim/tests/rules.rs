@@ -1,5 +1,6 @@
 //! The healthy baseline trips no built-in rule over the last 7 days; each fault trips its rule
 //! and only its rule, and the affected metric declines from the first to the second half.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
 mod common;
 

@@ -5,6 +5,7 @@
 //! most `statistical_significance_level` of the time (and the naive repeated Welch test does
 //! worse); with a true 10 % quality drop, 20 agents and 48 h of realistic volume, it rolls back
 //! in at least 80 % of runs.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
 use kaizen_core::config::KaizenConfig;
 use kaizen_core::rollout::check::{Design, Detection};

@@ -2,6 +2,7 @@
 //! margin (`regression.tolerance × quality_drop_threshold`), the least favourable null, it
 //! rolls back at most about α of the time however often it looks; with larger effects it
 //! keeps its power.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
 use kaizen_core::config::KaizenConfig;
 use kaizen_core::rollout::check::{Design, Detection, Metric};

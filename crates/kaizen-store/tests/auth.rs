@@ -1,6 +1,7 @@
 //! Tokens and the audit log on real SQLite files: issuing, authenticating, revoking and
 //! expiring tokens; that the secret is never stored; hostile secrets; the triggers that keep
 //! tokens and the audit log tamper-evident; audit queries, pagination and persistence.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
 use std::path::Path;
 

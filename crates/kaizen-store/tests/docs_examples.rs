@@ -5,6 +5,7 @@
 //! * each type's field table lists exactly the fields of that type in the committed JSON
 //!   Schema (`docs/schema/kaizen.event.v1.json`, itself checked against the Rust types by
 //!   `kaizen-core`'s `event_schema` test).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // an example, not product code
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;

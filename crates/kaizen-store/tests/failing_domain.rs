@@ -1,4 +1,5 @@
 //! A real storage fault in one domain (a corrupt rollup row) degrades only that domain.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
 use chrono::{DateTime, Utc};
 use kaizen_core::signals::{SignalsConfig, SnapshotBuilder};

@@ -1,5 +1,6 @@
 //! A small hand-written dataset whose snapshot values are computed by hand below, ingested
 //! into a real SQLite file. Events outside the window are there to prove it is honoured.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
 use chrono::{DateTime, Utc};
 use kaizen_core::rules::{RuleEngine, RulesConfig};

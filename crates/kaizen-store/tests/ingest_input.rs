@@ -1,4 +1,5 @@
 //! Bad and hostile input at the library level: what is stored, what is reported.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
 use chrono::{DateTime, Utc};
 use kaizen_store::{IngestOptions, InputFormat, Store};

@@ -1,5 +1,6 @@
 //! Properties: the snapshot does not depend on the order or batching of ingestion, rollups
 //! equal a recomputation from the events, and a rebuild from raw events changes nothing.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
 use std::collections::BTreeMap;
 

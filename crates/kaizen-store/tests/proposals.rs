@@ -2,6 +2,7 @@
 //! the transition rules (human approval, reasons, illegal and stale transitions), persistence
 //! across re-opening, the persisted rate-limit count, cycle records and the triggers that keep
 //! history append-only.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -2,6 +2,7 @@
 //! transaction, checks are recorded once and in order, the check log is append-only, applying
 //! commits the org version with the proposal's transition, alerts, and the config generation
 //! that effective-config caches compare.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
 use std::collections::BTreeMap;
 

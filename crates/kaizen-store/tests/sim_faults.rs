@@ -1,5 +1,6 @@
 //! The synthetic generator's faults, through the real pipeline: generate → ingest into SQLite →
 //! snapshot → rules. The healthy org fires nothing; each fault fires its rule.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
 use chrono::{DateTime, Duration, Utc};
 use kaizen_core::rules::{RuleEngine, RulesConfig};
