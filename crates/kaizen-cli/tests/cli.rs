@@ -953,10 +953,14 @@ fn window_errors_exit_2_naming_the_problem() {
     sb.run(&["rules", "eval", "--since", SINCE, "--until", SINCE])
         .code_is(2)
         .stderr_has(&["the window is empty"]);
-    for bad in ["7x", "0d", "-3h", "d", "99999999d", "1w"] {
+    for bad in ["7x", "0d", "-3h", "d", "99999999d", "3 fortnights"] {
         sb.run(&["snapshot", &format!("--window={bad}")])
             .code_is(2)
             .stderr_has(&["--window", bad]);
+    }
+    // Durations are humantime's: weeks and compound spans work too.
+    for good in ["1w", "1h 30m", "2days"] {
+        sb.run(&["snapshot", &format!("--window={good}")]).ok();
     }
     sb.run(&["snapshot", "--since", SINCE, "--window", "1d"])
         .code_is(2)

@@ -363,25 +363,18 @@ pub fn parse_time(what: &str, s: &str) -> Result<DateTime<Utc>> {
         .map_err(|e| usage(format!("--{what} {s:?}: expected an RFC 3339 time with a zone, e.g. 2026-11-25T00:00:00Z ({e})")))
 }
 
-/// Parses `7d`, `36h`, `90m`.
+/// Parses a duration with `humantime` (`7d`, `36h`, `90m`, `1h 30m`), positive and at most ten years.
 pub fn parse_duration(s: &str) -> Result<Duration> {
     let bad = || {
         usage(format!(
-            "--window {s:?}: expected a positive duration such as 7d, 36h or 90m"
+            "--window {s:?}: expected a positive duration such as 7d, 36h, 90m or 1h 30m"
         ))
     };
-    let (num, unit) = s.trim().split_at(s.trim().len().saturating_sub(1));
-    let n: i64 = num.parse().map_err(|_| bad())?;
-    if n <= 0 || n > 3650 * 24 * 60 {
+    let d = humantime::parse_duration(s.trim()).map_err(|_| bad())?;
+    if d.is_zero() || d > std::time::Duration::from_secs(3650 * 86_400) {
         return Err(bad());
     }
-    match unit {
-        "d" => Duration::try_days(n),
-        "h" => Duration::try_hours(n),
-        "m" => Duration::try_minutes(n),
-        _ => None,
-    }
-    .ok_or_else(bad)
+    Duration::from_std(d).map_err(|_| bad())
 }
 
 /// Resolves the window arguments against the configuration and the clock.
