@@ -1,6 +1,7 @@
 //! Every operation of the registry is reachable from the CLI (`kaizen call`), REST and MCP,
-//! answers the same there, and every write is audited the same way whichever adapter it came
-//! through — the property the one gate (`kaizen_service::Kaizen`) exists for. Real binary, real
+//! answers the same there, is authorised the same way (an agent and a read-only token are
+//! refused alike over REST and MCP), and every write is audited the same way whichever adapter
+//! it came through — the property the one gate (`kaizen_service::Kaizen`) exists for. Real binary, real
 //! `kaizen serve` on loopback, rmcp's client over streamable HTTP.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
@@ -298,6 +299,54 @@ async fn every_operation_answers_and_is_audited_alike_from_the_cli_rest_and_mcp(
         );
     }
     let _ = client.cancel().await;
+
+    // Authorisation is the gate's, so an agent token (`*`, which can never make a human
+    // decision) and a read-only human token are refused alike over REST and MCP (the CLI always
+    // acts as the local human).
+    for (principal, kind, cap) in [("bot", "agent", "*"), ("viewer", "human", "*:read")] {
+        let created = run(&[
+            "token",
+            "create",
+            "--principal",
+            principal,
+            "--kind",
+            kind,
+            "--cap",
+            cap,
+            "--as",
+            "setup",
+            "--json",
+        ])
+        .json();
+        let secret = created["secret"].as_str().expect("a secret").to_owned();
+        let client = ()
+            .serve(StreamableHttpClientTransport::from_config(
+                StreamableHttpClientTransportConfig::with_uri(server.url("/mcp"))
+                    .auth_header(secret.clone()),
+            ))
+            .await
+            .expect("initialising MCP over HTTP");
+        let mut refused = 0;
+        for op in operations() {
+            let (args, _) = &probes[op.name];
+            let by_rest = rest(&server, &secret, op, args);
+            let by_mcp = mcp(&client, op.name, args).await;
+            assert_eq!(by_rest, by_mcp, "{} as {principal} (rest, mcp)", op.name);
+            let expected = if op.human_only && kind == "agent" {
+                Some("human_only")
+            } else if !op.read_only && cap == "*:read" {
+                Some("forbidden")
+            } else {
+                None
+            };
+            if let Some(code) = expected {
+                assert_eq!(by_rest, code, "{} as {principal}", op.name);
+                refused += 1;
+            }
+        }
+        assert!(refused > 0, "{principal} was refused nothing");
+        let _ = client.cancel().await;
+    }
 
     // Every write: one audit entry per adapter, same actor, outcome and target.
     let audit = kaizen(
