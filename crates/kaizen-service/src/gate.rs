@@ -389,6 +389,8 @@ impl Kaizen {
         if !write {
             return result;
         }
+        // Caches derived from the store may be stale now, even after a failure (a rollback
+        // that failed part-way keeps its durable progress).
         self.effective().invalidate();
         self.writes.fetch_add(1, Ordering::AcqRel);
         let after = status(&store);
