@@ -5,12 +5,12 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::Stdio;
 
 use chrono::{DurationRound, TimeDelta, Utc};
-use common::{KAIZEN, kaizen};
+use common::{KAIZEN, Server, kaizen};
 use rmcp::ServiceExt;
 use rmcp::model::{CallToolRequestParams, CallToolResult};
 use rmcp::service::{RoleClient, RunningService};
@@ -135,55 +135,7 @@ impl Sandbox {
     }
 }
 
-/// A running `kaizen serve` on a free loopback port; killed on drop.
-struct Server {
-    child: Child,
-    addr: String,
-}
-
 impl Server {
-    fn start(dir: &Path) -> Self {
-        Self::start_with(dir, &[])
-    }
-
-    /// [`Server::start`] with extra environment (configuration overrides).
-    fn start_with(dir: &Path, env: &[(&str, &str)]) -> Self {
-        let mut cmd = Command::new(KAIZEN);
-        cmd.args(["serve", "--bind", "127.0.0.1:0"])
-            .current_dir(dir)
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", dir)
-            .env(ENABLED.0, ENABLED.1);
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("starting kaizen serve");
-        let stderr = child.stderr.take().expect("stderr is piped");
-        let mut lines = BufReader::new(stderr).lines();
-        let addr = loop {
-            let line = lines
-                .next()
-                .expect("kaizen serve ended before listening")
-                .expect("reading stderr");
-            if let Some(rest) = line.strip_prefix("kaizen serve: http://") {
-                break rest.split('/').next().expect("an address").to_owned();
-            }
-        };
-        // Keep draining stderr so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        Self { child, addr }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
     async fn mcp(&self, token: &str) -> RunningService<RoleClient, ()> {
         let transport = StreamableHttpClientTransport::from_config(
             StreamableHttpClientTransportConfig::with_uri(self.url("/mcp")).auth_header(token),
@@ -201,13 +153,6 @@ impl Server {
             .body_mut()
             .read_json()
             .unwrap_or_else(|e| panic!("GET {path}: not JSON: {e}"))
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -296,7 +241,7 @@ fn tier_change() -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stdio_scopes_tools_by_token_and_runs_them_through_the_same_path_as_rest() {
     let sb = Sandbox::new();
-    let server = Server::start(sb.dir.path());
+    let server = Server::start(sb.dir.path(), &[ENABLED]);
 
     // The list differs by capabilities: a human with `*` sees every tool (registry + legacy),
     // an agent with `*` never sees a human-only one, a reader sees read tools only.
@@ -506,7 +451,7 @@ async fn stdio_scopes_tools_by_token_and_runs_them_through_the_same_path_as_rest
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streamable_http_needs_a_token_and_scopes_like_stdio() {
     let sb = Sandbox::new();
-    let server = Server::start(sb.dir.path());
+    let server = Server::start(sb.dir.path(), &[ENABLED]);
 
     let human = server.mcp(&sb.human).await;
     let agent = server.mcp(&sb.agent).await;
@@ -625,7 +570,7 @@ fn envelope_code(body: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_sessions_belong_to_their_token_delete_answers_204_and_origins_are_checked() {
     let sb = Sandbox::bare();
-    let server = Server::start(sb.dir.path());
+    let server = Server::start(sb.dir.path(), &[ENABLED]);
     let version = [("MCP-Protocol-Version", "2025-06-18")];
 
     // The human opens a session and uses it.
@@ -685,12 +630,15 @@ async fn http_sessions_belong_to_their_token_delete_answers_204_and_origins_are_
     drop(server);
 
     // With an allow-list: listed origins pass (default port implied), others are refused.
-    let server = Server::start_with(
+    let server = Server::start(
         sb.dir.path(),
-        &[(
-            "KAIZEN__MCP__ALLOWED_ORIGINS",
-            "[https://app.example.com, http://localhost:*]",
-        )],
+        &[
+            ENABLED,
+            (
+                "KAIZEN__MCP__ALLOWED_ORIGINS",
+                "[https://app.example.com, http://localhost:*]",
+            ),
+        ],
     );
     for (origin, allowed) in [
         ("https://app.example.com", true),

@@ -10,11 +10,10 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
-use common::{KAIZEN, kaizen};
+use common::{Server, kaizen};
 use serde_json::{Value, json};
 
 fn project() -> PathBuf {
@@ -39,48 +38,6 @@ fn node_ready() -> Result<(), String> {
         ));
     }
     Ok(())
-}
-
-/// A running `kaizen serve` on a free loopback port; killed on drop.
-struct Server {
-    child: Child,
-    addr: String,
-}
-
-impl Server {
-    fn start(dir: &Path) -> Self {
-        let mut child = Command::new(KAIZEN)
-            .args(["serve", "--bind", "127.0.0.1:0"])
-            .current_dir(dir)
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("starting kaizen serve");
-        let stderr = child.stderr.take().expect("stderr is piped");
-        let mut lines = BufReader::new(stderr).lines();
-        let addr = loop {
-            let line = lines
-                .next()
-                .expect("kaizen serve ended before listening")
-                .expect("reading stderr");
-            if let Some(rest) = line.strip_prefix("kaizen serve: http://") {
-                break rest.split('/').next().expect("an address").to_owned();
-            }
-        };
-        std::thread::spawn(move || for _ in lines {});
-        Self { child, addr }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn token(dir: &Path, principal: &str, kind: &str) -> String {
@@ -134,7 +91,7 @@ fn the_official_typescript_sdk_client_accepts_results_and_error_results() {
     kaizen(dir.path(), &["org", "init"], &[]).ok();
     let human = token(dir.path(), "ana", "human");
     let agent = token(dir.path(), "bot", "agent");
-    let server = Server::start(dir.path());
+    let server = Server::start(dir.path(), &[]);
 
     let out = Command::new("node")
         .arg("client.mjs")

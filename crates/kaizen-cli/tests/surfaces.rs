@@ -8,11 +8,9 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 
-use common::{KAIZEN, kaizen};
+use common::{Server, kaizen};
 use kaizen_service::ops::{Method, operations};
 use rmcp::ServiceExt;
 use rmcp::model::{CallToolRequestParams, CallToolResult};
@@ -82,53 +80,6 @@ fn probes() -> BTreeMap<&'static str, (Value, &'static str)> {
         ("audit.list", (json!({}), "ok")),
         ("config.show", (json!({}), "ok")),
     ])
-}
-
-/// A running `kaizen serve` on a free loopback port; killed on drop.
-struct Server {
-    child: Child,
-    addr: String,
-}
-
-impl Server {
-    fn start(dir: &Path) -> Self {
-        let mut child = Command::new(KAIZEN)
-            .args(["serve", "--bind", "127.0.0.1:0"])
-            .current_dir(dir)
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", dir)
-            .env(ENABLED.0, ENABLED.1)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("starting kaizen serve");
-        let stderr = child.stderr.take().expect("stderr is piped");
-        let mut lines = BufReader::new(stderr).lines();
-        let addr = loop {
-            let line = lines
-                .next()
-                .expect("kaizen serve ended before listening")
-                .expect("reading stderr");
-            if let Some(rest) = line.strip_prefix("kaizen serve: http://") {
-                break rest.split('/').next().expect("an address").to_owned();
-            }
-        };
-        std::thread::spawn(move || for _ in lines {});
-        Self { child, addr }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// The outcome code of a REST call of `op` with `args`: `ok` or the envelope's code.
@@ -277,7 +228,7 @@ async fn every_operation_answers_and_is_audited_alike_from_the_cli_rest_and_mcp(
         "every operation needs a probe here (and every probe an operation)"
     );
 
-    let server = Server::start(dir.path());
+    let server = Server::start(dir.path(), &[ENABLED]);
     let client = ()
         .serve(StreamableHttpClientTransport::from_config(
             StreamableHttpClientTransportConfig::with_uri(server.url("/mcp"))

@@ -3,8 +3,9 @@
 // Each test binary uses a different subset.
 #![allow(dead_code)]
 
+use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 
 use serde_json::Value;
 
@@ -109,5 +110,57 @@ impl Run {
             run.args.join(" ")
         );
         run
+    }
+}
+
+/// A running `kaizen serve --bind 127.0.0.1:0` in `dir` (a free loopback port, read from its
+/// start-up line) with only PATH, HOME and `env` set; killed on drop.
+pub struct Server {
+    child: Child,
+    /// `127.0.0.1:PORT`.
+    pub addr: String,
+}
+
+impl Server {
+    pub fn start(dir: &Path, env: &[(&str, &str)]) -> Self {
+        let mut cmd = Command::new(KAIZEN);
+        cmd.args(["serve", "--bind", "127.0.0.1:0"])
+            .current_dir(dir)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("starting kaizen serve");
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let mut lines = BufReader::new(stderr).lines();
+        let addr = loop {
+            let line = lines
+                .next()
+                .expect("kaizen serve ended before listening")
+                .expect("reading stderr");
+            if let Some(rest) = line.strip_prefix("kaizen serve: http://") {
+                break rest.split('/').next().expect("an address").to_owned();
+            }
+        };
+        // Keep draining stderr so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Self { child, addr }
+    }
+
+    /// `http://ADDR{path}`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
