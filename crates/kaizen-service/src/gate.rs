@@ -288,7 +288,7 @@ impl Kaizen {
             Some(serde_json::Value::Number(n)) => Some(n.to_string()),
             _ => None,
         };
-        self.gate(who, op, target.as_deref(), |cx| (op.run)(cx, args))
+        self.gate(who, op, target.as_deref(), |cx| op.invoke(cx, args))
     }
 
     /// Runs the typed operation `O`: the path of the web UI and the CLI.

@@ -34,41 +34,26 @@ pub enum Method {
     Post,
 }
 
-/// One operation.
+/// One operation of the registry: its [`Spec`](crate::op::Spec) (reached through `Deref`:
+/// `op.name`, `op.path` …) and what the registry derives from its type.
 #[derive(Clone, Copy)]
 pub struct Operation {
-    /// `domain.action_name`, e.g. `proposals.approve`.
-    pub name: &'static str,
-    /// The capability domain, e.g. `proposals`.
-    pub domain: &'static str,
-    /// The capability action: `proposals:approve` is needed for `proposals.approve`.
-    pub action: Action,
-    /// Only a human principal may run it (approvals and rollout decisions), whatever the
-    /// token's capabilities say.
-    pub human_only: bool,
-    /// REST method.
-    pub method: Method,
-    /// REST path under `/api/v1`, with `{id}`-style parameters.
-    pub path: &'static str,
-    /// One line.
-    pub summary: &'static str,
-    /// What it does, when to use it and what it returns.
-    pub description: &'static str,
-    /// It changes nothing.
+    spec: crate::op::Spec,
+    /// It changes nothing (its action is `read`).
     pub read_only: bool,
-    /// It may undo or discard something (rollbacks, rejections, revocations).
-    pub destructive: bool,
-    /// Running it twice with the same input has the effect of running it once.
-    pub idempotent: bool,
     /// The input's JSON Schema (an object; `{}` properties when it takes nothing).
     pub input: fn(&mut SchemaGenerator) -> Schema,
     /// The output's JSON Schema.
     pub output: fn(&mut SchemaGenerator) -> Schema,
-    /// How REST carries it.
-    pub rest: crate::op::Rest,
     /// Runs it from JSON arguments (called by the gate, [`crate::Kaizen::execute`]).
-    pub(crate) run:
-        fn(&mut crate::op::Cx<'_>, serde_json::Value) -> crate::Result<serde_json::Value>,
+    run: fn(&mut crate::op::Cx<'_>, serde_json::Value) -> crate::Result<serde_json::Value>,
+}
+
+impl std::ops::Deref for Operation {
+    type Target = crate::op::Spec;
+    fn deref(&self) -> &crate::op::Spec {
+        &self.spec
+    }
 }
 
 impl std::fmt::Debug for Operation {
@@ -83,22 +68,11 @@ impl std::fmt::Debug for Operation {
 impl Operation {
     /// The registry entry of the typed operation `O`.
     pub const fn of<O: crate::op::Op>() -> Self {
-        let s = O::SPEC;
         Self {
-            name: s.name,
-            domain: s.domain,
-            action: s.action,
-            human_only: s.human_only,
-            method: s.method,
-            path: s.path,
-            summary: s.summary,
-            description: s.description,
-            read_only: matches!(s.action, Action::Read),
-            destructive: s.destructive,
-            idempotent: s.idempotent,
+            spec: O::SPEC,
+            read_only: matches!(O::SPEC.action, Action::Read),
             input: schema::<O::Input>,
             output: schema::<O::Output>,
-            rest: s.rest,
             run: crate::op::run_json::<O>,
         }
     }
