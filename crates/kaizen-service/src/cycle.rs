@@ -24,8 +24,20 @@ use crate::{Result, Service, ServiceError, store_err};
 pub const LAST_CYCLE_KEY: &str = "last_cycle_at";
 
 /// Why a cycle ran.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    JsonSchema,
+    strum::IntoStaticStr,
+    strum::EnumIter,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum CycleTrigger {
     /// A person asked for it.
     Manual,
@@ -38,11 +50,7 @@ pub enum CycleTrigger {
 impl CycleTrigger {
     /// The wire name.
     pub fn as_str(self) -> &'static str {
-        match self {
-            CycleTrigger::Manual => "manual",
-            CycleTrigger::Schedule => "schedule",
-            CycleTrigger::Inflection => "inflection",
-        }
+        self.into()
     }
 }
 

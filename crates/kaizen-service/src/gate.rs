@@ -32,7 +32,8 @@ use crate::rollback::RollbackExecutor;
 use crate::{Result, Service, ServiceError};
 
 /// Which adapter a call came through (recorded in the audit detail as `via`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::EnumIter)]
+#[strum(serialize_all = "snake_case")]
 pub enum Via {
     /// The REST API.
     Rest,
@@ -47,12 +48,7 @@ pub enum Via {
 impl Via {
     /// `rest`, `mcp`, `ui`, `cli`.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Via::Rest => "rest",
-            Via::Mcp => "mcp",
-            Via::Ui => "ui",
-            Via::Cli => "cli",
-        }
+        self.into()
     }
 }
 

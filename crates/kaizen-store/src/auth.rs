@@ -82,8 +82,11 @@ impl fmt::Debug for IssuedToken {
 }
 
 /// Whether a token works.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema, strum::IntoStaticStr, strum::EnumIter,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum TokenState {
     /// Not revoked and not expired.
     Active,
@@ -96,11 +99,7 @@ pub enum TokenState {
 impl TokenState {
     /// The wire name (`active`, `expired`, `revoked`).
     pub fn as_str(self) -> &'static str {
-        match self {
-            TokenState::Active => "active",
-            TokenState::Expired => "expired",
-            TokenState::Revoked => "revoked",
-        }
+        self.into()
     }
 }
 
@@ -277,8 +276,23 @@ fn unknown_id(id: &str) -> String {
 }
 
 /// The result of an outcome recorded in the audit log.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize, JsonSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    serde::Deserialize,
+    JsonSchema,
+    strum::IntoStaticStr,
+    strum::Display,
+    strum::EnumString,
+    strum::EnumIter,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case", parse_err_ty = String, parse_err_fn = unknown_audit_outcome)]
 pub enum AuditOutcome {
     /// It happened.
     Ok,
@@ -295,29 +309,13 @@ impl AuditOutcome {
 
     /// The wire name (`ok`, `refused`, `error`).
     pub fn as_str(self) -> &'static str {
-        match self {
-            AuditOutcome::Ok => "ok",
-            AuditOutcome::Refused => "refused",
-            AuditOutcome::Error => "error",
-        }
+        self.into()
     }
 }
 
-impl fmt::Display for AuditOutcome {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for AuditOutcome {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        AuditOutcome::ALL
-            .into_iter()
-            .find(|o| o.as_str() == s)
-            .ok_or_else(|| format!("unknown audit outcome {s:?}; expected ok, refused or error"))
-    }
+/// The parse error of [`AuditOutcome`]: names the valid values.
+fn unknown_audit_outcome(s: &str) -> String {
+    format!("unknown audit outcome {s:?}; expected ok, refused or error")
 }
 
 /// An entry to append to the audit log.
