@@ -17,7 +17,6 @@
 //! and revoking is final: triggers enforce all three.
 
 use std::fmt;
-use std::str::FromStr;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
