@@ -453,3 +453,21 @@ impl Service<'_> {
             .map_err(|e| ServiceError::Store(format!("cycle {id} has an unreadable report: {e}")))
     }
 }
+
+#[cfg(test)]
+mod wire_name_tests {
+    use strum::IntoEnumIterator;
+
+    use super::CycleTrigger;
+
+    #[test]
+    fn cycle_trigger_names_are_the_serde_names() {
+        let names: Vec<&str> = CycleTrigger::iter().map(CycleTrigger::as_str).collect();
+        assert_eq!(names, ["manual", "schedule", "inflection"]);
+        for t in CycleTrigger::iter() {
+            let json = serde_json::to_string(&t).unwrap();
+            assert_eq!(json, format!("\"{}\"", t.as_str()));
+            assert_eq!(serde_json::from_str::<CycleTrigger>(&json).unwrap(), t);
+        }
+    }
+}

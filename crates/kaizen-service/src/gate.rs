@@ -508,6 +508,13 @@ mod tests {
     use super::*;
 
     #[test]
+    fn via_names() {
+        use strum::IntoEnumIterator;
+        let names: Vec<&str> = Via::iter().map(Via::as_str).collect();
+        assert_eq!(names, ["rest", "mcp", "ui", "cli"]);
+    }
+
+    #[test]
     fn the_write_limiter_refuses_past_the_budget_and_forgets_idle_tokens() {
         let limiter = WriteLimiter::new(3);
         for _ in 0..3 {

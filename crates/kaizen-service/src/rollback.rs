@@ -197,3 +197,23 @@ impl RollbackExecutor {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod wire_name_tests {
+    use strum::IntoEnumIterator;
+
+    use super::OperationKind;
+
+    #[test]
+    fn operation_kind_names_are_the_serde_names() {
+        let names: Vec<&str> = OperationKind::iter().map(OperationKind::as_str).collect();
+        assert_eq!(names, ["config", "architecture", "prompt", "code"]);
+        for k in OperationKind::iter() {
+            assert_eq!(
+                serde_json::to_value(k).unwrap(),
+                serde_json::Value::String(k.as_str().to_owned())
+            );
+            assert_eq!(k.to_string(), k.as_str());
+        }
+    }
+}

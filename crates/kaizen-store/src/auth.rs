@@ -869,6 +869,36 @@ mod tests {
     use super::*;
 
     #[test]
+    fn wire_names_are_the_serde_names() {
+        use strum::IntoEnumIterator;
+        let names: Vec<&str> = TokenState::iter().map(TokenState::as_str).collect();
+        assert_eq!(names, ["active", "expired", "revoked"]);
+        for s in TokenState::iter() {
+            assert_eq!(
+                serde_json::to_value(s).unwrap(),
+                serde_json::Value::String(s.as_str().to_owned())
+            );
+        }
+        let names: Vec<&str> = AuditOutcome::iter().map(AuditOutcome::as_str).collect();
+        assert_eq!(names, ["ok", "refused", "error"]);
+        assert_eq!(
+            AuditOutcome::ALL.to_vec(),
+            AuditOutcome::iter().collect::<Vec<_>>()
+        );
+        for o in AuditOutcome::iter() {
+            let json = serde_json::to_string(&o).unwrap();
+            assert_eq!(json, format!("\"{}\"", o.as_str()));
+            assert_eq!(serde_json::from_str::<AuditOutcome>(&json).unwrap(), o);
+            assert_eq!(o.to_string(), o.as_str());
+            assert_eq!(o.as_str().parse::<AuditOutcome>(), Ok(o));
+        }
+        assert_eq!(
+            "fine".parse::<AuditOutcome>(),
+            Err(r#"unknown audit outcome "fine"; expected ok, refused or error"#.to_owned())
+        );
+    }
+
+    #[test]
     fn secrets_are_checked_for_shape_before_any_lookup() {
         let good = format!("{SECRET_PREFIX}{}", URL_SAFE_NO_PAD.encode([7u8; 32]));
         assert_eq!(good.len(), SECRET_LEN);
