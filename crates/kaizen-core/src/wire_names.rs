@@ -17,6 +17,7 @@ use crate::improve::guards::GuardVerdict;
 use crate::lifecycle::{ActorKind, ProposalStatus, RolloutState};
 use crate::org::PrincipleMode;
 use crate::rollout::check::Metric;
+use crate::rollup::Stream;
 use crate::rules::RuleSeverity;
 use crate::rules::declarative::Comparator;
 use crate::snapshot::Domain;
@@ -222,4 +223,21 @@ fn signal_and_rule_names() {
     all_is_complete(&Metric::ALL);
     display_is_serde::<PrincipleMode>();
     assert_eq!(PrincipleMode::Override.to_string(), "override");
+}
+
+#[test]
+fn rollup_stream_names() {
+    let names: Vec<&str> = Stream::iter().map(Stream::name).collect();
+    assert_eq!(
+        names,
+        [
+            "task",
+            "cost",
+            "coordination",
+            "error",
+            "evolution",
+            "telemetry"
+        ]
+    );
+    all_is_complete(&Stream::ALL);
 }
