@@ -2,17 +2,29 @@
 //! configuration value up to the code itself. Rules suggest altitudes; strategies produce
 //! proposals at one altitude each.
 
-use std::fmt;
-
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// The level at which a proposal changes the organisation (the design's four altitudes,
 /// `docs/design.md`).
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    JsonSchema,
+    strum::IntoStaticStr,
+    strum::Display,
+    strum::EnumIter,
 )]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Altitude {
     /// Tune configuration values (thresholds, limits, model choices).
     ConfigTuning,
@@ -35,18 +47,7 @@ impl Altitude {
 
     /// The wire name (`config_tuning`, …).
     pub fn as_str(self) -> &'static str {
-        match self {
-            Altitude::ConfigTuning => "config_tuning",
-            Altitude::Architecture => "architecture",
-            Altitude::PromptTuning => "prompt_tuning",
-            Altitude::CodeModification => "code_modification",
-        }
-    }
-}
-
-impl fmt::Display for Altitude {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        self.into()
     }
 }
 

@@ -27,8 +27,22 @@ use serde::{Deserialize, Serialize};
 pub const MAX_PATTERN_LEN: usize = 100;
 
 /// What an operation does within its domain.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Debug,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::Display,
+    strum::EnumString,
+    strum::EnumIter,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case", parse_err_ty = String, parse_err_fn = unknown_action)]
 pub enum Action {
     /// Look, never change.
     Read,
@@ -48,35 +62,16 @@ impl Action {
 
     /// The wire name (`read`, `write`, `approve`, `admin`).
     pub fn as_str(self) -> &'static str {
-        match self {
-            Action::Read => "read",
-            Action::Write => "write",
-            Action::Approve => "approve",
-            Action::Admin => "admin",
-        }
+        self.into()
     }
 }
 
-impl fmt::Display for Action {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Action {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Action::ALL
-            .into_iter()
-            .find(|a| a.as_str() == s)
-            .ok_or_else(|| {
-                format!(
-                    "unknown action {:?}; expected read, write, approve or admin",
-                    shorten(s)
-                )
-            })
-    }
+/// The parse error of [`Action`]: names the valid values.
+fn unknown_action(s: &str) -> String {
+    format!(
+        "unknown action {:?}; expected read, write, approve or admin",
+        shorten(s)
+    )
 }
 
 /// What an operation needs: `domain:action`.

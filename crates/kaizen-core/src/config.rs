@@ -449,9 +449,23 @@ impl Default for ScheduleConfig {
 
 /// How an approved change reaches the organisation.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, schemars::JsonSchema,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Default,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+    strum::IntoStaticStr,
+    strum::Display,
+    strum::EnumString,
+    strum::EnumIter,
 )]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case", parse_err_ty = String, parse_err_fn = unknown_rollout_strategy)]
 pub enum RolloutStrategyKind {
     /// Apply org-wide, then compare the observation window against the baseline.
     #[default]
@@ -465,11 +479,7 @@ pub enum RolloutStrategyKind {
 impl RolloutStrategyKind {
     /// The wire name (`before_after`, `canary`, `ab_test`).
     pub fn as_str(self) -> &'static str {
-        match self {
-            RolloutStrategyKind::BeforeAfter => "before_after",
-            RolloutStrategyKind::Canary => "canary",
-            RolloutStrategyKind::AbTest => "ab_test",
-        }
+        self.into()
     }
 }
 
@@ -482,23 +492,9 @@ impl RolloutStrategyKind {
     ];
 }
 
-impl std::str::FromStr for RolloutStrategyKind {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        RolloutStrategyKind::ALL
-            .into_iter()
-            .find(|k| k.as_str() == s)
-            .ok_or_else(|| {
-                format!("unknown rollout strategy {s:?}; expected before_after, canary or ab_test")
-            })
-    }
-}
-
-impl fmt::Display for RolloutStrategyKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
+/// The parse error of [`RolloutStrategyKind`]: names the valid values.
+fn unknown_rollout_strategy(s: &str) -> String {
+    format!("unknown rollout strategy {s:?}; expected before_after, canary or ab_test")
 }
 
 /// `self_improvement.rollout`.
@@ -524,8 +520,20 @@ pub struct RolloutConfig {
 }
 
 /// `self_improvement.rollout.on_inconclusive`: what an inconclusive rollout does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::EnumIter,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum OnInconclusive {
     /// Keep the change where it is and wait for a human to extend, apply or roll back.
     #[default]
@@ -539,17 +547,25 @@ pub enum OnInconclusive {
 impl OnInconclusive {
     /// The wire name.
     pub fn as_str(self) -> &'static str {
-        match self {
-            OnInconclusive::Pause => "pause",
-            OnInconclusive::Rollback => "rollback",
-            OnInconclusive::Apply => "apply",
-        }
+        self.into()
     }
 }
 
 /// `self_improvement.regression.method`: the statistical layer's test.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::EnumIter,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum RegressionMethod {
     /// An always-valid mixture SPRT at every check (looking often does not inflate errors).
     #[default]
@@ -561,10 +577,7 @@ pub enum RegressionMethod {
 impl RegressionMethod {
     /// The wire name.
     pub fn as_str(self) -> &'static str {
-        match self {
-            RegressionMethod::Sequential => "sequential",
-            RegressionMethod::FixedHorizon => "fixed_horizon",
-        }
+        self.into()
     }
 }
 

@@ -204,9 +204,22 @@ bounded_f64!(
 
 /// How bad an error finding is.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    JsonSchema,
+    strum::IntoStaticStr,
+    strum::EnumIter,
 )]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Severity {
     /// Weight 1.
     Low,
@@ -231,19 +244,28 @@ impl Severity {
 
     /// The wire name.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Low => "low",
-            Severity::Medium => "medium",
-            Severity::High => "high",
-        }
+        self.into()
     }
 }
 
 /// What a unit of spend was for.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    JsonSchema,
+    strum::IntoStaticStr,
+    strum::EnumIter,
 )]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum CostCategory {
     /// Work that produces the task's result.
     Productive,
@@ -263,11 +285,7 @@ impl CostCategory {
 
     /// The wire name.
     pub fn as_str(self) -> &'static str {
-        match self {
-            CostCategory::Productive => "productive",
-            CostCategory::Coordination => "coordination",
-            CostCategory::System => "system",
-        }
+        self.into()
     }
 }
 

@@ -24,3 +24,5 @@ pub mod rules;
 pub mod signals;
 pub mod snapshot;
 pub mod stats;
+#[cfg(test)]
+mod wire_names;

@@ -7,9 +7,6 @@
 //! Pure functions, no IO. The store persists statuses and states and enforces these rules by
 //! calling them; the service and the server call the same functions.
 
-use std::fmt;
-use std::str::FromStr;
-
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -26,8 +23,23 @@ fn names<T: Copy>(items: &[T], name: impl Fn(T) -> &'static str) -> String {
 }
 
 /// Where a proposal is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    JsonSchema,
+    strum::IntoStaticStr,
+    strum::Display,
+    strum::EnumString,
+    strum::EnumIter,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case", parse_err_ty = String, parse_err_fn = unknown_proposal_status)]
 pub enum ProposalStatus {
     /// Waiting for a human decision.
     Pending,
@@ -65,17 +77,7 @@ impl ProposalStatus {
 
     /// The wire name (`pending`, `rolled_back`, …).
     pub fn as_str(self) -> &'static str {
-        match self {
-            ProposalStatus::Pending => "pending",
-            ProposalStatus::Approved => "approved",
-            ProposalStatus::Rejected => "rejected",
-            ProposalStatus::RollingOut => "rolling_out",
-            ProposalStatus::Inconclusive => "inconclusive",
-            ProposalStatus::Applied => "applied",
-            ProposalStatus::RolledBack => "rolled_back",
-            ProposalStatus::RollbackFailed => "rollback_failed",
-            ProposalStatus::Superseded => "superseded",
-        }
+        self.into()
     }
 
     /// Whether the proposal still waits for a decision or is being rolled out (pending,
@@ -150,31 +152,32 @@ impl ProposalStatus {
     }
 }
 
-impl fmt::Display for ProposalStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for ProposalStatus {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        ProposalStatus::ALL
-            .into_iter()
-            .find(|st| st.as_str() == s)
-            .ok_or_else(|| {
-                format!(
-                    "unknown proposal status {s:?}; expected one of {}",
-                    names(&ProposalStatus::ALL, ProposalStatus::as_str)
-                )
-            })
-    }
+/// The parse error of [`ProposalStatus`]: names the valid values.
+fn unknown_proposal_status(s: &str) -> String {
+    format!(
+        "unknown proposal status {s:?}; expected one of {}",
+        names(&ProposalStatus::ALL, ProposalStatus::as_str)
+    )
 }
 
 /// What kind of principal acts on a proposal.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    JsonSchema,
+    strum::IntoStaticStr,
+    strum::Display,
+    strum::EnumString,
+    strum::EnumIter,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case", parse_err_ty = String, parse_err_fn = unknown_actor_kind)]
 pub enum ActorKind {
     /// A person. Only a person may approve or reject.
     Human,
@@ -190,34 +193,16 @@ impl ActorKind {
 
     /// The wire name (`human`, `agent`, `system`).
     pub fn as_str(self) -> &'static str {
-        match self {
-            ActorKind::Human => "human",
-            ActorKind::Agent => "agent",
-            ActorKind::System => "system",
-        }
+        self.into()
     }
 }
 
-impl fmt::Display for ActorKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for ActorKind {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        ActorKind::ALL
-            .into_iter()
-            .find(|k| k.as_str() == s)
-            .ok_or_else(|| {
-                format!(
-                    "unknown actor kind {s:?}; expected one of {}",
-                    names(&ActorKind::ALL, ActorKind::as_str)
-                )
-            })
-    }
+/// The parse error of [`ActorKind`]: names the valid values.
+fn unknown_actor_kind(s: &str) -> String {
+    format!(
+        "unknown actor kind {s:?}; expected one of {}",
+        names(&ActorKind::ALL, ActorKind::as_str)
+    )
 }
 
 /// Who acts on a proposal.
@@ -256,8 +241,23 @@ impl Actor {
 }
 
 /// Where a rollout is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    JsonSchema,
+    strum::IntoStaticStr,
+    strum::Display,
+    strum::EnumString,
+    strum::EnumIter,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case", parse_err_ty = String, parse_err_fn = unknown_rollout_state)]
 pub enum RolloutState {
     /// The overlay is live and checks run on schedule.
     Observing,
@@ -291,14 +291,7 @@ impl RolloutState {
 
     /// The wire name.
     pub fn as_str(self) -> &'static str {
-        match self {
-            RolloutState::Observing => "observing",
-            RolloutState::Paused => "paused",
-            RolloutState::RollingBack => "rolling_back",
-            RolloutState::Applied => "applied",
-            RolloutState::RolledBack => "rolled_back",
-            RolloutState::RollbackFailed => "rollback_failed",
-        }
+        self.into()
     }
 
     /// Whether the overlay (or what is left of it) is in the agents' effective config. The
@@ -345,26 +338,12 @@ impl RolloutState {
     }
 }
 
-impl fmt::Display for RolloutState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for RolloutState {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        RolloutState::ALL
-            .into_iter()
-            .find(|st| st.as_str() == s)
-            .ok_or_else(|| {
-                format!(
-                    "unknown rollout state {s:?}; expected one of {}",
-                    names(&RolloutState::ALL, RolloutState::as_str)
-                )
-            })
-    }
+/// The parse error of [`RolloutState`]: names the valid values.
+fn unknown_rollout_state(s: &str) -> String {
+    format!(
+        "unknown rollout state {s:?}; expected one of {}",
+        names(&RolloutState::ALL, RolloutState::as_str)
+    )
 }
 
 /// Why a lifecycle rule refused a move.

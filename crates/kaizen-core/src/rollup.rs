@@ -17,7 +17,10 @@ pub fn hour_of(ts: Timestamp) -> i64 {
 }
 
 /// A family of rollups fed by one event type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, strum::IntoStaticStr, strum::EnumIter,
+)]
+#[strum(serialize_all = "snake_case")]
 pub enum Stream {
     /// `task.completed`: see [`task`].
     Task,
@@ -70,14 +73,7 @@ impl Stream {
 
     /// The stream's name.
     pub fn name(self) -> &'static str {
-        match self {
-            Stream::Task => "task",
-            Stream::Cost => "cost",
-            Stream::Coordination => "coordination",
-            Stream::Error => "error",
-            Stream::Evolution => "evolution",
-            Stream::Telemetry => "telemetry",
-        }
+        self.into()
     }
 }
 

@@ -11,9 +11,22 @@ use serde::{Deserialize, Serialize};
 
 /// A signal domain.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    JsonSchema,
+    strum::IntoStaticStr,
+    strum::EnumIter,
 )]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Domain {
     /// Task outcomes and quality.
     Performance,
@@ -48,16 +61,7 @@ impl Domain {
 
     /// The wire name (`performance`, …).
     pub fn as_str(self) -> &'static str {
-        match self {
-            Domain::Performance => "performance",
-            Domain::Budget => "budget",
-            Domain::Coordination => "coordination",
-            Domain::Scaling => "scaling",
-            Domain::Errors => "errors",
-            Domain::Evolution => "evolution",
-            Domain::Telemetry => "telemetry",
-            Domain::Benchmark => "benchmark",
-        }
+        self.into()
     }
 }
 

@@ -24,8 +24,20 @@ use crate::{Result, Service, ServiceError, store_err};
 pub const LAST_CYCLE_KEY: &str = "last_cycle_at";
 
 /// Why a cycle ran.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    JsonSchema,
+    strum::IntoStaticStr,
+    strum::EnumIter,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum CycleTrigger {
     /// A person asked for it.
     Manual,
@@ -38,11 +50,7 @@ pub enum CycleTrigger {
 impl CycleTrigger {
     /// The wire name.
     pub fn as_str(self) -> &'static str {
-        match self {
-            CycleTrigger::Manual => "manual",
-            CycleTrigger::Schedule => "schedule",
-            CycleTrigger::Inflection => "inflection",
-        }
+        self.into()
     }
 }
 
@@ -443,5 +451,23 @@ impl Service<'_> {
         serde_json::from_str(&record.report)
             .map(Some)
             .map_err(|e| ServiceError::Store(format!("cycle {id} has an unreadable report: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod wire_name_tests {
+    use strum::IntoEnumIterator;
+
+    use super::CycleTrigger;
+
+    #[test]
+    fn cycle_trigger_names_are_the_serde_names() {
+        let names: Vec<&str> = CycleTrigger::iter().map(CycleTrigger::as_str).collect();
+        assert_eq!(names, ["manual", "schedule", "inflection"]);
+        for t in CycleTrigger::iter() {
+            let json = serde_json::to_string(&t).unwrap();
+            assert_eq!(json, format!("\"{}\"", t.as_str()));
+            assert_eq!(serde_json::from_str::<CycleTrigger>(&json).unwrap(), t);
+        }
     }
 }

@@ -32,7 +32,8 @@ use crate::rollback::RollbackExecutor;
 use crate::{Result, Service, ServiceError};
 
 /// Which adapter a call came through (recorded in the audit detail as `via`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::EnumIter)]
+#[strum(serialize_all = "snake_case")]
 pub enum Via {
     /// The REST API.
     Rest,
@@ -47,12 +48,7 @@ pub enum Via {
 impl Via {
     /// `rest`, `mcp`, `ui`, `cli`.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Via::Rest => "rest",
-            Via::Mcp => "mcp",
-            Via::Ui => "ui",
-            Via::Cli => "cli",
-        }
+        self.into()
     }
 }
 
@@ -512,6 +508,13 @@ pub fn append_audit(store: &mut Store, entry: &AuditEntry<'_>, change_made: bool
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn via_names() {
+        use strum::IntoEnumIterator;
+        let names: Vec<&str> = Via::iter().map(Via::as_str).collect();
+        assert_eq!(names, ["rest", "mcp", "ui", "cli"]);
+    }
 
     #[test]
     fn the_write_limiter_refuses_past_the_budget_and_forgets_idle_tokens() {

@@ -19,8 +19,22 @@ use kaizen_store::org::OrgVersion;
 use serde::Serialize;
 
 /// The kind of a rollback operation: which mutator executes it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    strum::IntoStaticStr,
+    strum::Display,
+    strum::EnumIter,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum OperationKind {
     /// A settings value.
     Config,
@@ -45,18 +59,7 @@ impl OperationKind {
 
     /// The wire name.
     pub fn as_str(self) -> &'static str {
-        match self {
-            OperationKind::Config => "config",
-            OperationKind::Architecture => "architecture",
-            OperationKind::Prompt => "prompt",
-            OperationKind::Code => "code",
-        }
-    }
-}
-
-impl fmt::Display for OperationKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        self.into()
     }
 }
 
@@ -192,5 +195,25 @@ impl RollbackExecutor {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod wire_name_tests {
+    use strum::IntoEnumIterator;
+
+    use super::OperationKind;
+
+    #[test]
+    fn operation_kind_names_are_the_serde_names() {
+        let names: Vec<&str> = OperationKind::iter().map(OperationKind::as_str).collect();
+        assert_eq!(names, ["config", "architecture", "prompt", "code"]);
+        for k in OperationKind::iter() {
+            assert_eq!(
+                serde_json::to_value(k).unwrap(),
+                serde_json::Value::String(k.as_str().to_owned())
+            );
+            assert_eq!(k.to_string(), k.as_str());
+        }
     }
 }

@@ -3,6 +3,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+use strum::IntoEnumIterator;
+
 use crate::SimError;
 use crate::org::DEPARTMENTS;
 
@@ -10,7 +12,8 @@ use crate::org::DEPARTMENTS;
 /// that a 7-day snapshot window ending at [`crate::SimSpec::end`] trips one built-in rule (and
 /// only that one) at its default threshold, and the first-half/second-half trend of the
 /// affected metric shows a decline.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, strum::IntoStaticStr, strum::EnumIter)]
+#[strum(serialize_all = "kebab-case")]
 pub enum Fault {
     /// `budget-overrun` → `budget_overrun` (days until exhausted ≤ 14). The monthly limit is
     /// cut: the `budget.status` events of the fault days report a remaining budget of 9, 7 and
@@ -68,18 +71,7 @@ impl Fault {
 
     /// The fault's name, without the department of `quality-decline`.
     pub fn name(&self) -> &'static str {
-        match self {
-            Fault::BudgetOverrun => "budget-overrun",
-            Fault::CoordinationOverhead => "coordination-overhead",
-            Fault::CoordinationCost => "coordination-cost",
-            Fault::Stragglers => "stragglers",
-            Fault::Redundancy => "redundancy",
-            Fault::ErrorSpike => "error-spike",
-            Fault::QualityDecline(_) => "quality-decline",
-            Fault::SuccessDrop => "success-drop",
-            Fault::ScalingFailure => "scaling-failure",
-            Fault::BenchmarkRegression => "benchmark-regression",
-        }
+        self.into()
     }
 
     /// The built-in rule the fault is meant to trip.
@@ -141,38 +133,27 @@ impl FromStr for Fault {
             None => (s, None),
         };
         let norm = name.to_ascii_lowercase().replace('_', "-");
-        let fault = match norm.as_str() {
-            "budget-overrun" => Fault::BudgetOverrun,
-            "coordination-overhead" => Fault::CoordinationOverhead,
-            "coordination-cost" => Fault::CoordinationCost,
-            "stragglers" => Fault::Stragglers,
-            "redundancy" => Fault::Redundancy,
-            "error-spike" => Fault::ErrorSpike,
-            "quality-decline" => {
-                let dept = match arg {
-                    None => None,
-                    Some("") => {
-                        return Err(SimError::InvalidFault(format!(
-                            "fault {s:?}: expected a department after ':' (one of {})",
-                            department_list()
-                        )));
-                    }
-                    Some(a) => Some(a.to_ascii_lowercase()),
-                };
-                let f = Fault::QualityDecline(dept);
-                f.validate()?;
-                return Ok(f);
-            }
-            "success-drop" => Fault::SuccessDrop,
-            "scaling-failure" => Fault::ScalingFailure,
-            "benchmark-regression" => Fault::BenchmarkRegression,
-            _ => {
-                return Err(SimError::InvalidFault(format!(
-                    "unknown fault {s:?}; valid faults: {}, quality-decline:DEPARTMENT",
-                    Fault::NAMES.join(", ")
-                )));
-            }
-        };
+        let fault = Fault::iter().find(|f| f.name() == norm).ok_or_else(|| {
+            SimError::InvalidFault(format!(
+                "unknown fault {s:?}; valid faults: {}, quality-decline:DEPARTMENT",
+                Fault::NAMES.join(", ")
+            ))
+        })?;
+        if matches!(fault, Fault::QualityDecline(_)) {
+            let dept = match arg {
+                None => None,
+                Some("") => {
+                    return Err(SimError::InvalidFault(format!(
+                        "fault {s:?}: expected a department after ':' (one of {})",
+                        department_list()
+                    )));
+                }
+                Some(a) => Some(a.to_ascii_lowercase()),
+            };
+            let f = Fault::QualityDecline(dept);
+            f.validate()?;
+            return Ok(f);
+        }
         if arg.is_some() {
             return Err(SimError::InvalidFault(format!(
                 "fault {name:?} takes no argument, got {s:?} (only quality-decline takes :DEPARTMENT)"
@@ -188,6 +169,12 @@ mod tests {
 
     fn parse(s: &str) -> Result<Fault, String> {
         s.parse::<Fault>().map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn names_lists_every_fault_in_order() {
+        let names: Vec<&str> = Fault::iter().map(|f| f.name()).collect();
+        assert_eq!(names, Fault::NAMES);
     }
 
     #[test]

@@ -17,7 +17,6 @@
 //! and revoking is final: triggers enforce all three.
 
 use std::fmt;
-use std::str::FromStr;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -82,8 +81,11 @@ impl fmt::Debug for IssuedToken {
 }
 
 /// Whether a token works.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema, strum::IntoStaticStr, strum::EnumIter,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum TokenState {
     /// Not revoked and not expired.
     Active,
@@ -96,11 +98,7 @@ pub enum TokenState {
 impl TokenState {
     /// The wire name (`active`, `expired`, `revoked`).
     pub fn as_str(self) -> &'static str {
-        match self {
-            TokenState::Active => "active",
-            TokenState::Expired => "expired",
-            TokenState::Revoked => "revoked",
-        }
+        self.into()
     }
 }
 
@@ -277,8 +275,23 @@ fn unknown_id(id: &str) -> String {
 }
 
 /// The result of an outcome recorded in the audit log.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize, JsonSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    serde::Deserialize,
+    JsonSchema,
+    strum::IntoStaticStr,
+    strum::Display,
+    strum::EnumString,
+    strum::EnumIter,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case", parse_err_ty = String, parse_err_fn = unknown_audit_outcome)]
 pub enum AuditOutcome {
     /// It happened.
     Ok,
@@ -295,29 +308,13 @@ impl AuditOutcome {
 
     /// The wire name (`ok`, `refused`, `error`).
     pub fn as_str(self) -> &'static str {
-        match self {
-            AuditOutcome::Ok => "ok",
-            AuditOutcome::Refused => "refused",
-            AuditOutcome::Error => "error",
-        }
+        self.into()
     }
 }
 
-impl fmt::Display for AuditOutcome {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for AuditOutcome {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        AuditOutcome::ALL
-            .into_iter()
-            .find(|o| o.as_str() == s)
-            .ok_or_else(|| format!("unknown audit outcome {s:?}; expected ok, refused or error"))
-    }
+/// The parse error of [`AuditOutcome`]: names the valid values.
+fn unknown_audit_outcome(s: &str) -> String {
+    format!("unknown audit outcome {s:?}; expected ok, refused or error")
 }
 
 /// An entry to append to the audit log.
@@ -870,6 +867,36 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wire_names_are_the_serde_names() {
+        use strum::IntoEnumIterator;
+        let names: Vec<&str> = TokenState::iter().map(TokenState::as_str).collect();
+        assert_eq!(names, ["active", "expired", "revoked"]);
+        for s in TokenState::iter() {
+            assert_eq!(
+                serde_json::to_value(s).unwrap(),
+                serde_json::Value::String(s.as_str().to_owned())
+            );
+        }
+        let names: Vec<&str> = AuditOutcome::iter().map(AuditOutcome::as_str).collect();
+        assert_eq!(names, ["ok", "refused", "error"]);
+        assert_eq!(
+            AuditOutcome::ALL.to_vec(),
+            AuditOutcome::iter().collect::<Vec<_>>()
+        );
+        for o in AuditOutcome::iter() {
+            let json = serde_json::to_string(&o).unwrap();
+            assert_eq!(json, format!("\"{}\"", o.as_str()));
+            assert_eq!(serde_json::from_str::<AuditOutcome>(&json).unwrap(), o);
+            assert_eq!(o.to_string(), o.as_str());
+            assert_eq!(o.as_str().parse::<AuditOutcome>(), Ok(o));
+        }
+        assert_eq!(
+            "fine".parse::<AuditOutcome>(),
+            Err(r#"unknown audit outcome "fine"; expected ok, refused or error"#.to_owned())
+        );
+    }
 
     #[test]
     fn secrets_are_checked_for_shape_before_any_lookup() {

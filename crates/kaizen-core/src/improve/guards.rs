@@ -35,8 +35,22 @@ use crate::org::{OrgChange, OrgDocument};
 use super::proposal::{ImprovementProposal, Risk, fnv1a64};
 
 /// Whether a guard let a proposal through.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    JsonSchema,
+    strum::IntoStaticStr,
+    strum::Display,
+    strum::EnumIter,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum GuardVerdict {
     /// The check passed.
     Passed,
@@ -47,16 +61,7 @@ pub enum GuardVerdict {
 impl GuardVerdict {
     /// The wire name (`passed`, `rejected`).
     pub fn as_str(self) -> &'static str {
-        match self {
-            GuardVerdict::Passed => "passed",
-            GuardVerdict::Rejected => "rejected",
-        }
-    }
-}
-
-impl fmt::Display for GuardVerdict {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        self.into()
     }
 }
 

@@ -203,23 +203,27 @@ impl<'de> Deserialize<'de> for PrincipleScope {
 }
 
 /// How a principle combines with the others of its scope.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    Serialize,
+    Deserialize,
+    JsonSchema,
+    strum::Display,
+    strum::EnumIter,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum PrincipleMode {
     /// Added to the principles that apply (the default).
     #[default]
     Append,
     /// Replaces the broader principles for its scope; at most one per scope.
     Override,
-}
-
-impl fmt::Display for PrincipleMode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            PrincipleMode::Append => "append",
-            PrincipleMode::Override => "override",
-        })
-    }
 }
 
 impl OrgDocument {

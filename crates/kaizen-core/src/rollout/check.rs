@@ -46,7 +46,6 @@
 //! canary rollouts are applied.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fmt;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -59,9 +58,23 @@ use crate::rollout::stats::{
 
 /// A metric the detector watches.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    JsonSchema,
+    strum::IntoStaticStr,
+    strum::Display,
+    strum::EnumIter,
 )]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Metric {
     /// Mean quality score per scored task (0–10); lower is worse.
     Quality,
@@ -84,12 +97,7 @@ impl Metric {
 
     /// The wire name.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Metric::Quality => "quality",
-            Metric::SuccessRate => "success_rate",
-            Metric::CostPerTask => "cost_per_task",
-            Metric::ErrorRate => "error_rate",
-        }
+        self.into()
     }
 
     /// Whether a higher value is worse (cost, errors) rather than better.
@@ -115,12 +123,6 @@ impl Metric {
         }
         let rel = (treatment - control) / control.abs();
         Some(if self.higher_is_worse() { rel } else { -rel })
-    }
-}
-
-impl fmt::Display for Metric {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 

@@ -2,8 +2,6 @@
 //! over any path of the [metric registry](crate::metrics). A [`CustomRuleDefinition`] is plain
 //! data (for configuration, storage and the UI); [`DeclarativeRule`] is its [`Rule`].
 
-use std::fmt;
-
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -16,8 +14,22 @@ use crate::rules::{
 use crate::snapshot::OrgSignalSnapshot;
 
 /// How a declarative rule compares the metric (left) with the threshold (right).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    JsonSchema,
+    strum::IntoStaticStr,
+    strum::Display,
+    strum::EnumIter,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum Comparator {
     /// `<`
     Lt,
@@ -46,14 +58,7 @@ impl Comparator {
 
     /// The wire name (`lt`, `le`, …).
     pub fn as_str(self) -> &'static str {
-        match self {
-            Comparator::Lt => "lt",
-            Comparator::Le => "le",
-            Comparator::Gt => "gt",
-            Comparator::Ge => "ge",
-            Comparator::Eq => "eq",
-            Comparator::Ne => "ne",
-        }
+        self.into()
     }
 
     /// The display symbol (`<`, `<=`, `>`, `>=`, `==`, `!=`).
@@ -78,12 +83,6 @@ impl Comparator {
             Comparator::Eq => value == threshold,
             Comparator::Ne => value != threshold,
         }
-    }
-}
-
-impl fmt::Display for Comparator {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 

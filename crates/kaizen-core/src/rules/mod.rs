@@ -13,7 +13,6 @@ pub mod declarative;
 pub mod engine;
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
@@ -28,8 +27,22 @@ pub use declarative::{Comparator, CustomRuleDefinition, CustomRuleError, Declara
 pub use engine::{AddRuleError, Evaluation, RuleEngine, RuleFailure, RuleInfo};
 
 /// How urgent a rule match is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    JsonSchema,
+    strum::IntoStaticStr,
+    strum::Display,
+    strum::EnumIter,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum RuleSeverity {
     /// Worth knowing.
     Info,
@@ -58,17 +71,7 @@ impl RuleSeverity {
 
     /// The wire name (`info`, `warning`, `critical`).
     pub fn as_str(self) -> &'static str {
-        match self {
-            RuleSeverity::Info => "info",
-            RuleSeverity::Warning => "warning",
-            RuleSeverity::Critical => "critical",
-        }
-    }
-}
-
-impl fmt::Display for RuleSeverity {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        self.into()
     }
 }
 
