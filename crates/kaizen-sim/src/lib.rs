@@ -19,7 +19,9 @@ mod fault;
 pub mod fixture;
 mod generator;
 mod org;
+pub mod rng;
 pub mod study;
+pub mod wire;
 
 use std::collections::BTreeMap;
 
