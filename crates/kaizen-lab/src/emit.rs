@@ -394,9 +394,9 @@ impl Emitter {
         }
         let id = format!("{}-{}", self.prefix, self.next);
         self.next += 1;
-        let written = event
-            .to_core(&id, ts)
-            .and_then(|e| kaizen_sim::wire::write_line(&mut self.buf, &e).map_err(|e| e.to_string()));
+        let written = event.to_core(&id, ts).and_then(|e| {
+            kaizen_sim::wire::write_line(&mut self.buf, &e).map_err(|e| e.to_string())
+        });
         match written {
             Ok(()) => self.events += 1,
             Err(e) => {

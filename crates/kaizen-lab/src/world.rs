@@ -516,8 +516,11 @@ impl World {
         for k in 0..2 + rng.below(3) {
             let at = start + Duration::seconds(rng.below(86_400) as i64);
             let id = format!("d-{}-{day:04}-{k}", self.scenario.seed);
-            let action = [ScalingAction::Hire, ScalingAction::Prune, ScalingAction::Hold]
-                [rng.weighted(&[0.4, 0.2, 0.4])];
+            let action = [
+                ScalingAction::Hire,
+                ScalingAction::Prune,
+                ScalingAction::Hold,
+            ][rng.weighted(&[0.4, 0.2, 0.4])];
             let signal = rng.below(SCALING_SIGNALS.len() as u64) as usize;
             let quota = self.scaling_failure(at);
             let healthy = quota <= self.scenario.model.scaling_failure_base;

@@ -1,6 +1,7 @@
 //! One encoder for the simulators' events: `kaizen sim generate` (kaizen-sim) and the lab's
 //! organisation write byte-identical lines for the same event, and every event type they write
 //! parses back with the store's parser to the same event and is accepted by a real store.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
 use std::collections::BTreeSet;
 

@@ -207,7 +207,10 @@ impl Emitter {
             buf: Vec::with_capacity(FLUSH_BYTES + 4096),
             agent_ids: agents
                 .iter()
-                .map(|a| Name::new(a.id.clone()).map_err(|e| internal(format!("agent id {:?}: {e}", a.id))))
+                .map(|a| {
+                    Name::new(a.id.clone())
+                        .map_err(|e| internal(format!("agent id {:?}: {e}", a.id)))
+                })
                 .collect::<Result<_, _>>()?,
             agent_depts: agents.iter().map(|a| a.dept as u8).collect(),
             agent_roles: agents.iter().map(|a| a.role).collect(),
@@ -251,7 +254,6 @@ impl Emitter {
             }
         })
     }
-
 
     /// Serialises `r` as one NDJSON line, flushing to `out` when the buffer is full.
     pub(crate) fn write(&mut self, r: &Rec, out: &mut impl Write) -> Result<(), SimError> {

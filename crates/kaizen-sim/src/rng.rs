@@ -106,7 +106,7 @@ impl Rng {
     /// index when they sum to zero).
     pub fn weighted(&mut self, weights: &[f64]) -> usize {
         let total: f64 = weights.iter().map(|w| w.max(0.0)).sum();
-        if !(total > 0.0) {
+        if total <= 0.0 {
             return weights.len().saturating_sub(1);
         }
         let mut x = self.unit() * total;
