@@ -258,7 +258,7 @@ fn paced(
         }
         let knobs = agents.read(&ids)?;
         tasks += world.step(i, t0, t1, &knobs).tasks;
-        let bytes = world.emitter().take();
+        let bytes = world.emitter().take()?;
         if !bytes.is_empty() {
             agents.client.send_events(&bytes)?;
         }
@@ -338,7 +338,7 @@ pub fn run_demo(
         let t0 = s.start + step * i as i32;
         let knobs = configs.read(&mut store, &ids)?;
         world.step(i, t0, t0 + step, &knobs);
-        let bytes = world.emitter().take();
+        let bytes = world.emitter().take()?;
         let r = store
             .ingest(&bytes[..], IngestOptions::new(t0 + step))
             .map_err(LabError::store)?;

@@ -1,15 +1,23 @@
 //! The simulated organisation's events, written as `kaizen.event.v1` NDJSON (`docs/events.md`):
 //! the same bytes go to the store in-process and to `POST /api/v1/events` over HTTP.
+//!
+//! The world describes each event with an [`Event`] (borrowed names, plain numbers); the
+//! [`Emitter`] turns it into a [`kaizen_core::event::Event`] and writes it with the simulators'
+//! one encoder, [`kaizen_sim::wire::write_line`], so the lab's lines are byte for byte the lines
+//! `kaizen sim generate` writes for the same event.
 
-use chrono::{DateTime, SecondsFormat, Utc};
-use serde::Serialize;
+use chrono::{DateTime, Utc};
+use kaizen_core::event::{
+    self as core, CostCategory, Fraction, Name, NonNegative, ScalingAction, ScalingOutcome,
+    Score10, Severity, Timestamp,
+};
+
+use crate::LabError;
 
 /// One event of `kaizen.event.v1`.
-#[derive(Debug, Serialize)]
-#[serde(tag = "type")]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Event<'a> {
     /// `task.completed`.
-    #[serde(rename = "task.completed")]
     Task {
         /// Agent.
         agent_id: &'a str,
@@ -22,10 +30,8 @@ pub enum Event<'a> {
         /// Success.
         success: bool,
         /// Quality, when scored.
-        #[serde(skip_serializing_if = "Option::is_none")]
         quality_score: Option<f64>,
         /// Collaboration, when scored.
-        #[serde(skip_serializing_if = "Option::is_none")]
         collaboration_score: Option<f64>,
         /// Seconds.
         duration_seconds: f64,
@@ -35,14 +41,13 @@ pub enum Event<'a> {
         multi_agent: bool,
     },
     /// `cost.recorded`.
-    #[serde(rename = "cost.recorded")]
     Cost {
         /// Agent that spent it.
         agent_id: &'a str,
         /// Task.
         task_id: &'a str,
-        /// `productive`, `coordination` or `system`.
-        category: &'static str,
+        /// What it was spent on.
+        category: CostCategory,
         /// USD.
         cost_usd: f64,
         /// Input tokens.
@@ -50,12 +55,11 @@ pub enum Event<'a> {
         /// Output tokens.
         output_tokens: u64,
         /// Model.
-        model: &'static str,
+        model: &'a str,
         /// Provider.
-        provider: &'static str,
+        provider: &'a str,
     },
     /// `coordination.measured`.
-    #[serde(rename = "coordination.measured")]
     Coordination {
         /// Task.
         task_id: &'a str,
@@ -81,31 +85,28 @@ pub enum Event<'a> {
         straggler_gap_ratio: f64,
     },
     /// `telemetry.event`.
-    #[serde(rename = "telemetry.event")]
     Telemetry {
         /// Runtime event type.
-        event_type: &'static str,
+        event_type: &'a str,
         /// Error.
         error: bool,
         /// Agent.
         agent_id: &'a str,
     },
     /// `error.finding`.
-    #[serde(rename = "error.finding")]
     ErrorFinding {
         /// Category.
-        category: &'static str,
-        /// `low`, `medium`, `high`.
-        severity: &'static str,
+        category: &'a str,
+        /// How bad.
+        severity: Severity,
         /// Findings.
         count: u32,
-        /// Agent.
-        agent_id: &'a str,
-        /// Task.
-        task_id: &'a str,
+        /// Agent, when known.
+        agent_id: Option<&'a str>,
+        /// Task, when known.
+        task_id: Option<&'a str>,
     },
     /// `budget.status`.
-    #[serde(rename = "budget.status")]
     Budget {
         /// Monthly limit.
         monthly_limit_usd: f64,
@@ -113,58 +114,243 @@ pub enum Event<'a> {
         remaining_usd: f64,
     },
     /// `scaling.decision`.
-    #[serde(rename = "scaling.decision")]
     ScalingDecision {
         /// Decision id.
         decision_id: &'a str,
-        /// `hire`, `prune`, `hold`.
-        action: &'static str,
+        /// What was decided.
+        action: ScalingAction,
         /// Strategy.
-        source_strategy: &'static str,
+        source_strategy: &'a str,
         /// Signal.
-        signal: &'static str,
+        signal: &'a str,
+        /// Why, when given.
+        rationale: Option<&'a str>,
     },
     /// `scaling.outcome`.
-    #[serde(rename = "scaling.outcome")]
     ScalingOutcome {
         /// Decision id.
         decision_id: &'a str,
-        /// `executed`, `failed`, `deferred`, `rejected`.
-        outcome: &'static str,
+        /// How it ended.
+        outcome: ScalingOutcome,
     },
     /// `evolution.outcome`.
-    #[serde(rename = "evolution.outcome")]
     Evolution {
         /// Agent.
         agent_id: &'a str,
         /// Axis.
-        axis: &'static str,
+        axis: &'a str,
         /// Applied.
         applied: bool,
         /// When it was proposed.
-        proposed_at: &'a str,
+        proposed_at: DateTime<Utc>,
     },
     /// `benchmark.run`.
-    #[serde(rename = "benchmark.run")]
     Benchmark {
         /// Suite.
-        suite: &'static str,
+        suite: &'a str,
         /// Score.
         total_score: f64,
     },
 }
 
-#[derive(Serialize)]
-struct Envelope<'a> {
-    id: &'a str,
-    ts: &'a str,
-    #[serde(flatten)]
-    event: &'a Event<'a>,
+fn name(field: &str, s: &str) -> Result<Name, String> {
+    Name::new(s).map_err(|e| format!("field `{field}`: {e}"))
 }
 
-/// RFC 3339 with milliseconds and `Z`, as the events carry it.
-pub fn timestamp(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+fn score(field: &str, v: f64) -> Result<Score10, String> {
+    Score10::new(v).map_err(|e| format!("field `{field}`: {e}"))
+}
+
+fn amount(field: &str, v: f64) -> Result<NonNegative, String> {
+    NonNegative::new(v).map_err(|e| format!("field `{field}`: {e}"))
+}
+
+fn fraction(field: &str, v: f64) -> Result<Fraction, String> {
+    Fraction::new(v).map_err(|e| format!("field `{field}`: {e}"))
+}
+
+impl Event<'_> {
+    /// The wire `type`.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Event::Task { .. } => "task.completed",
+            Event::Cost { .. } => "cost.recorded",
+            Event::Coordination { .. } => "coordination.measured",
+            Event::Telemetry { .. } => "telemetry.event",
+            Event::ErrorFinding { .. } => "error.finding",
+            Event::Budget { .. } => "budget.status",
+            Event::ScalingDecision { .. } => "scaling.decision",
+            Event::ScalingOutcome { .. } => "scaling.outcome",
+            Event::Evolution { .. } => "evolution.outcome",
+            Event::Benchmark { .. } => "benchmark.run",
+        }
+    }
+
+    /// The validated [`kaizen_core::event::Event`] with `id` and `ts`; the error names the
+    /// field whose value the schema rejects.
+    pub fn to_core(&self, id: &str, ts: DateTime<Utc>) -> Result<core::Event, String> {
+        let id = Some(name("id", id)?);
+        let ts = Timestamp(ts);
+        Ok(match *self {
+            Event::Task {
+                agent_id,
+                department,
+                role,
+                task_id,
+                success,
+                quality_score,
+                collaboration_score,
+                duration_seconds,
+                turns,
+                multi_agent,
+            } => core::Event::TaskCompleted(core::TaskCompleted {
+                id,
+                ts,
+                agent_id: name("agent_id", agent_id)?,
+                department: name("department", department)?,
+                role: name("role", role)?,
+                task_id: name("task_id", task_id)?,
+                success,
+                quality_score: quality_score
+                    .map(|v| score("quality_score", v))
+                    .transpose()?,
+                collaboration_score: collaboration_score
+                    .map(|v| score("collaboration_score", v))
+                    .transpose()?,
+                duration_seconds: Some(amount("duration_seconds", duration_seconds)?),
+                turns: Some(turns),
+                multi_agent,
+            }),
+            Event::Cost {
+                agent_id,
+                task_id,
+                category,
+                cost_usd,
+                input_tokens,
+                output_tokens,
+                model,
+                provider,
+            } => core::Event::CostRecorded(core::CostRecorded {
+                id,
+                ts,
+                agent_id: name("agent_id", agent_id)?,
+                task_id: Some(name("task_id", task_id)?),
+                category,
+                cost_usd: amount("cost_usd", cost_usd)?,
+                input_tokens,
+                output_tokens,
+                model: Some(name("model", model)?),
+                provider: Some(name("provider", provider)?),
+            }),
+            Event::Coordination {
+                task_id,
+                department,
+                turns_sas,
+                turns_mas,
+                success,
+                error_rate_sas,
+                error_rate_mas,
+                messages,
+                reasoning_turns,
+                redundancy,
+                straggler_gap_ratio,
+            } => core::Event::CoordinationMeasured(core::CoordinationMeasured {
+                id,
+                ts,
+                task_id: name("task_id", task_id)?,
+                department: Some(name("department", department)?),
+                turns_sas: Some(amount("turns_sas", turns_sas)?),
+                turns_mas: Some(amount("turns_mas", turns_mas)?),
+                success: Some(success),
+                error_rate_sas: Some(fraction("error_rate_sas", error_rate_sas)?),
+                error_rate_mas: Some(fraction("error_rate_mas", error_rate_mas)?),
+                messages: Some(messages),
+                reasoning_turns: Some(reasoning_turns),
+                redundancy: Some(fraction("redundancy", redundancy)?),
+                straggler_gap_ratio: Some(amount("straggler_gap_ratio", straggler_gap_ratio)?),
+            }),
+            Event::Telemetry {
+                event_type,
+                error,
+                agent_id,
+            } => core::Event::TelemetryEvent(core::TelemetryEvent {
+                id,
+                ts,
+                event_type: name("event_type", event_type)?,
+                error,
+                agent_id: Some(name("agent_id", agent_id)?),
+            }),
+            Event::ErrorFinding {
+                category,
+                severity,
+                count,
+                agent_id,
+                task_id,
+            } => core::Event::ErrorFinding(core::ErrorFinding {
+                id,
+                ts,
+                category: name("category", category)?,
+                severity,
+                count,
+                agent_id: agent_id.map(|a| name("agent_id", a)).transpose()?,
+                task_id: task_id.map(|t| name("task_id", t)).transpose()?,
+            }),
+            Event::Budget {
+                monthly_limit_usd,
+                remaining_usd,
+            } => core::Event::BudgetStatus(core::BudgetStatus {
+                id,
+                ts,
+                monthly_limit_usd: amount("monthly_limit_usd", monthly_limit_usd)?,
+                remaining_usd: amount("remaining_usd", remaining_usd)?,
+            }),
+            Event::ScalingDecision {
+                decision_id,
+                action,
+                source_strategy,
+                signal,
+                rationale,
+            } => core::Event::ScalingDecision(core::ScalingDecision {
+                id,
+                ts,
+                decision_id: name("decision_id", decision_id)?,
+                action,
+                source_strategy: name("source_strategy", source_strategy)?,
+                signal: name("signal", signal)?,
+                rationale: rationale.map(str::to_owned),
+            }),
+            Event::ScalingOutcome {
+                decision_id,
+                outcome,
+            } => core::Event::ScalingOutcome(core::ScalingOutcomeRecorded {
+                id,
+                ts,
+                decision_id: name("decision_id", decision_id)?,
+                outcome,
+            }),
+            Event::Evolution {
+                agent_id,
+                axis,
+                applied,
+                proposed_at,
+            } => core::Event::EvolutionOutcome(core::EvolutionOutcome {
+                id,
+                ts,
+                agent_id: name("agent_id", agent_id)?,
+                axis: name("axis", axis)?,
+                applied,
+                proposed_at: Timestamp(proposed_at),
+            }),
+            Event::Benchmark { suite, total_score } => {
+                core::Event::BenchmarkRun(core::BenchmarkRun {
+                    id,
+                    ts,
+                    suite: name("suite", suite)?,
+                    total_score: amount("total_score", total_score)?,
+                })
+            }
+        })
+    }
 }
 
 /// Collects events as NDJSON, numbering their ids.
@@ -175,6 +361,9 @@ pub struct Emitter {
     buf: Vec<u8>,
     events: u64,
     enabled: bool,
+    /// Events that could not be encoded since the last [`Emitter::take`], and the first error.
+    failed: u64,
+    first_failure: Option<String>,
 }
 
 impl Emitter {
@@ -187,6 +376,8 @@ impl Emitter {
             buf: Vec::with_capacity(1 << 16),
             events: 0,
             enabled,
+            failed: 0,
+            first_failure: None,
         }
     }
 
@@ -195,30 +386,39 @@ impl Emitter {
         self.enabled
     }
 
-    /// Appends `event` at `ts`.
+    /// Appends `event` at `ts`. An event the schema rejects (a bug in the simulation) is not
+    /// written; the next [`Emitter::take`] reports it.
     pub fn push(&mut self, ts: DateTime<Utc>, event: &Event<'_>) {
         if !self.enabled {
             return;
         }
         let id = format!("{}-{}", self.prefix, self.next);
         self.next += 1;
-        let ts = timestamp(ts);
-        let env = Envelope {
-            id: &id,
-            ts: &ts,
-            event,
-        };
-        // Serialising these plain structs into a Vec cannot fail; should it ever, the event is
-        // dropped and the ingest count check of the caller notices the gap.
-        if serde_json::to_writer(&mut self.buf, &env).is_ok() {
-            self.buf.push(b'\n');
-            self.events += 1;
+        let written = event.to_core(&id, ts).and_then(|e| {
+            kaizen_sim::wire::write_line(&mut self.buf, &e).map_err(|e| e.to_string())
+        });
+        match written {
+            Ok(()) => self.events += 1,
+            Err(e) => {
+                self.failed += 1;
+                if self.first_failure.is_none() {
+                    self.first_failure = Some(format!("{} event {id}: {e}", event.type_name()));
+                }
+            }
         }
     }
 
-    /// The NDJSON collected since the last call, leaving the buffer empty.
-    pub fn take(&mut self) -> Vec<u8> {
-        std::mem::take(&mut self.buf)
+    /// The NDJSON collected since the last call, leaving the buffer empty; an error if an
+    /// event since the last call could not be encoded (naming the first one and its field).
+    pub fn take(&mut self) -> Result<Vec<u8>, LabError> {
+        if let Some(first) = self.first_failure.take() {
+            let failed = std::mem::take(&mut self.failed);
+            self.buf.clear();
+            return Err(LabError::Simulator(format!(
+                "{failed} simulated events could not be encoded; first: {first}"
+            )));
+        }
+        Ok(std::mem::take(&mut self.buf))
     }
 
     /// The NDJSON collected so far.
@@ -241,25 +441,26 @@ impl Emitter {
 mod tests {
     use super::*;
 
+    fn task(quality: f64) -> Event<'static> {
+        Event::Task {
+            agent_id: "agent-0000",
+            department: "engineering",
+            role: "sre",
+            task_id: "task-1",
+            success: true,
+            quality_score: Some(quality),
+            collaboration_score: None,
+            duration_seconds: 301.5,
+            turns: 7,
+            multi_agent: false,
+        }
+    }
+
     #[test]
     fn events_are_valid_kaizen_events() {
         let t = DateTime::<Utc>::from_timestamp(1_772_323_200, 250_000_000).unwrap_or_default();
         let mut e = Emitter::new("lab1", true);
-        e.push(
-            t,
-            &Event::Task {
-                agent_id: "agent-0000",
-                department: "engineering",
-                role: "sre",
-                task_id: "task-1",
-                success: true,
-                quality_score: Some(7.25),
-                collaboration_score: None,
-                duration_seconds: 301.5,
-                turns: 7,
-                multi_agent: false,
-            },
-        );
+        e.push(t, &task(7.25));
         e.push(
             t,
             &Event::Budget {
@@ -267,18 +468,41 @@ mod tests {
                 remaining_usd: 50.0,
             },
         );
-        let text = String::from_utf8(e.take()).unwrap_or_default();
+        let text = String::from_utf8(e.take().unwrap()).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 2);
+        // The shared encoder's shape: `type` first, then `id` and `ts`.
         assert!(lines[0].starts_with(
-            r#"{"id":"lab1-0","ts":"2026-03-01T00:00:00.250Z","type":"task.completed","#
+            r#"{"type":"task.completed","id":"lab1-0","ts":"2026-03-01T00:00:00.250Z","#
         ));
         for line in lines {
             if let Err(err) = kaizen_store::parse::parse_event(line) {
                 panic!("{line}: {err:?}");
             }
         }
-        assert!(e.take().is_empty());
+        assert!(e.take().unwrap().is_empty());
         assert_eq!(e.events(), 2);
+    }
+
+    #[test]
+    fn an_event_the_schema_rejects_is_reported_by_take_naming_the_field() {
+        let t = DateTime::<Utc>::from_timestamp(1_772_323_200, 0).unwrap_or_default();
+        let mut e = Emitter::new("lab1", true);
+        e.push(t, &task(11.0));
+        e.push(
+            t,
+            &Event::Budget {
+                monthly_limit_usd: 100.0,
+                remaining_usd: 150.0,
+            },
+        );
+        e.push(t, &task(5.0));
+        let err = e.take().unwrap_err().to_string();
+        assert!(err.contains("2 simulated events"), "{err}");
+        assert!(err.contains("task.completed event lab1-0"), "{err}");
+        assert!(err.contains("field `quality_score`"), "{err}");
+        assert_eq!(e.events(), 1);
+        // Reported once; what follows is clean.
+        assert!(e.take().unwrap().is_empty());
     }
 }

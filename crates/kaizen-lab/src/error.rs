@@ -28,6 +28,9 @@ pub enum LabError {
         /// What is wrong.
         message: String,
     },
+    /// The simulation produced an event the schema rejects (a bug in the simulator).
+    #[error("simulator: {0}")]
+    Simulator(String),
     /// Files or sockets.
     #[error("{0}")]
     Io(#[from] std::io::Error),

@@ -22,7 +22,6 @@ pub mod kpi;
 pub mod model;
 pub mod report;
 pub mod reviewer;
-pub mod rng;
 pub mod run;
 pub mod scenario;
 pub mod server;

@@ -21,7 +21,7 @@ use kaizen_core::org::standard::{
 use kaizen_core::org::{Principle, SettingValue, Settings};
 use serde::{Deserialize, Serialize};
 
-use crate::rng::Rng;
+use kaizen_sim::rng::Rng;
 
 /// Error categories of the simulated classifier (the same six as `kaizen sim generate`).
 pub const ERROR_CATEGORIES: [&str; 6] = [

@@ -262,7 +262,7 @@ fn closed_loop(s: &Scenario, opts: &RunOptions<'_>) -> Result<LoopRun, LabError>
         let t1 = t0 + STEP;
         let knobs = configs.read(&mut store, &ids)?;
         world.step(i, t0, t1, &knobs);
-        let bytes = world.emitter().take();
+        let bytes = world.emitter().take()?;
         if !bytes.is_empty() {
             let r = store
                 .ingest(&bytes[..], IngestOptions::new(t1))

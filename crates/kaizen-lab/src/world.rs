@@ -12,10 +12,12 @@ use chrono::{DateTime, Datelike, Duration, TimeZone, Timelike, Utc};
 use kaizen_core::org::standard::STANDARD_DEPARTMENTS;
 use kaizen_core::org::{Agent, OrgDocument};
 
-use crate::emit::{Emitter, Event, timestamp};
+use kaizen_core::event::{CostCategory, ScalingAction, ScalingOutcome, Severity};
+use kaizen_sim::rng::Rng;
+
+use crate::emit::{Emitter, Event};
 use crate::kpi::{Kpis, Ledger};
 use crate::model::{AgentTraits, Conditions, ERROR_CATEGORIES, Knobs, TaskOutcome, simulate_task};
-use crate::rng::Rng;
 use crate::scenario::{FaultKind, Scenario};
 
 /// Purposes of the keyed random streams (so no two uses share numbers).
@@ -74,12 +76,12 @@ enum OrgEvent {
     Benchmark(usize),
     ScalingDecision {
         id: String,
-        action: &'static str,
+        action: ScalingAction,
         signal: usize,
     },
     ScalingOutcome {
         id: String,
-        outcome: &'static str,
+        outcome: ScalingOutcome,
     },
     Evolution {
         agent: usize,
@@ -427,9 +429,9 @@ impl World {
             &a.id
         };
         for (category, usd, who) in [
-            ("productive", o.productive_usd, &a.id),
-            ("coordination", o.coordination_usd, payer),
-            ("system", o.system_usd, &a.id),
+            (CostCategory::Productive, o.productive_usd, &a.id),
+            (CostCategory::Coordination, o.coordination_usd, payer),
+            (CostCategory::System, o.system_usd, &a.id),
         ] {
             let (input_tokens, output_tokens) = tokens(usd);
             self.emitter.push(
@@ -465,7 +467,7 @@ impl World {
             );
         }
         if let (Some(category), true) = (o.error, sampled) {
-            let severity = ["low", "medium", "high"][rng.weighted(&[0.5, 0.35, 0.15])];
+            let severity = Severity::ALL[rng.weighted(&[0.5, 0.35, 0.15])];
             let at = (ts + Duration::minutes(5)).min(t1 - Duration::milliseconds(1));
             self.emitter.push(
                 at.max(ts),
@@ -473,8 +475,8 @@ impl World {
                     category: ERROR_CATEGORIES[category],
                     severity,
                     count: 1,
-                    agent_id: &a.id,
-                    task_id: &task_id,
+                    agent_id: Some(&a.id),
+                    task_id: Some(&task_id),
                 },
             );
         }
@@ -514,18 +516,26 @@ impl World {
         for k in 0..2 + rng.below(3) {
             let at = start + Duration::seconds(rng.below(86_400) as i64);
             let id = format!("d-{}-{day:04}-{k}", self.scenario.seed);
-            let action = ["hire", "prune", "hold"][rng.weighted(&[0.4, 0.2, 0.4])];
+            let action = [
+                ScalingAction::Hire,
+                ScalingAction::Prune,
+                ScalingAction::Hold,
+            ][rng.weighted(&[0.4, 0.2, 0.4])];
             let signal = rng.below(SCALING_SIGNALS.len() as u64) as usize;
             let quota = self.scaling_failure(at);
             let healthy = quota <= self.scenario.model.scaling_failure_base;
             let fails = rng.chance(quota) && !(healthy && failed_today >= 1);
             failed_today += u32::from(fails);
             let outcome = if fails {
-                ["failed", "failed", "rejected"][rng.below(3) as usize]
+                [
+                    ScalingOutcome::Failed,
+                    ScalingOutcome::Failed,
+                    ScalingOutcome::Rejected,
+                ][rng.below(3) as usize]
             } else if rng.chance(0.05) {
-                "deferred"
+                ScalingOutcome::Deferred
             } else {
-                "executed"
+                ScalingOutcome::Executed
             };
             let later = at + Duration::seconds(rng.uniform(600.0, 10_800.0) as i64);
             self.plan(
@@ -603,6 +613,7 @@ impl World {
                             action,
                             source_strategy: strategy,
                             signal,
+                            rationale: None,
                         },
                     );
                 }
@@ -621,7 +632,6 @@ impl World {
                     applied,
                     proposed_at,
                 } => {
-                    let proposed = timestamp(proposed_at);
                     let id = self.agents[agent].id.clone();
                     self.emitter.push(
                         at,
@@ -629,7 +639,7 @@ impl World {
                             agent_id: &id,
                             axis,
                             applied,
-                            proposed_at: &proposed,
+                            proposed_at,
                         },
                     );
                 }
@@ -755,7 +765,7 @@ mod tests {
             let t0 = s.start + Duration::hours(h);
             tasks += w.step(h as u64, t0, t0 + Duration::hours(1), &knobs).tasks;
         }
-        let text = String::from_utf8(w.emitter().take()).unwrap_or_default();
+        let text = String::from_utf8(w.emitter().take().unwrap()).unwrap_or_default();
         let mut types = std::collections::BTreeSet::new();
         for line in text.lines() {
             match kaizen_store::parse::parse_event(line) {

@@ -1,18 +1,24 @@
 //! Test fixtures shared by the test suites of the crates above this one (service, server): an
 //! org of agents `rt-00`, `rt-01`, … spread over three departments, a deterministic generator of
-//! `kaizen.event.v1` NDJSON for them with adjustable behaviour, and hand-built config proposals.
-//! Deterministic on every platform (a splitmix64 generator, no platform-dependent floats in the
-//! event text beyond two decimals). Test code may panic on bad fixtures.
+//! `kaizen.event.v1` NDJSON for them with adjustable behaviour (written by the one encoder,
+//! [`crate::wire`]), and hand-built config proposals. Deterministic on every platform (a
+//! splitmix64 generator; quality scores rounded to two decimals, costs to five). Test code may
+//! panic on bad fixtures.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 
 use chrono::{DateTime, Duration, Utc};
 use kaizen_core::altitude::Altitude;
 use kaizen_core::config::RolloutStrategyKind;
+use kaizen_core::event::{
+    CostCategory, CostRecorded, ErrorFinding, Event, Name, NonNegative, Score10, Severity,
+    TaskCompleted, Timestamp,
+};
 use kaizen_core::improve::{ImprovementProposal, Rationale, Risk, RollbackPlan};
 use kaizen_core::org::{Agent, OrgChange, OrgDocument, SettingValue};
 use kaizen_core::rules::RuleSeverity;
+
+use crate::wire;
 
 /// An instant from RFC 3339.
 pub fn at(s: &str) -> DateTime<Utc> {
@@ -167,9 +173,13 @@ pub fn ndjson(
     b: Behaviour,
     seed: u64,
 ) -> Vec<u8> {
-    let mut out = String::new();
+    let mut out = Vec::new();
     let n = agents.len();
     let hour0 = from.timestamp() / 3600;
+    let name = |s: &str| Name::new(s).unwrap_or_else(|e| panic!("bad fixture name {s:?}: {e}"));
+    let mut write = |e: Event| {
+        wire::write_line(&mut out, &e).unwrap_or_else(|err| panic!("bad fixture event: {err}"));
+    };
     for h in 0..hours {
         let start = from + Duration::hours(h);
         let abs_hour = (hour0 + h) as u64;
@@ -183,36 +193,59 @@ pub fn ndjson(
                     let ts = start + Duration::minutes(5 + 20 * k as i64);
                     let quality = (q * b.quality + 0.8 * rng.normal()).clamp(0.0, 10.0);
                     let success = rng.unit() < (s * b.success).min(1.0);
-                    let _ = writeln!(
-                        out,
-                        r#"{{"type":"task.completed","id":"t-{tag}-{k}","ts":"{}","agent_id":"{}","department":"{}","role":"{}","task_id":"task-{tag}-{k}","success":{success},"quality_score":{:.2}}}"#,
-                        ts.to_rfc3339(),
-                        a.id,
-                        a.department,
-                        a.role,
-                        quality
-                    );
+                    write(Event::TaskCompleted(TaskCompleted {
+                        id: Some(name(&format!("t-{tag}-{k}"))),
+                        ts: Timestamp(ts),
+                        agent_id: name(&a.id),
+                        department: name(&a.department),
+                        role: name(&a.role),
+                        task_id: name(&format!("task-{tag}-{k}")),
+                        success,
+                        quality_score: Some(
+                            Score10::new(round_to(quality, 2))
+                                .unwrap_or_else(|e| panic!("bad fixture quality: {e}")),
+                        ),
+                        collaboration_score: None,
+                        duration_seconds: None,
+                        turns: None,
+                        multi_agent: false,
+                    }));
                 }
             }
             let cost = tasks as f64 * c * b.cost * (1.0 + 0.05 * rng.normal());
-            let _ = writeln!(
-                out,
-                r#"{{"type":"cost.recorded","id":"c-{tag}","ts":"{}","agent_id":"{}","category":"productive","cost_usd":{:.5}}}"#,
-                (start + Duration::minutes(55)).to_rfc3339(),
-                a.id,
-                cost.max(0.0)
-            );
+            write(Event::CostRecorded(CostRecorded {
+                id: Some(name(&format!("c-{tag}"))),
+                ts: Timestamp(start + Duration::minutes(55)),
+                agent_id: name(&a.id),
+                task_id: None,
+                category: CostCategory::Productive,
+                cost_usd: NonNegative::new(round_to(cost.max(0.0), 5))
+                    .unwrap_or_else(|e| panic!("bad fixture cost: {e}")),
+                input_tokens: 0,
+                output_tokens: 0,
+                model: None,
+                provider: None,
+            }));
             if (i as u64 + abs_hour).is_multiple_of(5) {
-                let _ = writeln!(
-                    out,
-                    r#"{{"type":"error.finding","id":"e-{tag}","ts":"{}","agent_id":"{}","category":"tool_misuse","severity":"low","count":1}}"#,
-                    (start + Duration::minutes(50)).to_rfc3339(),
-                    a.id
-                );
+                write(Event::ErrorFinding(ErrorFinding {
+                    id: Some(name(&format!("e-{tag}"))),
+                    ts: Timestamp(start + Duration::minutes(50)),
+                    category: name("tool_misuse"),
+                    severity: Severity::Low,
+                    count: 1,
+                    agent_id: Some(name(&a.id)),
+                    task_id: None,
+                }));
             }
         }
     }
-    out.into_bytes()
+    out
+}
+
+/// `x` rounded to `digits` decimals.
+fn round_to(x: f64, digits: i32) -> f64 {
+    let f = 10f64.powi(digits);
+    (x * f).round() / f
 }
 
 /// A `set_setting` from the value `from` to `to` at `path`.
