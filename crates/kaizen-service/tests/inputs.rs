@@ -16,7 +16,7 @@ use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-/// `value` as a `T`, or the path and message of the error (as `dispatch::from_value` sees it).
+/// `value` as a `T`, or the path and message of the error (as the gate's `op::from_value` sees it).
 fn parse<T: DeserializeOwned>(value: Value) -> Result<T, (String, String)> {
     let mut track = serde_path_to_error::Track::new();
     let de = serde_path_to_error::Deserializer::new(value, &mut track);
