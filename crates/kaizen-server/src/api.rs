@@ -6,8 +6,8 @@
 //! handler of their own (`Rest::Custom`): `events.ingest` (an NDJSON or JSON-array body, 207/422
 //! for partial or total rejection) and `agents.config` (served from the cache with an `ETag`).
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use axum::body::Bytes;
@@ -198,9 +198,9 @@ async fn run_json(
     }
 }
 
-/// The JSON type a parameter of `op`'s input has (`integer`, `boolean`, `string` …), from its
-/// input schema; query strings and paths carry text, converted here before validation.
-fn param_type(op: &Operation, name: &str) -> Option<String> {
+/// The JSON type of each property of `op`'s input (`integer`, `boolean`, `string` …), from its
+/// input schema: query strings and paths carry text, converted by it before validation.
+fn input_types(op: &Operation) -> HashMap<String, String> {
     let mut g = schemars::SchemaGenerator::default();
     let root = (op.input)(&mut g).to_value();
     let def = root
@@ -209,22 +209,45 @@ fn param_type(op: &Operation, name: &str) -> Option<String> {
         .and_then(|r| r.rsplit('/').next())
         .and_then(|n| g.definitions().get(n).cloned())
         .unwrap_or(root);
-    let mut prop = def.get("properties")?.get(name)?.clone();
-    if let Some(r) = prop.get("$ref").and_then(Value::as_str)
-        && let Some(d) = r.rsplit('/').next().and_then(|n| g.definitions().get(n))
-    {
-        prop = d.clone();
-    }
-    let ty = prop.get("type")?;
-    match ty {
-        Value::String(t) => Some(t.clone()),
-        Value::Array(ts) => ts
-            .iter()
-            .filter_map(Value::as_str)
-            .find(|t| *t != "null")
-            .map(str::to_owned),
-        _ => None,
-    }
+    let Some(props) = def.get("properties").and_then(Value::as_object) else {
+        return HashMap::new();
+    };
+    props
+        .iter()
+        .filter_map(|(name, prop)| {
+            let prop = prop
+                .get("$ref")
+                .and_then(Value::as_str)
+                .and_then(|r| r.rsplit('/').next())
+                .and_then(|n| g.definitions().get(n))
+                .unwrap_or(prop);
+            let ty = match prop.get("type")? {
+                Value::String(t) => t.clone(),
+                Value::Array(ts) => ts
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .find(|t| *t != "null")?
+                    .to_owned(),
+                _ => return None,
+            };
+            Some((name.clone(), ty))
+        })
+        .collect()
+}
+
+/// The type of parameter `name` of `op` (computed once per operation).
+fn param_type(op: &Operation, name: &str) -> Option<String> {
+    static TYPES: OnceLock<HashMap<&'static str, HashMap<String, String>>> = OnceLock::new();
+    TYPES
+        .get_or_init(|| {
+            ops::operations()
+                .iter()
+                .map(|o| (o.name, input_types(o)))
+                .collect()
+        })
+        .get(op.name)?
+        .get(name)
+        .cloned()
 }
 
 /// `text` as the JSON value a parameter of type `ty` expects; left as a string when it is not
