@@ -20,13 +20,13 @@ use axum::{Json, Router};
 use kaizen_service::catalog::{AgentConfig, IngestBody, IngestEvents};
 use kaizen_service::op::{Op, Rest};
 use kaizen_service::ops::{self, Method, Operation};
-use kaizen_service::{ErrorKind, Principal, ServiceError, Via};
+use kaizen_service::{Principal, Via};
 use serde::Serialize;
 use serde_json::Value;
 use tower_http::decompression::RequestDecompressionLayer;
 use tower_http::timeout::TimeoutLayer;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, through_gate};
 use crate::{AppState, blocking, openapi, telemetry};
 
 type St = State<Arc<AppState>>;
@@ -71,8 +71,8 @@ fn route(op: &'static Operation) -> MethodRouter<Arc<AppState>> {
 
 /// The whole HTTP surface.
 pub fn router(state: Arc<AppState>) -> Router {
-    let limit = usize::try_from(state.config.server.max_body_bytes).unwrap_or(usize::MAX);
-    let timeout = Duration::from_secs(u64::from(state.config.server.request_timeout_seconds));
+    let limit = usize::try_from(state.config().server.max_body_bytes).unwrap_or(usize::MAX);
+    let timeout = Duration::from_secs(u64::from(state.config().server.request_timeout_seconds));
     let mut routes: BTreeMap<&str, MethodRouter<Arc<AppState>>> = BTreeMap::new();
     for op in ops::operations() {
         let r = route(op);
@@ -105,7 +105,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         ))
         .with_state(Arc::clone(&state));
     let mut app = rest.merge(crate::ui::routes(Arc::clone(&state)));
-    if state.config.mcp.http {
+    if state.config().mcp.http {
         // Outside the request timeout: an MCP client may hold an SSE stream open.
         let mcp = Router::new()
             .nest_service(
@@ -180,16 +180,7 @@ async fn run_json(
         Ok(args) => Ok(state.kaizen.execute(who, op.name, args)?),
         // The request itself is malformed: refuse it through the gate (after the capability
         // check, and audited like any refused write), answering with the HTTP error.
-        Err(e) => {
-            let refusal = ServiceError::from(&e);
-            match state
-                .kaizen
-                .run_as(who, op, None, move |_| Err::<Value, _>(refusal))
-            {
-                Err(gate) if !matches!(gate.kind(), ErrorKind::Invalid) => Err(gate.into()),
-                _ => Err(e),
-            }
-        }
+        Err(e) => through_gate(&state.kaizen, who, op, None, |_| Err::<Value, _>(e)),
     })
     .await;
     match result {
@@ -382,38 +373,22 @@ async fn events_ingest(
     let result = with_principal(state, headers, move |state, who| {
         let op = ops::operation(IngestEvents::SPEC.name)
             .ok_or_else(|| ApiError::internal("events.ingest is not registered"))?;
-        let mut http_error = None;
-        let out = state.kaizen.run_as(who, op, None, |cx| {
+        through_gate(&state.kaizen, who, op, None, |cx| {
             let ok = ["application/x-ndjson", "application/json", "application/jsonl"]
                 .iter()
                 .any(|t| ct.starts_with(t));
             if !ok {
-                let e = ApiError::new(
+                return Err(ApiError::new(
                     StatusCode::UNSUPPORTED_MEDIA_TYPE,
                     "unsupported_media_type",
                     format!(
                         "expected Content-Type: application/x-ndjson (one event per line) or application/json (an array), found {ct:?}"
                     ),
-                );
-                let refusal = ServiceError::from(&e);
-                http_error = Some(e);
-                return Err(refusal);
+                ));
             }
-            let bytes = match bytes_of(bytes) {
-                Ok(b) => b,
-                Err(e) => {
-                    let refusal = ServiceError::from(&e);
-                    http_error = Some(e);
-                    return Err(refusal);
-                }
-            };
-            IngestEvents::run(cx, IngestBody::Ndjson(bytes.to_vec()))
-        });
-        match (out, http_error) {
-            (Ok(report), _) => Ok(report),
-            (Err(_), Some(http)) => Err(http),
-            (Err(e), None) => Err(ApiError::from(e)),
-        }
+            let bytes = bytes_of(bytes)?;
+            Ok(IngestEvents::run(cx, IngestBody::Ndjson(bytes.to_vec()))?)
+        })
     })
     .await;
     match result {

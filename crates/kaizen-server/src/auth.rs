@@ -121,9 +121,4 @@ impl TokenCache {
         }
         entries.insert(key, (auth, Instant::now(), writes));
     }
-
-    /// Forgets every token (after a write of this process).
-    pub fn clear(&self) {
-        self.lock().clear();
-    }
 }

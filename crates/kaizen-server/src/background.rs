@@ -9,13 +9,15 @@ use crate::AppState;
 
 /// Runs until `stop` turns true.
 pub async fn run(state: Arc<AppState>, mut stop: tokio::sync::watch::Receiver<bool>) {
-    let max_sleep = Duration::from_secs(u64::from(state.config.server.loop_interval_seconds));
+    let max_sleep = Duration::from_secs(u64::from(state.config().server.loop_interval_seconds));
     loop {
         let st = Arc::clone(&state);
         let next = tokio::task::spawn_blocking(move || once(&st)).await;
         let sleep = match next {
             Ok(Some(due)) => {
-                let wait = (due - state.clock.now()).to_std().unwrap_or(Duration::ZERO);
+                let wait = (due - state.clock().now())
+                    .to_std()
+                    .unwrap_or(Duration::ZERO);
                 // A simulated clock may run faster than real time; never sleep past the cap.
                 wait.clamp(Duration::from_millis(200), max_sleep)
             }

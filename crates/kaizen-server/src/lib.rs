@@ -40,13 +40,8 @@ use crate::error::ApiError;
 /// Everything a request needs: kaizen itself (the store, the ports and the gate every
 /// operation runs through) and what only HTTP needs (the token cache, the shutdown signal).
 pub struct AppState {
-    /// The runtime and its gate.
+    /// The runtime and its gate (it holds the configuration and the clock).
     pub kaizen: Kaizen,
-    /// The configuration the server started with (the same as `kaizen.config()`).
-    pub config: KaizenConfig,
-    /// The clock (the system clock in production; a manual or accelerated one in tests and
-    /// simulations); the same as `kaizen.clock()`.
-    pub clock: Arc<dyn Clock>,
     tokens: auth::TokenCache,
     /// Cancelled when the server stops (ends MCP sessions).
     pub shutdown: tokio_util::sync::CancellationToken,
@@ -70,18 +65,27 @@ impl AppState {
         // made by other processes (a CLI approval) show within a second.
         let kaizen = Kaizen::new(
             store,
-            config.clone(),
-            Arc::clone(&clock),
+            config,
+            clock,
             executor,
             Some(std::time::Duration::from_secs(1)),
         );
         Self {
             kaizen,
-            config,
-            clock,
             tokens: auth::TokenCache::new(std::time::Duration::from_secs(1)),
             shutdown: tokio_util::sync::CancellationToken::new(),
         }
+    }
+
+    /// The configuration the server started with.
+    pub fn config(&self) -> &KaizenConfig {
+        self.kaizen.config()
+    }
+
+    /// The clock (the system clock in production; a manual or accelerated one in tests and
+    /// simulations).
+    pub fn clock(&self) -> &dyn Clock {
+        self.kaizen.clock().as_ref()
     }
 
     /// The store, locked.
@@ -110,7 +114,7 @@ impl AppState {
             &self.tokens,
             self.kaizen.writes(),
             headers,
-            self.clock.now(),
+            self.clock().now(),
         )
         .map(|auth| Principal::new(auth, via))
     }
@@ -125,7 +129,7 @@ impl AppState {
         let secret = auth::bearer(headers)?;
         Ok(self
             .tokens
-            .get(secret, self.kaizen.writes(), self.clock.now())
+            .get(secret, self.kaizen.writes(), self.clock().now())
             .map(|auth| Principal::new(auth, via)))
     }
 
@@ -138,8 +142,8 @@ impl AppState {
         let mut store = self.store();
         let mut service = Service {
             store: &mut store,
-            config: &self.config,
-            clock: self.clock.as_ref(),
+            config: self.config(),
+            clock: self.clock(),
         };
         f(&mut service)
     }
@@ -175,7 +179,7 @@ pub fn first_start_token(state: &AppState) -> Result<Option<String>, ApiError> {
     use kaizen_store::proposals::ActorKind;
     let mut store = state.store();
     let active = store
-        .token_count_active(state.clock.now())
+        .token_count_active(state.clock().now())
         .map_err(|e| ApiError::internal(e.to_string()))?;
     if active > 0 {
         return Ok(None);
@@ -190,7 +194,7 @@ pub fn first_start_token(state: &AppState) -> Result<Option<String>, ApiError> {
                 expires_at: None,
                 created_by: "kaizen serve (first start)",
             },
-            state.clock.now(),
+            state.clock().now(),
         )
         .map_err(|e| ApiError::internal(e.to_string()))?;
     Ok(Some(issued.secret))

@@ -119,14 +119,6 @@ impl ServiceError {
         }
     }
 
-    /// The field at fault, for [`ServiceError::Field`].
-    pub fn field(&self) -> Option<&str> {
-        match self {
-            Self::Field { field, .. } => Some(field),
-            _ => None,
-        }
-    }
-
     /// A field error.
     pub fn field_error(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self::Field {

@@ -84,14 +84,6 @@ impl Principal {
         })
     }
 
-    /// The same principal through another adapter.
-    pub fn via(&self, via: Via) -> Self {
-        Self {
-            auth: Arc::clone(&self.auth),
-            via,
-        }
-    }
-
     /// The actor the service records.
     pub fn actor(&self) -> Actor {
         Actor {
@@ -241,11 +233,6 @@ impl Kaizen {
         self.store.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The store, if no one holds it.
-    pub fn try_store(&self) -> Option<MutexGuard<'_, Store>> {
-        self.store.try_lock().ok()
-    }
-
     fn effective(&self) -> MutexGuard<'_, EffectiveConfigs> {
         self.effective.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -311,35 +298,6 @@ impl Kaizen {
         f: impl FnOnce(&mut Cx<'_>) -> Result<T>,
     ) -> Result<T> {
         self.gate(who, op, target, f)
-    }
-
-    /// Records a refusal that happened before the gate (a failed CSRF check of a form): the
-    /// audit log shows every refused write, wherever it was refused.
-    pub fn audit_refusal(
-        &self,
-        who: &Principal,
-        op: &'static Operation,
-        target: Option<&str>,
-        code: &str,
-        message: &str,
-    ) -> Result<()> {
-        let mut store = self.store();
-        let detail = serde_json::json!({"code": code, "message": message, "via": who.via.as_str()});
-        append_audit(
-            &mut store,
-            &AuditEntry {
-                at: self.clock.now(),
-                actor: &who.auth.principal,
-                actor_kind: who.auth.kind,
-                operation: op.name,
-                target,
-                outcome: AuditOutcome::Refused,
-                before: None,
-                after: None,
-                detail: Some(detail),
-            },
-            false,
-        )
     }
 
     fn gate<T>(

@@ -62,7 +62,7 @@ type S = State<Arc<Ui>>;
 /// The web UI, with `state` applied, so it merges into any router:
 /// `router(state.clone()).merge(ui::routes(state))`.
 pub fn routes(state: Arc<AppState>) -> Router {
-    let timeout = Duration::from_secs(u64::from(state.config.server.request_timeout_seconds));
+    let timeout = Duration::from_secs(u64::from(state.config().server.request_timeout_seconds));
     let ui = Arc::new(Ui {
         app: state,
         sessions: Sessions::default(),
@@ -166,7 +166,7 @@ where
     let app = Arc::clone(&ui.app);
     let auth = sess.auth.clone();
     blocking(move || {
-        let now = app.clock.now();
+        let now = app.clock().now();
         let caller = revalidate(&app.store(), auth, now)?;
         crate::error::through_gate(&app.kaizen, &caller, op, target.as_deref(), f)
     })
@@ -194,7 +194,7 @@ async fn check_csrf(
         kaizen_service::gate::append_audit(
             &mut store,
             &AuditEntry {
-                at: app.clock.now(),
+                at: app.clock().now(),
                 actor: &auth.principal,
                 actor_kind: auth.kind,
                 operation: name,
@@ -500,7 +500,7 @@ async fn login(
     };
     let app = Arc::clone(&ui.app);
     let result = blocking(move || {
-        let now = app.clock.now();
+        let now = app.clock().now();
         let mut store = app.store();
         let auth = store
             .token_authenticate(&secret, now)
@@ -579,7 +579,7 @@ async fn logout(
         kaizen_service::gate::append_audit(
             &mut store,
             &AuditEntry {
-                at: app.clock.now(),
+                at: app.clock().now(),
                 actor: &auth.principal,
                 actor_kind: auth.kind,
                 operation: "ui.logout",

@@ -433,7 +433,7 @@ impl Server {
         let outcome = GuardChain::standard().evaluate(
             &p,
             &GuardContext {
-                config: &self.state.config.self_improvement,
+                config: &self.state.config().self_improvement,
                 org: &org,
                 submissions_in_window: 0,
             },
