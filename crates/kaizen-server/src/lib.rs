@@ -99,7 +99,7 @@ impl AppState {
     }
 
     /// Authenticates the bearer token of `headers` as a principal calling through `via`: from
-    /// the token cache when it knows the token, else from the store.
+    /// the token cache when it knows the token (without taking the store), else from the store.
     pub fn authenticate(
         &self,
         headers: &axum::http::HeaderMap,
