@@ -475,6 +475,9 @@ pub enum OrgCommand {
         /// Who makes the change (default: $USER, else `cli`).
         #[arg(long, value_name = "NAME")]
         actor: Option<String>,
+        /// Why (audited; default: "imported FILE with `kaizen org import`").
+        #[arg(long, value_name = "TEXT")]
+        reason: Option<String>,
     },
     /// Write a version of the org document as YAML.
     #[command(disable_version_flag = true)]

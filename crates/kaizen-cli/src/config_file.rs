@@ -1,7 +1,8 @@
 //! Loading `kaizen.yaml`: finding the file, parsing it strictly, applying `KAIZEN__…`
 //! environment overrides and validating the result; plus the starter template for `kaizen init`.
 //!
-//! The model itself (keys, defaults, ranges) lives in [`kaizen_core::config`]. Nothing here falls
+//! The model itself (keys, defaults, ranges) lives in [`kaizen_core::config`] (the meta-loop's
+//! sections) and [`kaizen_server::settings`] (`server`, `mcp`, and the whole file). Nothing here falls
 //! back to defaults on a bad file: every problem is an error that names the key.
 
 use std::collections::BTreeMap;
@@ -10,11 +11,12 @@ use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
-use kaizen_core::config::{KaizenConfig, REDACTED, SECRET_PATHS};
+use kaizen_core::config::{REDACTED, SECRET_PATHS};
+use kaizen_server::settings::Settings;
 use serde_json::Value;
 
 /// The commented starter configuration written by `kaizen init`. Parses to
-/// [`KaizenConfig::default()`].
+/// [`Settings::default()`].
 pub const TEMPLATE: &str = include_str!("kaizen.example.yaml");
 
 /// File looked for in the working directory when no path is given.
@@ -31,7 +33,7 @@ pub const OVERRIDE_PREFIX: &str = "KAIZEN__";
 #[derive(Debug, Clone, PartialEq)]
 pub struct LoadedConfig {
     /// The parsed, overridden and validated configuration.
-    pub config: KaizenConfig,
+    pub config: Settings,
     /// The file that was read; `None` when no file was found and the defaults were used.
     pub source: Option<PathBuf>,
     /// Names of the `KAIZEN__…` variables that were applied, sorted.
@@ -98,7 +100,7 @@ fn load_in(
             })?;
             parse_yaml(&text, &file.display().to_string())?
         }
-        None => KaizenConfig::default(),
+        None => Settings::default(),
     };
     if !overrides.is_empty() {
         config = apply_overrides(&config, &overrides)?;
@@ -132,10 +134,10 @@ fn load_in(
 /// Parses `kaizen.yaml` text strictly (no validation): unknown keys and wrong types are errors
 /// that name the key path and the line and column. Empty text (or `null`) gives the defaults.
 /// `origin` names the text in messages, usually the file path.
-pub fn parse_yaml(text: &str, origin: &str) -> Result<KaizenConfig> {
+pub fn parse_yaml(text: &str, origin: &str) -> Result<Settings> {
     let mut key_path = None;
     let parsed = serde_saphyr::with_deserializer_from_str(text, |de| {
-        serde_path_to_error::deserialize::<_, Option<KaizenConfig>>(de).map_err(|e| {
+        serde_path_to_error::deserialize::<_, Option<Settings>>(de).map_err(|e| {
             key_path = Some(e.path().to_string());
             e.into_inner()
         })
@@ -225,7 +227,7 @@ fn override_path(name: &str) -> Option<Vec<String>> {
 
 /// Applies `overrides` to `config`. Each value is read as YAML (usually a scalar); when the key
 /// wants a string, the text is taken as is (so a salt of `12345` or `yes` stays a string).
-fn apply_overrides(config: &KaizenConfig, overrides: &[Override]) -> Result<KaizenConfig> {
+fn apply_overrides(config: &Settings, overrides: &[Override]) -> Result<Settings> {
     let mut tree = serde_json::to_value(config).context("cannot represent the configuration")?;
     let mut problems = Vec::new();
     let mut seen: BTreeMap<String, &str> = BTreeMap::new();
@@ -264,7 +266,7 @@ fn apply_overrides(config: &KaizenConfig, overrides: &[Override]) -> Result<Kaiz
     // that fails too, the first error is reported.
     let mut first_error: BTreeMap<&str, String> = BTreeMap::new();
     loop {
-        let e = match serde_path_to_error::deserialize::<_, KaizenConfig>(tree.clone()) {
+        let e = match serde_path_to_error::deserialize::<_, Settings>(tree.clone()) {
             Ok(config) => return Ok(config),
             Err(e) => e,
         };
@@ -438,12 +440,12 @@ mod tests {
     #[test]
     fn template_is_exactly_the_defaults_and_lists_every_key() {
         let parsed = parse_yaml(TEMPLATE, "template").unwrap();
-        assert_eq!(parsed, KaizenConfig::default());
+        assert_eq!(parsed, Settings::default());
         assert_eq!(parsed.validate(), Ok(()));
 
         let mut want = BTreeSet::new();
         leaf_paths(
-            &serde_json::to_value(KaizenConfig::default()).unwrap(),
+            &serde_json::to_value(Settings::default()).unwrap(),
             "",
             &mut want,
         );
@@ -451,7 +453,7 @@ mod tests {
         let raw: Value = serde_saphyr::from_str(TEMPLATE).unwrap();
         leaf_paths(&raw, "", &mut have);
         assert_eq!(have, want, "the template must list every key");
-        assert!(!parsed.self_improvement.enabled);
+        assert!(!parsed.kaizen.self_improvement.enabled);
     }
 
     #[test]
@@ -460,7 +462,7 @@ mod tests {
         let path = dir.path().join("kaizen.yaml");
         write_template(&path, false).unwrap();
         let loaded = load_with_env(Some(&path), env(&[])).unwrap();
-        assert_eq!(loaded.config, KaizenConfig::default());
+        assert_eq!(loaded.config, Settings::default());
         assert_eq!(loaded.source.as_deref(), Some(path.as_path()));
 
         fs::write(&path, "storage:\n  path: mine.db\n").unwrap();
@@ -483,7 +485,7 @@ mod tests {
             "storage:\nself_improvement:\n  rollout:\n",
         ] {
             let loaded = load_text(text).unwrap();
-            assert_eq!(loaded.config, KaizenConfig::default(), "{text:?}");
+            assert_eq!(loaded.config, Settings::default(), "{text:?}");
         }
     }
 
@@ -493,11 +495,14 @@ mod tests {
             "self_improvement:\n  enabled: true\n  rollout:\n    default_strategy: ab_test\n",
         )
         .unwrap();
-        let si = &loaded.config.self_improvement;
+        let si = &loaded.config.kaizen.self_improvement;
         assert!(si.enabled);
         assert_eq!(si.rollout.default_strategy, RolloutStrategyKind::AbTest);
         assert_eq!(si.rollout.observation_window_hours, 48);
-        assert_eq!(loaded.config.storage, KaizenConfig::default().storage);
+        assert_eq!(
+            loaded.config.kaizen.storage,
+            Settings::default().kaizen.storage
+        );
     }
 
     #[test]
@@ -613,17 +618,20 @@ mod tests {
         )
         .unwrap();
         let c = &loaded.config;
-        assert!(c.self_improvement.enabled);
-        assert_eq!(c.storage.path, "/tmp/x.db");
-        assert_eq!(c.storage.raw_retention_days, None);
-        assert_eq!(c.self_improvement.rollout.ab_test.control_fraction, 0.3);
-        assert_eq!(c.signals.monthly_budget_usd, Some(1200.0));
-        assert_eq!(c.rules.disabled, vec!["redundancy".to_owned()]);
+        assert!(c.kaizen.self_improvement.enabled);
+        assert_eq!(c.kaizen.storage.path, "/tmp/x.db");
+        assert_eq!(c.kaizen.storage.raw_retention_days, None);
+        assert_eq!(
+            c.kaizen.self_improvement.rollout.ab_test.control_fraction,
+            0.3
+        );
+        assert_eq!(c.kaizen.signals.monthly_budget_usd, Some(1200.0));
+        assert_eq!(c.kaizen.rules.disabled, vec!["redundancy".to_owned()]);
         assert_eq!(loaded.overrides.len(), 6);
     }
 
     /// The overrides `pairs` applied to the defaults, without validation.
-    fn overridden(pairs: &[(&str, &str)]) -> Result<KaizenConfig> {
+    fn overridden(pairs: &[(&str, &str)]) -> Result<Settings> {
         let overrides: Vec<Override> = pairs
             .iter()
             .map(|(var, value)| Override {
@@ -632,13 +640,13 @@ mod tests {
                 value: (*value).to_owned(),
             })
             .collect();
-        apply_overrides(&KaizenConfig::default(), &overrides)
+        apply_overrides(&Settings::default(), &overrides)
     }
 
     #[test]
     fn env_string_keys_keep_the_text() {
         let loaded = load_with_env(None, env(&[("KAIZEN__STORAGE__PATH", "12345")])).unwrap();
-        assert_eq!(loaded.config.storage.path, "12345");
+        assert_eq!(loaded.config.kaizen.storage.path, "12345");
         // An optional string key too (validation refuses this one: see
         // `keys_of_unavailable_features_are_refused_naming_the_key`).
         let c = overridden(&[(
@@ -647,7 +655,8 @@ mod tests {
         )])
         .unwrap();
         assert_eq!(
-            c.self_improvement
+            c.kaizen
+                .self_improvement
                 .cross_deployment_analytics
                 .industry_tag
                 .as_deref(),
@@ -718,7 +727,7 @@ mod tests {
              enabled: false\n    batch_size: 50\n",
         )
         .unwrap();
-        assert_eq!(loaded.config, KaizenConfig::default());
+        assert_eq!(loaded.config, Settings::default());
     }
 
     #[test]
@@ -801,15 +810,15 @@ mod tests {
         let env_var = env(&[(CONFIG_ENV, &via_env.display().to_string())]);
 
         let c = load_in(Some(&explicit), env_var.clone(), &local).unwrap();
-        assert_eq!(c.config.storage.path, "explicit.db");
+        assert_eq!(c.config.kaizen.storage.path, "explicit.db");
         let c = load_in(None, env_var, &local).unwrap();
-        assert_eq!(c.config.storage.path, "env.db");
+        assert_eq!(c.config.kaizen.storage.path, "env.db");
         assert_eq!(c.source.as_deref(), Some(via_env.as_path()));
         let c = load_in(None, env(&[(CONFIG_ENV, "")]), &local).unwrap();
-        assert_eq!(c.config.storage.path, "local.db");
+        assert_eq!(c.config.kaizen.storage.path, "local.db");
         let c = load_in(None, env(&[]), &dir.path().join("none.yaml")).unwrap();
         assert_eq!(c.source, None);
-        assert_eq!(c.config, KaizenConfig::default());
+        assert_eq!(c.config, Settings::default());
     }
 
     #[test]
@@ -833,7 +842,7 @@ mod tests {
         let var = "KAIZEN__SELF_IMPROVEMENT__CROSS_DEPLOYMENT_ANALYTICS__DEPLOYMENT_ID_SALT";
         for salt in ["[hunter2]", "a: b [c", "12345"] {
             let c = overridden(&[(var, salt)]).unwrap();
-            let analytics = &c.self_improvement.cross_deployment_analytics;
+            let analytics = &c.kaizen.self_improvement.cross_deployment_analytics;
             assert_eq!(analytics.deployment_id_salt.as_deref(), Some(salt));
             let err = err_text(load_with_env(None, env(&[(var, salt)])));
             assert!(err.contains("deployment_id_salt"), "{err}");

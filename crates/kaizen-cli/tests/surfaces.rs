@@ -60,6 +60,20 @@ fn probes() -> BTreeMap<&'static str, (Value, &'static str)> {
         ("org.versions", (json!({}), "ok")),
         ("org.version", (json!({"id": 999}), "not_found")),
         ("org.diff", (json!({"from": 1, "to": 1}), "ok")),
+        (
+            "org.import",
+            (
+                json!({"document": {"agents": [{"id": ""}]}, "confirm": true, "reason": "r"}),
+                "invalid",
+            ),
+        ),
+        (
+            "org.restore",
+            (
+                json!({"id": 999, "confirm": true, "reason": "r"}),
+                "not_found",
+            ),
+        ),
         ("alerts.list", (json!({}), "ok")),
         ("alerts.ack", (json!({"id": 999}), "not_found")),
         ("tokens.list", (json!({}), "ok")),

@@ -1,6 +1,8 @@
 //! The configuration model: what `kaizen.yaml` may contain, its defaults and its validation.
 //!
-//! [`KaizenConfig`] is the whole file. Every section rejects unknown keys and fills missing keys
+//! [`KaizenConfig`] is the meta-loop's part of the file: every top-level section except `server`
+//! and `mcp`, which belong to the crate that uses them (`kaizen_server::settings`, where the
+//! whole file is composed, strictly: an unknown top-level key is still an error). Every section rejects unknown keys and fills missing keys
 //! with their defaults; a section written as an empty key (`storage:` with nothing under it) is
 //! its defaults too. Deserialising checks only the shape (key names and value types);
 //! [`KaizenConfig::validate`] checks the ranges and the rules that link keys, and reports every
@@ -51,225 +53,6 @@ pub struct KaizenConfig {
     /// What config tuning may change and how: knobs and playbooks.
     #[serde(deserialize_with = "null_as_default")]
     pub improvement: ImprovementConfig,
-    /// `kaizen serve`: address, limits, background loop.
-    #[serde(deserialize_with = "null_as_default")]
-    pub server: ServerConfig,
-    /// The MCP server (`kaizen mcp`, and `/mcp` in `kaizen serve`).
-    #[serde(deserialize_with = "null_as_default")]
-    pub mcp: McpConfig,
-}
-
-/// Capability domains whose operations become MCP tools (the registry's domains).
-pub const MCP_TOOLSETS: &[&str] = &[
-    "events",
-    "agents",
-    "signals",
-    "rules",
-    "cycles",
-    "proposals",
-    "rollouts",
-    "org",
-    "alerts",
-    "audit",
-    "tokens",
-    "config",
-];
-
-/// The `mcp` section: which tools the MCP server offers. Tool lists cost a client's context,
-/// so an operator can offer fewer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct McpConfig {
-    /// Serve MCP over streamable HTTP at `/mcp` in `kaizen serve`.
-    pub http: bool,
-    /// The toolsets (capability domains, [`MCP_TOOLSETS`]) offered; all when absent.
-    pub toolsets: Option<Vec<String>>,
-    /// Offer read-only tools only.
-    pub read_only: bool,
-    /// Also offer the nine legacy signal tools (`kaizen_signals_get_performance`, …).
-    pub legacy_tools: bool,
-    /// `Host` header values `/mcp` accepts (DNS-rebinding protection); add the server's public
-    /// name when it is reached by one. Loopback names by default.
-    pub allowed_hosts: Vec<String>,
-    /// Browser origins (`scheme://host[:port]`, port `*` for any) whose requests `/mcp`
-    /// accepts. A request with an `Origin` header not in the list is refused; requests without
-    /// one (non-browser clients) pass. Empty by default: no browser page may call `/mcp`.
-    pub allowed_origins: Vec<String>,
-}
-
-impl Default for McpConfig {
-    fn default() -> Self {
-        Self {
-            http: true,
-            toolsets: None,
-            read_only: false,
-            legacy_tools: true,
-            allowed_hosts: vec![
-                "localhost".to_owned(),
-                "127.0.0.1".to_owned(),
-                "::1".to_owned(),
-            ],
-            allowed_origins: Vec::new(),
-        }
-    }
-}
-
-impl McpConfig {
-    /// Whether tools of `domain` are offered.
-    pub fn offers(&self, domain: &str) -> bool {
-        self.toolsets
-            .as_ref()
-            .is_none_or(|t| t.iter().any(|d| d == domain))
-    }
-
-    fn validate(&self, v: &mut Validator, at: &str) {
-        for (i, t) in self.toolsets.iter().flatten().enumerate() {
-            if !MCP_TOOLSETS.contains(&t.as_str()) {
-                v.push(
-                    format!("{at}.toolsets[{i}]"),
-                    format!(
-                        "unknown toolset {t:?}; expected one of {}",
-                        MCP_TOOLSETS.join(", ")
-                    ),
-                );
-            }
-        }
-        if self.allowed_hosts.iter().any(|h| h.trim().is_empty()) {
-            v.push(
-                format!("{at}.allowed_hosts"),
-                "a host name is blank".to_owned(),
-            );
-        }
-        for (i, o) in self.allowed_origins.iter().enumerate() {
-            if Self::parse_origin(o, true).is_none() {
-                v.push(
-                    format!("{at}.allowed_origins[{i}]"),
-                    format!(
-                        "expected an origin `scheme://host` or `scheme://host:port` (port `*` \
-                         for any), found {o:?}"
-                    ),
-                );
-            }
-        }
-    }
-
-    /// Whether a request with the header `Origin: origin` may use `/mcp`: the origin is one of
-    /// [`McpConfig::allowed_origins`]. Scheme and host compare case-insensitively, a missing
-    /// port is the scheme's default (80 for `http`, 443 for `https`), and an entry's port `*`
-    /// matches any port.
-    pub fn allows_origin(&self, origin: &str) -> bool {
-        let Some(o) = Self::parse_origin(origin, false) else {
-            return false;
-        };
-        self.allowed_origins
-            .iter()
-            .filter_map(|a| Self::parse_origin(a, true))
-            .any(|a| a.0 == o.0 && a.1 == o.1 && (a.2.is_none() || a.2 == o.2))
-    }
-
-    /// `scheme://host[:port]` as (scheme, host, port), lower-cased, the port defaulted by the
-    /// scheme (`Some(0)` when it has no default and none is given); `None` port for `:*` when
-    /// `wildcard` allows it. `None` when `s` is not such an origin.
-    fn parse_origin(s: &str, wildcard: bool) -> Option<(String, String, Option<u16>)> {
-        let (scheme, rest) = s.trim().split_once("://")?;
-        let valid_scheme = scheme
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphabetic())
-            && scheme
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
-        if !valid_scheme {
-            return None;
-        }
-        let scheme = scheme.to_ascii_lowercase();
-        // The host ends at a `:` (port), except inside an IPv6 literal `[…]`.
-        let (host, port) = if let Some(v6) = rest.strip_prefix('[') {
-            let (inner, after) = v6.split_once(']')?;
-            (format!("[{inner}]"), after)
-        } else {
-            match rest.find(':') {
-                Some(i) => (rest[..i].to_owned(), &rest[i..]),
-                None => (rest.to_owned(), ""),
-            }
-        };
-        let host_ok = !host.is_empty() && !host.contains(['/', '?', '#', '@', ' ']) && host != "[]";
-        if !host_ok {
-            return None;
-        }
-        let port = match port {
-            "" => Some(match scheme.as_str() {
-                "http" | "ws" => 80,
-                "https" | "wss" => 443,
-                _ => 0,
-            }),
-            ":*" if wildcard => None,
-            p => Some(
-                p.strip_prefix(':')?
-                    .parse::<u16>()
-                    .ok()
-                    .filter(|p| *p > 0)?,
-            ),
-        };
-        Some((scheme, host.to_ascii_lowercase(), port))
-    }
-}
-
-/// The `server` section (`kaizen serve`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ServerConfig {
-    /// Address to listen on. Loopback by default: exposing kaizen is a deliberate choice.
-    pub bind: String,
-    /// Largest request body accepted, bytes (after gzip decompression for event batches).
-    pub max_body_bytes: u64,
-    /// Write requests allowed per token per minute (≥ 1).
-    pub writes_per_minute: u32,
-    /// Seconds before a request is abandoned with 408 (≥ 1).
-    pub request_timeout_seconds: u32,
-    /// Seconds between runs of the background loop (scheduled cycles, due rollout checks),
-    /// at most; it wakes earlier when a rollout check is due sooner (≥ 1).
-    pub loop_interval_seconds: u32,
-}
-
-impl Default for ServerConfig {
-    fn default() -> Self {
-        Self {
-            bind: "127.0.0.1:7878".to_owned(),
-            max_body_bytes: 16 * 1024 * 1024,
-            writes_per_minute: 600,
-            request_timeout_seconds: 30,
-            loop_interval_seconds: 60,
-        }
-    }
-}
-
-impl ServerConfig {
-    fn validate(&self, v: &mut Validator, at: &str) {
-        if self.bind.parse::<std::net::SocketAddr>().is_err() {
-            v.push(
-                format!("{at}.bind"),
-                format!(
-                    "expected an address like 127.0.0.1:7878, found {:?}",
-                    self.bind
-                ),
-            );
-        }
-        if self.max_body_bytes < 1024 {
-            v.push(
-                format!("{at}.max_body_bytes"),
-                format!("expected at least 1024, found {}", self.max_body_bytes),
-            );
-        }
-        v.at_least(at, "writes_per_minute", self.writes_per_minute, 1);
-        v.at_least(
-            at,
-            "request_timeout_seconds",
-            self.request_timeout_seconds,
-            1,
-        );
-        v.at_least(at, "loop_interval_seconds", self.loop_interval_seconds, 1);
-    }
 }
 
 /// The `improvement` section: the knobs config tuning may change and the playbooks that say
@@ -880,12 +663,17 @@ impl KaizenConfig {
     /// first.
     pub fn validate(&self) -> Result<(), ConfigErrors> {
         let mut v = Validator::default();
-        self.self_improvement.validate(&mut v, "self_improvement");
-        self.storage.validate(&mut v, "storage");
-        self.server.validate(&mut v, "server");
-        self.mcp.validate(&mut v, "mcp");
-        self.improvement.validate(&mut v, "improvement");
-        validate_signals(&self.signals, &mut v, "signals");
+        self.validate_into(&mut v);
+        v.finish()
+    }
+
+    /// [`KaizenConfig::validate`] into `v`, for a file that composes this model with the
+    /// sections of other crates (`kaizen serve`'s settings).
+    pub fn validate_into(&self, v: &mut Validator) {
+        self.self_improvement.validate(v, "self_improvement");
+        self.storage.validate(v, "storage");
+        self.improvement.validate(v, "improvement");
+        validate_signals(&self.signals, v, "signals");
         if let Err(problems) = self.rules.validate() {
             for (path, message) in problems {
                 let path = if path == "rules" || path.starts_with("rules.") {
@@ -896,11 +684,41 @@ impl KaizenConfig {
                 v.push(path, message);
             }
         }
-        if v.errors.is_empty() {
-            Ok(())
-        } else {
-            Err(ConfigErrors(v.errors))
+    }
+
+    /// The top-level keys of `kaizen.yaml` this model owns; other crates own the rest
+    /// (`server` and `mcp` belong to `kaizen-server`).
+    pub const SECTIONS: &'static [&'static str] = &[
+        "self_improvement",
+        "storage",
+        "signals",
+        "rules",
+        "improvement",
+    ];
+
+    /// Reads the value of the top-level key `key` from `map` into this model, for a file type
+    /// that composes it with other sections while staying strict about unknown keys (serde's
+    /// `flatten` cannot deny unknown fields). An empty or `null` section is its defaults.
+    /// Returns `false`, consuming nothing, when `key` is not one of [`KaizenConfig::SECTIONS`].
+    pub fn read_section<'de, A: serde::de::MapAccess<'de>>(
+        &mut self,
+        key: &str,
+        map: &mut A,
+    ) -> Result<bool, A::Error> {
+        fn section<'de, A: serde::de::MapAccess<'de>, T: Deserialize<'de> + Default>(
+            map: &mut A,
+        ) -> Result<T, A::Error> {
+            Ok(map.next_value::<Option<T>>()?.unwrap_or_default())
         }
+        match key {
+            "self_improvement" => self.self_improvement = section(map)?,
+            "storage" => self.storage = section(map)?,
+            "signals" => self.signals = section(map)?,
+            "rules" => self.rules = section(map)?,
+            "improvement" => self.improvement = section(map)?,
+            _ => return Ok(false),
+        }
+        Ok(true)
     }
 
     /// A copy with every secret that is set replaced by [`REDACTED`], for display.
@@ -1180,21 +998,35 @@ fn validate_signals(signals: &SignalsConfig, v: &mut Validator, at: &str) {
 }
 
 /// One end of an allowed range of numbers.
-#[derive(Clone, Copy)]
-enum Bound {
+#[derive(Debug, Clone, Copy)]
+pub enum Bound {
+    /// The value may equal the bound.
     Inclusive(f64),
+    /// The value must differ from the bound.
     Exclusive(f64),
+    /// No bound on this side.
     Unbounded,
 }
 
-/// Collects problems with their key paths.
-#[derive(Default)]
-struct Validator {
+/// Collects configuration problems with their key paths, so that every problem of a file is
+/// reported at once. Other crates validate their sections with it too.
+#[derive(Debug, Default)]
+pub struct Validator {
     errors: Vec<ConfigError>,
 }
 
 impl Validator {
-    fn push(&mut self, path: impl Into<String>, message: impl Into<String>) {
+    /// Every problem collected, or `Ok` when there is none.
+    pub fn finish(self) -> Result<(), ConfigErrors> {
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigErrors(self.errors))
+        }
+    }
+
+    /// A problem with the key at `path`.
+    pub fn push(&mut self, path: impl Into<String>, message: impl Into<String>) {
         self.errors.push(ConfigError {
             path: path.into(),
             message: message.into(),
@@ -1202,7 +1034,7 @@ impl Validator {
     }
 
     /// A key of a feature that does not exist yet, set to something other than `default`.
-    fn not_available(&mut self, at: &str, key: &str, what: &str, default: &str) {
+    pub fn not_available(&mut self, at: &str, key: &str, what: &str, default: &str) {
         self.push(
             format!("{at}.{key}"),
             format!("{what}; remove the key or set it to {default}"),
@@ -1210,7 +1042,7 @@ impl Validator {
     }
 
     /// An integer that must be at least `min`.
-    fn at_least(&mut self, at: &str, key: &str, value: u32, min: u32) {
+    pub fn at_least(&mut self, at: &str, key: &str, value: u32, min: u32) {
         if value < min {
             self.push(
                 format!("{at}.{key}"),
@@ -1220,7 +1052,7 @@ impl Validator {
     }
 
     /// A finite number between `lo` and `hi`.
-    fn number(&mut self, at: &str, key: &str, value: f64, lo: Bound, hi: Bound) {
+    pub fn number(&mut self, at: &str, key: &str, value: f64, lo: Bound, hi: Bound) {
         let above = match lo {
             Bound::Inclusive(b) => value >= b,
             Bound::Exclusive(b) => value > b,

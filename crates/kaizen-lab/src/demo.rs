@@ -349,7 +349,7 @@ pub fn run_demo(
             )));
         }
     }
-    let mut config = s.loop_config();
+    let config = s.loop_config();
     let interval = Duration::hours(i64::from(
         config.self_improvement.schedule.cycle_interval_hours,
     ));
@@ -376,15 +376,19 @@ pub fn run_demo(
     } else {
         None
     };
-    config.server.bind = opts.bind.to_string();
+    let mut settings = kaizen_server::settings::Settings {
+        kaizen: config,
+        ..Default::default()
+    };
+    settings.server.bind = opts.bind.to_string();
     // The loop must keep up with the accelerated clock: look every real second.
-    config.server.loop_interval_seconds = 1;
-    config.server.writes_per_minute = config.server.writes_per_minute.max(100_000);
+    settings.server.loop_interval_seconds = 1;
+    settings.server.writes_per_minute = settings.server.writes_per_minute.max(100_000);
 
     let clock = Arc::new(AcceleratedClock::new(live_from, opts.speed).map_err(LabError::Invalid)?);
     let server = LabServer::start(
         Store::open(&db).map_err(LabError::store)?,
-        config,
+        settings,
         Arc::clone(&clock) as Arc<dyn Clock>,
         opts.bind,
         true,

@@ -242,7 +242,10 @@ fn closed_loop(s: &Scenario, opts: &RunOptions<'_>) -> Result<LoopRun, LabError>
     let clock = Arc::new(ManualClock::new(s.start));
     let server = LabServer::start(
         Store::open(&db).map_err(LabError::store)?,
-        config.clone(),
+        kaizen_server::settings::Settings {
+            kaizen: config.clone(),
+            ..Default::default()
+        },
         Arc::clone(&clock) as Arc<dyn Clock>,
         std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
         false,

@@ -14,8 +14,8 @@ use std::thread::JoinHandle;
 use chrono::{DateTime, Utc};
 use kaizen_core::auth::Grant;
 use kaizen_core::clock::Clock;
-use kaizen_core::config::KaizenConfig;
 use kaizen_server::AppState;
+use kaizen_server::settings::Settings;
 use kaizen_service::rollback::RollbackExecutor;
 use kaizen_store::Store;
 use kaizen_store::auth::NewToken;
@@ -75,11 +75,11 @@ impl std::fmt::Debug for LabServer {
 }
 
 impl LabServer {
-    /// Serves `store` with `config` on `bind` (port 0: any free port). `background`: run the
+    /// Serves `store` with `settings` on `bind` (port 0: any free port). `background`: run the
     /// server's own loop (scheduled cycles, rollout checks) too.
     pub fn start(
         store: Store,
-        config: KaizenConfig,
+        settings: Settings,
         clock: Arc<dyn Clock>,
         bind: SocketAddr,
         background: bool,
@@ -90,7 +90,7 @@ impl LabServer {
         let addr = listener.local_addr()?;
         let state = Arc::new(AppState::new(
             store,
-            config,
+            settings,
             clock,
             RollbackExecutor::default(),
         ));

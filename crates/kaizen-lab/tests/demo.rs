@@ -81,7 +81,7 @@ fn feeding_a_server_without_the_org_fails_clearly() {
         .unwrap_or_else(|e| panic!("{e}"));
     let server = LabServer::start(
         store,
-        kaizen_core::config::KaizenConfig::default(),
+        kaizen_server::settings::Settings::default(),
         std::sync::Arc::new(kaizen_core::clock::SystemClock),
         std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
         false,

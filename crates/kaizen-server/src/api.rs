@@ -71,8 +71,8 @@ fn route(op: &'static Operation) -> MethodRouter<Arc<AppState>> {
 
 /// The whole HTTP surface.
 pub fn router(state: Arc<AppState>) -> Router {
-    let limit = usize::try_from(state.config().server.max_body_bytes).unwrap_or(usize::MAX);
-    let timeout = Duration::from_secs(u64::from(state.config().server.request_timeout_seconds));
+    let limit = usize::try_from(state.server().max_body_bytes).unwrap_or(usize::MAX);
+    let timeout = Duration::from_secs(u64::from(state.server().request_timeout_seconds));
     let mut routes: BTreeMap<&str, MethodRouter<Arc<AppState>>> = BTreeMap::new();
     for op in ops::operations() {
         let r = route(op);
@@ -105,7 +105,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         ))
         .with_state(Arc::clone(&state));
     let mut app = rest.merge(crate::ui::routes(Arc::clone(&state)));
-    if state.config().mcp.http {
+    if state.mcp().http {
         // Outside the request timeout: an MCP client may hold an SSE stream open.
         let mcp = Router::new()
             .nest_service(

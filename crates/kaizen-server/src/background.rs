@@ -9,7 +9,7 @@ use crate::AppState;
 
 /// Runs until `stop` turns true.
 pub async fn run(state: Arc<AppState>, mut stop: tokio::sync::watch::Receiver<bool>) {
-    let max_sleep = Duration::from_secs(u64::from(state.config().server.loop_interval_seconds));
+    let max_sleep = Duration::from_secs(u64::from(state.server().loop_interval_seconds));
     loop {
         let st = Arc::clone(&state);
         let next = tokio::task::spawn_blocking(move || once(&st)).await;

@@ -21,6 +21,7 @@ pub mod background;
 pub mod error;
 pub mod mcp;
 pub mod openapi;
+pub mod settings;
 pub mod telemetry;
 pub mod ui;
 
@@ -28,7 +29,6 @@ use std::net::SocketAddr;
 use std::sync::{Arc, MutexGuard};
 
 use kaizen_core::clock::Clock;
-use kaizen_core::config::KaizenConfig;
 use kaizen_service::rollback::RollbackExecutor;
 use kaizen_service::{Kaizen, Principal, Service, Via};
 use kaizen_store::Store;
@@ -36,12 +36,15 @@ use kaizen_store::Store;
 pub use api::router;
 
 use crate::error::ApiError;
+use crate::settings::{McpConfig, ServerConfig, Settings};
 
 /// Everything a request needs: kaizen itself (the store, the ports and the gate every
 /// operation runs through) and what only HTTP needs (the token cache, the shutdown signal).
 pub struct AppState {
     /// The runtime and its gate (it holds the configuration and the clock).
     pub kaizen: Kaizen,
+    server: ServerConfig,
+    mcp: McpConfig,
     tokens: auth::TokenCache,
     /// Cancelled when the server stops (ends MCP sessions).
     pub shutdown: tokio_util::sync::CancellationToken,
@@ -54,32 +57,47 @@ impl std::fmt::Debug for AppState {
 }
 
 impl AppState {
-    /// The state of a server on `store`, with its ports.
+    /// The state of a server on `store` configured by `settings`, with its ports.
     pub fn new(
         store: Store,
-        config: KaizenConfig,
+        settings: Settings,
         clock: Arc<dyn Clock>,
         executor: RollbackExecutor,
     ) -> Self {
+        let shown = settings.adapter_sections();
+        let Settings {
+            kaizen: config,
+            server,
+            mcp,
+        } = settings;
         // This process invalidates the effective-config cache after its own writes; changes
         // made by other processes (a CLI approval) show within a second.
-        let kaizen = Kaizen::new(
-            store,
-            config,
-            clock,
-            executor,
-            Some(std::time::Duration::from_secs(1)),
-        );
+        let kaizen = Kaizen::new(store, config, clock, executor)
+            .recheck_every(std::time::Duration::from_secs(1))
+            .write_limit(server.writes_per_minute)
+            .show_settings(shown);
         Self {
             kaizen,
+            server,
+            mcp,
             tokens: auth::TokenCache::new(std::time::Duration::from_secs(1)),
             shutdown: tokio_util::sync::CancellationToken::new(),
         }
     }
 
-    /// The configuration the server started with.
-    pub fn config(&self) -> &KaizenConfig {
+    /// The meta-loop's configuration the server started with.
+    pub fn config(&self) -> &kaizen_core::config::KaizenConfig {
         self.kaizen.config()
+    }
+
+    /// The `server` settings.
+    pub fn server(&self) -> &ServerConfig {
+        &self.server
+    }
+
+    /// The `mcp` settings.
+    pub fn mcp(&self) -> &McpConfig {
+        &self.mcp
     }
 
     /// The clock (the system clock in production; a manual or accelerated one in tests and

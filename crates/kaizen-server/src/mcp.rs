@@ -334,7 +334,7 @@ pub fn all_tools() -> &'static [ToolDef] {
 /// Why this server's configuration does not offer `tool` (toolsets, read-only mode, legacy
 /// tools), or `None` when it does.
 fn disabled(state: &AppState, tool: &ToolDef) -> Option<ServiceError> {
-    let config = &state.config().mcp;
+    let config = state.mcp();
     let op = tool.op;
     if !config.offers(op.domain) {
         return Some(ServiceError::Forbidden {
@@ -593,9 +593,9 @@ pub fn http_service(
     use rmcp::transport::streamable_http_server::{
         StreamableHttpServerConfig, StreamableHttpService,
     };
-    let limit = usize::try_from(state.config().server.max_body_bytes).unwrap_or(usize::MAX);
+    let limit = usize::try_from(state.server().max_body_bytes).unwrap_or(usize::MAX);
     let config = StreamableHttpServerConfig::default()
-        .with_allowed_hosts(state.config().mcp.allowed_hosts.clone())
+        .with_allowed_hosts(state.mcp().allowed_hosts.clone())
         .with_max_request_body_bytes(limit)
         .with_cancellation_token(shutdown);
     let handler = KaizenMcp::per_request(state);
@@ -712,9 +712,7 @@ pub async fn require_token(
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
     if let Some(origin) = request.headers().get(axum::http::header::ORIGIN) {
-        let allowed = origin
-            .to_str()
-            .is_ok_and(|o| state.config().mcp.allows_origin(o));
+        let allowed = origin.to_str().is_ok_and(|o| state.mcp().allows_origin(o));
         if !allowed {
             return ApiError::forbidden(
                 "forbidden",

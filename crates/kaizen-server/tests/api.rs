@@ -14,6 +14,7 @@ use kaizen_core::clock::Clock;
 use kaizen_core::config::{KaizenConfig, RolloutStrategyKind};
 use kaizen_core::org::standard::{DEDUPLICATION, DEFAULT_TIER, WORK_STEALING};
 use kaizen_core::org::{Agent, OrgChange};
+use kaizen_server::settings::Settings;
 use kaizen_service::ops::{Method, operations};
 use kaizen_store::auth::{AuditOutcome, AuditRecord};
 use kaizen_store::proposals::{ActorKind, ProposalStatus};
@@ -567,8 +568,8 @@ fn the_openapi_document_is_the_registry() {
 
 // ---- 3. events ----
 
-fn small_body_config() -> KaizenConfig {
-    let mut c = enabled();
+fn small_body_config() -> Settings {
+    let mut c = Settings::from(enabled());
     c.server.max_body_bytes = 4096;
     c
 }
@@ -1670,7 +1671,7 @@ fn request_metrics_are_labelled_by_route_template() {
 
 #[test]
 fn writes_are_rate_limited_per_token_and_reads_are_not() {
-    let mut config = enabled();
+    let mut config = Settings::from(enabled());
     config.server.writes_per_minute = 3;
     let s = Server::with_config(config);
     let a = s.agents[0].clone();

@@ -197,7 +197,7 @@ impl Fixture {
         let agent = token("bot-7", ActorKind::Agent);
         let state = Arc::new(AppState::new(
             store,
-            config,
+            config.into(),
             Arc::clone(&clock) as Arc<dyn Clock>,
             RollbackExecutor::default(),
         ));

@@ -328,6 +328,17 @@ impl Op for CyclesGet {
     }
 }
 
+/// Adds what a cycle did to its audit entry: the cycle, the org version it read, how many
+/// proposals it queued.
+pub fn note_cycle(
+    audit: &mut serde_json::Map<String, serde_json::Value>,
+    report: &crate::CycleReport,
+) {
+    audit.insert("cycle".to_owned(), report.id.clone().into());
+    audit.insert("org_version".to_owned(), report.org_version.into());
+    audit.insert("queued".to_owned(), report.queued().count().into());
+}
+
 /// `cycles.run`: Run an improvement cycle now.
 pub struct CyclesRun;
 
@@ -348,13 +359,17 @@ impl Op for CyclesRun {
         rest: Rest::Json,
     };
     fn audit(input: &Self::Input) -> serde_json::Map<String, serde_json::Value> {
-        note(serde_json::json!({"dry_run": input.dry_run}))
+        note(
+            serde_json::json!({"trigger": CycleTrigger::Manual.as_str(), "dry_run": input.dry_run}),
+        )
     }
     fn run(cx: &mut Cx<'_>, input: Self::Input) -> Result<Self::Output> {
-        cx.svc.run_cycle(CycleOptions {
+        let report = cx.svc.run_cycle(CycleOptions {
             trigger: CycleTrigger::Manual,
             dry_run: input.dry_run,
-        })
+        })?;
+        note_cycle(&mut cx.audit, &report);
+        Ok(report)
     }
 }
 
@@ -831,6 +846,113 @@ impl Op for OrgDiffOp {
     }
 }
 
+/// Notes the version an org write made in its audit entry, and tells the notifiers about it.
+fn org_written(cx: &mut Cx<'_>, version: &kaizen_store::org::OrgVersion) {
+    cx.audit.insert("version".to_owned(), version.id.into());
+    if let Some(parent) = version.parent {
+        cx.audit.insert("parent".to_owned(), parent.into());
+    }
+    cx.audit
+        .insert("changes".to_owned(), version.changes.len().into());
+    let notified = cx.kaizen.executor().notify(version);
+    if !notified.is_empty()
+        && let Ok(value) = serde_json::to_value(&notified)
+    {
+        cx.audit.insert("notified".to_owned(), value);
+    }
+}
+
+fn org_err(e: kaizen_store::org::OrgStoreError) -> ServiceError {
+    ServiceError::store(e.kind(), e)
+}
+
+/// `org.import`: Replace the org document (admin).
+pub struct OrgImportOp;
+
+impl Op for OrgImportOp {
+    type Input = OrgImportInput;
+    type Output = OrgImported;
+    const SPEC: Spec = Spec {
+        name: "org.import",
+        domain: "org",
+        action: Action::Admin,
+        human_only: true,
+        method: Method::Post,
+        path: "/org",
+        summary: "Import an org document (admin)",
+        description: "Makes `document` the current org version (agents, departments, roles, workflows, principles, settings): a human admin's own act, outside the approval queue, as `kaizen org import` does. The document is validated whole: when a check fails nothing is stored and every problem is named. A document equal to the current one makes no version. A change that would break a live rollout's overlay is refused (409). Notifiers hear of the new version. An admin operation: `confirm` must be true and `reason` non-blank. Only human principals may call this.",
+        destructive: true,
+        idempotent: true,
+        rest: Rest::Json,
+    };
+    fn audit(input: &Self::Input) -> serde_json::Map<String, serde_json::Value> {
+        note(serde_json::json!({"reason": input.reason}))
+    }
+    fn run(cx: &mut Cx<'_>, input: Self::Input) -> Result<Self::Output> {
+        confirmed(input.confirm, &input.reason)?;
+        let now = cx.svc.clock.now();
+        let outcome = cx
+            .svc
+            .store
+            .org_import(input.document, &cx.who.auth.principal, now)
+            .map_err(org_err)?;
+        match outcome {
+            kaizen_store::org::OrgImport::Created(version) => {
+                org_written(cx, &version);
+                Ok(OrgImported {
+                    created: true,
+                    version: Some(*version),
+                })
+            }
+            kaizen_store::org::OrgImport::Unchanged(_) => {
+                cx.audit.insert("unchanged".to_owned(), true.into());
+                Ok(OrgImported {
+                    created: false,
+                    version: cx.svc.store.org_current().map_err(store_err)?,
+                })
+            }
+        }
+    }
+}
+
+/// `org.restore`: Restore an earlier org version's document (admin).
+pub struct OrgRestoreOp;
+
+impl Op for OrgRestoreOp {
+    type Input = OrgRestoreInput;
+    type Output = kaizen_store::org::OrgVersion;
+    const SPEC: Spec = Spec {
+        name: "org.restore",
+        domain: "org",
+        action: Action::Admin,
+        human_only: true,
+        method: Method::Post,
+        path: "/org/versions/{id}/restore",
+        summary: "Restore an earlier org version (admin)",
+        description: "Makes version `id`'s document current again as a new version (history is never rewritten), as `kaizen org rollback` does: a human admin's own act, outside the approval queue. Refused when the current document already equals it, or when it would break a live rollout's overlay (409). Notifiers hear of the new version. An admin operation: `confirm` must be true and `reason` non-blank. Only human principals may call this.",
+        destructive: true,
+        idempotent: false,
+        rest: Rest::Json,
+    };
+    fn target(input: &Self::Input) -> Option<String> {
+        Some(input.id.to_string())
+    }
+    fn audit(input: &Self::Input) -> serde_json::Map<String, serde_json::Value> {
+        note(serde_json::json!({"reason": input.reason}))
+    }
+    fn run(cx: &mut Cx<'_>, input: Self::Input) -> Result<Self::Output> {
+        confirmed(input.confirm, &input.reason)?;
+        let now = cx.svc.clock.now();
+        let version = cx
+            .svc
+            .store
+            .org_rollback_to(input.id, &cx.who.auth.principal, &input.reason, now)
+            .map_err(org_err)?;
+        org_written(cx, &version);
+        Ok(version)
+    }
+}
+
 /// `alerts.list`: Alerts for a human.
 pub struct AlertsList;
 
@@ -1107,7 +1229,8 @@ impl Op for ConfigShow {
         rest: Rest::Json,
     };
     fn run(cx: &mut Cx<'_>, _: NoInput) -> Result<EffectiveSettings> {
-        serde_json::to_value(cx.svc.config.redacted())
+        cx.kaizen
+            .shown_config()
             .map(EffectiveSettings)
             .map_err(|e| ServiceError::Internal(format!("serialising the configuration: {e}")))
     }

@@ -20,6 +20,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Result, Service, ServiceError, store_err};
 
+/// The actor the audit log names for scheduled cycles run by the background loop.
+pub const SCHEDULER: &str = "scheduler";
+
 /// Meta key holding the start of the last scheduled or manual (non-dry-run) cycle.
 pub const LAST_CYCLE_KEY: &str = "last_cycle_at";
 

@@ -29,7 +29,7 @@ use crate::effective::{CachedConfig, EffectiveConfigs};
 use crate::op::{Cx, Op};
 use crate::ops::{Operation, operation};
 use crate::rollback::RollbackExecutor;
-use crate::{Result, Service, ServiceError};
+use crate::{CycleTrigger, Result, Service, ServiceError};
 
 /// Which adapter a call came through (recorded in the audit detail as `via`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::EnumIter)]
@@ -172,8 +172,9 @@ pub struct Kaizen {
     clock: Arc<dyn Clock>,
     executor: RollbackExecutor,
     effective: Mutex<EffectiveConfigs>,
-    limiter: WriteLimiter,
+    limiter: Option<WriteLimiter>,
     writes: AtomicU64,
+    shown: serde_json::Map<String, serde_json::Value>,
 }
 
 impl std::fmt::Debug for Kaizen {
@@ -185,31 +186,58 @@ impl std::fmt::Debug for Kaizen {
 }
 
 impl Kaizen {
-    /// kaizen on `store` with its ports. `recheck` is how often a cached effective config
-    /// re-reads the store's config generation (`None`: on every read, for short-lived
-    /// processes; a server passes one second, since this process invalidates the cache after
-    /// its own writes and other processes' changes then show within the interval).
+    /// kaizen on `store` with its ports: no write limit, and a cached effective config
+    /// re-reads the store's config generation on every read (right for short-lived processes;
+    /// a server sets [`Kaizen::recheck_every`] and [`Kaizen::write_limit`]).
     pub fn new(
         store: Store,
         config: KaizenConfig,
         clock: Arc<dyn Clock>,
         executor: RollbackExecutor,
-        recheck: Option<std::time::Duration>,
     ) -> Self {
-        let limiter = WriteLimiter::new(config.server.writes_per_minute);
-        let effective = match recheck {
-            Some(interval) => EffectiveConfigs::with_recheck(interval),
-            None => EffectiveConfigs::new(),
-        };
         Self {
             store: Mutex::new(store),
             config,
             clock,
             executor,
-            effective: Mutex::new(effective),
-            limiter,
+            effective: Mutex::new(EffectiveConfigs::new()),
+            limiter: None,
             writes: AtomicU64::new(0),
+            shown: serde_json::Map::new(),
         }
+    }
+
+    /// Cached effective configs re-read the store's config generation at most every
+    /// `interval` (a server passes a second: this process invalidates the cache after its own
+    /// writes, other processes' changes show within the interval).
+    pub fn recheck_every(mut self, interval: std::time::Duration) -> Self {
+        self.effective = Mutex::new(EffectiveConfigs::with_recheck(interval));
+        self
+    }
+
+    /// At most `per_minute` writes per token a minute (`server.writes_per_minute`; at least 1).
+    pub fn write_limit(mut self, per_minute: u32) -> Self {
+        self.limiter = Some(WriteLimiter::new(per_minute));
+        self
+    }
+
+    /// Settings of the adapters (the `server` and `mcp` sections, owned by the server crate)
+    /// that `config.show` shows next to the meta-loop's configuration. No secrets.
+    pub fn show_settings(mut self, sections: serde_json::Map<String, serde_json::Value>) -> Self {
+        self.shown = sections;
+        self
+    }
+
+    /// The configuration `config.show` shows: the meta-loop's, secrets redacted, with the
+    /// adapters' sections.
+    pub fn shown_config(&self) -> std::result::Result<serde_json::Value, serde_json::Error> {
+        let mut value = serde_json::to_value(self.config.redacted())?;
+        if let serde_json::Value::Object(map) = &mut value {
+            for (key, section) in &self.shown {
+                map.insert(key.clone(), section.clone());
+            }
+        }
+        Ok(value)
     }
 
     /// The configuration.
@@ -318,12 +346,9 @@ impl Kaizen {
         let before = status(&store);
         let mut noted = serde_json::Map::new();
         let result = authorize(who, op)
-            .and_then(|()| {
-                if write {
-                    self.limiter.check(&who.auth.token_id)
-                } else {
-                    Ok(())
-                }
+            .and_then(|()| match &self.limiter {
+                Some(limiter) if write => limiter.check(&who.auth.token_id),
+                _ => Ok(()),
             })
             .and_then(|()| {
                 let mut cx = Cx {
@@ -379,72 +404,125 @@ impl Kaizen {
     }
 
     /// One iteration of the background loop: the scheduled cycle when it is due (and the loop
-    /// is enabled) and every due rollout check, each verdict audited under the rollout
-    /// engine's name. Returns when the next rollout check is due.
+    /// is enabled), audited under the scheduler's name, then the rollout engine's turn
+    /// ([`Kaizen::tick_rollouts`]). Returns when the next rollout check is due.
     pub fn background_once(&self) -> Option<DateTime<Utc>> {
+        if self.config.self_improvement.enabled
+            && let Err(e) = self.run_scheduled_cycle()
+        {
+            tracing::error!(error = %e, "scheduled cycle failed");
+        }
+        match self.tick_rollouts() {
+            Ok((_, next)) => next,
+            Err(e) => {
+                tracing::error!(error = %e, "rollout tick failed");
+                None
+            }
+        }
+    }
+
+    /// The scheduled cycle if one is due, audited as `cycles.run` (trigger `schedule`) under
+    /// [`crate::cycle::SCHEDULER`]'s name.
+    fn run_scheduled_cycle(&self) -> Result<()> {
+        let mut store = self.store();
+        let start = Instant::now();
+        let mut service = Service {
+            store: &mut store,
+            config: &self.config,
+            clock: self.clock.as_ref(),
+        };
+        let result = service.run_due_cycle();
+        let mut detail = serde_json::Map::new();
+        detail.insert("trigger".to_owned(), CycleTrigger::Schedule.as_str().into());
+        let outcome = match &result {
+            Ok(None) => return Ok(()),
+            Ok(Some(report)) => {
+                metrics::histogram!("kaizen_cycle_duration_seconds")
+                    .record(start.elapsed().as_secs_f64());
+                tracing::info!(cycle = %report.id, "scheduled cycle ran");
+                crate::catalog::note_cycle(&mut detail, report);
+                AuditOutcome::Ok
+            }
+            Err(e) => {
+                detail.insert("code".to_owned(), e.code().into());
+                detail.insert("message".to_owned(), e.to_string().into());
+                AuditOutcome::Error
+            }
+        };
+        let entry = AuditEntry {
+            at: self.clock.now(),
+            actor: crate::cycle::SCHEDULER,
+            actor_kind: ActorKind::System,
+            operation: "cycles.run",
+            target: None,
+            outcome,
+            before: None,
+            after: None,
+            detail: Some(serde_json::Value::Object(detail)),
+        };
+        append_audit(&mut store, &entry, outcome == AuditOutcome::Ok)?;
+        result.map(|_| ())
+    }
+
+    /// The rollout engine's turn: every due rollout check, each verdict audited under the
+    /// engine's name (`rollouts.verdict`, outcome `error` when acting on it failed). Returns
+    /// what moved and when the next check is due. The background loop and
+    /// `kaizen rollouts tick` both run it.
+    pub fn tick_rollouts(
+        &self,
+    ) -> Result<(Vec<crate::rollout::RolloutProgress>, Option<DateTime<Utc>>)> {
         let mut store = self.store();
         let mut service = Service {
             store: &mut store,
             config: &self.config,
             clock: self.clock.as_ref(),
         };
-        if self.config.self_improvement.enabled {
-            let start = Instant::now();
-            match service.run_due_cycle() {
-                Ok(Some(report)) => {
-                    metrics::histogram!("kaizen_cycle_duration_seconds")
-                        .record(start.elapsed().as_secs_f64());
-                    tracing::info!(cycle = %report.id, "scheduled cycle ran");
-                }
-                Ok(None) => {}
-                Err(e) => tracing::error!(error = %e, "scheduled cycle failed"),
-            }
-        }
-        let progress = match service.tick_rollouts(&self.executor) {
-            Ok(progress) => progress,
-            Err(e) => {
-                tracing::error!(error = %e, "rollout tick failed");
-                Vec::new()
-            }
-        };
-        let next = service.next_rollout_check().ok().flatten();
+        let progress = service.tick_rollouts(&self.executor)?;
+        let next = service.next_rollout_check()?;
         if !progress.is_empty() {
             self.effective().invalidate();
             self.writes.fetch_add(1, Ordering::AcqRel);
         }
         let now = self.clock.now();
+        let mut failure = None;
         for p in progress
             .iter()
             .filter(|p| p.checks_run > 0 || p.verdict.is_some())
         {
             tracing::info!(proposal = %p.proposal_id, checks = p.checks_run, state = %p.state, "rollout progressed");
-            // The engine's verdicts are state changes too: audit them under its name.
-            if let Some(v) = &p.verdict {
-                let entry = AuditEntry {
-                    at: now,
-                    actor: crate::rollout::ENGINE,
-                    actor_kind: ActorKind::System,
-                    operation: "rollouts.verdict",
-                    target: Some(&p.proposal_id),
-                    outcome: if p.error.is_some() {
-                        AuditOutcome::Error
-                    } else {
-                        AuditOutcome::Ok
-                    },
-                    before: None,
-                    after: Some(p.state.as_str()),
-                    detail: Some(serde_json::json!({
-                        "outcome": v.outcome,
-                        "reason": v.reason,
-                        "checks_run": p.checks_run,
-                    })),
-                };
-                if let Err(e) = store.audit_append(&entry) {
-                    tracing::error!(error = %e, "auditing a rollout verdict failed");
-                }
+            let Some(v) = &p.verdict else { continue };
+            let mut detail = serde_json::json!({
+                "outcome": v.outcome,
+                "reason": v.reason,
+                "checks_run": p.checks_run,
+            });
+            if let (Some(e), Some(d)) = (&p.error, detail.as_object_mut()) {
+                d.insert("message".to_owned(), e.to_string().into());
+            }
+            let entry = AuditEntry {
+                at: now,
+                actor: crate::rollout::ENGINE,
+                actor_kind: ActorKind::System,
+                operation: "rollouts.verdict",
+                target: Some(&p.proposal_id),
+                outcome: if p.error.is_some() {
+                    AuditOutcome::Error
+                } else {
+                    AuditOutcome::Ok
+                },
+                before: None,
+                after: Some(p.state.as_str()),
+                detail: Some(detail),
+            };
+            // Keep auditing the other verdicts; report the first failure.
+            if let Err(e) = append_audit(&mut store, &entry, true) {
+                failure.get_or_insert(e);
             }
         }
-        next
+        match failure {
+            Some(e) => Err(e),
+            None => Ok((progress, next)),
+        }
     }
 }
 

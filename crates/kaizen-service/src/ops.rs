@@ -676,6 +676,48 @@ pub struct VersionInput {
     pub id: i64,
 }
 
+/// Make an org document the current version (an admin's own act, outside the approval queue).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OrgImportInput {
+    /// The whole org document: agents, departments, roles, workflows, principles, settings.
+    pub document: kaizen_core::org::OrgDocument,
+    /// Must be `true`: confirms the admin operation.
+    #[serde(deserialize_with = "confirmed")]
+    #[schemars(schema_with = "confirm_schema")]
+    pub confirm: bool,
+    /// Why (non-blank, at most 10 000 characters; audited).
+    #[serde(deserialize_with = "text::<MAX_REASON_CHARS, _>")]
+    #[schemars(schema_with = "reason_schema")]
+    pub reason: String,
+}
+
+/// Make an earlier org version's document current again, as a new version.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OrgRestoreInput {
+    /// The version whose document to restore.
+    pub id: i64,
+    /// Must be `true`: confirms the admin operation.
+    #[serde(deserialize_with = "confirmed")]
+    #[schemars(schema_with = "confirm_schema")]
+    pub confirm: bool,
+    /// Why (non-blank, at most 10 000 characters; recorded with the version and audited).
+    #[serde(deserialize_with = "text::<MAX_REASON_CHARS, _>")]
+    #[schemars(schema_with = "reason_schema")]
+    pub reason: String,
+}
+
+/// What an org import did.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct OrgImported {
+    /// Whether a new version was made (`false`: the document equals the current one).
+    pub created: bool,
+    /// The current version afterwards: the new one when `created`; `null` when there is no
+    /// version and the document was empty.
+    pub version: Option<kaizen_store::org::OrgVersion>,
+}
+
 /// Audit log entries, newest first.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -724,6 +766,18 @@ fn schema<T: JsonSchema>(g: &mut SchemaGenerator) -> Schema {
     g.subschema_for::<T>()
 }
 
+/// The capability domains of the operations (`proposals`, `config`, …), each once, in
+/// documentation order: MCP's toolsets.
+pub fn domains() -> Vec<&'static str> {
+    let mut out: Vec<&'static str> = Vec::new();
+    for o in operations() {
+        if !out.contains(&o.domain) {
+            out.push(o.domain);
+        }
+    }
+    out
+}
+
 /// Every operation, in documentation order: adding an operation is one type implementing
 /// [`crate::op::Op`] (in `catalog`) and one line here.
 pub fn operations() -> &'static [Operation] {
@@ -751,6 +805,8 @@ pub fn operations() -> &'static [Operation] {
         Operation::of::<OrgVersions>(),
         Operation::of::<OrgVersionGet>(),
         Operation::of::<OrgDiffOp>(),
+        Operation::of::<OrgImportOp>(),
+        Operation::of::<OrgRestoreOp>(),
         Operation::of::<AlertsList>(),
         Operation::of::<AlertsAck>(),
         Operation::of::<TokensList>(),
@@ -820,13 +876,16 @@ mod tests {
             }
             assert!(!o.description.is_empty() && !o.summary.is_empty());
         }
-        for o in ops {
-            assert!(
-                kaizen_core::config::MCP_TOOLSETS.contains(&o.domain),
-                "{}: its domain is no MCP toolset",
-                o.name
-            );
-        }
+        let domains = domains();
+        assert!(domains.contains(&"proposals") && domains.contains(&"config"));
+        assert_eq!(
+            domains.len(),
+            domains
+                .iter()
+                .collect::<std::collections::BTreeSet<_>>()
+                .len(),
+            "each domain once"
+        );
         assert!(operation("proposals.approve").is_some_and(|o| o.human_only));
         assert_eq!(
             operation("proposals.approve").map(Operation::capability),

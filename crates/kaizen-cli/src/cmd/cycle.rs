@@ -1,132 +1,123 @@
 //! `kaizen cycle …`.
 
-use anyhow::Result;
+use anyhow::{Result, anyhow};
 use comfy_table::Cell;
-use kaizen_service::{
-    CycleOptions, CycleReport, CycleTrigger, ProposalOutcome, Service, ServiceError,
-};
-use kaizen_store::Store;
+use kaizen_service::catalog::{CyclesRun, note_cycle};
+use kaizen_service::op::Op;
+use kaizen_service::ops::{RunCycleInput, operation};
+use kaizen_service::{CycleReport, CycleTrigger, ProposalOutcome, Service};
 
-use super::{Ctx, audit, human_actor, service_error};
+use super::{Ctx, service_error};
 use crate::cli::CycleCommand;
 use crate::output;
 
 pub fn run(ctx: &Ctx, cmd: CycleCommand) -> Result<u8> {
-    let mut store = ctx.open_store()?;
-    let mut service = Service {
-        store: &mut store,
-        config: &ctx.config,
-        clock: &ctx.clock,
-    };
     match cmd {
-        CycleCommand::Run { dry_run, json } => {
-            let result = service.run_cycle(CycleOptions {
-                trigger: CycleTrigger::Manual,
-                dry_run,
-            });
-            audit_cycle(
-                ctx,
-                service.store,
-                CycleTrigger::Manual,
-                dry_run,
-                result.as_ref(),
-            )?;
-            print_report(&result.map_err(service_error)?, json)?;
+        CycleCommand::Run { dry_run, json } => run_now(ctx, dry_run, json),
+        CycleCommand::Tick { json } => tick(ctx, json),
+        CycleCommand::List { limit, json } => list(ctx, limit, json),
+        CycleCommand::Show { id, json } => show(ctx, &id, json),
+    }
+}
+
+/// `kaizen cycle run`: through the gate, as the person at the keyboard, authorised and
+/// audited like `POST /cycles`.
+fn run_now(ctx: &Ctx, dry_run: bool, json: bool) -> Result<u8> {
+    let report = ctx
+        .kaizen(None)?
+        .call::<CyclesRun>(&ctx.local(None)?, RunCycleInput { dry_run })
+        .map_err(service_error)?;
+    print_report(&report, json)?;
+    Ok(0)
+}
+
+/// `kaizen cycle tick`: the scheduled cycle if it is due, under `cycles.run`'s permission and
+/// audit (trigger `schedule`).
+fn tick(ctx: &Ctx, json: bool) -> Result<u8> {
+    let kaizen = ctx.kaizen(None)?;
+    let op = operation(CyclesRun::SPEC.name)
+        .ok_or_else(|| anyhow!("operation cycles.run is not registered"))?;
+    let ran = kaizen
+        .run_as(&ctx.local(None)?, op, None, |cx| {
+            cx.audit
+                .insert("trigger".to_owned(), CycleTrigger::Schedule.as_str().into());
+            let report = cx.svc.run_due_cycle()?;
+            match &report {
+                Some(r) => note_cycle(&mut cx.audit, r),
+                None => {
+                    cx.audit.insert("ran".to_owned(), false.into());
+                }
+            }
+            Ok(report)
+        })
+        .map_err(service_error)?;
+    match ran {
+        Some(report) if json => {
+            output::print_json(&serde_json::json!({ "ran": true, "cycle": report }))?
         }
-        CycleCommand::Tick { json } => match service.run_due_cycle() {
-            Err(e) => {
-                audit_cycle(ctx, service.store, CycleTrigger::Schedule, false, Err(&e))?;
-                return Err(service_error(e));
-            }
-            Ok(Some(report)) => {
-                audit_cycle(
-                    ctx,
-                    service.store,
-                    CycleTrigger::Schedule,
-                    false,
-                    Ok(&report),
-                )?;
-                if json {
-                    output::print_json(&serde_json::json!({ "ran": true, "cycle": report }))?;
-                } else {
-                    print_report(&report, false)?;
+        Some(report) => print_report(&report, false)?,
+        None => {
+            let mut store = kaizen.store();
+            let service = Service {
+                store: &mut store,
+                config: &ctx.config,
+                clock: &ctx.clock,
+            };
+            let due = service.next_cycle_due().map_err(service_error)?;
+            match (json, due) {
+                (true, _) => {
+                    output::print_json(&serde_json::json!({ "ran": false, "next_due": due }))?
                 }
-            }
-            Ok(None) => {
-                let due = service.next_cycle_due().map_err(service_error)?;
-                match (json, due) {
-                    (true, _) => {
-                        output::print_json(&serde_json::json!({ "ran": false, "next_due": due }))?
-                    }
-                    (false, Some(due)) => {
-                        println!("no cycle due; the next one is due at {}", due.to_rfc3339())
-                    }
-                    (false, None) => {
-                        println!("the self-improvement loop is disabled; no cycle is scheduled")
-                    }
+                (false, Some(due)) => {
+                    println!("no cycle due; the next one is due at {}", due.to_rfc3339())
                 }
-            }
-        },
-        CycleCommand::List { limit, json } => {
-            let cycles = service.store.cycles(limit)?;
-            if json {
-                output::print_json(&cycles)?;
-            } else if cycles.is_empty() {
-                println!("no cycles yet (run `kaizen cycle run`)");
-            } else {
-                let mut t = output::table();
-                t.set_header(vec!["cycle", "started", "trigger", "dry run"]);
-                for c in &cycles {
-                    t.add_row(vec![
-                        Cell::new(&c.id),
-                        Cell::new(c.started_at.format("%Y-%m-%d %H:%M:%S")),
-                        Cell::new(&c.trigger),
-                        Cell::new(if c.dry_run { "yes" } else { "no" }),
-                    ]);
+                (false, None) => {
+                    println!("the self-improvement loop is disabled; no cycle is scheduled")
                 }
-                println!("{t}");
             }
         }
-        CycleCommand::Show { id, json } => match service.cycle(&id).map_err(service_error)? {
-            Some(report) => print_report(&report, json)?,
-            None => {
-                return Err(super::usage(format!(
-                    "no cycle with id {id} (see `kaizen cycle list`)"
-                )));
-            }
-        },
     }
     Ok(0)
 }
 
-/// Records a cycle (or its failure) in the audit log as `cycles.run`, by the human running
-/// the command, with the cycle's id as the target.
-fn audit_cycle(
-    ctx: &Ctx,
-    store: &mut Store,
-    trigger: CycleTrigger,
-    dry_run: bool,
-    result: Result<&CycleReport, &ServiceError>,
-) -> Result<()> {
-    let mut detail = serde_json::json!({
-        "trigger": trigger.as_str(),
-        "dry_run": dry_run,
-    });
-    if let (Ok(r), Some(d)) = (result, detail.as_object_mut()) {
-        d.insert("org_version".into(), r.org_version.into());
-        d.insert("queued".into(), r.queued().count().into());
+fn list(ctx: &Ctx, limit: usize, json: bool) -> Result<u8> {
+    let cycles = ctx.open_store()?.cycles(limit)?;
+    if json {
+        output::print_json(&cycles)?;
+    } else if cycles.is_empty() {
+        println!("no cycles yet (run `kaizen cycle run`)");
+    } else {
+        let mut t = output::table();
+        t.set_header(vec!["cycle", "started", "trigger", "dry run"]);
+        for c in &cycles {
+            t.add_row(vec![
+                Cell::new(&c.id),
+                Cell::new(c.started_at.format("%Y-%m-%d %H:%M:%S")),
+                Cell::new(&c.trigger),
+                Cell::new(if c.dry_run { "yes" } else { "no" }),
+            ]);
+        }
+        println!("{t}");
     }
-    audit(
-        store,
-        ctx.now(),
-        &human_actor(None),
-        "cycles.run",
-        result.ok().map(|r| r.id.as_str()),
-        None,
-        None,
-        result.map(|_| ()),
-        Some(detail),
-    )
+    Ok(0)
+}
+
+fn show(ctx: &Ctx, id: &str, json: bool) -> Result<u8> {
+    let mut store = ctx.open_store()?;
+    let service = Service {
+        store: &mut store,
+        config: &ctx.config,
+        clock: &ctx.clock,
+    };
+    match service.cycle(id).map_err(service_error)? {
+        Some(report) => print_report(&report, json)?,
+        None => {
+            return Err(super::usage(format!(
+                "no cycle with id {id} (see `kaizen cycle list`)"
+            )));
+        }
+    }
+    Ok(0)
 }
 
 fn print_report(report: &CycleReport, json: bool) -> Result<()> {

@@ -3,12 +3,17 @@
 use std::fs::File;
 use std::io::{BufWriter, Read, Write};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, anyhow};
 use chrono::Duration;
-use kaizen_store::{IngestOptions, IngestReport, InputFormat};
+use kaizen_core::error::ErrorKind;
+use kaizen_service::ServiceError;
+use kaizen_service::catalog::IngestEvents;
+use kaizen_service::op::Op;
+use kaizen_service::ops::operation;
+use kaizen_store::{IngestOptions, IngestReport, InputFormat, StoreError};
 use serde::Serialize;
 
-use super::{Ctx, audit, human_actor, usage};
+use super::{Ctx, service_error, usage};
 use crate::cli::{FormatArg, IngestArgs};
 use crate::{EXIT_REJECTED, output};
 
@@ -42,8 +47,12 @@ pub fn run(ctx: &Ctx, args: &IngestArgs) -> Result<u8> {
             return Err(usage(format!("{}: no such file", f.display())));
         }
     }
-    let actor = human_actor(None);
-    let mut store = ctx.open_store()?;
+    // Each file is one `events.ingest` through the gate, as the person at the keyboard:
+    // authorised and audited like `POST /events`, streamed from the file.
+    let kaizen = ctx.kaizen(None)?;
+    let who = ctx.local(None)?;
+    let op = operation(IngestEvents::SPEC.name)
+        .ok_or_else(|| anyhow!("operation events.ingest is not registered"))?;
     let mut rejects = match &args.rejects {
         Some(path) => Some(BufWriter::new(File::create(path).with_context(|| {
             format!("creating the rejects file {}", path.display())
@@ -71,38 +80,34 @@ pub fn run(ctx: &Ctx, args: &IngestArgs) -> Result<u8> {
         opts.batch_size = args.batch_size;
         opts.progress = Some(&progress);
         opts.rejects = rejects.as_mut().map(|w| w as &mut dyn Write);
-        let result = store
-            .ingest(reader, opts)
-            .with_context(|| format!("ingesting {name}"));
+        let result = kaizen.run_as(&who, op, None, |cx| {
+            cx.audit.insert("input".to_owned(), name.clone().into());
+            let report = cx.svc.store.ingest(reader, opts).map_err(|e| match e {
+                StoreError::Refused(m) => ServiceError::Invalid(format!("{name}: {m}")),
+                other => ServiceError::store(ErrorKind::Internal, other),
+            })?;
+            for (key, n) in [
+                ("accepted", report.accepted),
+                ("duplicates", report.duplicates),
+                ("rejected", report.rejected),
+            ] {
+                cx.audit.insert(key.to_owned(), n.into());
+            }
+            Ok(report)
+        });
         bar.finish_and_clear();
-        let detail = match &result {
-            Ok(r) => serde_json::json!({
-                "input": name,
-                "accepted": r.accepted,
-                "duplicates": r.duplicates,
-                "rejected": r.rejected,
-            }),
-            Err(_) => serde_json::json!({ "input": name }),
-        };
-        audit(
-            &mut store,
-            ctx.now(),
-            &actor,
-            "events.ingest",
-            None,
-            None,
-            None,
-            result.as_ref().map(|_| ()),
-            Some(detail),
-        )?;
-        let report = result?;
+        let report = result
+            .map_err(service_error)
+            .with_context(|| format!("ingesting {name}"))?;
         reports.push(FileReport { file: name, report });
     }
     if let Some(w) = rejects.as_mut() {
         w.flush().context("writing the rejects file")?;
     }
     let pruned = match ctx.config.storage.raw_retention_days {
-        Some(days) => store.prune_raw_events(ctx.now() - Duration::days(i64::from(days)))?,
+        Some(days) => kaizen
+            .store()
+            .prune_raw_events(ctx.now() - Duration::days(i64::from(days)))?,
         None => 0,
     };
     let rejected: u64 = reports.iter().map(|r| r.report.rejected).sum();

@@ -39,7 +39,7 @@ pub fn run(ctx: Ctx, token_file: &Path) -> Result<()> {
     let store = ctx.open_store()?;
     let state = Arc::new(AppState::new(
         store,
-        ctx.config.clone(),
+        ctx.settings(),
         Arc::new(SystemClock),
         RollbackExecutor::default(),
     ));

@@ -30,10 +30,10 @@ use kaizen_core::config::KaizenConfig;
 use kaizen_core::rules::RuleEngine;
 use kaizen_core::signals::SnapshotBuilder;
 use kaizen_core::snapshot::OrgSignalSnapshot;
+use kaizen_server::settings::{McpConfig, ServerConfig, Settings};
 use kaizen_service::rollback::RollbackExecutor;
 use kaizen_service::{Kaizen, Principal};
 use kaizen_store::Store;
-use kaizen_store::auth::{AuditEntry, AuditOutcome};
 use kaizen_store::mutators::FileMutator;
 use kaizen_store::proposals::{Actor, ActorKind};
 
@@ -62,99 +62,6 @@ pub fn service_error(e: kaizen_service::ServiceError) -> anyhow::Error {
     }
 }
 
-/// How a failed state change is recorded in the audit log: its outcome (`refused` for the
-/// caller's mistakes, `error` for failures), a short code and the message.
-pub trait AuditFailure {
-    fn audit_failure(&self) -> (AuditOutcome, &'static str, String);
-}
-
-impl AuditFailure for kaizen_service::ServiceError {
-    fn audit_failure(&self) -> (AuditOutcome, &'static str, String) {
-        let outcome = if self.kind().is_caller_error() {
-            AuditOutcome::Refused
-        } else {
-            AuditOutcome::Error
-        };
-        (outcome, self.code(), self.to_string())
-    }
-}
-
-impl AuditFailure for anyhow::Error {
-    fn audit_failure(&self) -> (AuditOutcome, &'static str, String) {
-        let refused = self.downcast_ref::<UsageError>().is_some()
-            || matches!(
-                self.downcast_ref::<kaizen_store::StoreError>(),
-                Some(kaizen_store::StoreError::Refused(_))
-            );
-        if refused {
-            (AuditOutcome::Refused, "invalid", format!("{self:#}"))
-        } else {
-            (AuditOutcome::Error, "internal", format!("{self:#}"))
-        }
-    }
-}
-
-/// Appends one entry to the audit log for a state-changing command.
-///
-/// `result` is how the command ended; a failure adds `code` and `message` to `detail` and
-/// makes the outcome `refused` or `error`. When the change succeeded but the entry cannot be
-/// written, the error names what was done (the command must then exit 1). When the change
-/// itself failed, a failure to audit it is only warned about, so that the caller reports the
-/// original error.
-#[allow(clippy::too_many_arguments)]
-pub fn audit<E: AuditFailure + ?Sized>(
-    store: &mut Store,
-    at: DateTime<Utc>,
-    actor: &Actor,
-    operation: &str,
-    target: Option<&str>,
-    before: Option<&str>,
-    after: Option<&str>,
-    result: Result<(), &E>,
-    detail: Option<serde_json::Value>,
-) -> Result<()> {
-    let (outcome, detail) = match result {
-        Ok(()) => (AuditOutcome::Ok, detail),
-        Err(e) => {
-            let (outcome, code, message) = e.audit_failure();
-            let mut detail = match detail {
-                Some(serde_json::Value::Object(m)) => m,
-                Some(other) => {
-                    let mut m = serde_json::Map::new();
-                    m.insert("input".into(), other);
-                    m
-                }
-                None => serde_json::Map::new(),
-            };
-            detail.insert("code".into(), code.into());
-            detail.insert("message".into(), message.into());
-            (outcome, Some(serde_json::Value::Object(detail)))
-        }
-    };
-    let entry = AuditEntry {
-        at,
-        actor: &actor.name,
-        actor_kind: actor.kind,
-        operation,
-        target,
-        outcome,
-        before,
-        after,
-        detail,
-    };
-    match store.audit_append(&entry) {
-        Ok(_) => Ok(()),
-        Err(e) if outcome == AuditOutcome::Ok => Err(anyhow!(e).context(format!(
-            "{operation}{} was done, but recording it in the audit log failed",
-            target.map_or_else(String::new, |t| format!(" on {t}"))
-        ))),
-        Err(e) => {
-            eprintln!("warning: recording the {outcome} {operation} in the audit log failed: {e}");
-            Ok(())
-        }
-    }
-}
-
 /// The human at the keyboard: `--as NAME`, else $USER, else `cli`.
 pub fn human_actor(name: Option<String>) -> Actor {
     let name = name
@@ -174,7 +81,11 @@ pub fn usage(msg: impl Into<String>) -> anyhow::Error {
 
 /// What every command gets.
 pub struct Ctx {
+    /// The meta-loop's configuration.
     pub config: KaizenConfig,
+    /// `kaizen serve`'s and `kaizen mcp`'s sections of the file.
+    pub server: ServerConfig,
+    pub mcp: McpConfig,
     pub store_path: PathBuf,
     pub quiet: bool,
     pub clock: SystemClock,
@@ -187,13 +98,29 @@ impl Ctx {
         let store_path = global
             .store
             .clone()
-            .unwrap_or_else(|| PathBuf::from(&loaded.config.storage.path));
+            .unwrap_or_else(|| PathBuf::from(&loaded.config.kaizen.storage.path));
+        let Settings {
+            kaizen: config,
+            server,
+            mcp,
+        } = loaded.config;
         Ok(Self {
-            config: loaded.config,
+            config,
+            server,
+            mcp,
             store_path,
             quiet: global.quiet,
             clock: SystemClock,
         })
+    }
+
+    /// The whole configuration file's settings, for the servers.
+    pub fn settings(&self) -> Settings {
+        Settings {
+            kaizen: self.config.clone(),
+            server: self.server.clone(),
+            mcp: self.mcp.clone(),
+        }
     }
 
     /// Opens (creating if needed) the store.
@@ -213,8 +140,8 @@ impl Ctx {
             self.config.clone(),
             Arc::new(self.clock),
             executor,
-            None,
-        ))
+        )
+        .show_settings(self.settings().adapter_sections()))
     }
 
     /// The person at the keyboard as the gate's principal: `--as NAME`, else $USER, else `cli`.
@@ -323,7 +250,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         }
         Command::Store(cmd) => store::run(&ctx, cmd),
         Command::Config(ConfigCommand::Show { json }) => {
-            let redacted = ctx.config.redacted();
+            let redacted = ctx.settings().redacted();
             if json {
                 output::print_json(&redacted)?;
             } else {

@@ -5,12 +5,13 @@ use std::path::Path;
 
 use anyhow::{Context, Result, anyhow};
 use kaizen_core::org::{OrgChange, OrgDocument};
+use kaizen_service::catalog::{OrgImportOp, OrgRestoreOp};
+use kaizen_service::ops::{OrgImportInput, OrgImported, OrgRestoreInput};
 use kaizen_store::Store;
-use kaizen_store::org::{OrgImport, OrgStoreError, OrgVersion};
-use kaizen_store::proposals::{Actor, ActorKind};
+use kaizen_store::org::{OrgStoreError, OrgVersion};
 use serde_json::json;
 
-use super::{Ctx, audit, human_actor, usage};
+use super::{Ctx, service_error, usage};
 use crate::cli::OrgCommand;
 use crate::output;
 
@@ -18,7 +19,11 @@ pub fn run(ctx: &Ctx, cmd: OrgCommand) -> Result<u8> {
     let mut store = ctx.open_store()?;
     match cmd {
         OrgCommand::Init { force } => init(ctx, &mut store, force),
-        OrgCommand::Import { file, actor } => import(ctx, &mut store, &file, actor),
+        OrgCommand::Import {
+            file,
+            actor,
+            reason,
+        } => import(ctx, &file, actor, reason),
         OrgCommand::Export { version, output } => {
             let v = load(&mut store, version)?;
             let yaml =
@@ -87,32 +92,18 @@ pub fn run(ctx: &Ctx, cmd: OrgCommand) -> Result<u8> {
             Ok(0)
         }
         OrgCommand::Rollback { to, reason, actor } => {
-            let actor = human(actor);
-            let result = store
-                .org_rollback_to(to, &actor.name, &reason, ctx.now())
-                .map_err(org_error);
-            let mut detail = json!({ "to": to, "reason": reason });
-            if let (Ok(v), Some(d)) = (&result, detail.as_object_mut()) {
-                d.insert("changes".into(), v.changes.len().into());
-            }
-            let new_version = result.as_ref().ok().map(|v| v.id.to_string());
-            let parent = result
-                .as_ref()
-                .ok()
-                .and_then(|v| v.parent)
-                .map(|p| p.to_string());
-            audit(
-                &mut store,
-                ctx.now(),
-                &actor,
-                "org.rollback",
-                new_version.as_deref(),
-                parent.as_deref(),
-                new_version.as_deref(),
-                result.as_ref().map(|_| ()),
-                Some(detail),
-            )?;
-            let v = result?;
+            // Through the gate as `org.restore`: authorised, audited, notifiers told.
+            let v = ctx
+                .kaizen(None)?
+                .call::<OrgRestoreOp>(
+                    &ctx.local(actor)?,
+                    OrgRestoreInput {
+                        id: to,
+                        confirm: true,
+                        reason,
+                    },
+                )
+                .map_err(service_error)?;
             println!(
                 "restored version {to}'s document as org version {} ({} {}):",
                 v.id,
@@ -134,16 +125,17 @@ fn init(ctx: &Ctx, store: &mut Store, force: bool) -> Result<u8> {
             current.id
         )));
     }
-    let actor = human(None);
-    let result = store
-        .org_import(OrgDocument::standard(), &actor.name, ctx.now())
-        .map_err(org_error);
-    audit_import(ctx, store, &actor, "the standard org", &result)?;
-    report_import(&result?, "the standard org");
+    let imported = import_through_gate(
+        ctx,
+        None,
+        OrgDocument::standard(),
+        "imported the standard org with `kaizen org init`".to_owned(),
+    )?;
+    report_import(&imported, "the standard org");
     Ok(0)
 }
 
-fn import(ctx: &Ctx, store: &mut Store, file: &Path, actor: Option<String>) -> Result<u8> {
+fn import(ctx: &Ctx, file: &Path, actor: Option<String>, reason: Option<String>) -> Result<u8> {
     let origin = file.display().to_string();
     let text = if origin == "-" {
         let mut s = String::new();
@@ -155,71 +147,53 @@ fn import(ctx: &Ctx, store: &mut Store, file: &Path, actor: Option<String>) -> R
         std::fs::read_to_string(file).map_err(|e| usage(format!("cannot read {origin}: {e}")))?
     };
     let document = parse_document(&text, &origin)?;
-    let actor = human(actor);
-    let result = match store.org_import(document, &actor.name, ctx.now()) {
-        Err(OrgStoreError::Invalid(errors)) => {
-            let lines: Vec<String> = errors.iter().map(|e| format!("  {e}")).collect();
-            Err(usage(format!(
-                "{origin}: invalid org document; nothing imported:\n{}",
-                lines.join("\n")
-            )))
-        }
-        other => other.map_err(org_error),
-    };
-    audit_import(ctx, store, &actor, &origin, &result)?;
-    report_import(&result?, &origin);
+    // Checked here too, to list every problem on its own line (`org.import` checks again).
+    if let Err(errors) = document.clone().canonical().validate() {
+        let lines: Vec<String> = errors.iter().map(|e| format!("  {e}")).collect();
+        return Err(usage(format!(
+            "{origin}: invalid org document; nothing imported:\n{}",
+            lines.join("\n")
+        )));
+    }
+    let reason = reason.unwrap_or_else(|| format!("imported {origin} with `kaizen org import`"));
+    let imported = import_through_gate(ctx, actor, document, reason)?;
+    report_import(&imported, &origin);
     Ok(0)
 }
 
-/// Records an import that made a new version (or failed) in the audit log as `org.import`,
-/// with the new version number as the target. An import that changed nothing is not recorded.
-fn audit_import(
+/// `org.import` through the gate, as the person at the keyboard: authorised, audited,
+/// notifiers told.
+fn import_through_gate(
     ctx: &Ctx,
-    store: &mut Store,
-    actor: &Actor,
-    input: &str,
-    result: &Result<OrgImport>,
-) -> Result<()> {
-    let (version, parent, changes) = match result {
-        Ok(OrgImport::Unchanged(_)) => return Ok(()),
-        Ok(OrgImport::Created(v)) => (
-            Some(v.id.to_string()),
-            v.parent.map(|p| p.to_string()),
-            Some(v.changes.len()),
-        ),
-        Err(_) => (None, None, None),
-    };
-    let mut detail = json!({ "input": input });
-    if let (Some(n), Some(d)) = (changes, detail.as_object_mut()) {
-        d.insert("changes".into(), n.into());
-    }
-    audit(
-        store,
-        ctx.now(),
-        actor,
-        "org.import",
-        version.as_deref(),
-        parent.as_deref(),
-        version.as_deref(),
-        result.as_ref().map(|_| ()),
-        Some(detail),
-    )
+    actor: Option<String>,
+    document: OrgDocument,
+    reason: String,
+) -> Result<OrgImported> {
+    ctx.kaizen(None)?
+        .call::<OrgImportOp>(
+            &ctx.local(actor)?,
+            OrgImportInput {
+                document,
+                confirm: true,
+                reason,
+            },
+        )
+        .map_err(service_error)
 }
 
-fn report_import(outcome: &OrgImport, what: &str) {
-    match outcome {
-        OrgImport::Created(v) => println!(
+fn report_import(outcome: &OrgImported, what: &str) {
+    match (outcome.created, &outcome.version) {
+        (true, Some(v)) => println!(
             "imported {what} as org version {} ({} {})",
             v.id,
             v.changes.len(),
             plural(v.changes.len(), "change")
         ),
-        OrgImport::Unchanged(Some(id)) => {
-            println!("{what} equals the current org document (version {id}); no new version")
-        }
-        OrgImport::Unchanged(None) => {
-            println!("{what} is empty and there is no version yet; nothing imported")
-        }
+        (_, Some(v)) => println!(
+            "{what} equals the current org document (version {}); no new version",
+            v.id
+        ),
+        (_, None) => println!("{what} is empty and there is no version yet; nothing imported"),
     }
 }
 
@@ -278,14 +252,6 @@ fn org_error(e: OrgStoreError) -> anyhow::Error {
         usage(e.to_string())
     } else {
         anyhow!(e)
-    }
-}
-
-/// The person making a version: `--actor NAME` as given, else `$USER`, else `cli`.
-fn human(name: Option<String>) -> Actor {
-    Actor {
-        name: name.unwrap_or_else(|| human_actor(None).name),
-        kind: ActorKind::Human,
     }
 }
 

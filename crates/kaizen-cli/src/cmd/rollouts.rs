@@ -1,20 +1,14 @@
 //! `kaizen rollouts …`: staged rollouts of approved proposals (list, show, start, tick,
 //! decide). The engine is `kaizen_service::rollout`; this only translates.
 
-use std::path::PathBuf;
-
 use anyhow::Result;
 use kaizen_core::config::RolloutStrategyKind;
 use kaizen_service::ops::{DecideInput, DecisionKind, StartRolloutInput};
 use kaizen_service::review::RolloutStarted;
-use kaizen_service::rollback::RollbackExecutor;
-use kaizen_service::rollout::ENGINE;
 use kaizen_service::{Service, catalog};
-use kaizen_store::mutators::FileMutator;
-use kaizen_store::proposals::{Actor, ActorKind};
 use kaizen_store::rollouts::RolloutState;
 
-use super::{Ctx, audit, service_error, usage};
+use super::{Ctx, service_error, usage};
 use crate::cli::{DecisionArg, RolloutsCommand, StrategyArg};
 use crate::output;
 
@@ -29,15 +23,6 @@ fn strategy(s: StrategyArg) -> RolloutStrategyKind {
     }
 }
 
-/// The default executor, plus a file notifier when `--notify-dir` is given.
-fn executor(notify_dir: Option<PathBuf>) -> RollbackExecutor {
-    let mut e = RollbackExecutor::default();
-    if let Some(d) = notify_dir {
-        e.add_notifier(Box::new(FileMutator::new(d)));
-    }
-    e
-}
-
 pub fn run(ctx: &Ctx, cmd: RolloutsCommand) -> Result<u8> {
     if matches!(
         cmd,
@@ -46,7 +31,7 @@ pub fn run(ctx: &Ctx, cmd: RolloutsCommand) -> Result<u8> {
         return human(ctx, cmd);
     }
     let mut store = ctx.open_store()?;
-    let mut service = Service {
+    let service = Service {
         store: &mut store,
         config: &ctx.config,
         clock: &ctx.clock,
@@ -81,37 +66,13 @@ pub fn run(ctx: &Ctx, cmd: RolloutsCommand) -> Result<u8> {
             }
         }
         RolloutsCommand::Tick { notify_dir, json } => {
-            let progress = service
-                .tick_rollouts(&executor(notify_dir))
+            // The rollout engine's turn, as the server's background loop takes it: verdicts
+            // audited under the engine's name.
+            let (progress, next) = ctx
+                .kaizen(notify_dir.as_deref())?
+                .tick_rollouts()
                 .map_err(service_error)?;
-            let next = service.next_rollout_check().map_err(service_error)?;
             let failed = progress.iter().any(|p| p.error.is_some());
-            // The engine's verdicts are state changes: audit them under its name, as the
-            // server's background loop does.
-            let engine = Actor {
-                name: ENGINE.to_owned(),
-                kind: ActorKind::System,
-            };
-            let now = ctx.now();
-            for p in &progress {
-                let Some(v) = &p.verdict else { continue };
-                let error = p.error.as_ref().map(|e| anyhow::anyhow!("{e}"));
-                audit(
-                    service.store,
-                    now,
-                    &engine,
-                    "rollouts.verdict",
-                    Some(&p.proposal_id),
-                    None,
-                    Some(p.state.as_str()),
-                    error.as_ref().map_or(Ok(()), Err),
-                    Some(serde_json::json!({
-                        "outcome": v.outcome,
-                        "reason": v.reason,
-                        "checks_run": p.checks_run,
-                    })),
-                )?;
-            }
             if json {
                 output::print_json(&serde_json::json!({
                     "progress": progress,

@@ -20,7 +20,7 @@ pub struct ServeArgs {
 }
 
 pub fn run(ctx: Ctx, args: ServeArgs) -> Result<()> {
-    let mut config = ctx.config.clone();
+    let mut config = ctx.settings();
     if let Some(bind) = args.bind {
         config.server.bind = bind;
     }

@@ -62,7 +62,7 @@ type S = State<Arc<Ui>>;
 /// The web UI, with `state` applied, so it merges into any router:
 /// `router(state.clone()).merge(ui::routes(state))`.
 pub fn routes(state: Arc<AppState>) -> Router {
-    let timeout = Duration::from_secs(u64::from(state.config().server.request_timeout_seconds));
+    let timeout = Duration::from_secs(u64::from(state.server().request_timeout_seconds));
     let ui = Arc::new(Ui {
         app: state,
         sessions: Sessions::default(),

@@ -15,6 +15,7 @@ use kaizen_core::config::{KaizenConfig, RolloutStrategyKind};
 use kaizen_core::improve::guards::{GuardChain, GuardContext, proposal_fingerprint};
 use kaizen_core::org::{Agent, OrgChange};
 use kaizen_server::AppState;
+use kaizen_server::settings::Settings;
 use kaizen_service::ops;
 use kaizen_service::rollback::RollbackExecutor;
 use kaizen_store::auth::{AuditQuery, AuditRecord, IssuedToken, NewToken};
@@ -174,7 +175,7 @@ pub struct Server {
 /// How to set up a server.
 pub struct Setup {
     /// The configuration.
-    pub config: KaizenConfig,
+    pub config: Settings,
     /// Agents in the org.
     pub agents: usize,
     /// Hours of generated data ending `feed_until` hours after [`t0`], ingested before start.
@@ -186,7 +187,7 @@ pub struct Setup {
 impl Default for Setup {
     fn default() -> Self {
         Self {
-            config: enabled(),
+            config: enabled().into(),
             agents: 20,
             feed_hours: 0,
             feed_until: 0,
@@ -219,9 +220,9 @@ impl Server {
     }
 
     /// A server with `config` (20 agents, no data).
-    pub fn with_config(config: KaizenConfig) -> Server {
+    pub fn with_config(config: impl Into<Settings>) -> Server {
         Server::with(Setup {
-            config,
+            config: config.into(),
             ..Setup::default()
         })
     }

@@ -1,7 +1,7 @@
 //! `mcp.allowed_origins`: which browser origins `/mcp` accepts, and the validation of the list.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
-use kaizen_core::config::{KaizenConfig, McpConfig};
+use kaizen_server::settings::{McpConfig, Settings};
 
 fn with(origins: &[&str]) -> McpConfig {
     McpConfig {
@@ -50,7 +50,7 @@ fn origins_match_by_scheme_host_and_port() {
 
 #[test]
 fn an_entry_that_is_not_an_origin_is_a_validation_error_naming_it() {
-    let config = KaizenConfig {
+    let config = Settings {
         mcp: with(&[
             "https://ok.example",
             "app.example.com",
@@ -58,7 +58,7 @@ fn an_entry_that_is_not_an_origin_is_a_validation_error_naming_it() {
             "http://x.example:99999",
             "",
         ]),
-        ..KaizenConfig::default()
+        ..Settings::default()
     };
     let err = config.validate().expect_err("invalid origins");
     let text = err.to_string();
