@@ -6,10 +6,10 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use kaizen_core::auth::{Action, Grant};
+use kaizen_core::auth::{Action, Capability, Grant};
 use kaizen_core::rules::RuleEngine;
 use kaizen_store::IngestOptions;
-use kaizen_store::auth::{AuditQuery, AuthError, NewToken};
+use kaizen_store::auth::{AuditQuery, AuthError, Authenticated, NewToken, TokenState};
 use kaizen_store::proposals::ActorKind;
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -947,14 +947,8 @@ impl Op for TokensCreate {
         confirmed(input.confirm, &input.reason)?;
         let grant = Grant::parse(&input.capabilities)
             .map_err(|e| ServiceError::field_error("capabilities", e))?;
-        // No one hands out more than they hold: every operation the new token could run, the
-        // caller can run too.
-        if let Some(beyond) = crate::ops::operations()
-            .iter()
-            .map(Operation::needs)
-            .filter(|c| grant.allows(c))
-            .find(|c| !cx.who.auth.allows(c))
-        {
+        // No one hands out more than they hold.
+        if let Some(beyond) = beyond_holder(&cx.who.auth, &grant) {
             return Err(ServiceError::Forbidden {
                 code: "forbidden",
                 message: format!(
@@ -1000,6 +994,53 @@ impl Op for TokensCreate {
     }
 }
 
+/// The first capability, among those the registry's operations need, that `grant` allows and
+/// `holder` may not exercise; `None` when `holder` has at least `grant`'s rights. The one "no
+/// escalation" comparison: issuing a token (`tokens.create`) and revoking one
+/// (`tokens.revoke`) both need at least that token's rights.
+fn beyond_holder(holder: &Authenticated, grant: &Grant) -> Option<Capability> {
+    crate::ops::operations()
+        .iter()
+        .map(Operation::needs)
+        .filter(|c| grant.allows(c))
+        .find(|c| !holder.allows(c))
+}
+
+/// Refuses to revoke `target` (active at `now`, with `grant`) when it is a human token and the
+/// last active human token able to exercise one of the `approve` or `admin` capabilities it
+/// holds: revoking it would leave no one who can approve, or issue tokens, over the API.
+fn keep_last_human_admin(
+    store: &kaizen_store::Store,
+    target: &kaizen_store::auth::TokenInfo,
+    grant: &Grant,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    if target.kind != ActorKind::Human || target.state(now) != TokenState::Active {
+        return Ok(());
+    }
+    let others: Vec<Grant> = store
+        .tokens(false)
+        .map_err(auth_err)?
+        .into_iter()
+        .filter(|t| {
+            t.id != target.id && t.kind == ActorKind::Human && t.state(now) == TokenState::Active
+        })
+        .filter_map(|t| Grant::parse(&t.capabilities).ok())
+        .collect();
+    let orphaned = crate::ops::operations()
+        .iter()
+        .map(Operation::needs)
+        .filter(|c| matches!(c.action, Action::Approve | Action::Admin) && grant.allows(c))
+        .find(|c| !others.iter().any(|g| g.allows(c)));
+    match orphaned {
+        Some(c) => Err(ServiceError::Conflict(format!(
+            "token {} ({}) is the last active human token that can {c}; revoking it would leave no one able to. Issue a replacement first, or revoke it locally with `kaizen token revoke` (docs/server.md, recovering admin access)",
+            target.id, target.principal
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// `tokens.revoke`: Revoke an API token (admin).
 pub struct TokensRevoke;
 
@@ -1014,7 +1055,7 @@ impl Op for TokensRevoke {
         method: Method::Post,
         path: "/tokens/{id}/revoke",
         summary: "Revoke an API token (admin)",
-        description: "Revokes a token at once and for good. An admin operation: `confirm` must be true and `reason` non-blank. Only human principals may call this.",
+        description: "Revokes a token at once and for good. The caller needs at least the revoked token's rights (403 naming the capability it lacks), and the last active human token that can exercise an `approve` or `admin` capability cannot be revoked (409 `conflict`; `kaizen token revoke` on the server's machine can). An admin operation: `confirm` must be true and `reason` non-blank. Only human principals may call this.",
         destructive: true,
         idempotent: false,
         rest: Rest::Json,
@@ -1029,6 +1070,31 @@ impl Op for TokensRevoke {
     fn run(cx: &mut Cx<'_>, input: Self::Input) -> Result<Self::Output> {
         confirmed(input.confirm, &input.reason)?;
         let now = cx.svc.clock.now();
+        let target = cx
+            .svc
+            .store
+            .token(&input.id)
+            .map_err(auth_err)?
+            .ok_or_else(|| auth_err(AuthError::UnknownId(input.id.clone())))?;
+        // A revoked token is left to the store's answer (409, already revoked).
+        if target.revoked_at.is_none() {
+            let grant = Grant::parse(&target.capabilities).map_err(|e| {
+                ServiceError::Internal(format!("stored token {} is unreadable: {e}", target.id))
+            })?;
+            if let Some(beyond) = beyond_holder(&cx.who.auth, &grant) {
+                return Err(ServiceError::Forbidden {
+                    code: "forbidden",
+                    message: format!(
+                        "token {} ({}) allows {beyond}, which token {} ({}) does not have: revoking a token needs at least its rights",
+                        target.id,
+                        target.principal,
+                        cx.who.auth.token_id,
+                        cx.who.auth.principal
+                    ),
+                });
+            }
+            keep_last_human_admin(cx.svc.store, &target, &grant, now)?;
+        }
         cx.svc
             .store
             .token_revoke(&input.id, &cx.who.auth.principal, now)
