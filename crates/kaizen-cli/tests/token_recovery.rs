@@ -46,10 +46,7 @@ fn client() -> ureq::Agent {
 fn call(agent: &ureq::Agent, url: &str, token: &str, body: Option<Value>) -> (u16, Value) {
     let auth = format!("Bearer {token}");
     let r = match body {
-        Some(b) => agent
-            .post(url)
-            .header("Authorization", &auth)
-            .send_json(&b),
+        Some(b) => agent.post(url).header("Authorization", &auth).send_json(&b),
         None => agent.get(url).header("Authorization", &auth).call(),
     };
     let mut r = r.expect("request");
@@ -73,13 +70,22 @@ fn admin_access_is_recovered_locally_without_a_token() {
     let (status, v) = call(&http, &revoke, &admin, Some(body.clone()));
     assert_eq!(status, 409, "{v}");
     assert_eq!(v["error"]["code"], "conflict", "{v}");
-    assert_eq!(call(&http, &server.url("/api/v1/tokens"), &admin, None).0, 200);
+    assert_eq!(
+        call(&http, &server.url("/api/v1/tokens"), &admin, None).0,
+        200
+    );
 
     // Locally it can: now only an agent token is active.
     kaizen(dir, &["token", "revoke", &admin_id, "--as", "root"], &[]).ok();
     std::thread::sleep(std::time::Duration::from_millis(1100)); // the token cache's second
-    assert_eq!(call(&http, &server.url("/api/v1/tokens"), &admin, None).0, 401);
-    assert_eq!(call(&http, &server.url("/api/v1/tokens"), &agent, None).0, 200);
+    assert_eq!(
+        call(&http, &server.url("/api/v1/tokens"), &admin, None).0,
+        401
+    );
+    assert_eq!(
+        call(&http, &server.url("/api/v1/tokens"), &agent, None).0,
+        200
+    );
 
     // The documented recovery: `kaizen token create` on the server's machine, no token needed,
     // works at once against the running server.
@@ -90,8 +96,10 @@ fn admin_access_is_recovered_locally_without_a_token() {
         &http,
         &server.url("/api/v1/tokens"),
         &recovered,
-        Some(json!({"principal": "ana", "kind": "human", "capabilities": ["*"],
-                    "confirm": true, "reason": "new admin"})),
+        Some(
+            json!({"principal": "ana", "kind": "human", "capabilities": ["*"],
+                    "confirm": true, "reason": "new admin"}),
+        ),
     );
     assert_eq!(issued.0, 200, "{}", issued.1);
 }

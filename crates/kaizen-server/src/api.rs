@@ -455,8 +455,11 @@ struct IngestResponse {
 
 /// The media types `POST /events` takes (compared after lower-casing, parameters dropped).
 /// The framing is read from the body whichever of them is sent (`docs/events.md`).
-pub const EVENT_MEDIA_TYPES: [&str; 3] =
-    ["application/x-ndjson", "application/json", "application/jsonl"];
+pub const EVENT_MEDIA_TYPES: [&str; 3] = [
+    "application/x-ndjson",
+    "application/json",
+    "application/jsonl",
+];
 
 async fn events_ingest(
     State(state): St,

@@ -174,7 +174,9 @@ impl From<&ApiError> for ServiceError {
             (StatusCode::NOT_FOUND, _) => ServiceError::NotFound(e.message.clone()),
             (StatusCode::CONFLICT, _) => ServiceError::Conflict(e.message.clone()),
             (s, _) if s.is_server_error() => ServiceError::Internal(e.message.clone()),
-            (StatusCode::BAD_REQUEST, None) => ServiceError::Invalid(e.message.clone()),
+            (StatusCode::BAD_REQUEST, None) if e.code == "invalid" => {
+                ServiceError::Invalid(e.message.clone())
+            }
             _ => ServiceError::Request {
                 code: e.code,
                 message: e.message.clone(),

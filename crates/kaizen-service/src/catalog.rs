@@ -1086,10 +1086,7 @@ impl Op for TokensRevoke {
                     code: "forbidden",
                     message: format!(
                         "token {} ({}) allows {beyond}, which token {} ({}) does not have: revoking a token needs at least its rights",
-                        target.id,
-                        target.principal,
-                        cx.who.auth.token_id,
-                        cx.who.auth.principal
+                        target.id, target.principal, cx.who.auth.token_id, cx.who.auth.principal
                     ),
                 });
             }

@@ -31,7 +31,9 @@ fn store() -> (tempfile::TempDir, Store) {
 fn ingest(store: &mut Store, bytes: &[u8], format: InputFormat) -> IngestReport {
     let mut opts = IngestOptions::new(now());
     opts.format = format;
-    store.ingest(bytes, opts).expect("ingesting in-memory bytes never fails")
+    store
+        .ingest(bytes, opts)
+        .expect("ingesting in-memory bytes never fails")
 }
 
 /// Every stored raw event, in the order stored, as JSON.
@@ -102,7 +104,8 @@ fn arb_ws() -> impl Strategy<Value = String> {
 
 #[test]
 fn arbitrary_bytes_never_panic_and_every_record_is_counted() {
-    let (_dir, mut store) = store();
+    let (_dir, store) = store();
+    let store = std::cell::RefCell::new(store);
     let mut runner = TestRunner::new(Config {
         cases: 300,
         ..Config::default()
@@ -111,7 +114,9 @@ fn arbitrary_bytes_never_panic_and_every_record_is_counted() {
         prop::collection::vec(any::<u8>(), 0..400),
         // Near-JSON input reaches deeper into the parsers than random bytes.
         prop::collection::vec(
-            prop::sample::select(b"[]{}\",:\n\r \\0123456789.eE-+truefalsn\xef\xbb\xbf\xff".to_vec()),
+            prop::sample::select(
+                b"[]{}\",:\n\r \\0123456789.eE-+truefalsn\xef\xbb\xbf\xff".to_vec()
+            ),
             0..200
         ),
         (prop::collection::vec(any::<u8>(), 0..200)).prop_map(|mut v| {
@@ -121,8 +126,12 @@ fn arbitrary_bytes_never_panic_and_every_record_is_counted() {
     ];
     runner
         .run(&bytes, |bytes| {
-            for format in [InputFormat::Auto, InputFormat::Ndjson, InputFormat::JsonArray] {
-                let report = ingest(&mut store, &bytes, format);
+            for format in [
+                InputFormat::Auto,
+                InputFormat::Ndjson,
+                InputFormat::JsonArray,
+            ] {
+                let report = ingest(&mut store.borrow_mut(), &bytes, format);
                 prop_assert_eq!(
                     report.records,
                     report.accepted + report.duplicates + report.rejected,
@@ -238,9 +247,8 @@ fn malformed_lines_are_rejected_alone_and_valid_ones_kept_unchanged() {
     });
     let garbage = prop_oneof![
         "[^\n]{1,60}",
-        prop::collection::vec(any::<u8>(), 1..60).prop_map(|v| {
-            String::from_utf8_lossy(&v).replace('\n', " ")
-        }),
+        prop::collection::vec(any::<u8>(), 1..60)
+            .prop_map(|v| { String::from_utf8_lossy(&v).replace('\n', " ") }),
         Just("{\"type\":\"task.completed\"".to_owned()),
         Just("[1,2]".to_owned()),
     ]

@@ -221,7 +221,11 @@ pub fn set_cookie(name: &str, value: &str, max_age: u64, secure: bool) -> Option
 /// A cookie that does not parse is dropped rather than sent without it.
 pub async fn secure_cookies(mut res: axum::response::Response) -> axum::response::Response {
     let headers = res.headers_mut();
-    let cookies: Vec<HeaderValue> = headers.get_all(header::SET_COOKIE).iter().cloned().collect();
+    let cookies: Vec<HeaderValue> = headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .cloned()
+        .collect();
     if cookies.is_empty() {
         return res;
     }
