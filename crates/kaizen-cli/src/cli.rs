@@ -822,6 +822,9 @@ pub enum TokenCommand {
         /// Your name (default: $USER).
         #[arg(long = "as", value_name = "NAME")]
         actor: Option<String>,
+        /// Why (audited; default: "revoked with `kaizen token revoke`").
+        #[arg(long, value_name = "TEXT")]
+        reason: Option<String>,
     },
 }
 

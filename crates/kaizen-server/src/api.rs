@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path, RawPathParams, RawQuery, State};
+use axum::extract::{DefaultBodyLimit, Extension, Path, RawPathParams, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
@@ -56,10 +56,11 @@ fn route(op: &'static Operation) -> MethodRouter<Arc<AppState>> {
             move |State(state): St,
                   headers: HeaderMap,
                   params: RawPathParams,
+                  gzipped: Option<Extension<Gzipped>>,
                   bytes: Result<Bytes, BytesRejection>| async move {
                 let ct = content_type(&headers);
                 let args = (|| {
-                    let mut args = body_value(&ct, bytes)?;
+                    let mut args = body_value(&ct, bytes_of(bytes, gzipped.is_some()))?;
                     add_path_params(op, &mut args, &params)?;
                     Ok(args)
                 })();
@@ -99,6 +100,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .fallback(api_not_found)
         .layer(DefaultBodyLimit::max(limit))
         .layer(RequestDecompressionLayer::new())
+        // Before the decompression: names the encoding the way it expects, or refuses it.
+        .layer(axum::middleware::from_fn(content_encoding))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             timeout,
@@ -118,7 +121,77 @@ pub fn router(state: Arc<AppState>) -> Router {
             ));
         app = app.merge(mcp);
     }
+    if state.server().public_https() {
+        app = app.layer(axum::middleware::map_response(
+            crate::ui::session::secure_cookies,
+        ));
+    }
     app.layer(axum::middleware::from_fn(telemetry::track))
+        .layer(axum::middleware::from_fn(crate::error::envelope))
+}
+
+/// Marks a request whose body was sent gzip-compressed (the decompression layer removes the
+/// `Content-Encoding` header), so that a body that does not decompress is named as such.
+#[derive(Debug, Clone, Copy)]
+pub struct Gzipped;
+
+/// Middleware before the gzip decompression: `Content-Encoding` values are case-insensitive
+/// tokens, so `GZIP`, ` gzip ` and the legacy alias `x-gzip` are `gzip`, and `identity` is no
+/// encoding. Anything else (another coding, several codings, the header twice) is refused
+/// with 415 `unsupported_media_type` and `Accept-Encoding: gzip`.
+async fn content_encoding(
+    mut req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let values: Vec<&HeaderValue> = req
+        .headers()
+        .get_all(header::CONTENT_ENCODING)
+        .iter()
+        .collect();
+    let refuse = |found: String| {
+        let mut r = ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            format!("expected Content-Encoding: gzip (or none), found {found}"),
+        )
+        .into_response();
+        r.headers_mut()
+            .insert(header::ACCEPT_ENCODING, HeaderValue::from_static("gzip"));
+        r
+    };
+    match values.as_slice() {
+        [] => {}
+        [value] => {
+            let token = value
+                .to_str()
+                .map(|v| v.trim().to_ascii_lowercase())
+                .unwrap_or_default();
+            match token.as_str() {
+                "gzip" | "x-gzip" => {
+                    req.headers_mut()
+                        .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+                    req.extensions_mut().insert(Gzipped);
+                }
+                "identity" => {
+                    req.headers_mut().remove(header::CONTENT_ENCODING);
+                }
+                _ => {
+                    let shown: String = String::from_utf8_lossy(value.as_bytes())
+                        .chars()
+                        .take(100)
+                        .collect();
+                    return refuse(format!("{shown:?}"));
+                }
+            }
+        }
+        _ => {
+            return refuse(format!(
+                "{} Content-Encoding headers (send one)",
+                values.len()
+            ));
+        }
+    }
+    next.run(req).await
 }
 
 async fn api_not_found() -> ApiError {
@@ -301,18 +374,25 @@ fn add_path_params(
     Ok(())
 }
 
-/// The request's `Content-Type`, or "".
+/// The media type of the request's `Content-Type` (`type/subtype`, its parameters dropped),
+/// lower-cased, as media types compare case-insensitively; "" without one.
 fn content_type(headers: &HeaderMap) -> String {
     headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
-        .to_owned()
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
 }
 
-/// The body bytes, or the error envelope for a body that could not be read (413 over
-/// `server.max_body_bytes`, a broken gzip stream …).
-fn bytes_of(bytes: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+/// The body bytes, or the error envelope for a body that could not be read: 413
+/// `payload_too_large` over `server.max_body_bytes`, 400 `bad_encoding` for a body sent as
+/// gzip (`gzipped`) that is not a valid gzip stream, 400 `bad_body` when reading it failed
+/// otherwise.
+fn bytes_of(bytes: Result<Bytes, BytesRejection>, gzipped: bool) -> Result<Bytes, ApiError> {
     bytes.map_err(|e| {
         let status = e.status();
         if status == StatusCode::PAYLOAD_TOO_LARGE {
@@ -320,6 +400,15 @@ fn bytes_of(bytes: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
                 status,
                 "payload_too_large",
                 "the request body is over server.max_body_bytes (after decompression)",
+            )
+        } else if gzipped {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_encoding",
+                format!(
+                    "the request body is labelled Content-Encoding: gzip but does not decompress: {}",
+                    e.body_text()
+                ),
             )
         } else {
             ApiError::new(
@@ -334,13 +423,13 @@ fn bytes_of(bytes: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
 /// A JSON body as an object. An empty body is `{}`.
 fn body_value(
     content_type: &str,
-    bytes: Result<Bytes, BytesRejection>,
+    bytes: Result<Bytes, ApiError>,
 ) -> Result<serde_json::Value, ApiError> {
-    let bytes = bytes_of(bytes)?;
+    let bytes = bytes?;
     let value: serde_json::Value = if bytes.iter().all(u8::is_ascii_whitespace) {
         serde_json::json!({})
     } else {
-        if !content_type.starts_with("application/json") {
+        if content_type != "application/json" {
             return Err(ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported_media_type",
@@ -364,20 +453,27 @@ struct IngestResponse {
     report: kaizen_store::IngestReport,
 }
 
+/// The media types `POST /events` takes (compared after lower-casing, parameters dropped).
+/// The framing is read from the body whichever of them is sent (`docs/events.md`).
+pub const EVENT_MEDIA_TYPES: [&str; 3] = [
+    "application/x-ndjson",
+    "application/json",
+    "application/jsonl",
+];
+
 async fn events_ingest(
     State(state): St,
     headers: HeaderMap,
+    gzipped: Option<Extension<Gzipped>>,
     bytes: Result<Bytes, BytesRejection>,
 ) -> Response {
     let ct = content_type(&headers);
+    let gzipped = gzipped.is_some();
     let result = with_principal(state, headers, move |state, who| {
         let op = ops::operation(IngestEvents::SPEC.name)
             .ok_or_else(|| ApiError::internal("events.ingest is not registered"))?;
         through_gate(&state.kaizen, who, op, None, |cx| {
-            let ok = ["application/x-ndjson", "application/json", "application/jsonl"]
-                .iter()
-                .any(|t| ct.starts_with(t));
-            if !ok {
+            if !EVENT_MEDIA_TYPES.contains(&ct.as_str()) {
                 return Err(ApiError::new(
                     StatusCode::UNSUPPORTED_MEDIA_TYPE,
                     "unsupported_media_type",
@@ -386,7 +482,7 @@ async fn events_ingest(
                     ),
                 ));
             }
-            let bytes = bytes_of(bytes)?;
+            let bytes = bytes_of(bytes, gzipped)?;
             Ok(IngestEvents::run(cx, IngestBody::Ndjson(bytes.to_vec()))?)
         })
     })

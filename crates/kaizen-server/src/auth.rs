@@ -11,11 +11,18 @@ use kaizen_store::auth::Authenticated;
 
 use crate::error::ApiError;
 
-/// The bearer secret of `headers`, or 401.
+/// The bearer secret of `headers`, or 401. More than one `Authorization` header is refused as
+/// ambiguous (which one would be meant depends on who reads the request).
 pub fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
-    let value = headers.get(header::AUTHORIZATION).ok_or_else(|| {
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let value = values.next().ok_or_else(|| {
         ApiError::unauthorized("missing bearer token (Authorization: Bearer kz_…)")
     })?;
+    if values.next().is_some() {
+        return Err(ApiError::unauthorized(
+            "more than one Authorization header; send exactly one (Authorization: Bearer kz_…)",
+        ));
+    }
     let value = value
         .to_str()
         .map_err(|_| ApiError::unauthorized("the Authorization header is not ASCII"))?;

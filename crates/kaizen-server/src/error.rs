@@ -1,8 +1,13 @@
-//! The error envelope every `/api/v1` failure uses:
+//! The error envelope every failure uses:
 //! `{"error": {"code": "...", "message": "...", "details": [{"field": "...", "message": "..."}]}}`.
+//! Handlers answer with [`ApiError`]; [`envelope`] gives the same shape to the error responses
+//! of the layers and of the router itself (408 from the request timeout, 405, an extractor's
+//! plain-text rejection), so no error status leaves the server without it.
 
 use axum::Json;
+use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use kaizen_service::op::Cx;
 use kaizen_service::ops::Operation;
@@ -169,7 +174,9 @@ impl From<&ApiError> for ServiceError {
             (StatusCode::NOT_FOUND, _) => ServiceError::NotFound(e.message.clone()),
             (StatusCode::CONFLICT, _) => ServiceError::Conflict(e.message.clone()),
             (s, _) if s.is_server_error() => ServiceError::Internal(e.message.clone()),
-            (StatusCode::BAD_REQUEST, None) => ServiceError::Invalid(e.message.clone()),
+            (StatusCode::BAD_REQUEST, None) if e.code == "invalid" => {
+                ServiceError::Invalid(e.message.clone())
+            }
             _ => ServiceError::Request {
                 code: e.code,
                 message: e.message.clone(),
@@ -197,4 +204,105 @@ pub fn through_gate<T>(
         })
     });
     result.map_err(|e| http.unwrap_or_else(|| ApiError::from(e)))
+}
+
+/// The error code of a response that came without the envelope, by its status.
+fn code_of_status(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::BAD_REQUEST => "invalid",
+        StatusCode::UNAUTHORIZED => "unauthorized",
+        StatusCode::FORBIDDEN => "forbidden",
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::NOT_ACCEPTABLE => "not_acceptable",
+        StatusCode::REQUEST_TIMEOUT => "request_timeout",
+        StatusCode::CONFLICT => "conflict",
+        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::UNPROCESSABLE_ENTITY => "unprocessable",
+        StatusCode::TOO_MANY_REQUESTS => "rate_limited",
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => "headers_too_large",
+        StatusCode::SERVICE_UNAVAILABLE => "unavailable",
+        s if s.is_server_error() => "internal",
+        _ => "invalid",
+    }
+}
+
+/// What a response without the envelope says, by its status, when its body says nothing.
+fn message_of_status(status: StatusCode) -> String {
+    match status {
+        StatusCode::METHOD_NOT_ALLOWED => {
+            "this endpoint does not answer to that method (the Allow header lists those it does)"
+                .to_owned()
+        }
+        StatusCode::REQUEST_TIMEOUT => {
+            "the request took longer than server.request_timeout_seconds".to_owned()
+        }
+        StatusCode::PAYLOAD_TOO_LARGE => "the request body is too large".to_owned(),
+        s => s
+            .canonical_reason()
+            .map_or_else(|| format!("HTTP {}", s.as_u16()), str::to_owned),
+    }
+}
+
+/// The most of a plain-text error body kept as the envelope's message.
+const MAX_TEXT_MESSAGE: usize = 2048;
+
+/// Middleware: an error response (4xx, 5xx) that is neither JSON (the envelope, or an MCP
+/// JSON-RPC error) nor an HTML page of the web UI gets the envelope: the code from its status
+/// ([`code_of_status`]), the message from its plain-text body (or the status), and its other
+/// headers (`Allow`, `Retry-After`, `Accept-Encoding`, `WWW-Authenticate` …) kept.
+pub async fn envelope(req: Request, next: Next) -> Response {
+    let response = next.run(req).await;
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let essence = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        });
+    if let Some(t) = &essence
+        && (t == "application/json" || t == "text/html" || t == "text/event-stream")
+    {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, MAX_TEXT_MESSAGE)
+        .await
+        .ok()
+        .and_then(|b| String::from_utf8(b.to_vec()).ok())
+        .map(|t| t.trim().to_owned())
+        .filter(|t| !t.is_empty());
+    let message = text.unwrap_or_else(|| message_of_status(status));
+    let error = if status.is_server_error() && status != StatusCode::SERVICE_UNAVAILABLE {
+        tracing::error!(status = status.as_u16(), error = %message, "error response");
+        ApiError::new(status, "internal", "internal error; see the server log")
+    } else {
+        ApiError::new(status, code_of_status(status), message)
+    };
+    let mut out = error.into_response();
+    let skip = [
+        header::CONTENT_TYPE,
+        header::CONTENT_LENGTH,
+        header::TRANSFER_ENCODING,
+        header::CONTENT_ENCODING,
+    ];
+    for name in parts.headers.keys() {
+        if skip.contains(name) {
+            continue;
+        }
+        out.headers_mut().remove(name);
+        for value in parts.headers.get_all(name) {
+            out.headers_mut().append(name.clone(), value.clone());
+        }
+    }
+    out
 }

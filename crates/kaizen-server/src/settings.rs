@@ -274,6 +274,10 @@ pub struct ServerConfig {
     /// Seconds between runs of the background loop (scheduled cycles, due rollout checks),
     /// at most; it wakes earlier when a rollout check is due sooner (≥ 1).
     pub loop_interval_seconds: u32,
+    /// The URL people reach the server at (`https://kaizen.example.com`), when it differs
+    /// from `bind` (a TLS proxy in front). An `https` URL makes the web UI's cookies `Secure`.
+    /// `None`: unknown (cookies are `Secure` only for requests that arrived over https).
+    pub public_url: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -284,6 +288,7 @@ impl Default for ServerConfig {
             writes_per_minute: 600,
             request_timeout_seconds: 30,
             loop_interval_seconds: 60,
+            public_url: None,
         }
     }
 }
@@ -314,7 +319,56 @@ impl ServerConfig {
             1,
         );
         v.at_least(at, "loop_interval_seconds", self.loop_interval_seconds, 1);
+        if let Some(url) = &self.public_url
+            && !is_http_url(url)
+        {
+            v.push(
+                format!("{at}.public_url"),
+                format!(
+                    "expected an http or https URL like https://kaizen.example.com, found {:?}",
+                    url.chars().take(200).collect::<String>()
+                ),
+            );
+        }
     }
+
+    /// Whether [`ServerConfig::public_url`] is an `https` URL (the UI's cookies are then
+    /// `Secure`).
+    pub fn public_https(&self) -> bool {
+        self.public_url
+            .as_deref()
+            .and_then(|u| u.split_once("://"))
+            .is_some_and(|(scheme, _)| scheme.eq_ignore_ascii_case("https"))
+    }
+}
+
+/// `http://host[:port][/path]` or the same with `https`: a scheme of either name (any case), a
+/// non-empty host without spaces or user info, a numeric port if any, and no control characters.
+fn is_http_url(url: &str) -> bool {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return false;
+    };
+    if !(scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https")) {
+        return false;
+    }
+    if url.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return false;
+    }
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if authority.contains('@') {
+        return false;
+    }
+    let (host, port) = match authority.strip_prefix('[') {
+        Some(v6) => match v6.split_once(']') {
+            Some((inner, after)) if !inner.is_empty() => (inner, after.strip_prefix(':')),
+            _ => return false,
+        },
+        None => match authority.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        },
+    };
+    !host.is_empty() && port.is_none_or(|p| p.parse::<u16>().is_ok_and(|p| p > 0))
 }
 
 #[cfg(test)]

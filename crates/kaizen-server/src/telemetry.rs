@@ -2,12 +2,16 @@
 //! and rejected, cycle durations (counters and histograms through the `metrics` facade), and
 //! proposals by status and rollouts by state (read from the store at scrape time, so they are
 //! right even when another process changed them).
+//!
+//! Every label takes a bounded set of values, whatever clients send: `method` is one of the
+//! standard methods or `other` ([`method_label`]), `route` is a route template or `unmatched`,
+//! and `status` is a status the server itself answered with.
 
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::{Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use kaizen_store::proposals::ProposalStatus;
@@ -41,13 +45,31 @@ pub async fn track(req: Request, next: Next) -> Response {
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let method = req.method().as_str().to_owned();
+    let method = method_label(req.method());
     let response = next.run(req).await;
     let status = response.status().as_u16().to_string();
-    metrics::counter!("kaizen_http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status).increment(1);
+    metrics::counter!("kaizen_http_requests_total", "method" => method, "route" => route.clone(), "status" => status).increment(1);
     metrics::histogram!("kaizen_http_request_duration_seconds", "method" => method, "route" => route)
         .record(start.elapsed().as_secs_f64());
     response
+}
+
+/// The `method` label of a request: the method's name when it is one of the nine standard
+/// methods (RFC 9110 and PATCH), else `other`, so that invented methods cannot grow the label
+/// set.
+pub fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::OPTIONS => "OPTIONS",
+        Method::TRACE => "TRACE",
+        Method::CONNECT => "CONNECT",
+        _ => "other",
+    }
 }
 
 /// Counts an ingestion.

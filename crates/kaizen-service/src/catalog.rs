@@ -6,10 +6,10 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use kaizen_core::auth::{Action, Grant};
+use kaizen_core::auth::{Action, Capability, Grant};
 use kaizen_core::rules::RuleEngine;
 use kaizen_store::IngestOptions;
-use kaizen_store::auth::{AuditQuery, AuthError, NewToken};
+use kaizen_store::auth::{AuditQuery, AuthError, Authenticated, NewToken, TokenState};
 use kaizen_store::proposals::ActorKind;
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -1069,56 +1069,112 @@ impl Op for TokensCreate {
         confirmed(input.confirm, &input.reason)?;
         let grant = Grant::parse(&input.capabilities)
             .map_err(|e| ServiceError::field_error("capabilities", e))?;
-        // No one hands out more than they hold: every operation the new token could run, the
-        // caller can run too.
-        if let Some(beyond) = crate::ops::operations()
-            .iter()
-            .map(Operation::needs)
-            .filter(|c| grant.allows(c))
-            .find(|c| !cx.who.auth.allows(c))
-        {
-            return Err(ServiceError::Forbidden {
-                code: "forbidden",
-                message: format!(
-                    "the new token would allow {beyond}, which token {} ({}) does not have",
-                    cx.who.auth.token_id, cx.who.auth.principal
-                ),
-            });
-        }
         let kind = match input.kind {
             PrincipalKind::Human => ActorKind::Human,
             PrincipalKind::Agent => ActorKind::Agent,
         };
-        let now = cx.svc.clock.now();
         let expires_at = input
             .expires_in_days
-            .map(|d| now + chrono::Duration::days(i64::from(d)));
-        let issued = cx
-            .svc
-            .store
-            .token_create(
-                &NewToken {
-                    principal: &input.principal,
-                    kind,
-                    grant: &grant,
-                    expires_at,
-                    created_by: &cx.who.auth.principal,
-                },
-                now,
-            )
-            .map_err(auth_err)?;
-        let info = cx
-            .svc
-            .store
-            .token(&issued.id)
-            .map_err(auth_err)?
-            .ok_or_else(|| {
-                ServiceError::Internal(format!("token {} vanished after its creation", issued.id))
-            })?;
-        Ok(TokenCreated {
-            secret: issued.secret,
-            token: info,
+            .map(|d| cx.svc.clock.now() + chrono::Duration::days(i64::from(d)));
+        issue_token(cx, &input.principal, kind, &grant, expires_at)
+    }
+}
+
+/// Issues a token for `principal` with `grant`, never more than the caller holds, noting its id
+/// in the audit entry: the body of `tokens.create`, also run by `kaizen token create` (whose
+/// expiry is finer than days) under that operation's permission.
+pub fn issue_token(
+    cx: &mut Cx<'_>,
+    principal: &str,
+    kind: ActorKind,
+    grant: &Grant,
+    expires_at: Option<DateTime<Utc>>,
+) -> Result<TokenCreated> {
+    // No one hands out more than they hold.
+    if let Some(beyond) = beyond_holder(&cx.who.auth, grant) {
+        return Err(ServiceError::Forbidden {
+            code: "forbidden",
+            message: format!(
+                "the new token would allow {beyond}, which token {} ({}) does not have",
+                cx.who.auth.token_id, cx.who.auth.principal
+            ),
+        });
+    }
+    let now = cx.svc.clock.now();
+    let issued = cx
+        .svc
+        .store
+        .token_create(
+            &NewToken {
+                principal,
+                kind,
+                grant,
+                expires_at,
+                created_by: &cx.who.auth.principal,
+            },
+            now,
+        )
+        .map_err(auth_err)?;
+    cx.audit
+        .insert("token".to_owned(), issued.id.clone().into());
+    let info = cx
+        .svc
+        .store
+        .token(&issued.id)
+        .map_err(auth_err)?
+        .ok_or_else(|| {
+            ServiceError::Internal(format!("token {} vanished after its creation", issued.id))
+        })?;
+    Ok(TokenCreated {
+        secret: issued.secret,
+        token: info,
+    })
+}
+
+/// The first capability, among those the registry's operations need, that `grant` allows and
+/// `holder` may not exercise; `None` when `holder` has at least `grant`'s rights. The one "no
+/// escalation" comparison: issuing a token (`tokens.create`) and revoking one
+/// (`tokens.revoke`) both need at least that token's rights.
+fn beyond_holder(holder: &Authenticated, grant: &Grant) -> Option<Capability> {
+    crate::ops::operations()
+        .iter()
+        .map(Operation::needs)
+        .filter(|c| grant.allows(c))
+        .find(|c| !holder.allows(c))
+}
+
+/// Refuses to revoke `target` (active at `now`, with `grant`) when it is a human token and the
+/// last active human token able to exercise one of the `approve` or `admin` capabilities it
+/// holds: revoking it would leave no one who can approve, or issue tokens, over the API.
+fn keep_last_human_admin(
+    store: &kaizen_store::Store,
+    target: &kaizen_store::auth::TokenInfo,
+    grant: &Grant,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    if target.kind != ActorKind::Human || target.state(now) != TokenState::Active {
+        return Ok(());
+    }
+    let others: Vec<Grant> = store
+        .tokens(false)
+        .map_err(auth_err)?
+        .into_iter()
+        .filter(|t| {
+            t.id != target.id && t.kind == ActorKind::Human && t.state(now) == TokenState::Active
         })
+        .filter_map(|t| Grant::parse(&t.capabilities).ok())
+        .collect();
+    let orphaned = crate::ops::operations()
+        .iter()
+        .map(Operation::needs)
+        .filter(|c| matches!(c.action, Action::Approve | Action::Admin) && grant.allows(c))
+        .find(|c| !others.iter().any(|g| g.allows(c)));
+    match orphaned {
+        Some(c) => Err(ServiceError::Conflict(format!(
+            "token {} ({}) is the last active human token that can {c}; revoking it would leave no one able to. Issue a replacement first (`kaizen token create` on the server's machine needs no token; docs/server.md, recovering admin access)",
+            target.id, target.principal
+        ))),
+        None => Ok(()),
     }
 }
 
@@ -1136,7 +1192,7 @@ impl Op for TokensRevoke {
         method: Method::Post,
         path: "/tokens/{id}/revoke",
         summary: "Revoke an API token (admin)",
-        description: "Revokes a token at once and for good. An admin operation: `confirm` must be true and `reason` non-blank. Only human principals may call this.",
+        description: "Revokes a token at once and for good. The caller needs at least the revoked token's rights (403 naming the capability it lacks), and the last active human token that can exercise an `approve` or `admin` capability cannot be revoked (409 `conflict`): issue a replacement first. An admin operation: `confirm` must be true and `reason` non-blank. Only human principals may call this.",
         destructive: true,
         idempotent: false,
         rest: Rest::Json,
@@ -1151,6 +1207,28 @@ impl Op for TokensRevoke {
     fn run(cx: &mut Cx<'_>, input: Self::Input) -> Result<Self::Output> {
         confirmed(input.confirm, &input.reason)?;
         let now = cx.svc.clock.now();
+        let target = cx
+            .svc
+            .store
+            .token(&input.id)
+            .map_err(auth_err)?
+            .ok_or_else(|| auth_err(AuthError::UnknownId(input.id.clone())))?;
+        // A revoked token is left to the store's answer (409, already revoked).
+        if target.revoked_at.is_none() {
+            let grant = Grant::parse(&target.capabilities).map_err(|e| {
+                ServiceError::Internal(format!("stored token {} is unreadable: {e}", target.id))
+            })?;
+            if let Some(beyond) = beyond_holder(&cx.who.auth, &grant) {
+                return Err(ServiceError::Forbidden {
+                    code: "forbidden",
+                    message: format!(
+                        "token {} ({}) allows {beyond}, which token {} ({}) does not have: revoking a token needs at least its rights",
+                        target.id, target.principal, cx.who.auth.token_id, cx.who.auth.principal
+                    ),
+                });
+            }
+            keep_last_human_admin(cx.svc.store, &target, &grant, now)?;
+        }
         cx.svc
             .store
             .token_revoke(&input.id, &cx.who.auth.principal, now)

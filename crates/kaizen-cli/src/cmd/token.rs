@@ -1,19 +1,21 @@
-//! `kaizen token …`: bearer tokens for the API. Every create and revoke (and every refused
-//! attempt that reached the store) is written to the audit log with the human at the keyboard
-//! as the actor. Secrets are printed once and never written to the audit log.
+//! `kaizen token …`: bearer tokens for the API. Create and revoke run through the gate as the
+//! `tokens.create` and `tokens.revoke` operations, as the human at the keyboard (who holds every
+//! capability, so needs no token: the recovery path when no admin token is left), held to the
+//! same rules as over the API and audited alike. Secrets are printed once and never written to
+//! the audit log.
 
 use anyhow::{Result, anyhow};
 use chrono::{DateTime, Utc};
 use comfy_table::Cell;
 use kaizen_core::auth::Grant;
-use kaizen_store::Store;
-use kaizen_store::auth::{
-    AuditEntry, AuditOutcome, AuthError, NewToken, SECRET_PREFIX, TokenInfo, TokenState,
-};
-use kaizen_store::proposals::{Actor, ActorKind};
+use kaizen_service::catalog::{TokensCreate, TokensList, TokensRevoke, issue_token};
+use kaizen_service::op::Op;
+use kaizen_service::ops::{TokenCreated, TokenRevokeInput, TokensListInput, operation};
+use kaizen_store::auth::{TokenInfo, TokenState};
+use kaizen_store::proposals::ActorKind;
 use serde::Serialize;
 
-use super::{Ctx, human_actor, parse_duration, usage};
+use super::{Ctx, parse_duration, service_error, usage};
 use crate::cli::{TokenCommand, TokenKindArg};
 use crate::output;
 
@@ -64,21 +66,35 @@ pub fn run(ctx: &Ctx, cmd: TokenCommand) -> Result<u8> {
                 TokenKindArg::Human => ActorKind::Human,
                 TokenKindArg::Agent => ActorKind::Agent,
             };
-            let actor = human_actor(actor);
-            let mut store = ctx.open_store()?;
-            let new = NewToken {
-                principal: &principal,
-                kind,
-                grant: &grant,
-                expires_at,
-                created_by: &actor.name,
-            };
-            create(ctx, &mut store, &actor, &new, now, json)
+            let op = operation(TokensCreate::SPEC.name)
+                .ok_or_else(|| anyhow!("operation tokens.create is not registered"))?;
+            let created = ctx
+                .kaizen(None)?
+                .run_as(&ctx.local(actor)?, op, None, |cx| {
+                    for (key, value) in [
+                        ("principal", serde_json::json!(principal)),
+                        ("kind", serde_json::json!(kind)),
+                        ("capabilities", serde_json::json!(grant.patterns())),
+                        ("expires_at", serde_json::json!(expires_at)),
+                    ] {
+                        cx.audit.insert(key.to_owned(), value);
+                    }
+                    issue_token(cx, &principal, kind, &grant, expires_at)
+                })
+                .map_err(service_error)?;
+            print_created(ctx, &created, json)
         }
         TokenCommand::List { all, json } => {
-            let store = ctx.open_store()?;
             let now = ctx.now();
-            let tokens = store.tokens(all).map_err(auth_error)?;
+            let tokens = ctx
+                .kaizen(None)?
+                .call::<TokensList>(
+                    &ctx.local(None)?,
+                    TokensListInput {
+                        include_revoked: all,
+                    },
+                )
+                .map_err(service_error)?;
             if json {
                 let listed: Vec<Listed<'_>> = tokens
                     .iter()
@@ -95,80 +111,35 @@ pub fn run(ctx: &Ctx, cmd: TokenCommand) -> Result<u8> {
             }
             Ok(0)
         }
-        TokenCommand::Revoke { id, actor } => {
-            let actor = human_actor(actor);
-            let mut store = ctx.open_store()?;
-            revoke(ctx, &mut store, &actor, &id)
+        TokenCommand::Revoke { id, actor, reason } => {
+            let revoked = ctx
+                .kaizen(None)?
+                .call::<TokensRevoke>(
+                    &ctx.local(actor)?,
+                    TokenRevokeInput {
+                        id,
+                        confirm: true,
+                        reason: reason
+                            .unwrap_or_else(|| "revoked with `kaizen token revoke`".to_owned()),
+                    },
+                )
+                .map_err(service_error)?;
+            println!(
+                "revoked token {} as {}",
+                revoked.id,
+                revoked.revoked_by.as_deref().unwrap_or("?")
+            );
+            Ok(0)
         }
     }
 }
 
-fn create(
-    ctx: &Ctx,
-    store: &mut Store,
-    actor: &Actor,
-    new: &NewToken<'_>,
-    now: DateTime<Utc>,
-    json: bool,
-) -> Result<u8> {
-    let issued = match store.token_create(new, now) {
-        Ok(issued) => issued,
-        Err(e) => {
-            if e.is_user_error() {
-                let detail = serde_json::json!({
-                    "error": e.to_string(),
-                    "principal": new.principal,
-                    "kind": new.kind,
-                    "capabilities": new.grant.patterns(),
-                });
-                audit(
-                    store,
-                    actor,
-                    "tokens.create",
-                    None,
-                    AuditOutcome::Refused,
-                    None,
-                    None,
-                    Some(detail),
-                    now,
-                )?;
-            }
-            return Err(auth_error(e));
-        }
-    };
-    let info = store
-        .token(&issued.id)
-        .map_err(auth_error)?
-        .ok_or_else(|| anyhow!("token {} vanished right after its creation", issued.id))?;
-    let after = serde_json::to_string(&info)?;
-    if let Err(e) = audit(
-        store,
-        actor,
-        "tokens.create",
-        Some(&issued.id),
-        AuditOutcome::Ok,
-        None,
-        Some(&after),
-        None,
-        now,
-    ) {
-        // An unaudited token must not stay usable; its secret was never shown.
-        let undo = store.token_revoke(&issued.id, &actor.name, now);
-        return Err(e.context(match undo {
-            Ok(()) => format!(
-                "recording the creation of token {} in the audit log failed, so it was revoked",
-                issued.id
-            ),
-            Err(u) => format!(
-                "recording the creation of token {} in the audit log failed, and revoking it failed too ({u}); revoke it",
-                issued.id
-            ),
-        }));
-    }
+fn print_created(ctx: &Ctx, created: &TokenCreated, json: bool) -> Result<u8> {
+    let info = &created.token;
     if json {
         output::print_json(&Created {
-            id: &issued.id,
-            secret: &issued.secret,
+            id: &info.id,
+            secret: &created.secret,
             principal: &info.principal,
             kind: info.kind,
             capabilities: info.capabilities.clone(),
@@ -179,7 +150,7 @@ fn create(
     } else {
         println!(
             "created token {} for {} ({}): {}; {}",
-            issued.id,
+            info.id,
             info.principal,
             info.kind,
             info.capabilities.join(", "),
@@ -188,7 +159,7 @@ fn create(
                 |e| format!("expires {}", output::when(Some(e)))
             )
         );
-        println!("{}", issued.secret);
+        println!("{}", created.secret);
     }
     if !ctx.quiet {
         eprintln!(
@@ -196,88 +167,6 @@ fn create(
         );
     }
     Ok(0)
-}
-
-fn revoke(ctx: &Ctx, store: &mut Store, actor: &Actor, id: &str) -> Result<u8> {
-    let now = ctx.now();
-    // A secret pasted where the id goes must not reach the audit log.
-    let target = (!id.starts_with(SECRET_PREFIX)).then_some(id);
-    let before = match store.token(id) {
-        Ok(Some(info)) => Some(info.state(now)),
-        Ok(None) => None,
-        Err(e) => return Err(auth_error(e)),
-    };
-    match store.token_revoke(id, &actor.name, now) {
-        Ok(()) => {
-            audit(
-                store,
-                actor,
-                "tokens.revoke",
-                target,
-                AuditOutcome::Ok,
-                before.map(TokenState::as_str),
-                Some(TokenState::Revoked.as_str()),
-                None,
-                now,
-            )?;
-            println!("revoked token {id} as {}", actor.name);
-            Ok(0)
-        }
-        Err(e) => {
-            if e.is_user_error() {
-                let detail = serde_json::json!({ "error": e.to_string() });
-                audit(
-                    store,
-                    actor,
-                    "tokens.revoke",
-                    target,
-                    AuditOutcome::Refused,
-                    before.map(TokenState::as_str),
-                    before.map(TokenState::as_str),
-                    Some(detail),
-                    now,
-                )?;
-            }
-            Err(auth_error(e))
-        }
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn audit(
-    store: &mut Store,
-    actor: &Actor,
-    operation: &str,
-    target: Option<&str>,
-    outcome: AuditOutcome,
-    before: Option<&str>,
-    after: Option<&str>,
-    detail: Option<serde_json::Value>,
-    at: DateTime<Utc>,
-) -> Result<()> {
-    store
-        .audit_append(&AuditEntry {
-            at,
-            actor: &actor.name,
-            actor_kind: actor.kind,
-            operation,
-            target,
-            outcome,
-            before,
-            after,
-            detail,
-        })
-        .map_err(|e| anyhow!(e).context("writing the audit log"))?;
-    Ok(())
-}
-
-/// The caller's mistakes exit 2, the rest 1.
-fn auth_error(e: AuthError) -> anyhow::Error {
-    if e.is_user_error() {
-        usage(e.to_string())
-    } else {
-        anyhow!(e)
-    }
 }
 
 fn print_tokens(tokens: &[TokenInfo], now: DateTime<Utc>) {

@@ -23,7 +23,7 @@ mod lists;
 mod org;
 mod proposals;
 mod rollouts;
-mod session;
+pub(crate) mod session;
 
 use std::sync::Arc;
 use std::time::Duration;

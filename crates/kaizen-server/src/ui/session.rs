@@ -3,7 +3,8 @@
 //!
 //! A session is created when a person logs in with a bearer token. The browser only ever holds
 //! the session's random id, in an `HttpOnly`, `SameSite=Strict` cookie scoped to `/ui` (and
-//! `Secure` when the request came over https); the token's secret is never kept. Sessions live
+//! `Secure` when the request came over https, and always when `server.public_url` is an https
+//! URL: [`secure_cookies`]); the token's secret is never kept. Sessions live
 //! in memory (a restart logs everyone out) for at most [`SESSION_TTL`], and every request
 //! checks again that the token behind the session is still active, so revoking a token ends its
 //! sessions at once.
@@ -213,6 +214,39 @@ pub fn set_cookie(name: &str, value: &str, max_age: u64, secure: bool) -> Option
         .secure(secure)
         .build();
     HeaderValue::from_str(&c.to_string()).ok()
+}
+
+/// Response middleware for a server whose `server.public_url` is https (a TLS proxy in front
+/// that may not say so in `X-Forwarded-Proto`): every `Set-Cookie` of `res` gets `Secure`.
+/// A cookie that does not parse is dropped rather than sent without it.
+pub async fn secure_cookies(mut res: axum::response::Response) -> axum::response::Response {
+    let headers = res.headers_mut();
+    let cookies: Vec<HeaderValue> = headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .cloned()
+        .collect();
+    if cookies.is_empty() {
+        return res;
+    }
+    headers.remove(header::SET_COOKIE);
+    for value in cookies {
+        let secured = value
+            .to_str()
+            .ok()
+            .and_then(|v| Cookie::parse(v.to_owned()).ok())
+            .and_then(|mut c| {
+                c.set_secure(true);
+                HeaderValue::from_str(&c.to_string()).ok()
+            });
+        match secured {
+            Some(v) => {
+                headers.append(header::SET_COOKIE, v);
+            }
+            None => tracing::warn!("dropped a Set-Cookie header that does not parse"),
+        }
+    }
+    res
 }
 
 /// Compares two secrets in constant time (only their lengths can leak); an empty secret never
