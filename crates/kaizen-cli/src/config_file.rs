@@ -509,7 +509,7 @@ mod tests {
     fn unknown_top_level_key_is_named() {
         let err = err_text(load_text("storage:\n  path: a.db\nbogus: 1\n"));
         assert!(
-            err.contains("kaizen.yaml:3:1: bogus: unknown field `bogus`"),
+            err.contains("kaizen.yaml:3:1: top level: unknown field `bogus`"),
             "{err}"
         );
         assert!(

@@ -1529,6 +1529,28 @@ fn token_create_list_revoke_and_the_audit_log() {
     );
     assert!(table.contains("never"), "{table}");
 
+    // The last human admin token cannot be revoked, locally either; once another exists it can.
+    sb.run(&["token", "revoke", &admin_id, "--as", "bo"])
+        .code_is(2)
+        .stderr_has(&["last active human token", "Issue a replacement first"]);
+    let dan = sb
+        .run(&[
+            "token",
+            "create",
+            "--principal",
+            "dan",
+            "--kind",
+            "human",
+            "--cap",
+            "*",
+            "--as",
+            "bo",
+            "--json",
+        ])
+        .ok()
+        .json();
+    let dan_id = dan["id"].as_str().unwrap().to_owned();
+
     // Revoke, then revoke again (refused), then an unknown id (refused).
     let out = sb
         .run(&["token", "revoke", &admin_id, "--as", "bo"])
@@ -1547,10 +1569,11 @@ fn token_create_list_revoke_and_the_audit_log() {
         .code_is(2);
     assert!(!run.stderr().contains(&bot_secret[3..]), "{}", run.stderr());
     let v = sb.run(&["token", "list", "--json"]).ok().json();
-    assert_eq!(v.as_array().unwrap().len(), 1);
+    assert_eq!(v.as_array().unwrap().len(), 2);
     let v = sb.run(&["token", "list", "--all", "--json"]).ok().json();
-    assert_eq!(v[1]["state"], "revoked");
-    assert_eq!(v[1]["revoked_by"], "bo");
+    assert_eq!(v[2]["id"], admin_id.as_str());
+    assert_eq!(v[2]["state"], "revoked");
+    assert_eq!(v[2]["revoked_by"], "bo");
     let table = sb.run(&["token", "list", "--all"]).ok().stdout();
     assert!(table.contains("revoked by bo"), "{table}");
 
@@ -1564,7 +1587,7 @@ fn token_create_list_revoke_and_the_audit_log() {
         );
     }
     let v = log.json();
-    assert_eq!(v["total"], 6);
+    assert_eq!(v["total"], 8);
     let entries = v["entries"].as_array().unwrap();
     let summary: Vec<(String, String, String, Value)> = entries
         .iter()
@@ -1606,6 +1629,18 @@ fn token_create_list_revoke_and_the_audit_log() {
             ),
             (
                 "tokens.create".into(),
+                "bo".into(),
+                "ok".into(),
+                json!(dan_id)
+            ),
+            (
+                "tokens.revoke".into(),
+                "bo".into(),
+                "refused".into(),
+                json!(admin_id)
+            ),
+            (
+                "tokens.create".into(),
                 "carol".into(),
                 "ok".into(),
                 json!(bot_id)
@@ -1622,11 +1657,13 @@ fn token_create_list_revoke_and_the_audit_log() {
     assert_eq!(entries[3]["before"], "active");
     assert_eq!(entries[3]["after"], "revoked");
     assert!(
-        entries[2]["detail"]["error"]
+        entries[2]["detail"]["message"]
             .as_str()
             .unwrap()
             .contains("already revoked")
     );
+    assert_eq!(entries[2]["before"], "revoked");
+    assert!(entries.iter().all(|e| e["detail"]["via"] == "cli"));
 
     // Filters and pagination.
     let count = |args: &[&str]| -> (u64, usize) {
@@ -1638,13 +1675,13 @@ fn token_create_list_revoke_and_the_audit_log() {
             v["entries"].as_array().unwrap().len(),
         )
     };
-    assert_eq!(count(&["--operation", "tokens.create"]), (2, 2));
-    assert_eq!(count(&["--operation", "tokens"]), (6, 6));
+    assert_eq!(count(&["--operation", "tokens.create"]), (3, 3));
+    assert_eq!(count(&["--operation", "tokens"]), (8, 8));
     assert_eq!(count(&["--operation", "token"]), (0, 0));
     assert_eq!(count(&["--actor", "carol"]), (1, 1));
-    assert_eq!(count(&["--target", &admin_id]), (3, 3));
-    assert_eq!(count(&["--limit", "2"]), (6, 2));
-    assert_eq!(count(&["--limit", "4", "--offset", "4"]), (6, 2));
+    assert_eq!(count(&["--target", &admin_id]), (4, 4));
+    assert_eq!(count(&["--limit", "2"]), (8, 2));
+    assert_eq!(count(&["--limit", "4", "--offset", "6"]), (8, 2));
     assert_eq!(count(&["--since", "2999-01-01T00:00:00Z"]), (0, 0));
     assert_eq!(count(&["--until", "2000-01-01T00:00:00Z"]), (0, 0));
     let table = sb.run(&["audit", "--limit", "2"]).ok().stdout();
@@ -1653,7 +1690,7 @@ fn token_create_list_revoke_and_the_audit_log() {
         "{table}"
     );
     assert!(
-        table.contains("1–2 of 6; --offset 2 shows the next ones"),
+        table.contains("1–2 of 8; --offset 2 shows the next ones"),
         "{table}"
     );
     let out = sb.run(&["audit", "--actor", "nobody"]).ok().stdout();

@@ -218,6 +218,8 @@ const HUMAN_ONLY: &[&str] = &[
     "kaizen_proposals_rollback",
     "kaizen_rollouts_start",
     "kaizen_rollouts_decide",
+    "kaizen_org_import",
+    "kaizen_org_restore",
     "kaizen_tokens_create",
     "kaizen_tokens_revoke",
 ];

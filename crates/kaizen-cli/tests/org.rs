@@ -224,7 +224,7 @@ fn bad_input_is_refused_and_changes_nothing() {
         .stderr_has(&["already equals version 1's; nothing to roll back"]);
     sb.run(&["org", "rollback", "--to", "1", "--reason", " "])
         .code_is(2)
-        .stderr_has(&["reason: expected a non-blank string"]);
+        .stderr_has(&["reason: this is an admin operation: give a non-blank reason"]);
 
     assert_eq!(sb.version_ids(), [1]);
     let show = sb.run(&["org", "show", "--json"]).ok().json();

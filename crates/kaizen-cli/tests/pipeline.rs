@@ -1394,7 +1394,14 @@ fn every_cli_state_change_and_refusal_is_audited() {
     );
     assert_entry(&imports[1], CLI, json!("2"), "ok", (json!("1"), json!("2")));
     assert_eq!(imports[1]["detail"]["changes"], json!(30));
-    assert_eq!(imports[1]["detail"]["input"], json!("org-agents.yaml"));
+    assert!(
+        imports[1]["detail"]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("org-agents.yaml")),
+        "{:#}",
+        imports[1]
+    );
+    assert_eq!(imports[1]["detail"]["via"], json!("cli"));
 
     // A dry run and a real cycle.
     let (dry, _) = sb.cycle_with_one_proposal(&["--dry-run"], "would_queue");
@@ -1535,11 +1542,12 @@ fn every_cli_state_change_and_refusal_is_audited() {
         (Value::Null, Value::Null),
     );
 
-    let rollbacks = audited(&log, "org.rollback");
+    let rollbacks = audited(&log, "org.restore");
     assert_eq!(rollbacks.len(), 1, "{log:#?}");
     let (b, a) = (before_rollback.to_string(), restored.to_string());
     assert_entry(&rollbacks[0], CLI, json!(a), "ok", (json!(b), json!(a)));
-    assert_eq!(rollbacks[0]["detail"]["to"], json!(1));
+    assert_eq!(rollbacks[0]["detail"]["restored"], json!(1));
+    assert_eq!(rollbacks[0]["detail"]["reason"], json!("start over"));
     assert!(
         rollbacks[0]["detail"]["changes"]
             .as_u64()
@@ -1555,7 +1563,7 @@ fn every_cli_state_change_and_refusal_is_audited() {
         "proposals.reject",
         "rollouts.decide",
         "alerts.ack",
-        "org.rollback",
+        "org.restore",
     ];
     for e in &log {
         let op = e["operation"].as_str().unwrap_or_default();

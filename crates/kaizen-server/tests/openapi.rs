@@ -166,7 +166,7 @@ fn request_bodies_are_required_when_they_carry_required_fields() {
             assert_eq!(body["required"], false, "{id}");
         }
     }
-    assert_eq!(required, 7);
+    assert_eq!(required, 9);
 }
 
 #[test]

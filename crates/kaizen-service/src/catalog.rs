@@ -369,6 +369,7 @@ impl Op for CyclesRun {
             dry_run: input.dry_run,
         })?;
         note_cycle(&mut cx.audit, &report);
+        cx.target = Some(report.id.clone());
         Ok(report)
     }
 }
@@ -846,12 +847,12 @@ impl Op for OrgDiffOp {
     }
 }
 
-/// Notes the version an org write made in its audit entry, and tells the notifiers about it.
+/// Records the version an org write made in its audit entry (the target, the parent before and
+/// the new version after), and tells the notifiers about it.
 fn org_written(cx: &mut Cx<'_>, version: &kaizen_store::org::OrgVersion) {
-    cx.audit.insert("version".to_owned(), version.id.into());
-    if let Some(parent) = version.parent {
-        cx.audit.insert("parent".to_owned(), parent.into());
-    }
+    cx.target = Some(version.id.to_string());
+    cx.before = version.parent.map(|p| p.to_string());
+    cx.after = Some(version.id.to_string());
     cx.audit
         .insert("changes".to_owned(), version.changes.len().into());
     let notified = cx.kaizen.executor().notify(version);
@@ -948,6 +949,7 @@ impl Op for OrgRestoreOp {
             .store
             .org_rollback_to(input.id, &cx.who.auth.principal, &input.reason, now)
             .map_err(org_err)?;
+        cx.audit.insert("restored".to_owned(), input.id.into());
         org_written(cx, &version);
         Ok(version)
     }
@@ -1115,8 +1117,7 @@ pub fn issue_token(
             now,
         )
         .map_err(auth_err)?;
-    cx.audit
-        .insert("token".to_owned(), issued.id.clone().into());
+    cx.target = Some(issued.id.clone());
     let info = cx
         .svc
         .store
@@ -1213,6 +1214,9 @@ impl Op for TokensRevoke {
             .token(&input.id)
             .map_err(auth_err)?
             .ok_or_else(|| auth_err(AuthError::UnknownId(input.id.clone())))?;
+        let state = target.state(now).as_str().to_owned();
+        cx.before = Some(state.clone());
+        cx.after = Some(state);
         // A revoked token is left to the store's answer (409, already revoked).
         if target.revoked_at.is_none() {
             let grant = Grant::parse(&target.capabilities).map_err(|e| {
@@ -1233,6 +1237,7 @@ impl Op for TokensRevoke {
             .store
             .token_revoke(&input.id, &cx.who.auth.principal, now)
             .map_err(auth_err)?;
+        cx.after = Some(TokenState::Revoked.as_str().to_owned());
         cx.svc
             .store
             .token(&input.id)

@@ -343,7 +343,9 @@ impl Kaizen {
                 .and_then(|id| store.proposal_status(id).ok().flatten())
                 .map(ProposalStatus::as_str)
         };
-        let before = status(&store);
+        let mut before = status(&store).map(str::to_owned);
+        let mut target = target.map(str::to_owned);
+        let mut after = None;
         let mut noted = serde_json::Map::new();
         let result = authorize(who, op)
             .and_then(|()| match &self.limiter {
@@ -360,9 +362,15 @@ impl Kaizen {
                     who,
                     kaizen: self,
                     audit: serde_json::Map::new(),
+                    target: target.take(),
+                    before: before.take(),
+                    after: None,
                 };
                 let result = f(&mut cx);
                 noted = std::mem::take(&mut cx.audit);
+                target = cx.target.take();
+                before = cx.before.take();
+                after = cx.after.take();
                 result
             });
         if !write {
@@ -372,7 +380,7 @@ impl Kaizen {
         // that failed part-way keeps its durable progress).
         self.effective().invalidate();
         self.writes.fetch_add(1, Ordering::AcqRel);
-        let after = status(&store);
+        let after = after.or_else(|| status(&store).map(str::to_owned));
         let mut detail = noted;
         detail.insert("via".to_owned(), who.via.as_str().into());
         let outcome = match &result {
@@ -393,10 +401,10 @@ impl Kaizen {
             actor: &who.auth.principal,
             actor_kind: who.auth.kind,
             operation: op.name,
-            target,
+            target: target.as_deref(),
             outcome,
-            before,
-            after,
+            before: before.as_deref(),
+            after: after.as_deref(),
             detail: Some(serde_json::Value::Object(detail)),
         };
         append_audit(&mut store, &entry, result.is_ok())?;

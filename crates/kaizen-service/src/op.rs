@@ -62,6 +62,15 @@ pub struct Cx<'a> {
     pub kaizen: &'a Kaizen,
     /// What the operation adds to its audit entry's detail (from [`Op::audit`]).
     pub audit: serde_json::Map<String, serde_json::Value>,
+    /// The audit entry's target: preset from the input ([`Op::target`]); an operation that
+    /// makes something (a cycle, a token, an org version) names it here.
+    pub target: Option<String>,
+    /// The audit entry's state before and after: preset to a proposal's status before the
+    /// call; an operation that knows better (an org version's parent and the new version, a
+    /// token's state) sets them. `after` unset: the proposal's status after the call.
+    pub before: Option<String>,
+    /// See [`Cx::before`].
+    pub after: Option<String>,
 }
 
 /// One operation.

@@ -32,50 +32,48 @@ fn run_now(ctx: &Ctx, dry_run: bool, json: bool) -> Result<u8> {
 }
 
 /// `kaizen cycle tick`: the scheduled cycle if it is due, under `cycles.run`'s permission and
-/// audit (trigger `schedule`).
+/// audit (trigger `schedule`). A tick with nothing due changes nothing and is not audited (a
+/// cron job may tick every minute).
 fn tick(ctx: &Ctx, json: bool) -> Result<u8> {
     let kaizen = ctx.kaizen(None)?;
-    let op = operation(CyclesRun::SPEC.name)
-        .ok_or_else(|| anyhow!("operation cycles.run is not registered"))?;
-    let ran = kaizen
-        .run_as(&ctx.local(None)?, op, None, |cx| {
-            cx.audit
-                .insert("trigger".to_owned(), CycleTrigger::Schedule.as_str().into());
-            let report = cx.svc.run_due_cycle()?;
-            match &report {
-                Some(r) => note_cycle(&mut cx.audit, r),
-                None => {
-                    cx.audit.insert("ran".to_owned(), false.into());
-                }
-            }
-            Ok(report)
-        })
-        .map_err(service_error)?;
-    match ran {
-        Some(report) if json => {
+    let due = {
+        let mut store = kaizen.store();
+        let service = Service {
+            store: &mut store,
+            config: &ctx.config,
+            clock: &ctx.clock,
+        };
+        service.next_cycle_due().map_err(service_error)?
+    };
+    let ran = match due {
+        Some(at) if at <= ctx.now() => {
+            let op = operation(CyclesRun::SPEC.name)
+                .ok_or_else(|| anyhow!("operation cycles.run is not registered"))?;
+            kaizen
+                .run_as(&ctx.local(None)?, op, None, |cx| {
+                    cx.audit
+                        .insert("trigger".to_owned(), CycleTrigger::Schedule.as_str().into());
+                    let report = cx.svc.run_due_cycle()?;
+                    if let Some(r) = &report {
+                        note_cycle(&mut cx.audit, r);
+                        cx.target = Some(r.id.clone());
+                    }
+                    Ok(report)
+                })
+                .map_err(service_error)?
+        }
+        _ => None,
+    };
+    match (ran, json) {
+        (Some(report), true) => {
             output::print_json(&serde_json::json!({ "ran": true, "cycle": report }))?
         }
-        Some(report) => print_report(&report, false)?,
-        None => {
-            let mut store = kaizen.store();
-            let service = Service {
-                store: &mut store,
-                config: &ctx.config,
-                clock: &ctx.clock,
-            };
-            let due = service.next_cycle_due().map_err(service_error)?;
-            match (json, due) {
-                (true, _) => {
-                    output::print_json(&serde_json::json!({ "ran": false, "next_due": due }))?
-                }
-                (false, Some(due)) => {
-                    println!("no cycle due; the next one is due at {}", due.to_rfc3339())
-                }
-                (false, None) => {
-                    println!("the self-improvement loop is disabled; no cycle is scheduled")
-                }
-            }
-        }
+        (Some(report), false) => print_report(&report, false)?,
+        (None, true) => output::print_json(&serde_json::json!({ "ran": false, "next_due": due }))?,
+        (None, false) => match due {
+            Some(due) => println!("no cycle due; the next one is due at {}", due.to_rfc3339()),
+            None => println!("the self-improvement loop is disabled; no cycle is scheduled"),
+        },
     }
     Ok(0)
 }
