@@ -182,7 +182,7 @@ macro_rules! bounded_f64 {
                 if v.is_finite() && ($lo..=$hi).contains(&v) {
                     Ok($name(v))
                 } else {
-                    Err(format!(concat!("expected ", $what, ", got {}"), v))
+                    Err(format!(concat!("expected ", $what, ", got {}"), show(v)))
                 }
             }
 
@@ -670,7 +670,12 @@ impl Event {
         match self {
             Event::TaskCompleted(t) => {
                 if let Some(d) = t.duration_seconds {
-                    at_most("duration_seconds", d.get(), MAX_DURATION_SECONDS, " seconds (30 days)")?;
+                    at_most(
+                        "duration_seconds",
+                        d.get(),
+                        MAX_DURATION_SECONDS,
+                        " seconds (30 days)",
+                    )?;
                 }
                 if let Some(turns) = t.turns {
                     at_most("turns", f64::from(turns), f64::from(MAX_TURNS), "")?;
@@ -755,6 +760,16 @@ impl Event {
     }
 }
 
+/// A number for a message: plain decimals for ordinary magnitudes, scientific notation for
+/// huge or tiny ones (`1.7e308`, not 309 digits).
+fn show(v: f64) -> String {
+    if v != 0.0 && v.is_finite() && !(1e-6..1e16).contains(&v.abs()) {
+        format!("{v:e}")
+    } else {
+        format!("{v}")
+    }
+}
+
 /// `v <= max`, or an error naming `field` and the bound.
 fn at_most(field: &str, v: f64, max: f64, unit: &str) -> Result<(), FieldError> {
     if v <= max {
@@ -762,7 +777,7 @@ fn at_most(field: &str, v: f64, max: f64, unit: &str) -> Result<(), FieldError> 
     } else {
         Err(FieldError::new(
             field,
-            format!("expected at most {max}{unit}, got {v}"),
+            format!("expected at most {}{unit}, got {}", show(max), show(v)),
         ))
     }
 }
@@ -801,5 +816,53 @@ impl FieldError {
 impl fmt::Display for FieldError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "field `{}`: {}", self.field, self.message)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cost(usd: f64, tokens: u64) -> Event {
+        Event::CostRecorded(CostRecorded {
+            id: None,
+            ts: Timestamp::parse("2026-11-01T10:00:00Z").unwrap_or_else(|e| panic!("{e}")),
+            agent_id: Name::new("a").unwrap_or_else(|e| panic!("{e}")),
+            task_id: None,
+            category: CostCategory::Productive,
+            cost_usd: NonNegative::new(usd).unwrap_or_else(|e| panic!("{e}")),
+            input_tokens: tokens,
+            output_tokens: 0,
+            model: None,
+            provider: None,
+        })
+    }
+
+    #[test]
+    fn per_event_bounds_name_the_field() {
+        assert_eq!(cost(MAX_COST_USD, MAX_TOKENS).validate(), Ok(()));
+        assert_eq!(
+            cost(2e6, 0).validate(),
+            Err(FieldError::new(
+                "cost_usd",
+                "expected at most 1000000 USD per event, got 2000000"
+            ))
+        );
+        assert_eq!(
+            cost(1.0, MAX_TOKENS + 1).validate().map_err(|e| e.field),
+            Err("input_tokens".to_owned())
+        );
+    }
+
+    #[test]
+    fn huge_and_tiny_numbers_show_in_scientific_notation() {
+        assert_eq!(
+            NonNegative::new(1.7e308),
+            Err("expected a finite number from 0 to 1e12, got 1.7e308".to_owned())
+        );
+        assert_eq!(show(2.5), "2.5");
+        assert_eq!(show(0.0), "0");
+        assert_eq!(show(5e-324), "5e-324");
+        assert_eq!(show(f64::NAN), "NaN");
     }
 }

@@ -154,7 +154,10 @@ pub struct AgentShare {
 impl AgentShare {
     /// The largest of `(agent, value)` contributions (ties: alphabetical) and its share of
     /// `total`; `None` without positive contributions or a positive, finite total.
-    pub fn top<'a>(contributions: impl IntoIterator<Item = (&'a str, f64)>, total: f64) -> Option<Self> {
+    pub fn top<'a>(
+        contributions: impl IntoIterator<Item = (&'a str, f64)>,
+        total: f64,
+    ) -> Option<Self> {
         let mut best: Option<(&str, f64)> = None;
         let mut agent_count = 0u64;
         for (agent, value) in contributions {
@@ -164,7 +167,9 @@ impl AgentShare {
             agent_count += 1;
             let better = match best {
                 None => true,
-                Some((b_agent, b_value)) => value > b_value || (value == b_value && agent < b_agent),
+                Some((b_agent, b_value)) => {
+                    value > b_value || (value == b_value && agent < b_agent)
+                }
             };
             if better {
                 best = Some((agent, value));
@@ -490,14 +495,24 @@ mod tests {
         assert_eq!(added.len(), 2);
         assert_eq!(added[0].domain, Domain::Budget);
         assert!(
-            added[0].error.contains("budget.total_spend (inf) (and 1 more)"),
+            added[0]
+                .error
+                .contains("budget.total_spend (inf) (and 1 more)"),
             "{}",
             added[0].error
         );
-        assert!(added[1].error.contains("coordination.coordination_overhead_pct (NaN)"));
+        assert!(
+            added[1]
+                .error
+                .contains("coordination.coordination_overhead_pct (NaN)")
+        );
         assert_eq!(s.budget, OrgBudgetSummary::default());
         assert_eq!(s.coordination, OrgCoordinationSummary::default());
-        assert_eq!(s.performance.avg_quality_score, Some(7.0), "finite domains are kept");
+        assert_eq!(
+            s.performance.avg_quality_score,
+            Some(7.0),
+            "finite domains are kept"
+        );
         assert_eq!(s.failed_domains, added);
         assert!(s.non_finite().is_empty());
         assert!(s.quarantine_non_finite().is_empty());

@@ -142,7 +142,9 @@ impl Stat {
 
     /// The mean, or `None` when empty.
     pub fn mean(&self) -> Option<f64> {
-        (self.n > 0.0).then(|| self.sum / self.n).filter(|m| m.is_finite())
+        (self.n > 0.0)
+            .then(|| self.sum / self.n)
+            .filter(|m| m.is_finite())
     }
 
     /// The unbiased sample variance, or `None` with fewer than two observations.

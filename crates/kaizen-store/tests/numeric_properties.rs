@@ -38,8 +38,7 @@ fn count(hi: u64) -> impl Strategy<Value = u64> {
 }
 
 fn ts() -> impl Strategy<Value = String> {
-    (1u32..=3, 0u32..24, 0u32..60)
-        .prop_map(|(d, h, m)| format!("2026-11-{d:02}T{h:02}:{m:02}:00Z"))
+    (1u32..=3, 0u32..24, 0u32..60).prop_map(|(d, h, m)| format!("2026-11-{d:02}T{h:02}:{m:02}:00Z"))
 }
 
 fn agent() -> impl Strategy<Value = String> {
@@ -80,13 +79,20 @@ fn event() -> impl Strategy<Value = Value> {
             count(MAX_TOKENS),
             count(MAX_TOKENS),
         )
-            .prop_map(|(ts, agent, category, usd, i, o)| json!({"type": "cost.recorded",
+            .prop_map(
+                |(ts, agent, category, usd, i, o)| json!({"type": "cost.recorded",
                 "ts": ts, "agent_id": agent, "category": category, "cost_usd": usd,
-                "input_tokens": i, "output_tokens": o})),
-        (ts(), amount(f64::MIN_POSITIVE, MAX_BUDGET_USD), 0.0f64..=1.0).prop_map(
-            |(ts, limit, left)| json!({"type": "budget.status", "ts": ts,
+                "input_tokens": i, "output_tokens": o})
+            ),
+        (
+            ts(),
+            amount(f64::MIN_POSITIVE, MAX_BUDGET_USD),
+            0.0f64..=1.0
+        )
+            .prop_map(
+                |(ts, limit, left)| json!({"type": "budget.status", "ts": ts,
                 "monthly_limit_usd": limit, "remaining_usd": limit * left})
-        ),
+            ),
         (
             ts(),
             proptest::option::of(amount(MIN_TURNS_SAS, turns)),

@@ -37,7 +37,11 @@ fn rejected_fields(report: &IngestReport) -> Vec<String> {
     report
         .rejections
         .iter()
-        .map(|r| r.field.clone().unwrap_or_else(|| format!("<none: {}>", r.message)))
+        .map(|r| {
+            r.field
+                .clone()
+                .unwrap_or_else(|| format!("<none: {}>", r.message))
+        })
         .collect()
 }
 
@@ -74,15 +78,25 @@ fn issue_21_costs_that_sum_to_infinity_are_refused_naming_the_field() {
         report.rejections
     );
     assert!(
-        report.rejections[3].message.contains("at most 1000000 USD per event"),
+        report.rejections[3]
+            .message
+            .contains("at most 1000000 USD per event"),
         "{}",
         report.rejections[3].message
     );
     // The events at the bounds are accepted.
     assert_eq!(report.accepted, 2);
     assert_eq!(snapshot.budget.total_spend, 1e6);
-    assert!(snapshot.non_finite().is_empty(), "{:?}", snapshot.non_finite());
-    assert!(snapshot.failed_domains.is_empty(), "{:?}", snapshot.failed_domains);
+    assert!(
+        snapshot.non_finite().is_empty(),
+        "{:?}",
+        snapshot.non_finite()
+    );
+    assert!(
+        snapshot.failed_domains.is_empty(),
+        "{:?}",
+        snapshot.failed_domains
+    );
 }
 
 #[test]
@@ -111,8 +125,16 @@ fn extreme_in_bounds_events_give_finite_numbers_and_no_rule_failure() {
     }
     let (report, snapshot) = ingest_and_snapshot(&data);
     assert_eq!(report.rejected, 0, "{:#?}", report.rejections);
-    assert!(snapshot.non_finite().is_empty(), "{:?}", snapshot.non_finite());
-    assert!(snapshot.failed_domains.is_empty(), "{:?}", snapshot.failed_domains);
+    assert!(
+        snapshot.non_finite().is_empty(),
+        "{:?}",
+        snapshot.non_finite()
+    );
+    assert!(
+        snapshot.failed_domains.is_empty(),
+        "{:?}",
+        snapshot.failed_domains
+    );
     assert_eq!(snapshot.coordination.error_amplification, None);
     assert_eq!(snapshot.budget.total_spend, 200.0 * 1e6);
     let evaluation = RuleEngine::from_config(&RulesConfig::default()).evaluate(&snapshot);
@@ -152,7 +174,11 @@ fn one_agent_with_extreme_values_among_twenty_is_named_in_the_finding() {
     let top = snapshot.budget.top_agent.clone().expect("top spender");
     assert_eq!(top.agent_id, "rogue");
     assert_eq!(top.agent_count, 21);
-    assert!((top.share - 30_000.0 / 30_600.0).abs() < 1e-12, "{}", top.share);
+    assert!(
+        (top.share - 30_000.0 / 30_600.0).abs() < 1e-12,
+        "{}",
+        top.share
+    );
 
     let evaluation = RuleEngine::from_config(&RulesConfig::default()).evaluate(&snapshot);
     let find = |name: &str| {
@@ -179,8 +205,9 @@ fn one_agent_with_extreme_values_among_twenty_is_named_in_the_finding() {
         ContextValue::Int(21)
     );
     // Without the rogue agent the org burns 200 USD a day: the budget lasts for months.
-    let Some(ContextValue::Int(without)) =
-        budget.signal_context.get("days_until_exhausted_without_top_agent")
+    let Some(ContextValue::Int(without)) = budget
+        .signal_context
+        .get("days_until_exhausted_without_top_agent")
     else {
         panic!("{:?}", budget.signal_context);
     };

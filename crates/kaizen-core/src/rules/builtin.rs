@@ -252,8 +252,8 @@ impl Rule for BudgetOverrun {
         if let (Some(top), Some(burn), Some(remaining)) = (&b.top_agent, burn, remaining) {
             // The same forecast with the top agent's spend taken out of the burn rate.
             let rest = burn * (1.0 - top.share);
-            let without = (rest > 0.0)
-                .then(|| (remaining / rest).floor().min(f64::from(u32::MAX)) as u32);
+            let without =
+                (rest > 0.0).then(|| (remaining / rest).floor().min(f64::from(u32::MAX)) as u32);
             ctx.insert(
                 "days_until_exhausted_without_top_agent".into(),
                 without.into(),
@@ -997,9 +997,18 @@ mod tests {
             m.description,
             "Budget exhaustion in 5 days (threshold: 14); driven by one agent: rogue accounts for 90.0% of the spend"
         );
-        assert_eq!(m.signal_context["top_agent_id"], ContextValue::Text("rogue".into()));
-        assert_eq!(m.signal_context["top_agent_share"], ContextValue::Number(0.9));
-        assert_eq!(m.signal_context["agents_contributing"], ContextValue::Int(21));
+        assert_eq!(
+            m.signal_context["top_agent_id"],
+            ContextValue::Text("rogue".into())
+        );
+        assert_eq!(
+            m.signal_context["top_agent_share"],
+            ContextValue::Number(0.9)
+        );
+        assert_eq!(
+            m.signal_context["agents_contributing"],
+            ContextValue::Int(21)
+        );
         // Without rogue the burn is 10/day: 50 days.
         assert_eq!(
             m.signal_context["days_until_exhausted_without_top_agent"],
@@ -1009,16 +1018,29 @@ mod tests {
         s.budget.top_agent = share("a1", 100.0, 0.1, 21);
         let m = fired(&BudgetOverrun::new(14), &s);
         assert_eq!(m.description, "Budget exhaustion in 5 days (threshold: 14)");
-        assert_eq!(m.signal_context["top_agent_share"], ContextValue::Number(0.1));
+        assert_eq!(
+            m.signal_context["top_agent_share"],
+            ContextValue::Number(0.1)
+        );
 
         s.errors.total_findings = 40;
         s.errors.top_agent = share("rogue", 30.0, 0.75, 3);
         let m = fired(&ErrorSpike::new(10), &s);
-        assert!(m.description.ends_with("rogue accounts for 75.0% of the findings"), "{}", m.description);
+        assert!(
+            m.description
+                .ends_with("rogue accounts for 75.0% of the findings"),
+            "{}",
+            m.description
+        );
         s.budget.coordination_ratio = 0.6;
         s.budget.top_agent = share("rogue", 900.0, 0.9, 21);
         let m = fired(&CoordinationCostRatio::new(0.4), &s);
-        assert!(m.description.contains("rogue accounts for 90.0% of the spend"), "{}", m.description);
+        assert!(
+            m.description
+                .contains("rogue accounts for 90.0% of the spend"),
+            "{}",
+            m.description
+        );
     }
 
     #[test]

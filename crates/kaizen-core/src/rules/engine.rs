@@ -179,7 +179,8 @@ impl RuleEngine {
             let mut copy = snapshot.clone();
             for f in copy.quarantine_non_finite() {
                 tracing::warn!(domain = f.domain.as_str(), error = %f.error, "non-finite snapshot value; its domain is treated as no data");
-                out.notes.push(format!("{}: {}", f.domain.as_str(), f.error));
+                out.notes
+                    .push(format!("{}: {}", f.domain.as_str(), f.error));
             }
             quarantined = copy;
             &quarantined
@@ -500,7 +501,11 @@ mod tests {
         s.coordination.coordination_overhead_pct = Some(f64::NAN);
         let engine = RuleEngine::from_config(&RulesConfig::default());
         let e = engine.evaluate(&s);
-        assert!(e.matches.is_empty(), "fired on non-finite input: {:?}", names(&e));
+        assert!(
+            e.matches.is_empty(),
+            "fired on non-finite input: {:?}",
+            names(&e)
+        );
         assert!(e.failures.is_empty(), "{:?}", e.failures);
         assert_eq!(e.notes.len(), 2, "{:?}", e.notes);
         assert!(e.notes[0].starts_with("budget: non-finite number at budget.total_spend (inf)"));
@@ -547,7 +552,11 @@ mod tests {
             assert!(e.matches.is_empty());
             assert!(e.failures.is_empty());
             assert_eq!(e.notes.len(), 1);
-            assert!(e.notes[0].starts_with("rule non_finite: "), "{}", e.notes[0]);
+            assert!(
+                e.notes[0].starts_with("rule non_finite: "),
+                "{}",
+                e.notes[0]
+            );
             assert!(e.notes[0].contains("treated as no data"), "{}", e.notes[0]);
         }
         Ok(())

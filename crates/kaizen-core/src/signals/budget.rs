@@ -16,8 +16,8 @@ use chrono::{Datelike, TimeZone, Utc};
 
 use super::{AggregationWindow, BudgetState, SignalSource, SourceError, total};
 use crate::rollup::{Dim, MICROS_PER_HOUR, Stream, cost};
-use crate::snapshot::OrgBudgetSummary;
 use crate::snapshot::AgentShare;
+use crate::snapshot::OrgBudgetSummary;
 use crate::stats::{Stat, fsum};
 
 pub(super) fn aggregate(
@@ -254,7 +254,10 @@ mod tests {
         let expected = 1.0 / (1.0 + var.sqrt() / mean);
         assert!((s.forecast_confidence - expected).abs() < 1e-9);
         let top = s.top_agent.unwrap_or_else(|| panic!("no top agent"));
-        assert_eq!((top.agent_id.as_str(), top.share, top.agent_count), ("a1", 0.7, 2));
+        assert_eq!(
+            (top.agent_id.as_str(), top.share, top.agent_count),
+            ("a1", 0.7, 2)
+        );
     }
 
     #[test]

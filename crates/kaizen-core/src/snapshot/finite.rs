@@ -169,11 +169,7 @@ impl<'a> ser::Serializer for &'a mut Probe {
     fn serialize_tuple(self, _: usize) -> Result<Compound<'a>, ProbeError> {
         Ok(self.compound())
     }
-    fn serialize_tuple_struct(
-        self,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Compound<'a>, ProbeError> {
+    fn serialize_tuple_struct(self, _: &'static str, _: usize) -> Result<Compound<'a>, ProbeError> {
         Ok(self.compound())
     }
     fn serialize_tuple_variant(
@@ -476,7 +472,11 @@ mod tests {
         let paths: Vec<&str> = found.iter().map(|(p, _)| p.as_str()).collect();
         assert_eq!(
             paths,
-            ["budget.total", "budget.items[1].maybe", "budget.by_key.ops.value"]
+            [
+                "budget.total",
+                "budget.items[1].maybe",
+                "budget.by_key.ops.value"
+            ]
         );
         assert!(found[1].1.is_nan());
         assert!(
