@@ -5,6 +5,11 @@
 //! they are deserialised: an out-of-range score, a negative cost, an unknown severity or a
 //! timestamp without a zone is an error that names the field; nothing is clamped.
 //!
+//! Every number has a finite bound per event (the `MAX_*` constants below, listed with their
+//! reasons in `docs/events.md`), checked by [`Event::validate`]: one event can carry at most a
+//! million USD, a billion tokens or thirty days, so sums over any realistic number of events
+//! stay finite and no single event can dwarf the rest of an organisation by orders of magnitude.
+//!
 //! This module only defines the types. Turning bytes into events (and reporting where they
 //! went wrong) is the job of the ingestion adapter in `kaizen-store`.
 
@@ -83,6 +88,28 @@ impl JsonSchema for Timestamp {
     }
 }
 
+/// Largest `cost_usd` of one `cost.recorded` event (USD).
+pub const MAX_COST_USD: f64 = 1e6;
+/// Largest `input_tokens` / `output_tokens` of one `cost.recorded` event.
+pub const MAX_TOKENS: u64 = 1_000_000_000;
+/// Largest `duration_seconds` of one `task.completed` event: 30 days.
+pub const MAX_DURATION_SECONDS: f64 = 2_592_000.0;
+/// Largest `turns` of one `task.completed` event, and largest `turns_sas` / `turns_mas` of one
+/// `coordination.measured` event.
+pub const MAX_TURNS: u32 = 1_000_000;
+/// Smallest `turns_sas` of a `coordination.measured` event (it is a divisor).
+pub const MIN_TURNS_SAS: f64 = 1e-3;
+/// Largest `messages` / `reasoning_turns` of one `coordination.measured` event.
+pub const MAX_MESSAGES: u64 = 1_000_000_000;
+/// Largest `straggler_gap_ratio` of one `coordination.measured` event.
+pub const MAX_GAP_RATIO: f64 = 1e6;
+/// Largest `count` of one `error.finding` event.
+pub const MAX_FINDINGS: u32 = 1_000_000;
+/// Largest `monthly_limit_usd` of a `budget.status` event (USD).
+pub const MAX_BUDGET_USD: f64 = 1e9;
+/// Largest `total_score` of a `benchmark.run` event.
+pub const MAX_BENCHMARK_SCORE: f64 = 1e9;
+
 /// A non-blank identifier or name of at most [`MAX_NAME_LEN`] bytes, without control characters.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(transparent)]
@@ -155,7 +182,7 @@ macro_rules! bounded_f64 {
                 if v.is_finite() && ($lo..=$hi).contains(&v) {
                     Ok($name(v))
                 } else {
-                    Err(format!(concat!("expected ", $what, ", got {}"), v))
+                    Err(format!(concat!("expected ", $what, ", got {}"), show(v)))
                 }
             }
 
@@ -354,9 +381,11 @@ event_struct!(
         collaboration_score: Option<Score10>,
         /// Wall time in seconds.
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(extend("maximum" = MAX_DURATION_SECONDS))]
         duration_seconds: Option<NonNegative>,
         /// Reasoning/tool turns the task took.
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(extend("maximum" = MAX_TURNS))]
         turns: Option<u32>,
         /// Whether several agents worked on it.
         #[serde(default)]
@@ -375,12 +404,15 @@ event_struct!(
         /// What it was spent on.
         category: CostCategory,
         /// Amount in USD.
+        #[schemars(extend("maximum" = MAX_COST_USD))]
         cost_usd: NonNegative,
         /// Prompt tokens.
         #[serde(default)]
+        #[schemars(extend("maximum" = MAX_TOKENS))]
         input_tokens: u64,
         /// Completion tokens.
         #[serde(default)]
+        #[schemars(extend("maximum" = MAX_TOKENS))]
         output_tokens: u64,
         /// Model name.
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -395,8 +427,10 @@ event_struct!(
     /// The budget's state at `ts`. The latest status at or before a snapshot's end is used.
     BudgetStatus {
         /// The monthly limit in USD (> 0).
+        #[schemars(extend("maximum" = MAX_BUDGET_USD))]
         monthly_limit_usd: NonNegative,
         /// What is left this month, in USD (0 ≤ remaining ≤ limit).
+        #[schemars(extend("maximum" = MAX_BUDGET_USD))]
         remaining_usd: NonNegative,
     }
 );
@@ -412,9 +446,11 @@ event_struct!(
         department: Option<Name>,
         /// Turns a single-agent system needed (or is estimated to need) for the task.
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(extend("minimum" = MIN_TURNS_SAS, "maximum" = MAX_TURNS))]
         turns_sas: Option<NonNegative>,
         /// Turns the multi-agent system took.
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(extend("maximum" = MAX_TURNS))]
         turns_mas: Option<NonNegative>,
         /// Whether the multi-agent run succeeded.
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -427,15 +463,18 @@ event_struct!(
         error_rate_mas: Option<Fraction>,
         /// Messages exchanged between agents.
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(extend("maximum" = MAX_MESSAGES))]
         messages: Option<u64>,
         /// Reasoning turns across agents.
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(extend("maximum" = MAX_MESSAGES))]
         reasoning_turns: Option<u64>,
         /// Fraction of duplicated work, 0–1.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         redundancy: Option<Fraction>,
         /// Slowest agent's time over the median agent's time.
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(extend("maximum" = MAX_GAP_RATIO))]
         straggler_gap_ratio: Option<NonNegative>,
     }
 );
@@ -476,6 +515,7 @@ event_struct!(
         severity: Severity,
         /// Number of findings (≥ 1).
         #[serde(default = "one")]
+        #[schemars(extend("minimum" = 1, "maximum" = MAX_FINDINGS))]
         count: u32,
         /// The agent, when known.
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -524,6 +564,7 @@ event_struct!(
         /// The suite.
         suite: Name,
         /// Its total score.
+        #[schemars(extend("maximum" = MAX_BENCHMARK_SCORE))]
         total_score: NonNegative,
     }
 );
@@ -622,10 +663,29 @@ impl Event {
         each_event!(self, e => e.id.as_ref())
     }
 
-    /// Checks the rules that involve more than one field. Returns the offending field and what
-    /// was expected.
+    /// Checks what deserialisation alone does not: the per-event bounds (`MAX_*`, see
+    /// `docs/events.md`) and the rules that involve more than one field. Returns the offending
+    /// field and what was expected.
     pub fn validate(&self) -> Result<(), FieldError> {
         match self {
+            Event::TaskCompleted(t) => {
+                if let Some(d) = t.duration_seconds {
+                    at_most(
+                        "duration_seconds",
+                        d.get(),
+                        MAX_DURATION_SECONDS,
+                        " seconds (30 days)",
+                    )?;
+                }
+                if let Some(turns) = t.turns {
+                    at_most("turns", f64::from(turns), f64::from(MAX_TURNS), "")?;
+                }
+            }
+            Event::CostRecorded(c) => {
+                at_most("cost_usd", c.cost_usd.get(), MAX_COST_USD, " USD per event")?;
+                at_most_int("input_tokens", c.input_tokens, MAX_TOKENS)?;
+                at_most_int("output_tokens", c.output_tokens, MAX_TOKENS)?;
+            }
             Event::BudgetStatus(b) => {
                 if b.monthly_limit_usd.get() <= 0.0 {
                     return Err(FieldError::new(
@@ -633,6 +693,12 @@ impl Event {
                         format!("expected a limit > 0, got {}", b.monthly_limit_usd.get()),
                     ));
                 }
+                at_most(
+                    "monthly_limit_usd",
+                    b.monthly_limit_usd.get(),
+                    MAX_BUDGET_USD,
+                    " USD",
+                )?;
                 if b.remaining_usd.get() > b.monthly_limit_usd.get() {
                     return Err(FieldError::new(
                         "remaining_usd",
@@ -644,22 +710,87 @@ impl Event {
                     ));
                 }
             }
-            Event::ErrorFinding(f) if f.count == 0 => {
-                return Err(FieldError::new("count", "expected a count >= 1, got 0"));
+            Event::ErrorFinding(f) => {
+                if f.count == 0 {
+                    return Err(FieldError::new("count", "expected a count >= 1, got 0"));
+                }
+                at_most_int("count", u64::from(f.count), u64::from(MAX_FINDINGS))?;
             }
             Event::CoordinationMeasured(c) => {
-                if let Some(sas) = c.turns_sas
-                    && sas.get() == 0.0
-                {
-                    return Err(FieldError::new(
-                        "turns_sas",
-                        "expected single-agent turns > 0 (it is a divisor), got 0",
-                    ));
+                if let Some(sas) = c.turns_sas {
+                    if sas.get() == 0.0 {
+                        return Err(FieldError::new(
+                            "turns_sas",
+                            "expected single-agent turns > 0 (it is a divisor), got 0",
+                        ));
+                    }
+                    if sas.get() < MIN_TURNS_SAS {
+                        return Err(FieldError::new(
+                            "turns_sas",
+                            format!(
+                                "expected single-agent turns >= {MIN_TURNS_SAS} (it is a divisor), got {}",
+                                sas.get()
+                            ),
+                        ));
+                    }
+                    at_most("turns_sas", sas.get(), f64::from(MAX_TURNS), "")?;
+                }
+                if let Some(mas) = c.turns_mas {
+                    at_most("turns_mas", mas.get(), f64::from(MAX_TURNS), "")?;
+                }
+                if let Some(m) = c.messages {
+                    at_most_int("messages", m, MAX_MESSAGES)?;
+                }
+                if let Some(r) = c.reasoning_turns {
+                    at_most_int("reasoning_turns", r, MAX_MESSAGES)?;
+                }
+                if let Some(g) = c.straggler_gap_ratio {
+                    at_most("straggler_gap_ratio", g.get(), MAX_GAP_RATIO, "")?;
                 }
             }
-            _ => {}
+            Event::BenchmarkRun(b) => {
+                at_most("total_score", b.total_score.get(), MAX_BENCHMARK_SCORE, "")?;
+            }
+            Event::ScalingDecision(_)
+            | Event::ScalingOutcome(_)
+            | Event::EvolutionOutcome(_)
+            | Event::TelemetryEvent(_) => {}
         }
         Ok(())
+    }
+}
+
+/// A number for a message: plain decimals for ordinary magnitudes, scientific notation for
+/// huge or tiny ones (`1.7e308`, not 309 digits).
+fn show(v: f64) -> String {
+    if v != 0.0 && v.is_finite() && !(1e-6..1e16).contains(&v.abs()) {
+        format!("{v:e}")
+    } else {
+        format!("{v}")
+    }
+}
+
+/// `v <= max`, or an error naming `field` and the bound.
+fn at_most(field: &str, v: f64, max: f64, unit: &str) -> Result<(), FieldError> {
+    if v <= max {
+        Ok(())
+    } else {
+        Err(FieldError::new(
+            field,
+            format!("expected at most {}{unit}, got {}", show(max), show(v)),
+        ))
+    }
+}
+
+/// `v <= max` for counts, or an error naming `field` and the bound.
+fn at_most_int(field: &str, v: u64, max: u64) -> Result<(), FieldError> {
+    if v <= max {
+        Ok(())
+    } else {
+        Err(FieldError::new(
+            field,
+            format!("expected at most {max}, got {v}"),
+        ))
     }
 }
 
@@ -685,5 +816,53 @@ impl FieldError {
 impl fmt::Display for FieldError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "field `{}`: {}", self.field, self.message)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cost(usd: f64, tokens: u64) -> Event {
+        Event::CostRecorded(CostRecorded {
+            id: None,
+            ts: Timestamp::parse("2026-11-01T10:00:00Z").unwrap_or_else(|e| panic!("{e}")),
+            agent_id: Name::new("a").unwrap_or_else(|e| panic!("{e}")),
+            task_id: None,
+            category: CostCategory::Productive,
+            cost_usd: NonNegative::new(usd).unwrap_or_else(|e| panic!("{e}")),
+            input_tokens: tokens,
+            output_tokens: 0,
+            model: None,
+            provider: None,
+        })
+    }
+
+    #[test]
+    fn per_event_bounds_name_the_field() {
+        assert_eq!(cost(MAX_COST_USD, MAX_TOKENS).validate(), Ok(()));
+        assert_eq!(
+            cost(2e6, 0).validate(),
+            Err(FieldError::new(
+                "cost_usd",
+                "expected at most 1000000 USD per event, got 2000000"
+            ))
+        );
+        assert_eq!(
+            cost(1.0, MAX_TOKENS + 1).validate().map_err(|e| e.field),
+            Err("input_tokens".to_owned())
+        );
+    }
+
+    #[test]
+    fn huge_and_tiny_numbers_show_in_scientific_notation() {
+        assert_eq!(
+            NonNegative::new(1.7e308),
+            Err("expected a finite number from 0 to 1e12, got 1.7e308".to_owned())
+        );
+        assert_eq!(show(2.5), "2.5");
+        assert_eq!(show(0.0), "0");
+        assert_eq!(show(5e-324), "5e-324");
+        assert_eq!(show(f64::NAN), "NaN");
     }
 }

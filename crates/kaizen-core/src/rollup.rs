@@ -315,13 +315,7 @@ pub fn merge_encoded(bytes: &[u8], into: &mut [Stat]) -> bool {
             a.copy_from_slice(b);
             *slot = f64::from_le_bytes(a);
         }
-        stat.merge(&Stat {
-            n: f[0],
-            sum: f[1],
-            sumsq: f[2],
-            min: f[3],
-            max: f[4],
-        });
+        stat.merge(&Stat::from_parts(f[0], f[1], f[2], f[3], f[4]));
     }
     true
 }

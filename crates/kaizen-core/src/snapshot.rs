@@ -2,6 +2,12 @@
 //! one time window. Field names follow the original design and its implementation
 //! (`docs/design.md`); where that implementation reported a misleading zero for "no data",
 //! kaizen reports `null` (`None`).
+//!
+//! Every number in a snapshot the [`SnapshotBuilder`](crate::signals::SnapshotBuilder) returns
+//! is finite: [`OrgSignalSnapshot::quarantine_non_finite`] replaces a domain holding a NaN or an
+//! infinity by its empty summary and lists it in `failed_domains` with the path at fault.
+
+pub mod finite;
 
 use std::collections::BTreeMap;
 
@@ -132,6 +138,53 @@ pub struct OrgPerformanceSummary {
     pub department_summaries: BTreeMap<String, DepartmentSummary>,
 }
 
+/// How much of an org-wide total comes from its largest contributor (see `docs/snapshot.md`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct AgentShare {
+    /// The agent contributing the most.
+    pub agent_id: String,
+    /// Its part of the total (USD for spend, findings for errors).
+    pub value: f64,
+    /// Its part ÷ the org-wide total, 0–1.
+    pub share: f64,
+    /// Agents that contributed to the total.
+    pub agent_count: u64,
+}
+
+impl AgentShare {
+    /// The largest of `(agent, value)` contributions (ties: alphabetical) and its share of
+    /// `total`; `None` without positive contributions or a positive, finite total.
+    pub fn top<'a>(
+        contributions: impl IntoIterator<Item = (&'a str, f64)>,
+        total: f64,
+    ) -> Option<Self> {
+        let mut best: Option<(&str, f64)> = None;
+        let mut agent_count = 0u64;
+        for (agent, value) in contributions {
+            if !(value.is_finite() && value > 0.0) {
+                continue;
+            }
+            agent_count += 1;
+            let better = match best {
+                None => true,
+                Some((b_agent, b_value)) => {
+                    value > b_value || (value == b_value && agent < b_agent)
+                }
+            };
+            if better {
+                best = Some((agent, value));
+            }
+        }
+        let (agent, value) = best?;
+        (total.is_finite() && total > 0.0).then(|| AgentShare {
+            agent_id: agent.to_owned(),
+            value,
+            share: (value / total).clamp(0.0, 1.0),
+            agent_count,
+        })
+    }
+}
+
 /// Budget domain.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 pub struct OrgBudgetSummary {
@@ -158,6 +211,10 @@ pub struct OrgBudgetSummary {
     pub monthly_limit_usd: Option<f64>,
     /// Days of the window that had any spend.
     pub days_with_spend: u32,
+    /// The agent with the largest spend in the window and its share of `total_spend`; `None`
+    /// without spend attributed to agents.
+    #[serde(default)]
+    pub top_agent: Option<AgentShare>,
 }
 
 /// Coordination domain (Kim et al. 2025 metrics). `None` when no event carried the inputs.
@@ -239,6 +296,10 @@ pub struct OrgErrorSummary {
     pub severity_histogram: BTreeMap<String, u64>,
     /// Trend of the total.
     pub trend: TrendDirection,
+    /// The agent with the most findings in the window and its share of `total_findings`;
+    /// `None` when no finding names an agent.
+    #[serde(default)]
+    pub top_agent: Option<AgentShare>,
 }
 
 /// One evolution outcome.
@@ -362,5 +423,116 @@ impl OrgSignalSnapshot {
             benchmark: Default::default(),
             failed_domains: Vec::new(),
         }
+    }
+
+    /// Every NaN or infinite number in the snapshot, with its path (`budget.total_spend`).
+    pub fn non_finite(&self) -> Vec<(String, f64)> {
+        finite::non_finite("", self)
+    }
+
+    /// Makes every number of the snapshot finite: each domain holding a NaN or an infinity is
+    /// replaced by its empty summary ("no data") and listed in `failed_domains` with the first
+    /// offending path. Returns the failures it added.
+    pub fn quarantine_non_finite(&mut self) -> Vec<DomainFailure> {
+        fn check<T: Serialize + Default>(
+            domain: Domain,
+            summary: &mut T,
+            added: &mut Vec<DomainFailure>,
+        ) {
+            let found = finite::non_finite(domain.as_str(), summary);
+            if let Some((path, value)) = found.first() {
+                let more = match found.len() - 1 {
+                    0 => String::new(),
+                    n => format!(" (and {n} more)"),
+                };
+                added.push(DomainFailure {
+                    domain,
+                    error: format!(
+                        "non-finite number at {path} ({value}){more}; the domain is treated as no data"
+                    ),
+                });
+                *summary = T::default();
+            }
+        }
+        let mut added = Vec::new();
+        check(Domain::Performance, &mut self.performance, &mut added);
+        check(Domain::Budget, &mut self.budget, &mut added);
+        check(Domain::Coordination, &mut self.coordination, &mut added);
+        check(Domain::Scaling, &mut self.scaling, &mut added);
+        check(Domain::Errors, &mut self.errors, &mut added);
+        check(Domain::Evolution, &mut self.evolution, &mut added);
+        check(Domain::Telemetry, &mut self.telemetry, &mut added);
+        check(Domain::Benchmark, &mut self.benchmark, &mut added);
+        self.failed_domains.extend(added.iter().cloned());
+        added
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snapshot() -> OrgSignalSnapshot {
+        let t = DateTime::<Utc>::UNIX_EPOCH;
+        OrgSignalSnapshot::empty(SnapshotWindow {
+            since: t,
+            until: t,
+            effective_since: t,
+            effective_until: t,
+        })
+    }
+
+    #[test]
+    fn quarantine_empties_domains_with_non_finite_numbers_and_names_the_path() {
+        let mut s = snapshot();
+        s.budget.total_spend = f64::INFINITY;
+        s.budget.days_until_exhausted = Some(0);
+        s.budget.daily_burn_usd = Some(f64::INFINITY);
+        s.coordination.coordination_overhead_pct = Some(f64::NAN);
+        s.performance.avg_quality_score = Some(7.0);
+        assert_eq!(s.non_finite().len(), 3);
+        let added = s.quarantine_non_finite();
+        assert_eq!(added.len(), 2);
+        assert_eq!(added[0].domain, Domain::Budget);
+        assert!(
+            added[0]
+                .error
+                .contains("budget.total_spend (inf) (and 1 more)"),
+            "{}",
+            added[0].error
+        );
+        assert!(
+            added[1]
+                .error
+                .contains("coordination.coordination_overhead_pct (NaN)")
+        );
+        assert_eq!(s.budget, OrgBudgetSummary::default());
+        assert_eq!(s.coordination, OrgCoordinationSummary::default());
+        assert_eq!(
+            s.performance.avg_quality_score,
+            Some(7.0),
+            "finite domains are kept"
+        );
+        assert_eq!(s.failed_domains, added);
+        assert!(s.non_finite().is_empty());
+        assert!(s.quarantine_non_finite().is_empty());
+    }
+
+    #[test]
+    fn top_agent_share_picks_the_largest_contributor() {
+        let top = AgentShare::top([("b", 2.0), ("a", 6.0), ("c", 0.0), ("d", 2.0)], 10.0);
+        assert_eq!(
+            top,
+            Some(AgentShare {
+                agent_id: "a".into(),
+                value: 6.0,
+                share: 0.6,
+                agent_count: 3,
+            })
+        );
+        assert_eq!(AgentShare::top([("a", 1.0)], 0.0), None);
+        assert_eq!(AgentShare::top([("a", 0.0)], 1.0), None);
+        let tie = AgentShare::top([("b", 1.0), ("a", 1.0)], 2.0);
+        assert_eq!(tie.map(|t| t.agent_id), Some("a".to_owned()));
     }
 }

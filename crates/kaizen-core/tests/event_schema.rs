@@ -54,8 +54,9 @@ fn generated() -> Value {
             "{SCHEMA_ID}: one event an agent runtime sends to kaizen (one JSON object per NDJSON \
              line, or one element of a JSON array). Rules this schema cannot express are listed \
              in docs/events.md: budget.status needs 0 < monthly_limit_usd and remaining_usd <= \
-             monthly_limit_usd; error.finding needs count >= 1; coordination.measured needs \
-             turns_sas > 0; names are limited to 256 bytes (not characters); ts must carry a zone."
+             monthly_limit_usd; names are limited to 256 bytes (not characters); ts must carry a \
+             zone. Every number has a per-event bound (its maximum here; the reasons are in \
+             docs/events.md)."
         )
         .into(),
     );
@@ -273,5 +274,52 @@ fn schema_is_identified_as_kaizen_event_v1() {
     assert_eq!(
         score.and_then(|s| s.get("maximum")).and_then(Value::as_f64),
         Some(10.0)
+    );
+}
+
+#[test]
+fn every_number_has_a_per_event_maximum() {
+    // A field without a finite maximum is one an agent could use to push a sum to infinity.
+    let root = generated();
+    for ty in TEN_TYPES {
+        let v = resolve(&root, variant(&root, ty));
+        let props = v
+            .get("properties")
+            .and_then(Value::as_object)
+            .unwrap_or_else(|| panic!("{ty}: no properties"));
+        for (name, prop) in props {
+            let target = resolve(&root, prop);
+            let numeric = |s: &Value| match s.get("type") {
+                Some(Value::String(t)) => t == "number" || t == "integer",
+                Some(Value::Array(ts)) => ts.iter().any(|t| t == "number" || t == "integer"),
+                _ => false,
+            };
+            let any_of: Vec<&Value> = prop
+                .get("anyOf")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .map(|s| resolve(&root, s))
+                .collect();
+            let is_number = numeric(target) || any_of.iter().any(|s| numeric(s));
+            if !is_number {
+                continue;
+            }
+            let max = prop
+                .get("maximum")
+                .or_else(|| target.get("maximum"))
+                .or_else(|| any_of.iter().find_map(|s| s.get("maximum")))
+                .and_then(Value::as_f64);
+            assert!(
+                max.is_some_and(|m| m.is_finite() && m <= 1e9),
+                "{ty}.{name} has no per-event maximum <= 1e9: {prop}"
+            );
+        }
+    }
+    let cost = resolve(&root, variant(&root, "cost.recorded"));
+    assert_eq!(
+        cost.pointer("/properties/cost_usd/maximum")
+            .and_then(Value::as_f64),
+        Some(1e6)
     );
 }

@@ -4,14 +4,23 @@
 //! Comparisons are the original implementation's (strict `<`/`>` everywhere except
 //! `budget_overrun`, which fires at `<=`). Unlike it, a rule whose input is `None` ("no data")
 //! never fires, `scaling_failure` counts only decided decisions (pending ones are not
-//! failures), and a non-finite input is reported as a [`RuleError`] instead of silently not
-//! matching.
+//! failures), and a non-finite input is reported as a [`RuleError::NonFinite`], which the
+//! engine records as a note and treats as "no data".
+//!
+//! Rules on org-wide totals (`budget_overrun`, `coordination_cost_ratio`, `error_spike`) say how
+//! much of the total comes from the top agent (`top_agent_id`, `top_agent_share` in their
+//! evidence, from the snapshot's `top_agent`), and when that agent accounts for more than
+//! [`DOMINANT_SHARE`] of it the description says so. `budget_overrun` also reports the forecast
+//! without that agent (`days_until_exhausted_without_top_agent`).
 
 use crate::altitude::Altitude;
 use crate::rules::{
     BuiltinThresholds, Rule, RuleError, RuleMatch, RuleSeverity, context, format_float,
 };
-use crate::snapshot::OrgSignalSnapshot;
+use std::collections::BTreeMap;
+
+use crate::rules::ContextValue;
+use crate::snapshot::{AgentShare, OrgSignalSnapshot};
 
 /// Names of the built-in rules, in evaluation (registration) order.
 pub const BUILTIN_RULE_NAMES: [&str; 10] = [
@@ -45,6 +54,34 @@ pub fn builtin_rules(thresholds: &BuiltinThresholds) -> Vec<Box<dyn Rule>> {
         Box::new(ErrorSpike::new(t.error_spike_findings)),
         Box::new(BenchmarkRegression::new(t.benchmark_min_runs)),
     ]
+}
+
+/// Above this share of an org-wide total, a finding says it is driven by one agent.
+pub const DOMINANT_SHARE: f64 = 0.5;
+
+/// Adds the top agent's evidence to `ctx`, and returns the sentence to append to the
+/// description when that agent dominates the total (`what`: "spend", "findings").
+fn top_agent_evidence(
+    top: Option<&AgentShare>,
+    what: &str,
+    ctx: &mut BTreeMap<String, ContextValue>,
+) -> String {
+    let Some(top) = top.filter(|t| t.share.is_finite() && t.value.is_finite()) else {
+        return String::new();
+    };
+    ctx.insert("top_agent_id".into(), top.agent_id.as_str().into());
+    ctx.insert("top_agent_share".into(), top.share.into());
+    ctx.insert("top_agent_value".into(), top.value.into());
+    ctx.insert("agents_contributing".into(), top.agent_count.into());
+    if top.share > DOMINANT_SHARE {
+        format!(
+            "; driven by one agent: {} accounts for {:.1}% of the {what}",
+            top.agent_id,
+            top.share * 100.0
+        )
+    } else {
+        String::new()
+    }
 }
 
 /// `Ok(None)` for no data, an error for NaN or ±∞.
@@ -194,22 +231,40 @@ impl Rule for BudgetOverrun {
     rule_identity!(Critical, [ConfigTuning]);
 
     fn evaluate(&self, s: &OrgSignalSnapshot) -> Result<Option<RuleMatch>, RuleError> {
-        let Some(d) = s.budget.days_until_exhausted else {
+        let b = &s.budget;
+        // The forecast is derived from these; a non-finite one makes it meaningless.
+        finite("budget.total_spend", Some(b.total_spend))?;
+        let burn = finite("budget.daily_burn_usd", b.daily_burn_usd)?;
+        let remaining = finite("budget.remaining_usd", b.remaining_usd)?;
+        let Some(d) = b.days_until_exhausted else {
             return Ok(None);
         };
         let t = self.threshold_days;
-        Ok((d <= t).then(|| {
-            RuleMatch::for_rule(
-                self,
-                s,
-                format!("Budget exhaustion in {d} days (threshold: {t})"),
-                context([
-                    ("days_until_exhausted", d.into()),
-                    ("threshold", t.into()),
-                    ("total_spend", s.budget.total_spend.into()),
-                ]),
-            )
-        }))
+        if d > t {
+            return Ok(None);
+        }
+        let mut ctx = context([
+            ("days_until_exhausted", d.into()),
+            ("threshold", t.into()),
+            ("total_spend", b.total_spend.into()),
+        ]);
+        let driven = top_agent_evidence(b.top_agent.as_ref(), "spend", &mut ctx);
+        if let (Some(top), Some(burn), Some(remaining)) = (&b.top_agent, burn, remaining) {
+            // The same forecast with the top agent's spend taken out of the burn rate.
+            let rest = burn * (1.0 - top.share);
+            let without =
+                (rest > 0.0).then(|| (remaining / rest).floor().min(f64::from(u32::MAX)) as u32);
+            ctx.insert(
+                "days_until_exhausted_without_top_agent".into(),
+                without.into(),
+            );
+        }
+        Ok(Some(RuleMatch::for_rule(
+            self,
+            s,
+            format!("Budget exhaustion in {d} days (threshold: {t}){driven}"),
+            ctx,
+        )))
     }
 }
 
@@ -246,18 +301,21 @@ impl Rule for CoordinationCostRatio {
             return Ok(None);
         };
         let t = self.threshold;
-        Ok((r > t).then(|| {
-            RuleMatch::for_rule(
-                self,
-                s,
-                format!(
-                    "Coordination cost ratio {:.1}% exceeds threshold {:.1}%",
-                    r * 100.0,
-                    t * 100.0
-                ),
-                context([("coordination_ratio", r.into()), ("threshold", t.into())]),
-            )
-        }))
+        if r <= t {
+            return Ok(None);
+        }
+        let mut ctx = context([("coordination_ratio", r.into()), ("threshold", t.into())]);
+        let driven = top_agent_evidence(s.budget.top_agent.as_ref(), "spend", &mut ctx);
+        Ok(Some(RuleMatch::for_rule(
+            self,
+            s,
+            format!(
+                "Coordination cost ratio {:.1}% exceeds threshold {:.1}%{driven}",
+                r * 100.0,
+                t * 100.0
+            ),
+            ctx,
+        )))
     }
 }
 
@@ -473,18 +531,21 @@ impl Rule for ErrorSpike {
     fn evaluate(&self, s: &OrgSignalSnapshot) -> Result<Option<RuleMatch>, RuleError> {
         let n = s.errors.total_findings;
         let t = self.threshold;
-        Ok((n > t).then(|| {
-            RuleMatch::for_rule(
-                self,
-                s,
-                format!("Error findings ({n}) exceed threshold ({t})"),
-                context([
-                    ("total_findings", n.into()),
-                    ("threshold", t.into()),
-                    ("most_severe", s.errors.most_severe_category.clone().into()),
-                ]),
-            )
-        }))
+        if n <= t {
+            return Ok(None);
+        }
+        let mut ctx = context([
+            ("total_findings", n.into()),
+            ("threshold", t.into()),
+            ("most_severe", s.errors.most_severe_category.clone().into()),
+        ]);
+        let driven = top_agent_evidence(s.errors.top_agent.as_ref(), "findings", &mut ctx);
+        Ok(Some(RuleMatch::for_rule(
+            self,
+            s,
+            format!("Error findings ({n}) exceed threshold ({t}){driven}"),
+            ctx,
+        )))
     }
 }
 
@@ -897,6 +958,88 @@ mod tests {
         assert_eq!(
             fired,
             ["quality_declining", "budget_overrun", "error_spike"]
+        );
+    }
+
+    #[test]
+    fn budget_overrun_on_non_finite_inputs_is_no_data() {
+        // The issue: infinite spend made the forecast "0 days" and the rule fire as critical.
+        let mut s = empty_snapshot();
+        s.budget.total_spend = f64::INFINITY;
+        s.budget.daily_burn_usd = Some(f64::INFINITY);
+        s.budget.remaining_usd = Some(100.0);
+        s.budget.days_until_exhausted = Some(0);
+        let Err(e) = BudgetOverrun::new(14).evaluate(&s) else {
+            panic!("fired (or skipped silently) on infinite spend");
+        };
+        assert!(e.to_string().contains("budget.total_spend"), "{e}");
+    }
+
+    fn share(agent: &str, value: f64, share: f64, agents: u64) -> Option<AgentShare> {
+        Some(AgentShare {
+            agent_id: agent.into(),
+            value,
+            share,
+            agent_count: agents,
+        })
+    }
+
+    #[test]
+    fn totals_name_the_top_agent_and_say_when_it_dominates() {
+        let mut s = empty_snapshot();
+        s.budget.total_spend = 1000.0;
+        s.budget.daily_burn_usd = Some(100.0);
+        s.budget.remaining_usd = Some(500.0);
+        s.budget.days_until_exhausted = Some(5);
+        s.budget.top_agent = share("rogue", 900.0, 0.9, 21);
+        let m = fired(&BudgetOverrun::new(14), &s);
+        assert_eq!(
+            m.description,
+            "Budget exhaustion in 5 days (threshold: 14); driven by one agent: rogue accounts for 90.0% of the spend"
+        );
+        assert_eq!(
+            m.signal_context["top_agent_id"],
+            ContextValue::Text("rogue".into())
+        );
+        assert_eq!(
+            m.signal_context["top_agent_share"],
+            ContextValue::Number(0.9)
+        );
+        assert_eq!(
+            m.signal_context["agents_contributing"],
+            ContextValue::Int(21)
+        );
+        // Without rogue the burn is 10/day: 50 days.
+        assert_eq!(
+            m.signal_context["days_until_exhausted_without_top_agent"],
+            ContextValue::Int(50)
+        );
+        // A top agent with a modest share is evidence, not a headline.
+        s.budget.top_agent = share("a1", 100.0, 0.1, 21);
+        let m = fired(&BudgetOverrun::new(14), &s);
+        assert_eq!(m.description, "Budget exhaustion in 5 days (threshold: 14)");
+        assert_eq!(
+            m.signal_context["top_agent_share"],
+            ContextValue::Number(0.1)
+        );
+
+        s.errors.total_findings = 40;
+        s.errors.top_agent = share("rogue", 30.0, 0.75, 3);
+        let m = fired(&ErrorSpike::new(10), &s);
+        assert!(
+            m.description
+                .ends_with("rogue accounts for 75.0% of the findings"),
+            "{}",
+            m.description
+        );
+        s.budget.coordination_ratio = 0.6;
+        s.budget.top_agent = share("rogue", 900.0, 0.9, 21);
+        let m = fired(&CoordinationCostRatio::new(0.4), &s);
+        assert!(
+            m.description
+                .contains("rogue accounts for 90.0% of the spend"),
+            "{}",
+            m.description
         );
     }
 

@@ -1,5 +1,11 @@
 //! [`RuleEngine`]: runs every enabled rule on a snapshot, isolates the ones that fail (by
 //! error or by panic) and returns the matches most urgent first.
+//!
+//! A NaN or an infinity never makes a rule fire: the engine evaluates a snapshot whose
+//! non-finite domains are replaced by their empty summaries
+//! ([`OrgSignalSnapshot::quarantine_non_finite`]), a rule that reports a non-finite input
+//! ([`RuleError::NonFinite`]) is treated as having no data, and a match whose evidence holds a
+//! non-finite number is dropped. Each case leaves a note in [`Evaluation::notes`].
 
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -9,8 +15,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::altitude::Altitude;
 use crate::rules::{
-    CustomRuleDefinition, CustomRuleError, DeclarativeRule, Rule, RuleMatch, RuleSeverity,
-    RulesConfig, builtin_rules,
+    ContextValue, CustomRuleDefinition, CustomRuleError, DeclarativeRule, Rule, RuleError,
+    RuleMatch, RuleSeverity, RulesConfig, builtin_rules,
 };
 use crate::snapshot::OrgSignalSnapshot;
 
@@ -30,6 +36,11 @@ pub struct Evaluation {
     pub matches: Vec<RuleMatch>,
     /// Rules that failed, in registration order.
     pub failures: Vec<RuleFailure>,
+    /// Inputs treated as "no data" because they were NaN or infinite (a quarantined domain, a
+    /// rule that skipped a non-finite input, a match dropped for non-finite evidence). Such an
+    /// input never makes a rule fire.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// What the engine knows about one registered rule.
@@ -161,12 +172,41 @@ impl RuleEngine {
     /// does not stop the others.
     pub fn evaluate(&self, snapshot: &OrgSignalSnapshot) -> Evaluation {
         let mut out = Evaluation::default();
+        let quarantined;
+        let snapshot = if snapshot.non_finite().is_empty() {
+            snapshot
+        } else {
+            let mut copy = snapshot.clone();
+            for f in copy.quarantine_non_finite() {
+                tracing::warn!(domain = f.domain.as_str(), error = %f.error, "non-finite snapshot value; its domain is treated as no data");
+                out.notes
+                    .push(format!("{}: {}", f.domain.as_str(), f.error));
+            }
+            quarantined = copy;
+            &quarantined
+        };
         for entry in self.entries.iter().filter(|e| e.enabled) {
             let rule = entry.rule.as_ref();
             let outcome = catch_unwind(AssertUnwindSafe(|| rule.evaluate(snapshot)));
             let result = match outcome {
-                Ok(Ok(Some(m))) => check_match(rule, m).map(Some),
+                Ok(Ok(Some(m))) => match non_finite_evidence(&m) {
+                    Some(key) => {
+                        out.notes.push(format!(
+                            "rule {}: evidence `{key}` is not a finite number; treated as no data (the match was dropped)",
+                            rule.name()
+                        ));
+                        Ok(None)
+                    }
+                    None => check_match(rule, m).map(Some),
+                },
                 Ok(Ok(None)) => Ok(None),
+                Ok(Err(e @ RuleError::NonFinite { .. })) => {
+                    out.notes.push(format!(
+                        "rule {}: {e}; treated as no data (the rule did not fire)",
+                        rule.name()
+                    ));
+                    Ok(None)
+                }
                 Ok(Err(e)) => Err(e.to_string()),
                 Err(payload) => Err(format!("rule panicked: {}", panic_message(&*payload))),
             };
@@ -207,6 +247,14 @@ fn check_match(rule: &dyn Rule, m: RuleMatch) -> Result<RuleMatch, String> {
         return Err("invalid match: no suggested altitude".to_owned());
     }
     Ok(m)
+}
+
+/// The first evidence key of `m` holding a NaN or an infinity.
+fn non_finite_evidence(m: &RuleMatch) -> Option<&str> {
+    m.signal_context
+        .iter()
+        .find(|(_, v)| matches!(v, ContextValue::Number(x) if !x.is_finite()))
+        .map(|(k, _)| k.as_str())
 }
 
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
@@ -440,6 +488,78 @@ mod tests {
             fixed("same", Info, Behaviour::NoMatch),
         ]);
         assert!(matches!(result, Err(AddRuleError::Duplicate(n)) if n == "same"));
+    }
+
+    #[test]
+    fn non_finite_inputs_never_fire_and_leave_notes() {
+        // The snapshot: total spend infinite, so the forecast said "0 days".
+        let mut s = empty_snapshot();
+        s.budget.total_spend = f64::INFINITY;
+        s.budget.daily_burn_usd = Some(f64::INFINITY);
+        s.budget.remaining_usd = Some(100.0);
+        s.budget.days_until_exhausted = Some(0);
+        s.coordination.coordination_overhead_pct = Some(f64::NAN);
+        let engine = RuleEngine::from_config(&RulesConfig::default());
+        let e = engine.evaluate(&s);
+        assert!(
+            e.matches.is_empty(),
+            "fired on non-finite input: {:?}",
+            names(&e)
+        );
+        assert!(e.failures.is_empty(), "{:?}", e.failures);
+        assert_eq!(e.notes.len(), 2, "{:?}", e.notes);
+        assert!(e.notes[0].starts_with("budget: non-finite number at budget.total_spend (inf)"));
+        assert!(e.notes[1].contains("coordination.coordination_overhead_pct"));
+    }
+
+    /// A rule that reports a non-finite input, or puts one in its evidence.
+    struct NonFiniteRule(bool);
+
+    impl Rule for NonFiniteRule {
+        fn name(&self) -> &str {
+            "non_finite"
+        }
+        fn severity(&self) -> RuleSeverity {
+            RuleSeverity::Critical
+        }
+        fn target_altitudes(&self) -> &[Altitude] {
+            &[Altitude::ConfigTuning]
+        }
+        fn description(&self) -> &str {
+            "test rule"
+        }
+        fn evaluate(&self, s: &OrgSignalSnapshot) -> Result<Option<RuleMatch>, RuleError> {
+            if self.0 {
+                return Err(RuleError::NonFinite {
+                    path: "x.y".into(),
+                    value: f64::NAN,
+                });
+            }
+            Ok(Some(RuleMatch::for_rule(
+                self,
+                s,
+                "fires".into(),
+                context([("value", f64::INFINITY.into())]),
+            )))
+        }
+    }
+
+    #[test]
+    fn a_rule_reporting_or_citing_a_non_finite_number_does_not_fire() -> Result<(), AddRuleError> {
+        for reports in [true, false] {
+            let engine = RuleEngine::new(vec![Box::new(NonFiniteRule(reports))])?;
+            let e = engine.evaluate(&empty_snapshot());
+            assert!(e.matches.is_empty());
+            assert!(e.failures.is_empty());
+            assert_eq!(e.notes.len(), 1);
+            assert!(
+                e.notes[0].starts_with("rule non_finite: "),
+                "{}",
+                e.notes[0]
+            );
+            assert!(e.notes[0].contains("treated as no data"), "{}", e.notes[0]);
+        }
+        Ok(())
     }
 
     #[test]

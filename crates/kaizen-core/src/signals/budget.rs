@@ -7,13 +7,18 @@
 //! far. `days_until_exhausted = floor(remaining / burn)`. Confidence is coverage × stability:
 //! coverage = min(1, days with spend / 7), stability = 1 / (1 + coefficient of variation of
 //! the daily spends); it is 0 when there is no forecast.
+//!
+//! Sums are compensated ([`fsum`], [`Stat`]). `top_agent` names the agent with the largest
+//! spend in the window and its share of the total, so that a finding on the total can say how
+//! much of it one agent accounts for.
 
 use chrono::{Datelike, TimeZone, Utc};
 
 use super::{AggregationWindow, BudgetState, SignalSource, SourceError, total};
 use crate::rollup::{Dim, MICROS_PER_HOUR, Stream, cost};
+use crate::snapshot::AgentShare;
 use crate::snapshot::OrgBudgetSummary;
-use crate::stats::Stat;
+use crate::stats::{Stat, fsum};
 
 pub(super) fn aggregate(
     source: &dyn SignalSource,
@@ -21,14 +26,16 @@ pub(super) fn aggregate(
 ) -> Result<OrgBudgetSummary, SourceError> {
     let by_category = source.rollups(Stream::Cost, Dim::Category, w.hours.clone())?;
     let hourly = source.hourly_rollups(Stream::Cost, Dim::Category, w.hours.clone())?;
+    let by_agent = source.rollups(Stream::Cost, Dim::Agent, w.hours.clone())?;
     let day_slots = ((w.hours.end - w.hours.start) as usize).div_ceil(24);
-    let mut daily = vec![0.0; day_slots];
+    let mut daily = vec![Stat::EMPTY; day_slots];
     for h in &hourly {
         let day = ((h.hour - w.hours.start) / 24) as usize;
         if let (Some(slot), Some(usd)) = (daily.get_mut(day), h.stats.get(cost::USD)) {
-            *slot += usd.sum;
+            slot.merge(usd);
         }
     }
+    let daily: Vec<f64> = daily.iter().map(|d| d.sum).collect();
 
     let end = AggregationWindow::time_of(w.hours.end);
     // The month the window's last instant falls in (a window ending at 1 Dec 00:00 is November's).
@@ -61,6 +68,13 @@ pub(super) fn aggregate(
         window_days: w.days(),
         remaining_usd: remaining.map(|r| r.0),
         monthly_limit_usd: remaining.and_then(|r| r.1),
+        by_agent: by_agent
+            .iter()
+            .map(|r| {
+                let usd = r.stats.get(cost::USD).map_or(0.0, |s| s.sum);
+                (r.key.as_str(), usd)
+            })
+            .collect(),
     };
     Ok(summarize(&inputs))
 }
@@ -96,36 +110,43 @@ pub struct BudgetInputs<'a> {
     pub remaining_usd: Option<f64>,
     /// Monthly limit, when known.
     pub monthly_limit_usd: Option<f64>,
+    /// Spend per agent in the window, USD.
+    pub by_agent: Vec<(&'a str, f64)>,
 }
 
 /// Computes the budget summary. Pure.
 pub fn summarize(inputs: &BudgetInputs<'_>) -> OrgBudgetSummary {
     let usd = |cat: &str| -> f64 {
-        inputs
-            .by_category
-            .iter()
-            .filter(|(k, _)| *k == cat)
-            .filter_map(|(_, s)| s.get(cost::USD))
-            .map(|s| s.sum)
-            .sum()
+        fsum(
+            inputs
+                .by_category
+                .iter()
+                .filter(|(k, _)| *k == cat)
+                .filter_map(|(_, s)| s.get(cost::USD))
+                .map(|s| s.sum),
+        )
     };
     let tokens = |cat: &str| -> f64 {
+        fsum(
+            inputs
+                .by_category
+                .iter()
+                .filter(|(k, _)| *k == cat)
+                .flat_map(|(_, s)| {
+                    [
+                        s.get(cost::INPUT_TOKENS).map_or(0.0, |t| t.sum),
+                        s.get(cost::OUTPUT_TOKENS).map_or(0.0, |t| t.sum),
+                    ]
+                }),
+        )
+    };
+    let total_spend = fsum(
         inputs
             .by_category
             .iter()
-            .filter(|(k, _)| *k == cat)
-            .map(|(_, s)| {
-                s.get(cost::INPUT_TOKENS).map_or(0.0, |t| t.sum)
-                    + s.get(cost::OUTPUT_TOKENS).map_or(0.0, |t| t.sum)
-            })
-            .sum()
-    };
-    let total_spend: f64 = inputs
-        .by_category
-        .iter()
-        .filter_map(|(_, s)| s.get(cost::USD))
-        .map(|s| s.sum)
-        .sum();
+            .filter_map(|(_, s)| s.get(cost::USD))
+            .map(|s| s.sum),
+    );
     let ratio = |part: f64| {
         if total_spend > 0.0 {
             (part / total_spend).clamp(0.0, 1.0)
@@ -139,15 +160,20 @@ pub fn summarize(inputs: &BudgetInputs<'_>) -> OrgBudgetSummary {
     } else {
         0.0
     };
+    let orchestration_overhead = if orchestration_overhead.is_finite() {
+        orchestration_overhead
+    } else {
+        f64::MAX
+    };
 
     let days = inputs.daily_spend.len();
     let days_with_spend = inputs.daily_spend.iter().filter(|d| **d > 0.0).count();
     let mut daily = Stat::EMPTY;
     inputs.daily_spend.iter().for_each(|d| daily.add(*d));
-    let spent: f64 = inputs.daily_spend.iter().sum();
+    let spent = fsum(inputs.daily_spend.iter().copied());
     let burn = (inputs.window_days > 0.0)
         .then(|| spent / inputs.window_days)
-        .filter(|b| *b > 0.0);
+        .filter(|b| *b > 0.0 && b.is_finite());
     let days_until_exhausted = match (inputs.remaining_usd, burn) {
         (Some(remaining), Some(burn)) => {
             Some((remaining / burn).floor().min(f64::from(u32::MAX)) as u32)
@@ -178,6 +204,7 @@ pub fn summarize(inputs: &BudgetInputs<'_>) -> OrgBudgetSummary {
         remaining_usd: inputs.remaining_usd,
         monthly_limit_usd: inputs.monthly_limit_usd,
         days_with_spend: days_with_spend as u32,
+        top_agent: AgentShare::top(inputs.by_agent.iter().copied(), total_spend),
     }
 }
 
@@ -205,6 +232,7 @@ mod tests {
             window_days: 7.0,
             remaining_usd: Some(150.0),
             monthly_limit_usd: Some(1000.0),
+            by_agent: vec![("a1", 70.0), ("a2", 30.0)],
         };
         let s = summarize(&inputs);
         assert_eq!(s.total_spend, 100.0);
@@ -225,6 +253,11 @@ mod tests {
             / 6.0;
         let expected = 1.0 / (1.0 + var.sqrt() / mean);
         assert!((s.forecast_confidence - expected).abs() < 1e-9);
+        let top = s.top_agent.unwrap_or_else(|| panic!("no top agent"));
+        assert_eq!(
+            (top.agent_id.as_str(), top.share, top.agent_count),
+            ("a1", 0.7, 2)
+        );
     }
 
     #[test]
@@ -236,6 +269,7 @@ mod tests {
             window_days: 1.0,
             remaining_usd: None,
             monthly_limit_usd: None,
+            by_agent: vec![],
         });
         assert_eq!(s.days_until_exhausted, None);
         assert_eq!(s.forecast_confidence, 0.0);
@@ -250,6 +284,7 @@ mod tests {
             window_days: 7.0,
             remaining_usd: Some(100.0),
             monthly_limit_usd: None,
+            by_agent: vec![],
         });
         assert_eq!(s.total_spend, 0.0);
         assert_eq!(s.productive_ratio, 0.0);

@@ -7,7 +7,8 @@
 //! * message density c = Σ messages ÷ Σ reasoning turns
 //! * redundancy R = mean redundancy, and the mean straggler gap ratio.
 //!
-//! Each metric is `None` when no event in the window carried its inputs (or its divisor is 0).
+//! Each metric is `None` when no event in the window carried its inputs, when its divisor is 0,
+//! or when the quotient would not be a finite number (a divisor so small that it overflows).
 
 use super::{AggregationWindow, SignalSource, SourceError, sig, total};
 use crate::rollup::{Dim, Stream, coordination as c};
@@ -24,7 +25,7 @@ pub(super) fn aggregate(
 
 fn ratio(num: Option<f64>, den: Option<f64>) -> Option<f64> {
     match (num, den) {
-        (Some(n), Some(d)) if d > 0.0 => Some(n / d),
+        (Some(n), Some(d)) if d > 0.0 => Some(n / d).filter(|r| r.is_finite()),
         _ => None,
     }
 }
@@ -39,7 +40,9 @@ pub fn summarize(stats: &[Stat]) -> OrgCoordinationSummary {
     let turn_ratio = ratio(mean(c::TURNS_MAS), mean(c::TURNS_SAS));
     OrgCoordinationSummary {
         coordination_efficiency: ratio(mean(c::SUCCESS), turn_ratio),
-        coordination_overhead_pct: turn_ratio.map(|r| (r - 1.0) * 100.0),
+        coordination_overhead_pct: turn_ratio
+            .map(|r| (r - 1.0) * 100.0)
+            .filter(|p| p.is_finite()),
         error_amplification: ratio(mean(c::ERROR_RATE_MAS), mean(c::ERROR_RATE_SAS)),
         message_density: ratio(sum(c::MESSAGES), sum(c::REASONING_TURNS)),
         redundancy_rate: mean(c::REDUNDANCY),
@@ -94,5 +97,18 @@ mod tests {
         assert_eq!(r.redundancy_rate, Some(0.4));
         assert_eq!(r.sample_count, 1);
         assert_eq!(summarize(&[]), OrgCoordinationSummary::default());
+    }
+
+    #[test]
+    fn overflowing_ratios_are_none_not_infinite() {
+        let mut s = vec![Stat::EMPTY; c::SIGNALS.len()];
+        s[c::ERROR_RATE_SAS].add(5e-324);
+        s[c::ERROR_RATE_MAS].add(0.5);
+        s[c::TURNS_SAS].add(1e-300);
+        s[c::TURNS_MAS].add(1e12);
+        let r = summarize(&s);
+        assert_eq!(r.error_amplification, None);
+        assert_eq!(r.coordination_overhead_pct, None);
+        assert_eq!(r.coordination_efficiency, None);
     }
 }

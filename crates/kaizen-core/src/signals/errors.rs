@@ -1,10 +1,11 @@
-//! Errors domain: findings per category and severity, with trends between the window halves.
+//! Errors domain: findings per category and severity, with trends between the window halves,
+//! and the agent with the most findings (`top_agent`, from findings that name an agent).
 
 use std::collections::BTreeMap;
 
 use super::{AggregationWindow, KeyedStats, SignalSource, SourceError, sig, trend};
 use crate::rollup::{Dim, Stream, error};
-use crate::snapshot::{ErrorCategorySummary, OrgErrorSummary, TrendDirection};
+use crate::snapshot::{AgentShare, ErrorCategorySummary, OrgErrorSummary, TrendDirection};
 use crate::stats::Stat;
 
 pub(super) fn aggregate(
@@ -14,13 +15,21 @@ pub(super) fn aggregate(
     let first = source.rollups(Stream::Error, Dim::Category, w.first_half())?;
     let second = source.rollups(Stream::Error, Dim::Category, w.second_half())?;
     let severities = source.rollups(Stream::Error, Dim::Severity, w.hours.clone())?;
-    Ok(summarize(
+    let by_agent = source.rollups(Stream::Error, Dim::Agent, w.hours.clone())?;
+    let mut summary = summarize(
         &first,
         &second,
         &severities,
         (w.first_hours(), w.second_hours()),
         w.config.trend_tolerance,
-    ))
+    );
+    summary.top_agent = AgentShare::top(
+        by_agent
+            .iter()
+            .map(|r| (r.key.as_str(), sig(&r.stats, error::SEVERITY).n)),
+        summary.total_findings as f64,
+    );
+    Ok(summary)
 }
 
 /// Fewer findings than this in the whole window make no trend (one finding in the second
@@ -104,6 +113,7 @@ pub fn summarize(
         most_severe_category,
         severity_histogram,
         trend: count_trend(first_total, second_total),
+        top_agent: None,
     }
 }
 

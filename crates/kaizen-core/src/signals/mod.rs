@@ -11,6 +11,11 @@
 //! first half of those hours with the second half; for windows of two days or more the split
 //! is the UTC midnight nearest the midpoint, so both halves can be read mostly from daily
 //! rollups (means are compared as they are, counts as rates per hour).
+//!
+//! Every number of a built snapshot is finite: sums are compensated and saturating
+//! ([`Stat`]), ratios whose quotient would overflow are `None`, and
+//! [`OrgSignalSnapshot::quarantine_non_finite`] turns any domain that still holds a NaN or an
+//! infinity into a failed domain with the offending path.
 
 mod benchmark;
 mod budget;
@@ -343,6 +348,11 @@ impl SnapshotBuilder {
             );
         });
         snapshot.failed_domains = failures;
+        // Defence in depth: the aggregators produce finite numbers from validated events, but
+        // no NaN or infinity may ever reach a rule.
+        for failure in snapshot.quarantine_non_finite() {
+            tracing::warn!(domain = failure.domain.as_str(), error = %failure.error, "non-finite snapshot value; using the empty summary");
+        }
         snapshot
     }
 }
