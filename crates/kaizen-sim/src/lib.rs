@@ -16,7 +16,6 @@
 
 mod emit;
 mod fault;
-pub mod fixture;
 mod generator;
 mod org;
 pub mod rng;

@@ -1,5 +1,5 @@
 //! The one encoder of `kaizen.event.v1` lines for the simulators: the dataset generator
-//! ([`crate::generate`]), the test fixtures ([`crate::fixture`]) and `kaizen-lab`'s organisation
+//! ([`crate::generate`]), the test fixtures (`kaizen-fixtures`) and `kaizen-lab`'s organisation
 //! all build a [`kaizen_core::event::Event`] and write it with [`write_line`].
 //!
 //! The bytes are `serde_json`'s compact serialisation of the `Event` (its `Serialize` is the

@@ -24,7 +24,7 @@ use kaizen_store::{IngestOptions, Store};
 use serde_json::Value;
 
 #[allow(unused_imports)] // each test binary uses a different subset
-pub use kaizen_sim::fixture::{Behaviour, agents, at, org_with, proposal, set};
+pub use kaizen_fixtures::{Behaviour, agents, at, enabled, org_with, proposal, set};
 
 /// Where the server's clock starts (on an hour, so rollout data windows are exact).
 pub fn t0() -> DateTime<Utc> {
@@ -36,17 +36,10 @@ pub fn hours(h: i64) -> Duration {
     Duration::hours(h)
 }
 
-/// A configuration with the meta-loop enabled (everything else default).
-pub fn enabled() -> KaizenConfig {
-    let mut c = KaizenConfig::default();
-    c.self_improvement.enabled = true;
-    c
-}
-
 /// NDJSON for `agents` behaving normally over the `hours` whole hours from `from`
-/// ([`kaizen_sim::fixture::ndjson`]).
+/// ([`kaizen_fixtures::ndjson`]).
 pub fn ndjson(agents: &[Agent], from: DateTime<Utc>, hours: i64, seed: u64) -> Vec<u8> {
-    kaizen_sim::fixture::ndjson(agents, from, hours, Behaviour::NORMAL, seed)
+    kaizen_fixtures::ndjson(agents, from, hours, Behaviour::NORMAL, seed)
 }
 
 /// One `task.completed` event line (no newline) for `agent` at `ts`.
@@ -425,33 +418,7 @@ impl Server {
         strategy: RolloutStrategyKind,
     ) -> String {
         let p = proposal(rule, changes, strategy, self.clock.now());
-        let mut store = self.state.store();
-        let org = store
-            .org_current()
-            .expect("read org")
-            .expect("an org")
-            .document;
-        let outcome = GuardChain::standard().evaluate(
-            &p,
-            &GuardContext {
-                config: &self.state.config().self_improvement,
-                org: &org,
-                submissions_in_window: 0,
-            },
-        );
-        assert!(outcome.passed, "{outcome:?}");
-        match store
-            .queue_proposal(
-                &p,
-                &outcome.results,
-                &proposal_fingerprint(&p),
-                p.created_at,
-            )
-            .expect("queue")
-        {
-            QueueOutcome::Queued { id } => id,
-            other => panic!("not queued: {other:?}"),
-        }
+        kaizen_fixtures::queue(&mut self.state.store(), self.state.config(), &p)
     }
 
     /// What a refused write must leave unchanged.

@@ -1,9 +1,10 @@
-//! Test fixtures shared by the test suites of the crates above this one (service, server): an
+//! Test fixtures shared by kaizen's test suites (a dev-only crate: no binary depends on it): an
 //! org of agents `rt-00`, `rt-01`, … spread over three departments, a deterministic generator of
 //! `kaizen.event.v1` NDJSON for them with adjustable behaviour (written by the one encoder,
-//! [`crate::wire`]), and hand-built config proposals. Deterministic on every platform (a
-//! splitmix64 generator; quality scores rounded to two decimals, costs to five). Test code may
-//! panic on bad fixtures.
+//! `kaizen_sim::wire`, with the simulators' one random-number stack, `kaizen_sim::rng`),
+//! hand-built config proposals, and the store set-ups the suites share (ingesting, queueing a
+//! proposal the way a cycle does). Deterministic on every platform (quality scores rounded to
+//! two decimals, costs to five). Fixtures panic on bad input: they are test code.
 
 use std::collections::BTreeMap;
 
@@ -18,7 +19,8 @@ use kaizen_core::improve::{ImprovementProposal, Rationale, Risk, RollbackPlan};
 use kaizen_core::org::{Agent, OrgChange, OrgDocument, SettingValue};
 use kaizen_core::rules::RuleSeverity;
 
-use crate::wire;
+use kaizen_sim::rng::Rng;
+use kaizen_sim::wire;
 
 /// An instant from RFC 3339.
 pub fn at(s: &str) -> DateTime<Utc> {
@@ -73,36 +75,6 @@ pub fn org_with(agents: &[Agent]) -> OrgDocument {
     let mut doc = OrgDocument::standard();
     doc.agents = agents.to_vec();
     doc.canonical()
-}
-
-/// A small deterministic PRNG (splitmix64): no dependency, same numbers on every platform.
-#[derive(Debug, Clone)]
-pub struct Rng(u64);
-
-impl Rng {
-    /// Seeded.
-    pub fn new(seed: u64) -> Self {
-        Rng(seed)
-    }
-
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1).
-    pub fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    /// Approximately normal(0, 1): the sum of 12 uniforms minus 6.
-    pub fn normal(&mut self) -> f64 {
-        (0..12).map(|_| self.unit()).sum::<f64>() - 6.0
-    }
 }
 
 /// How the agents behave during a stretch of hours. Each agent has its own baseline (agents
@@ -185,7 +157,7 @@ pub fn ndjson(
         let abs_hour = (hour0 + h) as u64;
         for (i, a) in agents.iter().enumerate() {
             let (q, s, c) = baseline(i, n);
-            let mut rng = Rng::new(seed ^ (abs_hour << 20) ^ (i as u64).wrapping_mul(0x1f3d));
+            let mut rng = Rng::keyed(seed, &[abs_hour, i as u64]);
             let tasks = 2 + (i as u64 + abs_hour) % 2;
             let tag = format!("{seed}-{}-{abs_hour}", a.id);
             if b.tasks {
@@ -289,4 +261,50 @@ pub fn proposal(
     };
     p.refresh_derived();
     p
+}
+
+/// A configuration with the meta-loop enabled (everything else default).
+pub fn enabled() -> kaizen_core::config::KaizenConfig {
+    let mut c = kaizen_core::config::KaizenConfig::default();
+    c.self_improvement.enabled = true;
+    c
+}
+
+/// Ingests `data` into `store` at `now`; every record must be accepted.
+pub fn ingest(store: &mut kaizen_store::Store, data: &[u8], now: DateTime<Utc>) {
+    let report = store
+        .ingest(data, kaizen_store::IngestOptions::new(now))
+        .unwrap_or_else(|e| panic!("ingest: {e}"));
+    assert_eq!(report.rejected, 0, "{report:?}");
+}
+
+/// Queues `p` as pending with the verdicts of the standard guard chain against the current org
+/// (which must all pass), the way a cycle queues it; returns its id.
+pub fn queue(
+    store: &mut kaizen_store::Store,
+    config: &kaizen_core::config::KaizenConfig,
+    p: &ImprovementProposal,
+) -> String {
+    use kaizen_core::improve::guards::{GuardChain, GuardContext, proposal_fingerprint};
+    let org = store
+        .org_current()
+        .unwrap_or_else(|e| panic!("read org: {e}"))
+        .unwrap_or_else(|| panic!("no org"))
+        .document;
+    let outcome = GuardChain::standard().evaluate(
+        p,
+        &GuardContext {
+            config: &config.self_improvement,
+            org: &org,
+            submissions_in_window: 0,
+        },
+    );
+    assert!(outcome.passed, "{outcome:?}");
+    match store
+        .queue_proposal(p, &outcome.results, &proposal_fingerprint(p), p.created_at)
+        .unwrap_or_else(|e| panic!("queue: {e}"))
+    {
+        kaizen_store::proposals::QueueOutcome::Queued { id } => id,
+        other => panic!("not queued: {other:?}"),
+    }
 }
