@@ -11,15 +11,14 @@ use std::thread::JoinHandle;
 use chrono::{DateTime, Duration, Utc};
 use kaizen_core::auth::Grant;
 use kaizen_core::clock::{Clock, ManualClock};
-use kaizen_core::config::{KaizenConfig, RolloutStrategyKind};
-use kaizen_core::improve::guards::{GuardChain, GuardContext, proposal_fingerprint};
+use kaizen_core::config::RolloutStrategyKind;
 use kaizen_core::org::{Agent, OrgChange};
 use kaizen_server::AppState;
 use kaizen_server::settings::Settings;
 use kaizen_service::ops;
 use kaizen_service::rollback::RollbackExecutor;
 use kaizen_store::auth::{AuditQuery, AuditRecord, IssuedToken, NewToken};
-use kaizen_store::proposals::{ActorKind, QueueOutcome};
+use kaizen_store::proposals::ActorKind;
 use kaizen_store::{IngestOptions, Store};
 use serde_json::Value;
 
