@@ -13,7 +13,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use common::{Server, kaizen};
+use common::{Server, issue_token, kaizen};
 use serde_json::{Value, json};
 
 fn project() -> PathBuf {
@@ -38,29 +38,6 @@ fn node_ready() -> Result<(), String> {
         ));
     }
     Ok(())
-}
-
-fn token(dir: &Path, principal: &str, kind: &str) -> String {
-    let created = kaizen(
-        dir,
-        &[
-            "token",
-            "create",
-            "--principal",
-            principal,
-            "--kind",
-            kind,
-            "--cap",
-            "*",
-            "--as",
-            "setup",
-            "--json",
-        ],
-        &[],
-    )
-    .ok()
-    .json();
-    created["secret"].as_str().expect("a secret").to_owned()
 }
 
 /// The failure of `tool` in the summary, asserted to be an error result (not an exception)
@@ -89,8 +66,8 @@ fn the_official_typescript_sdk_client_accepts_results_and_error_results() {
     }
     let dir = tempfile::tempdir().expect("a temporary directory");
     kaizen(dir.path(), &["org", "init"], &[]).ok();
-    let human = token(dir.path(), "ana", "human");
-    let agent = token(dir.path(), "bot", "agent");
+    let (_, human) = issue_token(dir.path(), "ana", "human", "*");
+    let (_, agent) = issue_token(dir.path(), "bot", "agent", "*");
     let server = Server::start(dir.path(), &[]);
 
     let out = Command::new("node")

@@ -10,7 +10,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use common::{Server, kaizen};
+use common::{Server, issue_token, kaizen};
 use kaizen_service::ops::{Method, operations};
 use rmcp::ServiceExt;
 use rmcp::model::{CallToolRequestParams, CallToolResult};
@@ -269,21 +269,7 @@ async fn every_operation_answers_and_is_audited_alike_from_the_cli_rest_and_mcp(
     // decision) and a read-only human token are refused alike over REST and MCP (the CLI always
     // acts as the local human).
     for (principal, kind, cap) in [("bot", "agent", "*"), ("viewer", "human", "*:read")] {
-        let created = run(&[
-            "token",
-            "create",
-            "--principal",
-            principal,
-            "--kind",
-            kind,
-            "--cap",
-            cap,
-            "--as",
-            "setup",
-            "--json",
-        ])
-        .json();
-        let secret = created["secret"].as_str().expect("a secret").to_owned();
+        let (_, secret) = issue_token(dir.path(), principal, kind, cap);
         let client = ()
             .serve(StreamableHttpClientTransport::from_config(
                 StreamableHttpClientTransportConfig::with_uri(server.url("/mcp"))

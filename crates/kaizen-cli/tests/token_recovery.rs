@@ -6,34 +6,8 @@
 
 mod common;
 
-use common::{Server, kaizen};
+use common::{Server, issue_token, kaizen};
 use serde_json::{Value, json};
-
-fn created(dir: &std::path::Path, principal: &str, kind: &str, cap: &str) -> (String, String) {
-    let v = kaizen(
-        dir,
-        &[
-            "token",
-            "create",
-            "--principal",
-            principal,
-            "--kind",
-            kind,
-            "--cap",
-            cap,
-            "--as",
-            "root",
-            "--json",
-        ],
-        &[],
-    )
-    .ok()
-    .json();
-    (
-        v["id"].as_str().expect("an id").to_owned(),
-        v["secret"].as_str().expect("a secret").to_owned(),
-    )
-}
 
 fn client() -> ureq::Agent {
     ureq::Agent::config_builder()
@@ -59,8 +33,8 @@ fn call(agent: &ureq::Agent, url: &str, token: &str, body: Option<Value>) -> (u1
 fn admin_access_is_recovered_locally_without_a_token() {
     let dir = tempfile::tempdir().expect("temp dir");
     let dir = dir.path();
-    let (admin_id, admin) = created(dir, "admin", "human", "*");
-    let (_, agent) = created(dir, "rt-1", "agent", "*:read");
+    let (admin_id, admin) = issue_token(dir, "admin", "human", "*");
+    let (_, agent) = issue_token(dir, "rt-1", "agent", "*:read");
     let server = Server::start(dir, &[]);
     let http = client();
     let revoke = server.url(&format!("/api/v1/tokens/{admin_id}/revoke"));
@@ -86,7 +60,7 @@ fn admin_access_is_recovered_locally_without_a_token() {
 
     // The documented recovery: `kaizen token create` on the server's machine, no token needed,
     // works at once against the running server; then the old admin token can be revoked.
-    let (_, recovered) = created(dir, "admin", "human", "*");
+    let (_, recovered) = issue_token(dir, "admin", "human", "*");
     let (status, v) = call(&http, &server.url("/api/v1/tokens"), &recovered, None);
     assert_eq!(status, 200, "{v}");
     kaizen(dir, &["token", "revoke", &admin_id, "--as", "root"], &[]).ok();

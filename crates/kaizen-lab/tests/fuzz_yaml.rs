@@ -1,12 +1,12 @@
 //! Bounded, proptest-based fuzz targets of the YAML inputs (issue 21), run with the normal
-//! suite: `kaizen.yaml` (`KaizenConfig`, deserialised from YAML the way the CLI does, then
+//! suite: `kaizen.yaml` (`Settings`, deserialised from YAML the way the CLI does, then
 //! validated) and lab scenarios (`Scenario::parse`). Inputs are mutations of real documents
 //! (bytes cut, tokens inserted, numbers replaced by extreme ones, lines repeated) and
 //! YAML-ish noise; parsing never panics and every refusal has a message.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
-use kaizen_core::config::KaizenConfig;
 use kaizen_lab::scenario::Scenario;
+use kaizen_server::settings::Settings;
 use proptest::prelude::*;
 
 const CONFIG: &str = include_str!("../../kaizen-cli/src/kaizen.example.yaml");
@@ -153,7 +153,7 @@ fn noise() -> impl Strategy<Value = String> {
 
 fn parse_config(text: &str) -> Result<(), String> {
     let config = serde_saphyr::with_deserializer_from_str(text, |de| {
-        serde_path_to_error::deserialize::<_, Option<KaizenConfig>>(de).map_err(|e| e.into_inner())
+        serde_path_to_error::deserialize::<_, Option<Settings>>(de).map_err(|e| e.into_inner())
     })
     .map_err(|e| e.to_string())?
     .unwrap_or_default();

@@ -1776,7 +1776,7 @@ fn tokens_are_issued_and_revoked_through_the_api_by_humans_with_confirmation() {
     let listed = s.get("/api/v1/tokens", admin).json();
     assert!(!listed.to_string().contains(&secret), "a secret was listed");
     let audit = s.get("/api/v1/audit?operation=tokens.", admin).json();
-    assert_eq!(audit["items"][0]["target"], Value::Null, "{audit:#}");
+    assert_eq!(audit["items"][0]["target"], json!(id), "{audit:#}");
     assert_eq!(audit["items"][0]["outcome"], "ok", "{audit:#}");
 
     // Revoked through the API: refused at once (this process's write clears the token cache).

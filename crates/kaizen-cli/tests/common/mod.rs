@@ -33,6 +33,33 @@ pub fn kaizen(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
     }
 }
 
+/// Issues a token with `kaizen token create` in `dir` (as `setup`): its id and secret.
+pub fn issue_token(dir: &Path, principal: &str, kind: &str, cap: &str) -> (String, String) {
+    let v = kaizen(
+        dir,
+        &[
+            "token",
+            "create",
+            "--principal",
+            principal,
+            "--kind",
+            kind,
+            "--cap",
+            cap,
+            "--as",
+            "setup",
+            "--json",
+        ],
+        &[],
+    )
+    .ok()
+    .json();
+    (
+        v["id"].as_str().expect("an id").to_owned(),
+        v["secret"].as_str().expect("a secret").to_owned(),
+    )
+}
+
 /// One finished run of the binary.
 pub struct Run {
     /// The arguments, for messages.
