@@ -18,13 +18,13 @@
 pub mod api;
 pub mod auth;
 pub mod background;
+pub mod conn;
 pub mod error;
 pub mod mcp;
 pub mod openapi;
 pub mod telemetry;
 pub mod ui;
 
-use std::net::SocketAddr;
 use std::sync::{Arc, MutexGuard};
 
 use kaizen_core::clock::Clock;
@@ -200,29 +200,20 @@ pub fn first_start_token(state: &AppState) -> Result<Option<String>, ApiError> {
     Ok(Some(issued.secret))
 }
 
-/// Serves `state` on `listener` until `shutdown` resolves, with the background loop. Every
-/// accepted socket gets `TCP_NODELAY`: a response written in more than one piece (headers, then
-/// body or SSE events) would otherwise wait for the client's delayed ACK (about 40 ms) on a
-/// reused keep-alive connection.
+/// Serves `state` on `listener` until `shutdown` resolves, with the background loop, under the
+/// connection limits and timeouts of `server` in its configuration ([`conn`]: header-read and
+/// keep-alive idle timeouts, a connection cap and a per-IP cap; `TCP_NODELAY` on every socket).
 pub async fn serve(
     state: Arc<AppState>,
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    use axum::serve::ListenerExt;
     telemetry::init();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let loop_task = tokio::spawn(background::run(Arc::clone(&state), stop_rx));
     let app = router(Arc::clone(&state));
-    let result = axum::serve(
-        listener.tap_io(|tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::warn!(error = %e, "cannot set TCP_NODELAY on an accepted socket");
-            }
-        }),
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown({
+    let limits = conn::ConnLimits::from_config(&state.config().server);
+    let result = conn::serve_router(app, listener, limits, {
         let state = Arc::clone(&state);
         async move {
             shutdown.await;
