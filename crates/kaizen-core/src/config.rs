@@ -290,7 +290,12 @@ impl ServerConfig {
             self.header_read_timeout_seconds,
             1,
         );
-        v.at_least(at, "keep_alive_idle_seconds", self.keep_alive_idle_seconds, 1);
+        v.at_least(
+            at,
+            "keep_alive_idle_seconds",
+            self.keep_alive_idle_seconds,
+            1,
+        );
         v.at_least(at, "max_connections", self.max_connections, 1);
         if self.max_connections > 1_000_000 {
             v.push(

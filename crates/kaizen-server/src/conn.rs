@@ -131,7 +131,8 @@ impl Activity {
 
     /// Bytes arrived: the start of a request head if none is in flight.
     fn on_read(&self) {
-        if self.in_flight.load(Ordering::Acquire) == 0 && self.head_start.load(Ordering::Acquire) == 0
+        if self.in_flight.load(Ordering::Acquire) == 0
+            && self.head_start.load(Ordering::Acquire) == 0
         {
             self.head_start.store(now_ms() + 1, Ordering::Release);
         }
@@ -152,7 +153,11 @@ impl Activity {
         }
         let header = millis(limits.header_read_timeout);
         if self.served.load(Ordering::Acquire) == 0 {
-            return Some(self.idle_since.load(Ordering::Acquire).saturating_add(header));
+            return Some(
+                self.idle_since
+                    .load(Ordering::Acquire)
+                    .saturating_add(header),
+            );
         }
         match self.head_start.load(Ordering::Acquire) {
             0 => Some(
@@ -237,10 +242,7 @@ impl AsyncWrite for Tracked {
         Pin::new(&mut self.tcp).poll_flush(cx)
     }
 
-    fn poll_shutdown(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<std::io::Result<()>> {
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.tcp).poll_shutdown(cx)
     }
 }

@@ -92,7 +92,9 @@ fn slow_request_heads_are_cut_off_after_the_header_timeout_while_real_requests_s
                     if opened.elapsed() > Duration::from_secs(15) {
                         return (i, None);
                     }
-                    if c.write_all(format!("X-Slow-{i}: 1\r\n").as_bytes()).is_err() {
+                    if c.write_all(format!("X-Slow-{i}: 1\r\n").as_bytes())
+                        .is_err()
+                    {
                         return (i, Some(opened.elapsed()));
                     }
                 }
@@ -120,7 +122,10 @@ fn slow_request_heads_are_cut_off_after_the_header_timeout_while_real_requests_s
         let after = closed_after
             .unwrap_or_else(|| panic!("slow client {i} was still connected after 15 s"));
         // Accepted when a slot freed (at most 24 / 8 = 3 rounds), closed 1 s after that.
-        assert!(after < Duration::from_secs(8), "client {i} closed after {after:?}");
+        assert!(
+            after < Duration::from_secs(8),
+            "client {i} closed after {after:?}"
+        );
     }
     assert!(started.elapsed() < Duration::from_secs(15));
     // The server still serves normally afterwards.
