@@ -88,7 +88,7 @@ pub fn run(ctx: Ctx, args: ServeArgs) -> Result<()> {
 
 /// File descriptors kept free beyond `server.max_connections` (the store's files, the listener,
 /// the log).
-const SPARE_FDS: u64 = 64;
+const SPARE_FDS: libc::rlim_t = 64;
 
 /// Process settings a long-running server needs:
 /// * a write past a file size limit (`ulimit -f`) fails with an error — a 503 saying the store
@@ -121,8 +121,8 @@ fn prepare_process(max_connections: u32) {
         }
         limit.rlim_cur
     };
-    let need = u64::from(max_connections) + SPARE_FDS;
-    if u64::try_from(soft).unwrap_or(u64::MAX) < need {
+    let need = libc::rlim_t::from(max_connections) + SPARE_FDS;
+    if soft < need {
         eprintln!(
             "warning: the open-file limit is {soft}, below server.max_connections ({max_connections}) + {SPARE_FDS}: lower server.max_connections or raise the limit (ulimit -n)"
         );
