@@ -9,6 +9,9 @@
 //! * [`ui`] is the web UI under `/ui` (server-rendered, sessions with CSRF, the same operations
 //!   and permissions as the REST API).
 //! * [`background`] runs the scheduler (due cycles) and the rollout engine (due checks).
+//! * [`conn`] accepts and drives the HTTP/1.1 connections of [`serve`]: header-read and
+//!   keep-alive idle timeouts, a connection cap and a per-IP cap (`docs/server.md`, "Limits and
+//!   timeouts").
 //!
 //! Architecture invariant: this crate translates HTTP to `kaizen_service` calls and back; it
 //! holds no business rule: every operation runs through `kaizen_service::Kaizen`'s gate. The
