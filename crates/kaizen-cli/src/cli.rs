@@ -365,6 +365,19 @@ pub enum StoreCommand {
         #[arg(long, value_name = "TIME")]
         before: Option<String>,
     },
+    /// Write a consistent copy of the store to FILE, also while `kaizen serve` writes to it
+    /// (SQLite's VACUUM INTO); prints its size, tables and events. Restore: stop the server and
+    /// copy the file back (docs/operations.md).
+    Backup {
+        /// The backup file to write.
+        file: PathBuf,
+        /// Replace FILE if it exists.
+        #[arg(long)]
+        force: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -440,6 +453,29 @@ pub enum BenchCommand {
         /// Simulated rollouts per study.
         #[arg(long, default_value_t = 1000)]
         runs: u32,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Soak: a real `kaizen serve` (this binary) under steady mixed reads and writes for N
+    /// minutes; per minute: latency percentiles of reads and writes, errors, the server's RSS
+    /// and open file descriptors.
+    Soak {
+        /// Minutes to run.
+        #[arg(long, default_value_t = 10)]
+        minutes: u32,
+        /// Agents in the org (config reads go round-robin over them).
+        #[arg(long, default_value_t = 200)]
+        agents: u32,
+        /// Read requests per second (config reads, with and without an ETag, lists, metrics).
+        #[arg(long, default_value_t = 200)]
+        reads_per_second: u32,
+        /// Event batches (100 events each) posted per second.
+        #[arg(long, default_value_t = 10)]
+        batches_per_second: u32,
+        /// Working directory (default: a temporary one, removed afterwards).
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
         /// Print JSON.
         #[arg(long)]
         json: bool,

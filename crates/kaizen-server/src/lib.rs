@@ -9,6 +9,9 @@
 //! * [`ui`] is the web UI under `/ui` (server-rendered, sessions with CSRF, the same operations
 //!   and permissions as the REST API).
 //! * [`background`] runs the scheduler (due cycles) and the rollout engine (due checks).
+//! * [`conn`] accepts and drives the HTTP/1.1 connections of [`serve`]: header-read and
+//!   keep-alive idle timeouts, a connection cap and a per-IP cap (`docs/server.md`, "Limits and
+//!   timeouts").
 //!
 //! Architecture invariant: this crate translates HTTP to `kaizen_service` calls and back; it
 //! holds no business rule: every operation runs through `kaizen_service::Kaizen`'s gate. The
@@ -18,6 +21,7 @@
 pub mod api;
 pub mod auth;
 pub mod background;
+pub mod conn;
 pub mod error;
 pub mod mcp;
 pub mod openapi;
@@ -25,7 +29,6 @@ pub mod settings;
 pub mod telemetry;
 pub mod ui;
 
-use std::net::SocketAddr;
 use std::sync::{Arc, MutexGuard};
 
 use kaizen_core::clock::Clock;
@@ -218,29 +221,20 @@ pub fn first_start_token(state: &AppState) -> Result<Option<String>, ApiError> {
     Ok(Some(issued.secret))
 }
 
-/// Serves `state` on `listener` until `shutdown` resolves, with the background loop. Every
-/// accepted socket gets `TCP_NODELAY`: a response written in more than one piece (headers, then
-/// body or SSE events) would otherwise wait for the client's delayed ACK (about 40 ms) on a
-/// reused keep-alive connection.
+/// Serves `state` on `listener` until `shutdown` resolves, with the background loop, under the
+/// connection limits and timeouts of `server` in its configuration ([`conn`]: header-read and
+/// keep-alive idle timeouts, a connection cap and a per-IP cap; `TCP_NODELAY` on every socket).
 pub async fn serve(
     state: Arc<AppState>,
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    use axum::serve::ListenerExt;
     telemetry::init();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let loop_task = tokio::spawn(background::run(Arc::clone(&state), stop_rx));
     let app = router(Arc::clone(&state));
-    let result = axum::serve(
-        listener.tap_io(|tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::warn!(error = %e, "cannot set TCP_NODELAY on an accepted socket");
-            }
-        }),
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown({
+    let limits = conn::ConnLimits::from_config(state.server());
+    let result = conn::serve_router(app, listener, limits, {
         let state = Arc::clone(&state);
         async move {
             shutdown.await;

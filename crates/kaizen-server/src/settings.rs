@@ -278,6 +278,17 @@ pub struct ServerConfig {
     /// from `bind` (a TLS proxy in front). An `https` URL makes the web UI's cookies `Secure`.
     /// `None`: unknown (cookies are `Secure` only for requests that arrived over https).
     pub public_url: Option<String>,
+    /// Seconds a connection has to deliver a complete request head: from its accept for the
+    /// first request, from the first byte of each later one (≥ 1).
+    pub header_read_timeout_seconds: u32,
+    /// Seconds an idle keep-alive connection (no request in flight, no byte of the next one)
+    /// stays open (≥ 1).
+    pub keep_alive_idle_seconds: u32,
+    /// Open connections at most; further ones wait in the listen backlog (1–1000000).
+    pub max_connections: u32,
+    /// Open connections from one peer IP address at most; further ones are closed at once
+    /// (≥ 1).
+    pub max_connections_per_ip: u32,
 }
 
 impl Default for ServerConfig {
@@ -289,6 +300,10 @@ impl Default for ServerConfig {
             request_timeout_seconds: 30,
             loop_interval_seconds: 60,
             public_url: None,
+            header_read_timeout_seconds: 10,
+            keep_alive_idle_seconds: 60,
+            max_connections: 1024,
+            max_connections_per_ip: 256,
         }
     }
 }
@@ -319,6 +334,26 @@ impl ServerConfig {
             1,
         );
         v.at_least(at, "loop_interval_seconds", self.loop_interval_seconds, 1);
+        v.at_least(
+            at,
+            "header_read_timeout_seconds",
+            self.header_read_timeout_seconds,
+            1,
+        );
+        v.at_least(
+            at,
+            "keep_alive_idle_seconds",
+            self.keep_alive_idle_seconds,
+            1,
+        );
+        v.at_least(at, "max_connections", self.max_connections, 1);
+        if self.max_connections > 1_000_000 {
+            v.push(
+                format!("{at}.max_connections"),
+                format!("expected at most 1000000, found {}", self.max_connections),
+            );
+        }
+        v.at_least(at, "max_connections_per_ip", self.max_connections_per_ip, 1);
         if let Some(url) = &self.public_url
             && !is_http_url(url)
         {

@@ -184,7 +184,7 @@ impl Op for IngestEvents {
         opts.max_reported_rejections = 1000;
         let report = cx.svc.store.ingest(&body[..], opts).map_err(|e| match e {
             kaizen_store::StoreError::Refused(m) => ServiceError::field_error("body", m),
-            other => ServiceError::store(ErrorKind::Internal, other),
+            other => crate::error::from_store(other),
         })?;
         metrics::counter!("kaizen_events_ingested_total").increment(report.accepted);
         metrics::counter!("kaizen_events_rejected_total").increment(report.rejected);

@@ -164,3 +164,9 @@ pub struct StoreMessage(pub String);
 pub(crate) fn store_err(e: impl std::fmt::Display) -> ServiceError {
     ServiceError::store(ErrorKind::Internal, StoreMessage(e.to_string()))
 }
+
+/// A store failure with its kind kept: a store that cannot be written now (disk full, read-only,
+/// busy) is `unavailable` (503), a refusal of the input `invalid`, the rest `internal`.
+pub fn from_store(e: kaizen_store::StoreError) -> ServiceError {
+    ServiceError::store(e.kind(), e)
+}

@@ -6,6 +6,7 @@
 //!   [`ingest`] for the accept/reject semantics.
 //! * [`Store::signal_source`] is the read side: a [`kaizen_core::signals::SignalSource`] the
 //!   snapshot builder runs its aggregators on, concurrently, over pooled read connections.
+//! * [`backup::backup`] writes a consistent copy of a store while another process writes to it.
 //! * [`Store::in_tx`] is the unit of work: the store operations called inside it are one
 //!   transaction (each one a savepoint in it), committed when it returns `Ok` and rolled back
 //!   entirely when it returns `Err`.
@@ -14,6 +15,7 @@
 //! no CLI and no HTTP. The arithmetic of snapshots lives in `kaizen-core`.
 
 pub mod auth;
+pub mod backup;
 pub mod baseline;
 pub mod ingest;
 pub mod mutators;
@@ -49,8 +51,9 @@ pub(crate) const WRITER_PRAGMAS: &str = "PRAGMA journal_mode = WAL;
 /// A storage failure.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The database reported an error.
-    #[error("database error: {0}")]
+    /// The database reported an error (one that means the store cannot be written — a full
+    /// disk, a read-only or unopenable file, an I/O failure — says so first).
+    #[error("{}", sqlite_message(.0))]
     Sqlite(#[from] rusqlite::Error),
     /// Reading the input failed.
     #[error("reading input: {0}")]
@@ -64,7 +67,8 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    /// What kind of failure it is: a busy or locked database is [`ErrorKind::Unavailable`]
+    /// What kind of failure it is: a busy or locked database, and one that cannot be written
+    /// (full disk, read-only or unopenable file, I/O failure), is [`ErrorKind::Unavailable`]
     /// (retry later), any other database or IO failure and an incompatible or unreadable file
     /// [`ErrorKind::Internal`], a refused operation [`ErrorKind::Invalid`].
     pub fn kind(&self) -> ErrorKind {
@@ -81,15 +85,38 @@ impl StoreError {
     }
 }
 
-/// The kind of an SQLite failure: busy or locked is [`ErrorKind::Unavailable`], anything else
-/// (including a constraint a trigger raised: the store checks its rules before writing, so a
-/// trigger firing is a bug or an outside change) [`ErrorKind::Internal`].
+/// The kind of an SQLite failure: busy or locked, and the failures that mean the store cannot
+/// be written now ([`unwritable`]), are [`ErrorKind::Unavailable`]; anything else (including a
+/// constraint a trigger raised: the store checks its rules before writing, so a trigger firing
+/// is a bug or an outside change) [`ErrorKind::Internal`].
 pub(crate) fn sqlite_kind(e: &rusqlite::Error) -> ErrorKind {
     match e.sqlite_error_code() {
         Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
             ErrorKind::Unavailable
         }
+        _ if unwritable(e).is_some() => ErrorKind::Unavailable,
         _ => ErrorKind::Internal,
+    }
+}
+
+/// Why the store cannot be written, when `e` says so: SQLite's `SQLITE_FULL` (the disk, a quota
+/// or a file size limit is full), `SQLITE_READONLY`, `SQLITE_CANTOPEN` and `SQLITE_IOERR` (the
+/// operating system refused a read, write or sync).
+pub fn unwritable(e: &rusqlite::Error) -> Option<&'static str> {
+    match e.sqlite_error_code()? {
+        rusqlite::ErrorCode::DiskFull => Some("the disk or the file size limit is full"),
+        rusqlite::ErrorCode::ReadOnly => Some("the database is read-only"),
+        rusqlite::ErrorCode::CannotOpen => Some("a database file cannot be opened"),
+        rusqlite::ErrorCode::SystemIoFailure => Some("the operating system refused the I/O"),
+        _ => None,
+    }
+}
+
+/// The message of an SQLite failure: one that means the store cannot be written says so.
+fn sqlite_message(e: &rusqlite::Error) -> String {
+    match unwritable(e) {
+        Some(why) => format!("the store cannot be written ({why}): {e}"),
+        None => format!("database error: {e}"),
     }
 }
 

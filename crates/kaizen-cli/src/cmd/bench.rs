@@ -9,6 +9,9 @@
 //!   (`kaizen_sim::study`) with the configured detection settings.
 //! * `effective-config` times effective-config reads on a temporary store with a live canary
 //!   rollout: cached (the read path runtimes poll) and uncached.
+//! * `soak` runs a real `kaizen serve` under steady mixed reads and writes for minutes and
+//!   reports, per minute, latency percentiles, errors, RSS and open file descriptors
+//!   ([`soak`]).
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Write};
@@ -27,6 +30,8 @@ use serde::Serialize;
 use super::{Ctx, open_store};
 use crate::cli::BenchCommand;
 use crate::output;
+
+mod soak;
 
 pub fn run(ctx: &Ctx, cmd: BenchCommand) -> Result<u8> {
     match cmd {
@@ -65,6 +70,24 @@ pub fn run(ctx: &Ctx, cmd: BenchCommand) -> Result<u8> {
             reads,
             json,
         } => effective_config(ctx, agents.max(5), reads.max(1), json),
+        BenchCommand::Soak {
+            minutes,
+            agents,
+            reads_per_second,
+            batches_per_second,
+            dir,
+            json,
+        } => soak::run(
+            ctx,
+            &soak::SoakSpec {
+                minutes: minutes.max(1),
+                agents: agents.max(1),
+                reads_per_second: reads_per_second.max(1),
+                batches_per_second: batches_per_second.max(1),
+            },
+            dir,
+            json,
+        ),
     }
 }
 

@@ -5,7 +5,6 @@ use std::io::{BufWriter, Read, Write};
 
 use anyhow::{Context, Result, anyhow};
 use chrono::Duration;
-use kaizen_core::error::ErrorKind;
 use kaizen_service::ServiceError;
 use kaizen_service::catalog::IngestEvents;
 use kaizen_service::op::Op;
@@ -84,7 +83,7 @@ pub fn run(ctx: &Ctx, args: &IngestArgs) -> Result<u8> {
             cx.audit.insert("input".to_owned(), name.clone().into());
             let report = cx.svc.store.ingest(reader, opts).map_err(|e| match e {
                 StoreError::Refused(m) => ServiceError::Invalid(format!("{name}: {m}")),
-                other => ServiceError::store(ErrorKind::Internal, other),
+                other => kaizen_service::error::from_store(other),
             })?;
             for (key, n) in [
                 ("accepted", report.accepted),

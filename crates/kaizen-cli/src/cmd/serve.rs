@@ -42,6 +42,7 @@ pub fn run(ctx: Ctx, args: ServeArgs) -> Result<()> {
         executor.add_notifier(Box::new(FileMutator::new(dir)));
     }
     kaizen_server::telemetry::init();
+    prepare_process(config.server.max_connections);
     let state = Arc::new(AppState::new(
         store,
         config,
@@ -83,4 +84,47 @@ pub fn run(ctx: Ctx, args: ServeArgs) -> Result<()> {
         eprintln!("kaizen serve: stopped");
         Ok(())
     })
+}
+
+/// File descriptors kept free beyond `server.max_connections` (the store's files, the listener,
+/// the log).
+const SPARE_FDS: libc::rlim_t = 64;
+
+/// Process settings a long-running server needs:
+/// * a write past a file size limit (`ulimit -f`) fails with an error — a 503 saying the store
+///   cannot be written — instead of killing the process with `SIGXFSZ`;
+/// * the soft limit on open files is raised to the hard limit, and a warning names
+///   `server.max_connections` when even that cannot hold them (accepting would then fail with
+///   "Too many open files" before the connection cap is reached).
+fn prepare_process(max_connections: u32) {
+    // SAFETY: setting a signal's disposition to "ignore" before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit read and write the struct passed, nothing else.
+    let soft = unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return;
+        }
+        if limit.rlim_cur < limit.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: limit.rlim_max,
+                rlim_max: limit.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                limit = raised;
+            }
+        }
+        limit.rlim_cur
+    };
+    let need = libc::rlim_t::from(max_connections) + SPARE_FDS;
+    if soft < need {
+        eprintln!(
+            "warning: the open-file limit is {soft}, below server.max_connections ({max_connections}) + {SPARE_FDS}: lower server.max_connections or raise the limit (ulimit -n)"
+        );
+    }
 }
