@@ -45,6 +45,9 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 
+/// The largest request head (request line and headers) read, bytes: hyper answers a larger one
+/// with 431 and closes the connection, so no connection buffers more than this for a head.
+pub const MAX_HEADER_BYTES: usize = 64 * 1024;
 /// The limits [`serve_router`] enforces on connections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConnLimits {
@@ -315,7 +318,7 @@ pub async fn serve_router(
         Throttle::default(),
     );
     let mut http = hyper::server::conn::http1::Builder::new();
-    http.keep_alive(true);
+    http.keep_alive(true).max_header_size(MAX_HEADER_BYTES);
     let http = Arc::new(http);
     tokio::pin!(shutdown);
     loop {

@@ -231,3 +231,36 @@ fn connections_over_the_per_ip_cap_are_closed_at_once() {
         Ok("HTTP/1.1 200 OK")
     );
 }
+
+#[test]
+fn a_request_head_over_64_kib_is_431_and_the_connection_closed() {
+    let s = Server::with_config(config(5, 30, 8, 8));
+    let addr = addr(&s);
+    let status = |extra: usize| {
+        let mut c = TcpStream::connect(&addr).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let head = format!(
+            "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Pad: {}\r\n\r\n",
+            "a".repeat(extra)
+        );
+        // The server may close before it read everything it was sent.
+        let _ = c.write_all(head.as_bytes());
+        let mut out = Vec::new();
+        let _ = c.read_to_end(&mut out);
+        String::from_utf8_lossy(&out)
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert!(status(60 * 1024).starts_with("HTTP/1.1 200"));
+    assert!(
+        status(200 * 1024).starts_with("HTTP/1.1 431"),
+        "a 200 KiB header was read"
+    );
+    // The server still serves.
+    assert_eq!(
+        healthz(&addr, Duration::from_secs(5)).as_deref(),
+        Ok("HTTP/1.1 200 OK")
+    );
+}
