@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # HTTP benchmarks of `kaizen serve` (issue 5): effective-config reads against a trivial endpoint
 # of the same server, side by side, and NDJSON event ingest. Needs `oha` on PATH
-# (`cargo install oha --locked`). Usage: bench/http.sh [ROUNDS]   (default 2)
+# (`cargo install oha --locked`). Usage: bench/http.sh [ROUNDS]   (default 2); KAIZEN=path runs
+# that binary instead of building one (NO_BUILD=1 skips the build)
 set -euo pipefail
 ROUNDS=${1:-2}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 [ -n "${NO_BUILD:-}" ] || cargo build --release --quiet --manifest-path "$ROOT/Cargo.toml"
-KAIZEN="$ROOT/target/release/kaizen"
+KAIZEN=${KAIZEN:-$ROOT/target/release/kaizen}
 command -v oha >/dev/null || { echo "oha not found (cargo install oha --locked)" >&2; exit 2; }
 DIR=$(mktemp -d)
 trap 'kill $SERVER 2>/dev/null || true; rm -rf "$DIR"' EXIT

@@ -101,7 +101,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .layer(DefaultBodyLimit::max(limit))
         .layer(RequestDecompressionLayer::new())
         // Before the decompression: names the encoding the way it expects, or refuses it.
-        .layer(axum::middleware::from_fn(content_encoding))
+        .layer(axum::middleware::map_request(content_encoding))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             timeout,
@@ -127,7 +127,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         ));
     }
     app.layer(axum::middleware::from_fn(telemetry::track))
-        .layer(axum::middleware::from_fn(crate::error::envelope))
+        .layer(axum::middleware::map_response(crate::error::envelope))
 }
 
 /// Marks a request whose body was sent gzip-compressed (the decompression layer removes the
@@ -141,8 +141,7 @@ pub struct Gzipped;
 /// with 415 `unsupported_media_type` and `Accept-Encoding: gzip`.
 async fn content_encoding(
     mut req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
+) -> Result<axum::extract::Request, Response> {
     let values: Vec<&HeaderValue> = req
         .headers()
         .get_all(header::CONTENT_ENCODING)
@@ -157,7 +156,7 @@ async fn content_encoding(
         .into_response();
         r.headers_mut()
             .insert(header::ACCEPT_ENCODING, HeaderValue::from_static("gzip"));
-        r
+        Err(r)
     };
     match values.as_slice() {
         [] => {}
@@ -191,7 +190,7 @@ async fn content_encoding(
             ));
         }
     }
-    next.run(req).await
+    Ok(req)
 }
 
 async fn api_not_found() -> ApiError {

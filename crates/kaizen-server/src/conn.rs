@@ -405,8 +405,17 @@ async fn connection(
         let response = tower.call(req);
         async move {
             let response = response.await?;
-            // The request stays in flight until its body is written (or dropped).
-            Ok::<_, Infallible>(response.map(move |body| {
+            // A body of known size is written at once: the request ends here. A streamed one
+            // (an SSE stream of `/mcp`) stays in flight until it is written (or dropped), so
+            // the connection timers never cut it.
+            if hyper::body::Body::size_hint(response.body())
+                .exact()
+                .is_some()
+            {
+                drop(guard);
+                return Ok::<_, Infallible>(response);
+            }
+            Ok(response.map(move |body| {
                 Body::new(body.map_frame(move |frame| {
                     let _in_flight = &guard;
                     frame

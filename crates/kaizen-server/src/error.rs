@@ -5,9 +5,7 @@
 //! plain-text rejection), so no error status leaves the server without it.
 
 use axum::Json;
-use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use kaizen_service::op::Cx;
 use kaizen_service::ops::Operation;
@@ -252,8 +250,7 @@ const MAX_TEXT_MESSAGE: usize = 2048;
 /// JSON-RPC error) nor an HTML page of the web UI gets the envelope: the code from its status
 /// ([`code_of_status`]), the message from its plain-text body (or the status), and its other
 /// headers (`Allow`, `Retry-After`, `Accept-Encoding`, `WWW-Authenticate` …) kept.
-pub async fn envelope(req: Request, next: Next) -> Response {
-    let response = next.run(req).await;
+pub async fn envelope(response: Response) -> Response {
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) {
         return response;
