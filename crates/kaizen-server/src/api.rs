@@ -156,7 +156,7 @@ async fn content_encoding(
         .into_response();
         r.headers_mut()
             .insert(header::ACCEPT_ENCODING, HeaderValue::from_static("gzip"));
-        Err(r)
+        r
     };
     match values.as_slice() {
         [] => {}
@@ -179,15 +179,15 @@ async fn content_encoding(
                         .chars()
                         .take(100)
                         .collect();
-                    return refuse(format!("{shown:?}"));
+                    return Err(refuse(format!("{shown:?}")));
                 }
             }
         }
         _ => {
-            return refuse(format!(
+            return Err(refuse(format!(
                 "{} Content-Encoding headers (send one)",
                 values.len()
-            ));
+            )));
         }
     }
     Ok(req)
