@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::Stdio;
 
 use chrono::{DurationRound, TimeDelta, Utc};
-use common::{KAIZEN, Server, kaizen};
+use common::{KAIZEN, Server, issue_token, kaizen};
 use rmcp::ServiceExt;
 use rmcp::model::{CallToolRequestParams, CallToolResult};
 use rmcp::service::{RoleClient, RunningService};
@@ -69,21 +69,7 @@ impl Sandbox {
         }
         run(&["org", "init"]);
         let token = |principal: &str, kind: &str, cap: &str| {
-            let created = run(&[
-                "token",
-                "create",
-                "--principal",
-                principal,
-                "--kind",
-                kind,
-                "--cap",
-                cap,
-                "--as",
-                "setup",
-                "--json",
-            ])
-            .json();
-            let secret = created["secret"].as_str().expect("a secret").to_owned();
+            let (_, secret) = issue_token(dir.path(), principal, kind, cap);
             std::fs::write(dir.path().join(format!("{principal}.token")), &secret)
                 .expect("writing the token file");
             secret
