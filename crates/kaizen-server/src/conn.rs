@@ -45,9 +45,74 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 
-/// The largest request head (request line and headers) read, bytes: hyper answers a larger one
-/// with 431 and closes the connection, so no connection buffers more than this for a head.
+/// The largest request head (request line and headers), bytes: a larger one is answered with
+/// 431 and the error envelope, and the connection closed ([`HeadScan`]).
 pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+
+/// The most header fields a request may have (hyper's own limit): more get the same 431.
+pub const MAX_HEADERS: usize = 100;
+
+/// hyper's own limit on a head, above [`MAX_HEADER_BYTES`] so that the enveloped answer comes
+/// first; it still bounds a head this connection layer does not see whole (a pipelined one).
+const HYPER_MAX_HEADER_BYTES: usize = MAX_HEADER_BYTES + 16 * 1024;
+
+/// Watches the bytes of each request head as they arrive, before hyper parses them, to answer
+/// a head over the limits with 431 *and the error envelope* (hyper's own answer has no body).
+/// A head starts with the first byte read while no request is in flight and ends at its blank
+/// line; bytes after that (a body, a pipelined request) are hyper's to bound.
+#[derive(Debug, Default)]
+struct HeadScan {
+    bytes: usize,
+    lines: usize,
+    /// The last two bytes seen (to find `\n\n` or `\n\r\n`).
+    last: [u8; 2],
+    ended: bool,
+}
+
+impl HeadScan {
+    /// Feeds `new` bytes of a head; the problem when the head is over a limit.
+    fn feed(&mut self, new: &[u8]) -> Option<String> {
+        for &b in new {
+            if self.ended {
+                return None;
+            }
+            self.bytes += 1;
+            if b == b'\n' {
+                self.lines += 1;
+                if self.last[1] == b'\n' || self.last == *b"\n\r" {
+                    self.ended = true;
+                }
+            }
+            self.last = [self.last[1], b];
+            // The request line and the blank line are not header fields.
+            if self.lines > MAX_HEADERS + 1 && !self.ended {
+                return Some(format!(
+                    "the request has more than {MAX_HEADERS} header fields"
+                ));
+            }
+            if self.bytes > MAX_HEADER_BYTES {
+                return Some(format!(
+                    "the request line and headers are larger than {} KiB",
+                    MAX_HEADER_BYTES / 1024
+                ));
+            }
+        }
+        None
+    }
+}
+
+/// The whole 431 response for `problem`, with the error envelope.
+fn too_large_response(problem: &str) -> Vec<u8> {
+    let body = serde_json::json!({
+        "error": {"code": "headers_too_large", "message": problem}
+    })
+    .to_string();
+    format!(
+        "HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
 /// The limits [`serve_router`] enforces on connections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConnLimits {
@@ -203,6 +268,9 @@ impl Drop for InFlight {
 struct Tracked {
     tcp: TcpStream,
     activity: Arc<Activity>,
+    head: HeadScan,
+    /// Requests served when [`Tracked::head`] started: a new request starts a new scan.
+    head_after: u64,
 }
 
 impl AsyncRead for Tracked {
@@ -214,7 +282,26 @@ impl AsyncRead for Tracked {
         let before = buf.filled().len();
         let r = Pin::new(&mut self.tcp).poll_read(cx, buf);
         if matches!(r, Poll::Ready(Ok(()))) && buf.filled().len() > before {
-            self.activity.on_read();
+            let this = &mut *self;
+            this.activity.on_read();
+            let busy = this.activity.in_flight.load(Ordering::Acquire) > 0;
+            let served = this.activity.served.load(Ordering::Acquire);
+            if busy || served != this.head_after {
+                // A body, or the first bytes after a response: the next head starts afresh.
+                this.head = HeadScan::default();
+                this.head_after = served;
+            }
+            if !busy && let Some(problem) = this.head.feed(&buf.filled()[before..]) {
+                // Answer 431 with the envelope (best effort: the socket's send buffer is empty
+                // between requests) and end the stream, so hyper closes the connection.
+                let _ = this.tcp.try_write(&too_large_response(&problem));
+                buf.set_filled(before);
+                this.head = HeadScan {
+                    ended: true,
+                    ..HeadScan::default()
+                };
+                return Poll::Ready(Ok(()));
+            }
         }
         r
     }
@@ -318,7 +405,8 @@ pub async fn serve_router(
         Throttle::default(),
     );
     let mut http = hyper::server::conn::http1::Builder::new();
-    http.keep_alive(true).max_header_size(MAX_HEADER_BYTES);
+    http.keep_alive(true)
+        .max_header_size(HYPER_MAX_HEADER_BYTES);
     let http = Arc::new(http);
     tokio::pin!(shutdown);
     loop {
@@ -426,6 +514,8 @@ async fn connection(
     let io = TokioIo::new(Tracked {
         tcp,
         activity: Arc::clone(&activity),
+        head: HeadScan::default(),
+        head_after: 0,
     });
     let conn = http.serve_connection(io, service).with_upgrades();
     tokio::pin!(conn);

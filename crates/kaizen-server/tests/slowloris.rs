@@ -233,31 +233,51 @@ fn connections_over_the_per_ip_cap_are_closed_at_once() {
 }
 
 #[test]
-fn a_request_head_over_64_kib_is_431_and_the_connection_closed() {
+fn a_request_head_over_the_limits_is_431_with_the_envelope_and_the_connection_closed() {
     let s = Server::with_config(config(5, 30, 8, 8));
     let addr = addr(&s);
-    let status = |extra: usize| {
+    let answer = |head: String| {
         let mut c = TcpStream::connect(&addr).unwrap();
         c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        let head = format!(
-            "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Pad: {}\r\n\r\n",
-            "a".repeat(extra)
-        );
         // The server may close before it read everything it was sent.
         let _ = c.write_all(head.as_bytes());
         let mut out = Vec::new();
         let _ = c.read_to_end(&mut out);
-        String::from_utf8_lossy(&out)
-            .lines()
-            .next()
-            .unwrap_or_default()
-            .to_owned()
+        String::from_utf8_lossy(&out).into_owned()
     };
-    assert!(status(60 * 1024).starts_with("HTTP/1.1 200"));
-    assert!(
-        status(200 * 1024).starts_with("HTTP/1.1 431"),
-        "a 200 KiB header was read"
-    );
+    let padded = |extra: usize| {
+        format!(
+            "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nX-Pad: {}\r\n\r\n",
+            "a".repeat(extra)
+        )
+    };
+    let many = |n: usize| {
+        let fields: String = (0..n).map(|i| format!("X-H{i}: v\r\n")).collect();
+        format!("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n{fields}\r\n")
+    };
+    assert!(answer(padded(60 * 1024)).starts_with("HTTP/1.1 200"));
+    assert!(answer(many(90)).starts_with("HTTP/1.1 200"));
+    for (what, head) in [
+        ("a 200 KiB header", padded(200 * 1024)),
+        ("150 header fields", many(150)),
+    ] {
+        let out = answer(head);
+        assert!(out.starts_with("HTTP/1.1 431"), "{what}: {out}");
+        let body = out.split("\r\n\r\n").nth(1).unwrap_or_default();
+        let v: serde_json::Value =
+            serde_json::from_str(body).unwrap_or_else(|e| panic!("{what}: {e}: {out}"));
+        assert_eq!(v["error"]["code"], "headers_too_large", "{what}: {out}");
+    }
+    // Keep-alive: a second request on one connection is scanned afresh, and still served.
+    let mut c = TcpStream::connect(&addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let one = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    for _ in 0..3 {
+        c.write_all(one.as_bytes()).unwrap();
+        let mut buf = [0u8; 4096];
+        let n = c.read(&mut buf).unwrap();
+        assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    }
     // The server still serves.
     assert_eq!(
         healthz(&addr, Duration::from_secs(5)).as_deref(),
