@@ -892,64 +892,28 @@ impl SelfImprovementConfig {
 
 impl CrossDeploymentAnalyticsConfig {
     /// Refuses every key set to something other than its default: none of them does anything
-    /// yet. The salt's value is never repeated.
+    /// yet. Only the default is named, so the salt's value is never repeated.
     fn validate(&self, v: &mut Validator, at: &str) {
-        let d = Self::default();
-        let keys: [(&str, bool, String); 10] = [
-            ("enabled", self.enabled != d.enabled, d.enabled.to_string()),
-            (
-                "collector_url",
-                self.collector_url.is_some(),
-                "null".to_owned(),
-            ),
-            (
-                "deployment_id_salt",
-                self.deployment_id_salt.is_some(),
-                "null".to_owned(),
-            ),
-            (
-                "collector_enabled",
-                self.collector_enabled != d.collector_enabled,
-                d.collector_enabled.to_string(),
-            ),
-            (
-                "industry_tag",
-                self.industry_tag.is_some(),
-                "null".to_owned(),
-            ),
-            (
-                "batch_size",
-                self.batch_size != d.batch_size,
-                d.batch_size.to_string(),
-            ),
-            (
-                "flush_interval_seconds",
-                self.flush_interval_seconds != d.flush_interval_seconds,
-                d.flush_interval_seconds.to_string(),
-            ),
-            (
-                "http_timeout_seconds",
-                self.http_timeout_seconds != d.http_timeout_seconds,
-                d.http_timeout_seconds.to_string(),
-            ),
-            (
-                "min_deployments_for_pattern",
-                self.min_deployments_for_pattern != d.min_deployments_for_pattern,
-                d.min_deployments_for_pattern.to_string(),
-            ),
-            (
-                "recommendation_min_observations",
-                self.recommendation_min_observations != d.recommendation_min_observations,
-                d.recommendation_min_observations.to_string(),
-            ),
-        ];
-        for (key, changed, default) in keys {
-            if changed {
+        // Key by key, as serde names them: a key added to the struct is covered too.
+        let (Ok(serde_json::Value::Object(set)), Ok(serde_json::Value::Object(defaults))) = (
+            serde_json::to_value(self),
+            serde_json::to_value(Self::default()),
+        ) else {
+            v.push(at, "cannot represent this section to check it");
+            return;
+        };
+        for (key, default) in &defaults {
+            if set.get(key) != Some(default) {
+                // Numbers as the YAML would have them (`30`, not JSON's `30.0`).
+                let shown = default
+                    .as_f64()
+                    .filter(|_| default.is_f64())
+                    .map_or_else(|| default.to_string(), |f| f.to_string());
                 v.not_available(
                     at,
                     key,
                     "cross-deployment analytics is not available yet",
-                    &default,
+                    &shown,
                 );
             }
         }
