@@ -328,15 +328,14 @@ impl Op for CyclesGet {
     }
 }
 
-/// Adds what a cycle did to its audit entry: the cycle, the org version it read, how many
-/// proposals it queued.
-pub fn note_cycle(
-    audit: &mut serde_json::Map<String, serde_json::Value>,
-    report: &crate::CycleReport,
-) {
-    audit.insert("cycle".to_owned(), report.id.clone().into());
-    audit.insert("org_version".to_owned(), report.org_version.into());
-    audit.insert("queued".to_owned(), report.queued().count().into());
+/// Records what a cycle did in its audit entry: the cycle as the target, the org version it
+/// read and how many proposals it queued.
+pub(crate) fn note_cycle(cx: &mut Cx<'_>, report: &crate::CycleReport) {
+    cx.target = Some(report.id.clone());
+    cx.audit
+        .insert("org_version".to_owned(), report.org_version.into());
+    cx.audit
+        .insert("queued".to_owned(), report.queued().count().into());
 }
 
 /// `cycles.run`: Run an improvement cycle now.
@@ -368,8 +367,7 @@ impl Op for CyclesRun {
             trigger: CycleTrigger::Manual,
             dry_run: input.dry_run,
         })?;
-        note_cycle(&mut cx.audit, &report);
-        cx.target = Some(report.id.clone());
+        note_cycle(cx, &report);
         Ok(report)
     }
 }

@@ -43,10 +43,12 @@ pub enum Via {
     Ui,
     /// The `kaizen` command line, on the store directly.
     Cli,
+    /// The background loop of `kaizen serve` (the scheduler).
+    Loop,
 }
 
 impl Via {
-    /// `rest`, `mcp`, `ui`, `cli`.
+    /// `rest`, `mcp`, `ui`, `cli`, `loop`.
     pub fn as_str(self) -> &'static str {
         self.into()
     }
@@ -81,6 +83,23 @@ impl Principal {
                 expires_at: None,
             }),
             via: Via::Cli,
+        })
+    }
+
+    /// The background loop's scheduler: a system principal, audited under
+    /// [`crate::cycle::SCHEDULER`] with `via: loop`. It can never make a human decision.
+    pub fn scheduler() -> Result<Self> {
+        let all = Grant::parse(&["*".to_owned()])
+            .map_err(|e| ServiceError::Internal(format!("the scheduler's grant: {e}")))?;
+        Ok(Self {
+            auth: Arc::new(Authenticated {
+                token_id: crate::cycle::SCHEDULER.to_owned(),
+                principal: crate::cycle::SCHEDULER.to_owned(),
+                kind: ActorKind::System,
+                grant: all,
+                expires_at: None,
+            }),
+            via: Via::Loop,
         })
     }
 
@@ -415,10 +434,17 @@ impl Kaizen {
     /// is enabled), audited under the scheduler's name, then the rollout engine's turn
     /// ([`Kaizen::tick_rollouts`]). Returns when the next rollout check is due.
     pub fn background_once(&self) -> Option<DateTime<Utc>> {
-        if self.config.self_improvement.enabled
-            && let Err(e) = self.run_scheduled_cycle()
-        {
-            tracing::error!(error = %e, "scheduled cycle failed");
+        if self.config.self_improvement.enabled {
+            let start = Instant::now();
+            match Principal::scheduler().and_then(|who| self.run_due_cycle(&who)) {
+                Ok(Some(report)) => {
+                    metrics::histogram!("kaizen_cycle_duration_seconds")
+                        .record(start.elapsed().as_secs_f64());
+                    tracing::info!(cycle = %report.id, "scheduled cycle ran");
+                }
+                Ok(None) => {}
+                Err(e) => tracing::error!(error = %e, "scheduled cycle failed"),
+            }
         }
         match self.tick_rollouts() {
             Ok((_, next)) => next,
@@ -429,47 +455,38 @@ impl Kaizen {
         }
     }
 
-    /// The scheduled cycle if one is due, audited as `cycles.run` (trigger `schedule`) under
-    /// [`crate::cycle::SCHEDULER`]'s name.
-    fn run_scheduled_cycle(&self) -> Result<()> {
-        let mut store = self.store();
-        let start = Instant::now();
-        let mut service = Service {
-            store: &mut store,
-            config: &self.config,
-            clock: self.clock.as_ref(),
+    /// The scheduled cycle, if one is due, as `cycles.run` for `who` (trigger `schedule`): the
+    /// background loop's (as the scheduler) and `kaizen cycle tick`'s. When none is due nothing
+    /// runs and nothing is audited (a cron job may tick every minute).
+    pub fn run_due_cycle(&self, who: &Principal) -> Result<Option<crate::CycleReport>> {
+        let due = {
+            let mut store = self.store();
+            let service = Service {
+                store: &mut store,
+                config: &self.config,
+                clock: self.clock.as_ref(),
+            };
+            service.next_cycle_due()?
         };
-        let result = service.run_due_cycle();
-        let mut detail = serde_json::Map::new();
-        detail.insert("trigger".to_owned(), CycleTrigger::Schedule.as_str().into());
-        let outcome = match &result {
-            Ok(None) => return Ok(()),
-            Ok(Some(report)) => {
-                metrics::histogram!("kaizen_cycle_duration_seconds")
-                    .record(start.elapsed().as_secs_f64());
-                tracing::info!(cycle = %report.id, "scheduled cycle ran");
-                crate::catalog::note_cycle(&mut detail, report);
-                AuditOutcome::Ok
+        if !due.is_some_and(|at| at <= self.clock.now()) {
+            return Ok(None);
+        }
+        let op = operation(crate::catalog::CyclesRun::SPEC.name).ok_or_else(|| {
+            ServiceError::Internal("operation cycles.run is not registered".to_owned())
+        })?;
+        self.gate(who, op, None, |cx| {
+            cx.audit
+                .insert("trigger".to_owned(), CycleTrigger::Schedule.as_str().into());
+            // Due was checked without the lock held since: run_due_cycle checks again.
+            let report = cx.svc.run_due_cycle()?;
+            match &report {
+                Some(r) => crate::catalog::note_cycle(cx, r),
+                None => {
+                    cx.audit.insert("ran".to_owned(), false.into());
+                }
             }
-            Err(e) => {
-                detail.insert("code".to_owned(), e.code().into());
-                detail.insert("message".to_owned(), e.to_string().into());
-                AuditOutcome::Error
-            }
-        };
-        let entry = AuditEntry {
-            at: self.clock.now(),
-            actor: crate::cycle::SCHEDULER,
-            actor_kind: ActorKind::System,
-            operation: "cycles.run",
-            target: None,
-            outcome,
-            before: None,
-            after: None,
-            detail: Some(serde_json::Value::Object(detail)),
-        };
-        append_audit(&mut store, &entry, outcome == AuditOutcome::Ok)?;
-        result.map(|_| ())
+            Ok(report)
+        })
     }
 
     /// The rollout engine's turn: every due rollout check, each verdict audited under the
@@ -557,7 +574,7 @@ mod tests {
     fn via_names() {
         use strum::IntoEnumIterator;
         let names: Vec<&str> = Via::iter().map(Via::as_str).collect();
-        assert_eq!(names, ["rest", "mcp", "ui", "cli"]);
+        assert_eq!(names, ["rest", "mcp", "ui", "cli", "loop"]);
     }
 
     #[test]

@@ -65,6 +65,7 @@ fn a_scheduled_cycle_is_audited_under_the_schedulers_name_and_only_when_it_runs(
     assert_eq!(e.outcome, AuditOutcome::Ok);
     let detail = e.detail.as_ref().expect("a detail");
     assert_eq!(detail["trigger"], "schedule");
+    assert_eq!(detail["via"], "loop");
     assert!(detail["org_version"].is_i64(), "{detail:#}");
     assert!(detail["queued"].is_u64(), "{detail:#}");
 

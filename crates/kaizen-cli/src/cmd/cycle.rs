@@ -1,11 +1,10 @@
 //! `kaizen cycle …`.
 
-use anyhow::{Result, anyhow};
+use anyhow::Result;
 use comfy_table::Cell;
-use kaizen_service::catalog::{CyclesRun, note_cycle};
-use kaizen_service::op::Op;
-use kaizen_service::ops::{RunCycleInput, operation};
-use kaizen_service::{CycleReport, CycleTrigger, ProposalOutcome, Service};
+use kaizen_service::catalog::CyclesRun;
+use kaizen_service::ops::RunCycleInput;
+use kaizen_service::{CycleReport, ProposalOutcome, Service};
 
 use super::{Ctx, service_error};
 use crate::cli::CycleCommand;
@@ -31,11 +30,21 @@ fn run_now(ctx: &Ctx, dry_run: bool, json: bool) -> Result<u8> {
     Ok(0)
 }
 
-/// `kaizen cycle tick`: the scheduled cycle if it is due, under `cycles.run`'s permission and
-/// audit (trigger `schedule`). A tick with nothing due changes nothing and is not audited (a
-/// cron job may tick every minute).
+/// `kaizen cycle tick`: the scheduled cycle if it is due, as `cycles.run` (trigger `schedule`)
+/// through the gate, like the server's loop (`Kaizen::run_due_cycle`).
 fn tick(ctx: &Ctx, json: bool) -> Result<u8> {
     let kaizen = ctx.kaizen(None)?;
+    let ran = kaizen
+        .run_due_cycle(&ctx.local(None)?)
+        .map_err(service_error)?;
+    if let Some(report) = ran {
+        if json {
+            output::print_json(&serde_json::json!({ "ran": true, "cycle": report }))?;
+        } else {
+            print_report(&report, false)?;
+        }
+        return Ok(0);
+    }
     let due = {
         let mut store = kaizen.store();
         let service = Service {
@@ -45,35 +54,12 @@ fn tick(ctx: &Ctx, json: bool) -> Result<u8> {
         };
         service.next_cycle_due().map_err(service_error)?
     };
-    let ran = match due {
-        Some(at) if at <= ctx.now() => {
-            let op = operation(CyclesRun::SPEC.name)
-                .ok_or_else(|| anyhow!("operation cycles.run is not registered"))?;
-            kaizen
-                .run_as(&ctx.local(None)?, op, None, |cx| {
-                    cx.audit
-                        .insert("trigger".to_owned(), CycleTrigger::Schedule.as_str().into());
-                    let report = cx.svc.run_due_cycle()?;
-                    if let Some(r) = &report {
-                        note_cycle(&mut cx.audit, r);
-                        cx.target = Some(r.id.clone());
-                    }
-                    Ok(report)
-                })
-                .map_err(service_error)?
+    match (json, due) {
+        (true, _) => output::print_json(&serde_json::json!({ "ran": false, "next_due": due }))?,
+        (false, Some(due)) => {
+            println!("no cycle due; the next one is due at {}", due.to_rfc3339())
         }
-        _ => None,
-    };
-    match (ran, json) {
-        (Some(report), true) => {
-            output::print_json(&serde_json::json!({ "ran": true, "cycle": report }))?
-        }
-        (Some(report), false) => print_report(&report, false)?,
-        (None, true) => output::print_json(&serde_json::json!({ "ran": false, "next_due": due }))?,
-        (None, false) => match due {
-            Some(due) => println!("no cycle due; the next one is due at {}", due.to_rfc3339()),
-            None => println!("the self-improvement loop is disabled; no cycle is scheduled"),
-        },
+        (false, None) => println!("the self-improvement loop is disabled; no cycle is scheduled"),
     }
     Ok(0)
 }
