@@ -377,33 +377,19 @@ impl ServerConfig {
     }
 }
 
-/// `http://host[:port][/path]` or the same with `https`: a scheme of either name (any case), a
-/// non-empty host without spaces or user info, a numeric port if any, and no control characters.
+/// `http://host[:port][/path]` or the same with `https`: its origin part must be an origin as
+/// `mcp.allowed_origins` reads them (a host without user info or spaces, a port 1–65535), of
+/// either scheme, and the whole URL free of whitespace and control characters.
 fn is_http_url(url: &str) -> bool {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return false;
-    };
-    if !(scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https")) {
-        return false;
-    }
     if url.chars().any(|c| c.is_control() || c.is_whitespace()) {
         return false;
     }
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    if authority.contains('@') {
+    let Some((scheme, rest)) = url.split_once("://") else {
         return false;
-    }
-    let (host, port) = match authority.strip_prefix('[') {
-        Some(v6) => match v6.split_once(']') {
-            Some((inner, after)) if !inner.is_empty() => (inner, after.strip_prefix(':')),
-            _ => return false,
-        },
-        None => match authority.rsplit_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (authority, None),
-        },
     };
-    !host.is_empty() && port.is_none_or(|p| p.parse::<u16>().is_ok_and(|p| p > 0))
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    McpConfig::parse_origin(&format!("{scheme}://{authority}"), false)
+        .is_some_and(|(scheme, _, _)| scheme == "http" || scheme == "https")
 }
 
 #[cfg(test)]
