@@ -193,6 +193,8 @@ pub struct Kaizen {
     effective: Mutex<EffectiveConfigs>,
     limiter: Option<WriteLimiter>,
     writes: AtomicU64,
+    /// Whether this process has audited the verdicts a crash left unaudited.
+    verdicts_reconciled: std::sync::atomic::AtomicBool,
     shown: serde_json::Map<String, serde_json::Value>,
 }
 
@@ -222,6 +224,7 @@ impl Kaizen {
             effective: Mutex::new(EffectiveConfigs::new()),
             limiter: None,
             writes: AtomicU64::new(0),
+            verdicts_reconciled: std::sync::atomic::AtomicBool::new(false),
             shown: serde_json::Map::new(),
         }
     }
@@ -468,7 +471,7 @@ impl Kaizen {
             };
             service.next_cycle_due()?
         };
-        if !due.is_some_and(|at| at <= self.clock.now()) {
+        if due.is_none_or(|at| at > self.clock.now()) {
             return Ok(None);
         }
         let op = operation(crate::catalog::CyclesRun::SPEC.name).ok_or_else(|| {
@@ -497,6 +500,9 @@ impl Kaizen {
         &self,
     ) -> Result<(Vec<crate::rollout::RolloutProgress>, Option<DateTime<Utc>>)> {
         let mut store = self.store();
+        if !self.verdicts_reconciled.swap(true, Ordering::AcqRel) {
+            reconcile_verdict_audit(&mut store)?;
+        }
         let mut service = Service {
             store: &mut store,
             config: &self.config,
@@ -549,6 +555,54 @@ impl Kaizen {
             None => Ok((progress, next)),
         }
     }
+}
+
+/// Audits the engine's verdicts that have no `rollouts.verdict` entry: a verdict commits before
+/// its audit entry is appended, so a crash in between leaves one out. Run once per process,
+/// before its first tick (a crash always means a new process): a read of the rollouts and a
+/// count per engine verdict.
+fn reconcile_verdict_audit(store: &mut Store) -> Result<()> {
+    let rollouts = store
+        .rollouts(None)
+        .map_err(|e| ServiceError::store(e.kind(), e))?;
+    for r in &rollouts {
+        let Some(v) = r
+            .verdict
+            .as_ref()
+            .filter(|v| v.decided_by == crate::rollout::ENGINE)
+        else {
+            continue;
+        };
+        let (_, audited) = store
+            .audit(&kaizen_store::auth::AuditQuery {
+                operation: Some("rollouts.verdict"),
+                target: Some(&r.proposal_id),
+                limit: 1,
+                ..Default::default()
+            })
+            .map_err(crate::error::from_store)?;
+        if audited > 0 {
+            continue;
+        }
+        tracing::warn!(proposal = %r.proposal_id, "auditing a verdict a stop left unaudited");
+        let entry = AuditEntry {
+            at: v.at,
+            actor: crate::rollout::ENGINE,
+            actor_kind: ActorKind::System,
+            operation: "rollouts.verdict",
+            target: Some(&r.proposal_id),
+            outcome: AuditOutcome::Ok,
+            before: None,
+            after: Some(r.state.as_str()),
+            detail: Some(serde_json::json!({
+                "outcome": v.outcome,
+                "reason": v.reason,
+                "recovered": true,
+            })),
+        };
+        append_audit(store, &entry, true)?;
+    }
+    Ok(())
 }
 
 /// Appends `entry`. When that fails after the change was made, the call fails too, naming

@@ -1676,3 +1676,55 @@ fn a_crash_after_the_final_check_still_reaches_a_verdict() {
         f.service().next_rollout_check().expect("next")
     );
 }
+
+/// A verdict commits before its `rollouts.verdict` audit entry is appended; a stop in between
+/// (here: the verdict reached by the engine alone, as a process killed right after it) leaves
+/// it unaudited. The next process audits it once, before its first tick, and never again.
+#[test]
+fn a_verdict_a_stop_left_unaudited_is_audited_once_by_the_next_process() {
+    use kaizen_store::auth::{AuditOutcome, AuditQuery};
+    let mut f = Fixture::new(20);
+    f.feed(-48, 96, Behaviour::NORMAL);
+    let id = f.queue(
+        "test_rule",
+        vec![tier_change()],
+        RolloutStrategyKind::BeforeAfter,
+    );
+    f.approve(&id);
+    f.run(&id, 4, 20);
+    let verdict = f.rollout(&id).verdict.expect("a verdict");
+    let entries = |store: &Store| {
+        store
+            .audit(&AuditQuery {
+                operation: Some("rollouts.verdict"),
+                target: Some(&id),
+                ..AuditQuery::default()
+            })
+            .expect("audit")
+            .0
+    };
+    assert!(
+        entries(&f.store).is_empty(),
+        "the engine alone audits nothing"
+    );
+
+    let path = f.dir.path().join("k.db");
+    for _ in 0..2 {
+        let kaizen = kaizen_service::Kaizen::new(
+            Store::open(&path).expect("open"),
+            f.config.clone(),
+            Arc::new(ManualClock::new(f.clock.now())),
+            RollbackExecutor::default(),
+        );
+        kaizen.tick_rollouts().expect("tick");
+        let found = entries(&kaizen.store());
+        assert_eq!(found.len(), 1, "{found:#?}");
+        let e = &found[0];
+        assert_eq!(e.actor, kaizen_service::rollout::ENGINE);
+        assert_eq!(e.outcome, AuditOutcome::Ok);
+        assert_eq!(e.at, verdict.at);
+        let detail = e.detail.as_ref().expect("detail");
+        assert_eq!(detail["outcome"], verdict.outcome.as_str());
+        assert_eq!(detail["recovered"], true);
+    }
+}
