@@ -45,15 +45,14 @@
 //! `improvement_threshold` with significance, and is otherwise inconclusive; before/after and
 //! canary rollouts are applied.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{AbTestConfig, RegressionConfig, RegressionMethod};
 use crate::rollout::stats::{
-    RatioEstimate, RatioSums, TestError, WelchResult, chi_square_2x2, chi_square_gof, holm, msprt,
-    welch_t_test,
+    RatioEstimate, RatioSums, WelchResult, chi_square_2x2, holm, msprt,
 };
 
 /// A metric the detector watches.
@@ -82,7 +81,7 @@ pub enum Metric {
     SuccessRate,
     /// USD per task; higher is worse.
     CostPerTask,
-    /// Error findings per task; higher is worse.
+    /// Runtime-reported errors per task; higher is worse.
     ErrorRate,
 }
 
@@ -111,7 +110,7 @@ impl Metric {
             Metric::Quality => (a.quality_sum, a.scored),
             Metric::SuccessRate => (a.successes, a.tasks),
             Metric::CostPerTask => (a.cost_usd, a.tasks),
-            Metric::ErrorRate => (a.findings, a.tasks),
+            Metric::ErrorRate => (a.errors, a.tasks),
         }
     }
 
@@ -141,8 +140,9 @@ pub struct AgentSums {
     pub quality_sum: f64,
     /// Spend, USD.
     pub cost_usd: f64,
-    /// Error findings attributed to the agent.
-    pub findings: f64,
+    /// Errors the agent's runtime reported (`telemetry.event` with `error: true` and the
+    /// agent's id).
+    pub errors: f64,
 }
 
 /// The detector's settings, from `self_improvement.regression` and `rollout.ab_test`.
@@ -217,6 +217,10 @@ pub struct MetricState {
     /// fixed at the first testable check.
     #[serde(default)]
     pub margin: Option<f64>,
+    /// The one-sided always-valid p-value of an improvement beyond the minimum effect: the
+    /// smallest seen so far.
+    #[serde(default)]
+    pub gain_min_p: Option<f64>,
 }
 
 /// The schema of a map keyed by [`Metric`]: an object whose property names are metric names
@@ -251,24 +255,36 @@ pub enum Design {
     AbTest,
 }
 
-/// What the sample-ratio-mismatch check compares the groups' task volumes with.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+/// The groups' assigned sizes, which the sample-ratio check compares with the agents that
+/// report (canary, A/B). The agent is the randomisation unit and the groups are sized exactly,
+/// so the check is of agents: did each group's assigned agents report alike?
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SampleRatio {
-    /// The treatment's expected share of the tasks (0–1): its share of the agents, or of the
-    /// pre-rollout tasks.
-    pub expected_treatment_share: f64,
-    /// The groups' (control, treatment) tasks before the rollout, when there are enough: the
-    /// check is then a 2×2 homogeneity test (did the shares change?), which accounts for the
-    /// noise of the pre-rollout estimate.
-    pub pre_tasks: Option<(f64, f64)>,
+    /// Agents assigned to the control group.
+    pub control_agents: usize,
+    /// Agents assigned to the treatment group.
+    pub treatment_agents: usize,
 }
 
-/// Inputs of one check.
+/// Before/after: the day before the start and the same hours one and two weeks earlier, where
+/// a shift that predates the rollout shows.
+#[derive(Debug, Clone, Copy)]
+pub struct PreShift<'a> {
+    /// The hours just before the start.
+    pub recent: &'a [AgentSums],
+    /// The same hours, one week earlier.
+    pub week1: &'a [AgentSums],
+    /// The same hours, two weeks earlier.
+    pub week2: &'a [AgentSums],
+}
+
+/// Inputs of one check ([`crate::rollout::window`] says which hours each side covers).
 #[derive(Debug, Clone, Copy)]
 pub struct CheckInput<'a> {
     /// The comparison's design.
     pub design: Design,
-    /// Control agents (concurrent) or the baseline window (before/after).
+    /// Canary/A/B: the control agents over the hours since the start. Before/after: the same
+    /// agents over the same hours of the week, one week earlier.
     pub control: &'a [AgentSums],
     /// Treatment agents, from the rollout's start to this check.
     pub treatment: &'a [AgentSums],
@@ -278,9 +294,17 @@ pub struct CheckInput<'a> {
     pub control_before: &'a [AgentSums],
     /// Canary/A/B: the treatment agents over the pre-rollout window (empty when unknown).
     pub treatment_before: &'a [AgentSums],
+    /// Before/after: the same agents over the same hours, two weeks earlier; it adjusts the
+    /// comparison for a drift (empty: not adjusted, and the check says so).
+    pub prior: &'a [AgentSums],
+    /// Before/after: the windows in which a shift that predates the rollout would show.
+    pub pre_shift: Option<PreShift<'a>>,
+    /// The metric the change is meant to improve (the one its rule fired on); the others are
+    /// guardrails.
+    pub primary: Metric,
     /// Whether this is the last check of the window.
     pub final_check: bool,
-    /// For concurrent designs, the expected split of task volume.
+    /// Canary/A/B: the groups' assigned sizes, for the sample-ratio check.
     pub sample_ratio: Option<SampleRatio>,
 }
 
@@ -307,7 +331,11 @@ pub enum MetricDecision {
 pub struct MetricCheck {
     /// The metric.
     pub metric: Metric,
-    /// Control / baseline estimate.
+    /// Whether it is the primary metric (the one the change is meant to improve).
+    #[serde(default)]
+    pub primary: bool,
+    /// The counterfactual estimate: the control group, or (before/after) the same agents' same
+    /// hours a week earlier, adjusted for drift when `drift_adjusted`.
     pub control: Option<RatioEstimate>,
     /// Treatment estimate.
     pub treatment: Option<RatioEstimate>,
@@ -316,6 +344,10 @@ pub struct MetricCheck {
     pub difference: Option<f64>,
     /// Whether the effect is a difference in differences against the pre-rollout window.
     pub pre_period_adjusted: bool,
+    /// Before/after: whether the effect is adjusted for the drift from two weeks to one week
+    /// before (`after − (2 · week1 − week2)`).
+    #[serde(default)]
+    pub drift_adjusted: bool,
     /// Relative worsening (positive = worse): the effect over the baseline estimate, when the
     /// baseline is not zero.
     pub worsening: Option<f64>,
@@ -341,15 +373,47 @@ pub struct MetricCheck {
     /// fixed horizon: Welch's), for the A/B winner.
     #[serde(default)]
     pub p_difference: Option<f64>,
-    /// This check's mSPRT p-value, which a threshold breach needs below α to count (so the
-    /// circuit breaker does not trip on noise).
+    /// The p-value of an improvement beyond the minimum effect (`improvement_threshold` ×
+    /// the baseline), one-sided (sequential: always-valid running minimum); a win on the
+    /// primary metric needs it below α.
+    #[serde(default)]
+    pub p_improvement: Option<f64>,
+    /// This check's mSPRT p-value, which a threshold breach needs below α (Holm-adjusted over
+    /// the metrics) to count (so the circuit breaker does not trip on noise).
     pub breach_p: Option<f64>,
+    /// The upper one-sided (1 − α) bound of the worsening, in the metric's units (positive =
+    /// worse): the final verdict needs it within the threshold.
+    #[serde(default)]
+    pub harm_upper: Option<f64>,
+    /// The worsening this check could detect with 80 % power at level α (one-sided), in the
+    /// metric's units.
+    #[serde(default)]
+    pub mde: Option<f64>,
+    /// Before/after: the shift found in the day before the start.
+    #[serde(default)]
+    pub pre_shift: Option<ShiftCheck>,
     /// Welch's statistics (fixed horizon).
     pub welch: Option<WelchResult>,
     /// The decision.
     pub decision: MetricDecision,
     /// Why, in words.
     pub why: String,
+}
+
+/// A shift of a metric in the day before a before/after rollout started, against the same
+/// hours a week earlier (adjusted for drift as the comparison is).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ShiftCheck {
+    /// The shift, in the metric's units.
+    pub difference: f64,
+    /// Relative to the week-earlier level, when it is not zero.
+    pub relative: Option<f64>,
+    /// Two-sided p-value, Holm-adjusted over the metrics.
+    pub p_adjusted: f64,
+    /// Significant and larger than the tolerated margin: the shift predates the rollout.
+    pub flagged: bool,
+    /// In the metric's harmful direction.
+    pub harmful: bool,
 }
 
 /// Which layer found a regression.
@@ -391,12 +455,19 @@ pub enum CheckDecision {
         /// Why.
         reason: String,
     },
+    /// No automatic verdict (final check): the data cannot clear the change (a guardrail's
+    /// interval still includes harm beyond its threshold, a shift that predates the rollout,
+    /// a sample-ratio mismatch). Paused for a human, never applied automatically.
+    Hold {
+        /// Why.
+        reason: String,
+    },
 }
 
 /// The sample-ratio-mismatch test of a check.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct SampleRatioCheck {
-    /// Tasks observed in control and treatment.
+    /// Agents that reported in control and treatment (before this version: tasks).
     pub observed: (f64, f64),
     /// The treatment's expected share.
     pub expected_treatment_share: f64,
@@ -430,16 +501,6 @@ fn sums(agents: &[AgentSums], m: Metric) -> RatioSums {
     s
 }
 
-fn ratios(agents: &[AgentSums], m: Metric) -> Vec<f64> {
-    agents
-        .iter()
-        .filter_map(|a| {
-            let (y, x) = m.unit(a);
-            (x > 0.0 && y.is_finite()).then(|| y / x)
-        })
-        .collect()
-}
-
 fn fmt_num(x: f64) -> String {
     if x.abs() >= 100.0 {
         format!("{x:.1}")
@@ -448,6 +509,258 @@ fn fmt_num(x: f64) -> String {
     } else {
         format!("{x:.4}")
     }
+}
+
+fn pct(x: f64) -> String {
+    format!("{:+.1} %", x * 100.0)
+}
+
+/// The standard normal upper quantile `z` with `P(Z > z) = p`.
+fn z_upper(p: f64) -> f64 {
+    use statrs::distribution::{ContinuousCDF, Normal};
+    Normal::standard().inverse_cdf((1.0 - p).clamp(1e-15, 1.0 - 1e-15))
+}
+
+/// `P(Z > z)` for a standard normal `Z`.
+fn normal_sf(z: f64) -> f64 {
+    0.5 * statrs::function::erf::erfc(z / std::f64::consts::SQRT_2)
+}
+
+/// The z-quantile of the power the minimum detectable effect is stated at (80 %).
+const POWER_Z: f64 = 0.841_621_233_572_914_3;
+
+/// How an effect was estimated (see [`effect`]).
+#[derive(Debug, Clone, Copy)]
+struct Effect {
+    /// The counterfactual: what the treated agents would have shown without the change.
+    base: RatioEstimate,
+    /// The treated agents' estimate.
+    treated: RatioEstimate,
+    /// treatment − counterfactual.
+    diff: f64,
+    /// Its variance.
+    variance: f64,
+    /// Canary/A/B: a difference in differences against the pre-rollout window.
+    pre_period: bool,
+    /// Before/after: adjusted for the drift from two weeks to one week earlier.
+    drift: bool,
+    /// The windows and weights of the contrast, for the noise floor.
+    floor_windows: [Option<(usize, f64)>; 4],
+}
+
+/// A linear contrast `Σ w_k R_k` of one metric's pooled ratios over several windows, over the
+/// agents present (with a denominator) in **every** window, and its delta-method variance:
+/// each agent's linearised contribution `Σ w_k (y_ik − R_k x_ik) / x̄_k` is the unit, so the
+/// estimate and its variance come from the same agents, and anything an agent carries through
+/// the windows (its level, its autocorrelation) is in the spread of the units.
+struct Contrast {
+    /// The pooled ratio of each window over the common agents.
+    ratios: Vec<f64>,
+    /// Each window's denominator sum over the common agents.
+    observations: Vec<f64>,
+    /// Σ w_k R_k.
+    estimate: f64,
+    /// Its variance (`s² / n` of the units).
+    variance: f64,
+    /// Common agents.
+    units: usize,
+}
+
+fn contrast(windows: &[(&[AgentSums], f64)], m: Metric) -> Option<Contrast> {
+    let first = windows.first()?.0;
+    let mut rows: Vec<Vec<(f64, f64)>> = Vec::new();
+    'agents: for a in first {
+        let (y, x) = m.unit(a);
+        if !(x > 0.0 && y.is_finite()) {
+            continue;
+        }
+        let mut row = vec![(y, x)];
+        for (w, _) in &windows[1..] {
+            let Some(b) = w.iter().find(|b| b.agent_id == a.agent_id) else {
+                continue 'agents;
+            };
+            let (y, x) = m.unit(b);
+            if !(x > 0.0 && y.is_finite()) {
+                continue 'agents;
+            }
+            row.push((y, x));
+        }
+        rows.push(row);
+    }
+    let n = rows.len();
+    if n < 2 {
+        return None;
+    }
+    let k = windows.len();
+    let (mut ys, mut xs) = (vec![0.0; k], vec![0.0; k]);
+    for row in &rows {
+        for (j, (y, x)) in row.iter().enumerate() {
+            ys[j] += y;
+            xs[j] += x;
+        }
+    }
+    let ratios: Vec<f64> = ys.iter().zip(&xs).map(|(y, x)| y / x).collect();
+    let nf = n as f64;
+    let units: Vec<f64> = rows
+        .iter()
+        .map(|row| {
+            row.iter()
+                .enumerate()
+                .map(|(j, (y, x))| windows[j].1 * (y - ratios[j] * x) / (xs[j] / nf))
+                .sum()
+        })
+        .collect();
+    let mean = units.iter().sum::<f64>() / nf;
+    let var = units.iter().map(|u| (u - mean) * (u - mean)).sum::<f64>() / (nf - 1.0);
+    Some(Contrast {
+        estimate: ratios.iter().zip(windows).map(|(r, (_, w))| w * r).sum(),
+        ratios,
+        observations: xs,
+        variance: (var / nf).max(0.0),
+        units: n,
+    })
+}
+
+/// The indices of the windows in [`noise_floor`]: treatment, control, prior/treatment-before,
+/// control-before.
+const W_TREATMENT: usize = 0;
+const W_CONTROL: usize = 1;
+const W_PRIOR: usize = 2;
+const W_CONTROL_BEFORE: usize = 3;
+
+/// The effect treatment − counterfactual of metric `m` and its variance, from the same agents.
+///
+/// * Before/after: the same agents after the start against the same hours one week earlier,
+///   adjusted for the drift from two weeks to one week earlier when `prior` has data:
+///   `R_after − (2 R_week1 − R_week2)`, the contrast's variance from the agents' linearised
+///   units (estimate and variance from the agents present in all windows).
+/// * Canary and A/B with both groups' pre-rollout data: a difference in differences, each
+///   group's paired change from its own past (the groups' standing differences cancel out).
+/// * Otherwise: the difference of the groups' pooled ratios, variances added.
+fn effect(input: &CheckInput<'_>, m: Metric) -> Option<Effect> {
+    let est = |units: usize, ratio: f64, variance: f64, obs: f64| RatioEstimate {
+        units: units as f64,
+        ratio,
+        variance,
+        observations: obs,
+    };
+    if input.design == Design::BeforeAfter {
+        let drift = !input.prior.is_empty();
+        let c = if drift {
+            contrast(
+                &[
+                    (input.treatment, 1.0),
+                    (input.control, -2.0),
+                    (input.prior, 1.0),
+                ],
+                m,
+            )?
+        } else {
+            contrast(&[(input.treatment, 1.0), (input.control, -1.0)], m)?
+        };
+        let base_ratio = if drift {
+            2.0 * c.ratios[1] - c.ratios[2]
+        } else {
+            c.ratios[1]
+        };
+        let week1 = sums(input.control, m).estimate();
+        return Some(Effect {
+            base: est(
+                c.units,
+                base_ratio,
+                week1.map_or(f64::INFINITY, |e| e.variance),
+                c.observations[1],
+            ),
+            treated: est(
+                c.units,
+                c.ratios[0],
+                sums(input.treatment, m)
+                    .estimate()
+                    .map_or(f64::INFINITY, |e| e.variance),
+                c.observations[0],
+            ),
+            diff: c.estimate,
+            variance: c.variance,
+            pre_period: false,
+            drift,
+            floor_windows: [
+                Some((W_TREATMENT, 1.0)),
+                Some((W_CONTROL, if drift { 2.0 } else { 1.0 })),
+                drift.then_some((W_PRIOR, 1.0)),
+                None,
+            ],
+        });
+    }
+    let cs = sums(input.control, m).estimate()?;
+    let ts = sums(input.treatment, m).estimate()?;
+    match (
+        contrast(&[(input.control, 1.0), (input.control_before, -1.0)], m),
+        contrast(&[(input.treatment, 1.0), (input.treatment_before, -1.0)], m),
+    ) {
+        (Some(c), Some(t)) => Some(Effect {
+            base: cs,
+            treated: ts,
+            diff: t.estimate - c.estimate,
+            variance: c.variance + t.variance,
+            pre_period: true,
+            drift: false,
+            floor_windows: [
+                Some((W_TREATMENT, 1.0)),
+                Some((W_CONTROL, 1.0)),
+                Some((W_PRIOR, 1.0)),
+                Some((W_CONTROL_BEFORE, 1.0)),
+            ],
+        }),
+        _ => Some(Effect {
+            base: cs,
+            treated: ts,
+            diff: ts.ratio - cs.ratio,
+            variance: cs.variance + ts.variance,
+            pre_period: false,
+            drift: false,
+            floor_windows: [
+                Some((W_TREATMENT, 1.0)),
+                Some((W_CONTROL, 1.0)),
+                None,
+                None,
+            ],
+        }),
+    }
+}
+
+/// The smallest variance the effect of metric `m` can have: the noise of the outcomes
+/// themselves, which a few agents that all happened to succeed cannot argue away. Success is a
+/// Bernoulli outcome per task (variance p̄(1 − p̄)), errors a Poisson count per task (variance
+/// λ̄), both at the rate pooled over the windows compared; the effect's variance is at least
+/// `σ² Σ w²/N_w` over the windows `w` of the contrast (weights `w`, tasks `N_w`). Quality and
+/// cost have no such floor (0).
+fn noise_floor(input: &CheckInput<'_>, m: Metric, e: &Effect) -> f64 {
+    if !matches!(m, Metric::SuccessRate | Metric::ErrorRate) {
+        return 0.0;
+    }
+    let window = |i: usize| match i {
+        W_TREATMENT => input.treatment,
+        W_CONTROL => input.control,
+        W_PRIOR if input.design == Design::BeforeAfter => input.prior,
+        W_PRIOR => input.treatment_before,
+        _ => input.control_before,
+    };
+    let (mut y, mut x, mut inv) = (0.0, 0.0, 0.0);
+    for (i, w) in e.floor_windows.iter().flatten() {
+        let s = sums(window(*i), m);
+        if s.sum_x <= 0.0 {
+            return 0.0;
+        }
+        y += s.sum_y;
+        x += s.sum_x;
+        inv += w * w / s.sum_x;
+    }
+    let rate = y / x;
+    let per_task = match m {
+        Metric::SuccessRate => rate.clamp(0.0, 1.0) * (1.0 - rate.clamp(0.0, 1.0)),
+        _ => rate.max(0.0),
+    };
+    per_task * inv
 }
 
 /// Runs one check. `state` is what the previous check returned (default for the first);
@@ -470,25 +783,23 @@ pub fn check(
     if sample_ratio.as_ref().is_some_and(|s| s.mismatch) {
         next.sample_ratio_mismatch = true;
     }
-    let invalid = next.sample_ratio_mismatch;
+    let shifts = pre_shifts(input, detection);
 
-    // Layer 1 and the per-metric estimates.
+    // The per-metric estimates and layer 1.
     let mut checks: Vec<MetricCheck> = Vec::with_capacity(Metric::ALL.len());
     let mut testable: Vec<usize> = Vec::new();
     let mut variances: BTreeMap<Metric, f64> = BTreeMap::new();
     for m in Metric::ALL {
         let ms = next.metrics.entry(m).or_default();
-        let cs = sums(input.control, m);
-        let ts = sums(input.treatment, m);
-        let c = cs.estimate();
-        let t = ts.estimate();
         let threshold = detection.threshold(m);
         let mut mc = MetricCheck {
             metric: m,
-            control: c,
-            treatment: t,
+            primary: m == input.primary,
+            control: None,
+            treatment: None,
             difference: None,
             pre_period_adjusted: false,
+            drift_adjusted: false,
             worsening: None,
             threshold,
             consecutive: 0,
@@ -498,25 +809,35 @@ pub fn check(
             p_adjusted: None,
             margin: None,
             p_difference: None,
+            p_improvement: ms.gain_min_p,
             breach_p: None,
+            harm_upper: None,
+            mde: None,
+            pre_shift: shifts.get(&m).cloned(),
             welch: None,
             decision: MetricDecision::InsufficientData,
             why: String::new(),
         };
-        let (Some(c), Some(t)) = (c, t) else {
+        let Some(e) = effect(input, m) else {
             ms.consecutive = 0;
-            if cs.sum_x <= 0.0 && ts.sum_x <= 0.0 {
+            let (cx, tx) = (sums(input.control, m).sum_x, sums(input.treatment, m).sum_x);
+            if cx <= 0.0 && tx <= 0.0 {
                 mc.decision = MetricDecision::NotReported;
                 mc.why = "no observations on either side".to_owned();
-            } else {
+            } else if cx <= 0.0 || tx <= 0.0 {
                 mc.why = format!(
                     "no observations on the {} side",
-                    if c.is_none() { "control" } else { "treatment" }
+                    if cx <= 0.0 { "control" } else { "treatment" }
                 );
+            } else {
+                mc.why = "fewer than two agents observed in every window compared".to_owned();
             }
             checks.push(mc);
             continue;
         };
+        let (c, t) = (e.base, e.treated);
+        mc.control = Some(c);
+        mc.treatment = Some(t);
         if c.observations < min_obs || t.observations < min_obs {
             ms.consecutive = 0;
             mc.why = format!(
@@ -527,39 +848,91 @@ pub fn check(
             continue;
         }
         mc.decision = MetricDecision::Ok;
-        let (diff, variance, adjusted) = difference(input, m, &c, &t);
         // Discrete outcomes can show no spread at all on a short window (every agent succeeded
         // at its one task): never less variance than the outcomes' own noise.
-        let variance = variance.max(noise_floor(input, m, adjusted));
+        let variance = e.variance.max(noise_floor(input, m, &e));
+        let diff = e.diff;
         mc.difference = Some(diff);
-        mc.pre_period_adjusted = adjusted;
+        mc.pre_period_adjusted = e.pre_period;
+        mc.drift_adjusted = e.drift;
         mc.worsening = m.worsening(c.ratio, c.ratio + diff);
+        if variance.is_finite() {
+            let sd = variance.sqrt();
+            mc.harm_upper = Some(harm(m, diff) + z_upper(detection.alpha) * sd);
+            mc.mde = Some((z_upper(detection.alpha) + POWER_Z) * sd);
+        }
         variances.insert(m, variance);
         let tau2 = ms
             .tau2
             .or_else(|| mixing_variance(detection, m, c.ratio, t.ratio));
         mc.breach_p = credible(diff, variance, tau2, detection.alpha);
-        match mc.worsening {
+        if c.units >= min_units && t.units >= min_units {
+            testable.push(checks.len());
+        } else {
+            mc.why = format!(
+                "statistical test needs {min_units} agents per side, has {} and {}",
+                c.units, t.units
+            );
+        }
+        checks.push(mc);
+    }
+
+    // Layer 1: the breaches whose difference is credible, Holm-adjusted over the metrics (one
+    // look's mSPRT p-value is valid whenever one looks; the metrics are several).
+    let with_p: Vec<usize> = (0..checks.len())
+        .filter(|&i| checks[i].breach_p.is_some())
+        .collect();
+    let raw: Vec<f64> = with_p
+        .iter()
+        .map(|&i| checks[i].breach_p.unwrap_or(1.0))
+        .collect();
+    let mut breach_adjusted: BTreeMap<usize, f64> = BTreeMap::new();
+    for (&i, adj) in with_p.iter().zip(holm(&raw)) {
+        breach_adjusted.insert(i, adj);
+    }
+    for (i, mc) in checks.iter_mut().enumerate() {
+        if mc.decision != MetricDecision::Ok {
+            continue;
+        }
+        let ms = next.metrics.entry(mc.metric).or_default();
+        let (Some(c), Some(diff)) = (mc.control, mc.difference) else {
+            continue;
+        };
+        let m = mc.metric;
+        let threshold = mc.threshold;
+        let now = format!(
+            "{} {} → {} ({}{})",
+            m,
+            fmt_num(c.ratio),
+            fmt_num(c.ratio + diff),
+            pct(diff / c.ratio.abs().max(f64::MIN_POSITIVE)),
+            if mc.drift_adjusted {
+                ", adjusted for drift"
+            } else {
+                ""
+            }
+        );
+        let prefix = std::mem::take(&mut mc.why);
+        let credible = breach_adjusted
+            .get(&i)
+            .is_some_and(|p| *p < detection.alpha);
+        mc.why = match mc.worsening {
             None => {
                 ms.consecutive = 0;
-                mc.why =
-                    "zero baseline: a relative change is undefined; left to the statistical test"
-                        .to_owned();
+                "zero baseline: a relative change is undefined; left to the statistical test"
+                    .to_owned()
             }
-            Some(w) if w > threshold && !mc.breach_p.is_some_and(|p| p < detection.alpha) => {
+            Some(w) if w > threshold && !credible => {
                 ms.consecutive = 0;
-                mc.why = format!(
-                    "{} {} → {}: {:+.1} % worse, over the {:.1} % threshold but not distinguishable from noise yet ({})",
-                    m,
-                    fmt_num(c.ratio),
-                    fmt_num(t.ratio),
+                format!(
+                    "{now}: {:+.1} % worse, over the {:.1} % threshold but not distinguishable from noise yet ({})",
                     w * 100.0,
                     threshold * 100.0,
-                    match mc.breach_p {
-                        Some(p) => format!("p = {p:.3} in this check"),
+                    match breach_adjusted.get(&i) {
+                        Some(p) => format!("adjusted p = {p:.3} in this check"),
                         None => "too few agents to estimate the variance".to_owned(),
                     }
-                );
+                )
             }
             Some(w) if w > threshold => {
                 ms.consecutive += 1;
@@ -569,11 +942,8 @@ pub fn check(
                 } else {
                     MetricDecision::Breaching
                 };
-                mc.why = format!(
-                    "{} {} → {}: {:+.1} % worse, threshold {:.1} %{}; breached {} check(s) in a row",
-                    m,
-                    fmt_num(c.ratio),
-                    fmt_num(t.ratio),
+                format!(
+                    "{now}: {:+.1} % worse, threshold {:.1} %{}; breached {} check(s) in a row",
                     w * 100.0,
                     threshold * 100.0,
                     if catastrophic {
@@ -585,30 +955,22 @@ pub fn check(
                         String::new()
                     },
                     ms.consecutive
-                );
+                )
             }
             Some(w) => {
                 ms.consecutive = 0;
-                mc.why = format!(
-                    "{} {} → {}: {:+.1} % worse, within the {:.1} % threshold",
-                    m,
-                    fmt_num(c.ratio),
-                    fmt_num(t.ratio),
+                format!(
+                    "{now}: {:+.1} % worse, within the {:.1} % threshold",
                     w * 100.0,
                     threshold * 100.0
-                );
+                )
             }
+        };
+        if !prefix.is_empty() {
+            mc.why.push_str("; ");
+            mc.why.push_str(&prefix);
         }
         mc.consecutive = ms.consecutive;
-        if c.units >= min_units && t.units >= min_units {
-            testable.push(checks.len());
-        } else {
-            mc.why.push_str(&format!(
-                "; statistical test needs {min_units} agents per side, has {} and {}",
-                c.units, t.units
-            ));
-        }
-        checks.push(mc);
     }
 
     // Layer 2.
@@ -620,23 +982,22 @@ pub fn check(
     if run_stats {
         for &i in &testable {
             let mc = &mut checks[i];
-            let (Some(c), Some(t)) = (mc.control, mc.treatment) else {
+            let (Some(c), Some(t), Some(diff)) = (mc.control, mc.treatment, mc.difference) else {
                 continue;
             };
-            let diff = mc.difference.unwrap_or(t.ratio - c.ratio);
+            let ms = next.metrics.entry(mc.metric).or_default();
+            let variance = variances
+                .get(&mc.metric)
+                .copied()
+                .unwrap_or(f64::INFINITY);
             let p = match detection.method {
                 RegressionMethod::Sequential => {
-                    let ms = next.metrics.entry(mc.metric).or_default();
-                    let variance = variances
-                        .get(&mc.metric)
-                        .copied()
-                        .unwrap_or(c.variance + t.variance);
                     sequential_p(mc, ms, c, t, diff, variance, detection)
                 }
                 RegressionMethod::FixedHorizon => {
                     let margin = margin_for(detection, mc.metric, c.ratio, t.ratio);
                     mc.margin = Some(margin);
-                    fixed_horizon_p(mc, input, margin)
+                    fixed_horizon_p(mc, c, t, diff, variance, margin, detection)
                 }
             };
             if p.is_some() {
@@ -675,8 +1036,26 @@ pub fn check(
             }
         }
     }
+    for mc in &mut checks {
+        if let Some(s) = &mc.pre_shift
+            && s.flagged
+        {
+            mc.why.push_str(&format!(
+                "; a shift of {} began before the rollout (the day before the start against the same hours a week earlier, adjusted p = {:.2e}): not attributed to the change",
+                s.relative.map_or_else(|| fmt_num(s.difference), pct),
+                s.p_adjusted
+            ));
+        }
+    }
 
-    let decision = decide(input, detection, &checks, &tested, invalid, &sample_ratio);
+    let decision = decide(
+        input,
+        detection,
+        &checks,
+        &tested,
+        next.sample_ratio_mismatch,
+        &sample_ratio,
+    );
     (
         CheckOutcome {
             metrics: checks,
@@ -687,9 +1066,61 @@ pub fn check(
     )
 }
 
+/// Before/after: the shift of each metric in the day before the start, against the same hours
+/// one week earlier (and adjusted for the drift from two weeks earlier, as the comparison is),
+/// tested two-sided and Holm-adjusted over the metrics. A shift that is significant and larger
+/// than the tolerated margin began before the rollout; the change must not be blamed for it.
+fn pre_shifts(input: &CheckInput<'_>, detection: &Detection) -> BTreeMap<Metric, ShiftCheck> {
+    let mut out = BTreeMap::new();
+    let Some(pre) = input.pre_shift.filter(|_| input.design == Design::BeforeAfter) else {
+        return out;
+    };
+    let drift = !input.prior.is_empty() && !pre.week2.is_empty();
+    let shifted = CheckInput {
+        treatment: pre.recent,
+        control: pre.week1,
+        prior: if drift { pre.week2 } else { &[] },
+        pre_shift: None,
+        ..*input
+    };
+    let mut found: Vec<(Metric, f64, f64, Option<f64>, f64)> = Vec::new();
+    for m in Metric::ALL {
+        let Some(e) = effect(&shifted, m) else {
+            continue;
+        };
+        if f64::from(detection.min_data_points) > e.base.units {
+            continue;
+        }
+        let v = e.variance.max(noise_floor(&shifted, m, &e));
+        if !(v.is_finite() && v > 0.0) {
+            continue;
+        }
+        let p = 2.0 * normal_sf(e.diff.abs() / v.sqrt());
+        let rel = (e.base.ratio != 0.0).then(|| e.diff / e.base.ratio.abs());
+        let margin = margin_for(detection, m, e.base.ratio, e.treated.ratio);
+        found.push((m, e.diff, p, rel, margin));
+    }
+    let raw: Vec<f64> = found.iter().map(|f| f.2).collect();
+    for ((m, diff, _, rel, margin), adj) in found.into_iter().zip(holm(&raw)) {
+        out.insert(
+            m,
+            ShiftCheck {
+                difference: diff,
+                relative: rel,
+                p_adjusted: adj,
+                flagged: adj < detection.alpha && diff.abs() > margin,
+                harmful: harm(m, diff) > 0.0,
+            },
+        );
+    }
+    out
+}
+
 /// The mSPRT look for one metric: the one-sided test of harm beyond the margin (returned, its
-/// running minimum kept) and the two-sided test of any difference (its running minimum kept
-/// for the A/B winner, its confidence sequence reported). Fixes τ² and the margin on first use.
+/// running minimum kept), the one-sided test of an improvement beyond the minimum effect (its
+/// running minimum kept, for the primary metric's win) and the two-sided test of any
+/// difference (its running minimum kept, its confidence sequence reported). Fixes τ² and the
+/// margin on first use.
 fn sequential_p(
     mc: &mut MetricCheck,
     ms: &mut MetricState,
@@ -723,18 +1154,25 @@ fn sequential_p(
         .margin
         .get_or_insert_with(|| margin_for(detection, mc.metric, c.ratio, t.ratio));
     mc.margin = Some(margin);
+    let min_gain = detection.improvement_threshold.max(0.0) * c.ratio.abs();
     let excess = harm(mc.metric, diff) - margin;
-    let (p_any, p_harm) = if variance <= 0.0 {
+    let gain_excess = -harm(mc.metric, diff) - min_gain;
+    let (p_any, p_harm, p_gain) = if variance <= 0.0 {
         // Every agent on both sides has the same ratio: the difference is exact.
         (
             if diff == 0.0 { 1.0 } else { 0.0 },
             if excess > 0.0 { 0.0 } else { 1.0 },
+            if gain_excess > 0.0 { 0.0 } else { 1.0 },
         )
     } else {
         match msprt(diff, variance, tau2, detection.alpha) {
             Ok(r) => {
                 mc.interval = Some(r.interval);
-                (r.p_value, harm_msprt_p(excess, variance, tau2))
+                (
+                    r.p_value,
+                    harm_msprt_p(excess, variance, tau2),
+                    harm_msprt_p(gain_excess, variance, tau2),
+                )
             }
             Err(e) => {
                 mc.why.push_str(&format!("; sequential test: {e}"));
@@ -745,6 +1183,9 @@ fn sequential_p(
     let any = ms.min_p.map_or(p_any, |m| m.min(p_any));
     ms.min_p = Some(any);
     mc.p_difference = Some(any);
+    let gain = ms.gain_min_p.map_or(p_gain, |m| m.min(p_gain));
+    ms.gain_min_p = Some(gain);
+    mc.p_improvement = Some(gain);
     mc.p_value = Some(p_harm);
     let running = ms.harm_min_p.map_or(p_harm, |m| m.min(p_harm));
     ms.harm_min_p = Some(running);
@@ -763,7 +1204,8 @@ fn sequential_p(
 ///
 /// a nonnegative supermartingale under every null "worse by at most the margin", so Ville's
 /// inequality keeps its running minimum always valid. For `a ≤ 0` (the estimate within the
-/// margin, or an improvement) `Λ < 1`: no evidence of harm, whatever the earlier looks.
+/// margin, or an improvement) `Λ < 1`: no evidence of harm, whatever the earlier looks. The
+/// same test on the improvement beyond the minimum effect gives the win's p-value.
 fn harm_msprt_p(excess: f64, variance: f64, tau2: f64) -> f64 {
     let a = excess * (tau2 / (variance * (variance + tau2))).sqrt();
     if a.is_nan() || a <= 0.0 {
@@ -774,48 +1216,52 @@ fn harm_msprt_p(excess: f64, variance: f64, tau2: f64) -> f64 {
     (-log_lr).exp().min(1.0)
 }
 
-/// The fixed-horizon test: Welch's t-test on the agents' ratios, two-sided for any difference
-/// and one-sided for harm beyond the margin (the treatment's ratios shifted by the margin).
-fn fixed_horizon_p(mc: &mut MetricCheck, input: &CheckInput<'_>, margin: f64) -> Option<f64> {
-    let control = ratios(input.control, mc.metric);
-    let treatment = ratios(input.treatment, mc.metric);
-    // Harm beyond the margin ⇔ the treatment, moved back by the margin, is still worse.
-    let shift = if mc.metric.higher_is_worse() {
-        -margin
-    } else {
-        margin
-    };
-    let shifted: Vec<f64> = treatment.iter().map(|r| r + shift).collect();
-    match (
-        welch_t_test(&treatment, &control),
-        welch_t_test(&shifted, &control),
-    ) {
-        (Ok(w), Ok(h)) => {
-            mc.welch = Some(w);
-            mc.p_difference = Some(w.p_two_sided);
-            let toward_harm = if mc.metric.higher_is_worse() {
-                h.t > 0.0
-            } else {
-                h.t < 0.0
-            };
-            let p = if toward_harm {
-                h.p_two_sided / 2.0
-            } else {
-                1.0 - h.p_two_sided / 2.0
-            };
-            mc.p_value = Some(p);
-            Some(p)
-        }
-        (Err(TestError::ZeroVariance), _) | (_, Err(TestError::ZeroVariance)) => {
-            mc.p_difference = Some(1.0);
-            mc.p_value = Some(1.0);
-            Some(1.0)
-        }
-        (Err(e), _) | (_, Err(e)) => {
-            mc.why.push_str(&format!("; Welch: {e}"));
-            None
-        }
+/// The fixed-horizon test, once at the final check, on the same estimate and variance as the
+/// sequential one: Student's t with `n − 1` degrees of freedom (`n` the smaller side's agents),
+/// one-sided for harm beyond the margin (returned) and for an improvement beyond the minimum
+/// effect, two-sided for any difference.
+fn fixed_horizon_p(
+    mc: &mut MetricCheck,
+    c: RatioEstimate,
+    t: RatioEstimate,
+    diff: f64,
+    variance: f64,
+    margin: f64,
+    detection: &Detection,
+) -> Option<f64> {
+    use statrs::distribution::{ContinuousCDF, StudentsT};
+    if !variance.is_finite() {
+        mc.why.push_str("; variance unknown");
+        return None;
     }
+    let df = (c.units.min(t.units) - 1.0).max(1.0);
+    let min_gain = detection.improvement_threshold.max(0.0) * c.ratio.abs();
+    let excess = harm(mc.metric, diff) - margin;
+    let gain_excess = -harm(mc.metric, diff) - min_gain;
+    let (p_any, p_harm, p_gain) = if variance <= 0.0 {
+        (
+            if diff == 0.0 { 1.0 } else { 0.0 },
+            if excess > 0.0 { 0.0 } else { 1.0 },
+            if gain_excess > 0.0 { 0.0 } else { 1.0 },
+        )
+    } else {
+        let Ok(dist) = StudentsT::new(0.0, 1.0, df) else {
+            mc.why.push_str("; t distribution unavailable");
+            return None;
+        };
+        let sd = variance.sqrt();
+        let half = dist.inverse_cdf(1.0 - detection.alpha / 2.0) * sd;
+        mc.interval = Some((diff - half, diff + half));
+        (
+            2.0 * dist.sf(diff.abs() / sd),
+            dist.sf(excess / sd),
+            dist.sf(gain_excess / sd),
+        )
+    };
+    mc.p_difference = Some(p_any);
+    mc.p_improvement = Some(p_gain);
+    mc.p_value = Some(p_harm);
+    Some(p_harm)
 }
 
 /// The worsening of metric `m` in its own units for an effect `diff` (treatment − control):
@@ -831,136 +1277,61 @@ fn margin_for(detection: &Detection, m: Metric, c: f64, t: f64) -> f64 {
     (detection.tolerance.max(0.0) * detection.threshold(m) * scale.abs()).max(0.0)
 }
 
-/// The smallest variance the effect of metric `m` can have: the noise of the outcomes
-/// themselves, which a few agents that all happened to succeed cannot argue away. Success is a
-/// Bernoulli outcome per task (variance p̄(1 − p̄)), error findings a Poisson count per task
-/// (variance λ̄), both at the rate pooled over the windows compared; the effect's variance is
-/// at least that over the tasks of each window, `σ² Σ 1/N_w`. Quality and cost have no such
-/// floor (0).
-fn noise_floor(input: &CheckInput<'_>, m: Metric, pre_adjusted: bool) -> f64 {
-    if !matches!(m, Metric::SuccessRate | Metric::ErrorRate) {
-        return 0.0;
-    }
-    let mut windows = vec![input.control, input.treatment];
-    if pre_adjusted {
-        windows.push(input.control_before);
-        windows.push(input.treatment_before);
-    }
-    let (mut y, mut x, mut inv) = (0.0, 0.0, 0.0);
-    for w in windows {
-        let s = sums(w, m);
-        if s.sum_x <= 0.0 {
-            return 0.0;
-        }
-        y += s.sum_y;
-        x += s.sum_x;
-        inv += 1.0 / s.sum_x;
-    }
-    let rate = y / x;
-    let per_task = match m {
-        Metric::SuccessRate => rate.clamp(0.0, 1.0) * (1.0 - rate.clamp(0.0, 1.0)),
-        _ => rate.max(0.0),
-    };
-    per_task * inv
-}
-
+/// The sample-ratio check of the agent, the randomisation unit: of each group's assigned
+/// agents, how many reported a task in the window? Fisher's exact test of the 2×2 table
+/// (reporting / silent × control / treatment), two-sided. The groups are sized exactly, so a
+/// mismatch means agents went silent unevenly (a change that stops its agents from working, a
+/// broken pipeline for one group): the comparison of the rest may be biased.
 fn sample_ratio_check(input: &CheckInput<'_>, detection: &Detection) -> Option<SampleRatioCheck> {
     let sr = input.sample_ratio?;
-    let c: f64 = input.control.iter().map(|a| a.tasks).sum();
-    let t: f64 = input.treatment.iter().map(|a| a.tasks).sum();
-    let share = sr.expected_treatment_share;
-    if c + t <= 0.0 {
+    let active = |g: &[AgentSums]| g.iter().filter(|a| a.tasks > 0.0).count();
+    let (ac, at) = (active(input.control), active(input.treatment));
+    let (nc, nt) = (
+        sr.control_agents.max(ac),
+        sr.treatment_agents.max(at),
+    );
+    if nc + nt == 0 || ac + at == 0 {
         return None;
     }
-    let (basis, (chi, p)) = match sr.pre_tasks {
-        Some((pc, pt)) => (
-            "pre-rollout task volume",
-            chi_square_2x2([pc, pt], [c, t]).ok()?,
-        ),
-        None if share > 0.0 && share < 1.0 => (
-            "group sizes",
-            chi_square_gof(&[c, t], &[1.0 - share, share]).ok()?,
-        ),
-        None => return None,
-    };
+    let share = nt as f64 / (nc + nt) as f64;
+    let p = fisher_exact_two_sided([ac, nc - ac], [at, nt - at]);
+    let chi = chi_square_2x2(
+        [ac as f64, (nc - ac) as f64],
+        [at as f64, (nt - at) as f64],
+    )
+    .map_or(0.0, |(c, _)| c);
     Some(SampleRatioCheck {
-        observed: (c, t),
+        observed: (ac as f64, at as f64),
         expected_treatment_share: share,
-        basis: basis.to_owned(),
+        basis: format!("agents reporting of {nc} control and {nt} treatment agents assigned"),
         chi_square: chi,
         p_value: p,
         mismatch: p < detection.sample_ratio_p_value,
     })
 }
 
-/// The change of metric `m` from `before` to `after` over the agents seen in both windows
-/// (each ratio pooled over those agents), and its variance by the delta method: each agent's
-/// linearised contribution to the two ratios is differenced, so the agent's own level cancels
-/// out. `None` with fewer than two such agents.
-fn paired_change(before: &[AgentSums], after: &[AgentSums], m: Metric) -> Option<(f64, f64)> {
-    let past: HashMap<&str, (f64, f64)> = before
-        .iter()
-        .map(|a| (a.agent_id.as_str(), m.unit(a)))
-        .filter(|(_, (_, x))| *x > 0.0)
-        .collect();
-    let pairs: Vec<((f64, f64), (f64, f64))> = after
-        .iter()
-        .filter_map(|a| {
-            let now = m.unit(a);
-            let then = past.get(a.agent_id.as_str())?;
-            (now.1 > 0.0).then_some((*then, now))
-        })
-        .collect();
-    if pairs.len() < 2 {
-        return None;
+/// Fisher's exact test, two-sided, of the 2×2 table with rows `a` and `b`: the probability,
+/// under independence with the margins fixed, of a table at most as likely as the observed.
+fn fisher_exact_two_sided(a: [usize; 2], b: [usize; 2]) -> f64 {
+    use statrs::function::factorial::ln_binomial;
+    let (r1, r2) = ((a[0] + a[1]) as u64, (b[0] + b[1]) as u64);
+    let c1 = (a[0] + b[0]) as u64;
+    let n = r1 + r2;
+    if n == 0 {
+        return 1.0;
     }
-    let n = pairs.len() as f64;
-    let (mut yb, mut xb, mut ya, mut xa) = (0.0, 0.0, 0.0, 0.0);
-    for ((y0, x0), (y1, x1)) in &pairs {
-        yb += y0;
-        xb += x0;
-        ya += y1;
-        xa += x1;
+    let ln_p = |x: u64| ln_binomial(r1, x) + ln_binomial(r2, c1 - x) - ln_binomial(n, c1);
+    let lo = c1.saturating_sub(r2);
+    let hi = c1.min(r1);
+    let observed = ln_p(a[0] as u64);
+    let mut p = 0.0;
+    for x in lo..=hi {
+        let lp = ln_p(x);
+        if lp <= observed + 1e-9 {
+            p += lp.exp();
+        }
     }
-    let (rb, ra) = (yb / xb, ya / xa);
-    let (mxb, mxa) = (xb / n, xa / n);
-    let d: Vec<f64> = pairs
-        .iter()
-        .map(|((y0, x0), (y1, x1))| (y1 - ra * x1) / mxa - (y0 - rb * x0) / mxb)
-        .collect();
-    let mean = d.iter().sum::<f64>() / n;
-    let var = d.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / (n - 1.0);
-    Some((ra - rb, (var / n).max(0.0)))
-}
-
-/// The effect treatment − control of metric `m`, its variance, and whether it is adjusted for
-/// the pre-rollout period.
-///
-/// * Before/after compares the same agents in two windows: the effect is the difference of
-///   the pooled ratios, its variance that of the agents' paired change ([`paired_change`]).
-/// * Canary and A/B with both groups' pre-rollout data: a difference in differences, each
-///   group's paired change from its own past (the groups' standing differences, which random
-///   assignment of a few agents leaves, cancel out); the groups are independent.
-/// * Otherwise: the difference of the groups' ratios, variances added.
-fn difference(
-    input: &CheckInput<'_>,
-    m: Metric,
-    c: &RatioEstimate,
-    t: &RatioEstimate,
-) -> (f64, f64, bool) {
-    let plain = t.ratio - c.ratio;
-    if input.design == Design::BeforeAfter {
-        let variance = paired_change(input.control, input.treatment, m)
-            .map_or(c.variance + t.variance, |(_, v)| v);
-        return (plain, variance, false);
-    }
-    match (
-        paired_change(input.control_before, input.control, m),
-        paired_change(input.treatment_before, input.treatment, m),
-    ) {
-        (Some((dc, vc)), Some((dt, vt))) => (dt - dc, vc + vt, true),
-        _ => (plain, c.variance + t.variance, false),
-    }
+    p.min(1.0)
 }
 
 /// The mSPRT mixing variance for metric `m`: the threshold × the baseline (or, for a zero
@@ -984,25 +1355,71 @@ fn credible(diff: f64, variance: f64, tau2: Option<f64>, alpha: f64) -> Option<f
     msprt(diff, variance, tau2, alpha).ok().map(|r| r.p_value)
 }
 
+/// The final verdict's guardrail gate: every metric whose interval at the final check still
+/// includes a worsening beyond its threshold, among those the window could measure (minimum
+/// detectable effect at 80 % power within the threshold). Returns (not cleared, not
+/// measurable).
+fn gate<'c>(checks: &'c [MetricCheck]) -> (Vec<&'c MetricCheck>, Vec<&'c MetricCheck>) {
+    let mut open = Vec::new();
+    let mut blind = Vec::new();
+    for mc in checks {
+        let (Some(c), Some(upper), Some(mde)) = (mc.control, mc.harm_upper, mc.mde) else {
+            continue;
+        };
+        let limit = mc.threshold * c.ratio.abs();
+        if limit <= 0.0 {
+            continue;
+        }
+        if mde > limit {
+            blind.push(mc);
+        } else if upper > limit {
+            open.push(mc);
+        }
+    }
+    (open, blind)
+}
+
+fn relative(mc: &MetricCheck, x: f64) -> String {
+    match mc.control {
+        Some(c) if c.ratio != 0.0 => pct(x / c.ratio.abs()),
+        _ => fmt_num(x),
+    }
+}
+
+/// The primary metric's effect with its interval, in words.
+fn primary_effect(mc: &MetricCheck) -> String {
+    let (Some(c), Some(d)) = (mc.control, mc.difference) else {
+        return format!("{}: {}", mc.metric, mc.why);
+    };
+    let interval = mc.interval.map_or_else(String::new, |(lo, hi)| {
+        format!(" (interval {} to {})", relative(mc, lo), relative(mc, hi))
+    });
+    format!(
+        "{} {} → {}: {}{interval}",
+        mc.metric,
+        fmt_num(c.ratio),
+        fmt_num(c.ratio + d),
+        relative(mc, d)
+    )
+}
+
 fn decide(
     input: &CheckInput<'_>,
     detection: &Detection,
     checks: &[MetricCheck],
     tested: &[usize],
-    invalid: bool,
+    mismatch: bool,
     sample_ratio: &Option<SampleRatioCheck>,
 ) -> CheckDecision {
-    let catastrophic = |mc: &MetricCheck| {
-        mc.decision == MetricDecision::ThresholdRegression
-            && mc
-                .worsening
-                .is_some_and(|w| w > mc.threshold * detection.catastrophic_factor)
+    // A shift in the harmful direction that began before the rollout is not the change's doing.
+    let attributable = |mc: &MetricCheck| {
+        !mc.pre_shift
+            .as_ref()
+            .is_some_and(|s| s.flagged && s.harmful)
     };
     let threshold: Vec<&MetricCheck> = checks
         .iter()
-        .filter(|mc| {
-            mc.decision == MetricDecision::ThresholdRegression && (!invalid || catastrophic(mc))
-        })
+        .filter(|mc| mc.decision == MetricDecision::ThresholdRegression && attributable(mc))
         .collect();
     if !threshold.is_empty() {
         return CheckDecision::RollBack {
@@ -1013,9 +1430,9 @@ fn decide(
     }
     let statistical: Vec<&MetricCheck> = checks
         .iter()
-        .filter(|mc| mc.decision == MetricDecision::StatisticalRegression)
+        .filter(|mc| mc.decision == MetricDecision::StatisticalRegression && attributable(mc))
         .collect();
-    if !statistical.is_empty() && !invalid {
+    if !statistical.is_empty() {
         return CheckDecision::RollBack {
             layer: Layer::Statistical,
             metrics: statistical.iter().map(|mc| mc.metric).collect(),
@@ -1025,116 +1442,119 @@ fn decide(
     if !input.final_check {
         return CheckDecision::Continue;
     }
-    if invalid {
+    let Some(primary) = checks.iter().find(|mc| mc.metric == input.primary) else {
+        return CheckDecision::Inconclusive {
+            reason: format!("the primary metric {} was not measured", input.primary),
+        };
+    };
+    let primary_tested = tested.iter().any(|&i| checks[i].metric == input.primary);
+    if !primary_tested {
+        return CheckDecision::Inconclusive {
+            reason: format!(
+                "not enough data to test the primary metric {} ({})",
+                primary.metric, primary.why
+            ),
+        };
+    }
+    let shifted: Vec<String> = checks
+        .iter()
+        .filter_map(|mc| {
+            let s = mc.pre_shift.as_ref().filter(|s| s.flagged)?;
+            Some(format!(
+                "{} {}",
+                mc.metric,
+                s.relative.map_or_else(|| fmt_num(s.difference), pct)
+            ))
+        })
+        .collect();
+    if !shifted.is_empty() {
+        return CheckDecision::Hold {
+            reason: format!(
+                "a shift that began before the rollout ({}) makes a before/after verdict unreliable; a human decides",
+                shifted.join(", ")
+            ),
+        };
+    }
+    if mismatch {
         let detail = sample_ratio
             .as_ref()
             .map(|s| {
                 format!(
-                    " (tasks control {} / treatment {}, expected treatment share {:.3}, p = {:.2e})",
-                    s.observed.0, s.observed.1, s.expected_treatment_share, s.p_value
+                    " (agents reporting: control {} / treatment {}, p = {:.2e})",
+                    s.observed.0, s.observed.1, s.p_value
                 )
             })
             .unwrap_or_default();
-        return CheckDecision::Inconclusive {
+        return CheckDecision::Hold {
             reason: format!(
-                "sample ratio mismatch{detail}: the groups' task volumes do not match their assignment, so the comparison is not trusted"
+                "sample ratio mismatch{detail}: the groups' agents did not report alike, so no automatic apply; a human decides"
             ),
         };
     }
-    let primary_tested = tested
-        .iter()
-        .any(|&i| matches!(checks[i].metric, Metric::Quality | Metric::SuccessRate));
-    if !primary_tested {
-        let why: Vec<String> = checks
-            .iter()
-            .filter(|mc| matches!(mc.metric, Metric::Quality | Metric::SuccessRate))
-            .map(|mc| format!("{}: {}", mc.metric, mc.why))
-            .collect();
-        return CheckDecision::Inconclusive {
+    let (open, blind) = gate(checks);
+    if !open.is_empty() {
+        return CheckDecision::Hold {
             reason: format!(
-                "not enough data to test quality or success rate ({})",
-                why.join("; ")
+                "not enough evidence to rule out a worsening beyond the threshold: {}; extend the window or decide",
+                open.iter()
+                    .map(|mc| format!(
+                        "{} up to {} worse (threshold {:.1} %)",
+                        mc.metric,
+                        relative(mc, mc.harm_upper.unwrap_or(0.0)),
+                        mc.threshold * 100.0
+                    ))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        };
+    }
+    let caveat = if blind.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; not measurable at this size and window (detectable worsening): {}",
+            blind
+                .iter()
+                .map(|mc| format!("{} {}", mc.metric, relative(mc, mc.mde.unwrap_or(0.0))))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    let won = primary
+        .p_improvement
+        .is_some_and(|p| p < detection.alpha);
+    let design_note = match input.design {
+        Design::BeforeAfter => {
+            "; before/after: compared with the same hours one week earlier (adjusted for the drift from two weeks earlier when known) — anything else that changed in that time is attributed to the change"
+        }
+        _ => "",
+    };
+    let effect = primary_effect(primary);
+    if won {
+        return CheckDecision::Apply {
+            improved: true,
+            reason: format!(
+                "{effect}: better by more than {:.1} % (p = {:.2e}), no guardrail harmed{caveat}{design_note}",
+                detection.improvement_threshold * 100.0,
+                primary.p_improvement.unwrap_or(1.0)
             ),
         };
     }
     match input.design {
-        Design::AbTest => ab_verdict(detection, checks, tested),
-        Design::BeforeAfter | Design::Canary => CheckDecision::Apply {
-            improved: false,
+        Design::AbTest => CheckDecision::Inconclusive {
             reason: format!(
-                "no regression over the window ({} metric(s) tested: {})",
-                tested.len(),
-                tested
-                    .iter()
-                    .map(|&i| checks[i].metric.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        },
-    }
-}
-
-fn ab_verdict(detection: &Detection, checks: &[MetricCheck], tested: &[usize]) -> CheckDecision {
-    let Some(q) = checks.iter().find(|mc| mc.metric == Metric::Quality) else {
-        return CheckDecision::Inconclusive {
-            reason: "quality was not measured".to_owned(),
-        };
-    };
-    // The winner needs evidence of a difference (two-sided), Holm-adjusted over the metrics
-    // tested; a rollback needs evidence of harm beyond the margin (`p_adjusted`).
-    let raw: Vec<f64> = tested
-        .iter()
-        .map(|&i| checks[i].p_difference.unwrap_or(1.0))
-        .collect();
-    let p_any = tested
-        .iter()
-        .zip(holm(&raw))
-        .find(|(i, _)| checks[**i].metric == Metric::Quality)
-        .map(|(_, p)| p);
-    let (Some(c), Some(t), Some(p), Some(p_harm)) = (q.control, q.treatment, p_any, q.p_adjusted)
-    else {
-        return CheckDecision::Inconclusive {
-            reason: format!("quality could not be compared ({})", q.why),
-        };
-    };
-    let lift = if c.ratio > 0.0 {
-        q.difference.unwrap_or(t.ratio - c.ratio) / c.ratio
-    } else {
-        0.0
-    };
-    if p < detection.alpha && lift > detection.improvement_threshold {
-        CheckDecision::Apply {
-            improved: true,
-            reason: format!(
-                "treatment quality {} vs control {}: {:+.1} % (> {:.1} %), p = {p:.2e}",
-                fmt_num(t.ratio),
-                fmt_num(c.ratio),
-                lift * 100.0,
-                detection.improvement_threshold * 100.0
-            ),
-        }
-    } else if p_harm < detection.alpha && lift < 0.0 {
-        CheckDecision::RollBack {
-            layer: Layer::Comparison,
-            metrics: vec![Metric::Quality],
-            reason: format!(
-                "control better beyond the tolerance: treatment quality {} vs control {} ({:+.1} %), p = {p_harm:.2e}",
-                fmt_num(t.ratio),
-                fmt_num(c.ratio),
-                lift * 100.0
-            ),
-        }
-    } else {
-        CheckDecision::Inconclusive {
-            reason: format!(
-                "no clear winner: treatment quality {} vs control {} ({:+.1} %, needs > {:.1} % with p < {}), p = {p:.3}",
-                fmt_num(t.ratio),
-                fmt_num(c.ratio),
-                lift * 100.0,
+                "no clear winner: {effect} (needs better by more than {:.1} % with p < {}){caveat}",
                 detection.improvement_threshold * 100.0,
                 detection.alpha
             ),
-        }
+        },
+        Design::BeforeAfter | Design::Canary => CheckDecision::Apply {
+            improved: false,
+            reason: format!(
+                "no regression over the window ({} metric(s) tested); {effect}{caveat}{design_note}",
+                tested.len()
+            ),
+        },
     }
 }
 

@@ -5,6 +5,7 @@
 //!   p-values and confidence sequences), Holm's correction and the χ² sample-ratio test.
 //! * [`check`]: one regression check — the threshold circuit breaker, then the statistical
 //!   layer — and the verdict at the end of the window.
+//! * [`window`]: the hours each check reads.
 //!
 //! The state machine that drives checks over time and persists them lives in
 //! `kaizen-service` (`rollout.rs`); this module is pure and deterministic.
@@ -12,3 +13,4 @@
 pub mod assign;
 pub mod check;
 pub mod stats;
+pub mod window;
