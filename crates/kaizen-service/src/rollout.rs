@@ -21,9 +21,10 @@ use kaizen_core::config::{OnInconclusive, RolloutStrategyKind};
 use kaizen_core::org::OrgChange;
 use kaizen_core::rollout::assign::{Assignment, assign};
 use kaizen_core::rollout::check::{
-    AgentSums, CheckDecision, CheckInput, Design, Detection, SampleRatio, check,
+    AgentSums, CheckDecision, CheckInput, Design, Detection, PreShift, SampleRatio, check,
 };
-use kaizen_core::rollup::{Dim, MICROS_PER_HOUR, Stream, cost, error, task};
+use kaizen_core::rollout::window;
+use kaizen_core::rollup::{Dim, MICROS_PER_HOUR, Stream, cost, task, telemetry};
 use kaizen_core::signals::SignalSource;
 use kaizen_store::proposals::{Actor, ProposalStatus};
 use kaizen_store::rollouts::{
@@ -37,10 +38,6 @@ use crate::{Result, Service, ServiceError, store_err};
 
 /// The actor the engine records for its own transitions.
 pub const ENGINE: &str = "rollout-engine";
-
-/// Pre-rollout tasks needed before the sample-ratio check expects the groups' historical task
-/// shares instead of their sizes.
-const MIN_PRE_TASKS_FOR_SHARE: f64 = 100.0;
 
 /// What a human decides about a rollout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -145,11 +142,11 @@ fn agent_sums(
             }
         }
         for row in source
-            .rollups(Stream::Error, Dim::Agent, hours.clone())
+            .rollups(Stream::Telemetry, Dim::Agent, hours.clone())
             .map_err(src)?
         {
             if let Some(a) = by_agent.get_mut(row.key.as_str()) {
-                a.findings += row.stats[error::SEVERITY].n;
+                a.errors += row.stats[telemetry::ERROR].sum;
             }
         }
     }
@@ -424,6 +421,21 @@ impl Service<'_> {
                 let v = verdict(if improved { "improved" } else { "applied" }, reason);
                 self.finish_apply(id, &engine(), v, executor)
             }
+            CheckDecision::Hold { reason } => {
+                // Never applied automatically: paused for a human (or rolled back when the
+                // configuration says so for an inconclusive rollout).
+                let policy = self.config.self_improvement.rollout.on_inconclusive;
+                let v = verdict(
+                    "inconclusive",
+                    format!("held for a human after {} h: {reason}", r.elapsed_at(seq)),
+                );
+                match policy {
+                    OnInconclusive::Rollback => {
+                        self.begin_rollback(id, RolloutState::Observing, v, executor)
+                    }
+                    OnInconclusive::Pause | OnInconclusive::Apply => self.pause(id, &v, now),
+                }
+            }
             CheckDecision::Inconclusive { reason } => {
                 let policy = self.config.self_improvement.rollout.on_inconclusive;
                 let reason = format!(
@@ -456,57 +468,74 @@ impl Service<'_> {
     )> {
         let source = self.store.signal_source();
         let start_floor = hour_floor(r.started_at);
-        let after = hour_ceil(r.started_at)..hour_floor(r.check_due_at(seq));
-        let baseline = i64::from(r.baseline_hours);
-        let before = (start_floor - baseline)..start_floor;
+        let start_ceil = hour_ceil(r.started_at);
+        let end = hour_floor(r.check_due_at(seq));
+        let primary = self.proposal(&r.proposal_id)?.proposal.primary_metric;
         let a = &r.assignment;
-        let (design, control, treatment, sample_ratio, control_before, treatment_before) =
-            match r.strategy {
-                RolloutStrategyKind::BeforeAfter => (
-                    Design::BeforeAfter,
-                    agent_sums(source, before, &a.treatment)?,
-                    agent_sums(source, after, &a.treatment)?,
-                    None,
-                    Vec::new(),
-                    Vec::new(),
-                ),
-                RolloutStrategyKind::Canary | RolloutStrategyKind::AbTest => {
-                    let control_before = agent_sums(source, before.clone(), &a.control)?;
-                    let treatment_before = agent_sums(source, before, &a.treatment)?;
-                    let pre_c: f64 = control_before.iter().map(|s| s.tasks).sum();
-                    let pre_t: f64 = treatment_before.iter().map(|s| s.tasks).sum();
-                    let n = (a.treatment.len() + a.control.len()).max(1) as f64;
-                    let sr = SampleRatio {
-                        expected_treatment_share: a.treatment.len() as f64 / n,
-                        pre_tasks: (pre_c + pre_t >= MIN_PRE_TASKS_FOR_SHARE
-                            && pre_c > 0.0
-                            && pre_t > 0.0)
-                            .then_some((pre_c, pre_t)),
-                    };
-                    (
-                        if r.strategy == RolloutStrategyKind::Canary {
+        let outcome = match r.strategy {
+            RolloutStrategyKind::BeforeAfter => {
+                let w = window::before_after(start_floor, start_ceil, end);
+                let sums = |h: std::ops::Range<i64>| agent_sums(source, h, &a.treatment);
+                let (treatment, control, prior) = (sums(w.after)?, sums(w.week1)?, sums(w.week2)?);
+                let (recent, recent1, recent2) = (
+                    sums(w.recent)?,
+                    sums(w.recent_week1)?,
+                    sums(w.recent_week2)?,
+                );
+                check(
+                    &CheckInput {
+                        design: Design::BeforeAfter,
+                        control: &control,
+                        treatment: &treatment,
+                        control_before: &[],
+                        treatment_before: &[],
+                        prior: &prior,
+                        pre_shift: Some(PreShift {
+                            recent: &recent,
+                            week1: &recent1,
+                            week2: &recent2,
+                        }),
+                        primary,
+                        final_check,
+                        sample_ratio: None,
+                    },
+                    detection,
+                    &r.detector,
+                )
+            }
+            RolloutStrategyKind::Canary | RolloutStrategyKind::AbTest => {
+                let w =
+                    window::concurrent(start_floor, start_ceil, end, i64::from(r.baseline_hours));
+                let control_before = agent_sums(source, w.before.clone(), &a.control)?;
+                let treatment_before = agent_sums(source, w.before, &a.treatment)?;
+                let control = agent_sums(source, w.after.clone(), &a.control)?;
+                let treatment = agent_sums(source, w.after, &a.treatment)?;
+                check(
+                    &CheckInput {
+                        design: if r.strategy == RolloutStrategyKind::Canary {
                             Design::Canary
                         } else {
                             Design::AbTest
                         },
-                        agent_sums(source, after.clone(), &a.control)?,
-                        agent_sums(source, after, &a.treatment)?,
-                        Some(sr),
-                        control_before,
-                        treatment_before,
-                    )
-                }
-            };
-        let input = CheckInput {
-            design,
-            control: &control,
-            treatment: &treatment,
-            control_before: &control_before,
-            treatment_before: &treatment_before,
-            final_check,
-            sample_ratio,
+                        control: &control,
+                        treatment: &treatment,
+                        control_before: &control_before,
+                        treatment_before: &treatment_before,
+                        prior: &[],
+                        pre_shift: None,
+                        primary,
+                        final_check,
+                        sample_ratio: Some(SampleRatio {
+                            control_agents: a.control.len(),
+                            treatment_agents: a.treatment.len(),
+                        }),
+                    },
+                    detection,
+                    &r.detector,
+                )
+            }
         };
-        Ok(check(&input, detection, &r.detector))
+        Ok(outcome)
     }
 
     /// Observing → paused (the proposal → inconclusive), waiting for a human.

@@ -90,9 +90,6 @@ const ERROR_AGENT_SIGMA: f64 = 0.3;
 const ACTIVITY_SIGMA: f64 = 0.3;
 /// Share of the agents treated in an A/B test.
 const TREATMENT_FRACTION: f64 = 0.5;
-/// Baseline tasks needed before the sample-ratio check expects the groups' historical task
-/// shares instead of their sizes (as in the rollout engine).
-const MIN_PRE_TASKS_FOR_SHARE: f64 = 100.0;
 /// The 97.5 % quantile of the standard normal distribution.
 const Z_975: f64 = 1.959_963_984_540_054;
 
@@ -237,7 +234,7 @@ impl Agent {
             let mult =
                 (COST_TASK_SIGMA * normal(rng) - 0.5 * COST_TASK_SIGMA * COST_TASK_SIGMA).exp();
             s.cost_usd += self.cost * mult;
-            s.findings += count(rng, self.findings.as_ref());
+            s.errors += count(rng, self.findings.as_ref());
         }
     }
 }
@@ -321,19 +318,10 @@ fn simulate_run(cfg: &StudyConfig, detection: &Detection, run: u32) -> RunOutcom
         }
     }
     let sample_ratio = concurrent.then(|| {
-        let (mut pre_c, mut pre_t) = (0.0, 0.0);
-        for (s, &t) in before.iter().zip(&treated) {
-            if t {
-                pre_t += s.tasks;
-            } else {
-                pre_c += s.tasks;
-            }
-        }
         let k = treated.iter().filter(|&&t| t).count();
         SampleRatio {
-            expected_treatment_share: k as f64 / n.max(1) as f64,
-            pre_tasks: (pre_c + pre_t >= MIN_PRE_TASKS_FOR_SHARE && pre_c > 0.0 && pre_t > 0.0)
-                .then_some((pre_c, pre_t)),
+            control_agents: n - k,
+            treatment_agents: k,
         }
     });
 
@@ -394,6 +382,9 @@ fn simulate_run(cfg: &StudyConfig, detection: &Detection, run: u32) -> RunOutcom
                 treatment: &treatment,
                 control_before: &control_before,
                 treatment_before: &treatment_before,
+                prior: &[],
+                pre_shift: None,
+                primary: Metric::Quality,
                 final_check: seq == total_checks,
                 sample_ratio,
             };
@@ -407,7 +398,9 @@ fn simulate_run(cfg: &StudyConfig, detection: &Detection, run: u32) -> RunOutcom
                     hours,
                 }),
                 CheckDecision::Apply { improved, .. } => Some(Verdict::Applied { improved }),
-                CheckDecision::Inconclusive { .. } => Some(Verdict::Inconclusive),
+                CheckDecision::Inconclusive { .. } | CheckDecision::Hold { .. } => {
+                    Some(Verdict::Inconclusive)
+                }
             };
         }
         if verdict.is_some() && naive_hours.is_some() {

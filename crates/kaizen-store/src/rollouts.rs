@@ -674,6 +674,7 @@ impl Store {
             kaizen_core::rollout::check::CheckDecision::RollBack { .. } => "roll_back",
             kaizen_core::rollout::check::CheckDecision::Apply { .. } => "apply",
             kaizen_core::rollout::check::CheckDecision::Inconclusive { .. } => "inconclusive",
+            kaizen_core::rollout::check::CheckDecision::Hold { .. } => "hold",
         };
         tx.execute(
             "INSERT INTO rollout_checks (proposal_id, seq, at, ran_at, elapsed_hours, decision, body)

@@ -53,6 +53,7 @@ fn approved(store: &mut Store) -> (ImprovementProposal, OrgDocument) {
         confidence: 0.75,
         risk: Risk::Low,
         rollout: RolloutStrategyKind::BeforeAfter,
+        primary_metric: Default::default(),
         observation_window_hours: 8,
         source_cycle: None,
         created_at: t(0),

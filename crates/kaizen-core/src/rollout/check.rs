@@ -51,9 +51,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{AbTestConfig, RegressionConfig, RegressionMethod};
-use crate::rollout::stats::{
-    RatioEstimate, RatioSums, WelchResult, chi_square_2x2, holm, msprt,
-};
+use crate::rollout::stats::{RatioEstimate, RatioSums, WelchResult, chi_square_2x2, holm, msprt};
 
 /// A metric the detector watches.
 #[derive(
@@ -71,11 +69,13 @@ use crate::rollout::stats::{
     strum::IntoStaticStr,
     strum::Display,
     strum::EnumIter,
+    Default,
 )]
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case")]
 pub enum Metric {
     /// Mean quality score per scored task (0–10); lower is worse.
+    #[default]
     Quality,
     /// Successful tasks per task; lower is worse.
     SuccessRate,
@@ -97,6 +97,20 @@ impl Metric {
     /// The wire name.
     pub fn as_str(self) -> &'static str {
         self.into()
+    }
+
+    /// The metric a built-in rule's proposals are meant to improve: the one the rule fired on
+    /// (quality for a rule that watches none of the four, and for custom rules).
+    pub fn for_rule(rule_name: &str) -> Metric {
+        match rule_name {
+            "success_rate_drop" | "scaling_failure" | "straggler_bottleneck" => Metric::SuccessRate,
+            "budget_overrun"
+            | "coordination_cost_ratio"
+            | "coordination_overhead"
+            | "redundancy" => Metric::CostPerTask,
+            "error_spike" => Metric::ErrorRate,
+            _ => Metric::Quality,
+        }
     }
 
     /// Whether a higher value is worse (cost, errors) rather than better.
@@ -718,12 +732,7 @@ fn effect(input: &CheckInput<'_>, m: Metric) -> Option<Effect> {
             variance: cs.variance + ts.variance,
             pre_period: false,
             drift: false,
-            floor_windows: [
-                Some((W_TREATMENT, 1.0)),
-                Some((W_CONTROL, 1.0)),
-                None,
-                None,
-            ],
+            floor_windows: [Some((W_TREATMENT, 1.0)), Some((W_CONTROL, 1.0)), None, None],
         }),
     }
 }
@@ -986,10 +995,7 @@ pub fn check(
                 continue;
             };
             let ms = next.metrics.entry(mc.metric).or_default();
-            let variance = variances
-                .get(&mc.metric)
-                .copied()
-                .unwrap_or(f64::INFINITY);
+            let variance = variances.get(&mc.metric).copied().unwrap_or(f64::INFINITY);
             let p = match detection.method {
                 RegressionMethod::Sequential => {
                     sequential_p(mc, ms, c, t, diff, variance, detection)
@@ -1072,7 +1078,10 @@ pub fn check(
 /// than the tolerated margin began before the rollout; the change must not be blamed for it.
 fn pre_shifts(input: &CheckInput<'_>, detection: &Detection) -> BTreeMap<Metric, ShiftCheck> {
     let mut out = BTreeMap::new();
-    let Some(pre) = input.pre_shift.filter(|_| input.design == Design::BeforeAfter) else {
+    let Some(pre) = input
+        .pre_shift
+        .filter(|_| input.design == Design::BeforeAfter)
+    else {
         return out;
     };
     let drift = !input.prior.is_empty() && !pre.week2.is_empty();
@@ -1286,20 +1295,14 @@ fn sample_ratio_check(input: &CheckInput<'_>, detection: &Detection) -> Option<S
     let sr = input.sample_ratio?;
     let active = |g: &[AgentSums]| g.iter().filter(|a| a.tasks > 0.0).count();
     let (ac, at) = (active(input.control), active(input.treatment));
-    let (nc, nt) = (
-        sr.control_agents.max(ac),
-        sr.treatment_agents.max(at),
-    );
+    let (nc, nt) = (sr.control_agents.max(ac), sr.treatment_agents.max(at));
     if nc + nt == 0 || ac + at == 0 {
         return None;
     }
     let share = nt as f64 / (nc + nt) as f64;
     let p = fisher_exact_two_sided([ac, nc - ac], [at, nt - at]);
-    let chi = chi_square_2x2(
-        [ac as f64, (nc - ac) as f64],
-        [at as f64, (nt - at) as f64],
-    )
-    .map_or(0.0, |(c, _)| c);
+    let chi = chi_square_2x2([ac as f64, (nc - ac) as f64], [at as f64, (nt - at) as f64])
+        .map_or(0.0, |(c, _)| c);
     Some(SampleRatioCheck {
         observed: (ac as f64, at as f64),
         expected_treatment_share: share,
@@ -1520,9 +1523,7 @@ fn decide(
                 .join(", ")
         )
     };
-    let won = primary
-        .p_improvement
-        .is_some_and(|p| p < detection.alpha);
+    let won = primary.p_improvement.is_some_and(|p| p < detection.alpha);
     let design_note = match input.design {
         Design::BeforeAfter => {
             "; before/after: compared with the same hours one week earlier (adjusted for the drift from two weeks earlier when known) — anything else that changed in that time is attributed to the change"
