@@ -467,6 +467,13 @@ pub fn print_approved(id: &str, actor: &str, a: &kaizen_service::Approved) {
             r.window_hours,
             when(r.first_check_at)
         );
+        if !r.plan.is_empty() {
+            println!(
+                "{}: {}",
+                if r.can_conclude { "plan" } else { "WARNING" },
+                r.plan
+            );
+        }
         println!("follow it with `kaizen rollouts show {id}`");
     } else if let Some(e) = &a.rollout_error {
         println!("its rollout did NOT start: {e}");
@@ -591,6 +598,13 @@ pub fn print_rollout(
         a.control.len(),
         a.treatment_fraction
     );
+    if let Some(plan) = &r.detector.plan {
+        println!(
+            "{}: {}",
+            if plan.can_conclude { "plan" } else { "WARNING" },
+            plan.summary
+        );
+    }
     for s in &a.strata {
         println!(
             "  {:<24} {:>5} agent(s), {:>5} in treatment",

@@ -21,8 +21,10 @@ use kaizen_core::config::{OnInconclusive, RolloutStrategyKind};
 use kaizen_core::org::OrgChange;
 use kaizen_core::rollout::assign::{Assignment, assign};
 use kaizen_core::rollout::check::{
-    AgentSums, CheckDecision, CheckInput, Design, Detection, PreShift, SampleRatio, check,
+    AgentSums, CheckDecision, CheckInput, Design, Detection, DetectorState, Metric, PreShift,
+    SampleRatio, check,
 };
+use kaizen_core::rollout::plan::{self, PowerPlan};
 use kaizen_core::rollout::window;
 use kaizen_core::rollup::{Dim, MICROS_PER_HOUR, Stream, cost, task, telemetry};
 use kaizen_core::signals::SignalSource;
@@ -209,7 +211,23 @@ impl Service<'_> {
                 )));
             }
         }
-        let strategy = strategy.unwrap_or(p.proposal.rollout);
+        let org = self
+            .store
+            .org_version(base)
+            .map_err(store_err)?
+            .ok_or(ServiceError::NoOrg)?;
+        let agents = &org.document.agents;
+        let cfg = &self.config.self_improvement.rollout;
+        let min_stratum = cfg.min_stratum_size as usize;
+        let strategy = match strategy.unwrap_or(p.proposal.rollout) {
+            RolloutStrategyKind::Auto => plan::resolve_auto(
+                agents.len(),
+                cfg.canary_fraction,
+                1.0 - cfg.ab_test.control_fraction,
+                self.config.self_improvement.regression.min_data_points as usize,
+            ),
+            s => s,
+        };
         // A before/after comparison attributes everything that changed since the start to its
         // change, so it cannot share the org with another live rollout (either way round).
         if let Some(other) = live.iter().find(|o| {
@@ -221,16 +239,10 @@ impl Service<'_> {
                 other.strategy, other.proposal_id, other.state
             )));
         }
-        let org = self
-            .store
-            .org_version(base)
-            .map_err(store_err)?
-            .ok_or(ServiceError::NoOrg)?;
-        let agents = &org.document.agents;
-        let cfg = &self.config.self_improvement.rollout;
-        let min_stratum = cfg.min_stratum_size as usize;
         let assignment = match strategy {
-            RolloutStrategyKind::BeforeAfter => Assignment::everyone(agents),
+            RolloutStrategyKind::BeforeAfter | RolloutStrategyKind::Auto => {
+                Assignment::everyone(agents)
+            }
             RolloutStrategyKind::Canary => assign(agents, id, cfg.canary_fraction, min_stratum)
                 .map_err(ServiceError::Invalid)?,
             RolloutStrategyKind::AbTest => {
@@ -239,7 +251,7 @@ impl Service<'_> {
             }
         };
         let min_group = match strategy {
-            RolloutStrategyKind::BeforeAfter => 0,
+            RolloutStrategyKind::BeforeAfter | RolloutStrategyKind::Auto => 0,
             RolloutStrategyKind::Canary => 1,
             RolloutStrategyKind::AbTest => cfg.ab_test.min_agents_per_group as usize,
         };
@@ -261,6 +273,22 @@ impl Service<'_> {
             cfg.observation_window_hours
         };
         let interval = cfg.regression_check_interval_hours.clamp(1, window.max(1));
+        let now = self.clock.now();
+        let detection = Detection::from_config(
+            &self.config.self_improvement.regression,
+            &self.config.self_improvement.rollout.ab_test,
+        );
+        let detector = DetectorState {
+            plan: Some(self.power_plan(
+                strategy,
+                &assignment,
+                p.proposal.primary_metric,
+                window,
+                now,
+                &detection,
+            )?),
+            ..DetectorState::default()
+        };
         let new = NewRollout {
             proposal_id: id,
             strategy,
@@ -270,8 +298,8 @@ impl Service<'_> {
             assignment: &assignment,
             window_hours: window,
             interval_hours: interval,
+            detector: &detector,
         };
-        let now = self.clock.now();
         self.store
             .rollout_start(&new, actor, now)
             .map_err(rollout_err)
@@ -455,6 +483,74 @@ impl Service<'_> {
         }
     }
 
+    /// What a rollout of `strategy` can detect: the detector's estimator on the history just
+    /// before `now`, as if the rollout had started one window earlier (a placebo check).
+    fn power_plan(
+        &self,
+        strategy: RolloutStrategyKind,
+        a: &Assignment,
+        primary: Metric,
+        window: u32,
+        now: DateTime<Utc>,
+        detection: &Detection,
+    ) -> Result<PowerPlan> {
+        let source = self.store.signal_source();
+        let start = hour_floor(now) - i64::from(window);
+        let end = hour_floor(now);
+        let input_for = |design| CheckInput {
+            design,
+            control: &[],
+            treatment: &[],
+            control_before: &[],
+            treatment_before: &[],
+            prior: &[],
+            pre_shift: None,
+            primary,
+            final_check: true,
+            sample_ratio: None,
+        };
+        let plan = match strategy {
+            RolloutStrategyKind::BeforeAfter | RolloutStrategyKind::Auto => {
+                let w = window::before_after(start, start, end);
+                let sums = |h: std::ops::Range<i64>| agent_sums(source, h, &a.treatment);
+                let (treatment, control, prior) = (sums(w.after)?, sums(w.week1)?, sums(w.week2)?);
+                plan::power_plan(
+                    &CheckInput {
+                        control: &control,
+                        treatment: &treatment,
+                        prior: &prior,
+                        ..input_for(Design::BeforeAfter)
+                    },
+                    detection,
+                    window,
+                )
+            }
+            RolloutStrategyKind::Canary | RolloutStrategyKind::AbTest => {
+                let w = window::concurrent(start, start, end, i64::from(window));
+                let control = agent_sums(source, w.after.clone(), &a.control)?;
+                let treatment = agent_sums(source, w.after, &a.treatment)?;
+                let control_before = agent_sums(source, w.before.clone(), &a.control)?;
+                let treatment_before = agent_sums(source, w.before, &a.treatment)?;
+                plan::power_plan(
+                    &CheckInput {
+                        control: &control,
+                        treatment: &treatment,
+                        control_before: &control_before,
+                        treatment_before: &treatment_before,
+                        ..input_for(if strategy == RolloutStrategyKind::Canary {
+                            Design::Canary
+                        } else {
+                            Design::AbTest
+                        })
+                    },
+                    detection,
+                    window,
+                )
+            }
+        };
+        Ok(plan)
+    }
+
     /// Gathers the data of check `seq` and runs the detector.
     fn evaluate(
         &self,
@@ -473,6 +569,12 @@ impl Service<'_> {
         let primary = self.proposal(&r.proposal_id)?.proposal.primary_metric;
         let a = &r.assignment;
         let outcome = match r.strategy {
+            RolloutStrategyKind::Auto => {
+                return Err(ServiceError::Store(format!(
+                    "rollout {} was stored with the unresolved strategy auto",
+                    r.proposal_id
+                )));
+            }
             RolloutStrategyKind::BeforeAfter => {
                 let w = window::before_after(start_floor, start_ceil, end);
                 let sums = |h: std::ops::Range<i64>| agent_sums(source, h, &a.treatment);

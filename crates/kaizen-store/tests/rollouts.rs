@@ -126,6 +126,7 @@ fn a_rollout_is_durable_recorded_once_and_applied_atomically() {
             assignment: &assignment,
             window_hours: 8,
             interval_hours: 4,
+            detector: &Default::default(),
         };
         let r = store.rollout_start(&new, &engine, t(2)).unwrap();
         assert_eq!(r.state, RolloutState::Observing);
