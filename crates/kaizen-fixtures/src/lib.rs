@@ -13,7 +13,7 @@ use kaizen_core::altitude::Altitude;
 use kaizen_core::config::RolloutStrategyKind;
 use kaizen_core::event::{
     CostCategory, CostRecorded, ErrorFinding, Event, Name, NonNegative, Score10, Severity,
-    TaskCompleted, Timestamp,
+    TaskCompleted, TelemetryEvent, Timestamp,
 };
 use kaizen_core::improve::{ImprovementProposal, Rationale, Risk, RollbackPlan};
 use kaizen_core::org::{Agent, OrgChange, OrgDocument, SettingValue};
@@ -90,6 +90,8 @@ pub struct Behaviour {
     pub cost: f64,
     /// Whether tasks are reported at all (cost and errors are reported either way).
     pub tasks: bool,
+    /// Multiplies the runtime's error rate (5 % of tasks report an error in `telemetry.event`).
+    pub errors: f64,
 }
 
 impl Behaviour {
@@ -99,6 +101,7 @@ impl Behaviour {
         success: 1.0,
         cost: 1.0,
         tasks: true,
+        errors: 1.0,
     };
 
     /// Quality scaled by `factor` (0.75 = a 25 % drop).
@@ -109,12 +112,21 @@ impl Behaviour {
         }
     }
 
+    /// The runtime's errors scaled by `factor` (3.0 = three times as many).
+    pub fn errors(factor: f64) -> Behaviour {
+        Behaviour {
+            errors: factor,
+            ..Behaviour::NORMAL
+        }
+    }
+
     /// No tasks reported (an idle or silent org).
     pub const NO_TASKS: Behaviour = Behaviour {
         quality: 1.0,
         success: 1.0,
         cost: 1.0,
         tasks: false,
+        errors: 1.0,
     };
 }
 
@@ -181,6 +193,15 @@ pub fn ndjson(
                         duration_seconds: None,
                         turns: None,
                         multi_agent: false,
+                    }));
+                    // Its own stream: the tasks' numbers are the same with or without it.
+                    let mut telemetry = Rng::keyed(seed ^ 0x7e1e, &[abs_hour, i as u64, k]);
+                    write(Event::TelemetryEvent(TelemetryEvent {
+                        id: Some(name(&format!("r-{tag}-{k}"))),
+                        ts: Timestamp(ts),
+                        event_type: name("tool_call"),
+                        error: telemetry.unit() < (0.05 * b.errors).min(1.0),
+                        agent_id: Some(name(&a.id)),
                     }));
                 }
             }

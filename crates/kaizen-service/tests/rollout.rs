@@ -36,6 +36,10 @@ fn t0() -> DateTime<Utc> {
     at("2026-11-20T00:00:00Z")
 }
 
+/// Hours of history fed before [`t0`]: what a before/after check reads (the same hours one
+/// and two weeks earlier, and the day before the start).
+const HISTORY: i64 = 2 * 168 + 48 + 24;
+
 fn hours(h: i64) -> Duration {
     Duration::hours(h)
 }
@@ -190,7 +194,7 @@ fn large() -> Option<SettingValue> {
 #[test]
 fn before_after_without_effect_is_applied_after_twelve_checks() {
     let mut f = Fixture::new(20);
-    f.feed(-48, 96, Behaviour::NORMAL);
+    f.feed(-HISTORY, HISTORY + 48, Behaviour::NORMAL);
     let base = f.org_version();
     let versions = f.versions();
     let id = f.queue(
@@ -266,10 +270,11 @@ fn before_after_without_effect_is_applied_after_twelve_checks() {
                 c.outcome
             );
         }
-        // Same distribution before and after: nothing breaches, nothing is significant.
+        // Same distribution before and after: nothing breaches credibly, nothing is
+        // significant (a few error events can look like a large relative change early on).
         for mc in &c.outcome.metrics {
             assert_eq!(mc.decision, MetricDecision::Ok, "check {k}: {mc:?}");
-            assert!(mc.worsening.is_some_and(|w| w < mc.threshold), "{mc:?}");
+            assert!(mc.drift_adjusted, "{mc:?}");
             assert!(mc.p_adjusted.is_some_and(|p| p >= 0.05), "{mc:?}");
         }
     }
@@ -332,7 +337,7 @@ fn before_after_without_effect_is_applied_after_twelve_checks() {
 #[test]
 fn before_after_harmful_change_is_rolled_back_automatically() {
     let mut f = Fixture::new(20);
-    f.feed(-48, 48, Behaviour::NORMAL);
+    f.feed(-HISTORY, HISTORY, Behaviour::NORMAL);
     f.feed(0, 48, Behaviour::quality(0.75));
     let base = f.org_version();
     let versions = f.versions();
@@ -382,9 +387,9 @@ fn before_after_harmful_change_is_rolled_back_automatically() {
     assert!(reason.contains("quality"), "{reason}");
     let q = metric(last, Metric::Quality);
     let (c, t) = (q.control.expect("baseline"), q.treatment.expect("after"));
-    assert!((t.ratio / c.ratio - 0.75).abs() < 0.03, "{c:?} {t:?}");
+    assert!((t.ratio / c.ratio - 0.75).abs() < 0.05, "{c:?} {t:?}");
     let w = q.worsening.expect("worsening");
-    assert!(w > q.threshold && (w - 0.25).abs() < 0.03, "{q:?}");
+    assert!(w > q.threshold && (w - 0.25).abs() < 0.05, "{q:?}");
     assert!(
         matches!(
             (layer, q.decision),
@@ -529,7 +534,7 @@ fn ab_test_leaves_control_agents_byte_identical() {
 #[test]
 fn ab_test_without_a_winner_compares_the_groups_over_the_same_hours_and_pauses() {
     let mut f = Fixture::new(20);
-    f.feed(-48, 96, Behaviour::NORMAL);
+    f.feed(-HISTORY, HISTORY + 48, Behaviour::NORMAL);
     let id = f.queue(
         "test_rule",
         vec![tier_change()],
@@ -557,7 +562,11 @@ fn ab_test_without_a_winner_compares_the_groups_over_the_same_hours_and_pauses()
             .sample_ratio
             .as_ref()
             .expect("a sample-ratio test");
-        assert_eq!(sr.basis, "pre-rollout task volume");
+        assert_eq!(
+            sr.basis,
+            "agents reporting of 10 control and 10 treatment agents assigned"
+        );
+        assert_eq!(sr.observed, (10.0, 10.0));
         assert!((sr.expected_treatment_share - 0.5).abs() < 1e-9, "{sr:?}");
         assert!(!sr.mismatch, "{sr:?}");
         assert!(
@@ -590,7 +599,7 @@ fn copy_store(from: &Path, to: &Path) {
 #[test]
 fn a_restart_catches_up_check_by_check() {
     let mut f = Fixture::new(20);
-    f.feed(-48, 96, Behaviour::NORMAL);
+    f.feed(-HISTORY, HISTORY + 48, Behaviour::NORMAL);
     let id = f.queue(
         "test_rule",
         vec![tier_change()],
@@ -713,7 +722,7 @@ fn a_restart_catches_up_check_by_check() {
 #[test]
 fn inconclusive_pauses_for_a_human() {
     let mut f = Fixture::new(20);
-    f.feed(-48, 48, Behaviour::NORMAL);
+    f.feed(-HISTORY, HISTORY, Behaviour::NORMAL);
     f.feed(0, 56, Behaviour::NO_TASKS);
     let id = f.queue(
         "test_rule",
@@ -743,7 +752,7 @@ fn inconclusive_pauses_for_a_human() {
         .and_then(|t| t.reason.clone())
         .unwrap_or_default();
     assert!(
-        why.contains("not enough data to test quality or success rate"),
+        why.contains("not enough data to test the primary metric quality"),
         "{why}"
     );
     let checks = f.checks(&id);
@@ -911,7 +920,7 @@ impl RollbackMutator for FlakyConfig {
 #[test]
 fn a_failing_rollback_is_compensated_alerted_and_retried_by_a_human() {
     let mut f = Fixture::new(20);
-    f.feed(-48, 48, Behaviour::NORMAL);
+    f.feed(-HISTORY, HISTORY, Behaviour::NORMAL);
     f.feed(0, 48, Behaviour::quality(0.5));
     let mut cache = EffectiveConfigs::new();
     let before = f.effective_json(&mut cache);
@@ -1039,7 +1048,7 @@ fn a_failing_rollback_is_compensated_alerted_and_retried_by_a_human() {
 #[test]
 fn a_failed_compensation_is_reported_as_a_mixed_state() {
     let mut f = Fixture::new(20);
-    f.feed(-48, 48, Behaviour::NORMAL);
+    f.feed(-HISTORY, HISTORY, Behaviour::NORMAL);
     f.feed(0, 8, Behaviour::quality(0.5));
     let mut broken = RollbackExecutor::default();
     broken.register(
@@ -1102,7 +1111,7 @@ fn a_failed_compensation_is_reported_as_a_mixed_state() {
 
 fn the_tick_reports_a_failed_rollback_as_failed() {
     let mut f = Fixture::new(20);
-    f.feed(-48, 48, Behaviour::NORMAL);
+    f.feed(-HISTORY, HISTORY, Behaviour::NORMAL);
     f.feed(0, 8, Behaviour::quality(0.5));
     let mut flaky = RollbackExecutor::default();
     flaky.register(
@@ -1317,7 +1326,7 @@ fn one_bad_interval_is_not_a_regression() {
     // Layer 2 needs `min_data_points` agents per side; asking for more than the org has keeps
     // it out, so that only the threshold layer (which needs that many *tasks* per side) acts.
     f.config.self_improvement.regression.min_data_points = 21;
-    f.feed(-48, 48, Behaviour::NORMAL);
+    f.feed(-HISTORY, HISTORY, Behaviour::NORMAL);
     f.feed(0, 4, Behaviour::quality(0.85));
     f.feed(4, 44, Behaviour::NORMAL);
     let id = f.queue(
@@ -1367,14 +1376,14 @@ fn one_bad_interval_is_not_a_regression() {
     assert_eq!(r.state, RolloutState::Paused);
     assert!(
         r.verdict
-            .is_some_and(|v| v.reason.contains("not enough data to test quality")),
+            .is_some_and(|v| v.reason.contains("not enough data to test the primary metric")),
     );
 }
 
 #[test]
 fn a_catastrophic_drop_rolls_back_at_the_first_check() {
     let mut f = Fixture::new(20);
-    f.feed(-48, 48, Behaviour::NORMAL);
+    f.feed(-HISTORY, HISTORY, Behaviour::NORMAL);
     f.feed(0, 8, Behaviour::quality(0.5));
     let id = f.queue(
         "test_rule",
@@ -1430,7 +1439,7 @@ impl RollbackMutator for Crashing {
 #[test]
 fn an_interrupted_rollback_resumes_where_it_stopped() {
     let mut f = Fixture::new(20);
-    f.feed(-48, 48, Behaviour::NORMAL);
+    f.feed(-HISTORY, HISTORY, Behaviour::NORMAL);
     f.feed(0, 8, Behaviour::quality(0.5));
     let mut cache = EffectiveConfigs::new();
     let before = f.effective_json(&mut cache);
@@ -1509,7 +1518,7 @@ fn an_interrupted_rollback_resumes_where_it_stopped() {
 #[test]
 fn a_paused_rollout_applied_by_a_human_becomes_an_org_version() {
     let mut f = Fixture::new(20);
-    f.feed(-48, 48, Behaviour::NORMAL);
+    f.feed(-HISTORY, HISTORY, Behaviour::NORMAL);
     let base = f.org_version();
     let id = f.queue(
         "test_rule",
@@ -1609,7 +1618,7 @@ fn an_org_change_under_a_live_rollout_keeps_configs_readable() {
 
 fn a_crash_after_the_final_check_still_reaches_a_verdict() {
     let mut f = Fixture::new(20);
-    f.feed(-48, 96, Behaviour::NORMAL);
+    f.feed(-HISTORY, HISTORY + 48, Behaviour::NORMAL);
     let id = f.queue(
         "test_rule",
         vec![tier_change()],
@@ -1684,7 +1693,7 @@ fn a_crash_after_the_final_check_still_reaches_a_verdict() {
 fn a_verdict_a_stop_left_unaudited_is_audited_once_by_the_next_process() {
     use kaizen_store::auth::{AuditOutcome, AuditQuery};
     let mut f = Fixture::new(20);
-    f.feed(-48, 96, Behaviour::NORMAL);
+    f.feed(-HISTORY, HISTORY + 48, Behaviour::NORMAL);
     let id = f.queue(
         "test_rule",
         vec![tier_change()],
