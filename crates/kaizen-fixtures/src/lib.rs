@@ -17,6 +17,7 @@ use kaizen_core::event::{
 };
 use kaizen_core::improve::{ImprovementProposal, Rationale, Risk, RollbackPlan};
 use kaizen_core::org::{Agent, OrgChange, OrgDocument, SettingValue};
+use kaizen_core::rollout::check::Metric;
 use kaizen_core::rules::RuleSeverity;
 
 use kaizen_sim::rng::Rng;
@@ -157,6 +158,18 @@ pub fn ndjson(
     b: Behaviour,
     seed: u64,
 ) -> Vec<u8> {
+    ndjson_with(agents, from, hours, seed, |_, _| b)
+}
+
+/// As [`ndjson`], with each agent's behaviour in each hour given by `b(agent index, hour)`,
+/// the hour counted from `from` (0, 1, …): time effects and group-specific changes.
+pub fn ndjson_with(
+    agents: &[Agent],
+    from: DateTime<Utc>,
+    hours: i64,
+    seed: u64,
+    b: impl Fn(usize, i64) -> Behaviour,
+) -> Vec<u8> {
     let mut out = Vec::new();
     let n = agents.len();
     let hour0 = from.timestamp() / 3600;
@@ -168,6 +181,7 @@ pub fn ndjson(
         let start = from + Duration::hours(h);
         let abs_hour = (hour0 + h) as u64;
         for (i, a) in agents.iter().enumerate() {
+            let b = b(i, h);
             let (q, s, c) = baseline(i, n);
             let mut rng = Rng::keyed(seed, &[abs_hour, i as u64]);
             let tasks = 2 + (i as u64 + abs_hour) % 2;
@@ -276,7 +290,7 @@ pub fn proposal(
         confidence: 0.75,
         risk: Risk::Low,
         rollout: strategy,
-        primary_metric: Default::default(),
+        primary_metric: Metric::for_rule(rule),
         observation_window_hours: 48,
         source_cycle: None,
         created_at: now,

@@ -1538,7 +1538,10 @@ fn decide(
                 .join(", ")
         )
     };
-    let won = primary.p_improvement.is_some_and(|p| p < detection.alpha);
+    // Before/after cannot tell an improvement from the weeks' other changes: it applies and
+    // reports the effect, it never claims a win.
+    let won = input.design != Design::BeforeAfter
+        && primary.p_improvement.is_some_and(|p| p < detection.alpha);
     let design_note = match input.design {
         Design::BeforeAfter => {
             "; before/after: compared with the same hours one week earlier (adjusted for the drift from two weeks earlier when known) — anything else that changed in that time is attributed to the change"
