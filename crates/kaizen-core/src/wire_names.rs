@@ -144,7 +144,7 @@ fn auth_and_config_names() {
 
     assert_eq!(
         serde_names(RolloutStrategyKind::as_str),
-        ["before_after", "canary", "ab_test"]
+        ["auto", "before_after", "canary", "ab_test"]
     );
     display_is_serde::<RolloutStrategyKind>();
     parse_is_serde::<RolloutStrategyKind>();
@@ -152,7 +152,7 @@ fn auth_and_config_names() {
     assert_eq!(
         "big_bang".parse::<RolloutStrategyKind>(),
         Err(
-            r#"unknown rollout strategy "big_bang"; expected before_after, canary or ab_test"#
+            r#"unknown rollout strategy "big_bang"; expected auto, before_after, canary or ab_test"#
                 .to_owned()
         )
     );

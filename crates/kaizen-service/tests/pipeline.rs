@@ -76,7 +76,11 @@ fn tier(store: &mut Store) -> Option<SettingValue> {
 fn budget_overrun_to_applied_version_and_back() {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut store = setup(dir.path(), vec![Fault::BudgetOverrun]);
-    let config = enabled();
+    let mut config = enabled();
+    // A before/after rollout (`auto` would run an A/B test in 20 agents, which cannot be
+    // applied without a winner).
+    config.self_improvement.rollout.default_strategy =
+        kaizen_core::config::RolloutStrategyKind::BeforeAfter;
     let clock = ManualClock::new(end());
     let mut service = Service {
         store: &mut store,
@@ -166,14 +170,15 @@ fn budget_overrun_to_applied_version_and_back() {
         ProposalStatus::Pending
     );
 
-    // Clean data for the org's agents: 48 h of baseline before the approval and the whole
-    // observation window after it, the same behaviour throughout.
+    // Clean data for the org's agents: the two weeks and two days a before/after comparison
+    // reads before the approval and the whole observation window after it, the same
+    // behaviour throughout.
     let start = end() + Duration::hours(49);
     let agents = common::agents(20);
     let data = common::ndjson(
         &agents,
-        start - Duration::hours(48),
-        96,
+        start - Duration::hours(408),
+        456,
         common::Behaviour::NORMAL,
         11,
     );

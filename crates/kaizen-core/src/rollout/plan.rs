@@ -199,8 +199,9 @@ mod tests {
         // 20 % canary needs 10 treatment agents: 50 agents.
         assert_eq!(resolve_auto(50, 0.2, 0.5, 10), Canary);
         assert_eq!(resolve_auto(200, 0.2, 0.5, 10), Canary);
-        // 20 to 49: an A/B test of two halves.
-        assert_eq!(resolve_auto(49, 0.2, 0.5, 10), AbTest);
+        assert_eq!(resolve_auto(48, 0.2, 0.5, 10), Canary); // 9.6 → 10 treated
+        // 20 to 47: an A/B test of two halves.
+        assert_eq!(resolve_auto(47, 0.2, 0.5, 10), AbTest);
         assert_eq!(resolve_auto(20, 0.2, 0.5, 10), AbTest);
         // Smaller: every agent against itself a week earlier.
         assert_eq!(resolve_auto(19, 0.2, 0.5, 10), BeforeAfter);
