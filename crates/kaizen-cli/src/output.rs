@@ -467,6 +467,13 @@ pub fn print_approved(id: &str, actor: &str, a: &kaizen_service::Approved) {
             r.window_hours,
             when(r.first_check_at)
         );
+        if !r.plan.is_empty() {
+            println!(
+                "{}: {}",
+                if r.can_conclude { "plan" } else { "WARNING" },
+                r.plan
+            );
+        }
         println!("follow it with `kaizen rollouts show {id}`");
     } else if let Some(e) = &a.rollout_error {
         println!("its rollout did NOT start: {e}");
@@ -521,6 +528,7 @@ pub fn check_decision(d: &kaizen_core::rollout::check::CheckDecision) -> String 
         CheckDecision::Apply { improved: true, .. } => "apply (improved)".to_owned(),
         CheckDecision::Apply { .. } => "apply".to_owned(),
         CheckDecision::Inconclusive { .. } => "inconclusive".to_owned(),
+        CheckDecision::Hold { .. } => "hold for a human".to_owned(),
     }
 }
 
@@ -590,6 +598,13 @@ pub fn print_rollout(
         a.control.len(),
         a.treatment_fraction
     );
+    if let Some(plan) = &r.detector.plan {
+        println!(
+            "{}: {}",
+            if plan.can_conclude { "plan" } else { "WARNING" },
+            plan.summary
+        );
+    }
     for s in &a.strata {
         println!(
             "  {:<24} {:>5} agent(s), {:>5} in treatment",
@@ -638,9 +653,10 @@ pub fn print_rollout(
         "elapsed h",
         "decision",
         "metric",
-        "control → treatment",
-        "worse %",
-        "p running / adjusted",
+        "control → treatment (agents; obs.)",
+        "effect [interval]",
+        "threshold / margin",
+        "p harm running / adjusted",
         "metric decision",
     ]);
     for c in checks {
@@ -649,11 +665,35 @@ pub fn print_rollout(
             let est = match (m.control, m.treatment) {
                 (None, None) => "—".to_owned(),
                 (c, t) => format!(
-                    "{} → {}",
+                    "{} → {} ({}; {})",
                     c.map_or_else(|| "—".to_owned(), |e| num(e.ratio)),
-                    t.map_or_else(|| "—".to_owned(), |e| num(e.ratio))
+                    t.map_or_else(|| "—".to_owned(), |e| num(e.ratio)),
+                    match (c, t) {
+                        (Some(c), Some(t)) => format!("{} / {}", c.units, t.units),
+                        _ => "—".to_owned(),
+                    },
+                    match (c, t) {
+                        (Some(c), Some(t)) => format!("{} / {}", c.observations, t.observations),
+                        _ => "—".to_owned(),
+                    },
                 ),
             };
+            let base = m.control.map(|e| e.ratio.abs()).filter(|b| *b > 0.0);
+            let rel = |x: f64| base.map_or_else(|| num(x), |b| format!("{:+.1} %", x / b * 100.0));
+            let effect = m.difference.map_or_else(
+                || "—".to_owned(),
+                |d| {
+                    format!(
+                        "{}{}",
+                        rel(d),
+                        m.interval.map_or_else(String::new, |(lo, hi)| format!(
+                            " [{}, {}]",
+                            rel(lo),
+                            rel(hi)
+                        ))
+                    )
+                },
+            );
             t.add_row(vec![
                 Cell::new(if first {
                     c.seq.to_string()
@@ -675,12 +715,18 @@ pub fn print_rollout(
                 } else {
                     String::new()
                 }),
-                Cell::new(m.metric.as_str()),
+                Cell::new(format!(
+                    "{}{}",
+                    m.metric.as_str(),
+                    if m.primary { " (primary)" } else { "" }
+                )),
                 Cell::new(est),
-                Cell::new(
-                    m.worsening
-                        .map_or_else(|| "—".to_owned(), |w| format!("{:+.1}", w * 100.0)),
-                ),
+                Cell::new(effect),
+                Cell::new(format!(
+                    "{:.1} % / {}",
+                    m.threshold * 100.0,
+                    m.margin.map_or_else(|| "—".to_owned(), rel)
+                )),
                 Cell::new(format!(
                     "{} / {}",
                     p_value(m.p_running.or(m.p_value)),
@@ -696,7 +742,7 @@ pub fn print_rollout(
             && s.mismatch
         {
             println!(
-                "check {}: SAMPLE RATIO MISMATCH: tasks control {} / treatment {}, expected treatment share {:.3} ({}), p = {}",
+                "check {}: SAMPLE RATIO MISMATCH: reporting control {} / treatment {}, expected treatment share {:.3} ({}), p = {}",
                 c.seq,
                 s.observed.0,
                 s.observed.1,
@@ -718,10 +764,15 @@ pub fn print_rollout(
             kaizen_core::rollout::check::CheckDecision::Continue => None,
             kaizen_core::rollout::check::CheckDecision::RollBack { reason, .. }
             | kaizen_core::rollout::check::CheckDecision::Apply { reason, .. }
-            | kaizen_core::rollout::check::CheckDecision::Inconclusive { reason } => Some(reason),
+            | kaizen_core::rollout::check::CheckDecision::Inconclusive { reason }
+            | kaizen_core::rollout::check::CheckDecision::Hold { reason } => Some(reason),
         };
         if let Some(why) = why {
             println!("check {}: {why}", last.seq);
+        }
+        println!("check {}, per metric:", last.seq);
+        for m in &last.outcome.metrics {
+            println!("  {}: {}", m.metric, m.why);
         }
     }
 }

@@ -250,8 +250,12 @@ impl Default for ScheduleConfig {
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case", parse_err_ty = String, parse_err_fn = unknown_rollout_strategy)]
 pub enum RolloutStrategyKind {
-    /// Apply org-wide, then compare the observation window against the baseline.
+    /// The design the org's size can conclude with, chosen when the rollout starts: a canary
+    /// when both of its groups reach `regression.min_data_points` agents, else an A/B test
+    /// when both halves do, else before/after (`kaizen_core::rollout::plan::resolve_auto`).
     #[default]
+    Auto,
+    /// Apply org-wide, then compare the window with the same hours one and two weeks earlier.
     BeforeAfter,
     /// Apply to a fraction of agents first.
     Canary,
@@ -260,7 +264,7 @@ pub enum RolloutStrategyKind {
 }
 
 impl RolloutStrategyKind {
-    /// The wire name (`before_after`, `canary`, `ab_test`).
+    /// The wire name (`auto`, `before_after`, `canary`, `ab_test`).
     pub fn as_str(self) -> &'static str {
         self.into()
     }
@@ -268,7 +272,8 @@ impl RolloutStrategyKind {
 
 impl RolloutStrategyKind {
     /// Every strategy.
-    pub const ALL: [RolloutStrategyKind; 3] = [
+    pub const ALL: [RolloutStrategyKind; 4] = [
+        RolloutStrategyKind::Auto,
         RolloutStrategyKind::BeforeAfter,
         RolloutStrategyKind::Canary,
         RolloutStrategyKind::AbTest,
@@ -277,14 +282,15 @@ impl RolloutStrategyKind {
 
 /// The parse error of [`RolloutStrategyKind`]: names the valid values.
 fn unknown_rollout_strategy(s: &str) -> String {
-    format!("unknown rollout strategy {s:?}; expected before_after, canary or ab_test")
+    format!("unknown rollout strategy {s:?}; expected auto, before_after, canary or ab_test")
 }
 
 /// `self_improvement.rollout`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RolloutConfig {
-    /// Strategy used when a proposal does not name one.
+    /// Strategy used when a proposal does not name one (`auto`: the design the org's size can
+    /// conclude with, chosen at the start).
     pub default_strategy: RolloutStrategyKind,
     /// How long a rollout is observed before its verdict (hours, ≥ 1).
     pub observation_window_hours: u32,
@@ -367,7 +373,7 @@ impl RegressionMethod {
 impl Default for RolloutConfig {
     fn default() -> Self {
         Self {
-            default_strategy: RolloutStrategyKind::BeforeAfter,
+            default_strategy: RolloutStrategyKind::Auto,
             observation_window_hours: 48,
             regression_check_interval_hours: 4,
             canary_fraction: 0.2,
@@ -1083,10 +1089,7 @@ mod tests {
         assert!(!si.architecture_proposals_enabled);
         assert!(!si.prompt_tuning_enabled && !si.code_modification_enabled);
         assert_eq!(si.schedule.cycle_interval_hours, 168);
-        assert_eq!(
-            si.rollout.default_strategy,
-            RolloutStrategyKind::BeforeAfter
-        );
+        assert_eq!(si.rollout.default_strategy, RolloutStrategyKind::Auto);
         assert_eq!(si.rollout.observation_window_hours, 48);
         assert_eq!(si.rollout.regression_check_interval_hours, 4);
         assert_eq!(si.rollout.ab_test.min_agents_per_group, 5);

@@ -284,6 +284,14 @@ pub fn contributions(event: &Event, mut emit: impl FnMut(Stream, Dim, &str, &[St
                 t.event_type.as_str(),
                 &[flag(t.error)],
             );
+            if let Some(agent) = &t.agent_id {
+                emit(
+                    Stream::Telemetry,
+                    Dim::Agent,
+                    agent.as_str(),
+                    &[flag(t.error)],
+                );
+            }
         }
         Event::BudgetStatus(_)
         | Event::ScalingDecision(_)

@@ -255,6 +255,7 @@ pub fn proposal(
         confidence: 0.75,
         risk: Risk::Low,
         rollout: strategy,
+        primary_metric: Default::default(),
         observation_window_hours: 48,
         source_cycle: None,
         created_at: now,

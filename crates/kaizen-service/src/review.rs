@@ -70,6 +70,11 @@ pub struct RolloutStarted {
     pub window_hours: u32,
     /// When the first check is due.
     pub first_check_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Whether the design can test the primary metric with the org's data (the placebo
+    /// check on the history before the start).
+    pub can_conclude: bool,
+    /// What the design can detect within the window, in words.
+    pub plan: String,
 }
 
 impl RolloutStarted {
@@ -81,6 +86,12 @@ impl RolloutStarted {
             control: r.assignment.control.len(),
             window_hours: r.window_hours,
             first_check_at: r.next_check_at(),
+            can_conclude: r.detector.plan.as_ref().is_some_and(|p| p.can_conclude),
+            plan: r
+                .detector
+                .plan
+                .as_ref()
+                .map_or_else(String::new, |p| p.summary.clone()),
         }
     }
 }

@@ -21,9 +21,12 @@ use kaizen_core::config::{OnInconclusive, RolloutStrategyKind};
 use kaizen_core::org::OrgChange;
 use kaizen_core::rollout::assign::{Assignment, assign};
 use kaizen_core::rollout::check::{
-    AgentSums, CheckDecision, CheckInput, Design, Detection, SampleRatio, check,
+    AgentSums, CheckDecision, CheckInput, Design, Detection, DetectorState, Metric, PreShift,
+    SampleRatio, check,
 };
-use kaizen_core::rollup::{Dim, MICROS_PER_HOUR, Stream, cost, error, task};
+use kaizen_core::rollout::plan::{self, PowerPlan};
+use kaizen_core::rollout::window;
+use kaizen_core::rollup::{Dim, MICROS_PER_HOUR, Stream, cost, task, telemetry};
 use kaizen_core::signals::SignalSource;
 use kaizen_store::proposals::{Actor, ProposalStatus};
 use kaizen_store::rollouts::{
@@ -37,10 +40,6 @@ use crate::{Result, Service, ServiceError, store_err};
 
 /// The actor the engine records for its own transitions.
 pub const ENGINE: &str = "rollout-engine";
-
-/// Pre-rollout tasks needed before the sample-ratio check expects the groups' historical task
-/// shares instead of their sizes.
-const MIN_PRE_TASKS_FOR_SHARE: f64 = 100.0;
 
 /// What a human decides about a rollout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -145,11 +144,11 @@ fn agent_sums(
             }
         }
         for row in source
-            .rollups(Stream::Error, Dim::Agent, hours.clone())
+            .rollups(Stream::Telemetry, Dim::Agent, hours.clone())
             .map_err(src)?
         {
             if let Some(a) = by_agent.get_mut(row.key.as_str()) {
-                a.findings += row.stats[error::SEVERITY].n;
+                a.errors += row.stats[telemetry::ERROR].sum;
             }
         }
     }
@@ -212,7 +211,23 @@ impl Service<'_> {
                 )));
             }
         }
-        let strategy = strategy.unwrap_or(p.proposal.rollout);
+        let org = self
+            .store
+            .org_version(base)
+            .map_err(store_err)?
+            .ok_or(ServiceError::NoOrg)?;
+        let agents = &org.document.agents;
+        let cfg = &self.config.self_improvement.rollout;
+        let min_stratum = cfg.min_stratum_size as usize;
+        let strategy = match strategy.unwrap_or(p.proposal.rollout) {
+            RolloutStrategyKind::Auto => plan::resolve_auto(
+                agents.len(),
+                cfg.canary_fraction,
+                1.0 - cfg.ab_test.control_fraction,
+                self.config.self_improvement.regression.min_data_points as usize,
+            ),
+            s => s,
+        };
         // A before/after comparison attributes everything that changed since the start to its
         // change, so it cannot share the org with another live rollout (either way round).
         if let Some(other) = live.iter().find(|o| {
@@ -224,16 +239,10 @@ impl Service<'_> {
                 other.strategy, other.proposal_id, other.state
             )));
         }
-        let org = self
-            .store
-            .org_version(base)
-            .map_err(store_err)?
-            .ok_or(ServiceError::NoOrg)?;
-        let agents = &org.document.agents;
-        let cfg = &self.config.self_improvement.rollout;
-        let min_stratum = cfg.min_stratum_size as usize;
         let assignment = match strategy {
-            RolloutStrategyKind::BeforeAfter => Assignment::everyone(agents),
+            RolloutStrategyKind::BeforeAfter | RolloutStrategyKind::Auto => {
+                Assignment::everyone(agents)
+            }
             RolloutStrategyKind::Canary => assign(agents, id, cfg.canary_fraction, min_stratum)
                 .map_err(ServiceError::Invalid)?,
             RolloutStrategyKind::AbTest => {
@@ -242,7 +251,7 @@ impl Service<'_> {
             }
         };
         let min_group = match strategy {
-            RolloutStrategyKind::BeforeAfter => 0,
+            RolloutStrategyKind::BeforeAfter | RolloutStrategyKind::Auto => 0,
             RolloutStrategyKind::Canary => 1,
             RolloutStrategyKind::AbTest => cfg.ab_test.min_agents_per_group as usize,
         };
@@ -264,6 +273,22 @@ impl Service<'_> {
             cfg.observation_window_hours
         };
         let interval = cfg.regression_check_interval_hours.clamp(1, window.max(1));
+        let now = self.clock.now();
+        let detection = Detection::from_config(
+            &self.config.self_improvement.regression,
+            &self.config.self_improvement.rollout.ab_test,
+        );
+        let detector = DetectorState {
+            plan: Some(self.power_plan(
+                strategy,
+                &assignment,
+                p.proposal.primary_metric,
+                window,
+                now,
+                &detection,
+            )?),
+            ..DetectorState::default()
+        };
         let new = NewRollout {
             proposal_id: id,
             strategy,
@@ -273,8 +298,8 @@ impl Service<'_> {
             assignment: &assignment,
             window_hours: window,
             interval_hours: interval,
+            detector: &detector,
         };
-        let now = self.clock.now();
         self.store
             .rollout_start(&new, actor, now)
             .map_err(rollout_err)
@@ -424,6 +449,21 @@ impl Service<'_> {
                 let v = verdict(if improved { "improved" } else { "applied" }, reason);
                 self.finish_apply(id, &engine(), v, executor)
             }
+            CheckDecision::Hold { reason } => {
+                // Never applied automatically: paused for a human (or rolled back when the
+                // configuration says so for an inconclusive rollout).
+                let policy = self.config.self_improvement.rollout.on_inconclusive;
+                let v = verdict(
+                    "inconclusive",
+                    format!("held for a human after {} h: {reason}", r.elapsed_at(seq)),
+                );
+                match policy {
+                    OnInconclusive::Rollback => {
+                        self.begin_rollback(id, RolloutState::Observing, v, executor)
+                    }
+                    OnInconclusive::Pause | OnInconclusive::Apply => self.pause(id, &v, now),
+                }
+            }
             CheckDecision::Inconclusive { reason } => {
                 let policy = self.config.self_improvement.rollout.on_inconclusive;
                 let reason = format!(
@@ -443,6 +483,74 @@ impl Service<'_> {
         }
     }
 
+    /// What a rollout of `strategy` can detect: the detector's estimator on the history just
+    /// before `now`, as if the rollout had started one window earlier (a placebo check).
+    fn power_plan(
+        &self,
+        strategy: RolloutStrategyKind,
+        a: &Assignment,
+        primary: Metric,
+        window: u32,
+        now: DateTime<Utc>,
+        detection: &Detection,
+    ) -> Result<PowerPlan> {
+        let source = self.store.signal_source();
+        let start = hour_floor(now) - i64::from(window);
+        let end = hour_floor(now);
+        let input_for = |design| CheckInput {
+            design,
+            control: &[],
+            treatment: &[],
+            control_before: &[],
+            treatment_before: &[],
+            prior: &[],
+            pre_shift: None,
+            primary,
+            final_check: true,
+            sample_ratio: None,
+        };
+        let plan = match strategy {
+            RolloutStrategyKind::BeforeAfter | RolloutStrategyKind::Auto => {
+                let w = window::before_after(start, start, end);
+                let sums = |h: std::ops::Range<i64>| agent_sums(source, h, &a.treatment);
+                let (treatment, control, prior) = (sums(w.after)?, sums(w.week1)?, sums(w.week2)?);
+                plan::power_plan(
+                    &CheckInput {
+                        control: &control,
+                        treatment: &treatment,
+                        prior: &prior,
+                        ..input_for(Design::BeforeAfter)
+                    },
+                    detection,
+                    window,
+                )
+            }
+            RolloutStrategyKind::Canary | RolloutStrategyKind::AbTest => {
+                let w = window::concurrent(start, start, end, i64::from(window));
+                let control = agent_sums(source, w.after.clone(), &a.control)?;
+                let treatment = agent_sums(source, w.after, &a.treatment)?;
+                let control_before = agent_sums(source, w.before.clone(), &a.control)?;
+                let treatment_before = agent_sums(source, w.before, &a.treatment)?;
+                plan::power_plan(
+                    &CheckInput {
+                        control: &control,
+                        treatment: &treatment,
+                        control_before: &control_before,
+                        treatment_before: &treatment_before,
+                        ..input_for(if strategy == RolloutStrategyKind::Canary {
+                            Design::Canary
+                        } else {
+                            Design::AbTest
+                        })
+                    },
+                    detection,
+                    window,
+                )
+            }
+        };
+        Ok(plan)
+    }
+
     /// Gathers the data of check `seq` and runs the detector.
     fn evaluate(
         &self,
@@ -456,57 +564,80 @@ impl Service<'_> {
     )> {
         let source = self.store.signal_source();
         let start_floor = hour_floor(r.started_at);
-        let after = hour_ceil(r.started_at)..hour_floor(r.check_due_at(seq));
-        let baseline = i64::from(r.baseline_hours);
-        let before = (start_floor - baseline)..start_floor;
+        let start_ceil = hour_ceil(r.started_at);
+        let end = hour_floor(r.check_due_at(seq));
+        let primary = self.proposal(&r.proposal_id)?.proposal.primary_metric;
         let a = &r.assignment;
-        let (design, control, treatment, sample_ratio, control_before, treatment_before) =
-            match r.strategy {
-                RolloutStrategyKind::BeforeAfter => (
-                    Design::BeforeAfter,
-                    agent_sums(source, before, &a.treatment)?,
-                    agent_sums(source, after, &a.treatment)?,
-                    None,
-                    Vec::new(),
-                    Vec::new(),
-                ),
-                RolloutStrategyKind::Canary | RolloutStrategyKind::AbTest => {
-                    let control_before = agent_sums(source, before.clone(), &a.control)?;
-                    let treatment_before = agent_sums(source, before, &a.treatment)?;
-                    let pre_c: f64 = control_before.iter().map(|s| s.tasks).sum();
-                    let pre_t: f64 = treatment_before.iter().map(|s| s.tasks).sum();
-                    let n = (a.treatment.len() + a.control.len()).max(1) as f64;
-                    let sr = SampleRatio {
-                        expected_treatment_share: a.treatment.len() as f64 / n,
-                        pre_tasks: (pre_c + pre_t >= MIN_PRE_TASKS_FOR_SHARE
-                            && pre_c > 0.0
-                            && pre_t > 0.0)
-                            .then_some((pre_c, pre_t)),
-                    };
-                    (
-                        if r.strategy == RolloutStrategyKind::Canary {
+        let outcome = match r.strategy {
+            RolloutStrategyKind::Auto => {
+                return Err(ServiceError::Store(format!(
+                    "rollout {} was stored with the unresolved strategy auto",
+                    r.proposal_id
+                )));
+            }
+            RolloutStrategyKind::BeforeAfter => {
+                let w = window::before_after(start_floor, start_ceil, end);
+                let sums = |h: std::ops::Range<i64>| agent_sums(source, h, &a.treatment);
+                let (treatment, control, prior) = (sums(w.after)?, sums(w.week1)?, sums(w.week2)?);
+                let (recent, recent1, recent2) = (
+                    sums(w.recent)?,
+                    sums(w.recent_week1)?,
+                    sums(w.recent_week2)?,
+                );
+                check(
+                    &CheckInput {
+                        design: Design::BeforeAfter,
+                        control: &control,
+                        treatment: &treatment,
+                        control_before: &[],
+                        treatment_before: &[],
+                        prior: &prior,
+                        pre_shift: Some(PreShift {
+                            recent: &recent,
+                            week1: &recent1,
+                            week2: &recent2,
+                        }),
+                        primary,
+                        final_check,
+                        sample_ratio: None,
+                    },
+                    detection,
+                    &r.detector,
+                )
+            }
+            RolloutStrategyKind::Canary | RolloutStrategyKind::AbTest => {
+                let w =
+                    window::concurrent(start_floor, start_ceil, end, i64::from(r.baseline_hours));
+                let control_before = agent_sums(source, w.before.clone(), &a.control)?;
+                let treatment_before = agent_sums(source, w.before, &a.treatment)?;
+                let control = agent_sums(source, w.after.clone(), &a.control)?;
+                let treatment = agent_sums(source, w.after, &a.treatment)?;
+                check(
+                    &CheckInput {
+                        design: if r.strategy == RolloutStrategyKind::Canary {
                             Design::Canary
                         } else {
                             Design::AbTest
                         },
-                        agent_sums(source, after.clone(), &a.control)?,
-                        agent_sums(source, after, &a.treatment)?,
-                        Some(sr),
-                        control_before,
-                        treatment_before,
-                    )
-                }
-            };
-        let input = CheckInput {
-            design,
-            control: &control,
-            treatment: &treatment,
-            control_before: &control_before,
-            treatment_before: &treatment_before,
-            final_check,
-            sample_ratio,
+                        control: &control,
+                        treatment: &treatment,
+                        control_before: &control_before,
+                        treatment_before: &treatment_before,
+                        prior: &[],
+                        pre_shift: None,
+                        primary,
+                        final_check,
+                        sample_ratio: Some(SampleRatio {
+                            control_agents: a.control.len(),
+                            treatment_agents: a.treatment.len(),
+                        }),
+                    },
+                    detection,
+                    &r.detector,
+                )
+            }
         };
-        Ok(check(&input, detection, &r.detector))
+        Ok(outcome)
     }
 
     /// Observing → paused (the proposal → inconclusive), waiting for a human.

@@ -12,6 +12,7 @@ use kaizen_core::improve::appliers::altitude_of;
 use kaizen_core::improve::guards::{GuardChain, GuardContext, proposal_fingerprint};
 use kaizen_core::improve::{ImprovementProposal, Rationale, Risk, RollbackPlan, RolloutDefaults};
 use kaizen_core::org::OrgChange;
+use kaizen_core::rollout::check::Metric;
 use kaizen_core::rules::RuleSeverity;
 use kaizen_store::proposals::{Actor, QueueOutcome};
 use schemars::JsonSchema;
@@ -72,6 +73,10 @@ pub struct Submission {
     pub alternatives: Vec<String>,
     /// Rollout strategy; default: the configured one.
     pub rollout: Option<RolloutStrategyKind>,
+    /// The metric the change is meant to improve (its rollout wins on it; the others are
+    /// guardrails); default: quality.
+    #[serde(default)]
+    pub primary_metric: Option<Metric>,
     /// Observation window in hours (1–2160); default: the configured one.
     #[serde(default, deserialize_with = "ops::hours")]
     #[schemars(range(min = 1, max = ops::MAX_HOURS))]
@@ -190,6 +195,7 @@ impl Submission {
             confidence: self.confidence,
             risk: Risk::for_altitude(self.altitude),
             rollout: self.rollout.unwrap_or(defaults.strategy),
+            primary_metric: self.primary_metric.unwrap_or_default(),
             observation_window_hours: self
                 .observation_window_hours
                 .unwrap_or(defaults.observation_window_hours),

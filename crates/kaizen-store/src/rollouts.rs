@@ -179,6 +179,8 @@ pub struct NewRollout<'a> {
     pub window_hours: u32,
     /// Interval, hours.
     pub interval_hours: u32,
+    /// The detector's state to start from (its power plan).
+    pub detector: &'a DetectorState,
 }
 
 /// A rollout state change and the proposal transition that goes with it.
@@ -537,6 +539,12 @@ impl Store {
                 "a rollout needs changes and rollback operations".to_owned(),
             ));
         }
+        if new.strategy == RolloutStrategyKind::Auto {
+            return Err(RolloutError::Conflict(format!(
+                "rollout of proposal {}: the strategy `auto` must be resolved to a design before the rollout is stored",
+                new.proposal_id
+            )));
+        }
         let tx = self.write_tx()?;
         if rollout_in(&tx, new.proposal_id)?.is_some() {
             return Err(RolloutError::Conflict(format!(
@@ -570,7 +578,7 @@ impl Store {
                 at,
                 i64::from(new.window_hours),
                 i64::from(new.interval_hours),
-                encode("detector", &DetectorState::default())?,
+                encode("detector", new.detector)?,
                 RolloutState::START.as_str(),
             ],
         )?;
@@ -674,6 +682,7 @@ impl Store {
             kaizen_core::rollout::check::CheckDecision::RollBack { .. } => "roll_back",
             kaizen_core::rollout::check::CheckDecision::Apply { .. } => "apply",
             kaizen_core::rollout::check::CheckDecision::Inconclusive { .. } => "inconclusive",
+            kaizen_core::rollout::check::CheckDecision::Hold { .. } => "hold",
         };
         tx.execute(
             "INSERT INTO rollout_checks (proposal_id, seq, at, ran_at, elapsed_hours, decision, body)

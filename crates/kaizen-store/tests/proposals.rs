@@ -57,6 +57,7 @@ fn proposal(rule: &str, changes: Vec<OrgChange>, cycle: &str) -> ImprovementProp
         confidence: 0.75,
         risk: Risk::Low,
         rollout: RolloutStrategyKind::BeforeAfter,
+        primary_metric: Default::default(),
         observation_window_hours: 48,
         source_cycle: Some(cycle.into()),
         created_at: t(0),

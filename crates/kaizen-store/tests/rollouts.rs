@@ -53,6 +53,7 @@ fn approved(store: &mut Store) -> (ImprovementProposal, OrgDocument) {
         confidence: 0.75,
         risk: Risk::Low,
         rollout: RolloutStrategyKind::BeforeAfter,
+        primary_metric: Default::default(),
         observation_window_hours: 8,
         source_cycle: None,
         created_at: t(0),
@@ -125,6 +126,7 @@ fn a_rollout_is_durable_recorded_once_and_applied_atomically() {
             assignment: &assignment,
             window_hours: 8,
             interval_hours: 4,
+            detector: &Default::default(),
         };
         let r = store.rollout_start(&new, &engine, t(2)).unwrap();
         assert_eq!(r.state, RolloutState::Observing);

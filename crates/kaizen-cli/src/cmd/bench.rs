@@ -837,6 +837,7 @@ fn effective_config(ctx: &Ctx, agents: u32, reads: u64, json: bool) -> Result<u8
         confidence: 0.9,
         risk: Risk::Low,
         rollout: RolloutStrategyKind::Canary,
+        primary_metric: Default::default(),
         observation_window_hours: 48,
         source_cycle: None,
         created_at: now,

@@ -138,6 +138,13 @@ fn human(ctx: &Ctx, cmd: RolloutsCommand) -> Result<u8> {
                 s.window_hours,
                 output::when(s.first_check_at)
             );
+            if !s.plan.is_empty() {
+                println!(
+                    "{}: {}",
+                    if s.can_conclude { "plan" } else { "WARNING" },
+                    s.plan
+                );
+            }
         }
         RolloutsCommand::Decide {
             id,

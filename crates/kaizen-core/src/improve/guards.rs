@@ -448,6 +448,7 @@ mod tests {
             confidence: 0.75,
             risk: Risk::High,
             rollout: RolloutStrategyKind::BeforeAfter,
+            primary_metric: Default::default(),
             observation_window_hours: 48,
             source_cycle: None,
             created_at: chrono::Utc.timestamp_opt(1_780_000_000, 0).unwrap(),

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::altitude::Altitude;
 use crate::config::RolloutStrategyKind;
 use crate::org::{OrgChange, OrgDocument};
+use crate::rollout::check::Metric;
 use crate::rules::{ContextValue, RuleMatch, RuleSeverity};
 
 /// How risky a proposal's altitude is to apply (shown to the reviewer).
@@ -135,6 +136,12 @@ pub struct ImprovementProposal {
     pub risk: Risk,
     /// Suggested rollout strategy.
     pub rollout: RolloutStrategyKind,
+    /// The metric the change is meant to improve (the one its rule fired on; its direction is
+    /// the metric's: quality and success up, cost and errors down). The rollout's verdict
+    /// wins on it; the other metrics are guardrails. Proposals stored before it existed read
+    /// as quality.
+    #[serde(default)]
+    pub primary_metric: Metric,
     /// Suggested observation window, hours.
     pub observation_window_hours: u32,
     /// The cycle that produced it, when run from one.

@@ -19,6 +19,7 @@ use super::proposal::{
 use crate::altitude::Altitude;
 use crate::config::{RolloutConfig, RolloutStrategyKind};
 use crate::org::{OrgChange, OrgDocument};
+use crate::rollout::check::Metric;
 use crate::rules::RuleMatch;
 use crate::snapshot::OrgSignalSnapshot;
 
@@ -205,6 +206,7 @@ pub(crate) fn finish(
         confidence: confidence(m, altitude),
         risk: Risk::for_altitude(altitude),
         rollout: ctx.rollout.strategy,
+        primary_metric: Metric::for_rule(&m.rule_name),
         observation_window_hours: ctx.rollout.observation_window_hours,
         source_cycle: ctx.cycle_id.map(str::to_owned),
         created_at: ctx.now,

@@ -51,9 +51,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{AbTestConfig, RegressionConfig, RegressionMethod};
-use crate::rollout::stats::{
-    RatioEstimate, RatioSums, WelchResult, chi_square_2x2, holm, msprt,
-};
+use crate::rollout::stats::{RatioEstimate, RatioSums, chi_square_2x2, holm, msprt};
 
 /// A metric the detector watches.
 #[derive(
@@ -71,11 +69,13 @@ use crate::rollout::stats::{
     strum::IntoStaticStr,
     strum::Display,
     strum::EnumIter,
+    Default,
 )]
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case")]
 pub enum Metric {
     /// Mean quality score per scored task (0–10); lower is worse.
+    #[default]
     Quality,
     /// Successful tasks per task; lower is worse.
     SuccessRate,
@@ -97,6 +97,20 @@ impl Metric {
     /// The wire name.
     pub fn as_str(self) -> &'static str {
         self.into()
+    }
+
+    /// The metric a built-in rule's proposals are meant to improve: the one the rule fired on
+    /// (quality for a rule that watches none of the four, and for custom rules).
+    pub fn for_rule(rule_name: &str) -> Metric {
+        match rule_name {
+            "success_rate_drop" | "scaling_failure" | "straggler_bottleneck" => Metric::SuccessRate,
+            "budget_overrun"
+            | "coordination_cost_ratio"
+            | "coordination_overhead"
+            | "redundancy" => Metric::CostPerTask,
+            "error_spike" => Metric::ErrorRate,
+            _ => Metric::Quality,
+        }
     }
 
     /// Whether a higher value is worse (cost, errors) rather than better.
@@ -241,6 +255,10 @@ pub struct DetectorState {
     pub metrics: BTreeMap<Metric, MetricState>,
     /// Whether a sample-ratio mismatch was ever flagged (it stays flagged).
     pub sample_ratio_mismatch: bool,
+    /// What the rollout could detect, computed when it started (absent for rollouts started
+    /// before this version).
+    #[serde(default)]
+    pub plan: Option<crate::rollout::plan::PowerPlan>,
 }
 
 /// The design of the comparison.
@@ -392,8 +410,6 @@ pub struct MetricCheck {
     /// Before/after: the shift found in the day before the start.
     #[serde(default)]
     pub pre_shift: Option<ShiftCheck>,
-    /// Welch's statistics (fixed horizon).
-    pub welch: Option<WelchResult>,
     /// The decision.
     pub decision: MetricDecision,
     /// Why, in words.
@@ -718,12 +734,7 @@ fn effect(input: &CheckInput<'_>, m: Metric) -> Option<Effect> {
             variance: cs.variance + ts.variance,
             pre_period: false,
             drift: false,
-            floor_windows: [
-                Some((W_TREATMENT, 1.0)),
-                Some((W_CONTROL, 1.0)),
-                None,
-                None,
-            ],
+            floor_windows: [Some((W_TREATMENT, 1.0)), Some((W_CONTROL, 1.0)), None, None],
         }),
     }
 }
@@ -761,6 +772,20 @@ fn noise_floor(input: &CheckInput<'_>, m: Metric, e: &Effect) -> f64 {
         _ => rate.max(0.0),
     };
     per_task * inv
+}
+
+/// The effect estimator's inputs to a power calculation: (control agents, treatment agents,
+/// the counterfactual level, the effect's variance with its noise floor) for metric `m`.
+pub fn effect_variance(input: &CheckInput<'_>, m: Metric) -> Option<(f64, f64, f64, f64)> {
+    let e = effect(input, m)?;
+    let v = e.variance.max(noise_floor(input, m, &e));
+    Some((e.base.units, e.treated.units, e.base.ratio, v))
+}
+
+/// The effect detectable with 80 % power by a one-sided test at level `alpha` for an
+/// estimate of variance `variance`: `(z_{1−α} + z_{0.8}) · sd`.
+pub fn detectable_effect(variance: f64, alpha: f64) -> f64 {
+    (z_upper(alpha) + POWER_Z) * variance.max(0.0).sqrt()
 }
 
 /// Runs one check. `state` is what the previous check returned (default for the first);
@@ -814,7 +839,6 @@ pub fn check(
             harm_upper: None,
             mde: None,
             pre_shift: shifts.get(&m).cloned(),
-            welch: None,
             decision: MetricDecision::InsufficientData,
             why: String::new(),
         };
@@ -859,7 +883,7 @@ pub fn check(
         if variance.is_finite() {
             let sd = variance.sqrt();
             mc.harm_upper = Some(harm(m, diff) + z_upper(detection.alpha) * sd);
-            mc.mde = Some((z_upper(detection.alpha) + POWER_Z) * sd);
+            mc.mde = Some(detectable_effect(variance, detection.alpha));
         }
         variances.insert(m, variance);
         let tau2 = ms
@@ -986,10 +1010,7 @@ pub fn check(
                 continue;
             };
             let ms = next.metrics.entry(mc.metric).or_default();
-            let variance = variances
-                .get(&mc.metric)
-                .copied()
-                .unwrap_or(f64::INFINITY);
+            let variance = variances.get(&mc.metric).copied().unwrap_or(f64::INFINITY);
             let p = match detection.method {
                 RegressionMethod::Sequential => {
                     sequential_p(mc, ms, c, t, diff, variance, detection)
@@ -1072,7 +1093,10 @@ pub fn check(
 /// than the tolerated margin began before the rollout; the change must not be blamed for it.
 fn pre_shifts(input: &CheckInput<'_>, detection: &Detection) -> BTreeMap<Metric, ShiftCheck> {
     let mut out = BTreeMap::new();
-    let Some(pre) = input.pre_shift.filter(|_| input.design == Design::BeforeAfter) else {
+    let Some(pre) = input
+        .pre_shift
+        .filter(|_| input.design == Design::BeforeAfter)
+    else {
         return out;
     };
     let drift = !input.prior.is_empty() && !pre.week2.is_empty();
@@ -1286,20 +1310,14 @@ fn sample_ratio_check(input: &CheckInput<'_>, detection: &Detection) -> Option<S
     let sr = input.sample_ratio?;
     let active = |g: &[AgentSums]| g.iter().filter(|a| a.tasks > 0.0).count();
     let (ac, at) = (active(input.control), active(input.treatment));
-    let (nc, nt) = (
-        sr.control_agents.max(ac),
-        sr.treatment_agents.max(at),
-    );
+    let (nc, nt) = (sr.control_agents.max(ac), sr.treatment_agents.max(at));
     if nc + nt == 0 || ac + at == 0 {
         return None;
     }
     let share = nt as f64 / (nc + nt) as f64;
     let p = fisher_exact_two_sided([ac, nc - ac], [at, nt - at]);
-    let chi = chi_square_2x2(
-        [ac as f64, (nc - ac) as f64],
-        [at as f64, (nt - at) as f64],
-    )
-    .map_or(0.0, |(c, _)| c);
+    let chi = chi_square_2x2([ac as f64, (nc - ac) as f64], [at as f64, (nt - at) as f64])
+        .map_or(0.0, |(c, _)| c);
     Some(SampleRatioCheck {
         observed: (ac as f64, at as f64),
         expected_treatment_share: share,
@@ -1520,9 +1538,7 @@ fn decide(
                 .join(", ")
         )
     };
-    let won = primary
-        .p_improvement
-        .is_some_and(|p| p < detection.alpha);
+    let won = primary.p_improvement.is_some_and(|p| p < detection.alpha);
     let design_note = match input.design {
         Design::BeforeAfter => {
             "; before/after: compared with the same hours one week earlier (adjusted for the drift from two weeks earlier when known) — anything else that changed in that time is attributed to the change"
@@ -1592,7 +1608,7 @@ mod tests {
                     scored: tasks,
                     quality_sum: q * tasks,
                     cost_usd: 0.05 * tasks,
-                    findings: 0.05 * tasks,
+                    errors: 0.05 * tasks,
                 }
             })
             .collect()
@@ -1613,6 +1629,9 @@ mod tests {
                 treatment,
                 control_before: &[],
                 treatment_before: &[],
+                prior: &[],
+                pre_shift: None,
+                primary: Metric::Quality,
                 final_check,
                 sample_ratio: None,
             },
@@ -1743,7 +1762,7 @@ mod tests {
         let d = detection();
         let mut c = group("a", 20, 40.0, 7.0, 0.6);
         for a in &mut c {
-            a.findings = 0.0;
+            a.errors = 0.0;
         }
         let t = group("a", 20, 40.0, 7.0, 0.6);
         let (o, _) = run(
@@ -1847,7 +1866,7 @@ mod tests {
             &DetectorState::default(),
         );
         assert_eq!(mid.decision, CheckDecision::Continue);
-        assert!(metric(&mid, Metric::Quality).welch.is_none());
+        assert!(metric(&mid, Metric::Quality).p_value.is_none());
         let (end, _) = run(
             Design::BeforeAfter,
             &c,
@@ -1857,7 +1876,11 @@ mod tests {
             &DetectorState::default(),
         );
         let q = metric(&end, Metric::Quality);
-        assert!(q.welch.is_some_and(|w| w.t < 0.0));
+        assert!(q.p_value.is_some_and(|p| p < 0.05), "{q:?}");
+        assert!(
+            q.interval.is_some_and(|(lo, hi)| lo < hi && hi < 0.0),
+            "{q:?}"
+        );
         assert!(matches!(
             end.decision,
             CheckDecision::RollBack {
@@ -1925,50 +1948,79 @@ mod tests {
         );
     }
 
+    /// Issue 13: the sample-ratio check counted tasks (an outcome of the change) although
+    /// whole agents are randomised, and a flag stopped every statistical rollback. Now it
+    /// counts the agents that report, and a flag holds an apply for a human but never blocks
+    /// or delays a rollback.
     #[test]
-    fn a_sample_ratio_mismatch_makes_the_comparison_untrusted() {
+    fn a_sample_ratio_mismatch_holds_an_apply_but_never_blocks_a_rollback() {
         let d = detection();
-        let c = group("c", 10, 100.0, 7.0, 0.2);
-        let t = group("t", 10, 50.0, 7.0 * 0.93, 0.2); // half the volume, and a drop
-        let input = CheckInput {
+        let c = group("c", 100, 100.0, 7.0, 0.2);
+        // The treatment's agents all report, at half the volume: task volume is an outcome
+        // of the change, not a broken randomisation.
+        let t = group("t", 100, 50.0, 7.0, 0.2);
+        let base = CheckInput {
             design: Design::AbTest,
             control: &c,
             treatment: &t,
             control_before: &[],
             treatment_before: &[],
+            prior: &[],
+            pre_shift: None,
+            primary: Metric::Quality,
             final_check: true,
             sample_ratio: Some(SampleRatio {
-                expected_treatment_share: 0.5,
-                pre_tasks: None,
+                control_agents: 100,
+                treatment_agents: 100,
             }),
+        };
+        let (o, state) = check(&base, &d, &DetectorState::default());
+        let sr = o
+            .sample_ratio
+            .as_ref()
+            .unwrap_or_else(|| panic!("no SRM check"));
+        assert!(!sr.mismatch, "{sr:?}");
+        assert!(!state.sample_ratio_mismatch);
+        // 40 of the treatment's 100 agents went silent: a mismatch.
+        let silent: Vec<AgentSums> = t.iter().take(60).cloned().collect();
+        let input = CheckInput {
+            treatment: &silent,
+            ..base
         };
         let (o, state) = check(&input, &d, &DetectorState::default());
         let sr = o
             .sample_ratio
             .as_ref()
             .unwrap_or_else(|| panic!("no SRM check"));
-        assert!(sr.mismatch && sr.p_value < 0.001);
+        assert!(sr.mismatch && sr.p_value < 0.001, "{sr:?}");
+        assert_eq!(sr.observed, (100.0, 60.0));
         assert!(state.sample_ratio_mismatch);
         match &o.decision {
-            CheckDecision::Inconclusive { reason } => {
+            CheckDecision::Hold { reason } => {
                 assert!(reason.contains("sample ratio mismatch"), "{reason}")
             }
-            other => panic!("expected inconclusive, got {other:?}"),
+            other => panic!("expected a hold, got {other:?}"),
         }
-        // A catastrophic breach still rolls back.
-        let t = group("t", 10, 50.0, 2.0, 0.2);
+        // A significant worsening beyond the tolerance (below the layer-1 threshold) still
+        // rolls back with the flag up, at the first check that shows it.
+        let worse: Vec<AgentSums> = group("t", 60, 50.0, 7.0 * 0.94, 0.2);
         let input = CheckInput {
-            treatment: &t,
-            ..input
+            treatment: &worse,
+            final_check: false,
+            ..base
         };
         let (o, _) = check(&input, &d, &state);
-        assert!(matches!(
-            o.decision,
-            CheckDecision::RollBack {
-                layer: Layer::Threshold,
-                ..
-            }
-        ));
+        assert!(
+            matches!(
+                o.decision,
+                CheckDecision::RollBack {
+                    layer: Layer::Statistical,
+                    ..
+                }
+            ),
+            "{:?}",
+            o.decision
+        );
     }
 
     /// Defect 1: layer 2 tested "any significant worsening". A change that cuts cost by 55 %
@@ -2038,7 +2090,7 @@ mod tests {
                 scored: 8.0,
                 quality_sum: 56.0 + (i % 3) as f64,
                 cost_usd: 0.4,
-                findings: 0.0,
+                errors: 0.0,
             })
             .collect();
         let after: Vec<AgentSums> = (0..25)
@@ -2049,7 +2101,7 @@ mod tests {
                 scored: 1.0,
                 quality_sum: 7.0 + (i % 3) as f64 / 8.0,
                 cost_usd: 0.05,
-                findings: 0.0,
+                errors: 0.0,
             })
             .collect();
         let (o, _) = run(
@@ -2069,19 +2121,20 @@ mod tests {
         let successes: f64 = before.iter().chain(&after).map(|a| a.successes).sum();
         let rate = successes / 225.0;
         let floor = rate * (1.0 - rate) * (1.0 / 200.0 + 1.0 / 25.0);
-        let got = noise_floor(
-            &CheckInput {
-                design: Design::BeforeAfter,
-                control: &before,
-                treatment: &after,
-                control_before: &[],
-                treatment_before: &[],
-                final_check: false,
-                sample_ratio: None,
-            },
-            Metric::SuccessRate,
-            false,
-        );
+        let input = CheckInput {
+            design: Design::BeforeAfter,
+            control: &before,
+            treatment: &after,
+            control_before: &[],
+            treatment_before: &[],
+            prior: &[],
+            pre_shift: None,
+            primary: Metric::Quality,
+            final_check: false,
+            sample_ratio: None,
+        };
+        let e = effect(&input, Metric::SuccessRate).unwrap_or_else(|| panic!("no effect"));
+        let got = noise_floor(&input, Metric::SuccessRate, &e);
         assert!((got - floor).abs() < 1e-12, "{got} vs {floor}");
     }
 
@@ -2092,7 +2145,7 @@ mod tests {
     fn an_early_improvement_does_not_make_a_later_dip_a_regression() {
         let d = detection();
         let c = group("a", 20, 40.0, 7.0, 0.6);
-        let better = group("b", 20, 40.0, 7.0 * 1.3, 0.2);
+        let better = group("a", 20, 40.0, 7.0 * 1.3, 0.2);
         let (first, s1) = run(
             Design::BeforeAfter,
             &c,
@@ -2106,7 +2159,11 @@ mod tests {
         assert!(q1.p_difference.is_some_and(|p| p < 1e-6), "{q1:?}");
         assert_eq!(q1.p_running, Some(1.0));
         // 4 % worse: beyond the 1.5 % tolerance, but well within the noise of this look.
-        let dip = group("b", 20, 40.0, 7.0 * 0.96, 0.6);
+        // The agents' levels shuffled against the baseline's: a noisy paired change.
+        let mut dip = group("a", 20, 40.0, 7.0 * 0.96, 0.6);
+        for (i, a) in dip.iter_mut().enumerate() {
+            a.agent_id = format!("a-{}", (i + 2) % 20);
+        }
         let (second, s2) = run(Design::BeforeAfter, &c, &dip, false, &d, &s1);
         let q2 = metric(&second, Metric::Quality);
         assert_eq!(second.decision, CheckDecision::Continue, "{}", q2.why);

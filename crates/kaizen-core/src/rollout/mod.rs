@@ -6,11 +6,13 @@
 //! * [`check`]: one regression check — the threshold circuit breaker, then the statistical
 //!   layer — and the verdict at the end of the window.
 //! * [`window`]: the hours each check reads.
+//! * [`plan`]: the design `auto` stands for, and what a rollout can detect (decided at its start).
 //!
 //! The state machine that drives checks over time and persists them lives in
 //! `kaizen-service` (`rollout.rs`); this module is pure and deterministic.
 
 pub mod assign;
 pub mod check;
+pub mod plan;
 pub mod stats;
 pub mod window;

@@ -407,7 +407,11 @@ pub(super) async fn approve(
                 r.first_check_at
                     .map(|t| format!("; first check {}", time(t)))
                     .unwrap_or_default()
-            ))
+            ) + &if r.plan.is_empty() {
+                String::new()
+            } else {
+                format!(" {}{}.", if r.can_conclude { "Plan: " } else { "Warning: " }, r.plan)
+            })
         } else {
             Notice::warn(format!(
                 "Approved, but the rollout could not start: {}",

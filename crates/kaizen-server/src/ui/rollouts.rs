@@ -155,6 +155,7 @@ fn decision_text(d: &CheckDecision) -> (&'static str, String) {
             (if *improved { "improved" } else { "apply" }, reason.clone())
         }
         CheckDecision::Inconclusive { reason } => ("inconclusive", reason.clone()),
+        CheckDecision::Hold { reason } => ("hold", reason.clone()),
     }
 }
 

@@ -40,6 +40,7 @@ fn proposal(altitude: Altitude, changes: Vec<OrgChange>) -> ImprovementProposal 
         confidence: 0.5,
         risk: Risk::for_altitude(altitude),
         rollout: RolloutDefaults::default().strategy,
+        primary_metric: Default::default(),
         observation_window_hours: 24,
         source_cycle: None,
         created_at: empty_snapshot().collected_at,
