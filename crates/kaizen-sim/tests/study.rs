@@ -287,7 +287,10 @@ fn low_volume_has_a_quarter_task_per_agent_hour() {
     assert_eq!(m.tasks_per_agent_hour, 0.25);
     assert!(m.autocorrelation.is_some() && m.daily.is_some() && m.weekly.is_some());
     assert!(m.random_drift.is_some() && m.work_day_p == 0.5 && m.cost_outlier_p > 0.0);
-    assert_eq!("heavy_tails".parse::<Departure>().ok(), Some(Departure::HeavyTails));
+    assert_eq!(
+        "heavy_tails".parse::<Departure>().ok(),
+        Some(Departure::HeavyTails)
+    );
     assert_eq!(Departure::DailyFixed.as_str(), "daily_fixed");
 }
 
@@ -518,10 +521,15 @@ fn matrix_has_a_row_per_combination_with_rates_and_intervals() {
         let p = &r.report;
         assert_eq!(p.runs, 3);
         assert_eq!(p.config.agents, r.agents);
-        assert!(p.rollback_rate_ci95.0 <= p.rollback_rate && p.rollback_rate <= p.rollback_rate_ci95.1);
+        assert!(
+            p.rollback_rate_ci95.0 <= p.rollback_rate && p.rollback_rate <= p.rollback_rate_ci95.1
+        );
         assert!(p.applied_rate_ci95.0 <= p.applied_rate && p.applied_rate <= p.applied_rate_ci95.1);
     }
-    assert_eq!("cost+15".parse::<EffectScenario>().ok(), Some(EffectScenario::CostPlus15));
+    assert_eq!(
+        "cost+15".parse::<EffectScenario>().ok(),
+        Some(EffectScenario::CostPlus15)
+    );
     assert_eq!(EffectScenario::Errors3x.effect().errors, 3.0);
 }
 
@@ -538,7 +546,11 @@ fn null_is_rarely_and_a_collapse_nearly_always_rolled_back() {
             ..StudyConfig::default()
         };
         let null = run_study(&base, &d);
-        assert!(null.rollback_rate <= 0.25, "{design:?}: {}", null.rollback_rate);
+        assert!(
+            null.rollback_rate <= 0.25,
+            "{design:?}: {}",
+            null.rollback_rate
+        );
         let collapse = run_study(
             &StudyConfig {
                 effect: Effect {

@@ -222,3 +222,30 @@ pub fn run_matrix(
     }
     out
 }
+
+/// Parses a design's wire name, naming the valid ones on failure (for command lines).
+pub fn design_arg(s: &str) -> Result<Design, String> {
+    super::parse_design(s.trim()).ok_or_else(|| {
+        format!("unknown design `{s}`; expected one of: before_after, canary, ab_test")
+    })
+}
+
+/// Parses a departure's name, naming the valid ones on failure.
+pub fn departure_arg(s: &str) -> Result<Departure, String> {
+    s.trim().parse().map_err(|_| {
+        format!(
+            "unknown departure `{s}`; expected one of: {}",
+            Departure::ALL.map(Departure::as_str).join(", ")
+        )
+    })
+}
+
+/// Parses an effect scenario's name, naming the valid ones on failure.
+pub fn effect_arg(s: &str) -> Result<EffectScenario, String> {
+    s.trim().parse().map_err(|_| {
+        format!(
+            "unknown effect `{s}`; expected one of: {}",
+            EffectScenario::ALL.map(EffectScenario::as_str).join(", ")
+        )
+    })
+}

@@ -366,7 +366,12 @@ fn simulate_run(
         let cw = window::concurrent(0, 0, w, i64::from(cfg.baseline_hours));
         side(panel, ids, &cw.before, |a| !is_t(a), s_control_before);
         side(panel, ids, &cw.before, is_t, s_treatment_before);
-        for s in [&mut *s_prior, &mut *s_recent, &mut *s_recent_w1, &mut *s_recent_w2] {
+        for s in [
+            &mut *s_prior,
+            &mut *s_recent,
+            &mut *s_recent_w1,
+            &mut *s_recent_w2,
+        ] {
             s.clear();
         }
         vec![
@@ -505,7 +510,11 @@ pub fn wilson_ci95(k: u32, n: u32) -> (f64, f64) {
     let centre = (p + z2 / (2.0 * n)) / denom;
     let half = Z_975 / denom * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt();
     // At k = 0 and k = n the bound is exactly 0 or 1 (the arithmetic can miss it by an ulp).
-    let lo = if k == 0 { 0.0 } else { (centre - half).max(0.0) };
+    let lo = if k == 0 {
+        0.0
+    } else {
+        (centre - half).max(0.0)
+    };
     let hi = if f64::from(k) >= n {
         1.0
     } else {
@@ -525,11 +534,7 @@ fn rate(k: u32, n: u32) -> f64 {
 /// The threads to use for `runs` runs.
 fn thread_count(requested: usize, runs: u32) -> usize {
     let available = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let t = if requested == 0 {
-        available
-    } else {
-        requested
-    };
+    let t = if requested == 0 { available } else { requested };
     t.clamp(1, (runs as usize).max(1))
 }
 

@@ -631,7 +631,8 @@ impl World {
                     works = rng.random_bool(m.work_day_p.clamp(0.0, 1.0));
                 }
                 if let (Some(f), true) = (factors[k], works) {
-                    let (mut fa, mut fc, mut fq, mut fs) = (f.activity, f.cost, f.quality, f.success);
+                    let (mut fa, mut fc, mut fq, mut fs) =
+                        (f.activity, f.cost, f.quality, f.success);
                     if let Some(a) = ar {
                         fa *= (z - 0.5 * a.sd * a.sd).exp();
                         fc *= (a.cost * z).exp();
