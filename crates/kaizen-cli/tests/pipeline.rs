@@ -274,6 +274,13 @@ fn exported(sb: &Sandbox, version: Option<&str>) -> (String, Value) {
 #[test]
 fn budget_overrun_is_proposed_reviewed_rolled_out_and_rolled_back() {
     let sb = Sandbox::with_budget_overrun();
+    // This story follows a before/after rollout (the default `auto` would pick an A/B test
+    // for 30 agents).
+    std::fs::write(
+        sb.path("kaizen.yaml"),
+        "self_improvement:\n  rollout:\n    default_strategy: before_after\n",
+    )
+    .expect("writing kaizen.yaml");
 
     // Without an org document the cycle refuses and says how to make one; nothing is recorded.
     sb.run_on(&["cycle", "run", "--json"])
@@ -368,6 +375,7 @@ fn budget_overrun_is_proposed_reviewed_rolled_out_and_rolled_back() {
     assert_eq!(body["title"], p["title"]);
     assert_eq!(body["risk"], json!("low"));
     assert_eq!(body["rollout"], json!("before_after"));
+    assert_eq!(body["primary_metric"], json!("cost_per_task"));
     assert_eq!(body["observation_window_hours"], json!(48));
     assert!(
         body["confidence"]
@@ -457,6 +465,14 @@ fn budget_overrun_is_proposed_reviewed_rolled_out_and_rolled_back() {
         .ok()
         .json();
     let first_check = approved["rollout"]["first_check_at"].clone();
+    // Nine days of data: a before/after comparison has the same hours a week earlier but not
+    // two weeks earlier, and the start says it is not adjusted for drift.
+    let plan = approved["rollout"]["plan"].clone();
+    assert!(
+        plan.as_str()
+            .is_some_and(|p| p.contains("can detect") && p.contains("NOT adjusted for drift")),
+        "{plan}"
+    );
     assert_eq!(
         approved,
         json!({
@@ -471,6 +487,8 @@ fn budget_overrun_is_proposed_reviewed_rolled_out_and_rolled_back() {
                 "control": 0,
                 "window_hours": 48,
                 "first_check_at": first_check,
+                "can_conclude": true,
+                "plan": plan,
             },
             "rollout_error": null,
         })
@@ -1050,8 +1068,9 @@ fn a_rollout_starts_only_once_enough_humans_approved() {
     assert_eq!(second["approvals"], json!(2));
     assert_eq!(second["required"], json!(2));
     assert_eq!(second["approved"], json!(true));
-    assert_eq!(second["rollout"]["strategy"], json!("before_after"));
-    assert_eq!(second["rollout"]["treatment"], json!(30));
+    // `auto`: 30 agents are too few for a canary of 10, enough for an A/B test of 15 + 15.
+    assert_eq!(second["rollout"]["strategy"], json!("ab_test"));
+    assert_eq!(second["rollout"]["treatment"], json!(15));
     assert_eq!(second["rollout_error"], Value::Null);
     assert_eq!(status(&sb, &id), json!("rolling_out"));
 }
@@ -1131,8 +1150,10 @@ fn tick_runs_due_checks_and_show_lists_them() {
         "seq",
         "elapsed h",
         "control → treatment",
-        "worse %",
-        "p running / adjusted",
+        "effect [interval]",
+        "threshold / margin",
+        "p harm running / adjusted",
+        "plan: over 48 h it can detect",
         "quality",
         "success_rate",
         "cost_per_task",

@@ -394,7 +394,8 @@ pub struct AbTestConfig {
     pub min_agents_per_group: u32,
     /// Minimum observations in each group before a verdict (≥ 2).
     pub min_observations_per_group: u32,
-    /// Relative improvement the treatment must show to win, in (0, 1].
+    /// The minimum relative improvement of the proposal's primary metric a rollout wins with
+    /// (A/B, canary and before/after alike: significantly better by more than this), in (0, 1].
     pub improvement_threshold: f64,
 }
 
@@ -404,7 +405,7 @@ impl Default for AbTestConfig {
             control_fraction: 0.5,
             min_agents_per_group: 5,
             min_observations_per_group: 10,
-            improvement_threshold: 0.15,
+            improvement_threshold: 0.05,
         }
     }
 }

@@ -13,10 +13,11 @@ use kaizen_core::altitude::Altitude;
 use kaizen_core::config::RolloutStrategyKind;
 use kaizen_core::event::{
     CostCategory, CostRecorded, ErrorFinding, Event, Name, NonNegative, Score10, Severity,
-    TaskCompleted, Timestamp,
+    TaskCompleted, TelemetryEvent, Timestamp,
 };
 use kaizen_core::improve::{ImprovementProposal, Rationale, Risk, RollbackPlan};
 use kaizen_core::org::{Agent, OrgChange, OrgDocument, SettingValue};
+use kaizen_core::rollout::check::Metric;
 use kaizen_core::rules::RuleSeverity;
 
 use kaizen_sim::rng::Rng;
@@ -90,6 +91,8 @@ pub struct Behaviour {
     pub cost: f64,
     /// Whether tasks are reported at all (cost and errors are reported either way).
     pub tasks: bool,
+    /// Multiplies the runtime's error rate (5 % of tasks report an error in `telemetry.event`).
+    pub errors: f64,
 }
 
 impl Behaviour {
@@ -99,6 +102,7 @@ impl Behaviour {
         success: 1.0,
         cost: 1.0,
         tasks: true,
+        errors: 1.0,
     };
 
     /// Quality scaled by `factor` (0.75 = a 25 % drop).
@@ -109,12 +113,21 @@ impl Behaviour {
         }
     }
 
+    /// The runtime's errors scaled by `factor` (3.0 = three times as many).
+    pub fn errors(factor: f64) -> Behaviour {
+        Behaviour {
+            errors: factor,
+            ..Behaviour::NORMAL
+        }
+    }
+
     /// No tasks reported (an idle or silent org).
     pub const NO_TASKS: Behaviour = Behaviour {
         quality: 1.0,
         success: 1.0,
         cost: 1.0,
         tasks: false,
+        errors: 1.0,
     };
 }
 
@@ -145,6 +158,18 @@ pub fn ndjson(
     b: Behaviour,
     seed: u64,
 ) -> Vec<u8> {
+    ndjson_with(agents, from, hours, seed, |_, _| b)
+}
+
+/// As [`ndjson`], with each agent's behaviour in each hour given by `b(agent index, hour)`,
+/// the hour counted from `from` (0, 1, …): time effects and group-specific changes.
+pub fn ndjson_with(
+    agents: &[Agent],
+    from: DateTime<Utc>,
+    hours: i64,
+    seed: u64,
+    b: impl Fn(usize, i64) -> Behaviour,
+) -> Vec<u8> {
     let mut out = Vec::new();
     let n = agents.len();
     let hour0 = from.timestamp() / 3600;
@@ -156,6 +181,7 @@ pub fn ndjson(
         let start = from + Duration::hours(h);
         let abs_hour = (hour0 + h) as u64;
         for (i, a) in agents.iter().enumerate() {
+            let b = b(i, h);
             let (q, s, c) = baseline(i, n);
             let mut rng = Rng::keyed(seed, &[abs_hour, i as u64]);
             let tasks = 2 + (i as u64 + abs_hour) % 2;
@@ -181,6 +207,15 @@ pub fn ndjson(
                         duration_seconds: None,
                         turns: None,
                         multi_agent: false,
+                    }));
+                    // Its own stream: the tasks' numbers are the same with or without it.
+                    let mut telemetry = Rng::keyed(seed ^ 0x7e1e, &[abs_hour, i as u64, k]);
+                    write(Event::TelemetryEvent(TelemetryEvent {
+                        id: Some(name(&format!("r-{tag}-{k}"))),
+                        ts: Timestamp(ts),
+                        event_type: name("tool_call"),
+                        error: telemetry.unit() < (0.05 * b.errors).min(1.0),
+                        agent_id: Some(name(&a.id)),
                     }));
                 }
             }
@@ -255,7 +290,7 @@ pub fn proposal(
         confidence: 0.75,
         risk: Risk::Low,
         rollout: strategy,
-        primary_metric: Default::default(),
+        primary_metric: Metric::for_rule(rule),
         observation_window_hours: 48,
         source_cycle: None,
         created_at: now,

@@ -13,7 +13,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Duration, Utc};
-use common::{Behaviour, agents, at, enabled, ingest, ndjson, org_with, proposal, queue, set};
+use common::{
+    Behaviour, agents, at, enabled, ingest, ndjson, ndjson_with, org_with, proposal, queue, set,
+};
 use kaizen_core::clock::{Clock, ManualClock};
 use kaizen_core::config::{KaizenConfig, RolloutStrategyKind};
 use kaizen_core::improve::ImprovementProposal;
@@ -35,6 +37,10 @@ use kaizen_store::rollouts::{Rollout, RolloutState, StoredCheck};
 fn t0() -> DateTime<Utc> {
     at("2026-11-20T00:00:00Z")
 }
+
+/// Hours of history fed before [`t0`]: what a before/after check reads (the same hours one
+/// and two weeks earlier, and the day before the start).
+const HISTORY: i64 = 2 * 168 + 48 + 24;
 
 fn hours(h: i64) -> Duration {
     Duration::hours(h)
@@ -87,6 +93,24 @@ impl Fixture {
     fn feed(&mut self, from: i64, h: i64, b: Behaviour) {
         let data = ndjson(&self.agents, t0() + hours(from), h, b, 7);
         ingest(&mut self.store, &data, t0() + hours(from + h));
+    }
+
+    /// Ingests `h` hours starting `from` hours after [`t0`], agent `i` in hour `k` (counted
+    /// from [`t0`]) behaving as `b(i, k)`.
+    fn feed_with(&mut self, from: i64, h: i64, b: impl Fn(usize, i64) -> Behaviour) {
+        let data = ndjson_with(&self.agents, t0() + hours(from), h, 7, |i, k| {
+            b(i, from + k)
+        });
+        ingest(&mut self.store, &data, t0() + hours(from + h));
+    }
+
+    /// The indices (in `agents`) of the treatment group of the rollout of `id`.
+    fn treated(&self, id: &str) -> Vec<bool> {
+        let r = self.rollout(id);
+        self.agents
+            .iter()
+            .map(|a| r.assignment.treatment.contains(&a.id))
+            .collect()
     }
 
     /// Queues a config proposal of `changes` (rule `rule`).
@@ -190,7 +214,7 @@ fn large() -> Option<SettingValue> {
 #[test]
 fn before_after_without_effect_is_applied_after_twelve_checks() {
     let mut f = Fixture::new(20);
-    f.feed(-48, 96, Behaviour::NORMAL);
+    f.feed(-HISTORY, HISTORY + 48, Behaviour::NORMAL);
     let base = f.org_version();
     let versions = f.versions();
     let id = f.queue(
@@ -266,10 +290,11 @@ fn before_after_without_effect_is_applied_after_twelve_checks() {
                 c.outcome
             );
         }
-        // Same distribution before and after: nothing breaches, nothing is significant.
+        // Same distribution before and after: nothing breaches credibly, nothing is
+        // significant (a few error events can look like a large relative change early on).
         for mc in &c.outcome.metrics {
             assert_eq!(mc.decision, MetricDecision::Ok, "check {k}: {mc:?}");
-            assert!(mc.worsening.is_some_and(|w| w < mc.threshold), "{mc:?}");
+            assert!(mc.drift_adjusted, "{mc:?}");
             assert!(mc.p_adjusted.is_some_and(|p| p >= 0.05), "{mc:?}");
         }
     }
@@ -332,7 +357,7 @@ fn before_after_without_effect_is_applied_after_twelve_checks() {
 #[test]
 fn before_after_harmful_change_is_rolled_back_automatically() {
     let mut f = Fixture::new(20);
-    f.feed(-48, 48, Behaviour::NORMAL);
+    f.feed(-HISTORY, HISTORY, Behaviour::NORMAL);
     f.feed(0, 48, Behaviour::quality(0.75));
     let base = f.org_version();
     let versions = f.versions();
@@ -382,9 +407,9 @@ fn before_after_harmful_change_is_rolled_back_automatically() {
     assert!(reason.contains("quality"), "{reason}");
     let q = metric(last, Metric::Quality);
     let (c, t) = (q.control.expect("baseline"), q.treatment.expect("after"));
-    assert!((t.ratio / c.ratio - 0.75).abs() < 0.03, "{c:?} {t:?}");
+    assert!((t.ratio / c.ratio - 0.75).abs() < 0.05, "{c:?} {t:?}");
     let w = q.worsening.expect("worsening");
-    assert!(w > q.threshold && (w - 0.25).abs() < 0.03, "{q:?}");
+    assert!(w > q.threshold && (w - 0.25).abs() < 0.05, "{q:?}");
     assert!(
         matches!(
             (layer, q.decision),
@@ -529,7 +554,7 @@ fn ab_test_leaves_control_agents_byte_identical() {
 #[test]
 fn ab_test_without_a_winner_compares_the_groups_over_the_same_hours_and_pauses() {
     let mut f = Fixture::new(20);
-    f.feed(-48, 96, Behaviour::NORMAL);
+    f.feed(-HISTORY, HISTORY + 48, Behaviour::NORMAL);
     let id = f.queue(
         "test_rule",
         vec![tier_change()],
@@ -557,7 +582,11 @@ fn ab_test_without_a_winner_compares_the_groups_over_the_same_hours_and_pauses()
             .sample_ratio
             .as_ref()
             .expect("a sample-ratio test");
-        assert_eq!(sr.basis, "pre-rollout task volume");
+        assert_eq!(
+            sr.basis,
+            "agents reporting of 10 control and 10 treatment agents assigned"
+        );
+        assert_eq!(sr.observed, (10.0, 10.0));
         assert!((sr.expected_treatment_share - 0.5).abs() < 1e-9, "{sr:?}");
         assert!(!sr.mismatch, "{sr:?}");
         assert!(
@@ -590,7 +619,7 @@ fn copy_store(from: &Path, to: &Path) {
 #[test]
 fn a_restart_catches_up_check_by_check() {
     let mut f = Fixture::new(20);
-    f.feed(-48, 96, Behaviour::NORMAL);
+    f.feed(-HISTORY, HISTORY + 48, Behaviour::NORMAL);
     let id = f.queue(
         "test_rule",
         vec![tier_change()],
@@ -713,7 +742,7 @@ fn a_restart_catches_up_check_by_check() {
 #[test]
 fn inconclusive_pauses_for_a_human() {
     let mut f = Fixture::new(20);
-    f.feed(-48, 48, Behaviour::NORMAL);
+    f.feed(-HISTORY, HISTORY, Behaviour::NORMAL);
     f.feed(0, 56, Behaviour::NO_TASKS);
     let id = f.queue(
         "test_rule",
@@ -743,7 +772,7 @@ fn inconclusive_pauses_for_a_human() {
         .and_then(|t| t.reason.clone())
         .unwrap_or_default();
     assert!(
-        why.contains("not enough data to test quality or success rate"),
+        why.contains("not enough data to test the primary metric quality"),
         "{why}"
     );
     let checks = f.checks(&id);
@@ -911,7 +940,7 @@ impl RollbackMutator for FlakyConfig {
 #[test]
 fn a_failing_rollback_is_compensated_alerted_and_retried_by_a_human() {
     let mut f = Fixture::new(20);
-    f.feed(-48, 48, Behaviour::NORMAL);
+    f.feed(-HISTORY, HISTORY, Behaviour::NORMAL);
     f.feed(0, 48, Behaviour::quality(0.5));
     let mut cache = EffectiveConfigs::new();
     let before = f.effective_json(&mut cache);
@@ -1039,7 +1068,7 @@ fn a_failing_rollback_is_compensated_alerted_and_retried_by_a_human() {
 #[test]
 fn a_failed_compensation_is_reported_as_a_mixed_state() {
     let mut f = Fixture::new(20);
-    f.feed(-48, 48, Behaviour::NORMAL);
+    f.feed(-HISTORY, HISTORY, Behaviour::NORMAL);
     f.feed(0, 8, Behaviour::quality(0.5));
     let mut broken = RollbackExecutor::default();
     broken.register(
@@ -1102,7 +1131,7 @@ fn a_failed_compensation_is_reported_as_a_mixed_state() {
 
 fn the_tick_reports_a_failed_rollback_as_failed() {
     let mut f = Fixture::new(20);
-    f.feed(-48, 48, Behaviour::NORMAL);
+    f.feed(-HISTORY, HISTORY, Behaviour::NORMAL);
     f.feed(0, 8, Behaviour::quality(0.5));
     let mut flaky = RollbackExecutor::default();
     flaky.register(
@@ -1317,7 +1346,7 @@ fn one_bad_interval_is_not_a_regression() {
     // Layer 2 needs `min_data_points` agents per side; asking for more than the org has keeps
     // it out, so that only the threshold layer (which needs that many *tasks* per side) acts.
     f.config.self_improvement.regression.min_data_points = 21;
-    f.feed(-48, 48, Behaviour::NORMAL);
+    f.feed(-HISTORY, HISTORY, Behaviour::NORMAL);
     f.feed(0, 4, Behaviour::quality(0.85));
     f.feed(4, 44, Behaviour::NORMAL);
     let id = f.queue(
@@ -1365,16 +1394,16 @@ fn one_bad_interval_is_not_a_regression() {
     // Not rolled back; without layer 2 the window ends inconclusive, for a human.
     let r = f.rollout(&id);
     assert_eq!(r.state, RolloutState::Paused);
-    assert!(
-        r.verdict
-            .is_some_and(|v| v.reason.contains("not enough data to test quality")),
-    );
+    assert!(r.verdict.is_some_and(|v| {
+        v.reason
+            .contains("not enough data to test the primary metric")
+    }),);
 }
 
 #[test]
 fn a_catastrophic_drop_rolls_back_at_the_first_check() {
     let mut f = Fixture::new(20);
-    f.feed(-48, 48, Behaviour::NORMAL);
+    f.feed(-HISTORY, HISTORY, Behaviour::NORMAL);
     f.feed(0, 8, Behaviour::quality(0.5));
     let id = f.queue(
         "test_rule",
@@ -1430,7 +1459,7 @@ impl RollbackMutator for Crashing {
 #[test]
 fn an_interrupted_rollback_resumes_where_it_stopped() {
     let mut f = Fixture::new(20);
-    f.feed(-48, 48, Behaviour::NORMAL);
+    f.feed(-HISTORY, HISTORY, Behaviour::NORMAL);
     f.feed(0, 8, Behaviour::quality(0.5));
     let mut cache = EffectiveConfigs::new();
     let before = f.effective_json(&mut cache);
@@ -1509,7 +1538,7 @@ fn an_interrupted_rollback_resumes_where_it_stopped() {
 #[test]
 fn a_paused_rollout_applied_by_a_human_becomes_an_org_version() {
     let mut f = Fixture::new(20);
-    f.feed(-48, 48, Behaviour::NORMAL);
+    f.feed(-HISTORY, HISTORY, Behaviour::NORMAL);
     let base = f.org_version();
     let id = f.queue(
         "test_rule",
@@ -1609,7 +1638,7 @@ fn an_org_change_under_a_live_rollout_keeps_configs_readable() {
 
 fn a_crash_after_the_final_check_still_reaches_a_verdict() {
     let mut f = Fixture::new(20);
-    f.feed(-48, 96, Behaviour::NORMAL);
+    f.feed(-HISTORY, HISTORY + 48, Behaviour::NORMAL);
     let id = f.queue(
         "test_rule",
         vec![tier_change()],
@@ -1684,7 +1713,7 @@ fn a_crash_after_the_final_check_still_reaches_a_verdict() {
 fn a_verdict_a_stop_left_unaudited_is_audited_once_by_the_next_process() {
     use kaizen_store::auth::{AuditOutcome, AuditQuery};
     let mut f = Fixture::new(20);
-    f.feed(-48, 96, Behaviour::NORMAL);
+    f.feed(-HISTORY, HISTORY + 48, Behaviour::NORMAL);
     let id = f.queue(
         "test_rule",
         vec![tier_change()],
@@ -1727,4 +1756,204 @@ fn a_verdict_a_stop_left_unaudited_is_audited_once_by_the_next_process() {
         assert_eq!(detail["outcome"], verdict.outcome.as_str());
         assert_eq!(detail["recovered"], true);
     }
+}
+
+/// Issue 13: before/after compared the hours since the start with the 48 h before it, so a
+/// daily cycle (and a drift) was blamed on the change: at check 1 the after-window held the
+/// expensive first hours of the day, against a baseline of whole days. It now compares the
+/// same hours of the week one and two weeks earlier. A no-op change in an org whose cost swings
+/// ±60 % over the day and drifts up 2 % a day is applied, never rolled back.
+#[test]
+fn before_after_is_not_fooled_by_a_daily_cycle_or_a_drift() {
+    let mut f = Fixture::new(20);
+    let cost = |k: i64| {
+        let day = std::f64::consts::TAU * (k.rem_euclid(24) as f64 + 0.5) / 24.0;
+        (1.0 + 0.6 * day.cos()) * (1.0 + 0.02 * (k as f64 + HISTORY as f64) / 24.0)
+    };
+    f.feed_with(-HISTORY, HISTORY + 48, |_, k| Behaviour {
+        cost: cost(k),
+        ..Behaviour::NORMAL
+    });
+    let id = f.queue(
+        "test_rule",
+        vec![tier_change()],
+        RolloutStrategyKind::BeforeAfter,
+    );
+    f.approve(&id);
+    f.run(&id, 4, 12);
+    let checks = f.checks(&id);
+    assert_eq!(
+        checks.len(),
+        12,
+        "{:?}",
+        checks.last().map(|c| &c.outcome.decision)
+    );
+    for c in &checks {
+        let m = metric(c, Metric::CostPerTask);
+        assert!(m.drift_adjusted, "{m:?}");
+        // The same hours a week earlier cost the same, up to the drift's correction.
+        assert!(
+            m.worsening.is_some_and(|w| w.abs() < 0.05),
+            "check {}: {}",
+            c.seq,
+            m.why
+        );
+    }
+    let r = f.rollout(&id);
+    assert_eq!(r.state, RolloutState::Applied, "{:?}", r.verdict);
+}
+
+/// Issue 13: silent failures that began 9 h before a before/after rollout got the change
+/// rolled back at check 1. The shift shows in the day before the start (against the same
+/// hours a week earlier): it is not attributed to the change, which is held for a human.
+#[test]
+fn a_shift_that_began_before_the_rollout_is_not_blamed_on_it() {
+    let mut f = Fixture::new(20);
+    f.feed_with(-HISTORY, HISTORY + 48, |_, k| {
+        if k >= -9 {
+            Behaviour {
+                success: 0.7,
+                ..Behaviour::NORMAL
+            }
+        } else {
+            Behaviour::NORMAL
+        }
+    });
+    let id = f.queue(
+        "test_rule",
+        vec![tier_change()],
+        RolloutStrategyKind::BeforeAfter,
+    );
+    f.approve(&id);
+    f.run(&id, 4, 12);
+    let checks = f.checks(&id);
+    assert_eq!(
+        checks.len(),
+        12,
+        "{:?}",
+        checks.last().map(|c| &c.outcome.decision)
+    );
+    let s = metric(&checks[0], Metric::SuccessRate);
+    let shift = s.pre_shift.as_ref().expect("the day before was searched");
+    assert!(shift.flagged && shift.harmful, "{shift:?}");
+    assert!(s.why.contains("began before the rollout"), "{}", s.why);
+    let r = f.rollout(&id);
+    assert_eq!(r.state, RolloutState::Paused);
+    let v = r.verdict.expect("a verdict");
+    assert!(
+        v.reason.contains("held for a human") && v.reason.contains("began before the rollout"),
+        "{}",
+        v.reason
+    );
+}
+
+/// Issue 13: the error metric counted sampled classifier findings, so a change that tripled
+/// the runtime's errors went unseen. It now counts the errors agents' runtimes report per task
+/// (`telemetry.event` with `error: true`).
+#[test]
+fn a_threefold_error_rate_is_rolled_back() {
+    let mut f = Fixture::new(40);
+    f.feed(-HISTORY, HISTORY, Behaviour::NORMAL);
+    let id = f.queue(
+        "test_rule",
+        vec![tier_change()],
+        RolloutStrategyKind::AbTest,
+    );
+    f.approve(&id);
+    let treated = f.treated(&id);
+    f.feed_with(0, 48, |i, _| {
+        if treated[i] {
+            Behaviour::errors(3.0)
+        } else {
+            Behaviour::NORMAL
+        }
+    });
+    f.run(&id, 4, 12);
+    let r = f.rollout(&id);
+    assert_eq!(r.state, RolloutState::RolledBack, "{:?}", r.verdict);
+    let last = f.checks(&id).pop().expect("a check");
+    let CheckDecision::RollBack { metrics, .. } = &last.outcome.decision else {
+        panic!("{:?}", last.outcome.decision)
+    };
+    assert!(metrics.contains(&Metric::ErrorRate), "{metrics:?}");
+    let e = metric(&last, Metric::ErrorRate);
+    assert!(e.worsening.is_some_and(|w| w > 1.0), "{e:?}");
+}
+
+/// Issue 13: an A/B test could only win on quality, by more than 15 %. It now wins on the
+/// proposal's primary metric (here cost, the metric of the rule that fired), significantly
+/// better by more than `improvement_threshold` (5 %), with no guardrail harmed.
+#[test]
+fn an_ab_test_wins_on_the_primary_metric() {
+    let mut f = Fixture::new(20);
+    f.feed(-HISTORY, HISTORY, Behaviour::NORMAL);
+    let id = f.queue(
+        "budget_overrun",
+        vec![tier_change()],
+        RolloutStrategyKind::AbTest,
+    );
+    f.approve(&id);
+    let treated = f.treated(&id);
+    f.feed_with(0, 48, |i, _| {
+        if treated[i] {
+            Behaviour {
+                cost: 0.8,
+                ..Behaviour::NORMAL
+            }
+        } else {
+            Behaviour::NORMAL
+        }
+    });
+    f.run(&id, 4, 12);
+    let r = f.rollout(&id);
+    let v = r.verdict.expect("a verdict");
+    assert_eq!(
+        (r.state, v.outcome.as_str()),
+        (RolloutState::Applied, "improved"),
+        "{}",
+        v.reason
+    );
+    assert!(v.reason.contains("cost_per_task"), "{}", v.reason);
+    let last = f.checks(&id).pop().expect("a check");
+    let c = metric(&last, Metric::CostPerTask);
+    assert!(
+        c.primary && c.p_improvement.is_some_and(|p| p < 0.05),
+        "{c:?}"
+    );
+}
+
+/// Issue 13: small orgs never concluded (layer 2 needs 10 agents a side) and nothing said so.
+/// `auto` picks the design the org's size can conclude with, and the start says what it can
+/// detect — or that it cannot conclude at all.
+#[test]
+fn auto_picks_a_design_the_org_can_conclude_with_and_says_what_it_can_detect() {
+    for (n, design) in [(12, "before_after"), (20, "ab_test"), (50, "canary")] {
+        let mut f = Fixture::new(n);
+        f.feed(-HISTORY, HISTORY, Behaviour::NORMAL);
+        let id = f.queue("test_rule", vec![tier_change()], RolloutStrategyKind::Auto);
+        let started = f.approve(&id).rollout.expect("started");
+        assert_eq!(started.strategy, design, "{n} agents");
+        assert!(started.can_conclude, "{n} agents: {}", started.plan);
+        assert!(started.plan.contains("can detect"), "{}", started.plan);
+        let plan = f.rollout(&id).detector.plan.expect("a plan");
+        let q = plan
+            .metrics
+            .iter()
+            .find(|m| m.metric == Metric::Quality)
+            .expect("quality");
+        assert!(q.primary && q.measurable, "{q:?}");
+        assert!(q.detectable.is_some_and(|d| d > 0.0 && d < 0.10), "{q:?}");
+    }
+    // Without two weeks of history a before/after rollout cannot conclude, and says so.
+    let mut f = Fixture::new(12);
+    f.feed(-48, 48, Behaviour::NORMAL);
+    let id = f.queue("test_rule", vec![tier_change()], RolloutStrategyKind::Auto);
+    let started = f.approve(&id).rollout.expect("started");
+    assert_eq!(started.strategy, "before_after");
+    assert!(!started.can_conclude);
+    assert!(
+        started.plan.contains("cannot conclude by design"),
+        "{}",
+        started.plan
+    );
 }

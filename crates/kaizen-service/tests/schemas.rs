@@ -26,8 +26,8 @@ use kaizen_core::org::{
     SettingValue, Workflow,
 };
 use kaizen_core::rollout::check::{
-    AgentSums, CheckDecision, CheckInput, CheckOutcome, Design, Detection, DetectorState,
-    SampleRatio, check,
+    AgentSums, CheckDecision, CheckInput, CheckOutcome, Design, Detection, DetectorState, Metric,
+    PreShift, SampleRatio, check,
 };
 use kaizen_core::rules::{Evaluation, RuleEngine};
 use kaizen_core::snapshot::OrgSignalSnapshot;
@@ -267,7 +267,9 @@ fn scenario() -> Samples {
     let mut s = Samples::default();
     let dir = tempfile::tempdir().expect("temp dir");
     let mut store = setup(dir.path(), &mut s);
-    let config = common::enabled();
+    let mut config = common::enabled();
+    // The scenario's first rollout is a before/after one (a second cannot start beside it).
+    config.self_improvement.rollout.default_strategy = RolloutStrategyKind::BeforeAfter;
     let clock = ManualClock::new(end());
     let mut service = Service {
         store: &mut store,
@@ -316,13 +318,14 @@ fn scenario() -> Samples {
     }
     s.previews.push(service.preview(&budget).expect("preview"));
 
-    // Clean data for the org's agents: 48 h before the approval and 96 h after it.
+    // Clean data for the org's agents: the two weeks and a day before the window that a
+    // before/after rollout reads, and 96 h after the approval.
     let start = end() + hours(49);
     let org_agents = agents(20);
     let data = ndjson(
         &org_agents,
-        start - hours(48),
-        144,
+        start - hours(408),
+        504,
         common::Behaviour::NORMAL,
         11,
     );
@@ -527,7 +530,7 @@ fn sums(id: usize, tasks: f64, success: f64, quality: f64) -> AgentSums {
         scored: tasks,
         quality_sum: tasks * quality * wobble,
         cost_usd: tasks * 0.05 * wobble,
-        findings: tasks * 0.02 * wobble,
+        errors: tasks * 0.02 * wobble,
     }
 }
 
@@ -565,17 +568,30 @@ fn crafted_checks() -> Vec<StoredCheck> {
     let better = group(100, 8, 0.95, 9.5);
     let same = group(100, 8, 0.9, 7.0);
     let one = group(200, 1, 0.9, 7.0);
+    let one_more = group(300, 1, 0.9, 7.0);
+    // The day before a before/after start, worse than the weeks before: a shift.
+    let worse_recent = group(0, 8, 0.5, 3.0);
+    let same_agents = group(0, 8, 0.9, 7.0);
     let share = Some(SampleRatio {
-        expected_treatment_share: 0.5,
-        pre_tasks: None,
+        control_agents: 8,
+        treatment_agents: 8,
     });
+    // 8 of 60 assigned treatment agents report: a sample-ratio mismatch.
     let skewed = Some(SampleRatio {
-        expected_treatment_share: 0.5,
-        pre_tasks: Some((320.0, 40.0)),
+        control_agents: 8,
+        treatment_agents: 60,
     });
-    let cases: [Case<'_>; 7] = [
-        (BeforeAfter, Sequential, &one, &one, true, None),
-        (BeforeAfter, Sequential, &control, &same, false, None),
+    let cases: [Case<'_>; 8] = [
+        (Canary, Sequential, &one, &one_more, true, None),
+        (BeforeAfter, Sequential, &control, &same_agents, false, None),
+        (
+            BeforeAfter,
+            FixedHorizon,
+            &control,
+            &same_agents,
+            true,
+            None,
+        ),
         (Canary, Sequential, &control, &worse, false, share),
         (Canary, FixedHorizon, &control, &worse, true, skewed),
         (AbTest, FixedHorizon, &control, &better, true, share),
@@ -594,6 +610,13 @@ fn crafted_checks() -> Vec<StoredCheck> {
                     treatment: t,
                     control_before: &[],
                     treatment_before: &[],
+                    prior: if design == BeforeAfter { c } else { &[] },
+                    pre_shift: (design == BeforeAfter).then_some(PreShift {
+                        recent: &worse_recent,
+                        week1: c,
+                        week2: c,
+                    }),
+                    primary: Metric::Quality,
                     final_check: final_check && seq == 2,
                     sample_ratio,
                 },
@@ -714,6 +737,7 @@ fn output_schemas_describe_exactly_what_is_serialised() {
             } => "apply",
             CheckDecision::Apply { improved: true, .. } => "apply_improved",
             CheckDecision::Inconclusive { .. } => "inconclusive",
+            CheckDecision::Hold { .. } => "hold",
         })
         .collect();
     assert_eq!(
@@ -722,6 +746,7 @@ fn output_schemas_describe_exactly_what_is_serialised() {
             "apply",
             "apply_improved",
             "continue",
+            "hold",
             "inconclusive",
             "roll_back"
         ])
@@ -736,7 +761,14 @@ fn output_schemas_describe_exactly_what_is_serialised() {
         metrics().any(|m| m.control.is_some_and(|c| c.variance.is_infinite())),
         "an unknown variance is written as null"
     );
-    assert!(metrics().any(|m| m.welch.is_some()), "Welch's test ran");
+    assert!(
+        metrics().any(|m| m.pre_shift.is_some()),
+        "a pre-rollout shift was searched"
+    );
+    assert!(
+        metrics().any(|m| m.p_improvement.is_some() && m.harm_upper.is_some()),
+        "an improvement was tested"
+    );
     assert!(
         s.checks
             .iter()

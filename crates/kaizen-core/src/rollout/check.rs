@@ -774,12 +774,31 @@ fn noise_floor(input: &CheckInput<'_>, m: Metric, e: &Effect) -> f64 {
     per_task * inv
 }
 
-/// The effect estimator's inputs to a power calculation: (control agents, treatment agents,
-/// the counterfactual level, the effect's variance with its noise floor) for metric `m`.
-pub fn effect_variance(input: &CheckInput<'_>, m: Metric) -> Option<(f64, f64, f64, f64)> {
+/// What a power calculation needs of the effect estimator for one metric.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EffectVariance {
+    /// Agents behind the counterfactual.
+    pub control_units: f64,
+    /// Agents behind the treatment's estimate.
+    pub treatment_units: f64,
+    /// The counterfactual level.
+    pub level: f64,
+    /// The effect's variance, with its noise floor.
+    pub variance: f64,
+    /// Before/after: whether the comparison is adjusted for drift (data two weeks back).
+    pub drift_adjusted: bool,
+}
+
+/// The effect estimator's variance for metric `m` (`None` when it cannot estimate).
+pub fn effect_variance(input: &CheckInput<'_>, m: Metric) -> Option<EffectVariance> {
     let e = effect(input, m)?;
-    let v = e.variance.max(noise_floor(input, m, &e));
-    Some((e.base.units, e.treated.units, e.base.ratio, v))
+    Some(EffectVariance {
+        control_units: e.base.units,
+        treatment_units: e.treated.units,
+        level: e.base.ratio,
+        variance: e.variance.max(noise_floor(input, m, &e)),
+        drift_adjusted: e.drift,
+    })
 }
 
 /// The effect detectable with 80 % power by a one-sided test at level `alpha` for an
@@ -1538,10 +1557,16 @@ fn decide(
                 .join(", ")
         )
     };
-    let won = primary.p_improvement.is_some_and(|p| p < detection.alpha);
+    // Before/after cannot tell an improvement from the weeks' other changes: it applies and
+    // reports the effect, it never claims a win.
+    let won = input.design != Design::BeforeAfter
+        && primary.p_improvement.is_some_and(|p| p < detection.alpha);
     let design_note = match input.design {
+        Design::BeforeAfter if primary.drift_adjusted => {
+            "; before/after: compared with the same hours one week earlier, adjusted for the drift from two weeks earlier — anything else that changed in that time is attributed to the change"
+        }
         Design::BeforeAfter => {
-            "; before/after: compared with the same hours one week earlier (adjusted for the drift from two weeks earlier when known) — anything else that changed in that time is attributed to the change"
+            "; before/after: compared with the same hours one week earlier, NOT adjusted for drift (no data two weeks back) — any trend and anything else that changed in that time is attributed to the change"
         }
         _ => "",
     };

@@ -12,7 +12,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::config::RolloutStrategyKind;
-use crate::rollout::check::{self, CheckInput, Detection, Metric};
+use crate::rollout::check::{self, CheckInput, Design, Detection, Metric};
 
 /// The concrete design `auto` stands for in an org of `agents` agents: a canary when its
 /// treatment and control groups both reach `min_agents` (layer 2's minimum per side), else an
@@ -78,14 +78,22 @@ pub fn power_plan(placebo: &CheckInput<'_>, detection: &Detection, window_hours:
     let mut metrics = Vec::new();
     let mut primary_detectable = None;
     let mut can_conclude = false;
+    let mut undrifted = false;
     for m in Metric::ALL {
         let threshold = detection.thresholds.get(&m).copied().unwrap_or(0.0);
         let est = check::effect_variance(placebo, m);
         let (agents, level, detectable) = match est {
-            Some((c_units, t_units, level, variance)) => {
-                let detectable = (variance.is_finite() && level != 0.0)
-                    .then(|| check::detectable_effect(variance, detection.alpha) / level.abs());
-                ((c_units, t_units), Some(level), detectable)
+            Some(e) => {
+                if m == placebo.primary && placebo.design == Design::BeforeAfter {
+                    undrifted = !e.drift_adjusted;
+                }
+                let detectable = (e.variance.is_finite() && e.level != 0.0)
+                    .then(|| check::detectable_effect(e.variance, detection.alpha) / e.level.abs());
+                (
+                    (e.control_units, e.treatment_units),
+                    Some(e.level),
+                    detectable,
+                )
             }
             None => ((0.0, 0.0), None, None),
         };
@@ -104,13 +112,18 @@ pub fn power_plan(placebo: &CheckInput<'_>, detection: &Detection, window_hours:
             measurable: testable && detectable.is_some_and(|d| d <= threshold),
         });
     }
-    let summary = summary(
+    let mut summary = summary(
         &metrics,
         can_conclude,
         primary_detectable,
         window_hours,
         detection,
     );
+    if can_conclude && undrifted {
+        summary.push_str(
+            "; before/after NOT adjusted for drift: the history has no data two weeks back, so any trend is attributed to the change",
+        );
+    }
     PowerPlan {
         metrics,
         can_conclude,

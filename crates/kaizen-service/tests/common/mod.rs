@@ -5,5 +5,5 @@
 
 #[allow(unused_imports)] // each test binary uses a different subset
 pub use kaizen_fixtures::{
-    Behaviour, agents, at, enabled, ingest, ndjson, org_with, proposal, queue, set,
+    Behaviour, agents, at, enabled, ingest, ndjson, ndjson_with, org_with, proposal, queue, set,
 };
