@@ -447,12 +447,33 @@ pub enum BenchCommand {
         json: bool,
     },
     /// Monte-Carlo study of the rollout regression detector with the configured detection
-    /// settings: false rollbacks (no effect) and detection of a 10 % quality drop, for
-    /// before/after and A/B rollouts.
+    /// settings, window and check interval: for every design × departure × org size × effect,
+    /// simulated rollouts fed to the detector as the rollout engine feeds it, and how often
+    /// they were rolled back (with a Wilson 95 % interval), applied, held or inconclusive.
+    /// The data model and the departures are documented in `kaizen_sim::study`.
     Rollouts {
-        /// Simulated rollouts per study.
-        #[arg(long, default_value_t = 1000)]
+        /// Simulated rollouts per row.
+        #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..))]
         runs: u32,
+        /// Org sizes (agents), comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "12,20,50,200", value_parser = clap::value_parser!(u32).range(2..))]
+        sizes: Vec<u32>,
+        /// Designs, comma-separated: before_after (every agent, against the same hours one
+        /// and two weeks earlier), canary (20 % treated), ab_test (50 %).
+        #[arg(long, value_delimiter = ',', default_value = "before_after,canary,ab_test", value_parser = kaizen_sim::study::matrix::design_arg)]
+        designs: Vec<kaizen_core::rollout::check::Design>,
+        /// Departures from the baseline data model, comma-separated: none, heavy_tails,
+        /// autocorrelation, daily, daily_fixed, weekly, drift_fixed, drift_random,
+        /// intermittent, low_volume, all.
+        #[arg(long, value_delimiter = ',', default_value = "none,heavy_tails,autocorrelation,daily,daily_fixed,weekly,drift_fixed,drift_random,intermittent,low_volume,all", value_parser = kaizen_sim::study::matrix::departure_arg)]
+        departures: Vec<kaizen_sim::study::Departure>,
+        /// Effects of the change, comma-separated: null (none), quality-10, cost+15, errors3x,
+        /// quality+30 (the primary metric improved; run for orgs of at most 20 agents).
+        #[arg(long, value_delimiter = ',', default_value = "null,quality-10,cost+15,errors3x,quality+30", value_parser = kaizen_sim::study::matrix::effect_arg)]
+        effects: Vec<kaizen_sim::study::matrix::EffectScenario>,
+        /// Seed; run k of every row uses seed + k.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
         /// Print JSON.
         #[arg(long)]
         json: bool,

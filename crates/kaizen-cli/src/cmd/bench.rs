@@ -6,7 +6,8 @@
 //! * `snapshot` builds a large store once (reused on later runs) and times snapshot builds.
 //! * `cycle` times full improvement cycles on such a store.
 //! * `rollouts` runs the Monte-Carlo study of the rollout regression detector
-//!   (`kaizen_sim::study`) with the configured detection settings.
+//!   (`kaizen_sim::study::matrix`: design × departure × org size × effect) with the configured
+//!   detection settings, window and check interval.
 //! * `effective-config` times effective-config reads on a temporary store with a live canary
 //!   rollout: cached (the read path runtimes poll) and uncached.
 //! * `soak` runs a real `kaizen serve` under steady mixed reads and writes for minutes and
@@ -64,7 +65,27 @@ pub fn run(ctx: &Ctx, cmd: BenchCommand) -> Result<u8> {
             dir,
             json,
         ),
-        BenchCommand::Rollouts { runs, json } => rollout_study(ctx, runs.max(1), json),
+        BenchCommand::Rollouts {
+            runs,
+            sizes,
+            designs,
+            departures,
+            effects,
+            seed,
+            json,
+        } => rollout_study(
+            ctx,
+            kaizen_sim::study::matrix::MatrixSpec {
+                runs: runs.max(1),
+                sizes,
+                designs,
+                departures,
+                effects,
+                seed,
+                ..Default::default()
+            },
+            json,
+        ),
         BenchCommand::EffectiveConfig {
             agents,
             reads,
@@ -584,137 +605,110 @@ fn cycle(
     Ok(0)
 }
 
-/// One study of `bench rollouts`.
-#[derive(Serialize)]
-struct StudyRow {
-    name: String,
-    #[serde(flatten)]
-    report: kaizen_sim::study::StudyReport,
-}
-
-/// The rollout detector's false rollbacks (no effect) and power (a 10 % quality drop), for
-/// before/after and A/B designs, with the configured detection settings, window and interval.
-fn rollout_study(ctx: &Ctx, runs: u32, json: bool) -> Result<u8> {
-    use kaizen_core::rollout::check::{Design, Detection};
-    use kaizen_sim::study::{StudyConfig, run_study};
+/// The rollout study's matrix (`kaizen_sim::study::matrix`) with the configured detection
+/// settings, window and check interval: a row per design × departure × size × effect, progress
+/// on stderr.
+fn rollout_study(ctx: &Ctx, spec: kaizen_sim::study::matrix::MatrixSpec, json: bool) -> Result<u8> {
+    use kaizen_core::rollout::check::Detection;
+    use kaizen_sim::study::matrix::run_matrix;
 
     let si = &ctx.config.self_improvement;
     let detection = Detection::from_config(&si.regression, &si.rollout.ab_test);
-    let base = StudyConfig {
-        runs,
-        window_hours: si.rollout.observation_window_hours,
-        interval_hours: si
-            .rollout
-            .regression_check_interval_hours
-            .clamp(1, si.rollout.observation_window_hours.max(1)),
-        ..StudyConfig::default()
+    let window = si.rollout.observation_window_hours.max(1);
+    let spec = kaizen_sim::study::matrix::MatrixSpec {
+        window_hours: window,
+        interval_hours: si.rollout.regression_check_interval_hours.clamp(1, window),
+        baseline_hours: window,
+        ..spec
     };
-    let studies: Vec<(String, StudyConfig)> = [
-        ("before_after", Design::BeforeAfter),
-        ("ab_test", Design::AbTest),
-    ]
-    .into_iter()
-    .flat_map(|(name, design)| {
-        let base = base.clone();
-        [("null", 0.0), ("quality -10%", -0.10)]
-            .into_iter()
-            .map(move |(effect, quality_effect)| {
-                (
-                    format!("{name}, {effect}"),
-                    StudyConfig {
-                        design,
-                        quality_effect,
-                        ..base.clone()
-                    },
-                )
-            })
-    })
-    .collect();
-    if !ctx.quiet && !json {
+    let total = spec.rows().len();
+    if total == 0 {
+        bail!(
+            "no rows: --sizes, --designs, --departures and --effects each need a value (quality+30 runs for orgs of at most 20 agents only)"
+        );
+    }
+    if !ctx.quiet {
         eprintln!(
-            "simulating {} × {runs} rollouts of {} agents ({} h window, a check every {} h)…",
-            studies.len(),
-            base.agents,
-            base.window_hours,
-            base.interval_hours
+            "simulating {total} rows × {} rollouts ({} h window, a check every {} h)…",
+            spec.runs, spec.window_hours, spec.interval_hours
         );
     }
     let start = Instant::now();
-    let rows: Vec<StudyRow> = std::thread::scope(|scope| {
-        let handles: Vec<_> = studies
-            .iter()
-            .map(|(name, cfg)| {
-                let detection = &detection;
-                scope.spawn(move || StudyRow {
-                    name: name.clone(),
-                    report: run_study(cfg, detection),
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .map_err(|_| anyhow::anyhow!("a study thread panicked"))
-            })
-            .collect::<Result<Vec<_>>>()
-    })?;
+    let rows = run_matrix(&spec, &detection, |done, total, row| {
+        if !ctx.quiet {
+            let r = &row.report;
+            eprintln!(
+                "[{done}/{total}] {:>6.1} s  {} {} {} {}: rolled back {:.1} %",
+                start.elapsed().as_secs_f64(),
+                row.design,
+                row.departure,
+                row.agents,
+                row.effect,
+                r.rollback_rate * 100.0
+            );
+        }
+    });
+    let seconds = start.elapsed().as_secs_f64();
     if json {
         output::print_json(&serde_json::json!({
-            "seconds": start.elapsed().as_secs_f64(),
-            "studies": rows,
+            "seconds": seconds,
+            "spec": spec,
+            "detection": detection,
+            "rows": rows,
         }))?;
         return Ok(0);
     }
-    let hours = |h: Option<f64>| h.map_or_else(|| "—".to_owned(), |h| format!("{h:.0}"));
+    let pct = |x: f64| format!("{:.1}", x * 100.0);
     let mut t = output::table();
     t.set_header(vec![
-        "study",
-        "rolled back (95 % CI)",
-        "threshold / stats / A/B",
-        "applied (improved)",
-        "inconclusive",
-        "SRM",
-        "naive Welch",
-        "detection h median / p90",
+        "design",
+        "departure",
+        "agents",
+        "effect",
+        "runs",
+        "rolled back % [95 % CI]",
+        "applied %",
+        "hold %",
+        "inconclusive %",
+        "median detection h",
     ]);
-    for r in &rows {
-        let p = &r.report;
+    for row in &rows {
+        let r = &row.report;
         t.add_row(vec![
-            Cell::new(&r.name),
+            Cell::new(row.design),
+            Cell::new(row.departure),
+            Cell::new(row.agents),
+            Cell::new(row.effect),
+            Cell::new(r.runs),
             Cell::new(format!(
-                "{:.1} % ({:.1}–{:.1})",
-                p.rollback_rate * 100.0,
-                p.rollback_rate_ci95.0 * 100.0,
-                p.rollback_rate_ci95.1 * 100.0
+                "{} [{}–{}]",
+                pct(r.rollback_rate),
+                pct(r.rollback_rate_ci95.0),
+                pct(r.rollback_rate_ci95.1)
             )),
-            Cell::new(format!(
-                "{} / {} / {}",
-                p.by_threshold, p.by_statistics, p.by_comparison
-            )),
-            Cell::new(format!("{} ({})", p.applied, p.applied_improved)),
-            Cell::new(p.inconclusive),
-            Cell::new(p.sample_ratio_mismatch),
-            Cell::new(format!("{:.1} %", p.naive_welch_rate * 100.0)),
-            Cell::new(format!(
-                "{} / {}",
-                hours(p.median_detection_hours),
-                hours(p.p90_detection_hours)
-            )),
+            Cell::new(pct(r.applied_rate)),
+            Cell::new(pct(r.hold_rate)),
+            Cell::new(pct(r.inconclusive_rate)),
+            Cell::new(
+                r.median_detection_hours
+                    .map_or_else(|| "—".to_owned(), |h| format!("{h:.0}")),
+            ),
         ]);
     }
     println!(
-        "rollout regression detector, {runs} simulated rollouts per study, {} agents, {} h window, a check every {} h, alpha {} ({})",
-        base.agents,
-        base.window_hours,
-        base.interval_hours,
+        "rollout regression detector: {} simulated rollouts per row, {} h window, a check every {} h, alpha {} ({}), seed {}",
+        spec.runs,
+        spec.window_hours,
+        spec.interval_hours,
         detection.alpha,
-        detection.method.as_str()
+        detection.method.as_str(),
+        spec.seed
     );
     println!("{t}");
     println!(
-        "null rows: false rollbacks (should stay near alpha); -10 % rows: power. \
-         naive Welch = a t-test repeated at every check without correction."
+        "null rows: false rollbacks; quality-10, cost+15, errors3x rows: power; quality+30 rows: \
+         should be applied. {:.1} s.",
+        seconds
     );
     Ok(0)
 }
