@@ -51,7 +51,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{AbTestConfig, RegressionConfig, RegressionMethod};
-use crate::rollout::stats::{RatioEstimate, RatioSums, chi_square_2x2, holm, msprt};
+use crate::rollout::stats::{self, RatioEstimate, RatioSums, chi_square_2x2, holm, msprt_mixture};
 
 /// A metric the detector watches.
 #[derive(
@@ -537,10 +537,10 @@ fn z_upper(p: f64) -> f64 {
     Normal::standard().inverse_cdf((1.0 - p).clamp(1e-15, 1.0 - 1e-15))
 }
 
-/// `P(Z > z)` for a standard normal `Z`.
-fn normal_sf(z: f64) -> f64 {
-    0.5 * statrs::function::erf::erfc(z / std::f64::consts::SQRT_2)
-}
+/// The share of α a shift before a before/after rollout is tested at: the check is a guard
+/// against blaming the change for a clear shift, and a hold for every borderline wobble would
+/// bury the humans in false alarms.
+const PRE_SHIFT_ALPHA_SHARE: f64 = 0.2;
 
 /// The z-quantile of the power the minimum detectable effect is stated at (80 %).
 const POWER_Z: f64 = 0.841_621_233_572_914_3;
@@ -584,6 +584,10 @@ struct Contrast {
 
 fn contrast(windows: &[(&[AgentSums], f64)], m: Metric) -> Option<Contrast> {
     let first = windows.first()?.0;
+    let others: Vec<std::collections::HashMap<&str, &AgentSums>> = windows[1..]
+        .iter()
+        .map(|(w, _)| w.iter().map(|a| (a.agent_id.as_str(), a)).collect())
+        .collect();
     let mut rows: Vec<Vec<(f64, f64)>> = Vec::new();
     'agents: for a in first {
         let (y, x) = m.unit(a);
@@ -591,8 +595,8 @@ fn contrast(windows: &[(&[AgentSums], f64)], m: Metric) -> Option<Contrast> {
             continue;
         }
         let mut row = vec![(y, x)];
-        for (w, _) in &windows[1..] {
-            let Some(b) = w.iter().find(|b| b.agent_id == a.agent_id) else {
+        for w in &others {
+            let Some(b) = w.get(a.agent_id.as_str()) else {
                 continue 'agents;
             };
             let (y, x) = m.unit(b);
@@ -908,7 +912,7 @@ pub fn check(
         let tau2 = ms
             .tau2
             .or_else(|| mixing_variance(detection, m, c.ratio, t.ratio));
-        mc.breach_p = credible(diff, variance, tau2, detection.alpha);
+        mc.breach_p = credible(diff, variance, tau2, detection.alpha, c.units.min(t.units));
         if c.units >= min_units && t.units >= min_units {
             testable.push(checks.len());
         } else {
@@ -1138,7 +1142,7 @@ fn pre_shifts(input: &CheckInput<'_>, detection: &Detection) -> BTreeMap<Metric,
         if !(v.is_finite() && v > 0.0) {
             continue;
         }
-        let p = 2.0 * normal_sf(e.diff.abs() / v.sqrt());
+        let p = t_two_sided(e.diff / v.sqrt(), e.base.units);
         let rel = (e.base.ratio != 0.0).then(|| e.diff / e.base.ratio.abs());
         let margin = margin_for(detection, m, e.base.ratio, e.treated.ratio);
         found.push((m, e.diff, p, rel, margin));
@@ -1151,7 +1155,7 @@ fn pre_shifts(input: &CheckInput<'_>, detection: &Detection) -> BTreeMap<Metric,
                 difference: diff,
                 relative: rel,
                 p_adjusted: adj,
-                flagged: adj < detection.alpha && diff.abs() > margin,
+                flagged: adj < detection.alpha * PRE_SHIFT_ALPHA_SHARE && diff.abs() > margin,
                 harmful: harm(m, diff) > 0.0,
             },
         );
@@ -1208,7 +1212,7 @@ fn sequential_p(
             if gain_excess > 0.0 { 0.0 } else { 1.0 },
         )
     } else {
-        match msprt(diff, variance, tau2, detection.alpha) {
+        match msprt_mixture(diff, variance, tau2, detection.alpha, &stats::TAU_SCALES) {
             Ok(r) => {
                 mc.interval = Some(r.interval);
                 (
@@ -1236,27 +1240,22 @@ fn sequential_p(
     Some(running)
 }
 
-/// The one-sided mSPRT p-value of harm beyond the margin, `min(1, 1/Λ)`, for an estimated
-/// excess worsening `z = harm − margin` with variance `V`: the likelihood ratio of
-/// "worse by more than the margin" against "worse by exactly the margin", mixed over a
-/// half-normal N(0, τ²) on the positive side,
+/// The one-sided always-valid p-value of harm beyond the margin, `min(1, 1/Λ)`, for an
+/// estimated excess worsening `z = harm − margin` with variance `V`: the likelihood ratio of
+/// "worse by more than the margin" against "worse by exactly the margin", mixed over
+/// half-normals on the positive side of scales `τ`, `3τ` and `10τ`
+/// ([`stats::one_sided_mixture_p`], [`stats::TAU_SCALES`]); each component
 ///
 /// ```text
-/// Λ = 2 sqrt(V / (V + τ²)) · exp(a² / 2) · Φ(a),   a = z τ / sqrt(V (V + τ²))
+/// Λ₊(τ) = 2 sqrt(V / (V + τ²)) · exp(a² / 2) · Φ(a),   a = z τ / sqrt(V (V + τ²))
 /// ```
 ///
-/// a nonnegative supermartingale under every null "worse by at most the margin", so Ville's
-/// inequality keeps its running minimum always valid. For `a ≤ 0` (the estimate within the
-/// margin, or an improvement) `Λ < 1`: no evidence of harm, whatever the earlier looks. The
-/// same test on the improvement beyond the minimum effect gives the win's p-value.
+/// is a nonnegative supermartingale under every null "worse by at most the margin", so Ville's
+/// inequality keeps the running minimum of the mixture's p-value always valid. For `z ≤ 0` (the
+/// estimate within the margin, or an improvement) there is no evidence, whatever the earlier
+/// looks. The same test on the improvement beyond the minimum effect gives the win's p-value.
 fn harm_msprt_p(excess: f64, variance: f64, tau2: f64) -> f64 {
-    let a = excess * (tau2 / (variance * (variance + tau2))).sqrt();
-    if a.is_nan() || a <= 0.0 {
-        return 1.0;
-    }
-    let phi = 0.5 * statrs::function::erf::erfc(-a / std::f64::consts::SQRT_2);
-    let log_lr = std::f64::consts::LN_2 - 0.5 * (tau2 / variance).ln_1p() + 0.5 * a * a + phi.ln();
-    (-log_lr).exp().min(1.0)
+    stats::one_sided_mixture_p(excess, variance, tau2, &stats::TAU_SCALES)
 }
 
 /// The fixed-horizon test, once at the final check, on the same estimate and variance as the
@@ -1379,9 +1378,12 @@ fn mixing_variance(detection: &Detection, m: Metric, c: f64, t: f64) -> Option<f
     (tau > 0.0).then_some(tau * tau)
 }
 
-/// Whether a difference is credible at level α in this look alone (the mSPRT p-value of the
-/// look), so that the threshold layer does not act on noise.
-fn credible(diff: f64, variance: f64, tau2: Option<f64>, alpha: f64) -> Option<f64> {
+/// Whether a difference is credible in this look alone, so that the threshold layer does not
+/// act on noise: the mixture mSPRT p-value of the look (valid at every look), and never below
+/// Student's t p-value with `units − 1` degrees of freedom (`units` the smaller side's agents):
+/// a variance estimated from a handful of agents is itself noisy, and the normal mixture would
+/// take it at face value.
+fn credible(diff: f64, variance: f64, tau2: Option<f64>, alpha: f64, units: f64) -> Option<f64> {
     if !variance.is_finite() {
         return None;
     }
@@ -1389,14 +1391,24 @@ fn credible(diff: f64, variance: f64, tau2: Option<f64>, alpha: f64) -> Option<f
         return Some(if diff == 0.0 { 1.0 } else { 0.0 });
     }
     let tau2 = tau2?;
-    msprt(diff, variance, tau2, alpha).ok().map(|r| r.p_value)
+    let p = msprt_mixture(diff, variance, tau2, alpha, &stats::TAU_SCALES)
+        .ok()
+        .map(|r| r.p_value)?;
+    Some(p.max(t_two_sided(diff / variance.sqrt(), units)))
+}
+
+/// The two-sided p-value of a t statistic with `units − 1` degrees of freedom (at least one).
+fn t_two_sided(t: f64, units: f64) -> f64 {
+    use statrs::distribution::{ContinuousCDF, StudentsT};
+    let df = (units - 1.0).max(1.0);
+    StudentsT::new(0.0, 1.0, df).map_or(1.0, |d| (2.0 * d.sf(t.abs())).min(1.0))
 }
 
 /// The final verdict's guardrail gate: every metric whose interval at the final check still
 /// includes a worsening beyond its threshold, among those the window could measure (minimum
 /// detectable effect at 80 % power within the threshold). Returns (not cleared, not
 /// measurable).
-fn gate<'c>(checks: &'c [MetricCheck]) -> (Vec<&'c MetricCheck>, Vec<&'c MetricCheck>) {
+fn gate(checks: &[MetricCheck]) -> (Vec<&MetricCheck>, Vec<&MetricCheck>) {
     let mut open = Vec::new();
     let mut blind = Vec::new();
     for mc in checks {
@@ -1407,7 +1419,9 @@ fn gate<'c>(checks: &'c [MetricCheck]) -> (Vec<&'c MetricCheck>, Vec<&'c MetricC
         if limit <= 0.0 {
             continue;
         }
-        if mde > limit {
+        // The primary metric is always judged: a change is never applied on a primary metric
+        // the window could not measure.
+        if mde > limit && !mc.primary {
             blind.push(mc);
         } else if upper > limit {
             open.push(mc);
@@ -2206,12 +2220,15 @@ mod tests {
             .map(|z| harm_msprt_p(*z, 0.25, 1.0))
             .collect();
         assert!(ps.windows(2).all(|w| w[1] < w[0]), "{ps:?}");
-        // Λ = 2 sqrt(V/(V+τ²)) e^{a²/2} Φ(a); for a large excess the one-sided mixture is
-        // twice the two-sided one's likelihood ratio (Φ → 1).
-        let two_sided = msprt(4.0, 0.25, 1.0, 0.05)
+        // Λ₊ = 2 sqrt(V/(V+τ²)) e^{a²/2} Φ(a); for a large excess one scale's one-sided ratio
+        // is twice the two-sided one's (Φ → 1).
+        let two_sided = crate::rollout::stats::msprt(4.0, 0.25, 1.0, 0.05)
             .map(|r| r.p_value)
             .unwrap_or(1.0);
-        assert!((harm_msprt_p(4.0, 0.25, 1.0) * 2.0 / two_sided - 1.0).abs() < 1e-6);
+        let one = stats::one_sided_mixture_p(4.0, 0.25, 1.0, &[(1.0, 1.0)]);
+        assert!((one * 2.0 / two_sided - 1.0).abs() < 1e-6);
+        // The detector mixes three scales: never more than twice one scale's p-value.
+        assert!(harm_msprt_p(4.0, 0.25, 1.0) <= 2.0 * one + 1e-15);
     }
 
     #[test]

@@ -388,6 +388,119 @@ pub fn msprt(
     })
 }
 
+/// The prior scales the detector mixes over: `(s, w)` puts weight `w` on a normal mixing
+/// distribution of scale `s · τ`. A single scale is sensitive only to effects near `τ` once the
+/// estimate's variance is below `τ²`; when the data are noisier (few agents, heavy tails, rare
+/// events) an effect many times `τ` would go unseen. Mixing over `τ`, `3τ` and `10τ` keeps the
+/// test valid (a convex combination of nonnegative martingales with mean 1 is one) and costs at
+/// most a factor 2 in the likelihood ratio at effects near `τ`.
+pub const TAU_SCALES: [(f64, f64); 3] = [(1.0, 0.5), (3.0, 0.25), (10.0, 0.25)];
+
+/// `ln Σ_k w_k exp(x_k)` without overflow.
+fn log_sum_exp(terms: impl Iterator<Item = (f64, f64)>) -> f64 {
+    let terms: Vec<(f64, f64)> = terms.collect();
+    let max = terms
+        .iter()
+        .map(|(_, x)| *x)
+        .fold(f64::NEG_INFINITY, f64::max);
+    if !max.is_finite() {
+        return max;
+    }
+    max + terms
+        .iter()
+        .map(|(w, x)| w * (x - max).exp())
+        .sum::<f64>()
+        .ln()
+}
+
+/// ln Λ of the two-sided scale mixture ([`TAU_SCALES`]) of [`msprt`] for an estimate `d` of
+/// variance `v > 0` against `θ = 0`.
+fn mixture_log_lr(d: f64, v: f64, tau2: f64, scales: &[(f64, f64)]) -> f64 {
+    log_sum_exp(scales.iter().map(|&(s, w)| {
+        let t2 = tau2 * s * s;
+        (
+            w,
+            -0.5 * (t2 / v).ln_1p() + (d * d / (2.0 * v)) * (t2 / (v + t2)),
+        )
+    }))
+}
+
+/// [`msprt`] with the mixing distribution a mixture of normals of scales `scales` (weights
+/// summing to 1): `Λ = Σ_k w_k Λ(τ_k)`, `τ_k = s_k τ`. Its p-value is always valid for the
+/// same reason; the confidence sequence `{θ₀ : Λ(θ̂ − θ₀) < 1/α}` has no closed form and is
+/// found by bisection (Λ grows with `|θ̂ − θ₀|`). With one scale `(1, 1)` it is [`msprt`].
+///
+/// # Errors
+///
+/// As [`msprt`]; also [`TestError::Invalid`] for an empty `scales` or weights not summing to 1.
+pub fn msprt_mixture(
+    diff: f64,
+    variance: f64,
+    tau2: f64,
+    alpha: f64,
+    scales: &[(f64, f64)],
+) -> Result<SequentialResult, TestError> {
+    let total: f64 = scales.iter().map(|(_, w)| w).sum();
+    if scales.is_empty()
+        || (total - 1.0).abs() > 1e-9
+        || scales.iter().any(|(s, w)| !(*s > 0.0 && *w >= 0.0))
+    {
+        return Err(TestError::Invalid(
+            "mixing scales must be positive with weights summing to 1",
+        ));
+    }
+    // Validates the arguments as the single-scale test does.
+    msprt(diff, variance, tau2, alpha)?;
+    let log_lr = mixture_log_lr(diff, variance, tau2, scales);
+    let target = -alpha.ln();
+    // Λ(h) = 1/α: Λ(0) < 1 ≤ 1/α; grow the bracket until Λ(hi) ≥ 1/α.
+    let mut hi = variance.sqrt().max(f64::MIN_POSITIVE);
+    let mut guard = 0;
+    while mixture_log_lr(hi, variance, tau2, scales) < target && guard < 200 {
+        hi *= 2.0;
+        guard += 1;
+    }
+    let mut lo = 0.0;
+    for _ in 0..100 {
+        let mid = 0.5 * (lo + hi);
+        if mixture_log_lr(mid, variance, tau2, scales) < target {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    Ok(SequentialResult {
+        log_lr,
+        p_value: (-log_lr).exp().min(1.0),
+        interval: (diff - hi, diff + hi),
+    })
+}
+
+/// The one-sided mixture p-value of an excess `z` (estimate minus the null's boundary) with
+/// variance `v`: `min(1, 1/Λ)`, `Λ = Σ_k w_k Λ₊(τ_k)` with the half-normal one-sided ratio
+/// `Λ₊(τ) = 2 sqrt(V/(V+τ²)) · exp(a²/2) · Φ(a)`, `a = z τ / sqrt(V (V + τ²))` — a
+/// nonnegative supermartingale under every null at or below the boundary. For `z ≤ 0` every
+/// component is below 1: no evidence.
+pub fn one_sided_mixture_p(excess: f64, variance: f64, tau2: f64, scales: &[(f64, f64)]) -> f64 {
+    if !(excess.is_finite() && variance.is_finite() && tau2.is_finite())
+        || variance <= 0.0
+        || tau2 <= 0.0
+        || excess <= 0.0
+    {
+        return 1.0;
+    }
+    let log_lr = log_sum_exp(scales.iter().map(|&(s, w)| {
+        let t2 = tau2 * s * s;
+        let a = excess * (t2 / (variance * (variance + t2))).sqrt();
+        let phi = 0.5 * statrs::function::erf::erfc(-a / std::f64::consts::SQRT_2);
+        (
+            w,
+            std::f64::consts::LN_2 - 0.5 * (t2 / variance).ln_1p() + 0.5 * a * a + phi.ln(),
+        )
+    }));
+    (-log_lr).exp().min(1.0)
+}
+
 /// Holm–Bonferroni step-down adjusted p-values, same order as the input, monotone, capped at 1.
 ///
 /// With the `m` p-values sorted ascending, `p_(1) ≤ … ≤ p_(m)`, the adjusted value of
@@ -515,6 +628,43 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn a_one_scale_mixture_is_the_msprt() {
+        for (d, v, t2) in [(0.3, 0.01, 0.04), (-1.2, 0.5, 0.1), (0.0, 2.0, 0.3)] {
+            let one = msprt(d, v, t2, 0.05).unwrap();
+            let mix = msprt_mixture(d, v, t2, 0.05, &[(1.0, 1.0)]).unwrap();
+            assert!((one.log_lr - mix.log_lr).abs() < 1e-12);
+            assert!(
+                (one.interval.0 - mix.interval.0).abs() < 1e-9,
+                "{one:?} {mix:?}"
+            );
+            assert!((one.interval.1 - mix.interval.1).abs() < 1e-9);
+        }
+        assert!(msprt_mixture(0.1, 0.1, 0.1, 0.05, &[]).is_err());
+        assert!(msprt_mixture(0.1, 0.1, 0.1, 0.05, &[(1.0, 0.7)]).is_err());
+    }
+
+    #[test]
+    fn the_mixture_sees_large_effects_in_noisy_data() {
+        // τ = 0.0075 (a 15 % threshold on a 0.05 rate), V = 4e-4 (noisy), an effect of 0.1:
+        // one scale hardly reacts, the mixture does.
+        let (d, v, t2) = (0.1, 4e-4, 0.0075f64.powi(2));
+        let one = msprt(d, v, t2, 0.05).unwrap().p_value;
+        let mix = msprt_mixture(d, v, t2, 0.05, &TAU_SCALES).unwrap().p_value;
+        assert!(one > 0.05 && mix < 1e-3, "{one} {mix}");
+        // Its confidence sequence still inverts its own test.
+        let r = msprt_mixture(d, v, t2, 0.05, &TAU_SCALES).unwrap();
+        assert!(r.interval.0 > 0.0 && r.interval.0 < d && r.interval.1 > d);
+        let edge = msprt_mixture(d - r.interval.0, v, t2, 0.05, &TAU_SCALES).unwrap();
+        assert!((edge.p_value - 0.05).abs() < 1e-6, "{edge:?}");
+        // One-sided: no evidence at or below the boundary, and large effects seen.
+        assert_eq!(one_sided_mixture_p(0.0, v, t2, &TAU_SCALES), 1.0);
+        assert_eq!(one_sided_mixture_p(-0.1, v, t2, &TAU_SCALES), 1.0);
+        assert!(one_sided_mixture_p(0.1, v, t2, &TAU_SCALES) < 1e-3);
+        assert!(one_sided_mixture_p(0.1, v, t2, &[(1.0, 1.0)]) > 0.05);
+    }
+
     use proptest::prelude::*;
 
     #[test]
