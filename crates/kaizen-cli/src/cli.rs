@@ -468,7 +468,8 @@ pub enum BenchCommand {
         #[arg(long, value_delimiter = ',', default_value = "none,heavy_tails,autocorrelation,daily,daily_fixed,weekly,drift_fixed,drift_random,intermittent,low_volume,all", value_parser = kaizen_sim::study::matrix::departure_arg)]
         departures: Vec<kaizen_sim::study::Departure>,
         /// Effects of the change, comma-separated: null (none), quality-10, cost+15, errors3x,
-        /// quality+30 (the primary metric improved; run for orgs of at most 20 agents).
+        /// quality+30 (the primary metric improved; run for orgs of at most 20 agents); also
+        /// quality-20 and quality-30 (the detectable effect where -10 % is not).
         #[arg(long, value_delimiter = ',', default_value = "null,quality-10,cost+15,errors3x,quality+30", value_parser = kaizen_sim::study::matrix::effect_arg)]
         effects: Vec<kaizen_sim::study::matrix::EffectScenario>,
         /// Seed; run k of every row uses seed + k.

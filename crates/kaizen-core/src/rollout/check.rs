@@ -366,6 +366,10 @@ pub struct MetricCheck {
     /// before (`after − (2 · week1 − week2)`).
     #[serde(default)]
     pub drift_adjusted: bool,
+    /// Whether each window was pooled over all of its agents because too few agents were
+    /// observed in every window compared (agents that work on some days only).
+    #[serde(default)]
+    pub unpaired: bool,
     /// Relative worsening (positive = worse): the effect over the baseline estimate, when the
     /// baseline is not zero.
     pub worsening: Option<f64>,
@@ -560,6 +564,9 @@ struct Effect {
     pre_period: bool,
     /// Before/after: adjusted for the drift from two weeks to one week earlier.
     drift: bool,
+    /// Whether the agents were paired across the windows (else each window is pooled over
+    /// all of its agents).
+    paired: bool,
     /// The windows and weights of the contrast, for the noise floor.
     floor_windows: [Option<(usize, f64)>; 4],
 }
@@ -648,6 +655,55 @@ const W_CONTROL: usize = 1;
 const W_PRIOR: usize = 2;
 const W_CONTROL_BEFORE: usize = 3;
 
+/// A contrast `Σ c_w R_w` of the windows' pooled ratios over **all** agents of each window,
+/// with variance `Σ c_w² V_w` (each window's delta-method variance from its own agents): the
+/// estimator when too few agents appear in every window for the paired one (agents that work
+/// on some days only). Each window's estimate and variance come from the same agents; leaving
+/// out the covariance of windows that share agents overstates the variance of a before/after
+/// contrast (conservative) and is exact for independent groups. `None` without data in a
+/// window.
+fn unpaired(windows: &[(&[AgentSums], f64)], m: Metric) -> Option<Contrast> {
+    let mut ratios = Vec::with_capacity(windows.len());
+    let mut observations = Vec::with_capacity(windows.len());
+    let (mut estimate, mut variance) = (0.0, 0.0);
+    let mut units = usize::MAX;
+    for (w, c) in windows {
+        let e = sums(w, m).estimate()?;
+        ratios.push(e.ratio);
+        observations.push(e.observations);
+        estimate += c * e.ratio;
+        variance += c * c * e.variance;
+        units = units.min(e.units as usize);
+    }
+    Some(Contrast {
+        ratios,
+        observations,
+        estimate,
+        variance,
+        units,
+    })
+}
+
+/// The paired contrast when it has `min_units` agents, else the unpaired one when that has
+/// them, else whichever exists (untestable either way). Returns the contrast and whether it
+/// is paired.
+fn best_contrast(
+    windows: &[(&[AgentSums], f64)],
+    m: Metric,
+    min_units: f64,
+) -> Option<(Contrast, bool)> {
+    let paired = contrast(windows, m);
+    if paired.as_ref().is_some_and(|c| c.units as f64 >= min_units) {
+        return paired.map(|c| (c, true));
+    }
+    match (paired, unpaired(windows, m)) {
+        (_, Some(u)) if u.units as f64 >= min_units && u.variance.is_finite() => Some((u, false)),
+        (Some(p), _) => Some((p, true)),
+        (None, Some(u)) => Some((u, false)),
+        (None, None) => None,
+    }
+}
+
 /// The effect treatment − counterfactual of metric `m` and its variance, from the same agents.
 ///
 /// * Before/after: the same agents after the start against the same hours one week earlier,
@@ -657,7 +713,11 @@ const W_CONTROL_BEFORE: usize = 3;
 /// * Canary and A/B with both groups' pre-rollout data: a difference in differences, each
 ///   group's paired change from its own past (the groups' standing differences cancel out).
 /// * Otherwise: the difference of the groups' pooled ratios, variances added.
-fn effect(input: &CheckInput<'_>, m: Metric) -> Option<Effect> {
+///
+/// When fewer than `min_units` agents appear in every window (agents that work on some days
+/// only), the windows' ratios are pooled over all of each window's agents instead
+/// ([`unpaired`]), so intermittent agents do not make a rollout untestable.
+fn effect(input: &CheckInput<'_>, m: Metric, min_units: f64) -> Option<Effect> {
     let est = |units: usize, ratio: f64, variance: f64, obs: f64| RatioEstimate {
         units: units as f64,
         ratio,
@@ -666,17 +726,22 @@ fn effect(input: &CheckInput<'_>, m: Metric) -> Option<Effect> {
     };
     if input.design == Design::BeforeAfter {
         let drift = !input.prior.is_empty();
-        let c = if drift {
-            contrast(
+        let (c, paired) = if drift {
+            best_contrast(
                 &[
                     (input.treatment, 1.0),
                     (input.control, -2.0),
                     (input.prior, 1.0),
                 ],
                 m,
+                min_units,
             )?
         } else {
-            contrast(&[(input.treatment, 1.0), (input.control, -1.0)], m)?
+            best_contrast(
+                &[(input.treatment, 1.0), (input.control, -1.0)],
+                m,
+                min_units,
+            )?
         };
         let base_ratio = if drift {
             2.0 * c.ratios[1] - c.ratios[2]
@@ -703,6 +768,7 @@ fn effect(input: &CheckInput<'_>, m: Metric) -> Option<Effect> {
             variance: c.variance,
             pre_period: false,
             drift,
+            paired,
             floor_windows: [
                 Some((W_TREATMENT, 1.0)),
                 Some((W_CONTROL, if drift { 2.0 } else { 1.0 })),
@@ -713,7 +779,7 @@ fn effect(input: &CheckInput<'_>, m: Metric) -> Option<Effect> {
     }
     let cs = sums(input.control, m).estimate()?;
     let ts = sums(input.treatment, m).estimate()?;
-    match (
+    let did = match (
         contrast(&[(input.control, 1.0), (input.control_before, -1.0)], m),
         contrast(&[(input.treatment, 1.0), (input.treatment_before, -1.0)], m),
     ) {
@@ -724,22 +790,32 @@ fn effect(input: &CheckInput<'_>, m: Metric) -> Option<Effect> {
             variance: c.variance + t.variance,
             pre_period: true,
             drift: false,
+            paired: true,
             floor_windows: [
                 Some((W_TREATMENT, 1.0)),
                 Some((W_CONTROL, 1.0)),
                 Some((W_PRIOR, 1.0)),
                 Some((W_CONTROL_BEFORE, 1.0)),
             ],
-        }),
-        _ => Some(Effect {
-            base: cs,
-            treated: ts,
-            diff: ts.ratio - cs.ratio,
-            variance: cs.variance + ts.variance,
-            pre_period: false,
-            drift: false,
-            floor_windows: [Some((W_TREATMENT, 1.0)), Some((W_CONTROL, 1.0)), None, None],
-        }),
+        })
+        .map(|e| (e, c.units.min(t.units) as f64)),
+        _ => None,
+    };
+    let plain = Effect {
+        base: cs,
+        treated: ts,
+        diff: ts.ratio - cs.ratio,
+        variance: cs.variance + ts.variance,
+        pre_period: false,
+        drift: false,
+        paired: false,
+        floor_windows: [Some((W_TREATMENT, 1.0)), Some((W_CONTROL, 1.0)), None, None],
+    };
+    // The groups' own pasts when enough agents have one; otherwise every agent of each group.
+    match did {
+        Some((e, units)) if units >= min_units => Some(e),
+        Some((e, _)) if cs.units.min(ts.units) < min_units => Some(e),
+        _ => Some(plain),
     }
 }
 
@@ -794,8 +870,12 @@ pub struct EffectVariance {
 }
 
 /// The effect estimator's variance for metric `m` (`None` when it cannot estimate).
-pub fn effect_variance(input: &CheckInput<'_>, m: Metric) -> Option<EffectVariance> {
-    let e = effect(input, m)?;
+pub fn effect_variance(
+    input: &CheckInput<'_>,
+    m: Metric,
+    min_units: f64,
+) -> Option<EffectVariance> {
+    let e = effect(input, m, min_units)?;
     Some(EffectVariance {
         control_units: e.base.units,
         treatment_units: e.treated.units,
@@ -848,6 +928,7 @@ pub fn check(
             difference: None,
             pre_period_adjusted: false,
             drift_adjusted: false,
+            unpaired: false,
             worsening: None,
             threshold,
             consecutive: 0,
@@ -865,7 +946,7 @@ pub fn check(
             decision: MetricDecision::InsufficientData,
             why: String::new(),
         };
-        let Some(e) = effect(input, m) else {
+        let Some(e) = effect(input, m, min_units) else {
             ms.consecutive = 0;
             let (cx, tx) = (sums(input.control, m).sum_x, sums(input.treatment, m).sum_x);
             if cx <= 0.0 && tx <= 0.0 {
@@ -902,6 +983,7 @@ pub fn check(
         mc.difference = Some(diff);
         mc.pre_period_adjusted = e.pre_period;
         mc.drift_adjusted = e.drift;
+        mc.unpaired = !e.paired;
         mc.worsening = m.worsening(c.ratio, c.ratio + diff);
         if variance.is_finite() {
             let sd = variance.sqrt();
@@ -953,10 +1035,11 @@ pub fn check(
             fmt_num(c.ratio),
             fmt_num(c.ratio + diff),
             pct(diff / c.ratio.abs().max(f64::MIN_POSITIVE)),
-            if mc.drift_adjusted {
-                ", adjusted for drift"
-            } else {
-                ""
+            match (mc.drift_adjusted, mc.unpaired) {
+                (true, false) => ", adjusted for drift",
+                (true, true) => ", adjusted for drift, each window over all its agents",
+                (false, true) => ", each window over all its agents",
+                (false, false) => "",
             }
         );
         let prefix = std::mem::take(&mut mc.why);
@@ -1132,7 +1215,7 @@ fn pre_shifts(input: &CheckInput<'_>, detection: &Detection) -> BTreeMap<Metric,
     };
     let mut found: Vec<(Metric, f64, f64, Option<f64>, f64)> = Vec::new();
     for m in Metric::ALL {
-        let Some(e) = effect(&shifted, m) else {
+        let Some(e) = effect(&shifted, m, f64::from(detection.min_data_points)) else {
             continue;
         };
         if f64::from(detection.min_data_points) > e.base.units {
@@ -2172,7 +2255,7 @@ mod tests {
             final_check: false,
             sample_ratio: None,
         };
-        let e = effect(&input, Metric::SuccessRate).unwrap_or_else(|| panic!("no effect"));
+        let e = effect(&input, Metric::SuccessRate, 10.0).unwrap_or_else(|| panic!("no effect"));
         let got = noise_floor(&input, Metric::SuccessRate, &e);
         assert!((got - floor).abs() < 1e-12, "{got} vs {floor}");
     }

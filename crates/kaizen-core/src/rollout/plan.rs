@@ -81,7 +81,7 @@ pub fn power_plan(placebo: &CheckInput<'_>, detection: &Detection, window_hours:
     let mut undrifted = false;
     for m in Metric::ALL {
         let threshold = detection.thresholds.get(&m).copied().unwrap_or(0.0);
-        let est = check::effect_variance(placebo, m);
+        let est = check::effect_variance(placebo, m, min_units);
         let (agents, level, detectable) = match est {
             Some(e) => {
                 if m == placebo.primary && placebo.design == Design::BeforeAfter {

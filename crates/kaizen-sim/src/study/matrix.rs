@@ -52,11 +52,30 @@ pub enum EffectScenario {
     #[serde(rename = "quality+30")]
     #[strum(serialize = "quality+30")]
     QualityPlus30,
+    /// Quality −20 % (the detectable effect where −10 % is not; not in the default matrix).
+    #[serde(rename = "quality-20")]
+    #[strum(serialize = "quality-20")]
+    QualityMinus20,
+    /// Quality −30 % (as `quality-20`).
+    #[serde(rename = "quality-30")]
+    #[strum(serialize = "quality-30")]
+    QualityMinus30,
 }
 
 impl EffectScenario {
     /// Every scenario, in report order.
-    pub const ALL: [EffectScenario; 5] = [
+    pub const ALL: [EffectScenario; 7] = [
+        EffectScenario::Null,
+        EffectScenario::QualityMinus10,
+        EffectScenario::CostPlus15,
+        EffectScenario::Errors3x,
+        EffectScenario::QualityPlus30,
+        EffectScenario::QualityMinus20,
+        EffectScenario::QualityMinus30,
+    ];
+
+    /// The scenarios of the default matrix (the targets).
+    pub const DEFAULT: [EffectScenario; 5] = [
         EffectScenario::Null,
         EffectScenario::QualityMinus10,
         EffectScenario::CostPlus15,
@@ -88,6 +107,14 @@ impl EffectScenario {
             },
             EffectScenario::QualityPlus30 => Effect {
                 quality: 0.30,
+                ..none
+            },
+            EffectScenario::QualityMinus20 => Effect {
+                quality: -0.20,
+                ..none
+            },
+            EffectScenario::QualityMinus30 => Effect {
+                quality: -0.30,
                 ..none
             },
         }
@@ -137,7 +164,7 @@ impl Default for MatrixSpec {
             sizes: vec![12, 20, 50, 200],
             designs: vec![Design::BeforeAfter, Design::Canary, Design::AbTest],
             departures: Departure::ALL.to_vec(),
-            effects: EffectScenario::ALL.to_vec(),
+            effects: EffectScenario::DEFAULT.to_vec(),
             window_hours: 48,
             interval_hours: 4,
             baseline_hours: 48,
