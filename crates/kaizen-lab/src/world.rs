@@ -105,8 +105,6 @@ pub struct StepStats {
 pub struct World {
     scenario: Scenario,
     agents: Vec<SimAgent>,
-    /// Agent indexes per department, for collaborators.
-    by_department: Vec<(&'static str, Vec<usize>)>,
     calibration: Calibration,
     monthly_limit: f64,
     hourly: [f64; 24],
@@ -127,21 +125,11 @@ impl World {
     /// or only keep the ground truth (the counterfactual).
     pub fn new(scenario: &Scenario, emit: bool) -> World {
         let agents = roster(scenario);
-        let mut by_department: Vec<(&'static str, Vec<usize>)> = STANDARD_DEPARTMENTS
-            .iter()
-            .map(|(d, _, _)| (*d, Vec::new()))
-            .collect();
-        for (i, a) in agents.iter().enumerate() {
-            if let Some((_, v)) = by_department.iter_mut().find(|(d, _)| *d == a.department) {
-                v.push(i);
-            }
-        }
         let mean = HOURLY.iter().sum::<f64>() / 24.0;
         let hourly = HOURLY.map(|h| h / mean);
         let mut world = World {
             scenario: scenario.clone(),
             agents,
-            by_department,
             calibration: Calibration {
                 cost_per_task: 0.0,
                 quality: 0.0,
@@ -381,7 +369,6 @@ impl World {
         }
         let task_no = self.next_task;
         self.next_task += 1;
-        let collaborator = self.collaborator(agent, rng);
         let sampled = rng.chance(self.sample_p);
         if !self.emitter.enabled() {
             return;
@@ -423,21 +410,19 @@ impl World {
             let input = (usd * 1e6 / (p_in + 0.12 * p_out)).round();
             (input as u64, (input * 0.12).round() as u64)
         };
-        let payer = if o.team >= 2 {
-            &self.agents[collaborator].id
-        } else {
-            &a.id
-        };
-        for (category, usd, who) in [
-            (CostCategory::Productive, o.productive_usd, &a.id),
-            (CostCategory::Coordination, o.coordination_usd, payer),
-            (CostCategory::System, o.system_usd, &a.id),
+        // Every dollar of the task is booked to the agent that owns it, coordination too: its
+        // configuration (team size, verification, …) produced that spend, and a rollout compares
+        // agents by their configuration.
+        for (category, usd) in [
+            (CostCategory::Productive, o.productive_usd),
+            (CostCategory::Coordination, o.coordination_usd),
+            (CostCategory::System, o.system_usd),
         ] {
             let (input_tokens, output_tokens) = tokens(usd);
             self.emitter.push(
                 ts,
                 &Event::Cost {
-                    agent_id: who,
+                    agent_id: &a.id,
                     task_id: &task_id,
                     category,
                     cost_usd: (usd * 1e6).round() / 1e6,
@@ -483,22 +468,6 @@ impl World {
     }
 
     /// Another agent of `agent`'s department (the agent itself when it is alone).
-    fn collaborator(&self, agent: usize, rng: &mut Rng) -> usize {
-        let dept = self.agents[agent].department;
-        let Some((_, members)) = self.by_department.iter().find(|(d, _)| *d == dept) else {
-            return agent;
-        };
-        if members.len() < 2 {
-            return agent;
-        }
-        let pick = members[rng.below(members.len() as u64 - 1) as usize];
-        if pick == agent {
-            members[members.len() - 1]
-        } else {
-            pick
-        }
-    }
-
     fn plan(&mut self, at: DateTime<Utc>, e: OrgEvent) {
         self.pending.push((at, self.pending_seq, e));
         self.pending_seq += 1;
@@ -753,6 +722,45 @@ mod tests {
         assert!(doc.validate().is_ok());
         assert_eq!(doc.agents.len(), 40);
         assert!(w.monthly_limit() > 0.0);
+    }
+
+    /// Issue 13: a team task's coordination spend was booked to a random colleague of the same
+    /// department, so in a canary a change's coordination savings landed mostly on control
+    /// agents. Every dollar of a task is now the owner's.
+    #[test]
+    fn a_team_task_is_paid_by_the_agent_that_owns_it() {
+        let s = scenario("name: t\ndays: 3\norg:\n  agents: 30\n  multi_agent_share: 1.0\n");
+        let mut w = World::new(&s, true);
+        let knobs = vec![w.initial_knobs(); w.agents().len()];
+        for h in 0..6 {
+            let t0 = s.start + Duration::hours(h);
+            w.step(h as u64, t0, t0 + Duration::hours(1), &knobs);
+        }
+        let text = String::from_utf8(w.emitter().take().unwrap()).unwrap_or_default();
+        let mut owner = std::collections::HashMap::new();
+        let mut costs = Vec::new();
+        for line in text.lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            match v["type"].as_str() {
+                Some("task.completed") => {
+                    owner.insert(v["task_id"].clone(), v["agent_id"].clone());
+                }
+                Some("cost.recorded") => costs.push(v),
+                _ => {}
+            }
+        }
+        let coordination: Vec<&serde_json::Value> = costs
+            .iter()
+            .filter(|c| c["category"] == "coordination")
+            .collect();
+        assert!(
+            coordination.len() > 20,
+            "{} coordination costs",
+            coordination.len()
+        );
+        for c in costs {
+            assert_eq!(Some(&c["agent_id"]), owner.get(&c["task_id"]), "{c}");
+        }
     }
 
     #[test]

@@ -102,21 +102,21 @@ fn spend_surge_trips_budget_overrun_and_a_cheaper_tier_is_proposed() {
 
 #[test]
 fn error_flood_trips_error_spike_and_verification_is_kept() {
-    let r = run(&scenario("error-flood", 24, 18));
+    let r = run(&scenario("error-flood", 50, 18));
     assert_detected(&r);
     assert_fix_applied(&r, "verification.centralized: false → true");
 }
 
 #[test]
 fn stragglers_trip_straggler_bottleneck_and_work_stealing_is_kept() {
-    let r = run(&scenario("stragglers", 24, 16));
+    let r = run(&scenario("stragglers", 50, 16));
     assert_detected(&r);
     assert_fix_applied(&r, "coordination.work_stealing: false → true");
 }
 
 #[test]
 fn duplicate_work_trips_redundancy_and_deduplication_is_kept() {
-    let r = run(&scenario("duplicate-work", 24, 16));
+    let r = run(&scenario("duplicate-work", 50, 16));
     assert_detected(&r);
     assert_fix_applied(&r, "coordination.deduplication: false → true");
 }
@@ -147,7 +147,7 @@ fn a_topology_change_trips_coordination_overhead() {
 fn the_harmful_team_cut_is_rolled_back_automatically() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let keep = dir.path().join("run");
-    let s = scenario("harmful-team-cut", 30, 16);
+    let s = scenario("harmful-team-cut", 50, 16);
     let r = run_scenario(
         &s,
         &RunOptions {
@@ -173,8 +173,12 @@ fn the_harmful_team_cut_is_rolled_back_automatically() {
         .as_ref()
         .unwrap_or_else(|| panic!("no rollout"));
     assert_eq!(rollout.verdict.as_deref(), Some("rolled_back"));
+    // `auto` runs a canary in 50 agents: 10 agents see the harm, so the evidence builds up
+    // over more checks than a before/after of the whole org needed, for a fifth of the blast
+    // radius. It is still rolled back by the engine before the window ends.
+    assert_eq!(rollout.strategy, "canary");
     assert!(
-        r.harm.max_checks_to_rollback.is_some_and(|n| n <= 2),
+        r.harm.max_checks_to_rollback.is_some_and(|n| n < 12),
         "{:?}",
         r.harm
     );
