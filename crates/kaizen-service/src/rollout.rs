@@ -27,6 +27,7 @@ use kaizen_core::rollout::check::{
 use kaizen_core::rollout::plan::{self, PowerPlan};
 use kaizen_core::rollout::window;
 use kaizen_core::rollup::{Dim, MICROS_PER_HOUR, Stream, cost, task, telemetry};
+use kaizen_core::rules::RuleSeverity;
 use kaizen_core::signals::SignalSource;
 use kaizen_store::proposals::{Actor, ProposalStatus};
 use kaizen_store::rollouts::{
@@ -228,16 +229,39 @@ impl Service<'_> {
             ),
             s => s,
         };
-        // A before/after comparison attributes everything that changed since the start to its
-        // change, so it cannot share the org with another live rollout (either way round).
-        if let Some(other) = live.iter().find(|o| {
-            strategy == RolloutStrategyKind::BeforeAfter
-                || o.strategy == RolloutStrategyKind::BeforeAfter
-        }) {
-            return Err(ServiceError::Rejected(format!(
-                "proposal {id} cannot start a {strategy} rollout while the {} rollout of {} is {}: a before/after comparison could not tell the two changes apart; wait for its verdict or use canary/ab_test for both",
-                other.strategy, other.proposal_id, other.state
-            )));
+        // A before/after comparison attributes everything that changed in its windows to its
+        // change, so it cannot share the org with another live rollout (either way round) —
+        // unless this proposal is critical and the other is less urgent: a critical fix is not
+        // queued behind it; both before/after verdicts are then held for a human.
+        let severity = p.proposal.rationale.severity;
+        let mut beside: Vec<String> = Vec::new();
+        for other in &live {
+            let theirs = self
+                .proposal(&other.proposal_id)?
+                .proposal
+                .rationale
+                .severity;
+            let exclusive = strategy == RolloutStrategyKind::BeforeAfter
+                || other.strategy == RolloutStrategyKind::BeforeAfter;
+            if exclusive
+                && !(severity == RuleSeverity::Critical && theirs != RuleSeverity::Critical)
+            {
+                return Err(ServiceError::Rejected(format!(
+                    "proposal {id} cannot start a {strategy} rollout while the {} rollout of {} is {}: a before/after comparison could not tell the two changes apart; wait for its verdict or use canary/ab_test for both (only a critical proposal starts beside a less urgent one)",
+                    other.strategy, other.proposal_id, other.state
+                )));
+            }
+            beside.push(if exclusive {
+                format!(
+                    "starts beside the {} rollout of {} ({theirs}) because this proposal is critical: a before/after comparison cannot tell the two changes apart, so its verdict will be held for a human",
+                    other.strategy, other.proposal_id
+                )
+            } else {
+                format!(
+                    "runs beside the {} rollout of {}: each is randomised on its own, so the other's change falls evenly on both groups; if the two changes interact, both comparisons see the interaction",
+                    other.strategy, other.proposal_id
+                )
+            });
         }
         let assignment = match strategy {
             RolloutStrategyKind::BeforeAfter | RolloutStrategyKind::Auto => {
@@ -278,15 +302,20 @@ impl Service<'_> {
             &self.config.self_improvement.regression,
             &self.config.self_improvement.rollout.ab_test,
         );
+        let mut power = self.power_plan(
+            strategy,
+            &assignment,
+            p.proposal.primary_metric,
+            window,
+            now,
+            &detection,
+        )?;
+        for note in beside {
+            power.summary.push_str("; ");
+            power.summary.push_str(&note);
+        }
         let detector = DetectorState {
-            plan: Some(self.power_plan(
-                strategy,
-                &assignment,
-                p.proposal.primary_metric,
-                window,
-                now,
-                &detection,
-            )?),
+            plan: Some(power),
             ..DetectorState::default()
         };
         let new = NewRollout {
@@ -637,7 +666,35 @@ impl Service<'_> {
                 )
             }
         };
-        Ok(outcome)
+        let (mut outcome, state) = outcome;
+        if r.strategy == RolloutStrategyKind::BeforeAfter
+            && matches!(outcome.decision, CheckDecision::Apply { .. })
+        {
+            let from = r.started_at
+                - chrono::Duration::hours(2 * window::WEEK_HOURS + i64::from(r.window_hours));
+            let to = r.check_due_at(seq);
+            let within = |t: DateTime<Utc>| t >= from && t <= to;
+            let others: Vec<String> = self
+                .store
+                .rollouts(None)
+                .map_err(rollout_err)?
+                .into_iter()
+                .filter(|o| o.proposal_id != r.proposal_id)
+                .filter(|o| {
+                    within(o.started_at) || o.verdict.as_ref().is_some_and(|v| within(v.at))
+                })
+                .map(|o| format!("{} ({})", o.proposal_id, o.strategy))
+                .collect();
+            if !others.is_empty() {
+                outcome.decision = CheckDecision::Hold {
+                    reason: format!(
+                        "other rollouts started or ended within the hours this before/after comparison reads ({}): their changes cannot be told apart from this one's; a human decides",
+                        others.join(", ")
+                    ),
+                };
+            }
+        }
+        Ok((outcome, state))
     }
 
     /// Observing → paused (the proposal → inconclusive), waiting for a human.

@@ -1957,3 +1957,60 @@ fn auto_picks_a_design_the_org_can_conclude_with_and_says_what_it_can_detect() {
         started.plan
     );
 }
+
+/// Issue 13: one rollout blocked the next — a before/after rollout of a change with no
+/// measurable effect held a needed fix back for its whole window. A critical proposal now
+/// starts beside a less urgent live rollout (saying so); a before/after comparison that another
+/// change overlaps is held for a human instead of applied. A proposal that is not critical
+/// still waits.
+#[test]
+fn a_critical_fix_is_not_queued_behind_a_less_urgent_rollout() {
+    let mut f = Fixture::new(12);
+    f.feed(-HISTORY, HISTORY + 48, Behaviour::NORMAL);
+    let low = f.queue(
+        "test_rule",
+        vec![tier_change()],
+        RolloutStrategyKind::BeforeAfter,
+    );
+    f.approve(&low);
+    // A warning-level proposal waits, and is told why.
+    let waits = f.queue(
+        "other_rule",
+        vec![set(WORK_STEALING, false, true)],
+        RolloutStrategyKind::BeforeAfter,
+    );
+    let a = f
+        .service()
+        .approve(&waits, &ana(), Some("go"), &RollbackExecutor::default())
+        .expect("approve");
+    let e = a.rollout_error.expect("refused");
+    assert!(e.contains("only a critical proposal starts beside"), "{e}");
+    // A critical one starts beside it, and says what that means.
+    let mut p = proposal(
+        "critical_rule",
+        vec![set(DEDUPLICATION, false, true)],
+        RolloutStrategyKind::BeforeAfter,
+        f.clock.now(),
+    );
+    p.rationale.severity = kaizen_core::rules::RuleSeverity::Critical;
+    let critical = queue(&mut f.store, &f.config, &p);
+    let started = f.approve(&critical).rollout.expect("started");
+    assert!(
+        started
+            .plan
+            .contains(&format!("starts beside the before_after rollout of {low}")),
+        "{}",
+        started.plan
+    );
+    f.run(&critical, 4, 12);
+    for id in [&low, &critical] {
+        let r = f.rollout(id);
+        assert_eq!(r.state, RolloutState::Paused, "{id}: {:?}", r.verdict);
+        let v = r.verdict.expect("a verdict");
+        assert!(
+            v.reason.contains("held for a human") && v.reason.contains("other rollouts"),
+            "{}",
+            v.reason
+        );
+    }
+}
