@@ -1487,20 +1487,47 @@ fn t_two_sided(t: f64, units: f64) -> f64 {
     StudentsT::new(0.0, 1.0, df).map_or(1.0, |d| (2.0 * d.sf(t.abs())).min(1.0))
 }
 
-/// The final verdict's guardrail gate: every metric whose interval at the final check still
-/// includes a worsening beyond its threshold, among those the window could measure (minimum
-/// detectable effect at 80 % power within the threshold). Returns (not cleared, not
-/// measurable).
-fn gate(checks: &[MetricCheck]) -> (Vec<&MetricCheck>, Vec<&MetricCheck>) {
-    let mut open = Vec::new();
-    let mut blind = Vec::new();
+/// A final check "leans" toward harm when the fixed-horizon one-sided p-value of a worsening
+/// beyond the tolerated margin (normal, on the same estimate and variance) is below this:
+/// evidence the always-valid test is too cautious to act on, but too much to apply on.
+const LEAN_P: f64 = 0.1;
+
+/// The final verdict's gate, over the metrics with an estimate: (not cleared, leaning toward
+/// harm, not measurable).
+///
+/// * Not cleared: the upper one-sided (1 − α) bound of the worsening exceeds the threshold, for
+///   the primary metric and every guardrail the window could measure (minimum detectable
+///   effect at 80 % power within the threshold).
+/// * Leaning toward harm: the estimate is worse than the tolerated margin with a fixed-horizon
+///   one-sided p-value below [`LEAN_P`] (any metric, measurable or not).
+/// * Not measurable: a guardrail whose detectable effect exceeds its threshold (named in the
+///   verdict; the primary metric is always judged).
+fn gate(checks: &[MetricCheck], alpha: f64) -> [Vec<&MetricCheck>; 3] {
+    use statrs::distribution::{ContinuousCDF, Normal};
+    let z = z_upper(alpha);
+    let (mut open, mut lean, mut blind) = (Vec::new(), Vec::new(), Vec::new());
     for mc in checks {
-        let (Some(c), Some(upper), Some(mde)) = (mc.control, mc.harm_upper, mc.mde) else {
+        let (Some(c), Some(d), Some(upper), Some(mde)) =
+            (mc.control, mc.difference, mc.harm_upper, mc.mde)
+        else {
             continue;
         };
         let limit = mc.threshold * c.ratio.abs();
         if limit <= 0.0 {
             continue;
+        }
+        let worse = harm(mc.metric, d);
+        let sd = (upper - worse) / z;
+        let excess = worse - mc.margin.unwrap_or(0.0);
+        let p_lean = if sd > 0.0 {
+            Normal::standard().sf(excess / sd)
+        } else if excess > 0.0 {
+            0.0
+        } else {
+            1.0
+        };
+        if p_lean < LEAN_P {
+            lean.push(mc);
         }
         // The primary metric is always judged: a change is never applied on a primary metric
         // the window could not measure.
@@ -1510,7 +1537,7 @@ fn gate(checks: &[MetricCheck]) -> (Vec<&MetricCheck>, Vec<&MetricCheck>) {
             open.push(mc);
         }
     }
-    (open, blind)
+    [open, lean, blind]
 }
 
 fn relative(mc: &MetricCheck, x: f64) -> String {
@@ -1625,7 +1652,23 @@ fn decide(
             ),
         };
     }
-    let (open, blind) = gate(checks);
+    let [open, lean, blind] = gate(checks, detection.alpha);
+    if !lean.is_empty() {
+        return CheckDecision::Hold {
+            reason: format!(
+                "the data lean toward a worsening beyond the tolerated margin, without the evidence to roll back: {}; extend the window or decide",
+                lean.iter()
+                    .map(|mc| format!(
+                        "{} {} (tolerated {})",
+                        mc.metric,
+                        relative(mc, harm(mc.metric, mc.difference.unwrap_or(0.0))),
+                        relative(mc, mc.margin.unwrap_or(0.0))
+                    ))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        };
+    }
     if !open.is_empty() {
         return CheckDecision::Hold {
             reason: format!(
