@@ -310,6 +310,30 @@ impl Service<'_> {
             now,
             &detection,
         )?;
+        if !power.can_conclude {
+            // Would a longer window do (agents that work on some days only report in more of
+            // its hours)? Said at the start, so a human can extend it when it pauses.
+            for longer in [2 * window, 3 * window] {
+                if longer > 2 * window::WEEK_HOURS as u32 {
+                    break;
+                }
+                let with = self.power_plan(
+                    strategy,
+                    &assignment,
+                    p.proposal.primary_metric,
+                    longer,
+                    now,
+                    &detection,
+                )?;
+                if with.can_conclude {
+                    power.summary.push_str(&format!(
+                        "; a {longer} h window could: extend it when it pauses (`kaizen rollouts decide {id} extend --hours {} --reason …`)",
+                        longer - window
+                    ));
+                    break;
+                }
+            }
+        }
         for note in beside {
             power.summary.push_str("; ");
             power.summary.push_str(&note);

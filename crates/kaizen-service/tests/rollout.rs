@@ -2014,3 +2014,31 @@ fn a_critical_fix_is_not_queued_behind_a_less_urgent_rollout() {
         );
     }
 }
+
+/// Issue 13 (small orgs): a design that cannot conclude says so at the start, and says what
+/// would. Agents here work one day in three, so a 48 h window sees 8 of the 12 (too few for the
+/// statistics); 96 h would see them all.
+#[test]
+fn a_rollout_that_cannot_conclude_says_which_window_could() {
+    let mut f = Fixture::new(12);
+    f.feed_with(-HISTORY, HISTORY, |i, k| {
+        if (k.div_euclid(24) - i as i64).rem_euclid(3) == 0 {
+            Behaviour::NORMAL
+        } else {
+            Behaviour::NO_TASKS
+        }
+    });
+    let id = f.queue("test_rule", vec![tier_change()], RolloutStrategyKind::Auto);
+    let started = f.approve(&id).rollout.expect("started");
+    assert_eq!(started.strategy, "before_after");
+    assert!(!started.can_conclude, "{}", started.plan);
+    assert!(
+        started.plan.contains("cannot conclude by design")
+            && started.plan.contains("a 96 h window could")
+            && started
+                .plan
+                .contains(&format!("kaizen rollouts decide {id} extend --hours 48")),
+        "{}",
+        started.plan
+    );
+}
