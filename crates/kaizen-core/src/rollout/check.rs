@@ -2357,6 +2357,57 @@ mod tests {
         assert!(harm_msprt_p(4.0, 0.25, 1.0) <= 2.0 * one + 1e-15);
     }
 
+    /// Issue 13: "no evidence of harm" was treated as "safe": a change estimated 3 % worse
+    /// against a 1.5 % margin, too little for the always-valid test, was applied. A final
+    /// check whose data lean toward a worsening beyond the margin is held for a human.
+    #[test]
+    fn data_that_lean_toward_harm_are_held_not_applied() {
+        let d = detection();
+        let before = group("a", 20, 60.0, 7.0, 0.15);
+        // 3 % worse, the agents' levels shuffled against the baseline's: a noisy paired change.
+        let mut after = group("a", 20, 60.0, 7.0 * 0.97, 0.15);
+        for (i, a) in after.iter_mut().enumerate() {
+            a.agent_id = format!("a-{}", (i + 2) % 20);
+        }
+        let (o, _) = run(
+            Design::BeforeAfter,
+            &before,
+            &after,
+            true,
+            &d,
+            &DetectorState::default(),
+        );
+        let q = metric(&o, Metric::Quality);
+        // The always-valid test does not act: not a rollback.
+        assert!(q.p_adjusted.is_some_and(|p| p > d.alpha), "{q:?}");
+        assert_eq!(q.decision, MetricDecision::Ok, "{q:?}");
+        match &o.decision {
+            CheckDecision::Hold { reason } => {
+                assert!(reason.contains("lean toward a worsening"), "{reason}");
+                assert!(reason.contains("quality"), "{reason}");
+            }
+            other => panic!("expected a hold, got {other:?}"),
+        }
+        // The same data without the worsening are applied.
+        let mut same = group("a", 20, 60.0, 7.0, 0.15);
+        for (i, a) in same.iter_mut().enumerate() {
+            a.agent_id = format!("a-{}", (i + 2) % 20);
+        }
+        let (o, _) = run(
+            Design::BeforeAfter,
+            &before,
+            &same,
+            true,
+            &d,
+            &DetectorState::default(),
+        );
+        assert!(
+            matches!(o.decision, CheckDecision::Apply { .. }),
+            "{:?}",
+            o.decision
+        );
+    }
+
     #[test]
     fn a_state_stored_before_the_margin_still_reads() {
         let old = r#"{"metrics":{"quality":{"consecutive":1,"min_p":1e-9,"tau2":0.49}},"sample_ratio_mismatch":false}"#;
