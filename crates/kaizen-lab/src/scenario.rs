@@ -320,11 +320,11 @@ pub enum ApproveMode {
 #[serde(rename_all = "snake_case")]
 pub enum InconclusiveAction {
     /// Roll it back ("when in doubt, leave it out").
-    #[default]
     Rollback,
     /// Apply it.
     Apply,
-    /// Observe 24 hours more (once; then roll back).
+    /// Observe 24 hours more (once; then roll back): what a held verdict asks a human to do.
+    #[default]
     Extend,
     /// Do nothing (it stays paused).
     Leave,
@@ -368,7 +368,7 @@ impl Default for ReviewerPolicy {
             reject_repeats: true,
             recheck: true,
             settle_hours: None,
-            on_inconclusive: InconclusiveAction::Rollback,
+            on_inconclusive: InconclusiveAction::default(),
         }
     }
 }

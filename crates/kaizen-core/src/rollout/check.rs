@@ -1496,16 +1496,17 @@ const LEAN_P: f64 = 0.1;
 /// harm, not measurable).
 ///
 /// * Not cleared: the upper one-sided (1 − α) bound of the worsening exceeds the threshold, for
-///   the primary metric and every guardrail the window could measure (minimum detectable
-///   effect at 80 % power within the threshold).
+///   every metric the window could measure (minimum detectable effect at 80 % power within
+///   the threshold).
 /// * Leaning toward harm: the estimate is worse than the tolerated margin with a fixed-horizon
-///   one-sided p-value below [`LEAN_P`] (any metric, measurable or not).
-/// * Not measurable: a guardrail whose detectable effect exceeds its threshold (named in the
-///   verdict; the primary metric is always judged).
+///   one-sided p-value below [`LEAN_P`], Holm-adjusted over the metrics (any metric,
+///   measurable or not).
+/// * Not measurable: a metric whose detectable effect exceeds its threshold (named in the
+///   verdict); an unmeasurable primary metric that does not even look better is not cleared.
 fn gate(checks: &[MetricCheck], alpha: f64) -> [Vec<&MetricCheck>; 3] {
     use statrs::distribution::{ContinuousCDF, Normal};
     let z = z_upper(alpha);
-    let (mut open, mut lean, mut blind) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut open, mut leaning, mut blind) = (Vec::new(), Vec::new(), Vec::new());
     for mc in checks {
         let (Some(c), Some(d), Some(upper), Some(mde)) =
             (mc.control, mc.difference, mc.harm_upper, mc.mde)
@@ -1526,17 +1527,28 @@ fn gate(checks: &[MetricCheck], alpha: f64) -> [Vec<&MetricCheck>; 3] {
         } else {
             1.0
         };
-        if p_lean < LEAN_P {
-            lean.push(mc);
-        }
-        // The primary metric is always judged: a change is never applied on a primary metric
-        // the window could not measure.
-        if mde > limit && !mc.primary {
-            blind.push(mc);
+        leaning.push((mc, p_lean));
+        if mde > limit {
+            // Not measurable at this size and window: named in the verdict. The primary
+            // metric must at least point to an improvement: a change is never applied on a
+            // primary metric that could not be measured and did not even look better.
+            if mc.primary && worse >= 0.0 {
+                open.push(mc);
+            } else {
+                blind.push(mc);
+            }
         } else if upper > limit {
             open.push(mc);
         }
     }
+    // Holm over the metrics: data that lean toward harm on some metric, family-wise at LEAN_P.
+    let raw: Vec<f64> = leaning.iter().map(|(_, p)| *p).collect();
+    let lean = leaning
+        .iter()
+        .zip(holm(&raw))
+        .filter(|(_, adj)| *adj < LEAN_P)
+        .map(|((mc, _), _)| *mc)
+        .collect();
     [open, lean, blind]
 }
 
