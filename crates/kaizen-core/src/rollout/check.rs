@@ -1,49 +1,45 @@
 //! One regression check of a rollout: the two-layer detector and the verdict at the end of the
-//! window. Pure: the service gathers each side's per-agent sums from the rollups, calls
-//! [`check`] with the state the previous check left, and persists what comes back.
+//! window. Pure: the service gathers each side's per-agent sums from the rollups (over the
+//! windows of [`crate::rollout::window`]), calls [`check`] with the state the previous check
+//! left, and persists what comes back.
 //!
-//! # The metrics
+//! # The metrics and the effect
 //!
-//! Four ratio metrics, each a pooled ratio over the agents of a side (the agent is the
-//! randomisation unit): quality per scored task, success rate (successes per task), cost per
-//! task and error rate (error findings per task). Their variances come from the delta method
-//! over the agents' sums ([`RatioSums`]).
+//! Four ratio metrics, each a pooled ratio over agents (the agent is the randomisation unit):
+//! quality per scored task, success rate, cost per task and error rate (runtime-reported
+//! errors per task). The proposal names its **primary** metric; the others are guardrails.
+//! The effect and its variance come from the same agents: a linear contrast of the windows'
+//! ratios over the agents present in every window (before/after: `after − (2·week1 − week2)`;
+//! canary/A/B: each group's change from its own past, differenced), its delta-method variance
+//! from the agents' linearised units; with too few such agents, each window pooled over all of
+//! its agents. The variance of success and error rates is floored at the outcomes' own
+//! (Bernoulli, Poisson) noise.
 //!
 //! # Layer 1: threshold circuit breaker
 //!
-//! The relative change of each metric against the baseline (`regression.*_threshold`: quality
-//! drop, success-rate drop, cost increase, error-rate increase). It needs `min_data_points`
-//! observations on each side; a zero baseline makes a relative change undefined, so that metric
-//! is left to layer 2 (and said so). A breach counts only after `consecutive_breaches` checks in
-//! a row; a breach of `catastrophic_factor` × the threshold acts at once.
+//! The relative worsening of each metric (`regression.*_threshold`). It needs
+//! `min_data_points` observations per side; a breach counts only when the difference is
+//! credible (this look's mixture mSPRT p-value, never below Student's t with the agents' degrees
+//! of freedom, Holm-adjusted over the metrics), acts after `consecutive_breaches` checks in a
+//! row, or at once beyond `catastrophic_factor` × the threshold.
 //!
 //! # Layer 2: statistics
 //!
 //! A non-inferiority test: a metric regresses only on evidence that it got worse by more than
-//! the margin `tolerance × threshold × |baseline|` (fixed at the first testable check). The
-//! test is one-sided: an improvement is never evidence of harm.
-//!
-//! * `sequential` (default): at every check, a one-sided normal-mixture mSPRT per metric on
-//!   the excess harm (treatment − control, signed so that positive is worse, minus the
-//!   margin), with its always-valid p-value (the running minimum over the checks so far) —
-//!   valid however often one looks. The mixing scale τ is the metric's threshold times the
-//!   baseline estimate at the first testable check, then kept. The two-sided mSPRT of any
-//!   difference is kept alongside for the A/B winner and the confidence sequence.
-//! * `fixed_horizon`: Welch's t-test on the agents' ratios, once, at the final check.
-//!
-//! The variance of success and error rates is floored at the outcomes' own (Bernoulli,
-//! Poisson) noise, so a short window without spread cannot look certain. Either way layer 2
-//! needs `min_data_points` agents per side, the harm p-values of the metrics tested together
-//! are Holm-adjusted, and a metric regresses when its adjusted p-value is below
-//! `statistical_significance_level`.
+//! the margin `tolerance × threshold × |baseline|`. `sequential` (default): a one-sided
+//! mixture mSPRT at every check (scales τ, 3τ, 10τ; always valid); `fixed_horizon`: Student's
+//! t at the final check. Layer 2 needs `min_data_points` agents per side; the metrics' harm
+//! p-values are Holm-adjusted.
 //!
 //! # Verdict
 //!
-//! Any regression rolls back. At the final check: a sample-ratio mismatch, or neither quality
-//! nor success rate testable by layer 2, is **inconclusive** (never "no regression"); an A/B
-//! test is applied and marked improved when the treatment's quality is better by more than
-//! `improvement_threshold` with significance, and is otherwise inconclusive; before/after and
-//! canary rollouts are applied.
+//! Any regression rolls back, except one in the harmful direction of a shift that began
+//! before a before/after rollout. At the final check: the primary metric untestable →
+//! inconclusive; a shift before the rollout, an agent-level sample-ratio mismatch, data that
+//! lean toward harm beyond the margin, or a measurable metric whose interval still reaches its
+//! threshold → **hold** for a human (never applied automatically); a canary or A/B whose
+//! primary metric improved beyond `improvement_threshold` with significance → applied,
+//! improved; otherwise before/after and canary → applied, A/B → inconclusive.
 
 use std::collections::BTreeMap;
 
