@@ -708,7 +708,11 @@ pub enum ProposalsCommand {
 /// A rollout strategy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum StrategyArg {
-    /// Everyone gets the change; compare against the window before.
+    /// The design the org's size can conclude with: canary, else A/B, else before/after.
+    #[value(name = "auto")]
+    Auto,
+    /// Everyone gets the change; compare with the same hours one and two weeks earlier
+    /// (confounded with anything else that changed meanwhile).
     #[value(name = "before_after")]
     BeforeAfter,
     /// A stratified fraction of the agents (self_improvement.rollout.canary_fraction).

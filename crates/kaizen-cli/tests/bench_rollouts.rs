@@ -93,7 +93,7 @@ fn unknown_names_are_refused_with_the_valid_ones() {
         err.contains("unknown departure `seasonal`") && err.contains("heavy_tails"),
         "{err}"
     );
-    let out = bench(&["--effects", "quality-20"]);
+    let out = bench(&["--effects", "quality-40"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("quality+30"));
     let out = bench(&[

@@ -17,6 +17,7 @@ const DEFAULT_EXTEND_HOURS: u32 = 24;
 
 fn strategy(s: StrategyArg) -> RolloutStrategyKind {
     match s {
+        StrategyArg::Auto => RolloutStrategyKind::Auto,
         StrategyArg::BeforeAfter => RolloutStrategyKind::BeforeAfter,
         StrategyArg::Canary => RolloutStrategyKind::Canary,
         StrategyArg::AbTest => RolloutStrategyKind::AbTest,
