@@ -440,7 +440,8 @@ pub enum Layer {
     Threshold,
     /// The statistical test.
     Statistical,
-    /// The A/B comparison at the end (control significantly better).
+    /// The A/B comparison at the end (control significantly better). No longer produced (the
+    /// statistical layer's harm test covers it); kept so that checks stored before read back.
     Comparison,
 }
 

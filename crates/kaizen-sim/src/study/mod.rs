@@ -57,14 +57,14 @@
 //! stopping at the first roll-back; the last check is final.
 //!
 //! * Before/after (every agent treated): the windows of
-//!   [`window::before_after`](kaizen_core::rollout::window::before_after)`(0, 0, end)`: the
+//!   [`window::before_after`]`(0, 0, end)`: the
 //!   treatment is the hours since the start, the control the same hours one week earlier, the
 //!   prior two weeks earlier; the pre-rollout shift reads the 24 h before the start and the
 //!   same hours one and two weeks earlier. The simulated timeline is
 //!   `before_after_history_hours(window) + 24` hours before the start and the window after it.
 //! * Canary (20 % treated) and A/B (50 %): exactly `round(fraction × agents)` agents (at least
 //!   one, and one fewer than all) of a random permutation are treated; the windows of
-//!   [`window::concurrent`](kaizen_core::rollout::window::concurrent)`(0, 0, end,
+//!   [`window::concurrent`]`(0, 0, end,
 //!   baseline_hours)`: both groups over the hours since the start, and each group over the
 //!   `baseline_hours` before it. The sample-ratio check gets the assigned sizes.
 //!
@@ -193,7 +193,7 @@ pub struct StudyReport {
     pub by_threshold: u32,
     /// Roll-backs by the statistical layer (layer 2).
     pub by_statistics: u32,
-    /// Roll-backs by the A/B comparison.
+    /// Roll-backs by the A/B comparison ([`Layer::Comparison`], no longer produced: always 0).
     pub by_comparison: u32,
     /// Per metric, the threshold roll-backs it took part in.
     pub threshold_metrics: BTreeMap<Metric, u32>,
