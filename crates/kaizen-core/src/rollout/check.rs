@@ -10,7 +10,7 @@
 //! errors per task). The proposal names its **primary** metric; the others are guardrails.
 //! The effect and its variance come from the same agents: a linear contrast of the windows'
 //! ratios over the agents present in every window (before/after: `after − (2·week1 − week2)`;
-//! canary/A/B: each group's change from its own past, differenced), its delta-method variance
+//! canary/A/B: the groups' difference regression-adjusted on their pasts), its delta-method variance
 //! from the agents' linearised units; with too few such agents, each window pooled over all of
 //! its agents. The variance of success and error rates is floored at the outcomes' own
 //! (Bernoulli, Poisson) noise.
@@ -681,6 +681,95 @@ fn unpaired(windows: &[(&[AgentSums], f64)], m: Metric) -> Option<Contrast> {
     })
 }
 
+/// Each agent's linearised units `(a_i, b_i)` in two windows (`(y − R x) / x̄` per window,
+/// over the agents with a denominator in both) and the windows' pooled ratios.
+fn paired_units(
+    after: &[AgentSums],
+    before: &[AgentSums],
+    m: Metric,
+) -> Option<(Vec<(f64, f64)>, f64, f64)> {
+    let c = contrast(&[(after, 1.0), (before, 0.0)], m)?;
+    let past: std::collections::HashMap<&str, (f64, f64)> = before
+        .iter()
+        .map(|a| (a.agent_id.as_str(), m.unit(a)))
+        .filter(|(_, (y, x))| *x > 0.0 && y.is_finite())
+        .collect();
+    let (ra, rb) = (c.ratios[0], c.ratios[1]);
+    let n = c.units as f64;
+    let (xa, xb) = (c.observations[0] / n, c.observations[1] / n);
+    let units: Vec<(f64, f64)> = after
+        .iter()
+        .filter_map(|a| {
+            let (y, x) = m.unit(a);
+            let (y0, x0) = *past.get(a.agent_id.as_str())?;
+            (x > 0.0 && y.is_finite()).then(|| ((y - ra * x) / xa, (y0 - rb * x0) / xb))
+        })
+        .collect();
+    Some((units, ra, rb))
+}
+
+/// A concurrent comparison adjusted for each group's past by regression (CUPED, Deng et al.
+/// 2013, on the delta-method linearisations): `(T_after − C_after) − β (T_before − C_before)`
+/// with `β` the pooled within-group regression of the agents' after-units on their
+/// before-units. With `β = 1` it is the difference in differences; the fitted `β` never does
+/// worse (it minimises the variance), and gains most when an agent's past predicts its
+/// present only in part (noisy outcomes). Unbiased whatever `β`: randomisation makes the
+/// groups' pasts equal in expectation. The variance is that of the residual units
+/// `a_i − β b_i`, per group, added. The slope is fitted only with `min_units` agents a side
+/// and kept within [0, 1]; otherwise `β = 1`.
+struct Cuped {
+    estimate: f64,
+    variance: f64,
+    units: usize,
+    beta: f64,
+}
+
+fn cuped(
+    control: (&[AgentSums], &[AgentSums]),
+    treatment: (&[AgentSums], &[AgentSums]),
+    m: Metric,
+    min_units: f64,
+) -> Option<Cuped> {
+    let (cu, rca, rcb) = paired_units(control.0, control.1, m)?;
+    let (tu, rta, rtb) = paired_units(treatment.0, treatment.1, m)?;
+    if cu.len() < 2 || tu.len() < 2 {
+        return None;
+    }
+    let (mut sab, mut sbb) = (0.0, 0.0);
+    for g in [&cu, &tu] {
+        let n = g.len() as f64;
+        let ma = g.iter().map(|u| u.0).sum::<f64>() / n;
+        let mb = g.iter().map(|u| u.1).sum::<f64>() / n;
+        for (a, b) in g.iter() {
+            sab += (a - ma) * (b - mb);
+            sbb += (b - mb) * (b - mb);
+        }
+    }
+    // Kept within [0, 1]: between ignoring the past and the difference in differences. A
+    // fitted slope outside it comes from a few extreme agents, not from how agents persist,
+    // and would trade bias-free noise for their leverage.
+    // With fewer than `min_units` agents a side the slope is itself too noisy to fit: the
+    // difference in differences (β = 1) is used.
+    let enough = cu.len().min(tu.len()) as f64 >= min_units;
+    let beta = if enough && sbb > 0.0 && (sab / sbb).is_finite() {
+        (sab / sbb).clamp(0.0, 1.0)
+    } else {
+        1.0
+    };
+    let residual_variance = |g: &[(f64, f64)]| {
+        let n = g.len() as f64;
+        let r: Vec<f64> = g.iter().map(|(a, b)| a - beta * b).collect();
+        let mean = r.iter().sum::<f64>() / n;
+        r.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / (n - 1.0) / n
+    };
+    Some(Cuped {
+        estimate: (rta - rca) - beta * (rtb - rcb),
+        variance: (residual_variance(&cu) + residual_variance(&tu)).max(0.0),
+        units: cu.len().min(tu.len()),
+        beta,
+    })
+}
+
 /// The paired contrast when it has `min_units` agents, else the unpaired one when that has
 /// them, else whichever exists (untestable either way). Returns the contrast and whether it
 /// is paired.
@@ -776,28 +865,32 @@ fn effect(input: &CheckInput<'_>, m: Metric, min_units: f64) -> Option<Effect> {
     }
     let cs = sums(input.control, m).estimate()?;
     let ts = sums(input.treatment, m).estimate()?;
-    let did = match (
-        contrast(&[(input.control, 1.0), (input.control_before, -1.0)], m),
-        contrast(&[(input.treatment, 1.0), (input.treatment_before, -1.0)], m),
-    ) {
-        (Some(c), Some(t)) => Some(Effect {
-            base: cs,
-            treated: ts,
-            diff: t.estimate - c.estimate,
-            variance: c.variance + t.variance,
-            pre_period: true,
-            drift: false,
-            paired: true,
-            floor_windows: [
-                Some((W_TREATMENT, 1.0)),
-                Some((W_CONTROL, 1.0)),
-                Some((W_PRIOR, 1.0)),
-                Some((W_CONTROL_BEFORE, 1.0)),
-            ],
-        })
-        .map(|e| (e, c.units.min(t.units) as f64)),
-        _ => None,
-    };
+    let did = cuped(
+        (input.control, input.control_before),
+        (input.treatment, input.treatment_before),
+        m,
+        min_units,
+    )
+    .map(|c| {
+        (
+            Effect {
+                base: cs,
+                treated: ts,
+                diff: c.estimate,
+                variance: c.variance,
+                pre_period: true,
+                drift: false,
+                paired: true,
+                floor_windows: [
+                    Some((W_TREATMENT, 1.0)),
+                    Some((W_CONTROL, 1.0)),
+                    Some((W_PRIOR, c.beta.abs().min(1.0))),
+                    Some((W_CONTROL_BEFORE, c.beta.abs().min(1.0))),
+                ],
+            },
+            c.units as f64,
+        )
+    });
     let plain = Effect {
         base: cs,
         treated: ts,
@@ -2414,6 +2507,51 @@ mod tests {
             matches!(o.decision, CheckDecision::Apply { .. }),
             "{:?}",
             o.decision
+        );
+    }
+
+    /// The regression-adjusted comparison never has more variance than the difference in
+    /// differences, is the difference in differences with too few agents, and is unbiased.
+    #[test]
+    fn the_regression_adjustment_only_removes_noise() {
+        // Agents whose present follows their past only in part (task noise on top).
+        let agent = |prefix: &str, i: usize, shift: f64, noise: f64| AgentSums {
+            agent_id: format!("{prefix}-{i}"),
+            tasks: 50.0,
+            successes: 45.0,
+            scored: 50.0,
+            quality_sum: 50.0 * (6.0 + 0.1 * (i % 7) as f64 + shift + noise),
+            cost_usd: 2.5,
+            errors: 2.0,
+        };
+        let wobble = |i: usize| 0.3 * (((i * 37) % 11) as f64 / 10.0 - 0.5);
+        let cb: Vec<AgentSums> = (0..20).map(|i| agent("c", i, 0.0, wobble(i))).collect();
+        let ca: Vec<AgentSums> = (0..20).map(|i| agent("c", i, 0.0, wobble(i + 3))).collect();
+        let tb: Vec<AgentSums> = (0..20).map(|i| agent("t", i, 0.0, wobble(i + 5))).collect();
+        let ta: Vec<AgentSums> = (0..20).map(|i| agent("t", i, 0.5, wobble(i + 1))).collect();
+        let fitted =
+            cuped((&ca, &cb), (&ta, &tb), Metric::Quality, 10.0).unwrap_or_else(|| panic!("fits"));
+        let did =
+            cuped((&ca, &cb), (&ta, &tb), Metric::Quality, 100.0).unwrap_or_else(|| panic!("fits"));
+        assert_eq!(did.beta, 1.0);
+        assert!(fitted.beta > 0.0 && fitted.beta < 1.0, "{}", fitted.beta);
+        assert!(
+            fitted.variance < did.variance,
+            "{} {}",
+            fitted.variance,
+            did.variance
+        );
+        // Both estimate the true +0.5 (the groups' pasts differ only by noise).
+        assert!((fitted.estimate - 0.5).abs() < 0.1, "{}", fitted.estimate);
+        assert!((did.estimate - 0.5).abs() < 0.15, "{}", did.estimate);
+        // The difference in differences is each group's paired change, differenced.
+        let dc =
+            contrast(&[(&ca, 1.0), (&cb, -1.0)], Metric::Quality).unwrap_or_else(|| panic!("c"));
+        let dt =
+            contrast(&[(&ta, 1.0), (&tb, -1.0)], Metric::Quality).unwrap_or_else(|| panic!("t"));
+        assert!((did.estimate - (dt.estimate - dc.estimate)).abs() < 1e-9);
+        assert!(
+            (did.variance - (dt.variance + dc.variance)).abs() < 1e-9 * did.variance.max(1e-12)
         );
     }
 
