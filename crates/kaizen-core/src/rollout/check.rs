@@ -682,12 +682,11 @@ fn unpaired(windows: &[(&[AgentSums], f64)], m: Metric) -> Option<Contrast> {
 }
 
 /// Each agent's linearised units `(a_i, b_i)` in two windows (`(y − R x) / x̄` per window,
-/// over the agents with a denominator in both) and the windows' pooled ratios.
-fn paired_units(
-    after: &[AgentSums],
-    before: &[AgentSums],
-    m: Metric,
-) -> Option<(Vec<(f64, f64)>, f64, f64)> {
+/// over the agents with a denominator in both), with the windows' pooled ratios.
+type PairedUnits = (Vec<(f64, f64)>, f64, f64);
+
+/// The [`PairedUnits`] of `after` and `before` for metric `m`.
+fn paired_units(after: &[AgentSums], before: &[AgentSums], m: Metric) -> Option<PairedUnits> {
     let c = contrast(&[(after, 1.0), (before, 0.0)], m)?;
     let past: std::collections::HashMap<&str, (f64, f64)> = before
         .iter()
