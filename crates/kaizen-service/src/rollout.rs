@@ -236,32 +236,31 @@ impl Service<'_> {
         let severity = p.proposal.rationale.severity;
         let mut beside: Vec<String> = Vec::new();
         for other in &live {
+            let exclusive = strategy == RolloutStrategyKind::BeforeAfter
+                || other.strategy == RolloutStrategyKind::BeforeAfter;
+            if !exclusive {
+                beside.push(format!(
+                    "runs beside the {} rollout of {}: each is randomised on its own, so the other's change falls evenly on both groups; if the two changes interact, both comparisons see the interaction",
+                    other.strategy, other.proposal_id
+                ));
+                continue;
+            }
+            // Read only when it matters: the other proposal's urgency.
             let theirs = self
                 .proposal(&other.proposal_id)?
                 .proposal
                 .rationale
                 .severity;
-            let exclusive = strategy == RolloutStrategyKind::BeforeAfter
-                || other.strategy == RolloutStrategyKind::BeforeAfter;
-            if exclusive
-                && !(severity == RuleSeverity::Critical && theirs != RuleSeverity::Critical)
-            {
+            if !(severity == RuleSeverity::Critical && theirs != RuleSeverity::Critical) {
                 return Err(ServiceError::Rejected(format!(
                     "proposal {id} cannot start a {strategy} rollout while the {} rollout of {} is {}: a before/after comparison could not tell the two changes apart; wait for its verdict or use canary/ab_test for both (only a critical proposal starts beside a less urgent one)",
                     other.strategy, other.proposal_id, other.state
                 )));
             }
-            beside.push(if exclusive {
-                format!(
-                    "starts beside the {} rollout of {} ({theirs}) because this proposal is critical: a before/after comparison cannot tell the two changes apart, so its verdict will be held for a human",
-                    other.strategy, other.proposal_id
-                )
-            } else {
-                format!(
-                    "runs beside the {} rollout of {}: each is randomised on its own, so the other's change falls evenly on both groups; if the two changes interact, both comparisons see the interaction",
-                    other.strategy, other.proposal_id
-                )
-            });
+            beside.push(format!(
+                "starts beside the {} rollout of {} ({theirs}) because this proposal is critical: a before/after comparison cannot tell the two changes apart, so its verdict will be held for a human",
+                other.strategy, other.proposal_id
+            ));
         }
         let assignment = match strategy {
             RolloutStrategyKind::BeforeAfter | RolloutStrategyKind::Auto => {

@@ -803,6 +803,15 @@ fn best_contrast(
 /// only), the windows' ratios are pooled over all of each window's agents instead
 /// ([`unpaired`]), so intermittent agents do not make a rollout untestable.
 fn effect(input: &CheckInput<'_>, m: Metric, min_units: f64) -> Option<Effect> {
+    let mut e = unfloored_effect(input, m, min_units)?;
+    // Discrete outcomes can show no spread at all on a short window (every agent succeeded at
+    // its one task): never less variance than the outcomes' own noise.
+    e.variance = e.variance.max(noise_floor(input, m, &e));
+    Some(e)
+}
+
+/// [`effect`] before the noise floor.
+fn unfloored_effect(input: &CheckInput<'_>, m: Metric, min_units: f64) -> Option<Effect> {
     let est = |units: usize, ratio: f64, variance: f64, obs: f64| RatioEstimate {
         units: units as f64,
         ratio,
@@ -969,7 +978,7 @@ pub fn effect_variance(
         control_units: e.base.units,
         treatment_units: e.treated.units,
         level: e.base.ratio,
-        variance: e.variance.max(noise_floor(input, m, &e)),
+        variance: e.variance,
         drift_adjusted: e.drift,
     })
 }
@@ -1310,7 +1319,7 @@ fn pre_shifts(input: &CheckInput<'_>, detection: &Detection) -> BTreeMap<Metric,
         if f64::from(detection.min_data_points) > e.base.units {
             continue;
         }
-        let v = e.variance.max(noise_floor(&shifted, m, &e));
+        let v = e.variance;
         if !(v.is_finite() && v > 0.0) {
             continue;
         }
@@ -1880,6 +1889,16 @@ mod tests {
             .collect()
     }
 
+    /// `g` with each agent's sums moved to the id `k` places on: the levels shuffled against a
+    /// baseline of the same ids, a noisy paired change.
+    fn rotated(mut g: Vec<AgentSums>, prefix: &str, k: usize) -> Vec<AgentSums> {
+        let n = g.len();
+        for (i, a) in g.iter_mut().enumerate() {
+            a.agent_id = format!("{prefix}-{}", (i + k) % n);
+        }
+        g
+    }
+
     fn run(
         design: Design,
         control: &[AgentSums],
@@ -2426,10 +2445,7 @@ mod tests {
         assert_eq!(q1.p_running, Some(1.0));
         // 4 % worse: beyond the 1.5 % tolerance, but well within the noise of this look.
         // The agents' levels shuffled against the baseline's: a noisy paired change.
-        let mut dip = group("a", 20, 40.0, 7.0 * 0.96, 0.6);
-        for (i, a) in dip.iter_mut().enumerate() {
-            a.agent_id = format!("a-{}", (i + 2) % 20);
-        }
+        let dip = rotated(group("a", 20, 40.0, 7.0 * 0.96, 0.6), "a", 2);
         let (second, s2) = run(Design::BeforeAfter, &c, &dip, false, &d, &s1);
         let q2 = metric(&second, Metric::Quality);
         assert_eq!(second.decision, CheckDecision::Continue, "{}", q2.why);
@@ -2466,10 +2482,7 @@ mod tests {
         let d = detection();
         let before = group("a", 20, 60.0, 7.0, 0.15);
         // 3 % worse, the agents' levels shuffled against the baseline's: a noisy paired change.
-        let mut after = group("a", 20, 60.0, 7.0 * 0.97, 0.15);
-        for (i, a) in after.iter_mut().enumerate() {
-            a.agent_id = format!("a-{}", (i + 2) % 20);
-        }
+        let after = rotated(group("a", 20, 60.0, 7.0 * 0.97, 0.15), "a", 2);
         let (o, _) = run(
             Design::BeforeAfter,
             &before,
@@ -2490,10 +2503,7 @@ mod tests {
             other => panic!("expected a hold, got {other:?}"),
         }
         // The same data without the worsening are applied.
-        let mut same = group("a", 20, 60.0, 7.0, 0.15);
-        for (i, a) in same.iter_mut().enumerate() {
-            a.agent_id = format!("a-{}", (i + 2) % 20);
-        }
+        let same = rotated(group("a", 20, 60.0, 7.0, 0.15), "a", 2);
         let (o, _) = run(
             Design::BeforeAfter,
             &before,
