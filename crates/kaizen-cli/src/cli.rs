@@ -673,6 +673,11 @@ pub enum ProposalsCommand {
         /// Why (required).
         #[arg(long)]
         reason: String,
+        /// Never propose this change again (otherwise it may come back after
+        /// `self_improvement.memory.cooldown_days`, or sooner if the evidence changes
+        /// materially).
+        #[arg(long)]
+        never_again: bool,
         /// Reviewer name (default: $USER).
         #[arg(long = "as", value_name = "NAME")]
         reviewer: Option<String>,

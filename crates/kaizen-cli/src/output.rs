@@ -776,3 +776,36 @@ pub fn print_rollout(
         }
     }
 }
+
+/// "Did it work?": where a proposal ended up and, once measured, its effect.
+pub fn print_outcome(o: &kaizen_service::outcomes::Outcome) {
+    use kaizen_service::outcomes::OutcomeKind;
+    let when = o.since.format("%Y-%m-%d %H:%M UTC");
+    let what = match o.kind {
+        OutcomeKind::Pending => "waiting for a human".to_owned(),
+        OutcomeKind::InProgress => format!("in progress since {when}"),
+        OutcomeKind::Rejected => format!("rejected by {} on {when}", o.by),
+        OutcomeKind::Applied => format!("applied on {when}"),
+        OutcomeKind::RolledBack => format!("rolled back by {} on {when}", o.by),
+        OutcomeKind::RollbackFailed => format!("rollback failed on {when}"),
+        OutcomeKind::Superseded => format!("superseded on {when}"),
+    };
+    println!("\nOutcome: {what}");
+    if !matches!(o.kind, OutcomeKind::Pending | OutcomeKind::Applied)
+        && let Some(r) = o.reason.as_deref()
+    {
+        println!("  reason: {r}");
+    }
+    if o.never_again {
+        println!("  never to be proposed again");
+    }
+    match (&o.measurement, o.measurement_due_at) {
+        (Some(m), _) => println!("  did it work? {}", m.summary),
+        (None, Some(due)) => println!(
+            "  did it work? measured on {} ({} days after the apply)",
+            due.format("%Y-%m-%d %H:%M UTC"),
+            (due - o.since).num_days()
+        ),
+        (None, None) => {}
+    }
+}

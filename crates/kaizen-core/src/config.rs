@@ -166,6 +166,9 @@ pub struct SelfImprovementConfig {
     /// only its default.
     #[serde(deserialize_with = "null_as_default")]
     pub cross_deployment_analytics: CrossDeploymentAnalyticsConfig,
+    /// What the loop remembers of past proposals (cooldowns, failed fixes, undo checks).
+    #[serde(deserialize_with = "null_as_default")]
+    pub memory: MemoryConfig,
 }
 
 impl Default for SelfImprovementConfig {
@@ -182,6 +185,7 @@ impl Default for SelfImprovementConfig {
             regression: RegressionConfig::default(),
             guards: GuardChainConfig::default(),
             cross_deployment_analytics: CrossDeploymentAnalyticsConfig::default(),
+            memory: MemoryConfig::default(),
         }
     }
 }
@@ -479,6 +483,43 @@ impl Default for GuardChainConfig {
             proposal_rate_limit: 10,
             rate_limit_window_hours: 24,
             approvals: ApprovalsConfig::default(),
+        }
+    }
+}
+
+/// `self_improvement.memory`: what the loop remembers of past proposals
+/// (`kaizen_core::improve::memory`, `docs/pipeline.md`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MemoryConfig {
+    /// Whether the loop consults its memory at all (cooldowns, failed fixes, undo checks,
+    /// paused altitudes). Off: every cycle proposes as if nothing had happened before.
+    pub enabled: bool,
+    /// Days a rejected or rolled-back change is not proposed again, an applied change may not
+    /// be undone by another proposal, and a fix that did not work is not repeated (≥ 1).
+    pub cooldown_days: u32,
+    /// How much a number of the rule's evidence must have moved (relative, > 0) since a
+    /// rejected or rolled-back proposal for the same change to be proposed again within its
+    /// cooldown.
+    pub material_change: f64,
+    /// After this many consecutive human rejections at one altitude (with no approval in
+    /// between, within the cooldown), proposals at that altitude pause until the cooldown of
+    /// the last rejection ends (≥ 1).
+    pub rejections_to_pause_altitude: u32,
+    /// Days after an apply at which the proposal's outcome is measured: its metric over this
+    /// many days after the apply against as many days before its rollout began, and whether
+    /// its rule still fires (≥ 1).
+    pub outcome_horizon_days: u32,
+}
+
+impl Default for MemoryConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            cooldown_days: 14,
+            material_change: 0.5,
+            rejections_to_pause_altitude: 3,
+            outcome_horizon_days: 7,
         }
     }
 }
@@ -894,6 +935,28 @@ impl SelfImprovementConfig {
         }
         self.cross_deployment_analytics
             .validate(v, &format!("{at}.cross_deployment_analytics"));
+
+        let memory = format!("{at}.memory");
+        v.at_least(&memory, "cooldown_days", self.memory.cooldown_days, 1);
+        v.number(
+            &memory,
+            "material_change",
+            self.memory.material_change,
+            Bound::Exclusive(0.0),
+            Bound::Inclusive(100.0),
+        );
+        v.at_least(
+            &memory,
+            "rejections_to_pause_altitude",
+            self.memory.rejections_to_pause_altitude,
+            1,
+        );
+        v.at_least(
+            &memory,
+            "outcome_horizon_days",
+            self.memory.outcome_horizon_days,
+            1,
+        );
     }
 }
 

@@ -333,6 +333,7 @@ pub fn queue(
             config: &config.self_improvement,
             org: &org,
             submissions_in_window: 0,
+            memory: None,
         },
     );
     assert!(outcome.passed, "{outcome:?}");

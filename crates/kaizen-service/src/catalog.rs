@@ -433,6 +433,33 @@ impl Op for ProposalsGet {
     }
 }
 
+/// `proposals.outcome`: What became of a proposal ("did the fix work?").
+pub struct ProposalsOutcome;
+
+impl Op for ProposalsOutcome {
+    type Input = IdInput;
+    type Output = crate::outcomes::Outcome;
+    const SPEC: Spec = Spec {
+        name: "proposals.outcome",
+        domain: "proposals",
+        action: Action::Read,
+        human_only: false,
+        method: Method::Get,
+        path: "/proposals/{id}/outcome",
+        summary: "What became of a proposal: did the fix work?",
+        description: "Where the proposal ended up (rejected with the reason and by whom, rolled back with the verdict, applied, superseded, in progress) and, for an applied one, the measured effect on its metric `self_improvement.memory.outcome_horizon_days` after the apply (before vs after with a 95 % interval) and whether its rule still fires.",
+        destructive: false,
+        idempotent: true,
+        rest: Rest::Json,
+    };
+    fn target(input: &Self::Input) -> Option<String> {
+        Some(input.id.clone())
+    }
+    fn run(cx: &mut Cx<'_>, input: Self::Input) -> Result<Self::Output> {
+        cx.svc.outcome(&input.id)
+    }
+}
+
 /// `proposals.preview`: What applying a proposal would change now.
 pub struct ProposalsPreview;
 
@@ -525,7 +552,7 @@ impl Op for ProposalsApprove {
 pub struct ProposalsReject;
 
 impl Op for ProposalsReject {
-    type Input = ReasonInput;
+    type Input = crate::ops::RejectInput;
     type Output = kaizen_store::proposals::StoredProposal;
     const SPEC: Spec = Spec {
         name: "proposals.reject",
@@ -535,7 +562,7 @@ impl Op for ProposalsReject {
         method: Method::Post,
         path: "/proposals/{id}/reject",
         summary: "A human rejects a proposal",
-        description: "Rejects a pending or approved proposal; the reason is required. Only human principals may call this.",
+        description: "Rejects a pending or approved proposal; the reason is required. With `never_again` the loop never proposes the same change again (otherwise it may come back after the memory's cooldown, or when the evidence changes materially). Only human principals may call this.",
         destructive: true,
         idempotent: false,
         rest: Rest::Json,
@@ -544,11 +571,11 @@ impl Op for ProposalsReject {
         Some(input.id.clone())
     }
     fn audit(input: &Self::Input) -> serde_json::Map<String, serde_json::Value> {
-        note(serde_json::json!({"reason": input.reason}))
+        note(serde_json::json!({"reason": input.reason, "never_again": input.never_again}))
     }
     fn run(cx: &mut Cx<'_>, input: Self::Input) -> Result<Self::Output> {
         let actor = cx.who.actor();
-        cx.svc.reject(&input.id, &actor, &input.reason)?;
+        cx.svc.reject(&input.id, &actor, &input.reason, input.never_again)?;
         cx.svc.proposal(&input.id)
     }
 }

@@ -1,5 +1,8 @@
-//! The improvement cycle: snapshot → rules → strategies (per enabled altitude) → guard chain →
-//! approval queue, persisted as a cycle record; and the scheduler's "is a cycle due?" check.
+//! The improvement cycle: snapshot → rules → memory → strategies (per enabled altitude) → guard
+//! chain → approval queue, persisted as a cycle record; and the scheduler's "is a cycle due?"
+//! check. The memory ([`kaizen_core::improve::memory`]) skips rules whose fix is still settling
+//! and altitudes a reviewer keeps rejecting (each with a note), lets the config-tuning strategy
+//! move past alternatives that failed or were turned down, and arms the `memory` guard.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
@@ -8,7 +11,7 @@ use kaizen_core::altitude::Altitude;
 use kaizen_core::config::KaizenConfig;
 use kaizen_core::improve::guards::{GuardChain, GuardContext, GuardResult, proposal_fingerprint};
 use kaizen_core::improve::{
-    ArchitectureStrategy, ConfigTuningStrategy, ImprovementProposal, ImprovementStrategy,
+    ArchitectureStrategy, Memory, ConfigTuningStrategy, ImprovementProposal, ImprovementStrategy,
     PromptTuningStrategy, RolloutDefaults, StrategyContext, StrategyNote,
 };
 use kaizen_core::rules::{RuleEngine, RuleMatch};
@@ -246,17 +249,34 @@ impl Service<'_> {
         let evaluation = RuleEngine::from_config(&self.config.rules).evaluate(&snapshot);
 
         let rollout = RolloutDefaults::from(&self.config.self_improvement.rollout);
+        let memory = self.memory(started_at)?;
         let mut proposals = Vec::new();
         let mut notes = Vec::new();
         let mut strategy_failures = Vec::new();
+        // A rule whose fix is being rolled out or was applied within the signal window gets
+        // no new proposal (the snapshot cannot show the fix's effect yet).
+        let mut settled = std::collections::BTreeSet::new();
+        for m in &evaluation.matches {
+            if let Some(why) = memory.settling(&m.rule_name) {
+                notes.push(StrategyNote::skipped(&m.rule_name, why));
+                settled.insert(m.rule_name.clone());
+            }
+        }
         for strategy in &plan.strategies {
             let matches: Vec<RuleMatch> = evaluation
                 .matches
                 .iter()
                 .filter(|m| m.suggested_altitudes.contains(&strategy.altitude()))
+                .filter(|m| !settled.contains(&m.rule_name))
                 .cloned()
                 .collect();
             if matches.is_empty() {
+                continue;
+            }
+            if let Some(why) = memory.altitude_paused(strategy.altitude()) {
+                for m in &matches {
+                    notes.push(StrategyNote::skipped(&m.rule_name, why.clone()));
+                }
                 continue;
             }
             let ctx = StrategyContext {
@@ -266,6 +286,7 @@ impl Service<'_> {
                 now: started_at,
                 cycle_id: Some(&id),
                 rollout,
+                memory: Some(&memory),
             };
             // One strategy failing (or panicking) never aborts the cycle.
             match catch_unwind(AssertUnwindSafe(|| strategy.propose(&ctx))) {
@@ -302,6 +323,7 @@ impl Service<'_> {
                 config: &self.config.self_improvement,
                 org: &org.document,
                 submissions_in_window: submitted,
+                memory: Some(&memory),
             };
             let verdict = chain.evaluate(&proposal, &ctx);
             let mut stored_id = proposal.id.clone();
@@ -373,6 +395,23 @@ impl Service<'_> {
         };
         self.record(&report)?;
         Ok(report)
+    }
+
+    /// The loop's memory at `now` ([`kaizen_core::improve::memory`]): the proposals closed
+    /// within the cooldown, the ones being rolled out and the "never again" ones; an empty
+    /// memory when `self_improvement.memory.enabled` is off.
+    pub(crate) fn memory(&self, now: DateTime<Utc>) -> Result<Memory> {
+        let config = &self.config.self_improvement.memory;
+        if !config.enabled {
+            return Ok(Memory::empty(now));
+        }
+        let cooldown = Duration::days(i64::from(config.cooldown_days));
+        let past = self
+            .store
+            .past_proposals(now - cooldown)
+            .map_err(store_err)?;
+        let settle = Duration::days(i64::from(self.config.signals.default_window_days));
+        Ok(Memory::new(past, now, config.clone(), settle))
     }
 
     /// `c<start time>`, with a `-N` suffix when a cycle already has that id (two cycles within

@@ -493,7 +493,8 @@ impl Kaizen {
     }
 
     /// The rollout engine's turn: every due rollout check, each verdict audited under the
-    /// engine's name (`rollouts.verdict`, outcome `error` when acting on it failed). Returns
+    /// engine's name (`rollouts.verdict`, outcome `error` when acting on it failed), then the
+    /// measurement of every outcome that is due ([`Service::measure_due_outcomes`]). Returns
     /// what moved and when the next check is due. The background loop and
     /// `kaizen rollouts tick` both run it.
     pub fn tick_rollouts(
@@ -510,6 +511,16 @@ impl Kaizen {
         };
         let progress = service.tick_rollouts(&self.executor)?;
         let next = service.next_rollout_check()?;
+        // The outcomes of applied proposals whose horizon passed ("did the fix work?"); a
+        // failure here never stops the rollout engine.
+        match service.measure_due_outcomes() {
+            Ok(ids) => {
+                for id in ids {
+                    tracing::info!(proposal = %id, "outcome measured");
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "measuring outcomes failed"),
+        }
         if !progress.is_empty() {
             self.effective().invalidate();
             self.writes.fetch_add(1, Ordering::AcqRel);

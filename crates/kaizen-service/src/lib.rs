@@ -27,6 +27,7 @@ pub mod error;
 pub mod gate;
 pub mod op;
 pub mod ops;
+pub mod outcomes;
 pub mod review;
 pub mod rollback;
 pub mod rollout;

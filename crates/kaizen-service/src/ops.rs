@@ -463,6 +463,23 @@ pub struct ReasonInput {
     pub reason: String,
 }
 
+/// A human rejects a proposal.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RejectInput {
+    /// The proposal.
+    pub id: String,
+    /// Why (required, non-blank, at most 10 000 characters).
+    #[serde(deserialize_with = "text::<MAX_REASON_CHARS, _>")]
+    #[schemars(schema_with = "reason_schema")]
+    pub reason: String,
+    /// Never propose this change again (the loop's memory otherwise lets it come back after
+    /// `self_improvement.memory.cooldown_days`, or sooner when the evidence changes
+    /// materially).
+    #[serde(default)]
+    pub never_again: bool,
+}
+
 /// Start the rollout of an approved proposal whose automatic start was refused.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -792,6 +809,7 @@ pub fn operations() -> &'static [Operation] {
         Operation::of::<CyclesRun>(),
         Operation::of::<ProposalsList>(),
         Operation::of::<ProposalsGet>(),
+        Operation::of::<ProposalsOutcome>(),
         Operation::of::<ProposalsPreview>(),
         Operation::of::<ProposalsSubmit>(),
         Operation::of::<ProposalsApprove>(),

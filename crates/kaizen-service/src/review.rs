@@ -10,6 +10,7 @@
 //! [`kaizen_core::lifecycle::may_approve`], nowhere else.
 
 use kaizen_core::improve::appliers::{AppliedPlan, appliers_for_standard};
+use kaizen_core::improve::guards::{GuardContext, ProposalGuard, ScopeGuard};
 use kaizen_core::lifecycle;
 use kaizen_core::org::OrgChange;
 use kaizen_store::mutators::{MutatorOutcome, OrgMutator};
@@ -225,6 +226,7 @@ impl Service<'_> {
                 p.status.as_str()
             )));
         }
+        self.recheck_scope(&p)?;
         let now = self.clock.now();
         let approvals = self
             .store
@@ -273,8 +275,41 @@ impl Service<'_> {
         })
     }
 
-    /// A human rejects a pending or approved proposal; the reason is required.
-    pub fn reject(&mut self, id: &str, actor: &Actor, reason: &str) -> Result<()> {
+    /// The scope guard again, against the configuration of now: the loop or the proposal's
+    /// altitude may have been switched off since the proposal was queued.
+    fn recheck_scope(&mut self, p: &StoredProposal) -> Result<()> {
+        let org = self
+            .store
+            .org_current()
+            .map_err(store_err)?
+            .ok_or(ServiceError::NoOrg)?;
+        let ctx = GuardContext {
+            config: &self.config.self_improvement,
+            org: &org.document,
+            submissions_in_window: 0,
+            memory: None,
+        };
+        let scope = ScopeGuard.evaluate(&p.proposal, &ctx);
+        if scope.passed() {
+            return Ok(());
+        }
+        Err(ServiceError::Conflict(format!(
+            "proposal {} can no longer be approved: {} (the configuration changed since it was \
+             queued; reject it, or switch the altitude back on)",
+            p.proposal.id, scope.reason
+        )))
+    }
+
+    /// A human rejects a pending or approved proposal; the reason is required. With
+    /// `never_again` the loop's memory blocks the same change for good (one unit of work with
+    /// the rejection).
+    pub fn reject(
+        &mut self,
+        id: &str,
+        actor: &Actor,
+        reason: &str,
+        never_again: bool,
+    ) -> Result<()> {
         require_human(actor, "reject a proposal")?;
         if reason.trim().is_empty() {
             return Err(ServiceError::Invalid(
@@ -288,17 +323,24 @@ impl Service<'_> {
                 p.status.as_str()
             )));
         }
-        self.store
-            .transition_proposal(
-                id,
-                p.status,
-                ProposalStatus::Rejected,
-                actor,
-                Some(reason),
-                None,
-                self.clock.now(),
-            )
-            .map_err(proposal_err)
+        let now = self.clock.now();
+        self.unit(|svc| {
+            svc.store
+                .transition_proposal(
+                    id,
+                    p.status,
+                    ProposalStatus::Rejected,
+                    actor,
+                    Some(reason),
+                    None,
+                    now,
+                )
+                .map_err(proposal_err)?;
+            if never_again {
+                svc.store.mark_never_again(id).map_err(proposal_err)?;
+            }
+            Ok(())
+        })
     }
 
     /// Whether `p` would apply to the current org document now: the applier check that both

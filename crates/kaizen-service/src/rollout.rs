@@ -104,17 +104,17 @@ fn target(op: &OrgChange) -> String {
     }
 }
 
-fn hour_floor(t: DateTime<Utc>) -> i64 {
+pub(crate) fn hour_floor(t: DateTime<Utc>) -> i64 {
     t.timestamp_micros().div_euclid(MICROS_PER_HOUR)
 }
 
-fn hour_ceil(t: DateTime<Utc>) -> i64 {
+pub(crate) fn hour_ceil(t: DateTime<Utc>) -> i64 {
     let us = t.timestamp_micros();
     us.div_euclid(MICROS_PER_HOUR) + i64::from(us.rem_euclid(MICROS_PER_HOUR) != 0)
 }
 
 /// Per-agent sums over `hours` for the agents in `agents`.
-fn agent_sums(
+pub(crate) fn agent_sums(
     source: &dyn SignalSource,
     hours: std::ops::Range<i64>,
     agents: &[String],

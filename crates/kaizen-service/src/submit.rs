@@ -235,10 +235,12 @@ impl Service<'_> {
             .store
             .proposals_submitted_since(now - chrono::Duration::hours(window_hours))
             .map_err(store_err)?;
+        let memory = self.memory(now)?;
         let ctx = GuardContext {
             config: &self.config.self_improvement,
             org: &org.document,
             submissions_in_window: submitted,
+            memory: Some(&memory),
         };
         let verdict = GuardChain::standard().evaluate(&proposal, &ctx);
         let mut id = proposal.id.clone();

@@ -316,11 +316,11 @@ fn refusals_change_nothing() {
         assert!(service.approve(bad, &human("ana"), None, &exec()).is_err());
     }
     let err = service
-        .reject(&id, &human("ana"), "")
+        .reject(&id, &human("ana"), "", false)
         .expect_err("reason required");
     assert!(err.to_string().contains("reason"), "{err}");
     service
-        .reject(&id, &human("ana"), "not now")
+        .reject(&id, &human("ana"), "not now", false)
         .expect("reject");
     let err = service
         .approve(&id, &human("ana"), None, &exec())

@@ -28,7 +28,7 @@ use chrono::{DateTime, Utc};
 use kaizen_core::altitude::Altitude;
 use kaizen_core::error::ErrorKind;
 use kaizen_core::improve::guards::{GuardResult, risk_str};
-use kaizen_core::improve::{ImprovementProposal, Risk};
+use kaizen_core::improve::{ImprovementProposal, PastProposal, Risk};
 use kaizen_core::lifecycle::{self, LifecycleError};
 use rusqlite::{Connection, OptionalExtension, params};
 use schemars::JsonSchema;
@@ -894,6 +894,175 @@ impl Store {
         )?;
         tx.commit()?;
         Ok(())
+    }
+
+    /// What the loop's memory needs ([`kaizen_core::improve::memory`]): every proposal that a
+    /// human decided on, that is being rolled out, or that was closed (rejected, applied,
+    /// rolled back) at or after `since`, plus every one rejected as "never again", with its
+    /// approval and rejection times from its transitions. Pending and superseded proposals
+    /// are not memories.
+    pub fn past_proposals(&self, since: DateTime<Utc>) -> ProposalResult<Vec<PastProposal>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, fingerprint, status, updated_at, body, never_again FROM proposals
+             WHERE status NOT IN ('pending', 'superseded')
+               AND (updated_at >= ?1 OR never_again <> 0
+                    OR status IN ('approved', 'rolling_out', 'inconclusive'))
+             ORDER BY updated_at, id",
+        )?;
+        let rows = stmt
+            .query_map(params![since.timestamp_micros()], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, i64>(5)?,
+                ))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let mut transitions = self.conn.prepare_cached(
+            "SELECT at, actor, actor_kind, to_status, reason FROM proposal_transitions
+             WHERE proposal_id = ?1 ORDER BY id",
+        )?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (id, fingerprint, status, updated, body, never_again) in rows {
+            let proposal: ImprovementProposal =
+                serde_json::from_str(&body).map_err(|e| corrupt(&id, format!("body: {e}")))?;
+            let history = transitions
+                .query_map(params![id], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, Option<String>>(4)?,
+                    ))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let (mut approved_at, mut rejected, mut reason) = (None, None, None);
+            for (at, actor, kind, to, why) in history {
+                let human = kind == ActorKind::Human.as_str();
+                match status_of(&id, &to)? {
+                    ProposalStatus::Approved if human => {
+                        approved_at.get_or_insert(micros_to_time(at));
+                    }
+                    ProposalStatus::Rejected if human => {
+                        rejected = Some((micros_to_time(at), actor));
+                    }
+                    _ => {}
+                }
+                reason = why;
+            }
+            out.push(PastProposal {
+                id,
+                fingerprint,
+                altitude: proposal.altitude,
+                rationale: proposal.rationale,
+                changes: proposal.changes,
+                status: status_of("(memory)", &status)?,
+                approved_at,
+                rejected,
+                since: micros_to_time(updated),
+                reason,
+                never_again: never_again != 0,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Marks rejected proposal `id` "never propose this again" (the memory then blocks its
+    /// change for good). Refused for an unknown id or a proposal that is not rejected.
+    pub fn mark_never_again(&mut self, id: &str) -> ProposalResult<()> {
+        let n = self.conn.execute(
+            "UPDATE proposals SET never_again = 1 WHERE id = ?1 AND status = 'rejected'",
+            params![id],
+        )?;
+        if n == 0 {
+            return Err(match self.proposal_status(id)? {
+                None => ProposalError::Unknown(id.to_owned()),
+                Some(status) => ProposalError::BadInput(format!(
+                    "proposal {id} is {}, only a rejected proposal can be marked never again",
+                    status.as_str()
+                )),
+            });
+        }
+        Ok(())
+    }
+
+    /// Applied proposals without a measured outcome: `(id, when its rollout began, when it
+    /// was applied)` from its transitions, oldest apply first.
+    pub fn unmeasured_applied(
+        &self,
+    ) -> ProposalResult<Vec<(String, DateTime<Utc>, DateTime<Utc>)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT p.id,
+                    (SELECT min(t.at) FROM proposal_transitions t
+                      WHERE t.proposal_id = p.id AND t.to_status = 'rolling_out'),
+                    (SELECT max(t.at) FROM proposal_transitions t
+                      WHERE t.proposal_id = p.id AND t.to_status = 'applied')
+             FROM proposals p
+             WHERE p.status = 'applied'
+               AND NOT EXISTS (SELECT 1 FROM proposal_outcomes o WHERE o.proposal_id = p.id)",
+        )?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, Option<i64>>(1)?,
+                    r.get::<_, Option<i64>>(2)?,
+                ))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let mut out: Vec<_> = rows
+            .into_iter()
+            .filter_map(|(id, started, applied)| {
+                let applied = micros_to_time(applied?);
+                Some((id, started.map_or(applied, micros_to_time), applied))
+            })
+            .collect();
+        out.sort_by(|a, b| a.2.cmp(&b.2).then_with(|| a.0.cmp(&b.0)));
+        Ok(out)
+    }
+
+    /// Records the measured outcome of proposal `id` (a JSON document), once: a second
+    /// measurement of the same proposal is refused.
+    pub fn record_outcome(
+        &mut self,
+        id: &str,
+        body: &str,
+        now: DateTime<Utc>,
+    ) -> ProposalResult<()> {
+        let n = self.conn.execute(
+            "INSERT INTO proposal_outcomes (proposal_id, measured_at, body) VALUES (?1, ?2, ?3)
+             ON CONFLICT DO NOTHING",
+            params![id, now.timestamp_micros(), body],
+        )?;
+        if n == 0 {
+            return Err(ProposalError::BadInput(format!(
+                "proposal {id} already has a measured outcome"
+            )));
+        }
+        Ok(())
+    }
+
+    /// The measured outcome of proposal `id` (its JSON document), if any.
+    pub fn outcome(&self, id: &str) -> ProposalResult<Option<String>> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT body FROM proposal_outcomes WHERE proposal_id = ?1")?
+            .query_row(params![id], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// Whether proposal `id` was rejected as "never again".
+    pub fn never_again(&self, id: &str) -> ProposalResult<bool> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT never_again FROM proposals WHERE id = ?1")?
+            .query_row(params![id], |r| r.get::<_, i64>(0))
+            .optional()?
+            .is_some_and(|n| n != 0))
     }
 
     /// How many proposals were queued at or after `since` (by the `now` given to

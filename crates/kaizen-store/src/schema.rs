@@ -341,6 +341,24 @@ BEGIN
     SELECT RAISE(ABORT, 'the audit log is append-only');
 END;
 "#,
+    // 7: the loop's memory (never again) and the measured outcomes of applied proposals.
+    r#"
+-- A human who rejects a proposal may say never to propose the same change again.
+ALTER TABLE proposals ADD COLUMN never_again INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX proposals_updated ON proposals (updated_at);
+
+-- What an applied proposal achieved, measured at its horizon: one row per proposal, written
+-- once (JSON body: kaizen_service::outcomes::Measurement).
+CREATE TABLE proposal_outcomes (
+    proposal_id TEXT PRIMARY KEY REFERENCES proposals (id),
+    measured_at INTEGER NOT NULL,        -- microseconds since the Unix epoch, UTC
+    body        TEXT NOT NULL
+);
+CREATE TRIGGER proposal_outcomes_no_update BEFORE UPDATE ON proposal_outcomes
+BEGIN
+    SELECT RAISE(ABORT, 'a measured outcome is final');
+END;
+"#,
 ];
 
 /// Raw records per segment row of `event_segments`.

@@ -79,6 +79,7 @@ fn guards(p: &ImprovementProposal) -> Vec<GuardResult> {
             config: &config,
             org: &org,
             submissions_in_window: 0,
+            memory: None,
         },
     );
     assert!(outcome.passed, "{outcome:?}");

@@ -69,6 +69,7 @@ fn approved(store: &mut Store) -> (ImprovementProposal, OrgDocument) {
             config: &config,
             org: &org,
             submissions_in_window: 0,
+            memory: None,
         },
     );
     store

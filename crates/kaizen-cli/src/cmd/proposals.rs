@@ -3,7 +3,7 @@
 
 use anyhow::Result;
 use comfy_table::Cell;
-use kaizen_service::ops::{ApproveInput, ReasonInput};
+use kaizen_service::ops::{ApproveInput, ReasonInput, RejectInput};
 use kaizen_service::{Service, catalog};
 use kaizen_store::proposals::ProposalStatus;
 
@@ -76,11 +76,13 @@ pub fn run(ctx: &Ctx, cmd: ProposalsCommand) -> Result<u8> {
                 .status
                 .is_open()
                 .then(|| service.check(&p).err().map(|e| e.to_string()));
+            let outcome = service.outcome(&id).map_err(service_error)?;
             if json {
                 output::print_json(&serde_json::json!({
                     "proposal": p,
                     "applies_cleanly": check.as_ref().map(Option::is_none),
                     "apply_check": check.clone().flatten(),
+                    "outcome": outcome,
                 }))?;
             } else {
                 output::print_proposal(&p, check);
@@ -92,6 +94,7 @@ pub fn run(ctx: &Ctx, cmd: ProposalsCommand) -> Result<u8> {
                         r.started_at.format("%Y-%m-%d %H:%M:%S UTC")
                     );
                 }
+                output::print_outcome(&outcome);
             }
         }
         ProposalsCommand::Preview { id, json } => {
@@ -155,19 +158,28 @@ fn decide(ctx: &Ctx, cmd: ProposalsCommand) -> Result<u8> {
         ProposalsCommand::Reject {
             id,
             reason,
+            never_again,
             reviewer: who,
         } => {
             let who = ctx.local(who)?;
             ctx.kaizen(None)?
                 .call::<catalog::ProposalsReject>(
                     &who,
-                    ReasonInput {
+                    RejectInput {
                         id: id.clone(),
                         reason,
+                        never_again,
                     },
                 )
                 .map_err(service_error)?;
-            println!("rejected {id} as {}", who.auth.principal);
+            if never_again {
+                println!(
+                    "rejected {id} as {}; its change will never be proposed again",
+                    who.auth.principal
+                );
+            } else {
+                println!("rejected {id} as {}", who.auth.principal);
+            }
         }
         ProposalsCommand::Rollback {
             id,

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::knobs::KnobRegistry;
+use super::memory::Recall;
 use super::playbooks::{AdjustOp, Adjustment, Computed, Playbooks};
 use super::strategy::{
     Draft, ImprovementStrategy, LlmSynthesizer, StrategyContext, StrategyError, StrategyNote,
@@ -22,6 +23,11 @@ use crate::org::OrgChange;
 /// already claimed knob moves on to its next alternative, so two proposals of one cycle never
 /// contradict each other (`budget_overrun` lowering the tier while `quality_declining` raises
 /// it) or go stale against each other.
+///
+/// With a memory in the context ([`StrategyContext::memory`]), an alternative it rules out (a
+/// failed fix of the same knob for the rule, the same change rejected or rolled back within
+/// its cooldown, an undo of a recently applied change) is skipped with the reason, and the
+/// next one is proposed.
 #[derive(Clone)]
 pub struct ConfigTuningStrategy {
     registry: KnobRegistry,
@@ -74,6 +80,31 @@ impl ConfigTuningStrategy {
     }
 }
 
+/// Why the memory rules out proposing `change` (an adjustment of `knob`) for `m`: a failed
+/// fix of the same knob for the same rule, the same change turned down within its cooldown,
+/// or an undo of a recently applied change. The memory guard would refuse the last two; here
+/// the next alternative gets its chance instead.
+fn remembered(
+    ctx: &StrategyContext<'_>,
+    m: &crate::rules::RuleMatch,
+    knob: &str,
+    change: &OrgChange,
+) -> Option<String> {
+    let memory = ctx.memory?;
+    if let Some(why) = memory.failed_fix(&m.rule_name, knob) {
+        return Some(why);
+    }
+    let changes = std::slice::from_ref(change);
+    if let Some(why) = memory.undoes(changes) {
+        return Some(why);
+    }
+    let evidence = crate::improve::proposal::Rationale::from_match(m);
+    match memory.recall(Altitude::ConfigTuning, &evidence, changes) {
+        Recall::Blocked(why) => Some(why),
+        Recall::Fresh | Recall::Changed(_) => None,
+    }
+}
+
 /// `Lower`, `Raise`, `Enable`, `Disable` or `Set`, for titles.
 fn verb(op: &AdjustOp) -> &'static str {
     match op {
@@ -121,7 +152,9 @@ impl ImprovementStrategy for ConfigTuningStrategy {
                 }
                 match adj.compute_in(&ctx.org.settings, &self.registry) {
                     Ok(Computed::Change(change)) => {
-                        if chosen.is_some() {
+                        if let Some(why) = remembered(ctx, m, &adj.knob, &change) {
+                            alternatives.push(format!("{adj} ({change}): not proposed, {why}"));
+                        } else if chosen.is_some() {
                             alternatives.push(format!(
                                 "{adj} ({change}): not proposed, a preferred alternative applies"
                             ));

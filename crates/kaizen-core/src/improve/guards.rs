@@ -4,14 +4,18 @@
 //! [`GuardChain::standard`] runs, in this order (the design's guard chain, `docs/design.md`):
 //!
 //! 1. [`ScopeGuard`] (`scope_check`): the loop and the proposal's altitude are switched on.
-//! 2. [`RollbackPlanGuard`] (`rollback_plan`): the rollback plan is non-empty, the changes apply
+//! 2. [`MemoryGuard`] (`memory`): the proposal does not repeat a change a human rejected or a
+//!    rollout rolled back within the cooldown (unless the evidence changed materially, which
+//!    its pass reason then says), nor one marked "never again", and does not undo a change
+//!    applied within the cooldown ([`super::memory`]).
+//! 3. [`RollbackPlanGuard`] (`rollback_plan`): the rollback plan is non-empty, the changes apply
 //!    to the **current** org document and the plan restores it exactly.
-//! 3. [`RateLimitGuard`] (`rate_limit`): fewer than `guards.proposal_rate_limit` proposals were
+//! 4. [`RateLimitGuard`] (`rate_limit`): fewer than `guards.proposal_rate_limit` proposals were
 //!    queued in the window. The count comes from the caller ([`GuardContext::submissions_in_window`]),
 //!    which reads it from the store with its own clock: the limit is persisted, survives
 //!    restarts and is deterministic in tests (the original implementation's limiter lived in
 //!    memory and read the wall clock, so it forgot its count on a restart).
-//! 4. [`ApprovalGate`] (`approval_gate`): marks the proposal for human approval. It never applies
+//! 5. [`ApprovalGate`] (`approval_gate`): marks the proposal for human approval. It never applies
 //!    anything and never writes anything; queueing is the caller's job (the store).
 //!
 //! The first rejection stops the chain; every result carries a reason, passes included, so the
@@ -29,9 +33,11 @@ use std::fmt::Write as _;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::altitude::Altitude;
 use crate::config::SelfImprovementConfig;
 use crate::org::{OrgChange, OrgDocument};
 
+use super::memory::{Memory, Recall};
 use super::proposal::{ImprovementProposal, Risk, fnv1a64};
 
 /// Whether a guard let a proposal through.
@@ -113,6 +119,9 @@ pub struct GuardContext<'a> {
     /// clock, including the ones queued earlier in the same cycle (the store's
     /// `proposals_submitted_since` gives the persisted part).
     pub submissions_in_window: u64,
+    /// What the loop remembers of past proposals; `None` skips the memory guard's checks
+    /// (a caller without a store).
+    pub memory: Option<&'a Memory>,
 }
 
 /// One check of the chain.
@@ -309,10 +318,11 @@ impl GuardChain {
         Self { guards }
     }
 
-    /// scope_check → rollback_plan → rate_limit → approval_gate.
+    /// scope_check → memory → rollback_plan → rate_limit → approval_gate.
     pub fn standard() -> Self {
         Self::new(vec![
             Box::new(ScopeGuard),
+            Box::new(MemoryGuard),
             Box::new(RollbackPlanGuard),
             Box::new(RateLimitGuard),
             Box::new(ApprovalGate),
@@ -341,6 +351,35 @@ impl GuardChain {
         ChainOutcome {
             results,
             passed: true,
+        }
+    }
+}
+
+/// The proposal neither repeats a change turned down within the cooldown (or marked "never
+/// again") nor undoes a change applied within it ([`Memory::recall`], [`Memory::undoes`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MemoryGuard;
+
+impl ProposalGuard for MemoryGuard {
+    fn name(&self) -> &str {
+        "memory"
+    }
+
+    fn evaluate(&self, proposal: &ImprovementProposal, ctx: &GuardContext<'_>) -> GuardResult {
+        let Some(memory) = ctx.memory.filter(|m| !m.is_empty()) else {
+            return GuardResult::pass(self.name(), "no past proposal to compare with");
+        };
+        if let Some(why) = memory.undoes(&proposal.changes) {
+            return GuardResult::reject(self.name(), why);
+        }
+        match memory.recall(proposal.altitude, &proposal.rationale, &proposal.changes) {
+            Recall::Blocked(why) => GuardResult::reject(self.name(), why),
+            Recall::Changed(what) => GuardResult::pass(self.name(), what),
+            Recall::Fresh => GuardResult::pass(
+                self.name(),
+                "not turned down before within the cooldown, and undoes no recently applied \
+                 change",
+            ),
         }
     }
 }
@@ -391,12 +430,17 @@ fn change_key(c: &OrgChange) -> String {
 /// title, description, evidence numbers, confidence, rollback plan, rollout suggestion,
 /// source cycle and creation time.
 pub fn proposal_fingerprint(p: &ImprovementProposal) -> String {
-    let mut keys: Vec<String> = p.changes.iter().map(change_key).collect();
+    fingerprint_of(p.altitude, &p.rationale.rule_name, &p.changes)
+}
+
+/// [`proposal_fingerprint`] of a proposal at `altitude` for `rule` with `changes`.
+pub fn fingerprint_of(altitude: Altitude, rule: &str, changes: &[OrgChange]) -> String {
+    let mut keys: Vec<String> = changes.iter().map(change_key).collect();
     keys.sort();
     let mut canonical = String::new();
-    canonical.push_str(p.altitude.as_str());
+    canonical.push_str(altitude.as_str());
     canonical.push('\0');
-    canonical.push_str(&p.rationale.rule_name);
+    canonical.push_str(rule);
     for k in keys {
         canonical.push('\0');
         canonical.push_str(&k);
@@ -473,6 +517,7 @@ mod tests {
             config,
             org,
             submissions_in_window: n,
+            memory: None,
         }
     }
 

@@ -17,6 +17,7 @@ pub mod architecture;
 pub mod config_tuning;
 pub mod guards;
 pub mod knobs;
+pub mod memory;
 pub mod playbooks;
 pub mod prompt_tuning;
 pub mod proposal;
@@ -29,10 +30,12 @@ pub use appliers::{
 pub use architecture::ArchitectureStrategy;
 pub use config_tuning::ConfigTuningStrategy;
 pub use guards::{
-    ApprovalGate, ChainOutcome, GuardChain, GuardContext, GuardResult, GuardVerdict, ProposalGuard,
-    RateLimitGuard, RollbackPlanGuard, ScopeGuard, proposal_fingerprint, risk_str,
+    ApprovalGate, ChainOutcome, GuardChain, GuardContext, GuardResult, GuardVerdict, MemoryGuard,
+    ProposalGuard, RateLimitGuard, RollbackPlanGuard, ScopeGuard, fingerprint_of,
+    proposal_fingerprint, risk_str,
 };
 pub use knobs::{Knob, KnobError, KnobKind, KnobRegistry};
+pub use memory::{Memory, PastProposal, Recall};
 pub use playbooks::{AdjustOp, Adjustment, Computed, Playbook, PlaybookError, Playbooks};
 pub use prompt_tuning::PromptTuningStrategy;
 pub use proposal::{ImprovementProposal, Rationale, Risk, RollbackPlan};

@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::memory::Memory;
 use super::proposal::{
     ImprovementProposal, Rationale, Risk, RollbackPlan, confidence, proposal_id,
 };
@@ -63,6 +64,9 @@ pub struct StrategyContext<'a> {
     pub cycle_id: Option<&'a str>,
     /// Suggested rollout for the proposals.
     pub rollout: RolloutDefaults,
+    /// What the loop remembers of past proposals: strategies with alternatives skip the ones
+    /// it blocks (`None`: no memory).
+    pub memory: Option<&'a Memory>,
 }
 
 impl<'a> StrategyContext<'a> {
@@ -290,6 +294,7 @@ pub(crate) mod tests {
             now: snapshot.collected_at,
             cycle_id: Some("c1"),
             rollout: RolloutDefaults::default(),
+            memory: None,
         }
     }
 

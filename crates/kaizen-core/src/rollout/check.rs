@@ -789,6 +789,58 @@ fn best_contrast(
     }
 }
 
+/// How metric `m` changed from one window to a later one, over the same agents where at least
+/// `min_units` appear in both (else each window pooled over its own agents, conservatively):
+/// what an applied change achieved, measured after the fact ([`window_change`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WindowChange {
+    /// The metric's pooled value in the earlier window.
+    pub before: f64,
+    /// In the later window.
+    pub after: f64,
+    /// `after − before`.
+    pub diff: f64,
+    /// Its variance (delta method over the agents).
+    pub variance: f64,
+    /// Agents behind it.
+    pub units: usize,
+    /// Whether the agents were paired across the windows.
+    pub paired: bool,
+}
+
+impl WindowChange {
+    /// The two-sided `level` (e.g. 0.95) interval of `diff`, Student t with `units − 1`
+    /// degrees of freedom; `None` with fewer than two agents or no variance estimate.
+    pub fn interval(&self, level: f64) -> Option<(f64, f64)> {
+        use statrs::distribution::{ContinuousCDF, StudentsT};
+        if self.units < 2 || !self.variance.is_finite() {
+            return None;
+        }
+        let t = StudentsT::new(0.0, 1.0, self.units as f64 - 1.0).ok()?;
+        let q = t.inverse_cdf(0.5 + level.clamp(0.0, 0.999_999) / 2.0);
+        let half = q * self.variance.max(0.0).sqrt();
+        Some((self.diff - half, self.diff + half))
+    }
+}
+
+/// [`WindowChange`] of metric `m` from `before` to `after`; `None` without data in a window.
+pub fn window_change(
+    before: &[AgentSums],
+    after: &[AgentSums],
+    m: Metric,
+    min_units: f64,
+) -> Option<WindowChange> {
+    let (c, paired) = best_contrast(&[(after, 1.0), (before, -1.0)], m, min_units)?;
+    Some(WindowChange {
+        before: c.ratios[1],
+        after: c.ratios[0],
+        diff: c.estimate,
+        variance: c.variance,
+        units: c.units,
+        paired,
+    })
+}
+
 /// The effect treatment − counterfactual of metric `m` and its variance, from the same agents.
 ///
 /// * Before/after: the same agents after the start against the same hours one week earlier,

@@ -12,7 +12,8 @@ use kaizen_core::improve::guards::risk_str;
 use kaizen_service::Service;
 use kaizen_service::catalog::{ProposalsApprove, ProposalsReject, ProposalsRollback};
 use kaizen_service::op::Op;
-use kaizen_service::ops::{ApproveInput, ReasonInput};
+use kaizen_service::ops::{ApproveInput, ReasonInput, RejectInput};
+use kaizen_service::outcomes::EffectVerdict;
 use kaizen_store::proposals::{ProposalStatus, StoredProposal};
 use maud::{Markup, html};
 use serde::Deserialize;
@@ -184,6 +185,11 @@ fn body(
     let may_decide = allowed(caller, "proposals.approve");
     let may_reject = allowed(caller, "proposals.reject");
     let may_roll_back = allowed(caller, "proposals.rollback");
+    let outcome = if allowed(caller, "proposals.outcome") {
+        Some(svc.outcome(id)?)
+    } else {
+        None
+    };
     let p = &sp.proposal;
     let r = &p.rationale;
     let path = format!("/ui/proposals/{}", enc(id));
@@ -226,6 +232,24 @@ fn body(
                         dt.mono { (k) } dd.mono { (context_value(v)) }
                     }
                 }
+            }
+        }
+        @if let Some(o) = &outcome {
+            @if let Some(m) = &o.measurement {
+                div #outcome .notice.(match m.verdict {
+                    EffectVerdict::Improved => "ok",
+                    EffectVerdict::Worse => "error",
+                    _ => "warn",
+                }) role="status" {
+                    strong { "Did it work? " } (m.summary)
+                    @if let Some(f) = &m.rule_finding { " Finding at the horizon: " (f) }
+                }
+            } @else if let Some(due) = o.measurement_due_at {
+                div #outcome .notice.ok role="status" {
+                    "Applied. Did it work? Its effect on " (p.primary_metric.as_str()) " is measured on " (time(due)) "."
+                }
+            } @else if o.never_again {
+                div #outcome .notice.warn role="status" { "Rejected as \"never propose this again\"." }
             }
         }
         @if !p.description.is_empty() {
@@ -294,6 +318,7 @@ fn body(
                         input type="hidden" name="csrf" value=(page.csrf);
                         label for="reason" { "Reason (required)" }
                         textarea #reason name="reason" required {}
+                        label { input #never-again type="checkbox" name="never_again"; " Never propose this change again" }
                         div { button.danger #reject type="submit" { "Reject" } }
                     }
                 }
@@ -304,6 +329,7 @@ fn body(
                 input type="hidden" name="csrf" value=(page.csrf);
                 label for="reason" { "Reason (required)" }
                 textarea #reason name="reason" required {}
+                label { input #never-again type="checkbox" name="never_again"; " Never propose this change again" }
                 div { button.danger #reject type="submit" { "Reject" } }
             }
         } @else if sp.status == ProposalStatus::Applied && may_roll_back {
@@ -326,6 +352,8 @@ pub(super) struct DecisionForm {
     csrf: Option<String>,
     note: Option<String>,
     reason: Option<String>,
+    /// The reject form's "never propose this again" checkbox (`on` when ticked).
+    never_again: Option<String>,
 }
 
 /// The session and form of a POST, or the response that ends it (no session, no or a wrong
@@ -434,6 +462,7 @@ pub(super) async fn reject(
         Err(res) => return res,
     };
     let reason = field(form.reason.as_ref());
+    let never_again = form.never_again.as_deref() == Some("on");
     let pid = id.clone();
     let result = act(
         &ui,
@@ -442,8 +471,19 @@ pub(super) async fn reject(
         Some(id.clone()),
         move |cx| {
             let reason = super::required_reason(reason, "A rejection")?;
-            ProposalsReject::run(cx, ReasonInput { id: pid, reason })?;
-            Ok(Notice::ok("Rejected."))
+            ProposalsReject::run(
+                cx,
+                RejectInput {
+                    id: pid,
+                    reason,
+                    never_again,
+                },
+            )?;
+            Ok(Notice::ok(if never_again {
+                "Rejected; this change will never be proposed again."
+            } else {
+                "Rejected."
+            }))
         },
     )
     .await;
