@@ -526,7 +526,7 @@ pub(crate) fn report(s: &Scenario, with: &LoopRun, without: &World) -> ScenarioR
         }
     }
 
-    let checks = expectations(
+    let mut checks = expectations(
         s,
         &rules,
         &faults,
@@ -535,6 +535,7 @@ pub(crate) fn report(s: &Scenario, with: &LoopRun, without: &World) -> ScenarioR
         &with_kpis,
         &without_kpis,
     );
+    checks.push(no_repeats(s, &with.proposals));
     let passed = checks.iter().all(|c| c.passed);
     ScenarioReport {
         scenario: s.name.clone(),
@@ -563,6 +564,39 @@ pub(crate) fn report(s: &Scenario, with: &LoopRun, without: &World) -> ScenarioR
         checks,
         passed,
         wall_seconds: 0.0,
+    }
+}
+
+/// The loop's memory, checked in every scenario: no change that was rejected or rolled back is
+/// queued again, identical (rule, altitude, changes), within the memory's cooldown of the
+/// earlier proposal's queueing (a re-proposal on materially changed evidence counts too).
+fn no_repeats(s: &Scenario, proposals: &[ProposalReport]) -> Check {
+    let cooldown =
+        chrono::Duration::days(i64::from(s.kaizen.self_improvement.memory.cooldown_days));
+    let mut repeats = Vec::new();
+    for (i, p) in proposals.iter().enumerate() {
+        let earlier = proposals[..i].iter().find(|q| {
+            matches!(q.status.as_str(), "rejected" | "rolled_back" | "rollback_failed")
+                && q.rule == p.rule
+                && q.altitude == p.altitude
+                && q.changes == p.changes
+                && p.queued_at - q.queued_at < cooldown
+        });
+        if let Some(q) = earlier {
+            repeats.push(format!("{} repeats {} ({})", p.id, q.id, q.status));
+        }
+    }
+    Check {
+        name: format!(
+            "no turned-down change proposed again within {} days",
+            s.kaizen.self_improvement.memory.cooldown_days
+        ),
+        passed: repeats.is_empty(),
+        detail: if repeats.is_empty() {
+            format!("{} proposals, no repeats", proposals.len())
+        } else {
+            repeats.join("; ")
+        },
     }
 }
 

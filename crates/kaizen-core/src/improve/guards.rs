@@ -667,6 +667,65 @@ mod tests {
     }
 
     #[test]
+    fn the_memory_guard_refuses_an_undo_and_a_cooled_down_repeat() {
+        use crate::config::MemoryConfig;
+        use crate::improve::memory::{Memory, PastProposal};
+        use crate::lifecycle::ProposalStatus;
+        let org = OrgDocument::standard();
+        let on = enabled();
+        let at = chrono::Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap();
+        let budget_fix = proposal(
+            Altitude::ConfigTuning,
+            "budget_overrun",
+            vec![tier("large", "medium")],
+        );
+        let past = |status, rejected: bool| PastProposal {
+            id: "p1".into(),
+            fingerprint: proposal_fingerprint(&budget_fix),
+            altitude: Altitude::ConfigTuning,
+            rationale: budget_fix.rationale.clone(),
+            changes: budget_fix.changes.clone(),
+            status,
+            approved_at: (!rejected).then_some(at),
+            rejected: rejected.then(|| (at, "ana".to_owned())),
+            since: at,
+            reason: None,
+            never_again: false,
+        };
+        let now = at + chrono::Duration::days(2);
+        let applied = Memory::new(
+            vec![past(ProposalStatus::Applied, false)],
+            now,
+            MemoryConfig::default(),
+            chrono::Duration::days(7),
+        );
+        // success_rate_drop wants the tier back up: an undo of the budget fix.
+        let undo = proposal(
+            Altitude::ConfigTuning,
+            "success_rate_drop",
+            vec![tier("medium", "large")],
+        );
+        let mut c = ctx(&on, &org, 0);
+        c.memory = Some(&applied);
+        let out = GuardChain::standard().evaluate(&undo, &c);
+        let rejection = out.rejection().expect("refused");
+        assert_eq!(rejection.guard, "memory");
+        assert!(rejection.reason.contains("would undo p1"), "{}", rejection.reason);
+        let rejected = Memory::new(
+            vec![past(ProposalStatus::Rejected, true)],
+            now,
+            MemoryConfig::default(),
+            chrono::Duration::days(7),
+        );
+        c.memory = Some(&rejected);
+        let out = GuardChain::standard().evaluate(&budget_fix, &c);
+        assert_eq!(out.rejection().map(|r| r.guard.as_str()), Some("memory"));
+        // No memory: passes.
+        c.memory = None;
+        assert!(GuardChain::standard().evaluate(&budget_fix, &c).passed);
+    }
+
+    #[test]
     fn chain_runs_in_order_and_stops_at_the_first_rejection() {
         let org = OrgDocument::standard();
         let chain = GuardChain::standard();
@@ -674,6 +733,7 @@ mod tests {
             chain.names(),
             [
                 "scope_check",
+                "memory",
                 "rollback_plan",
                 "rate_limit",
                 "approval_gate"
@@ -687,7 +747,7 @@ mod tests {
         );
         let ok = chain.evaluate(&p, &ctx(&on, &org, 0));
         assert!(ok.passed);
-        assert_eq!(ok.results.len(), 4);
+        assert_eq!(ok.results.len(), 5);
         assert!(ok.results.iter().all(GuardResult::passed));
         assert_eq!(ok.rejection(), None);
 
@@ -695,7 +755,10 @@ mod tests {
         let limited = chain.evaluate(&p, &ctx(&on, &org, 10));
         assert!(!limited.passed);
         let names: Vec<&str> = limited.results.iter().map(|r| r.guard.as_str()).collect();
-        assert_eq!(names, ["scope_check", "rollback_plan", "rate_limit"]);
+        assert_eq!(
+            names,
+            ["scope_check", "memory", "rollback_plan", "rate_limit"]
+        );
         assert_eq!(
             limited.rejection().map(|r| r.guard.as_str()),
             Some("rate_limit")

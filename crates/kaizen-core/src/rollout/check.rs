@@ -1985,6 +1985,23 @@ mod tests {
     }
 
     #[test]
+    fn window_change_pairs_agents_and_states_an_interval() {
+        let before = group("a", 12, 40.0, 7.0, 0.4);
+        let after = rotated(group("a", 12, 40.0, 6.0, 0.4), "a", 3);
+        let c = window_change(&before, &after, Metric::Quality, 10.0).unwrap();
+        assert!(c.paired && c.units == 12, "{c:?}");
+        assert!((c.diff - (c.after - c.before)).abs() < 1e-12);
+        assert!((c.diff + 1.0).abs() < 0.2, "{c:?}");
+        let (lo, hi) = c.interval(0.95).unwrap();
+        assert!(lo < c.diff && c.diff < hi && hi < 0.0, "{lo} {hi}");
+        // Other agents after: each window pooled on its own.
+        let others = group("b", 12, 40.0, 6.0, 0.4);
+        let u = window_change(&before, &others, Metric::Quality, 10.0).unwrap();
+        assert!(!u.paired, "{u:?}");
+        assert_eq!(window_change(&before, &[], Metric::Quality, 10.0), None);
+    }
+
+    #[test]
     fn no_change_applies_at_the_end_and_continues_before() {
         let d = detection();
         let c = group("a", 20, 40.0, 7.0, 0.6);
