@@ -576,8 +576,10 @@ fn no_repeats(s: &Scenario, proposals: &[ProposalReport]) -> Check {
     let mut repeats = Vec::new();
     for (i, p) in proposals.iter().enumerate() {
         let earlier = proposals[..i].iter().find(|q| {
-            matches!(q.status.as_str(), "rejected" | "rolled_back" | "rollback_failed")
-                && q.rule == p.rule
+            matches!(
+                q.status.as_str(),
+                "rejected" | "rolled_back" | "rollback_failed"
+            ) && q.rule == p.rule
                 && q.altitude == p.altitude
                 && q.changes == p.changes
                 && p.queued_at - q.queued_at < cooldown

@@ -575,7 +575,8 @@ impl Op for ProposalsReject {
     }
     fn run(cx: &mut Cx<'_>, input: Self::Input) -> Result<Self::Output> {
         let actor = cx.who.actor();
-        cx.svc.reject(&input.id, &actor, &input.reason, input.never_again)?;
+        cx.svc
+            .reject(&input.id, &actor, &input.reason, input.never_again)?;
         cx.svc.proposal(&input.id)
     }
 }

@@ -11,7 +11,7 @@ use kaizen_core::altitude::Altitude;
 use kaizen_core::config::KaizenConfig;
 use kaizen_core::improve::guards::{GuardChain, GuardContext, GuardResult, proposal_fingerprint};
 use kaizen_core::improve::{
-    ArchitectureStrategy, Memory, ConfigTuningStrategy, ImprovementProposal, ImprovementStrategy,
+    ArchitectureStrategy, ConfigTuningStrategy, ImprovementProposal, ImprovementStrategy, Memory,
     PromptTuningStrategy, RolloutDefaults, StrategyContext, StrategyNote,
 };
 use kaizen_core::rules::{RuleEngine, RuleMatch};

@@ -301,7 +301,9 @@ impl Service<'_> {
             Some(false) => "; the rule no longer fires",
             None => "; the rule could not be evaluated",
         });
-        summary.push_str(". A before/after comparison: anything else that changed meanwhile is in it too.");
+        summary.push_str(
+            ". A before/after comparison: anything else that changed meanwhile is in it too.",
+        );
         Ok(Measurement {
             measured_at: now,
             metric,

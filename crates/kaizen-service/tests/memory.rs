@@ -91,7 +91,10 @@ fn a_rejected_change_cools_down_and_the_next_alternative_is_proposed() {
         clock.advance(Duration::hours(1));
         let again = cycle(&mut service);
         assert!(
-            again.matches.iter().any(|m| m.rule_name == "budget_overrun"),
+            again
+                .matches
+                .iter()
+                .any(|m| m.rule_name == "budget_overrun"),
             "the rule must still fire"
         );
         for p in budget_proposals(&again) {
@@ -117,7 +120,11 @@ fn a_rejected_change_cools_down_and_the_next_alternative_is_proposed() {
                 "{:?}",
                 p2.proposal.alternatives
             );
-            let memory_guard = p2.guards.iter().find(|g| g.guard == "memory").expect("memory guard");
+            let memory_guard = p2
+                .guards
+                .iter()
+                .find(|g| g.guard == "memory")
+                .expect("memory guard");
             assert!(memory_guard.passed(), "{memory_guard:?}");
         }
     }
@@ -163,14 +170,23 @@ fn never_again_is_recorded_with_the_rejection_and_blocks_every_alternative_it_na
     let mut unique = rejected.clone();
     unique.sort();
     unique.dedup();
-    assert_eq!(unique.len(), rejected.len(), "a never-again change came back");
+    assert_eq!(
+        unique.len(),
+        rejected.len(),
+        "a never-again change came back"
+    );
     // Nothing left to propose; the note says why.
     let last = cycle(&mut service);
-    assert!(budget_proposals(&last).iter().all(|p| p.outcome != ProposalOutcome::Queued));
+    assert!(
+        budget_proposals(&last)
+            .iter()
+            .all(|p| p.outcome != ProposalOutcome::Queued)
+    );
     assert!(
         last.notes
             .iter()
-            .any(|n| n.rule_name == "budget_overrun" && n.message.contains("never propose this again")),
+            .any(|n| n.rule_name == "budget_overrun"
+                && n.message.contains("never propose this again")),
         "{:?}",
         last.notes
     );
@@ -194,7 +210,12 @@ fn approval_rechecks_the_scope_against_the_configuration_of_now() {
             config: &config,
             clock: &clock,
         };
-        cycle(&mut service).queued().next().expect("queued").id.clone()
+        cycle(&mut service)
+            .queued()
+            .next()
+            .expect("queued")
+            .id
+            .clone()
     };
     // Config tuning switched off after the proposal was queued.
     let mut later = config.clone();
@@ -231,7 +252,12 @@ fn an_applied_fix_settles_then_its_outcome_is_measured_once() {
         config: &config,
         clock: &clock,
     };
-    let id = cycle(&mut service).queued().next().expect("queued").id.clone();
+    let id = cycle(&mut service)
+        .queued()
+        .next()
+        .expect("queued")
+        .id
+        .clone();
     // Clean data over the comparison windows, the observation window and the horizon.
     let start = end() + Duration::hours(49);
     let agents = common::agents(20);
@@ -263,13 +289,21 @@ fn an_applied_fix_settles_then_its_outcome_is_measured_once() {
     // A cycle right after: the budget rule gets no second fix on top of the first.
     let report = cycle(&mut service);
     assert!(
-        report.matches.iter().any(|m| m.rule_name == "budget_overrun"),
+        report
+            .matches
+            .iter()
+            .any(|m| m.rule_name == "budget_overrun"),
         "the window still holds the overrun from before the fix"
     );
-    assert!(budget_proposals(&report).is_empty(), "{:?}", report.proposals);
+    assert!(
+        budget_proposals(&report).is_empty(),
+        "{:?}",
+        report.proposals
+    );
     assert!(
         report.notes.iter().any(|n| n.rule_name == "budget_overrun"
-            && n.message.contains("applied less than the signal window ago")),
+            && n.message
+                .contains("applied less than the signal window ago")),
         "{:?}",
         report.notes
     );
@@ -284,7 +318,10 @@ fn an_applied_fix_settles_then_its_outcome_is_measured_once() {
     // Not due yet: nothing measured.
     assert!(service.measure_due_outcomes().expect("measure").is_empty());
     clock.advance(Duration::days(7));
-    assert_eq!(service.measure_due_outcomes().expect("measure"), vec![id.clone()]);
+    assert_eq!(
+        service.measure_due_outcomes().expect("measure"),
+        vec![id.clone()]
+    );
     // Once.
     assert!(service.measure_due_outcomes().expect("measure").is_empty());
     let m = service

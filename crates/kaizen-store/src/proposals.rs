@@ -129,6 +129,10 @@ pub struct ProposalSummary {
     pub applied_version: Option<i64>,
 }
 
+/// An applied proposal waiting for its outcome to be measured: its id, when its rollout began
+/// and when it was applied.
+pub type Unmeasured = (String, DateTime<Utc>, DateTime<Utc>);
+
 /// What [`Store::queue_proposal`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum QueueOutcome {
@@ -992,9 +996,7 @@ impl Store {
 
     /// Applied proposals without a measured outcome: `(id, when its rollout began, when it
     /// was applied)` from its transitions, oldest apply first.
-    pub fn unmeasured_applied(
-        &self,
-    ) -> ProposalResult<Vec<(String, DateTime<Utc>, DateTime<Utc>)>> {
+    pub fn unmeasured_applied(&self) -> ProposalResult<Vec<Unmeasured>> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT p.id,
                     (SELECT min(t.at) FROM proposal_transitions t

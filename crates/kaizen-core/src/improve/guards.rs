@@ -710,7 +710,11 @@ mod tests {
         let out = GuardChain::standard().evaluate(&undo, &c);
         let rejection = out.rejection().expect("refused");
         assert_eq!(rejection.guard, "memory");
-        assert!(rejection.reason.contains("would undo p1"), "{}", rejection.reason);
+        assert!(
+            rejection.reason.contains("would undo p1"),
+            "{}",
+            rejection.reason
+        );
         let rejected = Memory::new(
             vec![past(ProposalStatus::Rejected, true)],
             now,

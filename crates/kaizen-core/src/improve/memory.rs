@@ -166,7 +166,7 @@ impl Memory {
             .iter()
             .filter(|p| p.fingerprint == fingerprint)
             .collect();
-        same.sort_by(|a, b| b.since.cmp(&a.since));
+        same.sort_by_key(|p| std::cmp::Reverse(p.since));
         for p in same {
             if p.never_again {
                 return Recall::Blocked(format!(
@@ -295,7 +295,7 @@ impl Memory {
                 approved.into_iter().chain(rejected)
             })
             .collect();
-        decisions.sort_by(|a, b| b.0.cmp(&a.0));
+        decisions.sort_by_key(|d| std::cmp::Reverse(d.0));
         if decisions.len() < n || !decisions.iter().take(n).all(|(_, rejected)| *rejected) {
             return None;
         }
@@ -376,7 +376,9 @@ fn undo(candidate: &OrgChange, applied: &OrgChange) -> Option<String> {
     match (candidate, applied) {
         (
             OrgChange::SetSetting {
-                path, from: cf, to: ct,
+                path,
+                from: cf,
+                to: ct,
             },
             OrgChange::SetSetting {
                 path: ap,
@@ -515,16 +517,28 @@ mod tests {
         ));
         // Another change, another rule: fresh.
         let other = vec![set(DEFAULT_TIER, s("large"), s("small"))];
-        assert_eq!(m.recall(Altitude::ConfigTuning, &same, &other), Recall::Fresh);
+        assert_eq!(
+            m.recall(Altitude::ConfigTuning, &same, &other),
+            Recall::Fresh
+        );
         // After the cooldown: fresh.
         let later = memory(m.past.clone(), t(16));
-        assert_eq!(later.recall(Altitude::ConfigTuning, &same, &change), Recall::Fresh);
+        assert_eq!(
+            later.recall(Altitude::ConfigTuning, &same, &change),
+            Recall::Fresh
+        );
     }
 
     #[test]
     fn never_again_outlives_the_cooldown_and_any_evidence() {
         let change = vec![set(DEFAULT_TIER, s("large"), s("medium"))];
-        let mut p = past("p1", "budget_overrun", change.clone(), ProposalStatus::Rejected, t(1));
+        let mut p = past(
+            "p1",
+            "budget_overrun",
+            change.clone(),
+            ProposalStatus::Rejected,
+            t(1),
+        );
         p.never_again = true;
         let m = Memory::new(
             vec![p],
@@ -541,10 +555,20 @@ mod tests {
 
     #[test]
     fn a_rolled_back_change_cools_down_and_an_applied_one_does_not() {
-        let change = vec![set(MAX_TEAM_SIZE, SettingValue::Integer(3), SettingValue::Integer(2))];
+        let change = vec![set(
+            MAX_TEAM_SIZE,
+            SettingValue::Integer(3),
+            SettingValue::Integer(2),
+        )];
         let ev = rationale("coordination_overhead", RuleSeverity::Warning, 2.0);
         let rolled = memory(
-            vec![past("p1", "coordination_overhead", change.clone(), ProposalStatus::RolledBack, t(2))],
+            vec![past(
+                "p1",
+                "coordination_overhead",
+                change.clone(),
+                ProposalStatus::RolledBack,
+                t(2),
+            )],
             t(3),
         );
         assert!(matches!(
@@ -552,29 +576,61 @@ mod tests {
             Recall::Blocked(w) if w.contains("rolled back on 2026-03-02")
         ));
         let applied = memory(
-            vec![past("p1", "coordination_overhead", change.clone(), ProposalStatus::Applied, t(2))],
+            vec![past(
+                "p1",
+                "coordination_overhead",
+                change.clone(),
+                ProposalStatus::Applied,
+                t(2),
+            )],
             t(3),
         );
-        assert_eq!(applied.recall(Altitude::ConfigTuning, &ev, &change), Recall::Fresh);
+        assert_eq!(
+            applied.recall(Altitude::ConfigTuning, &ev, &change),
+            Recall::Fresh
+        );
     }
 
     #[test]
     fn a_fix_settles_for_the_signal_window_then_counts_as_failed_while_its_rule_fires() {
         let change = vec![set(DEFAULT_TIER, s("large"), s("medium"))];
-        let p = past("p1", "budget_overrun", change, ProposalStatus::Applied, t(1));
+        let p = past(
+            "p1",
+            "budget_overrun",
+            change,
+            ProposalStatus::Applied,
+            t(1),
+        );
         let early = memory(vec![p.clone()], t(5));
-        assert!(early.settling("budget_overrun").unwrap().contains("2026-03-08 12:00"));
+        assert!(
+            early
+                .settling("budget_overrun")
+                .unwrap()
+                .contains("2026-03-08 12:00")
+        );
         assert_eq!(early.settling("error_spike"), None);
         assert_eq!(early.failed_fix("budget_overrun", DEFAULT_TIER), None);
         let late = memory(vec![p.clone()], t(9));
         assert_eq!(late.settling("budget_overrun"), None);
-        assert!(late.failed_fix("budget_overrun", DEFAULT_TIER).unwrap().contains("did not work"));
-        assert_eq!(late.failed_fix("budget_overrun", "budget.per_task_limit_usd"), None);
+        assert!(
+            late.failed_fix("budget_overrun", DEFAULT_TIER)
+                .unwrap()
+                .contains("did not work")
+        );
+        assert_eq!(
+            late.failed_fix("budget_overrun", "budget.per_task_limit_usd"),
+            None
+        );
         assert_eq!(late.failed_fix("success_rate_drop", DEFAULT_TIER), None);
         // A rollout in progress settles the rule too.
         let mut live = p;
         live.status = ProposalStatus::RollingOut;
-        assert!(memory(vec![live], t(20)).settling("budget_overrun").unwrap().contains("being rolled out"));
+        assert!(
+            memory(vec![live], t(20))
+                .settling("budget_overrun")
+                .unwrap()
+                .contains("being rolled out")
+        );
     }
 
     #[test]
@@ -589,20 +645,38 @@ mod tests {
         let team = past(
             "p2",
             "redundancy",
-            vec![set(MAX_TEAM_SIZE, SettingValue::Integer(5), SettingValue::Integer(4))],
+            vec![set(
+                MAX_TEAM_SIZE,
+                SettingValue::Integer(5),
+                SettingValue::Integer(4),
+            )],
             ProposalStatus::Applied,
             t(1),
         );
         let m = memory(vec![applied, team], t(3));
         let back = [set(DEFAULT_TIER, s("medium"), s("large"))];
         let why = m.undoes(&back).unwrap();
-        assert!(why.contains("p1 (applied on 2026-03-01") && why.contains("budget_overrun"), "{why}");
+        assert!(
+            why.contains("p1 (applied on 2026-03-01") && why.contains("budget_overrun"),
+            "{why}"
+        );
         // Further in the same direction: not an undo.
-        assert_eq!(m.undoes(&[set(DEFAULT_TIER, s("medium"), s("small"))]), None);
+        assert_eq!(
+            m.undoes(&[set(DEFAULT_TIER, s("medium"), s("small"))]),
+            None
+        );
         // A number moved back the other way (not to the exact old value).
-        let up = [set(MAX_TEAM_SIZE, SettingValue::Integer(4), SettingValue::Integer(6))];
+        let up = [set(
+            MAX_TEAM_SIZE,
+            SettingValue::Integer(4),
+            SettingValue::Integer(6),
+        )];
         assert!(m.undoes(&up).unwrap().contains("back the other way"));
-        let down = [set(MAX_TEAM_SIZE, SettingValue::Integer(4), SettingValue::Integer(3))];
+        let down = [set(
+            MAX_TEAM_SIZE,
+            SettingValue::Integer(4),
+            SettingValue::Integer(3),
+        )];
         assert_eq!(m.undoes(&down), None);
         // Outside the cooldown: allowed.
         assert_eq!(memory(m.past.clone(), t(20)).undoes(&back), None);
@@ -625,20 +699,39 @@ mod tests {
             mk("c", 3, ProposalStatus::Rejected),
         ];
         let m = memory(three.clone(), t(4));
-        assert!(m.altitude_paused(Altitude::ConfigTuning).unwrap().contains("2026-03-17"));
+        assert!(
+            m.altitude_paused(Altitude::ConfigTuning)
+                .unwrap()
+                .contains("2026-03-17")
+        );
         assert_eq!(m.altitude_paused(Altitude::PromptTuning), None);
         let mut with_approval = three;
         with_approval.push(mk("d", 3, ProposalStatus::Applied));
         with_approval[3].approved_at = Some(t(3) + Duration::hours(1));
-        assert_eq!(memory(with_approval, t(4)).altitude_paused(Altitude::ConfigTuning), None);
-        let two = vec![mk("a", 1, ProposalStatus::Rejected), mk("b", 2, ProposalStatus::Rejected)];
-        assert_eq!(memory(two, t(4)).altitude_paused(Altitude::ConfigTuning), None);
+        assert_eq!(
+            memory(with_approval, t(4)).altitude_paused(Altitude::ConfigTuning),
+            None
+        );
+        let two = vec![
+            mk("a", 1, ProposalStatus::Rejected),
+            mk("b", 2, ProposalStatus::Rejected),
+        ];
+        assert_eq!(
+            memory(two, t(4)).altitude_paused(Altitude::ConfigTuning),
+            None
+        );
     }
 
     #[test]
     fn a_disabled_memory_remembers_nothing() {
         let change = vec![set(DEFAULT_TIER, s("large"), s("medium"))];
-        let mut p = past("p1", "budget_overrun", change.clone(), ProposalStatus::Rejected, t(1));
+        let mut p = past(
+            "p1",
+            "budget_overrun",
+            change.clone(),
+            ProposalStatus::Rejected,
+            t(1),
+        );
         p.never_again = true;
         let config = MemoryConfig {
             enabled: false,
@@ -646,9 +739,15 @@ mod tests {
         };
         let m = Memory::new(vec![p], t(2), config, Duration::days(7));
         let ev = rationale("budget_overrun", RuleSeverity::Warning, 2.0);
-        assert_eq!(m.recall(Altitude::ConfigTuning, &ev, &change), Recall::Fresh);
+        assert_eq!(
+            m.recall(Altitude::ConfigTuning, &ev, &change),
+            Recall::Fresh
+        );
         assert_eq!(m.settling("budget_overrun"), None);
-        assert_eq!(m.undoes(&[set(DEFAULT_TIER, s("medium"), s("large"))]), None);
+        assert_eq!(
+            m.undoes(&[set(DEFAULT_TIER, s("medium"), s("large"))]),
+            None
+        );
         assert_eq!(m.altitude_paused(Altitude::ConfigTuning), None);
     }
 }
