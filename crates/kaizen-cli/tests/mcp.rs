@@ -684,6 +684,7 @@ async fn toolsets_and_read_only_mode_narrow_the_tool_list() {
         "kaizen_signals_snapshot",
         "kaizen_proposals_list",
         "kaizen_proposals_get",
+        "kaizen_proposals_outcome",
         "kaizen_proposals_preview",
     ]
     .iter()

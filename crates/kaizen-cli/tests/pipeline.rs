@@ -214,8 +214,9 @@ fn tier_rollback() -> Value {
     json!({"set_setting": {"path": "models.default_tier", "from": "medium", "to": "large"}})
 }
 
-const GUARDS: [&str; 4] = [
+const GUARDS: [&str; 5] = [
     "scope_check",
+    "memory",
     "rollback_plan",
     "rate_limit",
     "approval_gate",
@@ -778,10 +779,22 @@ fn a_second_cycle_records_a_duplicate_and_cycles_persist() {
     sb.run(&["cycle", "show", "c19990101T000000.000Z", "--json"])
         .refused(&["no cycle with id c19990101T000000.000Z"]);
 
-    // An approved proposal is still open: a third cycle counts it too.
+    // Once approved, the fix is under way: a third cycle proposes nothing more for the rule
+    // (no second fix stacked on one not yet measured) and says why.
     sb.run(&["proposals", "approve", &id, "--as", "ana"]).ok();
-    sb.cycle_with_one_proposal(&[], "duplicate");
-    assert_eq!(sb.proposal(&id)["proposal"]["occurrences"], json!(3));
+    let third = sb.run_on(&["cycle", "run", "--json"]).ok().json();
+    assert_eq!(third["proposals"], json!([]), "{third:#}");
+    let notes = third["notes"].as_array().expect("notes");
+    assert!(
+        notes
+            .iter()
+            .any(|n| n["rule_name"] == json!("budget_overrun")
+                && n["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("being rolled out") && m.contains(&id))),
+        "{third:#}"
+    );
+    assert_eq!(sb.proposal(&id)["proposal"]["occurrences"], json!(2));
     assert_eq!(sb.proposals()["total"], json!(1));
 }
 

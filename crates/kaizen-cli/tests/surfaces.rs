@@ -35,6 +35,7 @@ fn probes() -> BTreeMap<&'static str, (Value, &'static str)> {
         ("cycles.run", (json!({"dry_run": true}), "ok")),
         ("proposals.list", (json!({}), "ok")),
         ("proposals.get", (json!({"id": "p-nope"}), "not_found")),
+        ("proposals.outcome", (json!({"id": "p-nope"}), "not_found")),
         ("proposals.preview", (json!({"id": "p-nope"}), "not_found")),
         ("proposals.submit", (json!({}), "invalid")),
         ("proposals.approve", (json!({"id": "p-nope"}), "not_found")),

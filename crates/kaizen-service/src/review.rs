@@ -275,16 +275,19 @@ impl Service<'_> {
         })
     }
 
-    /// The scope guard again, against the configuration of now: the loop or the proposal's
-    /// altitude may have been switched off since the proposal was queued.
+    /// The scope guard again, against the configuration of now: the proposal's altitude may
+    /// have been switched off since the proposal was queued. The master switch is not part of
+    /// the re-check: it stops cycles, not the human review of what is already queued.
     fn recheck_scope(&mut self, p: &StoredProposal) -> Result<()> {
         let org = self
             .store
             .org_current()
             .map_err(store_err)?
             .ok_or(ServiceError::NoOrg)?;
+        let mut scope = self.config.self_improvement.clone();
+        scope.enabled = true;
         let ctx = GuardContext {
-            config: &self.config.self_improvement,
+            config: &scope,
             org: &org.document,
             submissions_in_window: 0,
             memory: None,
@@ -295,7 +298,7 @@ impl Service<'_> {
         }
         Err(ServiceError::Conflict(format!(
             "proposal {} can no longer be approved: {} (the configuration changed since it was \
-             queued; reject it, or switch the altitude back on)",
+             queued; reject it, or switch its altitude back on)",
             p.proposal.id, scope.reason
         )))
     }

@@ -118,7 +118,7 @@ fn queue_dedup_review_and_persistence() {
         assert_eq!(stored.status, ProposalStatus::Pending);
         assert_eq!(stored.risk, Risk::Low);
         assert_eq!(stored.guards, guards(&p));
-        assert_eq!(stored.guards.len(), 4);
+        assert_eq!(stored.guards.len(), 5);
         assert_eq!(stored.fingerprint, proposal_fingerprint(&p));
         assert_eq!(stored.occurrences, 1);
         assert_eq!(
@@ -819,9 +819,9 @@ fn history_is_append_only_and_proposals_immutable() {
     assert_eq!(stored.proposal, p);
     assert_eq!(stored.transitions.len(), 2);
     assert_eq!(stored.transitions[1].actor, "ana");
-    assert_eq!(stored.guards[3].verdict, GuardVerdict::Passed);
+    assert_eq!(stored.guards[4].verdict, GuardVerdict::Passed);
     assert_eq!(
-        stored.guards[3].reason,
+        stored.guards[4].reason,
         "queued for human approval (risk low)"
     );
 }
