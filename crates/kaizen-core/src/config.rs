@@ -169,6 +169,9 @@ pub struct SelfImprovementConfig {
     /// What the loop remembers of past proposals (cooldowns, failed fixes, undo checks).
     #[serde(deserialize_with = "null_as_default")]
     pub memory: MemoryConfig,
+    /// How a proposal's confidence learns from the outcomes of earlier, similar proposals.
+    #[serde(deserialize_with = "null_as_default")]
+    pub learning: LearningConfig,
 }
 
 impl Default for SelfImprovementConfig {
@@ -186,6 +189,7 @@ impl Default for SelfImprovementConfig {
             guards: GuardChainConfig::default(),
             cross_deployment_analytics: CrossDeploymentAnalyticsConfig::default(),
             memory: MemoryConfig::default(),
+            learning: LearningConfig::default(),
         }
     }
 }
@@ -498,9 +502,9 @@ pub struct MemoryConfig {
     /// Days a rejected or rolled-back change is not proposed again, an applied change may not
     /// be undone by another proposal, and a fix that did not work is not repeated (≥ 1).
     pub cooldown_days: u32,
-    /// How much a number of the rule's evidence must have moved (relative, > 0) since a
-    /// rejected or rolled-back proposal for the same change to be proposed again within its
-    /// cooldown.
+    /// How much worse (relative, > 0) the value a rule compares with its threshold must have
+    /// got since a rejected or rolled-back proposal for the same change to be proposed again
+    /// within its cooldown.
     pub material_change: f64,
     /// After this many consecutive human rejections at one altitude (with no approval in
     /// between, within the cooldown), proposals at that altitude pause until the cooldown of
@@ -520,6 +524,47 @@ impl Default for MemoryConfig {
             material_change: 0.5,
             rejections_to_pause_altitude: 3,
             outcome_horizon_days: 7,
+        }
+    }
+}
+
+/// Which confidence adjuster learns from outcomes (`self_improvement.learning.adjuster`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AdjusterKind {
+    /// The heuristic confidence as the strategy computed it.
+    None,
+    /// An exponential moving average of the outcomes (1 kept, 0 not), started at the
+    /// heuristic, used once `min_outcomes` are known.
+    Ema,
+    /// The mean of a Beta posterior: the heuristic as a prior worth `prior_strength`
+    /// outcomes, updated with the kept/not-kept counts (shrinks towards the heuristic while
+    /// there are few).
+    Bayesian,
+}
+
+/// `self_improvement.learning`: confidence learned from outcomes
+/// (`kaizen_core::improve::learning`, `docs/pipeline.md`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LearningConfig {
+    /// The adjuster.
+    pub adjuster: AdjusterKind,
+    /// EMA weight of the newest outcome (0 < α ≤ 1).
+    pub ema_alpha: f64,
+    /// Outcomes of similar proposals needed before the confidence is adjusted (≥ 1).
+    pub min_outcomes: u32,
+    /// Bayesian: how many outcomes the heuristic confidence is worth as a prior (> 0).
+    pub prior_strength: f64,
+}
+
+impl Default for LearningConfig {
+    fn default() -> Self {
+        Self {
+            adjuster: AdjusterKind::Bayesian,
+            ema_alpha: 0.5,
+            min_outcomes: 3,
+            prior_strength: 4.0,
         }
     }
 }
@@ -956,6 +1001,23 @@ impl SelfImprovementConfig {
             "outcome_horizon_days",
             self.memory.outcome_horizon_days,
             1,
+        );
+
+        let learning = format!("{at}.learning");
+        v.number(
+            &learning,
+            "ema_alpha",
+            self.learning.ema_alpha,
+            Bound::Exclusive(0.0),
+            Bound::Inclusive(1.0),
+        );
+        v.at_least(&learning, "min_outcomes", self.learning.min_outcomes, 1);
+        v.number(
+            &learning,
+            "prior_strength",
+            self.learning.prior_strength,
+            Bound::Exclusive(0.0),
+            Bound::Inclusive(1000.0),
         );
     }
 }

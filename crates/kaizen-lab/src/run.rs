@@ -448,6 +448,12 @@ pub(crate) fn proposal_reports(
             approved_at,
             rollout: rollout_report,
             oracle,
+            confidence: p.proposal.confidence,
+            proposed_again_because: p
+                .guards
+                .iter()
+                .find(|g| g.guard == "memory" && g.reason.starts_with("proposed again"))
+                .map(|g| g.reason.clone()),
         });
     }
     Ok(out)
@@ -569,11 +575,12 @@ pub(crate) fn report(s: &Scenario, with: &LoopRun, without: &World) -> ScenarioR
 
 /// The loop's memory, checked in every scenario: no change that was rejected or rolled back is
 /// queued again, identical (rule, altitude, changes), within the memory's cooldown of the
-/// earlier proposal's queueing (a re-proposal on materially changed evidence counts too).
+/// earlier proposal's queueing, unless the memory let it through because the rule's evidence
+/// got materially worse (listed in the detail, not counted).
 fn no_repeats(s: &Scenario, proposals: &[ProposalReport]) -> Check {
     let cooldown =
         chrono::Duration::days(i64::from(s.kaizen.self_improvement.memory.cooldown_days));
-    let mut repeats = Vec::new();
+    let (mut repeats, mut justified) = (Vec::new(), Vec::new());
     for (i, p) in proposals.iter().enumerate() {
         let earlier = proposals[..i].iter().find(|q| {
             matches!(
@@ -585,8 +592,23 @@ fn no_repeats(s: &Scenario, proposals: &[ProposalReport]) -> Check {
                 && p.queued_at - q.queued_at < cooldown
         });
         if let Some(q) = earlier {
-            repeats.push(format!("{} repeats {} ({})", p.id, q.id, q.status));
+            let line = format!("{} repeats {} ({})", p.id, q.id, q.status);
+            match &p.proposed_again_because {
+                Some(why) => justified.push(format!("{line}: {why}")),
+                None => repeats.push(line),
+            }
         }
+    }
+    let mut detail = if repeats.is_empty() {
+        format!("{} proposals, no repeats", proposals.len())
+    } else {
+        repeats.join("; ")
+    };
+    if !justified.is_empty() {
+        detail.push_str(&format!(
+            "; proposed again on materially worse evidence: {}",
+            justified.join("; ")
+        ));
     }
     Check {
         name: format!(
@@ -594,11 +616,7 @@ fn no_repeats(s: &Scenario, proposals: &[ProposalReport]) -> Check {
             s.kaizen.self_improvement.memory.cooldown_days
         ),
         passed: repeats.is_empty(),
-        detail: if repeats.is_empty() {
-            format!("{} proposals, no repeats", proposals.len())
-        } else {
-            repeats.join("; ")
-        },
+        detail,
     }
 }
 

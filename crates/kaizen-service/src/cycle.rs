@@ -212,11 +212,15 @@ fn strategies(config: &KaizenConfig) -> Result<Vec<Box<dyn ImprovementStrategy>>
 }
 
 impl Service<'_> {
-    /// Runs one improvement cycle with the standard plan and records it. Refuses when the loop
+    /// Runs one improvement cycle with the standard plan (and the learned confidence adjuster of
+    /// `self_improvement.learning`) and records it. Refuses when the loop
     /// is disabled or there is no org document. Nothing is ever applied here: proposals wait
     /// for a human.
     pub fn run_cycle(&mut self, options: CycleOptions) -> Result<CycleReport> {
-        let plan = CyclePlan::from_config(self.config)?;
+        let mut plan = CyclePlan::from_config(self.config)?;
+        if let Some(learned) = self.learned_adjuster()? {
+            plan.adjuster = Some(Box::new(learned));
+        }
         self.run_cycle_with(options, plan)
     }
 

@@ -15,6 +15,8 @@
 //! the summary says.
 
 use chrono::{DateTime, Duration, Utc};
+use kaizen_core::config::AdjusterKind;
+use kaizen_core::improve::learning::{Learner, Observation, knob_of};
 use kaizen_core::lifecycle::ProposalStatus;
 use kaizen_core::rollout::check::{Metric, window_change};
 use kaizen_core::rules::RuleEngine;
@@ -322,5 +324,68 @@ impl Service<'_> {
             rule_finding: finding,
             summary,
         })
+    }
+}
+
+/// Whether a closed proposal was kept, for confidence learning: applied and, once measured,
+/// neither worse nor with its rule still firing.
+fn kept(status: ProposalStatus, outcome: Option<&str>) -> bool {
+    if status != ProposalStatus::Applied {
+        return false;
+    }
+    match outcome.and_then(|o| serde_json::from_str::<Measurement>(o).ok()) {
+        Some(m) => m.verdict != EffectVerdict::Worse && m.rule_still_fires != Some(true),
+        None => true,
+    }
+}
+
+/// The [`crate::ConfidenceAdjuster`] of `self_improvement.learning`: the outcomes of earlier
+/// similar proposals ([`kaizen_core::improve::learning`]); it appends its reason to the
+/// proposal's description.
+pub struct LearnedAdjuster(Learner);
+
+impl crate::ConfidenceAdjuster for LearnedAdjuster {
+    fn adjust(&self, p: &mut kaizen_core::improve::ImprovementProposal) {
+        let knob = knob_of(&p.changes);
+        if let Some(a) = self.0.adjust(
+            &p.rationale.rule_name,
+            p.altitude,
+            knob.as_deref(),
+            p.confidence,
+        ) {
+            p.confidence = a.confidence;
+            if !p.description.is_empty() {
+                p.description.push(' ');
+            }
+            p.description.push_str(&format!("Learned: {}.", a.why));
+        }
+    }
+}
+
+impl Service<'_> {
+    /// The learned confidence adjuster, or `None` when `self_improvement.learning.adjuster`
+    /// is `none`.
+    pub fn learned_adjuster(&self) -> Result<Option<LearnedAdjuster>> {
+        let config = &self.config.self_improvement.learning;
+        if config.adjuster == AdjusterKind::None {
+            return Ok(None);
+        }
+        let observations: Vec<Observation> = self
+            .store
+            .closed_proposals()
+            .map_err(store_err)?
+            .into_iter()
+            .map(|c| Observation {
+                rule: c.proposal.rationale.rule_name.clone(),
+                altitude: c.proposal.altitude,
+                knob: knob_of(&c.proposal.changes),
+                at: c.closed_at,
+                kept: kept(c.status, c.outcome.as_deref()),
+            })
+            .collect();
+        Ok(Some(LearnedAdjuster(Learner::new(
+            &observations,
+            config.clone(),
+        ))))
     }
 }

@@ -342,3 +342,63 @@ fn an_applied_fix_settles_then_its_outcome_is_measured_once() {
         [OrgChange::SetSetting { .. }]
     ));
 }
+
+/// The second budget proposal (after the first was rejected), with `adjuster`.
+fn second_proposal_after_a_rejection(
+    adjuster: kaizen_core::config::AdjusterKind,
+) -> kaizen_core::improve::ImprovementProposal {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut store = setup(dir.path());
+    let mut config = common::enabled();
+    config.self_improvement.learning.adjuster = adjuster;
+    config.self_improvement.learning.min_outcomes = 1;
+    let clock = ManualClock::new(end());
+    let mut service = Service {
+        store: &mut store,
+        config: &config,
+        clock: &clock,
+    };
+    let first = cycle(&mut service)
+        .queued()
+        .next()
+        .expect("queued")
+        .id
+        .clone();
+    service
+        .reject(&first, &human("ana"), "no", false)
+        .expect("reject");
+    clock.advance(Duration::hours(1));
+    let second = cycle(&mut service)
+        .queued()
+        .next()
+        .expect("queued")
+        .id
+        .clone();
+    service.proposal(&second).expect("stored").proposal
+}
+
+#[test]
+fn confidence_learns_from_the_outcomes_of_similar_proposals() {
+    use kaizen_core::config::AdjusterKind;
+    let plain = second_proposal_after_a_rejection(AdjusterKind::None);
+    let learned = second_proposal_after_a_rejection(AdjusterKind::Bayesian);
+    assert_eq!(plain.changes, learned.changes);
+    assert!(
+        !plain.description.contains("Learned:"),
+        "{}",
+        plain.description
+    );
+    // One earlier budget_overrun proposal, rejected: (4 c + 0) / 5.
+    let expected = ((4.0 * plain.confidence / 5.0) * 1000.0_f64).round() / 1000.0;
+    assert!(
+        (learned.confidence - expected).abs() < 1e-9,
+        "{} vs {expected} (heuristic {})",
+        learned.confidence,
+        plain.confidence
+    );
+    assert!(
+        learned.description.contains("Learned:") && learned.description.contains("0 of 1"),
+        "{}",
+        learned.description
+    );
+}

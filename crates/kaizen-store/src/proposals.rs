@@ -133,6 +133,19 @@ pub struct ProposalSummary {
 /// and when it was applied.
 pub type Unmeasured = (String, DateTime<Utc>, DateTime<Utc>);
 
+/// A closed proposal and how it ended ([`Store::closed_proposals`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClosedProposal {
+    /// The proposal as queued.
+    pub proposal: ImprovementProposal,
+    /// Rejected, applied, rolled back or rollback failed.
+    pub status: ProposalStatus,
+    /// When it got there.
+    pub closed_at: DateTime<Utc>,
+    /// Its measured outcome (JSON), if measured.
+    pub outcome: Option<String>,
+}
+
 /// What [`Store::queue_proposal`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum QueueOutcome {
@@ -1055,6 +1068,39 @@ impl Store {
             .prepare_cached("SELECT body FROM proposal_outcomes WHERE proposal_id = ?1")?
             .query_row(params![id], |r| r.get(0))
             .optional()?)
+    }
+
+    /// Every closed proposal (rejected, applied, rolled back, rollback failed) with the time
+    /// it closed and its measured outcome's JSON, if measured: what confidence learning reads.
+    pub fn closed_proposals(&self) -> ProposalResult<Vec<ClosedProposal>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT p.id, p.status, p.updated_at, p.body, o.body
+             FROM proposals p LEFT JOIN proposal_outcomes o ON o.proposal_id = p.id
+             WHERE p.status IN ('rejected', 'applied', 'rolled_back', 'rollback_failed')
+             ORDER BY p.updated_at, p.id",
+        )?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, Option<String>>(4)?,
+                ))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        rows.into_iter()
+            .map(|(id, status, at, body, outcome)| {
+                Ok(ClosedProposal {
+                    status: status_of(&id, &status)?,
+                    proposal: serde_json::from_str(&body)
+                        .map_err(|e| corrupt(&id, format!("body: {e}")))?,
+                    closed_at: micros_to_time(at),
+                    outcome,
+                })
+            })
+            .collect()
     }
 
     /// Whether proposal `id` was rejected as "never again".

@@ -246,6 +246,13 @@ fn print_suite(reports: &[ScenarioReport]) {
         "faults detected: {detected}/{faults}; scenarios passed: {passed}/{}",
         reports.len()
     );
+    match kaizen_lab::report::calibration(reports) {
+        Some(c) => println!(
+            "confidence calibration over {} closed proposals: Brier {:.3} (always the kept share: {:.3})",
+            c.n, c.brier, c.brier_reference
+        ),
+        None => println!("confidence calibration: no closed proposals"),
+    }
 }
 
 fn print_report(r: &ScenarioReport) {

@@ -7,8 +7,8 @@
 //!
 //! * **Cooldowns** ([`Memory::recall`]): a change rejected by a human or rolled back is not
 //!   proposed again (same fingerprint) for `cooldown_days`, unless the rule's evidence changed
-//!   materially since (a number of it moved by `material_change` or more, relative, or the
-//!   severity rose); the proposal then says what changed. A rejection marked "never again"
+//!   materially since (the value it compares with its threshold got worse by `material_change`
+//!   or more, relative, or the severity rose); the proposal then says what changed. A rejection marked "never again"
 //!   blocks the change for good.
 //! * **Settling** ([`Memory::settling`]): while a fix for a rule is being rolled out, and for the
 //!   signal window after it was applied (the snapshot still holds data from before the fix),
@@ -32,7 +32,7 @@ use std::fmt::Write as _;
 use chrono::{DateTime, Duration, Utc};
 
 use super::guards::fingerprint_of;
-use super::proposal::Rationale;
+use super::proposal::{Rationale, primary_value};
 use crate::altitude::Altitude;
 use crate::config::MemoryConfig;
 use crate::lifecycle::ProposalStatus;
@@ -334,7 +334,10 @@ fn number(v: &ContextValue) -> Option<f64> {
 }
 
 /// What changed materially between the evidence `before` and `now`, if anything: a higher
-/// severity, or a number (other than the threshold) that moved by `share` or more, relative.
+/// severity, or the value the rule compares with its threshold
+/// ([`super::proposal::primary_value`]) worse by `share` or more, relative. For a rule whose
+/// value is not known, any number of the evidence (other than the threshold) that moved by
+/// `share` or more.
 fn material_change(before: &Rationale, now: &Rationale, share: f64) -> Option<String> {
     if severity_rank(now.severity) > severity_rank(before.severity) {
         return Some(format!(
@@ -342,23 +345,32 @@ fn material_change(before: &Rationale, now: &Rationale, share: f64) -> Option<St
             before.severity, now.severity
         ));
     }
+    let moved = |a: f64, b: f64| {
+        let scale = a.abs().max(b.abs());
+        scale > 0.0 && (b - a).abs() / a.abs().max(f64::MIN_POSITIVE) >= share
+    };
+    let old = primary_value(&before.rule_name, &before.signal_context);
+    let new = primary_value(&now.rule_name, &now.signal_context);
+    if let (Some((key, a, higher_worse)), Some((_, b, _))) = (old, new) {
+        let worse = if higher_worse { b > a } else { b < a };
+        return (worse && moved(a, b)).then(|| format!("{key} {} → {}", short(a), short(b)));
+    }
     let old: BTreeMap<&str, f64> = before
         .signal_context
         .iter()
         .filter(|(k, _)| !k.starts_with("threshold"))
         .filter_map(|(k, v)| number(v).map(|x| (k.as_str(), x)))
         .collect();
-    let mut moved = Vec::new();
+    let mut changed = Vec::new();
     for (k, v) in &now.signal_context {
         let (Some(a), Some(b)) = (old.get(k.as_str()), number(v)) else {
             continue;
         };
-        let scale = a.abs().max(b.abs());
-        if scale > 0.0 && (b - a).abs() / a.abs().max(f64::MIN_POSITIVE) >= share {
-            moved.push(format!("{k} {} → {}", short(*a), short(b)));
+        if moved(*a, b) {
+            changed.push(format!("{k} {} → {}", short(*a), short(b)));
         }
     }
-    (!moved.is_empty()).then(|| moved.join(", "))
+    (!changed.is_empty()).then(|| changed.join(", "))
 }
 
 fn short(x: f64) -> String {
@@ -514,6 +526,42 @@ mod tests {
         assert!(matches!(
             m.recall(Altitude::ConfigTuning, &worse, &change),
             Recall::Changed(w) if w.contains("severity rose")
+        ));
+        // The rule's own value, worse by half: material; better: not.
+        let primary = |days: i64| Rationale {
+            signal_context: [
+                ("days_until_exhausted".to_owned(), ContextValue::Int(days)),
+                (
+                    "top_agent_share".to_owned(),
+                    ContextValue::Number(0.1 * days as f64),
+                ),
+                ("threshold".to_owned(), ContextValue::Int(14)),
+            ]
+            .into(),
+            ..rationale("budget_overrun", RuleSeverity::Warning, 0.0)
+        };
+        let m10 = Memory::new(
+            vec![PastProposal {
+                rationale: primary(10),
+                ..m.past[0].clone()
+            }],
+            t(5),
+            MemoryConfig::default(),
+            Duration::days(7),
+        );
+        assert!(matches!(
+            m10.recall(Altitude::ConfigTuning, &primary(4), &change),
+            Recall::Changed(w) if w.contains("days_until_exhausted 10 → 4")
+        ));
+        // Fewer days is worse for this rule; more days, or a secondary number moving, is not
+        // material.
+        assert!(matches!(
+            m10.recall(Altitude::ConfigTuning, &primary(13), &change),
+            Recall::Blocked(_)
+        ));
+        assert!(matches!(
+            m10.recall(Altitude::ConfigTuning, &primary(9), &change),
+            Recall::Blocked(_)
         ));
         // Another change, another rule: fresh.
         let other = vec![set(DEFAULT_TIER, s("large"), s("small"))];

@@ -17,6 +17,7 @@ pub mod architecture;
 pub mod config_tuning;
 pub mod guards;
 pub mod knobs;
+pub mod learning;
 pub mod memory;
 pub mod playbooks;
 pub mod prompt_tuning;

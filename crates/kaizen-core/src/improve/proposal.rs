@@ -194,7 +194,28 @@ enum Worse {
 
 /// The context key of the value each built-in rule compares, and which way it fires.
 fn rule_value(m: &RuleMatch) -> Option<(&'static str, Worse)> {
-    Some(match m.rule_name.as_str() {
+    rule_value_of(&m.rule_name, &m.signal_context)
+}
+
+/// The value a rule compares with its threshold, from its evidence (`rule`'s signal context):
+/// `(context key, value, whether a higher value is worse)`; `None` for a rule whose value is
+/// not known (a custom rule without a comparator) or evidence without it.
+pub fn primary_value(
+    rule: &str,
+    ctx: &BTreeMap<String, ContextValue>,
+) -> Option<(&'static str, f64, bool)> {
+    if rule == "benchmark_regression" {
+        return number(ctx.get("delta")).map(|d| ("delta", d, false));
+    }
+    let (key, worse) = rule_value_of(rule, ctx)?;
+    Some((key, number(ctx.get(key))?, worse == Worse::Higher))
+}
+
+fn rule_value_of(
+    rule: &str,
+    ctx: &BTreeMap<String, ContextValue>,
+) -> Option<(&'static str, Worse)> {
+    Some(match rule {
         "quality_declining" => ("avg_quality", Worse::Lower),
         "success_rate_drop" => ("avg_success_rate", Worse::Lower),
         "budget_overrun" => ("days_until_exhausted", Worse::Lower),
@@ -206,7 +227,7 @@ fn rule_value(m: &RuleMatch) -> Option<(&'static str, Worse)> {
         "error_spike" => ("total_findings", Worse::Higher),
         _ => {
             // A declarative custom rule: `metric_value` against `threshold`.
-            let dir = match m.signal_context.get("comparator") {
+            let dir = match ctx.get("comparator") {
                 Some(ContextValue::Text(c)) if c == "lt" || c == "le" => Worse::Lower,
                 Some(ContextValue::Text(c)) if c == "gt" || c == "ge" => Worse::Higher,
                 _ => return None,
