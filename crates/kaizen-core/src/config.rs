@@ -1672,4 +1672,108 @@ mod tests {
             errors[0].message
         );
     }
+
+    fn alerts_from(json: &str) -> KaizenConfig {
+        serde_json::from_str(&format!(r#"{{"self_improvement": {{"alerts": {json}}}}}"#)).unwrap()
+    }
+
+    #[test]
+    fn alert_sinks_are_read_and_filter_by_severity_and_kind() {
+        let c = alerts_from(
+            r#"{"sinks": [
+                {"name": "ops", "kind": "webhook", "url": "http://hooks.example:8080/in"},
+                {"name": "chat", "kind": "slack", "url": "http://relay.example/T/B/secret",
+                 "min_severity": "critical"},
+                {"name": "journal", "kind": "log", "kinds": ["rollback", "stuck_rollout"]}
+            ]}"#,
+        );
+        assert_eq!(c.validate(), Ok(()));
+        let a = &c.self_improvement.alerts;
+        let names = |k, s| {
+            a.sinks_for(k, s)
+                .iter()
+                .map(|s| s.name.as_str())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            names(AlertKind::Rollback, AlertSeverity::Warning),
+            ["ops", "journal"]
+        );
+        assert_eq!(
+            names(AlertKind::RollbackFailed, AlertSeverity::Critical),
+            ["ops", "chat"]
+        );
+        assert_eq!(names(AlertKind::Budget, AlertSeverity::Info), ["ops"]);
+        assert!(serde_json::from_str::<KaizenConfig>(
+            r#"{"self_improvement": {"alerts": {"sinks": [{"name": "x", "kind": "pager"}]}}}"#
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn alert_sink_validation_names_the_key_and_never_repeats_the_url() {
+        let c = alerts_from(
+            r#"{"retry_initial_seconds": 60, "retry_max_seconds": 30,
+                "delivery_timeout_seconds": 0, "stuck_rollout_hours": 0,
+                "sinks": [
+                {"name": "a", "kind": "webhook", "url": "ftp://h/secret-one"},
+                {"name": "a", "kind": "slack", "url": "https://hooks.slack.com/services/secret-two"},
+                {"name": " ", "kind": "webhook"},
+                {"name": "b", "kind": "log", "url": "http://h/secret-three"},
+                {"name": "c", "kind": "webhook", "url": "http://h/x", "kinds": []},
+                {"name": "d", "kind": "webhook", "url": "http:///nohost"}
+            ]}"#,
+        );
+        let errors = errors_of(&c);
+        let at = "self_improvement.alerts";
+        for path in [
+            "retry_max_seconds",
+            "delivery_timeout_seconds",
+            "stuck_rollout_hours",
+            "sinks[0].url",
+            "sinks[1].name",
+            "sinks[1].url",
+            "sinks[2].name",
+            "sinks[2].url",
+            "sinks[3].url",
+            "sinks[4].kinds",
+            "sinks[5].url",
+        ] {
+            assert!(errors.has_path(&format!("{at}.{path}")), "{path}: {errors}");
+        }
+        assert_eq!(errors.errors().len(), 11, "{errors}");
+        let text = errors.to_string();
+        assert!(text.contains("duplicate sink name \"a\""), "{text}");
+        assert!(text.contains("https is not available"), "{text}");
+        assert!(text.contains("a webhook sink needs a url"), "{text}");
+        assert!(text.contains("a log sink takes no url"), "{text}");
+        assert!(!text.contains("secret"), "{text}");
+    }
+
+    #[test]
+    fn redaction_hides_sink_urls_but_keeps_the_host() {
+        let c = alerts_from(
+            r#"{"sinks": [
+                {"name": "chat", "kind": "slack", "url": "http://user:pw@relay.example:81/T0/B0/xyz?k=v"},
+                {"name": "bare", "kind": "webhook", "url": "http://hooks.example"},
+                {"name": "journal", "kind": "log"}
+            ]}"#,
+        );
+        let r = c.redacted();
+        let urls: Vec<Option<&str>> = r
+            .self_improvement
+            .alerts
+            .sinks
+            .iter()
+            .map(|s| s.url.as_deref())
+            .collect();
+        let hidden = format!("http://relay.example:81/{REDACTED}");
+        assert_eq!(
+            urls,
+            [Some(hidden.as_str()), Some("http://hooks.example"), None]
+        );
+        let shown = serde_json::to_string(&r).unwrap();
+        assert!(!shown.contains("xyz") && !shown.contains("pw"), "{shown}");
+        assert!(SECRET_PATHS.contains(&"self_improvement.alerts.sinks"));
+    }
 }
