@@ -49,7 +49,11 @@ impl Sink {
         let up = Arc::new(AtomicBool::new(false));
         let requests = Arc::new(AtomicUsize::new(0));
         let accepted = Arc::new(Mutex::new(Vec::new()));
-        let (u, r, a) = (Arc::clone(&up), Arc::clone(&requests), Arc::clone(&accepted));
+        let (u, r, a) = (
+            Arc::clone(&up),
+            Arc::clone(&requests),
+            Arc::clone(&accepted),
+        );
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(stream) = stream else { continue };
@@ -163,7 +167,7 @@ fn setup(dir: &Path, sink: &Sink, n: usize) -> Vec<i64> {
         RollbackExecutor::default(),
     );
     let draft = |i: usize| AlertDraft {
-        kind: if i % 2 == 0 {
+        kind: if i.is_multiple_of(2) {
             AlertKind::Rollback
         } else {
             AlertKind::StuckRollout
@@ -220,7 +224,10 @@ fn a_sink_that_fails_then_recovers_receives_every_alert_once() {
         "{}",
         run.stderr()
     );
-    assert!(run.stderr().contains("alert number 3"), "the log sink's line");
+    assert!(
+        run.stderr().contains("alert number 3"),
+        "the log sink's line"
+    );
     assert!(!run.stderr().contains("SECRET"), "{}", run.stderr());
     assert!(!run.stdout().contains("SECRET"));
     let rows = outbox(dir.path());
@@ -238,7 +245,10 @@ fn a_sink_that_fails_then_recovers_receives_every_alert_once() {
         .ok()
         .stdout_has(&["count", "rollback", "stuck_rollout", "10 pending, 0 failed"]);
     let shown = kaizen(dir.path(), &["config", "show"], &[]).ok().stdout();
-    assert!(!shown.contains("SECRET") && shown.contains("redacted"), "{shown}");
+    assert!(
+        !shown.contains("SECRET") && shown.contains("redacted"),
+        "{shown}"
+    );
 
     // Still down at the first retry: retried again (attempt 2), nothing accepted.
     std::thread::sleep(Duration::from_millis(1100));
@@ -253,7 +263,7 @@ fn a_sink_that_fails_then_recovers_receives_every_alert_once() {
     loop {
         std::thread::sleep(Duration::from_millis(1100));
         kaizen(dir.path(), &["alerts", "deliver"], &[]).ok();
-        if states(&outbox(dir.path())).get("pending").is_none() {
+        if !states(&outbox(dir.path())).contains_key("pending") {
             break;
         }
         assert!(Instant::now() < deadline, "{:?}", outbox(dir.path()));
@@ -262,7 +272,10 @@ fn a_sink_that_fails_then_recovers_receives_every_alert_once() {
     assert_eq!(sink.ids("/hook"), expected);
     assert_eq!(sink.ids("/slack"), expected);
     let rows = outbox(dir.path());
-    assert_eq!(states(&rows), BTreeMap::from([("delivered".to_owned(), 15)]));
+    assert_eq!(
+        states(&rows),
+        BTreeMap::from([("delivered".to_owned(), 15)])
+    );
     // The webhook body: the alert, versioned, with its count.
     let accepted = sink.accepted.lock().unwrap().clone();
     let first = accepted
@@ -278,7 +291,12 @@ fn a_sink_that_fails_then_recovers_receives_every_alert_once() {
             &first["proposal_id"],
             &first["count"]
         ),
-        (&json!("rollback"), &json!("warning"), &json!("p0"), &json!(2))
+        (
+            &json!("rollback"),
+            &json!("warning"),
+            &json!("p0"),
+            &json!(2)
+        )
     );
     assert_eq!(first["message"], "alert number 0");
     let slack = accepted
@@ -287,7 +305,10 @@ fn a_sink_that_fails_then_recovers_receives_every_alert_once() {
         .map(|(_, b)| b.clone())
         .unwrap();
     assert!(
-        slack["text"].as_str().unwrap().starts_with("[kaizen] WARNING"),
+        slack["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("[kaizen] WARNING"),
         "{slack}"
     );
     // Nothing more to send: another run attempts nothing.
@@ -326,7 +347,7 @@ fn kaizen_serve_killed_while_the_sink_is_down_delivers_every_alert_after_a_resta
     sink.up.store(true, Ordering::SeqCst);
     let server = Server::start(dir.path(), &env);
     let deadline = Instant::now() + Duration::from_secs(40);
-    while states(&outbox(dir.path())).get("pending").is_some() {
+    while states(&outbox(dir.path())).contains_key("pending") {
         assert!(Instant::now() < deadline, "{:?}", outbox(dir.path()));
         std::thread::sleep(Duration::from_millis(500));
     }

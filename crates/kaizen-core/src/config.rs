@@ -1275,7 +1275,10 @@ impl AlertsConfig {
             let s = format!("{at}.sinks[{i}]");
             let name = sink.name.trim();
             if name.is_empty() {
-                v.push(format!("{s}.name"), "expected a name, found an empty string");
+                v.push(
+                    format!("{s}.name"),
+                    "expected a name, found an empty string",
+                );
             } else if self.sinks[..i].iter().any(|o| o.name.trim() == name) {
                 v.push(
                     format!("{s}.name"),
@@ -1331,9 +1334,11 @@ fn check_sink_url(url: &str) -> Result<(), String> {
     match scheme.as_str() {
         "http" => {}
         "https" => {
-            return Err("https is not available: kaizen's HTTP client is built without TLS; \
+            return Err(
+                "https is not available: kaizen's HTTP client is built without TLS; \
                  use an http:// URL (for example a relay on a trusted network)"
-                .to_owned());
+                    .to_owned(),
+            );
         }
         _ => return Err("expected an http:// URL (scheme http)".to_owned()),
     }
@@ -1704,10 +1709,12 @@ mod tests {
             ["ops", "chat"]
         );
         assert_eq!(names(AlertKind::Budget, AlertSeverity::Info), ["ops"]);
-        assert!(serde_json::from_str::<KaizenConfig>(
-            r#"{"self_improvement": {"alerts": {"sinks": [{"name": "x", "kind": "pager"}]}}}"#
-        )
-        .is_err());
+        assert!(
+            serde_json::from_str::<KaizenConfig>(
+                r#"{"self_improvement": {"alerts": {"sinks": [{"name": "x", "kind": "pager"}]}}}"#
+            )
+            .is_err()
+        );
     }
 
     #[test]

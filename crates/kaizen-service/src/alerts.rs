@@ -261,7 +261,8 @@ impl Kaizen {
     pub fn deliver_alerts(&self) -> Result<DeliveryReport> {
         let cfg = &self.config().self_improvement.alerts;
         let timeout = StdDuration::from_secs(u64::from(cfg.delivery_timeout_seconds));
-        let lease = Duration::seconds(i64::from(cfg.delivery_timeout_seconds) + LEASE_MARGIN_SECONDS);
+        let lease =
+            Duration::seconds(i64::from(cfg.delivery_timeout_seconds) + LEASE_MARGIN_SECONDS);
         let initial = Duration::seconds(i64::from(cfg.retry_initial_seconds));
         let max = Duration::seconds(i64::from(cfg.retry_max_seconds));
         let give_up = Duration::hours(i64::from(cfg.give_up_after_hours));
@@ -292,7 +293,9 @@ impl Kaizen {
                     }
                     Attempt::Permanent(error) => {
                         tracing::warn!(alert = d.alert.id, sink, error = %error, "alert delivery refused; not retried");
-                        store.alert_outbox_fail(id, now, &error).map_err(store_err)?;
+                        store
+                            .alert_outbox_fail(id, now, &error)
+                            .map_err(store_err)?;
                         report.failed += 1;
                     }
                     Attempt::Transient(error) => {
@@ -306,7 +309,9 @@ impl Kaizen {
                                 (now - d.entry.created_at).num_hours()
                             );
                             tracing::error!(alert = d.alert.id, sink, error = %error, "alert delivery given up");
-                            store.alert_outbox_fail(id, now, &error).map_err(store_err)?;
+                            store
+                                .alert_outbox_fail(id, now, &error)
+                                .map_err(store_err)?;
                             report.failed += 1;
                         } else {
                             tracing::warn!(alert = d.alert.id, sink, attempt = d.entry.attempts, retry_at = %next, error = %error, "alert delivery failed; will retry");

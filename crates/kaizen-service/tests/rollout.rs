@@ -474,7 +474,10 @@ fn before_after_harmful_change_is_rolled_back_automatically() {
     );
     let outbox = f.store.alert_outbox(None, 10).expect("outbox");
     assert_eq!(outbox.len(), 1);
-    assert_eq!((outbox[0].alert_id, outbox[0].sink.as_str()), (alerts[0].id, "journal"));
+    assert_eq!(
+        (outbox[0].alert_id, outbox[0].sink.as_str()),
+        (alerts[0].id, "journal")
+    );
     let p = f.store.proposal(&id).expect("read").expect("stored");
     let statuses: Vec<&str> = p.transitions.iter().map(|t| t.to_status.as_str()).collect();
     assert_eq!(

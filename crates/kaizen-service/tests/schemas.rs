@@ -463,7 +463,12 @@ fn scenario() -> Samples {
         .id;
     store
         .alert_raise(
-            &draft(AlertKind::Budget, AlertSeverity::Info, None, "nothing to do"),
+            &draft(
+                AlertKind::Budget,
+                AlertSeverity::Info,
+                None,
+                "nothing to do",
+            ),
             &[],
             now,
         )

@@ -518,7 +518,11 @@ mod tests {
             .unwrap();
         assert!(a.new && a.count == 1 && a.deliveries == 1);
         let b = s
-            .alert_raise(&draft(AlertKind::Rollback, "p1", "second"), &["hook"], t(60))
+            .alert_raise(
+                &draft(AlertKind::Rollback, "p1", "second"),
+                &["hook"],
+                t(60),
+            )
             .unwrap();
         assert_eq!((b.id, b.new, b.count, b.deliveries), (a.id, false, 2, 0));
         // Another kind or another subject is another alert.
@@ -555,7 +559,10 @@ mod tests {
         let a = s.alert_raise(&one, &[], t(0)).unwrap();
         let b = s.alert_raise(&two, &[], t(1)).unwrap();
         assert_eq!((b.id, b.count), (a.id, 2));
-        assert!(s.alert_raise(&draft(AlertKind::Budget, "p1", " "), &[], t(2)).is_err());
+        assert!(
+            s.alert_raise(&draft(AlertKind::Budget, "p1", " "), &[], t(2))
+                .is_err()
+        );
     }
 
     #[test]
@@ -568,17 +575,27 @@ mod tests {
         let lease = Duration::seconds(30);
         let claimed = s.alert_outbox_claim(t(0), lease, 10).unwrap();
         assert_eq!(claimed.len(), 2);
-        assert!(claimed.iter().all(|d| d.entry.attempts == 1 && d.alert.id == a.id));
+        assert!(
+            claimed
+                .iter()
+                .all(|d| d.entry.attempts == 1 && d.alert.id == a.id)
+        );
         // Leased: nobody else gets them until the lease ends.
         assert!(s.alert_outbox_claim(t(10), lease, 10).unwrap().is_empty());
         let (first, second) = (claimed[0].entry.id, claimed[1].entry.id);
         assert!(s.alert_outbox_delivered(first, t(1)).unwrap());
-        assert!(s.alert_outbox_retry(second, t(5), "http status 500").unwrap());
+        assert!(
+            s.alert_outbox_retry(second, t(5), "http status 500")
+                .unwrap()
+        );
         assert!(s.alert_outbox_claim(t(4), lease, 10).unwrap().is_empty());
         let again = s.alert_outbox_claim(t(5), lease, 10).unwrap();
         assert_eq!(again.len(), 1);
         assert_eq!((again[0].entry.id, again[0].entry.attempts), (second, 2));
-        assert_eq!(again[0].entry.last_error.as_deref(), Some("http status 500"));
+        assert_eq!(
+            again[0].entry.last_error.as_deref(),
+            Some("http status 500")
+        );
         // A crashed claimer: due again when the lease ends.
         assert!(s.alert_outbox_claim(t(34), lease, 10).unwrap().is_empty());
         assert_eq!(s.alert_outbox_claim(t(35), lease, 10).unwrap().len(), 1);

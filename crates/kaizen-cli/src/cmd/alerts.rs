@@ -111,7 +111,14 @@ pub fn run(ctx: &Ctx, cmd: AlertsCommand) -> Result<u8> {
             } else {
                 let mut t = output::table();
                 t.set_header(vec![
-                    "id", "alert", "sink", "state", "attempts", "next", "done", "last error",
+                    "id",
+                    "alert",
+                    "sink",
+                    "state",
+                    "attempts",
+                    "next",
+                    "done",
+                    "last error",
                 ]);
                 for r in &rows {
                     t.add_row(vec![
