@@ -6,10 +6,12 @@
 //! them with the lock released (so the API is not held up by a slow sink), then records each
 //! result: delivered on a 2xx; permanently failed on a 4xx other than 408 and 429; otherwise
 //! retried after an exponential, fully jittered delay capped at `retry_max_seconds`, and given
-//! up (failed) once the alert is older than `give_up_after_hours`. A claimed row is leased for
+//! up (failed) once the alert is older than `give_up_after_hours`. After a failure, the
+//! sink's other due deliveries wait, unattempted, for the same retry time. A claimed row is leased for
 //! the timeout plus a margin, so a process killed mid-attempt leaves it due again: delivery is
 //! at least once, and every body carries the alert's stable `id` for receivers to de-duplicate.
 
+use std::collections::HashMap;
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Utc};
@@ -90,6 +92,8 @@ pub struct DeliveryReport {
     pub retrying: u32,
     /// Given up (a permanent refusal, too old, or the sink is no longer configured).
     pub failed: u32,
+    /// Not attempted because their sink failed earlier in this run; due when it is retried.
+    pub deferred: u32,
     /// When the next pending delivery is due.
     pub next_due: Option<DateTime<Utc>>,
 }
@@ -267,6 +271,10 @@ impl Kaizen {
         let max = Duration::seconds(i64::from(cfg.retry_max_seconds));
         let give_up = Duration::hours(i64::from(cfg.give_up_after_hours));
         let mut report = DeliveryReport::default();
+        // Sinks that failed in this run, with when they are retried: their other deliveries
+        // wait for the same time unattempted (one probe per sink, so a sink that times out
+        // does not hold the loop for a timeout per alert).
+        let mut down: HashMap<String, DateTime<Utc>> = HashMap::new();
         for _ in 0..MAX_BATCHES {
             let claimed: Vec<Delivery> = self
                 .store()
@@ -274,6 +282,13 @@ impl Kaizen {
                 .map_err(store_err)?;
             let full = claimed.len() as u32 == BATCH;
             for d in claimed {
+                if let Some(next) = down.get(&d.entry.sink) {
+                    self.store()
+                        .alert_outbox_release(&d, *next)
+                        .map_err(store_err)?;
+                    report.deferred += 1;
+                    continue;
+                }
                 report.attempted += 1;
                 let attempt = match cfg.sink(&d.entry.sink) {
                     Some(sink) => send(sink, &d.alert, timeout),
@@ -302,6 +317,7 @@ impl Kaizen {
                         let delay = retry_delay(d.entry.attempts, initial, max, jitter_unit())
                             .max(Duration::seconds(1));
                         let next = now + delay;
+                        down.insert(d.entry.sink.clone(), next);
                         if next - d.entry.created_at > give_up {
                             let error = format!(
                                 "gave up after {} attempts over {} h: {error}",

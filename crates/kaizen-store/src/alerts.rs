@@ -154,6 +154,8 @@ pub struct Delivery {
     pub entry: OutboxEntry,
     /// The alert to send.
     pub alert: Alert,
+    /// When it was attempted before this claim (for [`Store::alert_outbox_release`]).
+    pub previous_attempt_at: Option<DateTime<Utc>>,
 }
 
 /// Outbox rows per state.
@@ -383,7 +385,7 @@ impl Store {
                 params![entry.id, at, until],
             )?;
             entry.attempts = entry.attempts.saturating_add(1);
-            entry.last_attempt_at = Some(now);
+            let previous_attempt_at = entry.last_attempt_at.replace(now);
             entry.next_at = micros_to_time(until);
             let alert = tx
                 .query_row(
@@ -398,7 +400,11 @@ impl Store {
                         entry.id, entry.alert_id
                     ))
                 })?;
-            out.push(Delivery { entry, alert });
+            out.push(Delivery {
+                entry,
+                alert,
+                previous_attempt_at,
+            });
         }
         tx.commit()?;
         Ok(out)
@@ -424,6 +430,25 @@ impl Store {
             "UPDATE alert_outbox SET next_at = ?2, last_error = ?3
              WHERE id = ?1 AND state = 'pending'",
             params![id, next_at.timestamp_micros(), error],
+        )? == 1)
+    }
+
+    /// Hands a claimed delivery back without attempting it (its sink just failed another
+    /// delivery): the claim's attempt is not counted, and it is due again at `next_at`.
+    pub fn alert_outbox_release(
+        &mut self,
+        delivery: &Delivery,
+        next_at: DateTime<Utc>,
+    ) -> crate::Result<bool> {
+        Ok(self.conn.execute(
+            "UPDATE alert_outbox SET attempts = max(attempts - 1, 0), next_at = ?2,
+                 last_attempt_at = ?3
+             WHERE id = ?1 AND state = 'pending'",
+            params![
+                delivery.entry.id,
+                next_at.timestamp_micros(),
+                delivery.previous_attempt_at.map(|t| t.timestamp_micros())
+            ],
         )? == 1)
     }
 
@@ -596,6 +621,12 @@ mod tests {
             again[0].entry.last_error.as_deref(),
             Some("http status 500")
         );
+        // Released unattempted: the claim's attempt is not counted.
+        assert!(s.alert_outbox_release(&again[0], t(5)).unwrap());
+        let again = s.alert_outbox_claim(t(5), lease, 10).unwrap();
+        assert_eq!(again.len(), 1);
+        assert_eq!(again[0].entry.attempts, 2);
+        assert_eq!(again[0].previous_attempt_at, Some(t(0)));
         // A crashed claimer: due again when the lease ends.
         assert!(s.alert_outbox_claim(t(34), lease, 10).unwrap().is_empty());
         assert_eq!(s.alert_outbox_claim(t(35), lease, 10).unwrap().len(), 1);

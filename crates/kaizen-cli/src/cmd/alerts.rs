@@ -89,8 +89,12 @@ pub fn run(ctx: &Ctx, cmd: AlertsCommand) -> Result<u8> {
                     println!("raised {stuck} stuck-rollout alert(s)");
                 }
                 println!(
-                    "{} delivery attempt(s): {} delivered, {} to retry, {} given up",
-                    report.attempted, report.delivered, report.retrying, report.failed
+                    "{} delivery attempt(s): {} delivered, {} to retry, {} given up; {} waiting for a sink that failed",
+                    report.attempted,
+                    report.delivered,
+                    report.retrying,
+                    report.failed,
+                    report.deferred
                 );
                 if let Some(next) = report.next_due {
                     println!("next delivery due {}", output::when(Some(next)));
