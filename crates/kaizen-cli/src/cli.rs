@@ -89,7 +89,8 @@ pub enum Command {
     /// What agents run with.
     #[command(subcommand)]
     Agents(AgentsCommand),
-    /// Alerts for a human (failed rollbacks, apply conflicts): list, acknowledge.
+    /// Alerts for a human (automatic and failed rollbacks, apply conflicts, stuck rollouts, …):
+    /// list, acknowledge, deliver to the configured sinks, show the delivery outbox.
     #[command(subcommand)]
     Alerts(AlertsCommand),
     /// Bearer tokens for the API: create (the secret is shown once), list, revoke.
@@ -837,6 +838,36 @@ pub enum AlertsCommand {
         #[arg(long = "as", value_name = "NAME")]
         actor: Option<String>,
     },
+    /// Deliver the due notifications of the alert outbox to the configured sinks (and raise
+    /// the due stuck-rollout alerts): what `kaizen serve`'s background loop does, for cron.
+    Deliver {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The alert outbox: one delivery per alert and sink, newest first.
+    Outbox {
+        /// Only deliveries in this state.
+        #[arg(long, value_enum)]
+        state: Option<DeliveryStateArg>,
+        /// At most this many rows.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// A state of an alert delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DeliveryStateArg {
+    /// Not delivered yet.
+    Pending,
+    /// Accepted by its sink.
+    Delivered,
+    /// Given up.
+    Failed,
 }
 
 /// Who a token is for.

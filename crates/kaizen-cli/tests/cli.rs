@@ -1041,7 +1041,7 @@ fn help_works_for_every_command() {
     ] {
         assert!(top.contains(cmd), "top-level help lacks {cmd}:\n{top}");
     }
-    let commands: [&[&str]; 43] = [
+    let commands: [&[&str]; 45] = [
         &["quickstart"],
         &["init"],
         &["ingest"],
@@ -1080,6 +1080,8 @@ fn help_works_for_every_command() {
         &["alerts"],
         &["alerts", "list"],
         &["alerts", "ack"],
+        &["alerts", "deliver"],
+        &["alerts", "outbox"],
         &["cycle", "run"],
         &["sim", "run"],
         &["sim", "suite"],

@@ -31,8 +31,11 @@ pub const REDACTED: &str = "***redacted***";
 
 /// Dotted key paths of the secrets that [`KaizenConfig::redacted`] hides; messages about these
 /// keys must not repeat their values.
-pub const SECRET_PATHS: &[&str] =
-    &["self_improvement.cross_deployment_analytics.deployment_id_salt"];
+pub const SECRET_PATHS: &[&str] = &[
+    "self_improvement.cross_deployment_analytics.deployment_id_salt",
+    // Sink URLs (a Slack incoming-webhook URL is a credential).
+    "self_improvement.alerts.sinks",
+];
 
 /// The whole of `kaizen.yaml`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -172,6 +175,9 @@ pub struct SelfImprovementConfig {
     /// How a proposal's confidence learns from the outcomes of earlier, similar proposals.
     #[serde(deserialize_with = "null_as_default")]
     pub learning: LearningConfig,
+    /// Who is told about alerts, and how their delivery is retried (`docs/alerts.md`).
+    #[serde(deserialize_with = "null_as_default")]
+    pub alerts: AlertsConfig,
 }
 
 impl Default for SelfImprovementConfig {
@@ -190,6 +196,7 @@ impl Default for SelfImprovementConfig {
             cross_deployment_analytics: CrossDeploymentAnalyticsConfig::default(),
             memory: MemoryConfig::default(),
             learning: LearningConfig::default(),
+            alerts: AlertsConfig::default(),
         }
     }
 }
@@ -821,6 +828,9 @@ impl KaizenConfig {
         if analytics.deployment_id_salt.is_some() {
             analytics.deployment_id_salt = Some(REDACTED.to_owned());
         }
+        for sink in &mut copy.self_improvement.alerts.sinks {
+            sink.url = sink.url.as_deref().map(redact_url);
+        }
         copy
     }
 }
@@ -1019,6 +1029,7 @@ impl SelfImprovementConfig {
             Bound::Exclusive(0.0),
             Bound::Inclusive(1000.0),
         );
+        self.alerts.validate(v, &format!("{at}.alerts"));
     }
 }
 
@@ -1183,6 +1194,295 @@ impl Validator {
             format!("{at}.{key}"),
             format!("expected {expected}, found {value}"),
         );
+    }
+}
+
+/// What an alert is about. The wire names are stored and delivered (`docs/alerts.md`).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+    strum::IntoStaticStr,
+    strum::Display,
+    strum::EnumString,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum AlertKind {
+    /// A signal changed abruptly (raised by the inflection monitor).
+    Inflection,
+    /// The rollout engine rolled a change back automatically.
+    Rollback,
+    /// An automatic or requested rollback failed: the change may be partly live.
+    RollbackFailed,
+    /// A rollout's changes no longer apply to the current org version.
+    ApplyConflict,
+    /// The budget (raised by the budget forecast).
+    Budget,
+    /// A rollout has waited for a human longer than `alerts.stuck_rollout_hours`.
+    StuckRollout,
+}
+
+impl AlertKind {
+    /// The wire name (`rollback_failed`, …).
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+}
+
+/// How urgent an alert is; ordered `info` < `warning` < `critical`.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Default,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+    strum::IntoStaticStr,
+    strum::Display,
+    strum::EnumString,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum AlertSeverity {
+    /// For the record.
+    #[default]
+    Info,
+    /// Someone should look.
+    Warning,
+    /// Someone must act.
+    Critical,
+}
+
+impl AlertSeverity {
+    /// The wire name (`info`, `warning`, `critical`).
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+}
+
+/// How a sink is told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertSinkKind {
+    /// POST of the alert as JSON (`kaizen.alert.v1`) to `url`.
+    Webhook,
+    /// POST of a Slack incoming-webhook message (`{"text": …}`) to `url`.
+    Slack,
+    /// A line in kaizen's own log (`tracing`, target `kaizen::alert`).
+    Log,
+}
+
+impl AlertSinkKind {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertSinkKind::Webhook => "webhook",
+            AlertSinkKind::Slack => "slack",
+            AlertSinkKind::Log => "log",
+        }
+    }
+}
+
+/// One entry of `self_improvement.alerts.sinks`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertSink {
+    /// Unique name; outbox rows and logs name the sink by it (never by its URL).
+    pub name: String,
+    /// `webhook`, `slack` or `log`.
+    pub kind: AlertSinkKind,
+    /// Where to POST (`webhook` and `slack`; refused for `log`). A secret: redacted when shown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Alerts below this severity are not sent to this sink.
+    #[serde(default)]
+    pub min_severity: AlertSeverity,
+    /// Only these kinds (absent: every kind).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kinds: Option<Vec<AlertKind>>,
+}
+
+impl AlertSink {
+    /// Whether an alert of `kind` and `severity` goes to this sink.
+    pub fn accepts(&self, kind: AlertKind, severity: AlertSeverity) -> bool {
+        severity >= self.min_severity && self.kinds.as_ref().is_none_or(|k| k.contains(&kind))
+    }
+}
+
+/// `self_improvement.alerts`: the sinks alerts are delivered to and the delivery's retry policy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AlertsConfig {
+    /// Where alerts go. None by default: alerts are then only listed (`kaizen alerts`).
+    pub sinks: Vec<AlertSink>,
+    /// A rollout paused for a human longer than this raises a `stuck_rollout` alert (hours, ≥ 1).
+    pub stuck_rollout_hours: u32,
+    /// Timeout of one delivery attempt (seconds, 1..=300).
+    pub delivery_timeout_seconds: u32,
+    /// Upper bound of the first retry's delay; it doubles per attempt (seconds, ≥ 1).
+    pub retry_initial_seconds: u32,
+    /// Cap of the retry delay (seconds, ≥ `retry_initial_seconds`).
+    pub retry_max_seconds: u32,
+    /// A delivery still failing this long after the alert was raised is given up and marked
+    /// failed (hours, ≥ 1).
+    pub give_up_after_hours: u32,
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        Self {
+            sinks: Vec::new(),
+            stuck_rollout_hours: 48,
+            delivery_timeout_seconds: 10,
+            retry_initial_seconds: 10,
+            retry_max_seconds: 3600,
+            give_up_after_hours: 72,
+        }
+    }
+}
+
+impl AlertsConfig {
+    /// The sinks that take an alert of `kind` and `severity`, in configuration order.
+    pub fn sinks_for(&self, kind: AlertKind, severity: AlertSeverity) -> Vec<&AlertSink> {
+        self.sinks
+            .iter()
+            .filter(|s| s.accepts(kind, severity))
+            .collect()
+    }
+
+    /// The sink named `name`.
+    pub fn sink(&self, name: &str) -> Option<&AlertSink> {
+        self.sinks.iter().find(|s| s.name == name)
+    }
+
+    fn validate(&self, v: &mut Validator, at: &str) {
+        v.at_least(at, "stuck_rollout_hours", self.stuck_rollout_hours, 1);
+        v.at_least(
+            at,
+            "delivery_timeout_seconds",
+            self.delivery_timeout_seconds,
+            1,
+        );
+        if self.delivery_timeout_seconds > 300 {
+            v.push(
+                format!("{at}.delivery_timeout_seconds"),
+                format!(
+                    "expected an integer <= 300, found {}",
+                    self.delivery_timeout_seconds
+                ),
+            );
+        }
+        v.at_least(at, "retry_initial_seconds", self.retry_initial_seconds, 1);
+        if self.retry_max_seconds < self.retry_initial_seconds {
+            v.push(
+                format!("{at}.retry_max_seconds"),
+                format!(
+                    "expected at least retry_initial_seconds ({}), found {}",
+                    self.retry_initial_seconds, self.retry_max_seconds
+                ),
+            );
+        }
+        v.at_least(at, "give_up_after_hours", self.give_up_after_hours, 1);
+        for (i, sink) in self.sinks.iter().enumerate() {
+            let s = format!("{at}.sinks[{i}]");
+            let name = sink.name.trim();
+            if name.is_empty() {
+                v.push(
+                    format!("{s}.name"),
+                    "expected a name, found an empty string",
+                );
+            } else if self.sinks[..i].iter().any(|o| o.name.trim() == name) {
+                v.push(
+                    format!("{s}.name"),
+                    format!("duplicate sink name {name:?}; sink names must be unique"),
+                );
+            }
+            if sink.kinds.as_ref().is_some_and(Vec::is_empty) {
+                v.push(
+                    format!("{s}.kinds"),
+                    "expected at least one alert kind (remove the key to accept every kind)",
+                );
+            }
+            // Messages about the URL never repeat it: it is a secret.
+            match (sink.kind, sink.url.as_deref()) {
+                (AlertSinkKind::Log, Some(_)) => v.push(
+                    format!("{s}.url"),
+                    "a log sink takes no url; remove the key",
+                ),
+                (AlertSinkKind::Log, None) => {}
+                (kind, None) => v.push(
+                    format!("{s}.url"),
+                    format!("a {} sink needs a url", kind.as_str()),
+                ),
+                (_, Some(url)) => {
+                    if let Err(problem) = check_sink_url(url) {
+                        v.push(format!("{s}.url"), problem);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The scheme (lower-cased), the host (with port) and the rest of an absolute URL.
+fn split_url(url: &str) -> Option<(String, &str, &str)> {
+    let (scheme, rest) = url.split_once("://")?;
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    // Credentials in the authority are dropped: only the host (and port) is kept.
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    Some((scheme.to_ascii_lowercase(), host, tail))
+}
+
+/// Checks a sink URL: absolute, `http`, with a host, no whitespace. `https` is refused:
+/// kaizen's HTTP client is built without TLS. The message never repeats the URL.
+fn check_sink_url(url: &str) -> Result<(), String> {
+    if url.chars().any(char::is_whitespace) {
+        return Err("expected a URL without whitespace".to_owned());
+    }
+    let Some((scheme, host, _)) = split_url(url) else {
+        return Err("expected an absolute http:// URL".to_owned());
+    };
+    match scheme.as_str() {
+        "http" => {}
+        "https" => {
+            return Err(
+                "https is not available: kaizen's HTTP client is built without TLS; \
+                 use an http:// URL (for example a relay on a trusted network)"
+                    .to_owned(),
+            );
+        }
+        _ => return Err("expected an http:// URL (scheme http)".to_owned()),
+    }
+    if host.is_empty() || host.starts_with(':') {
+        return Err("expected a host after http://".to_owned());
+    }
+    Ok(())
+}
+
+/// A URL as it may be shown or logged: scheme and host (without credentials), the path and
+/// query replaced by [`REDACTED`] (they hold the secret of a Slack URL).
+pub fn redact_url(url: &str) -> String {
+    match split_url(url) {
+        Some((scheme, host, tail)) if !tail.is_empty() && tail != "/" => {
+            format!("{scheme}://{host}/{REDACTED}")
+        }
+        Some((scheme, host, _)) if !url.contains('@') => format!("{scheme}://{host}"),
+        Some((scheme, host, _)) => format!("{scheme}://{host}/{REDACTED}"),
+        None => REDACTED.to_owned(),
     }
 }
 
@@ -1501,5 +1801,111 @@ mod tests {
             "{}",
             errors[0].message
         );
+    }
+
+    fn alerts_from(json: &str) -> KaizenConfig {
+        serde_json::from_str(&format!(r#"{{"self_improvement": {{"alerts": {json}}}}}"#)).unwrap()
+    }
+
+    #[test]
+    fn alert_sinks_are_read_and_filter_by_severity_and_kind() {
+        let c = alerts_from(
+            r#"{"sinks": [
+                {"name": "ops", "kind": "webhook", "url": "http://hooks.example:8080/in"},
+                {"name": "chat", "kind": "slack", "url": "http://relay.example/T/B/secret",
+                 "min_severity": "critical"},
+                {"name": "journal", "kind": "log", "kinds": ["rollback", "stuck_rollout"]}
+            ]}"#,
+        );
+        assert_eq!(c.validate(), Ok(()));
+        let a = &c.self_improvement.alerts;
+        let names = |k, s| {
+            a.sinks_for(k, s)
+                .iter()
+                .map(|s| s.name.as_str())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            names(AlertKind::Rollback, AlertSeverity::Warning),
+            ["ops", "journal"]
+        );
+        assert_eq!(
+            names(AlertKind::RollbackFailed, AlertSeverity::Critical),
+            ["ops", "chat"]
+        );
+        assert_eq!(names(AlertKind::Budget, AlertSeverity::Info), ["ops"]);
+        assert!(
+            serde_json::from_str::<KaizenConfig>(
+                r#"{"self_improvement": {"alerts": {"sinks": [{"name": "x", "kind": "pager"}]}}}"#
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn alert_sink_validation_names_the_key_and_never_repeats_the_url() {
+        let c = alerts_from(
+            r#"{"retry_initial_seconds": 60, "retry_max_seconds": 30,
+                "delivery_timeout_seconds": 0, "stuck_rollout_hours": 0,
+                "sinks": [
+                {"name": "a", "kind": "webhook", "url": "ftp://h/secret-one"},
+                {"name": "a", "kind": "slack", "url": "https://hooks.slack.com/services/secret-two"},
+                {"name": " ", "kind": "webhook"},
+                {"name": "b", "kind": "log", "url": "http://h/secret-three"},
+                {"name": "c", "kind": "webhook", "url": "http://h/x", "kinds": []},
+                {"name": "d", "kind": "webhook", "url": "http:///nohost"}
+            ]}"#,
+        );
+        let errors = errors_of(&c);
+        let at = "self_improvement.alerts";
+        for path in [
+            "retry_max_seconds",
+            "delivery_timeout_seconds",
+            "stuck_rollout_hours",
+            "sinks[0].url",
+            "sinks[1].name",
+            "sinks[1].url",
+            "sinks[2].name",
+            "sinks[2].url",
+            "sinks[3].url",
+            "sinks[4].kinds",
+            "sinks[5].url",
+        ] {
+            assert!(errors.has_path(&format!("{at}.{path}")), "{path}: {errors}");
+        }
+        assert_eq!(errors.errors().len(), 11, "{errors}");
+        let text = errors.to_string();
+        assert!(text.contains("duplicate sink name \"a\""), "{text}");
+        assert!(text.contains("https is not available"), "{text}");
+        assert!(text.contains("a webhook sink needs a url"), "{text}");
+        assert!(text.contains("a log sink takes no url"), "{text}");
+        assert!(!text.contains("secret"), "{text}");
+    }
+
+    #[test]
+    fn redaction_hides_sink_urls_but_keeps_the_host() {
+        let c = alerts_from(
+            r#"{"sinks": [
+                {"name": "chat", "kind": "slack", "url": "http://user:pw@relay.example:81/T0/B0/xyz?k=v"},
+                {"name": "bare", "kind": "webhook", "url": "http://hooks.example"},
+                {"name": "journal", "kind": "log"}
+            ]}"#,
+        );
+        let r = c.redacted();
+        let urls: Vec<Option<&str>> = r
+            .self_improvement
+            .alerts
+            .sinks
+            .iter()
+            .map(|s| s.url.as_deref())
+            .collect();
+        let hidden = format!("http://relay.example:81/{REDACTED}");
+        assert_eq!(
+            urls,
+            [Some(hidden.as_str()), Some("http://hooks.example"), None]
+        );
+        let shown = serde_json::to_string(&r).unwrap();
+        assert!(!shown.contains("xyz") && !shown.contains("pw"), "{shown}");
+        assert!(SECRET_PATHS.contains(&"self_improvement.alerts.sinks"));
     }
 }

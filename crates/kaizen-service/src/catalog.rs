@@ -986,7 +986,7 @@ pub struct AlertsList;
 
 impl Op for AlertsList {
     type Input = AlertsInput;
-    type Output = Vec<kaizen_store::rollouts::Alert>;
+    type Output = Vec<kaizen_store::alerts::Alert>;
     const SPEC: Spec = Spec {
         name: "alerts.list",
         domain: "alerts",
@@ -995,7 +995,7 @@ impl Op for AlertsList {
         method: Method::Get,
         path: "/alerts",
         summary: "Alerts for a human",
-        description: "Unacknowledged alerts (failed rollbacks, apply conflicts), or all with `all`.",
+        description: "Unacknowledged alerts (automatic rollbacks, failed rollbacks, apply conflicts, stuck rollouts, inflections, budget), newest first, or all with `all`. An alert raised again while unacknowledged is counted (`count`, `last_at`), not repeated.",
         destructive: false,
         idempotent: true,
         rest: Rest::Json,
@@ -1019,7 +1019,7 @@ impl Op for AlertsAck {
         method: Method::Post,
         path: "/alerts/{id}/ack",
         summary: "Acknowledge an alert",
-        description: "Marks the alert as seen by the caller.",
+        description: "Marks the alert as seen by the caller. Its notifications to the configured sinks are still delivered.",
         destructive: false,
         idempotent: false,
         rest: Rest::Json,

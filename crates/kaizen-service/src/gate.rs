@@ -435,7 +435,8 @@ impl Kaizen {
 
     /// One iteration of the background loop: the scheduled cycle when it is due (and the loop
     /// is enabled), audited under the scheduler's name, then the rollout engine's turn
-    /// ([`Kaizen::tick_rollouts`]). Returns when the next rollout check is due.
+    /// ([`Kaizen::tick_rollouts`]), then the alerts' turn (stuck rollouts, outbox delivery:
+    /// `crate::alerts`). Returns when the next rollout check or alert delivery is due.
     pub fn background_once(&self) -> Option<DateTime<Utc>> {
         if self.config.self_improvement.enabled {
             let start = Instant::now();
@@ -449,13 +450,25 @@ impl Kaizen {
                 Err(e) => tracing::error!(error = %e, "scheduled cycle failed"),
             }
         }
-        match self.tick_rollouts() {
+        let next_check = match self.tick_rollouts() {
             Ok((_, next)) => next,
             Err(e) => {
                 tracing::error!(error = %e, "rollout tick failed");
                 None
             }
+        };
+        // Alerts: rollouts stuck waiting for a human, then the outbox's due deliveries.
+        if let Err(e) = self.raise_stuck_rollouts() {
+            tracing::error!(error = %e, "checking for stuck rollouts failed");
         }
+        let next_delivery = match self.deliver_alerts() {
+            Ok(report) => report.next_due,
+            Err(e) => {
+                tracing::error!(error = %e, "alert delivery failed");
+                None
+            }
+        };
+        next_check.into_iter().chain(next_delivery).min()
     }
 
     /// The scheduled cycle, if one is due, as `cycles.run` for `who` (trigger `schedule`): the

@@ -20,6 +20,7 @@
 //! proposal is applied only after a *human* approved it; every apply is one new org version,
 //! made from the version it was checked against, and every rollback is another.
 
+pub mod alerts;
 pub mod catalog;
 pub mod cycle;
 pub mod effective;

@@ -17,7 +17,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
-use kaizen_core::config::{OnInconclusive, RolloutStrategyKind};
+use kaizen_core::config::{AlertKind, AlertSeverity, OnInconclusive, RolloutStrategyKind};
 use kaizen_core::org::OrgChange;
 use kaizen_core::rollout::assign::{Assignment, assign};
 use kaizen_core::rollout::check::{
@@ -36,6 +36,7 @@ use kaizen_store::rollouts::{
 use schemars::JsonSchema;
 use serde::Serialize;
 
+use crate::alerts::AlertDraft;
 use crate::rollback::{MutationScope, OperationKind, RollbackExecutor, RollbackFailure};
 use crate::{Result, Service, ServiceError, store_err};
 
@@ -76,7 +77,7 @@ fn engine() -> Actor {
     Actor::system(ENGINE)
 }
 
-fn rollout_err(e: kaizen_store::rollouts::RolloutError) -> ServiceError {
+pub(crate) fn rollout_err(e: kaizen_store::rollouts::RolloutError) -> ServiceError {
     if e.is_user_error() {
         let kind = e.kind();
         ServiceError::store(kind, e)
@@ -782,9 +783,13 @@ impl Service<'_> {
                         };
                         svc.pause(id, &v, now)?;
                     }
-                    svc.store
-                        .alert_raise("warning", "apply_conflict", Some(id), &reason, now)
-                        .map_err(store_err)?;
+                    svc.raise_alert(AlertDraft {
+                        kind: AlertKind::ApplyConflict,
+                        severity: AlertSeverity::Warning,
+                        proposal_id: Some(id.to_owned()),
+                        dedup_key: None,
+                        message: reason.clone(),
+                    })?;
                     Ok(())
                 })?;
                 Err(ServiceError::Rejected(reason))
@@ -876,21 +881,38 @@ impl Service<'_> {
                 at: now,
                 ..verdict_base
             };
-            self.store
-                .rollout_move(
-                    id,
-                    &RolloutMove {
-                        from: RolloutState::RollingBack,
-                        to: RolloutState::RolledBack,
-                        proposal: Some((proposal_from, ProposalStatus::RolledBack)),
-                        actor,
-                        reason: Some(&v.reason),
-                        verdict: Some(&v),
-                        extend_hours: 0,
-                    },
-                    now,
-                )
-                .map_err(rollout_err)?;
+            // The rolled-back state and, when the engine rolled back on its own, its alert:
+            // both or neither.
+            self.unit(|svc| {
+                svc.store
+                    .rollout_move(
+                        id,
+                        &RolloutMove {
+                            from: RolloutState::RollingBack,
+                            to: RolloutState::RolledBack,
+                            proposal: Some((proposal_from, ProposalStatus::RolledBack)),
+                            actor,
+                            reason: Some(&v.reason),
+                            verdict: Some(&v),
+                            extend_hours: 0,
+                        },
+                        now,
+                    )
+                    .map_err(rollout_err)?;
+                if v.decided_by == ENGINE {
+                    svc.raise_alert(AlertDraft {
+                        kind: AlertKind::Rollback,
+                        severity: AlertSeverity::Warning,
+                        proposal_id: Some(id.to_owned()),
+                        dedup_key: None,
+                        message: format!(
+                            "proposal {id} was rolled back automatically: {}",
+                            v.reason
+                        ),
+                    })?;
+                }
+                Ok(())
+            })?;
             return Ok(None);
         };
         // Compensate: re-apply what this rollback undid, newest first.
@@ -954,9 +976,13 @@ impl Service<'_> {
                     now,
                 )
                 .map_err(rollout_err)?;
-            svc.store
-                .alert_raise("critical", "rollback_failed", Some(id), &message, now)
-                .map_err(store_err)?;
+            svc.raise_alert(AlertDraft {
+                kind: AlertKind::RollbackFailed,
+                severity: AlertSeverity::Critical,
+                proposal_id: Some(id.to_owned()),
+                dedup_key: None,
+                message: message.clone(),
+            })?;
             Ok(())
         })?;
         Ok(Some(failure))

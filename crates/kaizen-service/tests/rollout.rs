@@ -377,6 +377,11 @@ fn before_after_harmful_change_is_rolled_back_automatically() {
         })
         .collect();
 
+    f.config
+        .self_improvement
+        .alerts
+        .sinks
+        .push(serde_json::from_str(r#"{"name": "journal", "kind": "log"}"#).expect("a sink"));
     let id = f.queue(
         "test_rule",
         vec![tier_change()],
@@ -451,6 +456,28 @@ fn before_after_harmful_change_is_rolled_back_automatically() {
     assert_eq!(r.reverted, 1);
     assert_eq!(r.applied_version, None);
     assert_eq!(f.status(&id), ProposalStatus::RolledBack);
+    // The automatic rollback raised an alert, queued for the configured sink.
+    let alerts = f.store.alerts(false).expect("alerts");
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(
+        (
+            alerts[0].kind.as_str(),
+            alerts[0].severity.as_str(),
+            alerts[0].proposal_id.as_deref()
+        ),
+        ("rollback", "warning", Some(id.as_str()))
+    );
+    assert!(
+        alerts[0].message.contains("rolled back automatically"),
+        "{}",
+        alerts[0].message
+    );
+    let outbox = f.store.alert_outbox(None, 10).expect("outbox");
+    assert_eq!(outbox.len(), 1);
+    assert_eq!(
+        (outbox[0].alert_id, outbox[0].sink.as_str()),
+        (alerts[0].id, "journal")
+    );
     let p = f.store.proposal(&id).expect("read").expect("stored");
     let statuses: Vec<&str> = p.transitions.iter().map(|t| t.to_status.as_str()).collect();
     assert_eq!(
@@ -795,6 +822,23 @@ fn inconclusive_pauses_for_a_human() {
     f.clock.advance(hours(4));
     assert!(f.tick(&RollbackExecutor::default()).is_empty());
     f.clock.advance(hours(-4));
+    // Waiting for a human longer than `alerts.stuck_rollout_hours` raises one alert per pause.
+    f.config.self_improvement.alerts.stuck_rollout_hours = 24;
+    assert_eq!(f.service().raise_stuck_rollouts().expect("stuck"), 0);
+    f.clock.advance(hours(24));
+    assert_eq!(f.service().raise_stuck_rollouts().expect("stuck"), 1);
+    let stuck = f.store.alerts(false).expect("alerts");
+    assert_eq!(stuck.len(), 1, "{stuck:?}");
+    assert_eq!(
+        (stuck[0].kind.as_str(), stuck[0].proposal_id.as_deref()),
+        ("stuck_rollout", Some(id.as_str()))
+    );
+    f.store
+        .alert_acknowledge(stuck[0].id, "ana", f.clock.now())
+        .expect("ack");
+    f.clock.advance(hours(24));
+    assert_eq!(f.service().raise_stuck_rollouts().expect("stuck"), 0);
+    f.clock.advance(hours(-48));
 
     let exec = RollbackExecutor::default();
     let err = f
@@ -871,6 +915,14 @@ fn inconclusive_pauses_for_a_human() {
         ("rolled_back", "ana")
     );
     assert_eq!(f.status(&id), ProposalStatus::RolledBack);
+    // A human's rollback raises no `rollback` alert (only the engine's do).
+    assert!(
+        f.store
+            .alerts(true)
+            .expect("alerts")
+            .iter()
+            .all(|a| a.kind == "stuck_rollout"),
+    );
     // The human who decided is the actor of the proposal's transition, not the engine.
     let stored = f.store.proposal(&id).expect("proposal").expect("stored");
     let last = stored.transitions.last().expect("transitions");
@@ -1036,7 +1088,8 @@ fn a_failing_rollback_is_compensated_alerted_and_retried_by_a_human() {
     f.clock.advance(hours(4));
     assert!(f.tick(&flaky).is_empty());
 
-    // A human retries with the same broken mutator: refused, still failed, alerted again.
+    // A human retries with the same broken mutator: refused, still failed, alerted again
+    // (the open alert is counted again, not repeated).
     let err = f
         .service()
         .decide_rollout(&id, Decision::Rollback, &ana(), "retry", &flaky)
@@ -1047,7 +1100,9 @@ fn a_failing_rollback_is_compensated_alerted_and_retried_by_a_human() {
     );
     assert_eq!(f.rollout(&id).state, RolloutState::RollbackFailed);
     assert_eq!(f.status(&id), ProposalStatus::RollbackFailed);
-    assert_eq!(f.store.alerts(false).expect("alerts").len(), 2);
+    let alerts = f.store.alerts(false).expect("alerts");
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0].count, 2);
 
     // Fixed: the default executor rolls it back.
     let r = f

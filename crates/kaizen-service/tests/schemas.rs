@@ -438,11 +438,40 @@ fn scenario() -> Samples {
     // Alerts, one acknowledged.
     let now = clock.now();
     let store = &mut *service.store;
+    let draft = |kind, severity, proposal_id: Option<&str>, message: &str| {
+        kaizen_store::alerts::AlertDraft {
+            kind,
+            severity,
+            proposal_id: proposal_id.map(str::to_owned),
+            dedup_key: None,
+            message: message.to_owned(),
+        }
+    };
+    use kaizen_core::config::{AlertKind, AlertSeverity};
     let id = store
-        .alert_raise("critical", "rollback_failed", Some(&budget), "look", now)
-        .expect("alert");
+        .alert_raise(
+            &draft(
+                AlertKind::RollbackFailed,
+                AlertSeverity::Critical,
+                Some(&budget),
+                "look",
+            ),
+            &[],
+            now,
+        )
+        .expect("alert")
+        .id;
     store
-        .alert_raise("info", "note", None, "nothing to do", now)
+        .alert_raise(
+            &draft(
+                AlertKind::Budget,
+                AlertSeverity::Info,
+                None,
+                "nothing to do",
+            ),
+            &[],
+            now,
+        )
         .expect("alert");
     store.alert_acknowledge(id, "ana", now).expect("ack");
     s.alerts = store.alerts(true).expect("alerts");

@@ -14,6 +14,7 @@
 //! Architecture invariant: this crate knows SQL and the event wire format, but no rules,
 //! no CLI and no HTTP. The arithmetic of snapshots lives in `kaizen-core`.
 
+pub mod alerts;
 pub mod auth;
 pub mod backup;
 pub mod baseline;

@@ -1,4 +1,5 @@
-//! Rollouts, their checks and alerts: the durable half of the rollout state machine.
+//! Rollouts and their checks: the durable half of the rollout state machine (alerts live in
+//! [`crate::alerts`]).
 //!
 //! A rollout row holds everything needed to resume after a crash: the overlay (the proposal's
 //! changes, checked against `base_version`), the rollback operations and how many of them were
@@ -30,6 +31,7 @@ use crate::org::{OrgStoreError, OrgVersion, commit_in};
 use crate::proposals::{Actor, ProposalError, ProposalStatus, transition_in};
 use crate::{Store, StoreError, micros_to_time};
 
+pub use crate::alerts::Alert;
 pub use kaizen_core::lifecycle::RolloutState;
 
 /// How a rollout ended (or paused), with the numbers behind it.
@@ -137,27 +139,6 @@ pub struct StoredCheck {
     pub elapsed_hours: u32,
     /// What it found.
     pub outcome: CheckOutcome,
-}
-
-/// An alert for a human.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
-pub struct Alert {
-    /// Id.
-    pub id: i64,
-    /// When raised.
-    pub at: DateTime<Utc>,
-    /// `critical`, `warning` or `info`.
-    pub severity: String,
-    /// What kind (`rollback_failed`, …).
-    pub kind: String,
-    /// The proposal concerned.
-    pub proposal_id: Option<String>,
-    /// What happened and what to do.
-    pub message: String,
-    /// When someone acknowledged it.
-    pub acknowledged_at: Option<DateTime<Utc>>,
-    /// Who.
-    pub acknowledged_by: Option<String>,
 }
 
 /// A new rollout, as the engine prepared it.
@@ -835,68 +816,6 @@ impl Store {
         )?;
         tx.commit()?;
         Ok(version)
-    }
-
-    /// Raises an alert; returns its id.
-    pub fn alert_raise(
-        &mut self,
-        severity: &str,
-        kind: &str,
-        proposal_id: Option<&str>,
-        message: &str,
-        now: DateTime<Utc>,
-    ) -> crate::Result<i64> {
-        self.conn.execute(
-            "INSERT INTO alerts (at, severity, kind, proposal_id, message) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![now.timestamp_micros(), severity, kind, proposal_id, message],
-        )?;
-        Ok(self.conn.last_insert_rowid())
-    }
-
-    /// Alerts, newest first; only unacknowledged ones unless `all`.
-    pub fn alerts(&self, all: bool) -> crate::Result<Vec<Alert>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT id, at, severity, kind, proposal_id, message, acknowledged_at, acknowledged_by
-             FROM alerts WHERE ?1 OR acknowledged_at IS NULL ORDER BY id DESC",
-        )?;
-        let rows = stmt.query_map(params![all], |r| {
-            Ok(Alert {
-                id: r.get(0)?,
-                at: micros_to_time(r.get(1)?),
-                severity: r.get(2)?,
-                kind: r.get(3)?,
-                proposal_id: r.get(4)?,
-                message: r.get(5)?,
-                acknowledged_at: r.get::<_, Option<i64>>(6)?.map(micros_to_time),
-                acknowledged_by: r.get(7)?,
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
-    }
-
-    /// Acknowledges alert `id`. Refused for an unknown or already acknowledged alert.
-    pub fn alert_acknowledge(
-        &mut self,
-        id: i64,
-        actor: &str,
-        now: DateTime<Utc>,
-    ) -> crate::Result<()> {
-        if actor.trim().is_empty() {
-            return Err(StoreError::Refused(
-                "the actor must not be blank".to_owned(),
-            ));
-        }
-        let n = self.conn.execute(
-            "UPDATE alerts SET acknowledged_at = ?2, acknowledged_by = ?3
-             WHERE id = ?1 AND acknowledged_at IS NULL",
-            params![id, now.timestamp_micros(), actor],
-        )?;
-        if n == 0 {
-            return Err(StoreError::Refused(format!(
-                "no unacknowledged alert with id {id}"
-            )));
-        }
-        Ok(())
     }
 
     /// A number that changes whenever an org version is committed or a rollout's state or

@@ -358,6 +358,32 @@ CREATE TRIGGER proposal_outcomes_no_update BEFORE UPDATE ON proposal_outcomes
 BEGIN
     SELECT RAISE(ABORT, 'a measured outcome is final');
 END;
+    // 8: de-duplicated alerts (kind + dedup key, a count and the last time) and the
+    // delivery outbox, one row per alert and sink (kaizen_store::alerts).
+    r#"
+ALTER TABLE alerts ADD COLUMN dedup_key TEXT NOT NULL DEFAULT '';
+ALTER TABLE alerts ADD COLUMN count INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE alerts ADD COLUMN last_at INTEGER NOT NULL DEFAULT 0;
+UPDATE alerts SET dedup_key = coalesce(proposal_id, ''), last_at = at;
+CREATE INDEX alerts_open ON alerts (kind, dedup_key) WHERE acknowledged_at IS NULL;
+
+-- One delivery per alert and sink (the sink by its configured name). `next_at` is when the
+-- next attempt is due (a claimed row's lease end while an attempt runs); `state` is pending,
+-- delivered or failed (given up).
+CREATE TABLE alert_outbox (
+    id              INTEGER PRIMARY KEY,
+    alert_id        INTEGER NOT NULL REFERENCES alerts (id),
+    sink            TEXT NOT NULL,
+    created_at      INTEGER NOT NULL,
+    state           TEXT NOT NULL DEFAULT 'pending',
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_at         INTEGER NOT NULL,
+    last_attempt_at INTEGER,
+    last_error      TEXT,
+    done_at         INTEGER,
+    UNIQUE (alert_id, sink)
+);
+CREATE INDEX alert_outbox_due ON alert_outbox (state, next_at);
 "#,
 ];
 

@@ -264,9 +264,14 @@ fn alerts_are_raised_listed_and_acknowledged_once() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = Store::open(dir.path().join("kaizen.db")).unwrap();
     assert!(store.alerts(true).unwrap().is_empty());
-    let id = store
-        .alert_raise("critical", "rollback_failed", Some("p1"), "it broke", t(0))
-        .unwrap();
+    let draft = kaizen_store::alerts::AlertDraft {
+        kind: kaizen_core::config::AlertKind::RollbackFailed,
+        severity: kaizen_core::config::AlertSeverity::Critical,
+        proposal_id: Some("p1".to_owned()),
+        dedup_key: None,
+        message: "it broke".to_owned(),
+    };
+    let id = store.alert_raise(&draft, &[], t(0)).unwrap().id;
     let open = store.alerts(false).unwrap();
     assert_eq!(open.len(), 1);
     assert_eq!(open[0].message, "it broke");
@@ -278,4 +283,45 @@ fn alerts_are_raised_listed_and_acknowledged_once() {
         store.alerts(true).unwrap()[0].acknowledged_by.as_deref(),
         Some("ana")
     );
+}
+
+#[test]
+fn alerts_of_an_older_store_are_migrated_with_their_dedup_key_count_and_last_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kaizen.db");
+    let migrations = kaizen_store::schema::MIGRATIONS;
+    let before = migrations
+        .iter()
+        .position(|m| m.contains("CREATE TABLE alert_outbox"))
+        .unwrap();
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        for m in &migrations[..before] {
+            conn.execute_batch(m).unwrap();
+        }
+        conn.pragma_update(None, "user_version", before as i64)
+            .unwrap();
+        conn.execute(
+            "INSERT INTO alerts (at, severity, kind, proposal_id, message)
+             VALUES (?1, 'warning', 'apply_conflict', 'p7', 'old')",
+            [t(5).timestamp_micros()],
+        )
+        .unwrap();
+    }
+    let mut store = Store::open(&path).unwrap();
+    let old = &store.alerts(false).unwrap()[0];
+    assert_eq!(
+        (old.dedup_key.as_str(), old.count, old.last_at),
+        ("p7", 1, t(5))
+    );
+    // The migrated alert de-duplicates like a new one.
+    let again = kaizen_store::alerts::AlertDraft {
+        kind: kaizen_core::config::AlertKind::ApplyConflict,
+        severity: kaizen_core::config::AlertSeverity::Warning,
+        proposal_id: Some("p7".to_owned()),
+        dedup_key: None,
+        message: "again".to_owned(),
+    };
+    let raised = store.alert_raise(&again, &["hook"], t(9)).unwrap();
+    assert_eq!((raised.id, raised.new, raised.count), (old.id, false, 2));
 }
