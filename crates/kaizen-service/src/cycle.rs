@@ -163,7 +163,7 @@ impl CycleReport {
 }
 
 /// Adjusts a proposal's confidence before the guards see it, e.g. from the outcomes of
-/// similar past proposals (the chief-of-staff issue provides implementations).
+/// similar past proposals ([`crate::outcomes::LearnedAdjuster`], which `run_cycle` uses).
 pub trait ConfidenceAdjuster: Send + Sync {
     /// Changes `proposal.confidence` (kept within 0..=1 by the cycle).
     fn adjust(&self, proposal: &mut ImprovementProposal);
