@@ -358,6 +358,7 @@ CREATE TRIGGER proposal_outcomes_no_update BEFORE UPDATE ON proposal_outcomes
 BEGIN
     SELECT RAISE(ABORT, 'a measured outcome is final');
 END;
+"#,
     // 8: de-duplicated alerts (kind + dedup key, a count and the last time) and the
     // delivery outbox, one row per alert and sink (kaizen_store::alerts).
     r#"

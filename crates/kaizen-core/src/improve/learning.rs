@@ -69,8 +69,11 @@ pub struct Learner {
     config: LearningConfig,
     /// (rule, altitude, knob) → outcomes, oldest first; `None` knob = the rule and altitude as
     /// a whole.
-    groups: BTreeMap<(String, Altitude, Option<String>), Vec<(DateTime<Utc>, bool)>>,
+    groups: BTreeMap<GroupKey, Vec<(DateTime<Utc>, bool)>>,
 }
+
+/// (rule, altitude, knob); `None` knob: the rule and altitude as a whole.
+type GroupKey = (String, Altitude, Option<String>);
 
 impl Learner {
     /// A learner over `observations`.
