@@ -215,6 +215,24 @@ pub struct OrgBudgetSummary {
     /// without spend attributed to agents.
     #[serde(default)]
     pub top_agent: Option<AgentShare>,
+    /// Start of the budget period the window's end falls in (`signals.budget_period`).
+    #[serde(default)]
+    pub period_start: Option<DateTime<Utc>>,
+    /// End of that period: when the budget resets.
+    #[serde(default)]
+    pub period_end: Option<DateTime<Utc>>,
+    /// Days (fractional) from the window's end to `period_end`.
+    #[serde(default)]
+    pub days_until_reset: Option<f64>,
+    /// The period's spend at `period_end` if the forecast burn continues: spent so far
+    /// (`monthly_limit_usd − remaining_usd`) + `daily_burn_usd × days_until_reset`; `null`
+    /// without a limit.
+    #[serde(default)]
+    pub projected_period_spend_usd: Option<f64>,
+    /// Days of spend `daily_burn_usd` is the mean of: the window's last whole weeks, or the
+    /// whole window when it is shorter than a week.
+    #[serde(default)]
+    pub burn_window_days: f64,
 }
 
 /// Coordination domain (Kim et al. 2025 metrics). `None` when no event carried the inputs.
@@ -356,6 +374,13 @@ pub struct OrgBenchmarkSummary {
     pub is_regression: bool,
     /// Whether any run of any suite in the window dropped by more than the threshold.
     pub has_regression: bool,
+    /// When the run `delta` compares the latest with ran: the previous run, or with
+    /// `signals.seasonality: weekly` the run of the same weekday and hours 1–4 weeks earlier.
+    #[serde(default)]
+    pub baseline_at: Option<DateTime<Utc>>,
+    /// That run's total.
+    #[serde(default)]
+    pub baseline_total: Option<f64>,
 }
 
 /// A domain whose aggregator failed; its summary is the empty one.

@@ -23,6 +23,7 @@ mod coordination;
 mod errors;
 mod evolution;
 mod performance;
+pub mod period;
 mod scaling;
 mod telemetry;
 mod trend;
@@ -40,6 +41,7 @@ use crate::snapshot::{
 };
 use crate::stats::Stat;
 
+pub use period::{BudgetPeriod, BudgetPeriodKind, Seasonality};
 pub use trend::trend;
 
 /// The `signals` section of `kaizen.yaml`.
@@ -55,6 +57,35 @@ pub struct SignalsConfig {
     pub benchmark_regression_points: f64,
     /// Monthly budget in USD, used for the forecast when no `budget.status` event is known.
     pub monthly_budget_usd: Option<f64>,
+    /// The period the budget limit applies to and resets after: `monthly` (calendar month,
+    /// UTC), `weekly` (Monday 00:00 UTC) or `days` (see the next two keys).
+    pub budget_period: BudgetPeriodKind,
+    /// With `budget_period: days`: the period's length in days.
+    pub budget_period_days: Option<u32>,
+    /// With `budget_period: days`: the start of one period (the others follow every
+    /// `budget_period_days` days, before and after it).
+    pub budget_period_anchor: Option<DateTime<Utc>>,
+    /// `weekly`: benchmark runs are compared with the same weekday and hours of earlier weeks;
+    /// `none`: with the previous run.
+    pub seasonality: Seasonality,
+}
+
+impl SignalsConfig {
+    /// The budget period rule (`days` without its length or anchor, which validation refuses,
+    /// falls back to monthly).
+    pub fn budget_period(&self) -> BudgetPeriod {
+        match (
+            self.budget_period,
+            self.budget_period_days,
+            self.budget_period_anchor,
+        ) {
+            (BudgetPeriodKind::Weekly, _, _) => BudgetPeriod::Weekly,
+            (BudgetPeriodKind::Days, Some(days), Some(anchor)) if days > 0 => {
+                BudgetPeriod::Days { days, anchor }
+            }
+            _ => BudgetPeriod::Monthly,
+        }
+    }
 }
 
 impl Default for SignalsConfig {
@@ -64,6 +95,10 @@ impl Default for SignalsConfig {
             trend_tolerance: 0.05,
             benchmark_regression_points: 5.0,
             monthly_budget_usd: None,
+            budget_period: BudgetPeriodKind::Monthly,
+            budget_period_days: None,
+            budget_period_anchor: None,
+            seasonality: Seasonality::Weekly,
         }
     }
 }
