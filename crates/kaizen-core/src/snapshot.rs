@@ -92,7 +92,7 @@ pub struct MetricSummary {
     pub name: String,
     /// Value over the whole window.
     pub value: f64,
-    /// First half vs second half.
+    /// The second half vs `baseline` when there is one, else vs the first half.
     pub trend: TrendDirection,
     /// Value over the first half, when it had data.
     pub first_half: Option<f64>,
@@ -100,6 +100,10 @@ pub struct MetricSummary {
     pub second_half: Option<f64>,
     /// Window length in days.
     pub window_days: f64,
+    /// With `signals.seasonality: weekly`: the value over the second half's hours one or more
+    /// whole weeks earlier (the same weekdays and hours), when they had data.
+    #[serde(default)]
+    pub baseline: Option<f64>,
 }
 
 /// Per-department performance (means over the department's agents).
@@ -297,7 +301,8 @@ pub struct ErrorCategorySummary {
     pub count: u64,
     /// Mean severity weight (low 1, medium 2, high 3).
     pub avg_severity: f64,
-    /// More findings in the second half is `declining`.
+    /// More findings per hour in the second half than in the baseline (the same hours of an
+    /// earlier week, `signals.seasonality: weekly`) or else the first half is `declining`.
     pub trend: TrendDirection,
 }
 

@@ -278,6 +278,19 @@ impl AggregationWindow {
         self.mid_hour..self.hours.end
     }
 
+    /// With `signals.seasonality: weekly`, the hours trends compare the second half with: the
+    /// second half's hours shifted back by the whole weeks that cover it (one week for windows
+    /// up to two weeks), so both hold the same weekdays and hours. `None` with `none`.
+    pub fn baseline_half(&self) -> Option<Range<i64>> {
+        let len = self.hours.end - self.mid_hour;
+        if self.config.seasonality != Seasonality::Weekly || len <= 0 {
+            return None;
+        }
+        let week = 7 * 24;
+        let shift = (len + week - 1) / week * week;
+        Some(self.mid_hour - shift..self.hours.end - shift)
+    }
+
     /// Window length in days.
     pub fn days(&self) -> f64 {
         (self.hours.end - self.hours.start) as f64 / 24.0
