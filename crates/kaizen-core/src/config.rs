@@ -993,7 +993,10 @@ fn validate_budget_period(signals: &SignalsConfig, v: &mut Validator, at: &str) 
     } else {
         for (key, set) in [
             ("budget_period_days", signals.budget_period_days.is_some()),
-            ("budget_period_anchor", signals.budget_period_anchor.is_some()),
+            (
+                "budget_period_anchor",
+                signals.budget_period_anchor.is_some(),
+            ),
         ] {
             if set {
                 v.push(
@@ -1425,7 +1428,10 @@ mod tests {
             serde_json::from_str(r#"{"signals": {"budget_period": "weekly"}}"#).unwrap();
         assert_eq!(c.signals.budget_period, BudgetPeriodKind::Weekly);
         assert_eq!(c.signals.budget_period(), BudgetPeriod::Weekly);
-        assert_eq!(KaizenConfig::default().signals.budget_period(), BudgetPeriod::Monthly);
+        assert_eq!(
+            KaizenConfig::default().signals.budget_period(),
+            BudgetPeriod::Monthly
+        );
         let c: KaizenConfig = serde_json::from_str(
             r#"{"signals": {"budget_period": "days", "budget_period_days": 14,
                 "budget_period_anchor": "2026-01-05T00:00:00Z"}}"#,
@@ -1444,16 +1450,34 @@ mod tests {
         let mut c = KaizenConfig::default();
         c.signals.budget_period = BudgetPeriodKind::Days;
         let errs = errors_of(&c);
-        assert!(errs.0.iter().any(|e| e.path == "signals.budget_period_days"), "{errs}");
-        assert!(errs.0.iter().any(|e| e.path == "signals.budget_period_anchor"), "{errs}");
+        assert!(
+            errs.0
+                .iter()
+                .any(|e| e.path == "signals.budget_period_days"),
+            "{errs}"
+        );
+        assert!(
+            errs.0
+                .iter()
+                .any(|e| e.path == "signals.budget_period_anchor"),
+            "{errs}"
+        );
         c.signals.budget_period_days = Some(0);
-        assert!(errors_of(&c).to_string().contains("expected 1 to 366 days, found 0"));
+        assert!(
+            errors_of(&c)
+                .to_string()
+                .contains("expected 1 to 366 days, found 0")
+        );
 
         let mut c = KaizenConfig::default();
         c.signals.budget_period_days = Some(7);
         let errs = errors_of(&c);
         assert_eq!(errs.0.len(), 1, "{errs}");
         assert_eq!(errs.0[0].path, "signals.budget_period_days");
-        assert!(errs.0[0].message.contains("only used with budget_period: days"));
+        assert!(
+            errs.0[0]
+                .message
+                .contains("only used with budget_period: days")
+        );
     }
 }

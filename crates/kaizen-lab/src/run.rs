@@ -610,7 +610,13 @@ fn expectations(
             passed: fired.is_none(),
             detail: fired.map_or_else(
                 || "never fired".to_owned(),
-                |r| format!("fired first at {}, in {} cycles", r.first_at.to_rfc3339(), r.cycles),
+                |r| {
+                    format!(
+                        "fired first at {}, in {} cycles",
+                        r.first_at.to_rfc3339(),
+                        r.cycles
+                    )
+                },
             ),
         });
     }

@@ -145,7 +145,12 @@ impl SeasonalitySpec {
         let mut out = Vec::new();
         let checks = [
             ("weekend_volume", self.weekend_volume, 0.05, 3.0),
-            ("weekend_quality_delta", self.weekend_quality_delta, -5.0, 5.0),
+            (
+                "weekend_quality_delta",
+                self.weekend_quality_delta,
+                -5.0,
+                5.0,
+            ),
             ("daily_amplitude", self.daily_amplitude, 0.0, 1.3),
         ];
         for (key, v, lo, hi) in checks {
@@ -819,7 +824,9 @@ impl Scenario {
             } else if self.expect.rules.contains(rule) {
                 push(
                     &format!("expect.rules_silent[{i}]"),
-                    format!("{rule} is also in expect.rules; a rule cannot both fire and stay silent"),
+                    format!(
+                        "{rule} is also in expect.rules; a rule cannot both fire and stay silent"
+                    ),
                 );
             }
         }

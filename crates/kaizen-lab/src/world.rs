@@ -596,8 +596,7 @@ impl World {
                         .and_then(|d| self.ledger.kpis(d, d + 1).quality)
                         // Before the start the organisation was the same, with its rhythm.
                         .unwrap_or(
-                            self.calibration.quality
-                                + self.weekend_quality(at - Duration::days(1)),
+                            self.calibration.quality + self.weekend_quality(at - Duration::days(1)),
                         );
                     let mut rng = Rng::keyed(self.scenario.seed, &[DAY, day as u64, seq, 7]);
                     let (name, base) = BENCHMARKS[suite];

@@ -86,7 +86,10 @@ fn a_weekend_in_the_second_half_is_compared_with_the_previous_weekend() {
     // is a decline; against the same days a week earlier (also 6.67) it is the rhythm.
     assert_eq!(quality(&halves), (None, TrendDirection::Declining));
     let (baseline, trend) = quality(&weekly);
-    assert!((baseline.unwrap() - 40.0 / 6.0).abs() < 1e-9, "{baseline:?}");
+    assert!(
+        (baseline.unwrap() - 40.0 / 6.0).abs() < 1e-9,
+        "{baseline:?}"
+    );
     assert_eq!(trend, TrendDirection::Stable);
     // The window's own numbers are the same either way.
     assert_eq!(
@@ -105,7 +108,10 @@ fn a_weekend_in_the_second_half_is_compared_with_the_previous_weekend() {
     // dropped 7.9 points; against the previous Saturday it rose 0.7.
     assert!(halves.benchmark.has_regression);
     assert!(!weekly.benchmark.has_regression, "{:?}", weekly.benchmark);
-    assert_eq!(weekly.benchmark.baseline_at, Some(day(6) + Duration::hours(2)));
+    assert_eq!(
+        weekly.benchmark.baseline_at,
+        Some(day(6) + Duration::hours(2))
+    );
 
     let fired = |s: &OrgSignalSnapshot| -> Vec<String> {
         RuleEngine::from_config(&RulesConfig::default())
@@ -120,7 +126,12 @@ fn a_weekend_in_the_second_half_is_compared_with_the_previous_weekend() {
     // On Sunday morning Saturday's run is the latest: run to run it is a regression that
     // fires the rule, against the previous Saturday it is not.
     let saturday = |seasonality| snapshot_until(seasonality, day(13));
-    let names = |s| fired(&s).into_iter().filter(|n| n != "error_spike").collect::<Vec<_>>();
+    let names = |s| {
+        fired(&s)
+            .into_iter()
+            .filter(|n| n != "error_spike")
+            .collect::<Vec<_>>()
+    };
     assert_eq!(names(saturday(Seasonality::None)), ["benchmark_regression"]);
     assert!(names(saturday(Seasonality::Weekly)).is_empty());
 }

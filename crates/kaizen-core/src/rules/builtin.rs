@@ -825,7 +825,10 @@ mod tests {
             "Budget exhaustion in 4 days (threshold: 14), before the budget resets in 7.0 days; \
              projected spend at the reset 3300.00 USD vs the limit 3000.00 USD"
         );
-        assert_eq!(m.signal_context["days_until_reset"], ContextValue::Number(7.0));
+        assert_eq!(
+            m.signal_context["days_until_reset"],
+            ContextValue::Number(7.0)
+        );
         assert_eq!(
             m.signal_context["projected_period_spend_usd"],
             ContextValue::Number(3300.0)
@@ -1025,7 +1028,10 @@ mod tests {
             m.description,
             "Benchmark score dropped 7.5 points (latest 72.5/80.0) compared with the run of Mon 2026-03-16 02:00 UTC (80.0)"
         );
-        assert_eq!(m.signal_context["baseline_total"], ContextValue::Number(80.0));
+        assert_eq!(
+            m.signal_context["baseline_total"],
+            ContextValue::Number(80.0)
+        );
         s.benchmark.is_regression = false;
         assert_eq!(eval(&rule, &s), None, "no regression flagged");
     }

@@ -55,9 +55,7 @@ fn baseline(
 ) -> Option<(DateTime<Utc>, f64)> {
     let run = runs[i];
     match seasonality {
-        Seasonality::None => i
-            .checked_sub(1)
-            .map(|p| (runs[p].ts, runs[p].total_score)),
+        Seasonality::None => i.checked_sub(1).map(|p| (runs[p].ts, runs[p].total_score)),
         Seasonality::Weekly => (1..=BASELINE_WEEKS).find_map(|k| {
             let target = run.ts - Duration::weeks(k);
             runs[..i]
@@ -230,7 +228,12 @@ mod tests {
     #[test]
     fn without_a_week_of_history_a_run_is_not_judged() {
         // Six days: no run has a predecessor a week earlier.
-        let s = summarize(weekly_rhythm(7, 780.0, 740.0), origin(), 5.0, Seasonality::Weekly);
+        let s = summarize(
+            weekly_rhythm(7, 780.0, 740.0),
+            origin(),
+            5.0,
+            Seasonality::Weekly,
+        );
         assert_eq!((s.run_count, s.delta, s.baseline_at), (7, None, None));
         assert!(!s.is_regression && !s.has_regression);
         // A baseline further back than a week is used when the week before is missing; one
@@ -240,7 +243,12 @@ mod tests {
             run(7 * 24 + 4, "core", 700.0),
             run(14 * 24, "core", 780.0),
         ];
-        let s = summarize(runs, origin() + Duration::days(13), 5.0, Seasonality::Weekly);
+        let s = summarize(
+            runs,
+            origin() + Duration::days(13),
+            5.0,
+            Seasonality::Weekly,
+        );
         assert_eq!(s.baseline_at, Some(origin()));
         assert_eq!(s.delta, Some(-10.0));
         assert!(s.is_regression);

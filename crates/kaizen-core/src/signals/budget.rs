@@ -1,10 +1,16 @@
 //! Budget domain: spend by category, orchestration overhead and a spend forecast.
 //!
-//! Forecast method (documented in `docs/snapshot.md`): the burn rate is the window's spend
-//! divided by its length in days (days without spend count as zero). The remaining budget is the
-//! latest `budget.status` before the window's end minus what was spent after that report, or,
-//! without any report, `signals.monthly_budget_usd` minus the spend of the calendar month so
-//! far. `days_until_exhausted = floor(remaining / burn)`. Confidence is coverage × stability:
+//! Forecast method (documented in `docs/snapshot.md`): the burn rate is the mean daily spend of
+//! the window's last whole weeks (the whole window's when it is shorter than a week; days
+//! without spend count as zero). The budget period (`signals.budget_period`: calendar month by
+//! default, ISO week, or fixed days from an anchor) is the one containing the window's last
+//! instant. The remaining budget is the latest `budget.status` before the window's end minus
+//! what was spent after that report when the report is from this period; a report from an
+//! earlier period means the budget has reset since (its limit minus this period's spend);
+//! without any report, `signals.monthly_budget_usd` minus this period's spend.
+//! `days_until_exhausted = floor(remaining / burn)`; `days_until_reset` and the projected spend
+//! at the reset let `budget_overrun` fire only when the budget runs out before the reset.
+//! Confidence is coverage × stability:
 //! coverage = min(1, days with spend / 7), stability = 1 / (1 + coefficient of variation of
 //! the daily spends); it is 0 when there is no forecast.
 //!
@@ -204,9 +210,7 @@ pub fn summarize(inputs: &BudgetInputs<'_>) -> OrgBudgetSummary {
     let mut daily = Stat::EMPTY;
     inputs.daily_spend.iter().for_each(|d| daily.add(*d));
     let spent = fsum(inputs.daily_spend.iter().copied());
-    let (burn_spend, burn_days) = inputs
-        .whole_weeks
-        .unwrap_or((spent, inputs.window_days));
+    let (burn_spend, burn_days) = inputs.whole_weeks.unwrap_or((spent, inputs.window_days));
     let burn = (burn_days > 0.0)
         .then(|| burn_spend / burn_days)
         .filter(|b| *b > 0.0 && b.is_finite());
@@ -389,7 +393,10 @@ mod tests {
         assert_eq!(s.days_until_reset, Some(7.5));
         // 700 spent + 7.5 days at 90/7.
         let projected = s.projected_period_spend_usd.unwrap_or_default();
-        assert!((projected - (700.0 + 7.5 * 90.0 / 7.0)).abs() < 1e-9, "{projected}");
+        assert!(
+            (projected - (700.0 + 7.5 * 90.0 / 7.0)).abs() < 1e-9,
+            "{projected}"
+        );
 
         // A period that has just started with nothing spent yet and no burn in the window.
         let s = summarize(&BudgetInputs {
@@ -565,7 +572,11 @@ mod tests {
             budget_period_anchor: Some(at("2026-03-17T12:00:00Z")),
             ..config
         };
-        let w = AggregationWindow::new(at("2026-03-11T00:00:00Z"), at("2026-03-18T00:00:00Z"), fixed);
+        let w = AggregationWindow::new(
+            at("2026-03-11T00:00:00Z"),
+            at("2026-03-18T00:00:00Z"),
+            fixed,
+        );
         let s = aggregate(&source, &w).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(s.remaining_usd, Some(2000.0 - 120.0));
         assert_eq!(s.days_until_reset, Some(9.5));

@@ -29,10 +29,9 @@ pub(super) fn aggregate(
     );
     // Like with like: with findings in the same hours of an earlier week, the trends compare
     // the second half with those (equally long, so the rates are the counts' ratio).
-    if let Some(baseline) = baseline.filter(|b| {
-        b.iter()
-            .any(|r| sig(&r.stats, error::SEVERITY).n > 0.0)
-    }) {
+    if let Some(baseline) =
+        baseline.filter(|b| b.iter().any(|r| sig(&r.stats, error::SEVERITY).n > 0.0))
+    {
         let seasonal = summarize(
             &baseline,
             &second,
@@ -42,7 +41,11 @@ pub(super) fn aggregate(
         );
         summary.trend = seasonal.trend;
         for c in &mut summary.categories {
-            if let Some(s) = seasonal.categories.iter().find(|s| s.category == c.category) {
+            if let Some(s) = seasonal
+                .categories
+                .iter()
+                .find(|s| s.category == c.category)
+            {
                 c.trend = s.trend;
             }
         }

@@ -10,7 +10,10 @@
 //! bucket that overlaps it, from `floor_hour(since)` to `ceil_hour(until)`. Trends compare the
 //! first half of those hours with the second half; for windows of two days or more the split
 //! is the UTC midnight nearest the midpoint, so both halves can be read mostly from daily
-//! rollups (means are compared as they are, counts as rates per hour).
+//! rollups (means are compared as they are, counts as rates per hour). With
+//! `signals.seasonality: weekly` the second half is compared with the same hours of an earlier
+//! week instead when those have data ([`AggregationWindow::baseline_half`]), so a weekly rhythm
+//! is not a trend; budget periods and the calendar arithmetic are in [`period`].
 //!
 //! Every number of a built snapshot is finite: sums are compensated and saturating
 //! ([`Stat`]), ratios whose quotient would overflow are `None`, and

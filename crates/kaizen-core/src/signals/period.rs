@@ -73,7 +73,8 @@ impl BudgetPeriod {
                 (start, month_start(y, m))
             }
             BudgetPeriod::Weekly => {
-                let day = t.date_naive() - Duration::days(i64::from(t.weekday().num_days_from_monday()));
+                let day =
+                    t.date_naive() - Duration::days(i64::from(t.weekday().num_days_from_monday()));
                 let start = midnight(day);
                 (start, start + Duration::days(7))
             }
@@ -137,7 +138,10 @@ mod tests {
             )
         );
         // February, in a common and in a leap year.
-        assert_eq!(period(m, "2026-02-15T12:00:00Z").1, "2026-03-01T00:00:00+00:00");
+        assert_eq!(
+            period(m, "2026-02-15T12:00:00Z").1,
+            "2026-03-01T00:00:00+00:00"
+        );
         let (s, e) = m.containing(at("2028-02-29T10:00:00Z"));
         assert_eq!(days_between(s, e), 29.0);
         let (s, e) = m.containing(at("2026-02-01T00:00:00Z"));
@@ -163,8 +167,14 @@ mod tests {
                 "2026-03-23T00:00:00+00:00".into()
             )
         );
-        assert_eq!(period(w, "2026-03-22T23:59:59Z").1, "2026-03-23T00:00:00+00:00");
-        assert_eq!(period(w, "2026-03-23T00:00:00Z").0, "2026-03-23T00:00:00+00:00");
+        assert_eq!(
+            period(w, "2026-03-22T23:59:59Z").1,
+            "2026-03-23T00:00:00+00:00"
+        );
+        assert_eq!(
+            period(w, "2026-03-23T00:00:00Z").0,
+            "2026-03-23T00:00:00+00:00"
+        );
         // Across a month and a year boundary.
         assert_eq!(
             period(w, "2027-01-01T08:00:00Z"),
@@ -188,8 +198,14 @@ mod tests {
                 "2026-03-15T06:00:00+00:00".into()
             )
         );
-        assert_eq!(period(p, "2026-03-15T05:59:59Z").1, "2026-03-15T06:00:00+00:00");
-        assert_eq!(period(p, "2026-03-27T00:00:00Z").0, "2026-03-25T06:00:00+00:00");
+        assert_eq!(
+            period(p, "2026-03-15T05:59:59Z").1,
+            "2026-03-15T06:00:00+00:00"
+        );
+        assert_eq!(
+            period(p, "2026-03-27T00:00:00Z").0,
+            "2026-03-25T06:00:00+00:00"
+        );
         // Before the anchor: the period that ends at it.
         assert_eq!(
             period(p, "2026-03-01T00:00:00Z"),
