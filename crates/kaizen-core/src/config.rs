@@ -984,11 +984,21 @@ fn validate_budget_period(signals: &SignalsConfig, v: &mut Validator, at: &str) 
             ),
             Some(_) => {}
         }
-        if signals.budget_period_anchor.is_none() {
-            v.push(
+        match signals.budget_period_anchor {
+            None => v.push(
                 format!("{at}.budget_period_anchor"),
                 "required with budget_period: days (a UTC time at which one period starts, e.g. 2026-01-05T00:00:00Z)",
-            );
+            ),
+            Some(anchor)
+                if anchor.timestamp().rem_euclid(3600) != 0
+                    || anchor.timestamp_subsec_nanos() != 0 =>
+            {
+                v.push(
+                    format!("{at}.budget_period_anchor"),
+                    format!("expected a time on the hour, found {}", anchor.to_rfc3339()),
+                )
+            }
+            Some(_) => {}
         }
     } else {
         for (key, set) in [
@@ -1467,6 +1477,14 @@ mod tests {
             errors_of(&c)
                 .to_string()
                 .contains("expected 1 to 366 days, found 0")
+        );
+        c.signals.budget_period_days = Some(10);
+        c.signals.budget_period_anchor = chrono::DateTime::from_timestamp(1_767_571_230, 0);
+        let errs = errors_of(&c);
+        assert_eq!(errs.0.len(), 1, "{errs}");
+        assert!(
+            errs.0[0].message.starts_with("expected a time on the hour"),
+            "{errs}"
         );
 
         let mut c = KaizenConfig::default();

@@ -267,7 +267,11 @@ impl Rule for BudgetOverrun {
             ctx.insert("days_until_reset".into(), reset.into());
             period = format!(", before the budget resets in {reset:.1} days");
             if let Some(end) = b.period_end {
-                ctx.insert("period_end".into(), end.to_rfc3339().into());
+                ctx.insert(
+                    "period_end".into(),
+                    end.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+                        .into(),
+                );
             }
         }
         if let (Some(p), Some(limit)) = (projected, b.monthly_limit_usd) {
@@ -627,7 +631,11 @@ impl Rule for BenchmarkRegression {
             ("suite", b.suite.clone().into()),
         ]);
         if let (Some(at), Some(total)) = (b.baseline_at, baseline) {
-            ctx.insert("baseline_at".into(), at.to_rfc3339().into());
+            ctx.insert(
+                "baseline_at".into(),
+                at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+                    .into(),
+            );
             ctx.insert("baseline_total".into(), total.into());
             description.push_str(&format!(
                 " compared with the run of {} ({})",
