@@ -343,6 +343,20 @@ fn budget_overrun_is_proposed_reviewed_rolled_out_and_rolled_back() {
     expected["agents_contributing"] = top["agent_count"].clone();
     expected["days_until_exhausted_without_top_agent"] =
         m["signal_context"]["days_until_exhausted_without_top_agent"].clone();
+    // And the budget period: the overrun comes before the reset (docs/rules.md).
+    let b = &snapshot["budget"];
+    expected["days_until_reset"] = b["days_until_reset"].clone();
+    expected["period_end"] = b["period_end"].clone();
+    expected["projected_period_spend_usd"] = b["projected_period_spend_usd"].clone();
+    expected["limit_usd"] = b["monthly_limit_usd"].clone();
+    let reset = b["days_until_reset"]
+        .as_f64()
+        .expect("days until the reset");
+    assert!((d as f64) < reset, "{d} days vs the reset in {reset}");
+    assert!(
+        b["projected_period_spend_usd"].as_f64() > b["monthly_limit_usd"].as_f64(),
+        "{b:#}"
+    );
     assert_eq!(m["signal_context"], expected);
     assert_eq!(cycle["tasks"], snapshot["performance"]["task_count"]);
     let description = m["description"].as_str().expect("a description");

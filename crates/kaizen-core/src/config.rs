@@ -1102,6 +1102,59 @@ fn validate_signals(signals: &SignalsConfig, v: &mut Validator, at: &str) {
             Bound::Unbounded,
         );
     }
+    validate_budget_period(signals, v, at);
+}
+
+/// `budget_period: days` needs its length and anchor; the other periods take neither.
+fn validate_budget_period(signals: &SignalsConfig, v: &mut Validator, at: &str) {
+    let kind = signals.budget_period;
+    if kind == crate::signals::BudgetPeriodKind::Days {
+        match signals.budget_period_days {
+            None => v.push(
+                format!("{at}.budget_period_days"),
+                "required with budget_period: days (the period's length in days, 1 to 366)",
+            ),
+            Some(days) if !(1..=366).contains(&days) => v.push(
+                format!("{at}.budget_period_days"),
+                format!("expected 1 to 366 days, found {days}"),
+            ),
+            Some(_) => {}
+        }
+        match signals.budget_period_anchor {
+            None => v.push(
+                format!("{at}.budget_period_anchor"),
+                "required with budget_period: days (a UTC time at which one period starts, e.g. 2026-01-05T00:00:00Z)",
+            ),
+            Some(anchor)
+                if anchor.timestamp().rem_euclid(3600) != 0
+                    || anchor.timestamp_subsec_nanos() != 0 =>
+            {
+                v.push(
+                    format!("{at}.budget_period_anchor"),
+                    format!("expected a time on the hour, found {}", anchor.to_rfc3339()),
+                )
+            }
+            Some(_) => {}
+        }
+    } else {
+        for (key, set) in [
+            ("budget_period_days", signals.budget_period_days.is_some()),
+            (
+                "budget_period_anchor",
+                signals.budget_period_anchor.is_some(),
+            ),
+        ] {
+            if set {
+                v.push(
+                    format!("{at}.{key}"),
+                    format!(
+                        "only used with budget_period: days, but budget_period is {}; remove it",
+                        kind.as_str()
+                    ),
+                );
+            }
+        }
+    }
 }
 
 /// One end of an allowed range of numbers.
@@ -1907,5 +1960,73 @@ mod tests {
         let shown = serde_json::to_string(&r).unwrap();
         assert!(!shown.contains("xyz") && !shown.contains("pw"), "{shown}");
         assert!(SECRET_PATHS.contains(&"self_improvement.alerts.sinks"));
+    }
+
+    #[test]
+    fn budget_periods_parse_and_days_needs_its_length_and_anchor() {
+        use crate::signals::{BudgetPeriod, BudgetPeriodKind};
+        let c: KaizenConfig =
+            serde_json::from_str(r#"{"signals": {"budget_period": "weekly"}}"#).unwrap();
+        assert_eq!(c.signals.budget_period, BudgetPeriodKind::Weekly);
+        assert_eq!(c.signals.budget_period(), BudgetPeriod::Weekly);
+        assert_eq!(
+            KaizenConfig::default().signals.budget_period(),
+            BudgetPeriod::Monthly
+        );
+        let c: KaizenConfig = serde_json::from_str(
+            r#"{"signals": {"budget_period": "days", "budget_period_days": 14,
+                "budget_period_anchor": "2026-01-05T00:00:00Z"}}"#,
+        )
+        .unwrap();
+        assert_eq!(c.validate(), Ok(()));
+        assert!(matches!(
+            c.signals.budget_period(),
+            BudgetPeriod::Days { days: 14, .. }
+        ));
+        assert!(
+            serde_json::from_str::<KaizenConfig>(r#"{"signals": {"budget_period": "yearly"}}"#)
+                .is_err()
+        );
+
+        let mut c = KaizenConfig::default();
+        c.signals.budget_period = BudgetPeriodKind::Days;
+        let errs = errors_of(&c);
+        assert!(
+            errs.0
+                .iter()
+                .any(|e| e.path == "signals.budget_period_days"),
+            "{errs}"
+        );
+        assert!(
+            errs.0
+                .iter()
+                .any(|e| e.path == "signals.budget_period_anchor"),
+            "{errs}"
+        );
+        c.signals.budget_period_days = Some(0);
+        assert!(
+            errors_of(&c)
+                .to_string()
+                .contains("expected 1 to 366 days, found 0")
+        );
+        c.signals.budget_period_days = Some(10);
+        c.signals.budget_period_anchor = chrono::DateTime::from_timestamp(1_767_571_230, 0);
+        let errs = errors_of(&c);
+        assert_eq!(errs.0.len(), 1, "{errs}");
+        assert!(
+            errs.0[0].message.starts_with("expected a time on the hour"),
+            "{errs}"
+        );
+
+        let mut c = KaizenConfig::default();
+        c.signals.budget_period_days = Some(7);
+        let errs = errors_of(&c);
+        assert_eq!(errs.0.len(), 1, "{errs}");
+        assert_eq!(errs.0[0].path, "signals.budget_period_days");
+        assert!(
+            errs.0[0]
+                .message
+                .contains("only used with budget_period: days")
+        );
     }
 }

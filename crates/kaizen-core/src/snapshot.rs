@@ -92,7 +92,7 @@ pub struct MetricSummary {
     pub name: String,
     /// Value over the whole window.
     pub value: f64,
-    /// First half vs second half.
+    /// The second half vs `baseline` when there is one, else vs the first half.
     pub trend: TrendDirection,
     /// Value over the first half, when it had data.
     pub first_half: Option<f64>,
@@ -100,6 +100,10 @@ pub struct MetricSummary {
     pub second_half: Option<f64>,
     /// Window length in days.
     pub window_days: f64,
+    /// With `signals.seasonality: weekly`: the value over the second half's hours one or more
+    /// whole weeks earlier (the same weekdays and hours), when they had data.
+    #[serde(default)]
+    pub baseline: Option<f64>,
 }
 
 /// Per-department performance (means over the department's agents).
@@ -215,6 +219,24 @@ pub struct OrgBudgetSummary {
     /// without spend attributed to agents.
     #[serde(default)]
     pub top_agent: Option<AgentShare>,
+    /// Start of the budget period the window's end falls in (`signals.budget_period`).
+    #[serde(default)]
+    pub period_start: Option<DateTime<Utc>>,
+    /// End of that period: when the budget resets.
+    #[serde(default)]
+    pub period_end: Option<DateTime<Utc>>,
+    /// Days (fractional) from the window's end to `period_end`.
+    #[serde(default)]
+    pub days_until_reset: Option<f64>,
+    /// The period's spend at `period_end` if the forecast burn continues: spent so far
+    /// (`monthly_limit_usd − remaining_usd`) + `daily_burn_usd × days_until_reset`; `null`
+    /// without a limit.
+    #[serde(default)]
+    pub projected_period_spend_usd: Option<f64>,
+    /// Days of spend `daily_burn_usd` is the mean of: the window's last whole weeks, or the
+    /// whole window when it is shorter than a week.
+    #[serde(default)]
+    pub burn_window_days: f64,
 }
 
 /// Coordination domain (Kim et al. 2025 metrics). `None` when no event carried the inputs.
@@ -279,7 +301,8 @@ pub struct ErrorCategorySummary {
     pub count: u64,
     /// Mean severity weight (low 1, medium 2, high 3).
     pub avg_severity: f64,
-    /// More findings in the second half is `declining`.
+    /// More findings per hour in the second half than in the baseline (the same hours of an
+    /// earlier week, `signals.seasonality: weekly`) or else the first half is `declining`.
     pub trend: TrendDirection,
 }
 
@@ -356,6 +379,13 @@ pub struct OrgBenchmarkSummary {
     pub is_regression: bool,
     /// Whether any run of any suite in the window dropped by more than the threshold.
     pub has_regression: bool,
+    /// When the run `delta` compares the latest with ran: the previous run, or with
+    /// `signals.seasonality: weekly` the run of the same weekday and hours 1–4 weeks earlier.
+    #[serde(default)]
+    pub baseline_at: Option<DateTime<Utc>>,
+    /// That run's total.
+    #[serde(default)]
+    pub baseline_total: Option<f64>,
 }
 
 /// A domain whose aggregator failed; its summary is the empty one.

@@ -657,6 +657,23 @@ fn expectations(
             ),
         });
     }
+    for rule in &s.expect.rules_silent {
+        let fired = rules.iter().find(|r| r.rule == *rule);
+        out.push(Check {
+            name: format!("rule {rule} stays silent"),
+            passed: fired.is_none(),
+            detail: fired.map_or_else(
+                || "never fired".to_owned(),
+                |r| {
+                    format!(
+                        "fired first at {}, in {} cycles",
+                        r.first_at.to_rfc3339(),
+                        r.cycles
+                    )
+                },
+            ),
+        });
+    }
     if s.expect.no_proposals {
         out.push(Check {
             name: "no proposals".to_owned(),

@@ -97,6 +97,9 @@ pub struct OrgSpec {
     pub tasks_per_agent_day: f64,
     /// Share of tasks that need a team.
     pub multi_agent_share: f64,
+    /// Weekly and daily rhythms of the organisation's work (not faults).
+    #[serde(deserialize_with = "null_as_default")]
+    pub seasonality: SeasonalitySpec,
 }
 
 impl Default for OrgSpec {
@@ -106,7 +109,56 @@ impl Default for OrgSpec {
             departments: None,
             tasks_per_agent_day: 12.0,
             multi_agent_share: 0.3,
+            seasonality: SeasonalitySpec::default(),
         }
+    }
+}
+
+/// The organisation's weekly and daily rhythms. The defaults are today's organisation: the
+/// same volume and quality every day of the week, and the built-in day curve (a night trough
+/// and a working-day plateau).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SeasonalitySpec {
+    /// Task volume on Saturdays and Sundays (UTC) relative to a weekday's. The week's mean
+    /// stays `tasks_per_agent_day` (weekdays get correspondingly more).
+    pub weekend_volume: f64,
+    /// Quality points added to every task on Saturdays and Sundays (negative: a dip).
+    pub weekend_quality_delta: f64,
+    /// How pronounced the day curve is: 1 is the built-in curve, 0 a flat day, up to 1.3.
+    pub daily_amplitude: f64,
+}
+
+impl Default for SeasonalitySpec {
+    fn default() -> Self {
+        Self {
+            weekend_volume: 1.0,
+            weekend_quality_delta: 0.0,
+            daily_amplitude: 1.0,
+        }
+    }
+}
+
+impl SeasonalitySpec {
+    /// Problems with the values: (key under `org.seasonality`, message).
+    pub fn problems(&self) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        let checks = [
+            ("weekend_volume", self.weekend_volume, 0.05, 3.0),
+            (
+                "weekend_quality_delta",
+                self.weekend_quality_delta,
+                -5.0,
+                5.0,
+            ),
+            ("daily_amplitude", self.daily_amplitude, 0.0, 1.3),
+        ];
+        for (key, v, lo, hi) in checks {
+            if !(v.is_finite() && (lo..=hi).contains(&v)) {
+                out.push((key, format!("expected a number in [{lo}, {hi}], found {v}")));
+            }
+        }
+        out
     }
 }
 
@@ -426,6 +478,9 @@ pub struct Expectations {
     /// have been rolled out, so that rolling them back is shown. (That every harmful change is
     /// rolled back is always checked.)
     pub min_harmful: u32,
+    /// Rules that must never fire in the run with the loop (e.g. a healthy organisation's
+    /// budget or a weekly rhythm must not look like a fault).
+    pub rules_silent: Vec<String>,
 }
 
 /// A scenario file that could not be read, with where and why.
@@ -588,6 +643,9 @@ impl Scenario {
                 "org.multi_agent_share",
                 format!("expected a number in [0, 1], found {}", o.multi_agent_share),
             );
+        }
+        for (key, message) in o.seasonality.problems() {
+            push(&format!("org.seasonality.{key}"), message);
         }
         let known: Vec<&str> = STANDARD_DEPARTMENTS.iter().map(|(d, _, _)| *d).collect();
         if let Some(map) = &o.departments {
@@ -754,6 +812,24 @@ impl Scenario {
                 );
             }
         }
+        for (i, rule) in self.expect.rules_silent.iter().enumerate() {
+            if !rule_known(rule) {
+                push(
+                    &format!("expect.rules_silent[{i}]"),
+                    format!(
+                        "unknown rule {rule:?}; expected one of {}",
+                        BUILTIN_RULE_NAMES.join(", ")
+                    ),
+                );
+            } else if self.expect.rules.contains(rule) {
+                push(
+                    &format!("expect.rules_silent[{i}]"),
+                    format!(
+                        "{rule} is also in expect.rules; a rule cannot both fire and stay silent"
+                    ),
+                );
+            }
+        }
         if self.expect.no_proposals && self.expect.min_harmful > 0 {
             push(
                 "expect.min_harmful",
@@ -880,6 +956,22 @@ mod tests {
             (
                 "name: t\ndays: 10\nmodel:\n  base_success: 2\n",
                 "model.base_success",
+            ),
+            (
+                "name: t\ndays: 10\norg:\n  seasonality:\n    weekend_volume: 0\n",
+                "org.seasonality.weekend_volume",
+            ),
+            (
+                "name: t\ndays: 10\norg:\n  seasonality:\n    daily_amplitude: 2\n",
+                "org.seasonality.daily_amplitude",
+            ),
+            (
+                "name: t\ndays: 10\nexpect:\n  rules_silent: [nope]\n",
+                "expect.rules_silent[0]",
+            ),
+            (
+                "name: t\ndays: 10\nexpect:\n  rules: [error_spike]\n  rules_silent: [error_spike]\n",
+                "expect.rules_silent[0]",
             ),
         ];
         for (text, path) in cases {

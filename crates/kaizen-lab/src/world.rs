@@ -126,7 +126,16 @@ impl World {
     pub fn new(scenario: &Scenario, emit: bool) -> World {
         let agents = roster(scenario);
         let mean = HOURLY.iter().sum::<f64>() / 24.0;
-        let hourly = HOURLY.map(|h| h / mean);
+        let amplitude = scenario.org.seasonality.daily_amplitude;
+        let hourly = HOURLY.map(|h| {
+            let h = h / mean;
+            // The default leaves the curve exactly as it is (no rounding of today's numbers).
+            if amplitude == 1.0 {
+                h
+            } else {
+                1.0 + amplitude * (h - 1.0)
+            }
+        });
         let mut world = World {
             scenario: scenario.clone(),
             agents,
@@ -282,6 +291,26 @@ impl World {
             .fold(self.scenario.model.scaling_failure_base, f64::max)
     }
 
+    /// Task volume at `t` relative to the week's mean (`org.seasonality.weekend_volume`):
+    /// weekdays `7 ÷ (5 + 2v)`, Saturdays and Sundays (UTC) `v` times that.
+    pub fn weekly_volume(&self, t: DateTime<Utc>) -> f64 {
+        let v = self.scenario.org.seasonality.weekend_volume;
+        if v == 1.0 {
+            return 1.0;
+        }
+        let weekday = 7.0 / (5.0 + 2.0 * v);
+        if is_weekend(t) { v * weekday } else { weekday }
+    }
+
+    /// Quality points added at `t` (`org.seasonality.weekend_quality_delta` at weekends).
+    pub fn weekend_quality(&self, t: DateTime<Utc>) -> f64 {
+        if is_weekend(t) {
+            self.scenario.org.seasonality.weekend_quality_delta
+        } else {
+            0.0
+        }
+    }
+
     /// Day index of `t` (0-based from the start).
     pub fn day_of(&self, t: DateTime<Utc>) -> usize {
         ((t - self.scenario.start).num_seconds().max(0) / 86_400) as usize
@@ -312,10 +341,17 @@ impl World {
         let step_ms = (t1 - t0).num_milliseconds().max(1);
         let hours = step_ms as f64 / 3_600_000.0;
         let mid = t0 + Duration::milliseconds(step_ms / 2);
-        let rate = self.scenario.org.tasks_per_agent_day / 24.0 * self.hourly[mid.hour() as usize];
+        let rate = self.scenario.org.tasks_per_agent_day / 24.0
+            * self.hourly[mid.hour() as usize]
+            * self.weekly_volume(mid);
+        let weekend_quality = self.weekend_quality(mid);
         let conditions: Vec<Conditions> = STANDARD_DEPARTMENTS
             .iter()
-            .map(|(d, _, _)| self.conditions(d, t0))
+            .map(|(d, _, _)| {
+                let mut c = self.conditions(d, t0);
+                c.quality_delta += weekend_quality;
+                c
+            })
             .collect();
         let mut tasks = 0;
         for i in 0..self.agents.len() {
@@ -558,7 +594,10 @@ impl World {
                     let previous = day
                         .checked_sub(1)
                         .and_then(|d| self.ledger.kpis(d, d + 1).quality)
-                        .unwrap_or(self.calibration.quality);
+                        // Before the start the organisation was the same, with its rhythm.
+                        .unwrap_or(
+                            self.calibration.quality + self.weekend_quality(at - Duration::days(1)),
+                        );
                     let mut rng = Rng::keyed(self.scenario.seed, &[DAY, day as u64, seq, 7]);
                     let (name, base) = BENCHMARKS[suite];
                     let score = base
@@ -647,6 +686,11 @@ impl World {
         }
         ledger.kpis(0, 1)
     }
+}
+
+/// Saturday or Sunday, UTC.
+fn is_weekend(t: DateTime<Utc>) -> bool {
+    matches!(t.weekday(), chrono::Weekday::Sat | chrono::Weekday::Sun)
 }
 
 fn round2(x: f64) -> f64 {
@@ -811,5 +855,49 @@ mod tests {
         assert_eq!(w.conditions("support", at(2.5)).quality_delta, -3.0);
         assert_eq!(w.conditions("sales", at(2.5)).quality_delta, 0.0);
         assert_eq!(w.conditions("support", at(4.0)).quality_delta, 0.0);
+    }
+
+    #[test]
+    fn a_weekly_rhythm_lowers_weekend_volume_and_quality_and_keeps_the_week_mean() {
+        // 2026-03-16 is a Monday: days 0–4 are weekdays, 5–6 the weekend.
+        let text = "name: t\nstart: 2026-03-16T00:00:00Z\ndays: 7\norg:\n  agents: 40\n  \
+                    seasonality:\n    weekend_volume: 0.4\n    weekend_quality_delta: -1.5\n";
+        let s = scenario(text);
+        let mut w = World::new(&s, false);
+        let mean: f64 = (0..7)
+            .map(|d| w.weekly_volume(s.start + Duration::days(d)))
+            .sum::<f64>()
+            / 7.0;
+        assert!((mean - 1.0).abs() < 1e-12, "{mean}");
+        assert_eq!(w.weekend_quality(s.start + Duration::days(5)), -1.5);
+        assert_eq!(w.weekend_quality(s.start + Duration::days(4)), 0.0);
+        let knobs = vec![w.initial_knobs(); w.agents().len()];
+        for h in 0..7 * 24 {
+            let t0 = s.start + Duration::hours(h);
+            w.step(h as u64, t0, t0 + Duration::hours(1), &knobs);
+        }
+        let weekday = w.ledger().day(2);
+        let weekend = w.ledger().day(5);
+        let ratio = weekend.tasks as f64 / weekday.tasks as f64;
+        assert!((0.3..0.5).contains(&ratio), "weekend/weekday tasks {ratio}");
+        let q = |d: usize| w.ledger().kpis(d, d + 1).quality.unwrap_or_default();
+        assert!(q(2) - q(5) > 1.0, "weekday {} weekend {}", q(2), q(5));
+
+        // The defaults change nothing: the same draws as an organisation without the key.
+        let flat = scenario("name: t\ndays: 2\norg:\n  agents: 10\n");
+        let explicit = scenario(
+            "name: t\ndays: 2\norg:\n  agents: 10\n  seasonality:\n    weekend_volume: 1\n    daily_amplitude: 1\n",
+        );
+        let run = |s: &Scenario| {
+            let mut w = World::new(s, false);
+            let knobs = vec![w.initial_knobs(); w.agents().len()];
+            (0..48)
+                .map(|h| {
+                    let t0 = s.start + Duration::hours(h);
+                    w.step(h as u64, t0, t0 + Duration::hours(1), &knobs).tasks
+                })
+                .collect::<Vec<u64>>()
+        };
+        assert_eq!(run(&flat), run(&explicit));
     }
 }

@@ -229,6 +229,21 @@ fn the_harmful_team_cut_is_rolled_back_automatically() {
     );
 }
 
+/// Issue 14: a healthy budget with 25 % headroom tripped budget_overrun in the last week of
+/// every month (remaining ÷ burn ≤ 14 days, though the budget resets first), and a weekend dip
+/// tripped benchmark_regression every week (a prompt proposal each time with prompt tuning).
+#[test]
+fn a_healthy_budget_across_the_month_end_and_a_weekly_rhythm_make_no_proposals() {
+    for name in ["healthy-budget-month-end", "weekly-rhythm-prompt"] {
+        // Three weeks still cross 1 April (healthy-budget-month-end starts on 16 March).
+        let r = run(&scenario(name, 30, 21));
+        assert!(!r.fired("budget_overrun"), "{name}: {:#?}", r.rules);
+        assert!(!r.fired("benchmark_regression"), "{name}: {:#?}", r.rules);
+        assert_eq!(r.counts.made, 0, "{name}: {:#?}", r.proposals);
+        assert!(r.passed, "{name}: {:#?}", r.checks);
+    }
+}
+
 #[test]
 fn the_same_seed_gives_the_same_report() {
     let s = scenario("error-flood", 16, 12);

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use kaizen_core::rules::{RuleEngine, RulesConfig};
-use kaizen_core::signals::{SignalsConfig, SnapshotBuilder};
+use kaizen_core::signals::{Seasonality, SignalsConfig, SnapshotBuilder};
 use kaizen_core::snapshot::{OrgSignalSnapshot, TrendDirection};
 use kaizen_store::{IngestOptions, Store};
 
@@ -53,7 +53,16 @@ fn close(actual: Option<f64>, expected: f64) -> bool {
     actual.is_some_and(|a| (a - expected).abs() < 1e-9)
 }
 
+/// The golden window has two days of benchmark runs: compared run to run
+/// (`seasonality: none`); [`golden_weekly_seasonality`] checks the default.
 fn snapshot() -> OrgSignalSnapshot {
+    snapshot_with(SignalsConfig {
+        seasonality: Seasonality::None,
+        ..SignalsConfig::default()
+    })
+}
+
+fn snapshot_with(config: SignalsConfig) -> OrgSignalSnapshot {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut store = Store::open(dir.path().join("golden.db")).expect("open store");
     let report = store
@@ -66,11 +75,33 @@ fn snapshot() -> OrgSignalSnapshot {
         (report.accepted, report.rejected, report.duplicates),
         (32, 0, 0)
     );
-    SnapshotBuilder::new(SignalsConfig::default()).build(
+    SnapshotBuilder::new(config).build(
         store.signal_source(),
         t("2026-11-01T00:00:00Z"),
         t("2026-11-03T00:00:00Z"),
     )
+}
+
+#[test]
+fn golden_weekly_seasonality() {
+    // The default compares a run with the same weekday a week earlier: with two days of
+    // history nothing is judged, and nothing else changes (no data a week earlier, so the
+    // trends still compare the halves).
+    let weekly = snapshot_with(SignalsConfig::default());
+    let consecutive = snapshot();
+    assert_eq!(weekly.benchmark.run_count, 2);
+    assert_eq!(weekly.benchmark.delta, None);
+    assert!(!weekly.benchmark.is_regression && !weekly.benchmark.has_regression);
+    assert_eq!(weekly.performance, consecutive.performance);
+    assert_eq!(weekly.errors, consecutive.errors);
+    assert_eq!(weekly.budget, consecutive.budget);
+    let evaluation = RuleEngine::from_config(&RulesConfig::default()).evaluate(&weekly);
+    let fired: Vec<&str> = evaluation
+        .matches
+        .iter()
+        .map(|m| m.rule_name.as_str())
+        .collect();
+    assert_eq!(fired, ["budget_overrun"]);
 }
 
 #[test]
@@ -109,6 +140,12 @@ fn golden_snapshot() {
     assert!(close(b.remaining_usd, 20.0));
     assert!(close(b.daily_burn_usd, 5.0));
     assert_eq!(b.days_until_exhausted, Some(4));
+    // The November period resets on 1 December, 28 days after the window: 980 spent + 28 days
+    // at 5.
+    assert_eq!(b.period_end, Some(t("2026-12-01T00:00:00Z")));
+    assert!(close(b.days_until_reset, 28.0));
+    assert!(close(b.projected_period_spend_usd, 980.0 + 28.0 * 5.0));
+    assert!(close(Some(b.burn_window_days), 2.0));
     let sd = 32f64.sqrt();
     let expected_confidence = (2.0 / 7.0) * (1.0 / (1.0 + sd / 5.0));
     assert!(close(Some(b.forecast_confidence), expected_confidence));

@@ -216,10 +216,13 @@ impl BudgetOverrun {
     /// The rule's name.
     pub const NAME: &'static str = "budget_overrun";
 
-    /// Fires when `budget.days_until_exhausted <= threshold_days` (inclusive).
+    /// Fires when `budget.days_until_exhausted <= threshold_days` (inclusive) and, when the
+    /// budget period is known, the budget runs out before the period resets
+    /// (`remaining_usd ÷ daily_burn_usd < days_until_reset`).
     pub fn new(threshold_days: u32) -> Self {
-        let summary =
-            format!("Budget runs out within {threshold_days} days at the forecast burn rate");
+        let summary = format!(
+            "Budget runs out within {threshold_days} days at the forecast burn rate, before the period resets"
+        );
         Self {
             threshold_days,
             summary,
@@ -243,11 +246,41 @@ impl Rule for BudgetOverrun {
         if d > t {
             return Ok(None);
         }
+        let reset = finite("budget.days_until_reset", b.days_until_reset)?;
+        let projected = finite(
+            "budget.projected_period_spend_usd",
+            b.projected_period_spend_usd,
+        )?;
+        // The budget resets before it would run out: nothing to fix in this period.
+        if let (Some(reset), Some(burn), Some(remaining)) = (reset, burn, remaining)
+            && remaining / burn >= reset
+        {
+            return Ok(None);
+        }
         let mut ctx = context([
             ("days_until_exhausted", d.into()),
             ("threshold", t.into()),
             ("total_spend", b.total_spend.into()),
         ]);
+        let mut period = String::new();
+        if let Some(reset) = reset {
+            ctx.insert("days_until_reset".into(), reset.into());
+            period = format!(", before the budget resets in {reset:.1} days");
+            if let Some(end) = b.period_end {
+                ctx.insert(
+                    "period_end".into(),
+                    end.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+                        .into(),
+                );
+            }
+        }
+        if let (Some(p), Some(limit)) = (projected, b.monthly_limit_usd) {
+            ctx.insert("projected_period_spend_usd".into(), p.into());
+            ctx.insert("limit_usd".into(), limit.into());
+            period.push_str(&format!(
+                "; projected spend at the reset {p:.2} USD vs the limit {limit:.2} USD"
+            ));
+        }
         let driven = top_agent_evidence(b.top_agent.as_ref(), "spend", &mut ctx);
         if let (Some(top), Some(burn), Some(remaining)) = (&b.top_agent, burn, remaining) {
             // The same forecast with the top agent's spend taken out of the burn rate.
@@ -262,7 +295,7 @@ impl Rule for BudgetOverrun {
         Ok(Some(RuleMatch::for_rule(
             self,
             s,
-            format!("Budget exhaustion in {d} days (threshold: {t}){driven}"),
+            format!("Budget exhaustion in {d} days (threshold: {t}){period}{driven}"),
             ctx,
         )))
     }
@@ -561,7 +594,9 @@ impl BenchmarkRegression {
     /// The rule's name.
     pub const NAME: &'static str = "benchmark_regression";
 
-    /// Fires when `benchmark.run_count >= min_runs` and `benchmark.is_regression`.
+    /// Fires when `benchmark.run_count >= min_runs` and `benchmark.is_regression` (the latest
+    /// run against its baseline: the same weekday and hours of an earlier week with
+    /// `signals.seasonality: weekly`, the previous run with `none`).
     pub fn new(min_runs: u64) -> Self {
         let summary =
             format!("The latest benchmark run regressed (needs at least {min_runs} runs)");
@@ -580,25 +615,35 @@ impl Rule for BenchmarkRegression {
         let latest = finite("benchmark.latest_total", b.latest_total)?;
         let max = finite("benchmark.max_total", b.max_total)?;
         let delta = finite("benchmark.delta", b.delta)?;
+        let baseline = finite("benchmark.baseline_total", b.baseline_total)?;
         let show = |v: Option<f64>| v.map_or_else(|| "n/a".to_owned(), format_float);
-        let description = format!(
+        let mut description = format!(
             "Benchmark score dropped {} points (latest {}/{})",
             show(delta.map(f64::abs)),
             show(latest),
             show(max)
         );
-        Ok(Some(RuleMatch::for_rule(
-            self,
-            s,
-            description,
-            context([
-                ("latest_total", latest.into()),
-                ("max_total", max.into()),
-                ("delta", delta.into()),
-                ("run_count", b.run_count.into()),
-                ("suite", b.suite.clone().into()),
-            ]),
-        )))
+        let mut ctx = context([
+            ("latest_total", latest.into()),
+            ("max_total", max.into()),
+            ("delta", delta.into()),
+            ("run_count", b.run_count.into()),
+            ("suite", b.suite.clone().into()),
+        ]);
+        if let (Some(at), Some(total)) = (b.baseline_at, baseline) {
+            ctx.insert(
+                "baseline_at".into(),
+                at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+                    .into(),
+            );
+            ctx.insert("baseline_total".into(), total.into());
+            description.push_str(&format!(
+                " compared with the run of {} ({})",
+                at.format("%a %Y-%m-%d %H:%M UTC"),
+                format_float(total)
+            ));
+        }
+        Ok(Some(RuleMatch::for_rule(self, s, description, ctx)))
     }
 }
 
@@ -755,6 +800,56 @@ mod tests {
         assert_eq!(m.suggested_altitudes, [Altitude::ConfigTuning]);
         s.budget.days_until_exhausted = Some(0);
         assert!(eval(&rule, &s).is_some());
+    }
+
+    /// A forecast of `remaining ÷ burn` days with the reset `reset` days away.
+    fn forecast(s: &mut OrgSignalSnapshot, remaining: f64, burn: f64, reset: f64, limit: f64) {
+        s.budget.total_spend = burn * 7.0;
+        s.budget.daily_burn_usd = Some(burn);
+        s.budget.remaining_usd = Some(remaining);
+        s.budget.monthly_limit_usd = Some(limit);
+        s.budget.days_until_exhausted = Some((remaining / burn).floor() as u32);
+        s.budget.days_until_reset = Some(reset);
+        s.budget.projected_period_spend_usd = Some(limit - remaining + burn * reset);
+    }
+
+    #[test]
+    fn budget_overrun_waits_for_exhaustion_before_the_reset() {
+        let rule = BudgetOverrun::new(14);
+        let mut s = empty_snapshot();
+        // 7 days left in the month, 10 days of budget left at the burn rate: the budget resets
+        // first (the old rule fired: 10 <= 14).
+        forecast(&mut s, 1000.0, 100.0, 7.0, 3750.0);
+        assert_eq!(s.budget.days_until_exhausted, Some(10));
+        assert_eq!(eval(&rule, &s), None);
+        // Exactly at the reset is not before it.
+        forecast(&mut s, 700.0, 100.0, 7.0, 3750.0);
+        assert_eq!(eval(&rule, &s), None);
+        // Four days of budget, seven to the reset: runs out three days early.
+        forecast(&mut s, 400.0, 100.0, 7.0, 3000.0);
+        let m = fired(&rule, &s);
+        assert_eq!(
+            m.description,
+            "Budget exhaustion in 4 days (threshold: 14), before the budget resets in 7.0 days; \
+             projected spend at the reset 3300.00 USD vs the limit 3000.00 USD"
+        );
+        assert_eq!(
+            m.signal_context["days_until_reset"],
+            ContextValue::Number(7.0)
+        );
+        assert_eq!(
+            m.signal_context["projected_period_spend_usd"],
+            ContextValue::Number(3300.0)
+        );
+        assert_eq!(m.signal_context["limit_usd"], ContextValue::Number(3000.0));
+        // Early in a long period the threshold still bounds it: 20 days of budget, 25 to go.
+        forecast(&mut s, 2000.0, 100.0, 25.0, 3000.0);
+        assert_eq!(eval(&rule, &s), None);
+        forecast(&mut s, 1400.0, 100.0, 25.0, 3000.0);
+        assert!(eval(&rule, &s).is_some());
+        // A non-finite reset is an error, not a silent skip.
+        s.budget.days_until_reset = Some(f64::NAN);
+        assert!(rule.evaluate(&s).is_err());
     }
 
     #[test]
@@ -932,6 +1027,18 @@ mod tests {
         assert_eq!(
             m.suggested_altitudes,
             [Altitude::PromptTuning, Altitude::CodeModification]
+        );
+        // The baseline, when the snapshot names one, is evidence and in the description.
+        s.benchmark.baseline_at = chrono::DateTime::from_timestamp(1_773_626_400, 0);
+        s.benchmark.baseline_total = Some(80.0);
+        let m = fired(&rule, &s);
+        assert_eq!(
+            m.description,
+            "Benchmark score dropped 7.5 points (latest 72.5/80.0) compared with the run of Mon 2026-03-16 02:00 UTC (80.0)"
+        );
+        assert_eq!(
+            m.signal_context["baseline_total"],
+            ContextValue::Number(80.0)
         );
         s.benchmark.is_regression = false;
         assert_eq!(eval(&rule, &s), None, "no regression flagged");

@@ -14,6 +14,10 @@ pub(super) fn aggregate(
 ) -> Result<OrgErrorSummary, SourceError> {
     let first = source.rollups(Stream::Error, Dim::Category, w.first_half())?;
     let second = source.rollups(Stream::Error, Dim::Category, w.second_half())?;
+    let baseline = match w.baseline_half() {
+        Some(hours) => Some(source.rollups(Stream::Error, Dim::Category, hours)?),
+        None => None,
+    };
     let severities = source.rollups(Stream::Error, Dim::Severity, w.hours.clone())?;
     let by_agent = source.rollups(Stream::Error, Dim::Agent, w.hours.clone())?;
     let mut summary = summarize(
@@ -23,6 +27,29 @@ pub(super) fn aggregate(
         (w.first_hours(), w.second_hours()),
         w.config.trend_tolerance,
     );
+    // Like with like: with findings in the same hours of an earlier week, the trends compare
+    // the second half with those (equally long, so the rates are the counts' ratio).
+    if let Some(baseline) =
+        baseline.filter(|b| b.iter().any(|r| sig(&r.stats, error::SEVERITY).n > 0.0))
+    {
+        let seasonal = summarize(
+            &baseline,
+            &second,
+            &severities,
+            (w.second_hours(), w.second_hours()),
+            w.config.trend_tolerance,
+        );
+        summary.trend = seasonal.trend;
+        for c in &mut summary.categories {
+            if let Some(s) = seasonal
+                .categories
+                .iter()
+                .find(|s| s.category == c.category)
+            {
+                c.trend = s.trend;
+            }
+        }
+    }
     summary.top_agent = AgentShare::top(
         by_agent
             .iter()

@@ -10,7 +10,10 @@
 //! bucket that overlaps it, from `floor_hour(since)` to `ceil_hour(until)`. Trends compare the
 //! first half of those hours with the second half; for windows of two days or more the split
 //! is the UTC midnight nearest the midpoint, so both halves can be read mostly from daily
-//! rollups (means are compared as they are, counts as rates per hour).
+//! rollups (means are compared as they are, counts as rates per hour). With
+//! `signals.seasonality: weekly` the second half is compared with the same hours of an earlier
+//! week instead when those have data ([`AggregationWindow::baseline_half`]), so a weekly rhythm
+//! is not a trend; budget periods and the calendar arithmetic are in [`period`].
 //!
 //! Every number of a built snapshot is finite: sums are compensated and saturating
 //! ([`Stat`]), ratios whose quotient would overflow are `None`, and
@@ -23,6 +26,7 @@ mod coordination;
 mod errors;
 mod evolution;
 mod performance;
+pub mod period;
 mod scaling;
 mod telemetry;
 mod trend;
@@ -40,6 +44,7 @@ use crate::snapshot::{
 };
 use crate::stats::Stat;
 
+pub use period::{BudgetPeriod, BudgetPeriodKind, Seasonality};
 pub use trend::trend;
 
 /// The `signals` section of `kaizen.yaml`.
@@ -55,6 +60,35 @@ pub struct SignalsConfig {
     pub benchmark_regression_points: f64,
     /// Monthly budget in USD, used for the forecast when no `budget.status` event is known.
     pub monthly_budget_usd: Option<f64>,
+    /// The period the budget limit applies to and resets after: `monthly` (calendar month,
+    /// UTC), `weekly` (Monday 00:00 UTC) or `days` (see the next two keys).
+    pub budget_period: BudgetPeriodKind,
+    /// With `budget_period: days`: the period's length in days.
+    pub budget_period_days: Option<u32>,
+    /// With `budget_period: days`: the start of one period (the others follow every
+    /// `budget_period_days` days, before and after it).
+    pub budget_period_anchor: Option<DateTime<Utc>>,
+    /// `weekly`: benchmark runs are compared with the same weekday and hours of earlier weeks;
+    /// `none`: with the previous run.
+    pub seasonality: Seasonality,
+}
+
+impl SignalsConfig {
+    /// The budget period rule (`days` without its length or anchor, which validation refuses,
+    /// falls back to monthly).
+    pub fn budget_period(&self) -> BudgetPeriod {
+        match (
+            self.budget_period,
+            self.budget_period_days,
+            self.budget_period_anchor,
+        ) {
+            (BudgetPeriodKind::Weekly, _, _) => BudgetPeriod::Weekly,
+            (BudgetPeriodKind::Days, Some(days), Some(anchor)) if days > 0 => {
+                BudgetPeriod::Days { days, anchor }
+            }
+            _ => BudgetPeriod::Monthly,
+        }
+    }
 }
 
 impl Default for SignalsConfig {
@@ -64,6 +98,10 @@ impl Default for SignalsConfig {
             trend_tolerance: 0.05,
             benchmark_regression_points: 5.0,
             monthly_budget_usd: None,
+            budget_period: BudgetPeriodKind::Monthly,
+            budget_period_days: None,
+            budget_period_anchor: None,
+            seasonality: Seasonality::Weekly,
         }
     }
 }
@@ -241,6 +279,19 @@ impl AggregationWindow {
     /// The second half of the hours.
     pub fn second_half(&self) -> Range<i64> {
         self.mid_hour..self.hours.end
+    }
+
+    /// With `signals.seasonality: weekly`, the hours trends compare the second half with: the
+    /// second half's hours shifted back by the whole weeks that cover it (one week for windows
+    /// up to two weeks), so both hold the same weekdays and hours. `None` with `none`.
+    pub fn baseline_half(&self) -> Option<Range<i64>> {
+        let len = self.hours.end - self.mid_hour;
+        if self.config.seasonality != Seasonality::Weekly || len <= 0 {
+            return None;
+        }
+        let week = 7 * 24;
+        let shift = (len + week - 1) / week * week;
+        Some(self.mid_hour - shift..self.hours.end - shift)
     }
 
     /// Window length in days.

@@ -23,6 +23,9 @@ pub struct AgentHalves {
     pub first: Vec<Stat>,
     /// Task signals in the second half.
     pub second: Vec<Stat>,
+    /// Task signals in the trend baseline (the second half's hours of an earlier week; empty
+    /// without one, see [`AggregationWindow::baseline_half`]).
+    pub baseline: Vec<Stat>,
 }
 
 pub(super) fn aggregate(
@@ -42,6 +45,10 @@ pub(super) fn aggregate(
     if first.is_empty() && second.is_empty() {
         return Ok(OrgPerformanceSummary::default());
     }
+    let baseline = match w.baseline_half() {
+        Some(hours) => source.rollups(Stream::Task, Dim::Agent, hours)?,
+        None => Vec::new(),
+    };
     let departments: HashMap<String, String> = source
         .agents()?
         .into_iter()
@@ -49,8 +56,11 @@ pub(super) fn aggregate(
         .collect();
     let width = task::SIGNALS.len();
     let mut by_agent: BTreeMap<String, AgentHalves> = BTreeMap::new();
-    for (half, rows) in [(0, first), (1, second)] {
+    for (half, rows) in [(0, first), (1, second), (2, baseline)] {
         for row in rows {
+            if half == 2 && !by_agent.contains_key(&row.key) {
+                continue; // only agents active in the window are compared
+            }
             let entry = by_agent
                 .entry(row.key.clone())
                 .or_insert_with(|| AgentHalves {
@@ -61,11 +71,12 @@ pub(super) fn aggregate(
                     agent_id: row.key,
                     first: vec![Stat::EMPTY; width],
                     second: vec![Stat::EMPTY; width],
+                    baseline: vec![Stat::EMPTY; width],
                 });
-            let slot = if half == 0 {
-                &mut entry.first
-            } else {
-                &mut entry.second
+            let slot = match half {
+                0 => &mut entry.first,
+                1 => &mut entry.second,
+                _ => &mut entry.baseline,
             };
             merge_into(slot, &row.stats);
         }
@@ -121,13 +132,21 @@ pub fn summarize(
         };
         let first_half = agent_mean(&active, |a| sig(&a.first, signal));
         let second_half = agent_mean(&active, |a| sig(&a.second, signal));
+        // Like with like: the same weekdays and hours of an earlier week, when known.
+        let baseline = agent_mean(&active, |a| sig(&a.baseline, signal));
         metrics.push(MetricSummary {
             name: name.to_owned(),
             value,
-            trend: trend(first_half, second_half, higher_is_better, tolerance),
+            trend: trend(
+                baseline.or(first_half),
+                second_half,
+                higher_is_better,
+                tolerance,
+            ),
             first_half,
             second_half,
             window_days,
+            baseline,
         });
     }
 
@@ -196,7 +215,32 @@ mod tests {
             department: dept.into(),
             first,
             second,
+            baseline: tasks(&[]),
         }
+    }
+
+    #[test]
+    fn a_weekend_in_the_second_half_is_compared_with_last_weekend() {
+        // First half: weekdays at quality 8. Second half: a weekend at 6.5. The same hours a
+        // week earlier: also 6.5 — the organisation's rhythm, not a decline.
+        let weekday = tasks(&[(true, Some(8.0)), (true, Some(8.0))]);
+        let weekend = tasks(&[(true, Some(6.5))]);
+        let mut a = agent("a1", "eng", weekday.clone(), weekend.clone());
+        let halves = summarize(std::slice::from_ref(&a), 7.0, 0.05);
+        let q = |s: &OrgPerformanceSummary| {
+            s.metrics
+                .iter()
+                .find(|m| m.name == "quality_score")
+                .map(|m| (m.baseline, m.trend))
+        };
+        assert_eq!(q(&halves), Some((None, TrendDirection::Declining)));
+        a.baseline = weekend.clone();
+        let seasonal = summarize(std::slice::from_ref(&a), 7.0, 0.05);
+        assert_eq!(q(&seasonal), Some((Some(6.5), TrendDirection::Stable)));
+        // A real fall against last weekend still shows.
+        a.second = tasks(&[(true, Some(5.0))]);
+        let worse = summarize(std::slice::from_ref(&a), 7.0, 0.05);
+        assert_eq!(q(&worse), Some((Some(6.5), TrendDirection::Declining)));
     }
 
     #[test]
