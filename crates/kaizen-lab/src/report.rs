@@ -280,6 +280,24 @@ impl ScenarioReport {
     }
 }
 
+/// Calibration of the proposals' confidences over `reports`
+/// ([`kaizen_core::improve::learning::calibration`], 10 bins): a proposal that ended applied
+/// counts as kept, one rejected or rolled back as not; open ones are left out.
+pub fn calibration(
+    reports: &[ScenarioReport],
+) -> Option<kaizen_core::improve::learning::Calibration> {
+    let pairs: Vec<(f64, bool)> = reports
+        .iter()
+        .flat_map(|r| &r.proposals)
+        .filter_map(|p| match p.status.as_str() {
+            "applied" => Some((p.confidence, true)),
+            "rejected" | "rolled_back" | "rollback_failed" => Some((p.confidence, false)),
+            _ => None,
+        })
+        .collect();
+    kaizen_core::improve::learning::calibration(&pairs, 10)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -307,22 +325,4 @@ mod tests {
         let o = OracleReport::judge(&base, &kpis(7.7, 0.85, 0.3, 0.004));
         assert!(o.quality.is_some_and(|q| (q - 0.1).abs() < 1e-9));
     }
-}
-
-/// Calibration of the proposals' confidences over `reports`
-/// ([`kaizen_core::improve::learning::calibration`], 10 bins): a proposal that ended applied
-/// counts as kept, one rejected or rolled back as not; open ones are left out.
-pub fn calibration(
-    reports: &[ScenarioReport],
-) -> Option<kaizen_core::improve::learning::Calibration> {
-    let pairs: Vec<(f64, bool)> = reports
-        .iter()
-        .flat_map(|r| &r.proposals)
-        .filter_map(|p| match p.status.as_str() {
-            "applied" => Some((p.confidence, true)),
-            "rejected" | "rolled_back" | "rollback_failed" => Some((p.confidence, false)),
-            _ => None,
-        })
-        .collect();
-    kaizen_core::improve::learning::calibration(&pairs, 10)
 }
