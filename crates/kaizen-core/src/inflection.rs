@@ -32,6 +32,11 @@
 //!   them, and the statistic is referred to Student's t with one degree of freedom fewer than
 //!   the baseline days, so a short baseline asks for a clearer change.
 //!
+//! Baseline days that were themselves a clear excursion of a count (more than `1 +
+//! min_increase` times the median day's rate and more than three Poisson standard deviations
+//! above it: an earlier burst) are left out of that count's baseline, so periodic bursts do not
+//! raise the baseline of the next one.
+//!
 //! Slots with fewer than `min_tasks` tasks (a quiet night) are not tested, and a baseline needs
 //! at least `min_baseline_days` days with tasks at those hours.
 //!
@@ -339,10 +344,12 @@ pub fn detect(slots: &Slots, config: &InflectionConfig) -> Vec<Inflection> {
             InflectionMetric::ErrorRate => count_test(
                 (r.errors, r.tasks),
                 base.iter().map(|s| (s.errors, s.tasks)),
+                config.min_increase,
             ),
             InflectionMetric::FailureRate => count_test(
                 (r.tasks - r.successes, r.tasks),
                 base.iter().map(|s| (s.tasks - s.successes, s.tasks)),
+                config.min_increase,
             ),
             InflectionMetric::SpendPerTask => mean_test(
                 (r.spend / r.tasks, r.tasks, None),
@@ -437,6 +444,25 @@ struct Test {
     df: u32,
 }
 
+/// Baseline days whose count is itself a clear excursion above the median day's rate (more
+/// than `1 + min_increase` times it, and more than three Poisson standard deviations) are left
+/// out, so that an earlier burst does not raise the baseline of the next one.
+fn trim_excursions(rows: Vec<(f64, f64)>, min_increase: f64) -> Vec<(f64, f64)> {
+    let mut rates: Vec<f64> = rows.iter().map(|(c, x)| c / x).collect();
+    rates.sort_by(f64::total_cmp);
+    let median = match rates.len() {
+        0 => return rows,
+        n if n % 2 == 1 => rates[n / 2],
+        n => (rates[n / 2 - 1] + rates[n / 2]) / 2.0,
+    };
+    rows.into_iter()
+        .filter(|(c, x)| {
+            let e = median * x;
+            !(*c > e * (1.0 + min_increase) && *c > e + 3.0 * e.max(1.0).sqrt())
+        })
+        .collect()
+}
+
 /// A count over an exposure against the pooled baseline rate: conditionally on the total
 /// count, the recent share is binomial with probability `exposure / (exposure + baseline
 /// exposure)` (exact for Poisson counts, and it carries the baseline's own uncertainty);
@@ -445,8 +471,9 @@ struct Test {
 fn count_test(
     (count, exposure): (f64, f64),
     baseline: impl Iterator<Item = (f64, f64)>,
+    min_increase: f64,
 ) -> Option<Test> {
-    let rows: Vec<(f64, f64)> = baseline.filter(|(_, x)| *x > 0.0).collect();
+    let rows = trim_excursions(baseline.filter(|(_, x)| *x > 0.0).collect(), min_increase);
     let k = rows.len();
     if k < 2 || exposure <= 0.0 {
         return None;
@@ -714,6 +741,31 @@ mod tests {
         latencies.sort_unstable();
         assert!(latencies.len() >= 16, "{latencies:?}");
         assert!(latencies[latencies.len() / 2] <= 8, "{latencies:?}");
+    }
+
+    #[test]
+    fn an_earlier_burst_does_not_hide_the_next_one() {
+        let c = InflectionConfig::default();
+        // Bursts ×2.5 of three days every 6.5 days, from day 8.25 on.
+        let burst = |h: i64| {
+            let d = h as f64 / 24.0 - 8.25;
+            if d >= 0.0 && d.rem_euclid(6.5) < 3.0 {
+                2.5
+            } else {
+                1.0
+            }
+        };
+        let onset = (27.75 * 24.0) as i64; // the fourth burst
+        let mut detected = 0;
+        for seed in 0..10 {
+            let hours = simulate(seed, 30, burst);
+            detected += usize::from(((onset + 1)..(onset + 24)).any(|end| {
+                detect(&slots_at(&hours, end, &c), &c)
+                    .iter()
+                    .any(|i| i.metric == InflectionMetric::ErrorRate)
+            }));
+        }
+        assert!(detected >= 9, "{detected} of 10");
     }
 
     #[test]
