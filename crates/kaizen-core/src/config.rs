@@ -1423,8 +1423,12 @@ mod tests {
         assert!(unknown.unwrap_err().to_string().contains("recent_hour"));
 
         let mut bad = KaizenConfig::default();
-        bad.self_improvement.schedule.inflection_check_interval_minutes = 0;
-        bad.self_improvement.schedule.inflection_cycle_min_interval_hours = 0;
+        bad.self_improvement
+            .schedule
+            .inflection_check_interval_minutes = 0;
+        bad.self_improvement
+            .schedule
+            .inflection_cycle_min_interval_hours = 0;
         bad.self_improvement.inflection.max_p_value = 0.0;
         let errs = errors_of(&bad);
         let paths: Vec<&str> = errs.errors().iter().map(|e| e.path.as_str()).collect();

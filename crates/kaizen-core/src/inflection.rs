@@ -499,12 +499,7 @@ fn count_test(
         1.0
     } else {
         // P(X ≥ c) for X ~ Binomial(n, share) is I_share(c, n − c + 1).
-        checked_beta_reg(
-            count / dispersion,
-            (n - count) / dispersion + 1.0,
-            share,
-        )
-        .unwrap_or(1.0)
+        checked_beta_reg(count / dispersion, (n - count) / dispersion + 1.0, share).unwrap_or(1.0)
     };
     Some(Test {
         baseline: total_count / total_exposure,
@@ -548,7 +543,10 @@ fn mean_test(
         .map(|(v, w, _)| w * (v - mean).powi(2))
         .sum::<f64>()
         / (k - 1) as f64;
-    let within_pooled = rows.iter().filter_map(|(_, w, s)| s.map(|s| s * w)).sum::<f64>()
+    let within_pooled = rows
+        .iter()
+        .filter_map(|(_, w, s)| s.map(|s| s * w))
+        .sum::<f64>()
         / total_weight;
     let per_unit = between
         .max(within_pooled)
@@ -790,7 +788,11 @@ mod tests {
             metrics,
             [InflectionMetric::SpendPerTask, InflectionMetric::Quality]
         );
-        assert!(found.iter().all(|i| i.severity == InflectionSeverity::Critical));
+        assert!(
+            found
+                .iter()
+                .all(|i| i.severity == InflectionSeverity::Critical)
+        );
         // Improvements (spend a third, errors gone) are not inflections.
         let mut better = slots_at(&hours, end, &c);
         better.recent.spend /= 3.0;

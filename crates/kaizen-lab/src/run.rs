@@ -35,8 +35,8 @@ use crate::error::LabError;
 use crate::kpi::Kpis;
 use crate::model::Knobs;
 use crate::report::{
-    BudgetReport, Check, FaultReport, OnsetReport, HarmSummary, OracleReport, ProposalCounts, ProposalReport,
-    RolloutReport, RuleFiring, ScenarioReport,
+    BudgetReport, Check, FaultReport, HarmSummary, OnsetReport, OracleReport, ProposalCounts,
+    ProposalReport, RolloutReport, RuleFiring, ScenarioReport,
 };
 use crate::reviewer::{REVIEWER, ReviewAction, Reviewer};
 use crate::scenario::{FaultKind, Scenario};
@@ -359,9 +359,9 @@ pub(crate) fn inflections_from_store(store: &Store) -> Result<Vec<InflectionSeen
         .filter(|a| a.kind == kaizen_service::inflection::ALERT_KIND)
         .map(|a| InflectionSeen {
             at: a.at,
-            metric: InflectionMetric::ALL.into_iter().find(|m| {
-                a.message.split_whitespace().next() == Some(m.as_str())
-            }),
+            metric: InflectionMetric::ALL
+                .into_iter()
+                .find(|m| a.message.split_whitespace().next() == Some(m.as_str())),
         })
         .collect();
     out.sort_by_key(|i| i.at);
@@ -552,14 +552,14 @@ pub(crate) fn report(s: &Scenario, with: &LoopRun, without: &World) -> ScenarioR
                     let by_cycle = with
                         .cycles
                         .iter()
-                        .find(|c| {
-                            c.at >= at && c.at < next && c.rules.iter().any(|r| r == rule)
-                        })
+                        .find(|c| c.at >= at && c.at < next && c.rules.iter().any(|r| r == rule))
                         .map(|c| (c.at, "cycle"));
                     let by_alert = with
                         .inflections
                         .iter()
-                        .find(|i| i.at >= at && i.at < next && metric.is_some() && i.metric == metric)
+                        .find(|i| {
+                            i.at >= at && i.at < next && metric.is_some() && i.metric == metric
+                        })
                         .map(|i| (i.at, "inflection"));
                     let first = match (by_cycle, by_alert) {
                         (Some(c), Some(a)) => Some(if a.0 <= c.0 { a } else { c }),

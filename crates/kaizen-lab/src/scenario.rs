@@ -318,7 +318,11 @@ impl FaultSpec {
         let first = self.starts(start);
         let stop = self.ends(start).map_or(end, |e| e.min(end));
         let Some(every) = self.every_days.filter(|e| *e > 0.0) else {
-            return if first < stop { vec![first] } else { Vec::new() };
+            return if first < stop {
+                vec![first]
+            } else {
+                Vec::new()
+            };
         };
         let mut out = Vec::new();
         let mut at = first;
@@ -709,7 +713,9 @@ impl Scenario {
                     } else if !(d.is_finite() && d > 0.0 && d <= e) {
                         push(
                             &format!("{at}.duration_days"),
-                            format!("expected a number of days in (0, every_days ({e})], found {d}"),
+                            format!(
+                                "expected a number of days in (0, every_days ({e})], found {d}"
+                            ),
                         );
                     }
                 }
@@ -958,6 +964,62 @@ mod tests {
                 .unwrap_or_else(|| panic!("{text}"));
             assert_eq!(e.path.as_deref(), Some(path), "{text}: {e}");
         }
+    }
+
+    #[test]
+    fn periodic_faults_come_in_bursts_and_are_validated() {
+        let text = "name: t\ndays: 20\nfaults:\n  - kind: error_flood\n    at_day: 2\n    \
+                    every_days: 7\n    duration_days: 3\n    until_day: 16\n";
+        let s = Scenario::parse(text, "t.yaml").unwrap_or_else(|e| panic!("{e}"));
+        let f = &s.faults[0];
+        let at = |d: f64| s.start + days(d);
+        for (d, active) in [
+            (1.9, false),
+            (2.0, true),
+            (4.9, true),
+            (5.0, false),
+            (8.9, false),
+            (9.0, true),
+            (11.9, true),
+            (12.0, false),
+            (16.5, false),
+        ] {
+            assert_eq!(f.active(s.start, at(d)), active, "day {d}");
+        }
+        assert_eq!(f.onsets(s.start, at(20.0)), [at(2.0), at(9.0)]);
+        // A continuous fault has one onset.
+        let mut continuous = f.clone();
+        (continuous.every_days, continuous.duration_days) = (None, None);
+        assert_eq!(continuous.onsets(s.start, at(20.0)), [at(2.0)]);
+        assert!(continuous.active(s.start, at(6.0)));
+
+        for (extra, path) in [
+            ("    every_days: 7\n", "faults[0].duration_days"),
+            ("    duration_days: 3\n", "faults[0].every_days"),
+            (
+                "    every_days: 2\n    duration_days: 3\n",
+                "faults[0].duration_days",
+            ),
+            (
+                "    every_days: 0\n    duration_days: 0\n",
+                "faults[0].every_days",
+            ),
+        ] {
+            let text = format!(
+                "name: t\ndays: 20\nfaults:\n  - kind: error_flood\n    at_day: 2\n{extra}"
+            );
+            let e = Scenario::parse(&text, "t.yaml")
+                .err()
+                .unwrap_or_else(|| panic!("{text}"));
+            assert_eq!(e.path.as_deref(), Some(path), "{text}: {e}");
+        }
+        let e = Scenario::parse(
+            "name: t\ndays: 5\nexpect:\n  detect_within_hours: 0\n",
+            "t.yaml",
+        )
+        .err()
+        .unwrap_or_else(|| panic!("accepted"));
+        assert_eq!(e.path.as_deref(), Some("expect.detect_within_hours"));
     }
 
     #[test]

@@ -346,7 +346,12 @@ fn intermittent_error_bursts_are_each_detected_within_a_day() {
     assert!(r.fired("error_spike"));
     // The schedule is weekly: the other cycles are inflection cycles, at most one a day.
     let scheduled = r.cycles - r.inflection_cycles;
-    assert!(scheduled <= 5, "{} cycles, {} inflection", r.cycles, r.inflection_cycles);
+    assert!(
+        scheduled <= 5,
+        "{} cycles, {} inflection",
+        r.cycles,
+        r.inflection_cycles
+    );
     assert!(r.passed, "{:#?}", r.checks);
     eprintln!(
         "error-bursts: latencies {latencies:?} h, {} inflection alerts, {} inflection cycles",
@@ -364,7 +369,11 @@ fn a_quality_staircase_fires_the_relative_form_of_quality_declining() {
     assert_detected(&r);
     assert!(r.passed, "{:#?}", r.checks);
     let mut without_relative = s.clone();
-    without_relative.kaizen.rules.thresholds.quality_declining_relative = None;
+    without_relative
+        .kaizen
+        .rules
+        .thresholds
+        .quality_declining_relative = None;
     let r = run(&without_relative);
     assert!(!r.fired("quality_declining"), "{:#?}", r.rules);
 }

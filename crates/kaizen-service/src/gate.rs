@@ -521,9 +521,15 @@ impl Kaizen {
             ServiceError::Internal("operation cycles.run is not registered".to_owned())
         })?;
         self.gate(who, op, None, |cx| {
-            cx.audit
-                .insert("trigger".to_owned(), CycleTrigger::Inflection.as_str().into());
-            let metrics: Vec<&str> = check.inflections.iter().map(|i| i.metric.as_str()).collect();
+            cx.audit.insert(
+                "trigger".to_owned(),
+                CycleTrigger::Inflection.as_str().into(),
+            );
+            let metrics: Vec<&str> = check
+                .inflections
+                .iter()
+                .map(|i| i.metric.as_str())
+                .collect();
             cx.audit.insert("inflections".to_owned(), metrics.into());
             let report = cx.svc.run_inflection_cycle()?;
             crate::catalog::note_cycle(cx, &report);

@@ -108,7 +108,13 @@ fn an_inflection_alerts_and_triggers_exactly_one_rate_limited_cycle() {
     assert!(inflection.target.as_deref().unwrap().starts_with('c'));
 
     // The schedule still counts from the scheduled cycle, not from the inflection cycle.
-    let scheduled_at = kaizen.store().cycles(100).unwrap().last().unwrap().started_at;
+    let scheduled_at = kaizen
+        .store()
+        .cycles(100)
+        .unwrap()
+        .last()
+        .unwrap()
+        .started_at;
     let last = kaizen.store().meta_get(LAST_CYCLE_KEY).unwrap().unwrap();
     assert_eq!(
         DateTime::parse_from_rfc3339(&last).unwrap(),

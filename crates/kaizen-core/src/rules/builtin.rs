@@ -909,7 +909,10 @@ mod tests {
         assert_eq!(m.signal_context["form"], ContextValue::from("relative"));
         assert_eq!(m.signal_context["baseline"], ContextValue::Number(7.2));
         assert_eq!(m.signal_context["current"], ContextValue::Number(5.4));
-        assert_eq!(m.signal_context["relative_threshold"], ContextValue::Number(0.2));
+        assert_eq!(
+            m.signal_context["relative_threshold"],
+            ContextValue::Number(0.2)
+        );
         assert!(
             m.description.starts_with(
                 "Org quality 5.40 over the last day is 25.0% below its recent level 7.20 (the \
@@ -944,13 +947,19 @@ mod tests {
         s.performance.daily = daily(&[0.95, 0.96, 0.94, 0.9, 0.74].map(|r| (None, Some(r))));
         let m = fired(&rule, &s);
         assert_eq!(m.signal_context["baseline"], ContextValue::Number(0.96));
-        assert!(m.description.contains("below its recent level 96.00%"), "{}", m.description);
+        assert!(
+            m.description.contains("below its recent level 96.00%"),
+            "{}",
+            m.description
+        );
         s.performance.daily = daily(&[0.95, 0.96, 0.94, 0.9, 0.8].map(|r| (None, Some(r))));
         assert_eq!(eval(&rule, &s), None);
         // The relative form is part of the defaults.
-        assert!(builtin_rules(&defaults())
-            .iter()
-            .any(|r| r.name() == "success_rate_drop" && r.description().contains("recent level")));
+        assert!(
+            builtin_rules(&defaults()).iter().any(
+                |r| r.name() == "success_rate_drop" && r.description().contains("recent level")
+            )
+        );
     }
 
     #[test]

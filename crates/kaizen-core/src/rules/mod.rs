@@ -334,8 +334,14 @@ impl BuiltinThresholds {
             }
         }
         for (field, v) in [
-            ("quality_declining_relative", self.quality_declining_relative),
-            ("success_rate_drop_relative", self.success_rate_drop_relative),
+            (
+                "quality_declining_relative",
+                self.quality_declining_relative,
+            ),
+            (
+                "success_rate_drop_relative",
+                self.success_rate_drop_relative,
+            ),
         ] {
             if let Some(v) = v.filter(|v| !(*v > 0.0 && *v < 1.0)) {
                 out.push((

@@ -11,9 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 
-use super::{
-    AggregationWindow, KeyedStats, SignalSource, SourceError, merge_into, sig, trend,
-};
+use super::{AggregationWindow, KeyedStats, SignalSource, SourceError, merge_into, sig, trend};
 use crate::rollup::{Dim, Stream, task};
 use crate::snapshot::{DailyLevel, DepartmentSummary, MetricSummary, OrgPerformanceSummary};
 use crate::stats::Stat;
