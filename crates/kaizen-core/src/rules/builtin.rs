@@ -268,7 +268,7 @@ pub fn relative_drop(
         return None;
     }
     let drop = 1.0 - current / baseline;
-    (drop >= relative).then(|| RelativeDrop {
+    (drop >= relative).then_some(RelativeDrop {
         baseline,
         baseline_until: best_day.until,
         current: *current,
