@@ -667,21 +667,13 @@ mod tests {
     #[test]
     fn keys_of_unavailable_features_are_refused_naming_the_key() {
         let err = err_text(load_text(
-            "self_improvement:\n  chief_of_staff_enabled: true\n  schedule:\n    \
-             inflection_trigger_enabled: true\n",
+            "self_improvement:\n  chief_of_staff_enabled: true\n",
         ));
         assert!(err.contains("invalid configuration in"), "{err}");
         assert!(
             err.contains(
                 "self_improvement.chief_of_staff_enabled: the chief of staff is not available \
                  yet; remove the key or set it to false"
-            ),
-            "{err}"
-        );
-        assert!(
-            err.contains(
-                "self_improvement.schedule.inflection_trigger_enabled: the inflection trigger is \
-                 not available yet"
             ),
             "{err}"
         );
@@ -723,7 +715,7 @@ mod tests {
         let loaded = load_text(
             "self_improvement:\n  chief_of_staff_enabled: false\n  \
              code_modification_enabled: false\n  schedule:\n    \
-             inflection_trigger_enabled: false\n  cross_deployment_analytics:\n    \
+             inflection_trigger_enabled: true\n  cross_deployment_analytics:\n    \
              enabled: false\n    batch_size: 50\n",
         )
         .unwrap();

@@ -897,7 +897,6 @@ fn keys_of_unavailable_features_exit_2_naming_the_key() {
     for key in [
         "/self_improvement/chief_of_staff_enabled",
         "/self_improvement/code_modification_enabled",
-        "/self_improvement/schedule/inflection_trigger_enabled",
         "/self_improvement/cross_deployment_analytics/enabled",
     ] {
         assert_at(&v, key, json!(false));
@@ -906,16 +905,13 @@ fn keys_of_unavailable_features_exit_2_naming_the_key() {
     // In a file: every key named, with the file.
     sb.write(
         "on.yaml",
-        "self_improvement:\n  chief_of_staff_enabled: true\n  schedule:\n    \
-         inflection_trigger_enabled: true\n",
+        "self_improvement:\n  chief_of_staff_enabled: true\n",
     );
     sb.run(&["--config", "on.yaml", "config", "show"])
         .code_is(2)
         .stderr_has(&[
             "invalid configuration in on.yaml",
             "self_improvement.chief_of_staff_enabled: the chief of staff is not available yet",
-            "self_improvement.schedule.inflection_trigger_enabled: the inflection trigger is not \
-             available yet",
         ]);
 
     // From the environment, for any command that loads the configuration.

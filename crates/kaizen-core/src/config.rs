@@ -8,7 +8,7 @@
 //! [`KaizenConfig::validate`] checks the ranges and the rules that link keys, and reports every
 //! problem at once with the key path it concerns.
 //!
-//! Keys of features kaizen does not have yet (the chief of staff, the inflection trigger,
+//! Keys of features kaizen does not have yet (the chief of staff,
 //! code-modification proposals, cross-deployment analytics) stay in the model so that files
 //! written for them keep their shape, but they accept only their default ("off") value: any
 //! other value is a validation error that names the key and says the feature is not available
@@ -23,6 +23,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::altitude::Altitude;
 use crate::improve::{Knob, KnobRegistry, Playbook, Playbooks};
+use crate::inflection::InflectionConfig;
 use crate::rules::RulesConfig;
 use crate::signals::SignalsConfig;
 
@@ -178,6 +179,9 @@ pub struct SelfImprovementConfig {
     /// Who is told about alerts, and how their delivery is retried (`docs/alerts.md`).
     #[serde(deserialize_with = "null_as_default")]
     pub alerts: AlertsConfig,
+    /// The inflection detector's parameters (`kaizen_core::inflection`).
+    #[serde(deserialize_with = "null_as_default")]
+    pub inflection: InflectionConfig,
 }
 
 impl Default for SelfImprovementConfig {
@@ -197,6 +201,7 @@ impl Default for SelfImprovementConfig {
             memory: MemoryConfig::default(),
             learning: LearningConfig::default(),
             alerts: AlertsConfig::default(),
+            inflection: InflectionConfig::default(),
         }
     }
 }
@@ -231,16 +236,23 @@ impl SelfImprovementConfig {
 pub struct ScheduleConfig {
     /// Hours between scheduled improvement cycles (≥ 1; default weekly).
     pub cycle_interval_hours: u32,
-    /// Whether a detected inflection in the signals triggers an extra cycle. Not available yet:
-    /// only `false` (the default) is accepted; cycles run on the schedule or on demand.
+    /// Whether an inflection the monitor detects triggers an extra cycle (trigger
+    /// `inflection`), at most one per `inflection_cycle_min_interval_hours`. Off: the
+    /// inflection is only alerted.
     pub inflection_trigger_enabled: bool,
+    /// Minutes between two runs of the inflection monitor while the loop is enabled (≥ 1).
+    pub inflection_check_interval_minutes: u32,
+    /// Hours that must pass after an inflection cycle before the next one (≥ 1).
+    pub inflection_cycle_min_interval_hours: u32,
 }
 
 impl Default for ScheduleConfig {
     fn default() -> Self {
         Self {
             cycle_interval_hours: 168,
-            inflection_trigger_enabled: false,
+            inflection_trigger_enabled: true,
+            inflection_check_interval_minutes: 60,
+            inflection_cycle_min_interval_hours: 24,
         }
     }
 }
@@ -844,6 +856,21 @@ impl SelfImprovementConfig {
             self.schedule.cycle_interval_hours,
             1,
         );
+        v.at_least(
+            &schedule,
+            "inflection_check_interval_minutes",
+            self.schedule.inflection_check_interval_minutes,
+            1,
+        );
+        v.at_least(
+            &schedule,
+            "inflection_cycle_min_interval_hours",
+            self.schedule.inflection_cycle_min_interval_hours,
+            1,
+        );
+        for (key, message) in self.inflection.problems() {
+            v.push(format!("{at}.inflection.{key}"), message);
+        }
 
         let rollout = &self.rollout;
         let r = format!("{at}.rollout");
@@ -976,15 +1003,6 @@ impl SelfImprovementConfig {
                 "code_modification_enabled",
                 "code-modification proposals are not available yet (no strategy makes them \
                  and no applier applies them)",
-                "false",
-            );
-        }
-        if self.schedule.inflection_trigger_enabled {
-            v.not_available(
-                &schedule,
-                "inflection_trigger_enabled",
-                "the inflection trigger is not available yet (cycles run on the schedule or \
-                 on demand)",
                 "false",
             );
         }
@@ -1683,13 +1701,11 @@ mod tests {
         let si = &c.self_improvement;
         // Off by default, so the defaults load without a complaint.
         assert!(!si.chief_of_staff_enabled && !si.code_modification_enabled);
-        assert!(!si.schedule.inflection_trigger_enabled);
         assert!(!si.cross_deployment_analytics.enabled);
 
         let mut c = KaizenConfig::default();
         c.self_improvement.chief_of_staff_enabled = true;
         c.self_improvement.code_modification_enabled = true;
-        c.self_improvement.schedule.inflection_trigger_enabled = true;
         let errs = errors_of(&c);
         let expect = [
             (
@@ -1700,11 +1716,6 @@ mod tests {
                 "self_improvement.code_modification_enabled",
                 "code-modification proposals are not available yet (no strategy makes them and \
                  no applier applies them); remove the key or set it to false",
-            ),
-            (
-                "self_improvement.schedule.inflection_trigger_enabled",
-                "the inflection trigger is not available yet (cycles run on the schedule or on \
-                 demand); remove the key or set it to false",
             ),
         ];
         for (path, message) in expect {
@@ -2027,6 +2038,60 @@ mod tests {
             errs.0[0]
                 .message
                 .contains("only used with budget_period: days")
+        );
+    }
+
+    #[test]
+    fn the_inflection_keys_work_and_are_range_checked() {
+        let c = KaizenConfig::default();
+        let s = &c.self_improvement.schedule;
+        // The trigger is on by default (the loop itself is off); checks hourly, at most one
+        // inflection cycle a day.
+        assert!(s.inflection_trigger_enabled);
+        assert_eq!(s.inflection_check_interval_minutes, 60);
+        assert_eq!(s.inflection_cycle_min_interval_hours, 24);
+        assert_eq!(c.self_improvement.inflection, InflectionConfig::default());
+
+        let parsed: KaizenConfig = serde_json::from_value(serde_json::json!({
+            "self_improvement": {
+                "schedule": {
+                    "inflection_trigger_enabled": false,
+                    "inflection_check_interval_minutes": 15
+                },
+                "inflection": {"recent_hours": 12, "min_increase": 1.0}
+            }
+        }))
+        .unwrap();
+        assert_eq!(parsed.validate(), Ok(()));
+        let si = &parsed.self_improvement;
+        assert!(!si.schedule.inflection_trigger_enabled);
+        assert_eq!(si.schedule.inflection_check_interval_minutes, 15);
+        assert_eq!(si.inflection.recent_hours, 12);
+        assert_eq!(si.inflection.baseline_days, 14);
+
+        let unknown = serde_json::from_value::<KaizenConfig>(serde_json::json!({
+            "self_improvement": {"inflection": {"recent_hour": 3}}
+        }));
+        assert!(unknown.unwrap_err().to_string().contains("recent_hour"));
+
+        let mut bad = KaizenConfig::default();
+        bad.self_improvement
+            .schedule
+            .inflection_check_interval_minutes = 0;
+        bad.self_improvement
+            .schedule
+            .inflection_cycle_min_interval_hours = 0;
+        bad.self_improvement.inflection.max_p_value = 0.0;
+        let errs = errors_of(&bad);
+        let paths: Vec<&str> = errs.errors().iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "self_improvement.schedule.inflection_check_interval_minutes",
+                "self_improvement.schedule.inflection_cycle_min_interval_hours",
+                "self_improvement.inflection.max_p_value",
+            ],
+            "{errs}"
         );
     }
 }

@@ -15,6 +15,7 @@ pub mod config;
 pub mod error;
 pub mod event;
 pub mod improve;
+pub mod inflection;
 pub mod lifecycle;
 pub mod metrics;
 pub mod org;

@@ -140,6 +140,24 @@ pub struct OrgPerformanceSummary {
     pub scored_task_count: u64,
     /// Per department.
     pub department_summaries: BTreeMap<String, DepartmentSummary>,
+    /// The organisation's level per day of the window, oldest first: whole 24-hour blocks
+    /// counted back from the window's end (a partial block at the start is left out). The
+    /// baseline of the relative forms of `quality_declining` and `success_rate_drop`.
+    #[serde(default)]
+    pub daily: Vec<DailyLevel>,
+}
+
+/// The organisation's performance over one 24-hour block of the window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct DailyLevel {
+    /// The block's end (exclusive); it starts 24 hours earlier.
+    pub until: DateTime<Utc>,
+    /// Tasks completed in the block.
+    pub task_count: u64,
+    /// Mean over agents of their mean quality in the block; `None` without scored tasks.
+    pub avg_quality_score: Option<f64>,
+    /// Mean over agents of their success rate in the block; `None` without tasks.
+    pub avg_success_rate: Option<f64>,
 }
 
 /// How much of an org-wide total comes from its largest contributor (see `docs/snapshot.md`).

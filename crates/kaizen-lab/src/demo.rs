@@ -447,11 +447,13 @@ pub fn run_demo(
     server.stop();
     let proposals = proposal_reports(&mut store, &world)?;
     let cycles = cycles_from_store(&store)?;
+    let inflections = crate::run::inflections_from_store(&store)?;
     let with = LoopRun {
         world,
         cycles,
         reviewer: reviewer.map(|r| r.log().to_vec()).unwrap_or_default(),
         proposals,
+        inflections,
     };
     // The comparison covers the days the organisation actually worked.
     let days_done = with.world.ledger().len().min(s.days as usize).max(1) as u32;

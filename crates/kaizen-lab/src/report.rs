@@ -53,6 +53,25 @@ pub struct FaultReport {
     pub detected_at: Option<DateTime<Utc>>,
     /// Hours from its start to its detection.
     pub detection_hours: Option<f64>,
+    /// Each onset (each burst of a periodic fault; one for a continuous fault) and how soon it
+    /// was detected.
+    #[serde(default)]
+    pub onsets: Vec<OnsetReport>,
+}
+
+/// One onset of a fault and its detection: the first inflection alert of the fault's metric
+/// or the first cycle whose matches include the fault's rule, at or after the onset and before
+/// the next onset.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OnsetReport {
+    /// When the burst began.
+    pub starts_at: DateTime<Utc>,
+    /// When it was first detected.
+    pub detected_at: Option<DateTime<Utc>>,
+    /// Hours from the onset to the detection (the detection latency).
+    pub detection_hours: Option<f64>,
+    /// `inflection` (an alert) or `cycle` (a rule match), whichever came first.
+    pub detected_by: Option<String>,
 }
 
 /// What the response model expects a change to do (relative change of each KPI, positive =
@@ -258,6 +277,12 @@ pub struct ScenarioReport {
     pub passed: bool,
     /// Wall-clock seconds of the whole run (both runs); not deterministic.
     pub wall_seconds: f64,
+    /// Inflection alerts raised by the monitor over the run.
+    #[serde(default)]
+    pub inflection_alerts: u32,
+    /// Of the cycles, those the inflection trigger ran.
+    #[serde(default)]
+    pub inflection_cycles: u32,
 }
 
 impl ScenarioReport {

@@ -20,6 +20,7 @@ use std::time::Instant;
 
 use chrono::{DateTime, Duration, Utc};
 use kaizen_core::clock::{Clock, ManualClock};
+use kaizen_core::inflection::InflectionMetric;
 use kaizen_core::rollout::check::{Metric, MetricDecision};
 use kaizen_service::Service;
 use kaizen_service::cycle::LAST_CYCLE_KEY;
@@ -34,11 +35,11 @@ use crate::error::LabError;
 use crate::kpi::Kpis;
 use crate::model::Knobs;
 use crate::report::{
-    BudgetReport, Check, FaultReport, HarmSummary, OracleReport, ProposalCounts, ProposalReport,
-    RolloutReport, RuleFiring, ScenarioReport,
+    BudgetReport, Check, FaultReport, HarmSummary, OnsetReport, OracleReport, ProposalCounts,
+    ProposalReport, RolloutReport, RuleFiring, ScenarioReport,
 };
 use crate::reviewer::{REVIEWER, ReviewAction, Reviewer};
-use crate::scenario::Scenario;
+use crate::scenario::{FaultKind, Scenario};
 use crate::server::{LabServer, REVIEWER_CAPS, create_token};
 use crate::world::World;
 
@@ -138,6 +139,16 @@ pub fn counterfactual(s: &Scenario, opts: &RunOptions<'_>) -> World {
 pub(crate) struct CycleSeen {
     pub(crate) at: DateTime<Utc>,
     pub(crate) rules: Vec<String>,
+    /// `schedule`, `inflection` or `manual`.
+    pub(crate) trigger: String,
+}
+
+/// An inflection alert, as the report needs it.
+#[derive(Debug, Clone)]
+pub(crate) struct InflectionSeen {
+    pub(crate) at: DateTime<Utc>,
+    /// The metric (`None` when the alert's text names none the lab knows).
+    pub(crate) metric: Option<InflectionMetric>,
 }
 
 /// What the run with the loop leaves behind.
@@ -146,6 +157,7 @@ pub(crate) struct LoopRun {
     pub(crate) cycles: Vec<CycleSeen>,
     pub(crate) reviewer: Vec<ReviewAction>,
     pub(crate) proposals: Vec<ProposalReport>,
+    pub(crate) inflections: Vec<InflectionSeen>,
 }
 
 /// Reads every agent's knobs through the effective-config read path.
@@ -291,6 +303,15 @@ fn closed_loop(s: &Scenario, opts: &RunOptions<'_>) -> Result<LoopRun, LabError>
             cycles.push(CycleSeen {
                 at: c.started_at,
                 rules: c.matches.iter().map(|m| m.rule_name.clone()).collect(),
+                trigger: c.trigger.as_str().to_owned(),
+            });
+        }
+        // The inflection monitor, as the server's background loop runs it after the schedule.
+        if let (_, Some(c)) = svc.inflection_tick().map_err(LabError::service)? {
+            cycles.push(CycleSeen {
+                at: c.started_at,
+                rules: c.matches.iter().map(|m| m.rule_name.clone()).collect(),
+                trigger: c.trigger.as_str().to_owned(),
             });
         }
         svc.tick_rollouts(&executor).map_err(LabError::service)?;
@@ -318,12 +339,44 @@ fn closed_loop(s: &Scenario, opts: &RunOptions<'_>) -> Result<LoopRun, LabError>
     }
     server.stop();
     let proposals = proposal_reports(&mut store, &world)?;
+    let inflections = inflections_from_store(&store)?;
     Ok(LoopRun {
         world,
         cycles,
         reviewer: reviewer.log().to_vec(),
         proposals,
+        inflections,
     })
+}
+
+/// The inflection alerts recorded in `store`, oldest first. The metric is the first word of
+/// the alert's text (the detector's description starts with it).
+pub(crate) fn inflections_from_store(store: &Store) -> Result<Vec<InflectionSeen>, LabError> {
+    let mut out: Vec<InflectionSeen> = store
+        .alerts(true)
+        .map_err(LabError::store)?
+        .into_iter()
+        .filter(|a| a.kind == kaizen_service::inflection::ALERT_KIND)
+        .map(|a| InflectionSeen {
+            at: a.at,
+            metric: InflectionMetric::ALL
+                .into_iter()
+                .find(|m| a.message.split_whitespace().next() == Some(m.as_str())),
+        })
+        .collect();
+    out.sort_by_key(|i| i.at);
+    Ok(out)
+}
+
+/// The inflection metric a fault moves, when the detector watches one.
+pub fn fault_metric(kind: FaultKind) -> Option<InflectionMetric> {
+    match kind {
+        FaultKind::ErrorFlood => Some(InflectionMetric::ErrorRate),
+        FaultKind::SilentFailures => Some(InflectionMetric::FailureRate),
+        FaultKind::SpendSurge | FaultKind::HandoffBloat => Some(InflectionMetric::SpendPerTask),
+        FaultKind::QualityDrop => Some(InflectionMetric::Quality),
+        _ => None,
+    }
 }
 
 /// The cycles recorded in `store`, oldest first, with the rules that fired in each.
@@ -339,6 +392,7 @@ pub(crate) fn cycles_from_store(store: &Store) -> Result<Vec<CycleSeen>, LabErro
             out.push(CycleSeen {
                 at: report.started_at,
                 rules: report.matches.iter().map(|m| m.rule_name.clone()).collect(),
+                trigger: report.trigger.as_str().to_owned(),
             });
         }
     }
@@ -493,6 +547,38 @@ pub(crate) fn report(s: &Scenario, with: &LoopRun, without: &World) -> ScenarioR
                 .iter()
                 .find(|c| c.at >= starts && c.rules.iter().any(|r| r == rule))
                 .map(|c| c.at);
+            let end = s.start + Duration::days(i64::from(s.days));
+            let onsets = f.onsets(s.start, end);
+            let metric = fault_metric(f.kind);
+            let onsets = onsets
+                .iter()
+                .enumerate()
+                .map(|(k, &at)| {
+                    let next = onsets.get(k + 1).copied().unwrap_or(end);
+                    let by_cycle = with
+                        .cycles
+                        .iter()
+                        .find(|c| c.at >= at && c.at < next && c.rules.iter().any(|r| r == rule))
+                        .map(|c| (c.at, "cycle"));
+                    let by_alert = with
+                        .inflections
+                        .iter()
+                        .find(|i| {
+                            i.at >= at && i.at < next && metric.is_some() && i.metric == metric
+                        })
+                        .map(|i| (i.at, "inflection"));
+                    let first = match (by_cycle, by_alert) {
+                        (Some(c), Some(a)) => Some(if a.0 <= c.0 { a } else { c }),
+                        (c, a) => c.or(a),
+                    };
+                    OnsetReport {
+                        starts_at: at,
+                        detected_at: first.map(|(t, _)| t),
+                        detection_hours: first.map(|(t, _)| hours_between(at, t)),
+                        detected_by: first.map(|(_, by)| by.to_owned()),
+                    }
+                })
+                .collect();
             FaultReport {
                 kind: f.kind,
                 department: f.department.clone(),
@@ -500,6 +586,7 @@ pub(crate) fn report(s: &Scenario, with: &LoopRun, without: &World) -> ScenarioR
                 rule: rule.to_owned(),
                 detected_at: detected,
                 detection_hours: detected.map(|d| hours_between(starts, d)),
+                onsets,
             }
         })
         .collect();
@@ -570,6 +657,12 @@ pub(crate) fn report(s: &Scenario, with: &LoopRun, without: &World) -> ScenarioR
         checks,
         passed,
         wall_seconds: 0.0,
+        inflection_alerts: with.inflections.len() as u32,
+        inflection_cycles: with
+            .cycles
+            .iter()
+            .filter(|c| c.trigger == "inflection")
+            .count() as u32,
     }
 }
 
@@ -699,6 +792,31 @@ fn expectations(
         passed: harm.rolled_back == harm.harmful,
         detail: format!("{} of {} harmful", harm.rolled_back, harm.harmful),
     });
+    if let Some(limit) = s.expect.detect_within_hours {
+        let end = s.start + Duration::days(i64::from(s.days));
+        for f in faults {
+            for o in &f.onsets {
+                let in_time = o.detection_hours.is_some_and(|h| h <= limit);
+                // An onset too close to the end to be judged counts only when detected.
+                let judged = in_time || hours_between(o.starts_at, end) >= limit;
+                if !judged {
+                    continue;
+                }
+                out.push(Check {
+                    name: format!(
+                        "{} from {} detected within {limit} h",
+                        f.kind,
+                        o.starts_at.format("%Y-%m-%d %H:%M")
+                    ),
+                    passed: in_time,
+                    detail: match (o.detection_hours, &o.detected_by) {
+                        (Some(h), Some(by)) => format!("after {h:.0} h ({by})"),
+                        _ => "not detected before the next onset".to_owned(),
+                    },
+                });
+            }
+        }
+    }
     if s.expect.min_harmful > 0 {
         out.push(Check {
             name: format!(

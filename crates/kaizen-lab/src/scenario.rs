@@ -324,6 +324,13 @@ pub struct FaultSpec {
     /// `error_flood`: the error category it concentrates on.
     #[serde(default)]
     pub category: Option<String>,
+    /// Periodic faults: a burst starts every this many days from `at_day` (with
+    /// `duration_days`); each burst lasts `duration_days`. Default: one continuous fault.
+    #[serde(default)]
+    pub every_days: Option<f64>,
+    /// Periodic faults: how long each burst lasts, in days (at most `every_days`).
+    #[serde(default)]
+    pub duration_days: Option<f64>,
 }
 
 impl FaultSpec {
@@ -345,7 +352,37 @@ impl FaultSpec {
 
     /// Whether it is active at `t`.
     pub fn active(&self, start: DateTime<Utc>, t: DateTime<Utc>) -> bool {
-        t >= self.starts(start) && self.ends(start).is_none_or(|e| t < e)
+        let from = self.starts(start);
+        if t < from || self.ends(start).is_some_and(|e| t >= e) {
+            return false;
+        }
+        match (self.every_days, self.duration_days) {
+            (Some(every), Some(duration)) => {
+                let every = days(every).num_milliseconds().max(1);
+                (t - from).num_milliseconds().rem_euclid(every) < days(duration).num_milliseconds()
+            }
+            _ => true,
+        }
+    }
+
+    /// When each burst begins before `end` (one onset for a continuous fault).
+    pub fn onsets(&self, start: DateTime<Utc>, end: DateTime<Utc>) -> Vec<DateTime<Utc>> {
+        let first = self.starts(start);
+        let stop = self.ends(start).map_or(end, |e| e.min(end));
+        let Some(every) = self.every_days.filter(|e| *e > 0.0) else {
+            return if first < stop {
+                vec![first]
+            } else {
+                Vec::new()
+            };
+        };
+        let mut out = Vec::new();
+        let mut at = first;
+        while at < stop {
+            out.push(at);
+            at += days(every);
+        }
+        out
     }
 }
 
@@ -481,6 +518,11 @@ pub struct Expectations {
     /// Rules that must never fire in the run with the loop (e.g. a healthy organisation's
     /// budget or a weekly rhythm must not look like a fault).
     pub rules_silent: Vec<String>,
+    /// Every onset of every fault (each burst of a periodic one) must be detected within this
+    /// many hours: by an inflection alert of the fault's metric or by a cycle whose matches
+    /// include the fault's rule. Onsets closer to the end than this are checked only when
+    /// detected.
+    pub detect_within_hours: Option<f64>,
 }
 
 /// A scenario file that could not be read, with where and why.
@@ -718,6 +760,32 @@ impl Scenario {
                     format!("expected a day after at_day ({}), found {u}", f.at_day),
                 );
             }
+            match (f.every_days, f.duration_days) {
+                (None, None) => {}
+                (Some(e), Some(d)) => {
+                    if !(e.is_finite() && e > 0.0) {
+                        push(
+                            &format!("{at}.every_days"),
+                            format!("expected a positive number of days, found {e}"),
+                        );
+                    } else if !(d.is_finite() && d > 0.0 && d <= e) {
+                        push(
+                            &format!("{at}.duration_days"),
+                            format!(
+                                "expected a number of days in (0, every_days ({e})], found {d}"
+                            ),
+                        );
+                    }
+                }
+                (Some(_), None) => push(
+                    &format!("{at}.duration_days"),
+                    "a periodic fault needs duration_days with every_days".to_owned(),
+                ),
+                (None, Some(_)) => push(
+                    &format!("{at}.every_days"),
+                    "duration_days needs every_days (how often a burst starts)".to_owned(),
+                ),
+            }
             if let Some(d) = &f.department {
                 if f.kind == FaultKind::ScalingQuota {
                     push(
@@ -760,6 +828,14 @@ impl Scenario {
                 ),
                 (None, _) => {}
             }
+        }
+        if let Some(h) = self.expect.detect_within_hours
+            && !(h.is_finite() && h > 0.0)
+        {
+            push(
+                "expect.detect_within_hours",
+                format!("expected a positive number of hours, found {h}"),
+            );
         }
         let r = &self.reviewer;
         if !(r.delay_hours.is_finite() && (0.0..=24.0 * 366.0).contains(&r.delay_hours)) {
@@ -980,6 +1056,62 @@ mod tests {
                 .unwrap_or_else(|| panic!("{text}"));
             assert_eq!(e.path.as_deref(), Some(path), "{text}: {e}");
         }
+    }
+
+    #[test]
+    fn periodic_faults_come_in_bursts_and_are_validated() {
+        let text = "name: t\ndays: 20\nfaults:\n  - kind: error_flood\n    at_day: 2\n    \
+                    every_days: 7\n    duration_days: 3\n    until_day: 16\n";
+        let s = Scenario::parse(text, "t.yaml").unwrap_or_else(|e| panic!("{e}"));
+        let f = &s.faults[0];
+        let at = |d: f64| s.start + days(d);
+        for (d, active) in [
+            (1.9, false),
+            (2.0, true),
+            (4.9, true),
+            (5.0, false),
+            (8.9, false),
+            (9.0, true),
+            (11.9, true),
+            (12.0, false),
+            (16.5, false),
+        ] {
+            assert_eq!(f.active(s.start, at(d)), active, "day {d}");
+        }
+        assert_eq!(f.onsets(s.start, at(20.0)), [at(2.0), at(9.0)]);
+        // A continuous fault has one onset.
+        let mut continuous = f.clone();
+        (continuous.every_days, continuous.duration_days) = (None, None);
+        assert_eq!(continuous.onsets(s.start, at(20.0)), [at(2.0)]);
+        assert!(continuous.active(s.start, at(6.0)));
+
+        for (extra, path) in [
+            ("    every_days: 7\n", "faults[0].duration_days"),
+            ("    duration_days: 3\n", "faults[0].every_days"),
+            (
+                "    every_days: 2\n    duration_days: 3\n",
+                "faults[0].duration_days",
+            ),
+            (
+                "    every_days: 0\n    duration_days: 0\n",
+                "faults[0].every_days",
+            ),
+        ] {
+            let text = format!(
+                "name: t\ndays: 20\nfaults:\n  - kind: error_flood\n    at_day: 2\n{extra}"
+            );
+            let e = Scenario::parse(&text, "t.yaml")
+                .err()
+                .unwrap_or_else(|| panic!("{text}"));
+            assert_eq!(e.path.as_deref(), Some(path), "{text}: {e}");
+        }
+        let e = Scenario::parse(
+            "name: t\ndays: 5\nexpect:\n  detect_within_hours: 0\n",
+            "t.yaml",
+        )
+        .err()
+        .unwrap_or_else(|| panic!("accepted"));
+        assert_eq!(e.path.as_deref(), Some("expect.detect_within_hours"));
     }
 
     #[test]

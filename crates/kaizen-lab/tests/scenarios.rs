@@ -341,3 +341,61 @@ fn without_approval_nothing_changes() {
     );
     assert_eq!(r.with_loop, r.without_loop);
 }
+
+/// Intermittent three-day error bursts under a weekly schedule: the inflection monitor alerts
+/// on each burst within 24 h of its onset and triggers (rate-limited) extra cycles that match
+/// error_spike; the schedule itself stays weekly.
+#[test]
+fn intermittent_error_bursts_are_each_detected_within_a_day() {
+    let s = scenario("error-bursts", 60, 30);
+    let r = run(&s);
+    let f = &r.faults[0];
+    let latencies: Vec<Option<f64>> = f.onsets.iter().map(|o| o.detection_hours).collect();
+    assert_eq!(f.onsets.len(), 4, "{latencies:?}");
+    assert!(
+        latencies.iter().all(|h| h.is_some_and(|h| h <= 24.0)),
+        "{latencies:?}: {:#?}",
+        r.checks
+    );
+    assert!(r.inflection_cycles >= 1, "{r:#?}");
+    assert!(r.fired("error_spike"));
+    // The schedule is weekly: the other cycles are inflection cycles, at most one a day.
+    let scheduled = r.cycles - r.inflection_cycles;
+    assert!(
+        scheduled <= 5,
+        "{} cycles, {} inflection",
+        r.cycles,
+        r.inflection_cycles
+    );
+    assert!(r.passed, "{:#?}", r.checks);
+    eprintln!(
+        "error-bursts: latencies {latencies:?} h, {} inflection alerts, {} inflection cycles",
+        r.inflection_alerts, r.inflection_cycles
+    );
+}
+
+/// The relative form of quality_declining finds a staircase that never crosses the absolute
+/// threshold.
+#[test]
+fn a_quality_staircase_fires_the_relative_form_of_quality_declining() {
+    let s = scenario("quality-staircase", 40, 16);
+    let r = run(&s);
+    assert!(r.fired("quality_declining"), "{r:#?}");
+    assert_detected(&r);
+    assert!(r.passed, "{:#?}", r.checks);
+    let mut without_relative = s.clone();
+    without_relative
+        .kaizen
+        .rules
+        .thresholds
+        .quality_declining_relative = None;
+    let r = run(&without_relative);
+    assert!(!r.fired("quality_declining"), "{:#?}", r.rules);
+}
+
+/// The control raises no inflection alert and runs no inflection cycle.
+#[test]
+fn the_control_raises_no_inflection() {
+    let r = run(&scenario("control", 60, 28));
+    assert_eq!((r.inflection_alerts, r.inflection_cycles), (0, 0), "{r:#?}");
+}

@@ -26,7 +26,8 @@ use crate::{Result, Service, ServiceError, store_err};
 /// The actor the audit log names for scheduled cycles run by the background loop.
 pub const SCHEDULER: &str = "scheduler";
 
-/// Meta key holding the start of the last scheduled or manual (non-dry-run) cycle.
+/// Meta key holding the start of the last scheduled or manual (non-dry-run) cycle. Inflection
+/// cycles leave it alone: they do not move the schedule.
 pub const LAST_CYCLE_KEY: &str = "last_cycle_at";
 
 /// Why a cycle ran.
@@ -49,7 +50,7 @@ pub enum CycleTrigger {
     Manual,
     /// `schedule.cycle_interval_hours` elapsed.
     Schedule,
-    /// The inflection monitor saw a sharp change (a later issue).
+    /// The inflection monitor saw a sharp change (`inflection.rs`).
     Inflection,
 }
 
@@ -447,7 +448,7 @@ impl Service<'_> {
                 report: json,
             })
             .map_err(store_err)?;
-        if !report.dry_run {
+        if !report.dry_run && report.trigger != CycleTrigger::Inflection {
             self.store
                 .meta_set(LAST_CYCLE_KEY, &report.started_at.to_rfc3339())
                 .map_err(store_err)?;

@@ -449,6 +449,9 @@ impl Kaizen {
                 Ok(None) => {}
                 Err(e) => tracing::error!(error = %e, "scheduled cycle failed"),
             }
+            if let Err(e) = Principal::scheduler().and_then(|who| self.run_inflection_check(&who)) {
+                tracing::error!(error = %e, "inflection check failed");
+            }
         }
         let next_check = match self.tick_rollouts() {
             Ok((_, next)) => next,
@@ -503,6 +506,49 @@ impl Kaizen {
             }
             Ok(report)
         })
+    }
+
+    /// The inflection monitor's turn (`inflection.rs`): the check when due and, when it asks
+    /// for one, the inflection cycle, audited as `cycles.run` for `who` with trigger
+    /// `inflection` (as [`Kaizen::run_due_cycle`] audits the scheduled one).
+    pub fn run_inflection_check(
+        &self,
+        who: &Principal,
+    ) -> Result<Option<crate::inflection::InflectionCheck>> {
+        let check = {
+            let mut store = self.store();
+            let mut service = Service {
+                store: &mut store,
+                config: &self.config,
+                clock: self.clock.as_ref(),
+            };
+            service.check_inflections_if_due()?
+        };
+        let Some(check) = check else {
+            return Ok(None);
+        };
+        if !check.cycle_due {
+            return Ok(Some(check));
+        }
+        let op = operation(crate::catalog::CyclesRun::SPEC.name).ok_or_else(|| {
+            ServiceError::Internal("operation cycles.run is not registered".to_owned())
+        })?;
+        self.gate(who, op, None, |cx| {
+            cx.audit.insert(
+                "trigger".to_owned(),
+                CycleTrigger::Inflection.as_str().into(),
+            );
+            let metrics: Vec<&str> = check
+                .inflections
+                .iter()
+                .map(|i| i.metric.as_str())
+                .collect();
+            cx.audit.insert("inflections".to_owned(), metrics.into());
+            let report = cx.svc.run_inflection_cycle()?;
+            crate::catalog::note_cycle(cx, &report);
+            Ok(())
+        })?;
+        Ok(Some(check))
     }
 
     /// The rollout engine's turn: every due rollout check, each verdict audited under the

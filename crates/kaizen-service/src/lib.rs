@@ -26,6 +26,7 @@ pub mod cycle;
 pub mod effective;
 pub mod error;
 pub mod gate;
+pub mod inflection;
 pub mod op;
 pub mod ops;
 pub mod outcomes;

@@ -40,8 +40,12 @@ pub const BUILTIN_RULE_NAMES: [&str; 10] = [
 pub fn builtin_rules(thresholds: &BuiltinThresholds) -> Vec<Box<dyn Rule>> {
     let t = thresholds;
     vec![
-        Box::new(QualityDeclining::new(t.quality_declining)),
-        Box::new(SuccessRateDrop::new(t.success_rate_drop)),
+        Box::new(
+            QualityDeclining::new(t.quality_declining).with_relative(t.quality_declining_relative),
+        ),
+        Box::new(
+            SuccessRateDrop::new(t.success_rate_drop).with_relative(t.success_rate_drop_relative),
+        ),
         Box::new(BudgetOverrun::new(t.budget_overrun_days)),
         Box::new(CoordinationCostRatio::new(t.coordination_cost_ratio)),
         Box::new(CoordinationOverhead::new(t.coordination_overhead_pct)),
@@ -116,10 +120,13 @@ macro_rules! rule_identity {
     };
 }
 
-/// `quality_declining` (warning): the average agent quality score is below the threshold.
+/// `quality_declining` (warning): the average agent quality score is below the threshold,
+/// or (the relative form) the last day's is a set fraction below the best earlier day of the
+/// window.
 #[derive(Debug, Clone)]
 pub struct QualityDeclining {
     threshold: f64,
+    relative: Option<f64>,
     summary: String,
 }
 
@@ -130,7 +137,25 @@ impl QualityDeclining {
     /// Fires when `performance.avg_quality_score < threshold` (0–10).
     pub fn new(threshold: f64) -> Self {
         let summary = format!("Average agent quality score (0-10) is below {threshold:.2}");
-        Self { threshold, summary }
+        Self {
+            threshold,
+            relative: None,
+            summary,
+        }
+    }
+
+    /// Also fires when the last day's quality is at least `relative` (a fraction) below the
+    /// best earlier day of the window ([`relative_drop`]).
+    pub fn with_relative(mut self, relative: Option<f64>) -> Self {
+        self.relative = relative;
+        if let Some(r) = relative {
+            self.summary = format!(
+                "{}, or has fallen {:.0}% or more from its recent level",
+                self.summary,
+                r * 100.0
+            );
+        }
+        self
     }
 }
 
@@ -144,8 +169,8 @@ impl Rule for QualityDeclining {
             return Ok(None);
         };
         let t = self.threshold;
-        Ok((q < t).then(|| {
-            RuleMatch::for_rule(
+        if q < t {
+            return Ok(Some(RuleMatch::for_rule(
                 self,
                 s,
                 format!("Org quality {q:.2} below threshold {t:.2}"),
@@ -154,15 +179,111 @@ impl Rule for QualityDeclining {
                     ("threshold", t.into()),
                     ("agent_count", p.agent_count.into()),
                 ]),
-            )
-        }))
+            )));
+        }
+        let Some(d) = self
+            .relative
+            .and_then(|r| relative_drop(s, r, |l| l.avg_quality_score))
+        else {
+            return Ok(None);
+        };
+        let mut ctx = d.context();
+        ctx.insert("avg_quality".into(), q.into());
+        ctx.insert("threshold".into(), t.into());
+        ctx.insert("agent_count".into(), p.agent_count.into());
+        Ok(Some(RuleMatch::for_rule(
+            self,
+            s,
+            format!(
+                "Org quality {:.2} over the last day is {:.1}% below its recent level {:.2} \
+                 (the day to {}), relative threshold {:.0}%; the window's average {q:.2} is \
+                 above the threshold {t:.2}",
+                d.current,
+                d.drop * 100.0,
+                d.baseline,
+                d.baseline_until.format("%Y-%m-%d %H:%M"),
+                d.relative * 100.0
+            ),
+            ctx,
+        )))
     }
 }
 
-/// `success_rate_drop` (warning): the average agent success rate is below the threshold.
+/// Days of the window need at least this many tasks to count for a relative level.
+pub const MIN_DAILY_TASKS: u64 = 20;
+
+/// A fall from the recent baseline: the last day of the window against its best earlier day.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RelativeDrop {
+    /// The best earlier day's level.
+    pub baseline: f64,
+    /// When that day ended.
+    pub baseline_until: chrono::DateTime<chrono::Utc>,
+    /// The last day's level.
+    pub current: f64,
+    /// `1 − current / baseline`.
+    pub drop: f64,
+    /// The threshold it reached.
+    pub relative: f64,
+}
+
+impl RelativeDrop {
+    fn context(&self) -> BTreeMap<String, ContextValue> {
+        context([
+            ("form", "relative".into()),
+            ("baseline", self.baseline.into()),
+            ("baseline_until", self.baseline_until.to_rfc3339().into()),
+            ("current", self.current.into()),
+            ("relative_drop", self.drop.into()),
+            ("relative_threshold", self.relative.into()),
+        ])
+    }
+}
+
+/// The relative form of a level rule: the level of `performance.daily`'s last block against
+/// the highest level of the earlier blocks (each with at least [`MIN_DAILY_TASKS`] tasks and
+/// a finite level); `Some` when it is at least `relative` (a fraction) lower.
+pub fn relative_drop(
+    s: &OrgSignalSnapshot,
+    relative: f64,
+    level: impl Fn(&crate::snapshot::DailyLevel) -> Option<f64>,
+) -> Option<RelativeDrop> {
+    let days: Vec<(&crate::snapshot::DailyLevel, f64)> = s
+        .performance
+        .daily
+        .iter()
+        .filter(|d| d.task_count >= MIN_DAILY_TASKS)
+        .filter_map(|d| level(d).filter(|v| v.is_finite()).map(|v| (d, v)))
+        .collect();
+    let ((last_day, current), earlier) = days.split_last()?;
+    // The last block must be the window's last day, not an older one.
+    if s.performance.daily.last().map(|d| d.until) != Some(last_day.until) {
+        return None;
+    }
+    let (best_day, baseline) = earlier
+        .iter()
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|(d, v)| (*d, *v))?;
+    if baseline <= 0.0 {
+        return None;
+    }
+    let drop = 1.0 - current / baseline;
+    (drop >= relative).then_some(RelativeDrop {
+        baseline,
+        baseline_until: best_day.until,
+        current: *current,
+        drop,
+        relative,
+    })
+}
+
+/// `success_rate_drop` (warning): the average agent success rate is below the threshold, or
+/// (the relative form) the last day's is a set fraction below the best earlier day of the
+/// window.
 #[derive(Debug, Clone)]
 pub struct SuccessRateDrop {
     threshold: f64,
+    relative: Option<f64>,
     summary: String,
 }
 
@@ -176,7 +297,25 @@ impl SuccessRateDrop {
             "Average agent success rate is below {:.2}%",
             threshold * 100.0
         );
-        Self { threshold, summary }
+        Self {
+            threshold,
+            relative: None,
+            summary,
+        }
+    }
+
+    /// Also fires when the last day's success rate is at least `relative` (a fraction) below
+    /// the best earlier day of the window ([`relative_drop`]).
+    pub fn with_relative(mut self, relative: Option<f64>) -> Self {
+        self.relative = relative;
+        if let Some(r) = relative {
+            self.summary = format!(
+                "{}, or has fallen {:.0}% or more from its recent level",
+                self.summary,
+                r * 100.0
+            );
+        }
+        self
     }
 }
 
@@ -190,8 +329,8 @@ impl Rule for SuccessRateDrop {
             return Ok(None);
         };
         let t = self.threshold;
-        Ok((r < t).then(|| {
-            RuleMatch::for_rule(
+        if r < t {
+            return Ok(Some(RuleMatch::for_rule(
                 self,
                 s,
                 format!(
@@ -200,8 +339,34 @@ impl Rule for SuccessRateDrop {
                     t * 100.0
                 ),
                 context([("avg_success_rate", r.into()), ("threshold", t.into())]),
-            )
-        }))
+            )));
+        }
+        let Some(d) = self
+            .relative
+            .and_then(|rel| relative_drop(s, rel, |l| l.avg_success_rate))
+        else {
+            return Ok(None);
+        };
+        let mut ctx = d.context();
+        ctx.insert("avg_success_rate".into(), r.into());
+        ctx.insert("threshold".into(), t.into());
+        Ok(Some(RuleMatch::for_rule(
+            self,
+            s,
+            format!(
+                "Success rate {:.2}% over the last day is {:.1}% below its recent level {:.2}% \
+                 (the day to {}), relative threshold {:.0}%; the window's {:.2}% is above the \
+                 threshold {:.2}%",
+                d.current * 100.0,
+                d.drop * 100.0,
+                d.baseline * 100.0,
+                d.baseline_until.format("%Y-%m-%d %H:%M"),
+                d.relative * 100.0,
+                r * 100.0,
+                t * 100.0
+            ),
+            ctx,
+        )))
     }
 }
 
@@ -755,6 +920,91 @@ mod tests {
         );
         s.performance.agent_count = 0;
         assert_eq!(eval(&rule, &s), None, "skips without agents");
+    }
+
+    /// Daily levels ending at `end`, oldest first, 100 tasks each.
+    fn daily(levels: &[(Option<f64>, Option<f64>)]) -> Vec<crate::snapshot::DailyLevel> {
+        let end = chrono::DateTime::parse_from_rfc3339("2026-03-10T12:00:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        let n = levels.len() as i64;
+        levels
+            .iter()
+            .enumerate()
+            .map(|(i, (q, s))| crate::snapshot::DailyLevel {
+                until: end - chrono::Duration::days(n - 1 - i as i64),
+                task_count: 100,
+                avg_quality_score: *q,
+                avg_success_rate: *s,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_quality_staircase_above_the_threshold_fires_the_relative_form() {
+        let rule = QualityDeclining::new(5.0).with_relative(Some(0.2));
+        let mut s = empty_snapshot();
+        s.performance.agent_count = 40;
+        // 7.2 → 5.4 over five days: the window's average stays above 5.0.
+        s.performance.avg_quality_score = Some(6.3);
+        let steps = [7.2, 7.2, 6.75, 6.3, 5.85, 5.6, 5.4];
+        s.performance.daily = daily(&steps.map(|q| (Some(q), Some(0.9))));
+        let m = fired(&rule, &s);
+        assert_eq!(m.rule_name, "quality_declining");
+        assert_eq!(m.signal_context["form"], ContextValue::from("relative"));
+        assert_eq!(m.signal_context["baseline"], ContextValue::Number(7.2));
+        assert_eq!(m.signal_context["current"], ContextValue::Number(5.4));
+        assert_eq!(
+            m.signal_context["relative_threshold"],
+            ContextValue::Number(0.2)
+        );
+        assert!(
+            m.description.starts_with(
+                "Org quality 5.40 over the last day is 25.0% below its recent level 7.20 (the \
+                 day to 2026-03-05 12:00), relative threshold 20%"
+            ),
+            "{}",
+            m.description
+        );
+        // The old rule (no relative form) fires nothing on the same staircase.
+        assert_eq!(eval(&QualityDeclining::new(5.0), &s), None);
+        // A 15 % fall is below the relative threshold.
+        s.performance.daily = daily(&[7.2, 7.0, 6.6, 6.12].map(|q| (Some(q), None)));
+        assert_eq!(eval(&rule, &s), None);
+        // A thin last day does not count.
+        let mut thin = daily(&steps.map(|q| (Some(q), None)));
+        if let Some(last) = thin.last_mut() {
+            last.task_count = MIN_DAILY_TASKS - 1;
+        }
+        s.performance.daily = thin;
+        assert_eq!(eval(&rule, &s), None);
+        // One day is no baseline.
+        s.performance.daily = daily(&[(Some(5.4), None)]);
+        assert_eq!(eval(&rule, &s), None);
+    }
+
+    #[test]
+    fn a_success_rate_fall_above_the_threshold_fires_the_relative_form() {
+        let rule = SuccessRateDrop::new(0.7).with_relative(Some(0.2));
+        let mut s = empty_snapshot();
+        s.performance.agent_count = 40;
+        s.performance.avg_success_rate = Some(0.85);
+        s.performance.daily = daily(&[0.95, 0.96, 0.94, 0.9, 0.74].map(|r| (None, Some(r))));
+        let m = fired(&rule, &s);
+        assert_eq!(m.signal_context["baseline"], ContextValue::Number(0.96));
+        assert!(
+            m.description.contains("below its recent level 96.00%"),
+            "{}",
+            m.description
+        );
+        s.performance.daily = daily(&[0.95, 0.96, 0.94, 0.9, 0.8].map(|r| (None, Some(r))));
+        assert_eq!(eval(&rule, &s), None);
+        // The relative form is part of the defaults.
+        assert!(
+            builtin_rules(&defaults()).iter().any(
+                |r| r.name() == "success_rate_drop" && r.description().contains("recent level")
+            )
+        );
     }
 
     #[test]

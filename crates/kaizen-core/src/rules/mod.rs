@@ -234,6 +234,13 @@ pub struct BuiltinThresholds {
     pub error_spike_findings: u64,
     /// `benchmark_regression` needs at least this many runs.
     pub benchmark_min_runs: u64,
+    /// `quality_declining` also fires when the last day's quality is at least this fraction
+    /// below the best earlier day of the window (0–1, exclusive; `null` switches the relative
+    /// form off).
+    pub quality_declining_relative: Option<f64>,
+    /// `success_rate_drop` also fires when the last day's success rate is at least this
+    /// fraction below the best earlier day of the window (0–1, exclusive; `null`: off).
+    pub success_rate_drop_relative: Option<f64>,
 }
 
 impl Default for BuiltinThresholds {
@@ -250,6 +257,8 @@ impl Default for BuiltinThresholds {
             scaling_min_decisions: 3,
             error_spike_findings: 10,
             benchmark_min_runs: 2,
+            quality_declining_relative: Some(0.2),
+            success_rate_drop_relative: Some(0.2),
         }
     }
 }
@@ -322,6 +331,23 @@ impl BuiltinThresholds {
         ] {
             if v == 0 {
                 out.push((field, "expected an integer >= 1, got 0".to_owned()));
+            }
+        }
+        for (field, v) in [
+            (
+                "quality_declining_relative",
+                self.quality_declining_relative,
+            ),
+            (
+                "success_rate_drop_relative",
+                self.success_rate_drop_relative,
+            ),
+        ] {
+            if let Some(v) = v.filter(|v| !(*v > 0.0 && *v < 1.0)) {
+                out.push((
+                    field,
+                    format!("expected a fraction between 0 and 1 (exclusive) or null, got {v}"),
+                ));
             }
         }
         out
@@ -558,5 +584,34 @@ pub(crate) mod tests {
             },
         };
         assert_eq!(cfg.validate(), Ok(()));
+    }
+
+    #[test]
+    fn relative_thresholds_are_fractions_or_null() {
+        let ok = RulesConfig {
+            thresholds: BuiltinThresholds {
+                quality_declining_relative: None,
+                ..BuiltinThresholds::default()
+            },
+            ..RulesConfig::default()
+        };
+        assert_eq!(ok.validate(), Ok(()));
+        let bad = RulesConfig {
+            thresholds: BuiltinThresholds {
+                quality_declining_relative: Some(1.0),
+                success_rate_drop_relative: Some(0.0),
+                ..BuiltinThresholds::default()
+            },
+            ..RulesConfig::default()
+        };
+        let errors = bad.validate().unwrap_err();
+        let paths: Vec<&str> = errors.iter().map(|(p, _)| p.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "rules.thresholds.quality_declining_relative",
+                "rules.thresholds.success_rate_drop_relative"
+            ]
+        );
     }
 }

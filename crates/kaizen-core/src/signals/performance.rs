@@ -4,12 +4,16 @@
 //! computed first, and the org value is the mean over agents that have data, so one prolific
 //! agent does not dominate. Agents without scored tasks contribute to `agent_count` but not to
 //! the quality averages, which are `None` when no task was scored (never a misleading zero).
+//! `daily` holds the same averages per 24-hour block of the window (the baseline of the
+//! relative level rules).
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::{AggregationWindow, SignalSource, SourceError, merge_into, sig, trend};
+use chrono::{DateTime, Utc};
+
+use super::{AggregationWindow, KeyedStats, SignalSource, SourceError, merge_into, sig, trend};
 use crate::rollup::{Dim, Stream, task};
-use crate::snapshot::{DepartmentSummary, MetricSummary, OrgPerformanceSummary};
+use crate::snapshot::{DailyLevel, DepartmentSummary, MetricSummary, OrgPerformanceSummary};
 use crate::stats::Stat;
 
 /// Task statistics of one agent over the two halves of the window.
@@ -82,7 +86,42 @@ pub(super) fn aggregate(
         }
     }
     let agents: Vec<AgentHalves> = by_agent.into_values().collect();
-    Ok(summarize(&agents, w.days(), w.config.trend_tolerance))
+    let mut summary = summarize(&agents, w.days(), w.config.trend_tolerance);
+    // Whole 24-hour blocks counted back from the end, oldest first.
+    let mut end = w.hours.end;
+    while end - 24 >= w.hours.start {
+        let rows = source.rollups(Stream::Task, Dim::Agent, (end - 24)..end)?;
+        summary
+            .daily
+            .push(daily_level(&rows, AggregationWindow::time_of(end)));
+        end -= 24;
+    }
+    summary.daily.reverse();
+    Ok(summary)
+}
+
+/// The organisation's level over one block from its per-agent task rows (the same unit as
+/// the window's averages: the mean over agents of each agent's mean).
+pub fn daily_level(rows: &[KeyedStats], until: DateTime<Utc>) -> DailyLevel {
+    let mut quality = Stat::EMPTY;
+    let mut success = Stat::EMPTY;
+    let mut tasks = 0.0;
+    for row in rows {
+        let s = sig(&row.stats, task::SUCCESS);
+        tasks += s.n;
+        if let Some(m) = s.mean() {
+            success.add(m);
+        }
+        if let Some(m) = sig(&row.stats, task::QUALITY).mean() {
+            quality.add(m);
+        }
+    }
+    DailyLevel {
+        until,
+        task_count: tasks as u64,
+        avg_quality_score: quality.mean(),
+        avg_success_rate: success.mean(),
+    }
 }
 
 /// Mean over agents of each agent's mean of the stat picked by `pick` (agents without data
@@ -189,6 +228,7 @@ pub fn summarize(
             .map(|a| whole(a, task::QUALITY).n as u64)
             .sum(),
         department_summaries,
+        daily: Vec::new(),
     }
 }
 
