@@ -145,6 +145,12 @@ pub struct OrgPerformanceSummary {
     /// baseline of the relative forms of `quality_declining` and `success_rate_drop`.
     #[serde(default)]
     pub daily: Vec<DailyLevel>,
+    /// With `signals.seasonality: weekly`, the level of the same 24 hours as `daily`'s last
+    /// block one week earlier (its task count is 0 without data then): the baseline of the
+    /// relative forms, so that a weekly rhythm (a quieter, weaker weekend) is compared with
+    /// itself. `None` with `seasonality: none`.
+    #[serde(default)]
+    pub daily_week_before: Option<DailyLevel>,
 }
 
 /// The organisation's performance over one 24-hour block of the window.

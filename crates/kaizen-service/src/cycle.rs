@@ -253,6 +253,22 @@ impl Service<'_> {
         );
         let evaluation = RuleEngine::from_config(&self.config.rules).evaluate(&snapshot);
 
+        // A budget that runs out before its period resets reaches people, not only the queue
+        // (de-duplicated while the alert is open).
+        if !options.dry_run
+            && let Some(m) = evaluation
+                .matches
+                .iter()
+                .find(|m| m.rule_name == "budget_overrun")
+        {
+            self.raise_alert(kaizen_store::alerts::AlertDraft {
+                kind: kaizen_core::config::AlertKind::Budget,
+                severity: kaizen_core::config::AlertSeverity::Critical,
+                proposal_id: None,
+                dedup_key: Some("budget_overrun".to_owned()),
+                message: m.description.clone(),
+            })?;
+        }
         let rollout = RolloutDefaults::from(&self.config.self_improvement.rollout);
         let memory = self.memory(started_at)?;
         let mut proposals = Vec::new();

@@ -128,6 +128,16 @@ fn a_rejected_change_cools_down_and_the_next_alternative_is_proposed() {
             assert!(memory_guard.passed(), "{memory_guard:?}");
         }
     }
+    // The overrun reached people too: one budget alert, counted at each of the four cycles.
+    let budget: Vec<_> = service
+        .store
+        .alerts(true)
+        .expect("alerts")
+        .into_iter()
+        .filter(|a| a.kind == "budget")
+        .collect();
+    assert_eq!(budget.len(), 1, "{budget:?}");
+    assert_eq!(budget[0].count, 4, "{budget:?}");
     // The outcome says who rejected it and why.
     let outcome = service.outcome(&p1.proposal.id).expect("outcome");
     assert_eq!(outcome.kind, OutcomeKind::Rejected);

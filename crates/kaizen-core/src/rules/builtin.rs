@@ -242,7 +242,9 @@ impl RelativeDrop {
 
 /// The relative form of a level rule: the level of `performance.daily`'s last block against
 /// the highest level of the earlier blocks (each with at least [`MIN_DAILY_TASKS`] tasks and
-/// a finite level); `Some` when it is at least `relative` (a fraction) lower.
+/// a finite level) — or, with weekly seasonality (`performance.daily_week_before` set), against
+/// the same block one week earlier, not judged without it; `Some` when it is at least
+/// `relative` (a fraction) lower.
 pub fn relative_drop(
     s: &OrgSignalSnapshot,
     relative: f64,
@@ -260,10 +262,18 @@ pub fn relative_drop(
     if s.performance.daily.last().map(|d| d.until) != Some(last_day.until) {
         return None;
     }
-    let (best_day, baseline) = earlier
-        .iter()
-        .max_by(|a, b| a.1.total_cmp(&b.1))
-        .map(|(d, v)| (*d, *v))?;
+    let (best_day, baseline) = match &s.performance.daily_week_before {
+        // Weekly seasonality: the same day a week earlier, or no judgement without it (a
+        // weekend compared with the week's best weekday is the rhythm, not a fall).
+        Some(week_before) => {
+            let v = level(week_before).filter(|v| v.is_finite())?;
+            (week_before.task_count >= MIN_DAILY_TASKS).then_some((week_before, v))?
+        }
+        None => earlier
+            .iter()
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+            .map(|(d, v)| (*d, *v))?,
+    };
     if baseline <= 0.0 {
         return None;
     }
@@ -938,6 +948,33 @@ mod tests {
                 avg_success_rate: *s,
             })
             .collect()
+    }
+
+    #[test]
+    fn with_weekly_seasonality_the_relative_form_compares_the_same_day_a_week_earlier() {
+        let rule = QualityDeclining::new(5.0).with_relative(Some(0.2));
+        let mut s = empty_snapshot();
+        s.performance.agent_count = 40;
+        s.performance.avg_quality_score = Some(6.8);
+        // A weekend 22 % below the week's best weekday: the org's rhythm when last Sunday
+        // looked the same.
+        let week = [7.2, 7.2, 7.1, 7.2, 7.2, 5.7, 5.6];
+        s.performance.daily = daily(&week.map(|q| (Some(q), None)));
+        assert!(eval(&rule, &s).is_some(), "without seasonality it fires");
+        let mut last_sunday = daily(&[(Some(5.7), None)]).remove(0);
+        last_sunday.until -= chrono::Duration::days(7);
+        s.performance.daily_week_before = Some(last_sunday.clone());
+        assert_eq!(eval(&rule, &s), None);
+        // No data a week earlier: not judged.
+        let mut empty = last_sunday.clone();
+        empty.task_count = 0;
+        s.performance.daily_week_before = Some(empty);
+        assert_eq!(eval(&rule, &s), None);
+        // A real fall against the same day a week earlier still fires.
+        last_sunday.avg_quality_score = Some(7.4);
+        s.performance.daily_week_before = Some(last_sunday);
+        let m = fired(&rule, &s);
+        assert_eq!(m.signal_context["baseline"], ContextValue::Number(7.4));
     }
 
     #[test]

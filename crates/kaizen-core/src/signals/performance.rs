@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 
+use super::period::Seasonality;
 use super::{AggregationWindow, KeyedStats, SignalSource, SourceError, merge_into, sig, trend};
 use crate::rollup::{Dim, Stream, task};
 use crate::snapshot::{DailyLevel, DepartmentSummary, MetricSummary, OrgPerformanceSummary};
@@ -97,6 +98,15 @@ pub(super) fn aggregate(
         end -= 24;
     }
     summary.daily.reverse();
+    if w.config.seasonality == Seasonality::Weekly && w.hours.end - 24 >= w.hours.start {
+        let week = 7 * 24;
+        let hours = (w.hours.end - 24 - week)..(w.hours.end - week);
+        let rows = source.rollups(Stream::Task, Dim::Agent, hours)?;
+        summary.daily_week_before = Some(daily_level(
+            &rows,
+            AggregationWindow::time_of(w.hours.end - week),
+        ));
+    }
     Ok(summary)
 }
 
@@ -229,6 +239,7 @@ pub fn summarize(
             .sum(),
         department_summaries,
         daily: Vec::new(),
+        daily_week_before: None,
     }
 }
 
