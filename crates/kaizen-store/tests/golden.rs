@@ -92,7 +92,17 @@ fn golden_weekly_seasonality() {
     assert_eq!(weekly.benchmark.run_count, 2);
     assert_eq!(weekly.benchmark.delta, None);
     assert!(!weekly.benchmark.is_regression && !weekly.benchmark.has_regression);
-    assert_eq!(weekly.performance, consecutive.performance);
+    // The only difference: the relative rules' baseline, the same day a week earlier (empty).
+    let week_before = weekly
+        .performance
+        .daily_week_before
+        .clone()
+        .expect("weekly baseline");
+    assert_eq!(week_before.task_count, 0);
+    assert_eq!(consecutive.performance.daily_week_before, None);
+    let mut same = weekly.performance.clone();
+    same.daily_week_before = None;
+    assert_eq!(same, consecutive.performance);
     assert_eq!(weekly.errors, consecutive.errors);
     assert_eq!(weekly.budget, consecutive.budget);
     let evaluation = RuleEngine::from_config(&RulesConfig::default()).evaluate(&weekly);
