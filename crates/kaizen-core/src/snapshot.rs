@@ -141,7 +141,8 @@ pub struct OrgPerformanceSummary {
     /// Per department.
     pub department_summaries: BTreeMap<String, DepartmentSummary>,
     /// The organisation's level per day of the window, oldest first: whole 24-hour blocks
-    /// counted back from the window's end (a partial block at the start is left out). The
+    /// counted back from the window's end, at most the last 28 (a partial block at the start is
+    /// left out). The
     /// baseline of the relative forms of `quality_declining` and `success_rate_drop`.
     #[serde(default)]
     pub daily: Vec<DailyLevel>,

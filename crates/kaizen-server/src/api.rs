@@ -482,6 +482,15 @@ async fn events_ingest(
                 ));
             }
             let bytes = bytes_of(bytes, gzipped)?;
+            // NDJSON may be empty (nothing to store); a JSON body is one document, an array.
+            if ct == "application/json" && bytes.iter().all(u8::is_ascii_whitespace) {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid",
+                    "an application/json body must be a JSON array of events; this one is empty \
+                     (send [] for none, or application/x-ndjson)",
+                ));
+            }
             Ok(IngestEvents::run(cx, IngestBody::Ndjson(bytes.to_vec()))?)
         })
     })

@@ -719,6 +719,13 @@ fn events_with_a_wrong_type_or_too_big_a_body_are_refused() {
     assert_eq!(r.json()["records"], 0);
     assert_eq!(r.json()["accepted"], 0);
     assert_eq!(s.observe(), before);
+    // As JSON, a blank body is no document (an empty array is one).
+    let r = s.events(&s.tokens.agent, "application/json", b"\r\n");
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.message().contains("JSON array"), "{}", r.body);
+    let r = s.events(&s.tokens.agent, "application/json", b"[]");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(s.observe(), before);
 
     // Over server.max_body_bytes (4096): 413, nothing stored.
     let big = lines(&event_lines(&a, "big", 40));

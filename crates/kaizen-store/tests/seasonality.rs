@@ -160,3 +160,25 @@ fn a_real_weekday_drop_still_shows_against_the_same_weekday() {
     assert_eq!(s.benchmark.baseline_at, Some(day(4) + Duration::hours(2)));
     assert!(s.benchmark.is_regression, "{:?}", s.benchmark);
 }
+
+/// A window of years (a hostile or careless `since`) costs a bounded number of reads: the
+/// daily levels are the last four weeks only (a fuzzed request once took 22 s).
+#[test]
+fn a_window_of_years_holds_at_most_four_weeks_of_daily_levels() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut store = Store::open(dir.path().join("season.db")).expect("open store");
+    store
+        .ingest(data().as_bytes(), IngestOptions::new(day(15)))
+        .expect("ingest");
+    let s = SnapshotBuilder::new(SignalsConfig::default()).build(
+        store.signal_source(),
+        day(14) - Duration::days(3650),
+        day(14),
+    );
+    assert_eq!(
+        s.performance.daily.len(),
+        kaizen_core::signals::MAX_DAILY_BLOCKS
+    );
+    assert_eq!(s.performance.daily.last().map(|d| d.until), Some(day(14)));
+    assert_eq!(s.performance.daily.last().map(|d| d.task_count), Some(2));
+}

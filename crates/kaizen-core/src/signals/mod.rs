@@ -44,6 +44,7 @@ use crate::snapshot::{
 };
 use crate::stats::Stat;
 
+pub use performance::MAX_DAILY_BLOCKS;
 pub use period::{BudgetPeriod, BudgetPeriodKind, Seasonality};
 pub use trend::trend;
 

@@ -88,9 +88,10 @@ pub(super) fn aggregate(
     }
     let agents: Vec<AgentHalves> = by_agent.into_values().collect();
     let mut summary = summarize(&agents, w.days(), w.config.trend_tolerance);
-    // Whole 24-hour blocks counted back from the end, oldest first.
+    // Whole 24-hour blocks counted back from the end, oldest first; at most
+    // `MAX_DAILY_BLOCKS` of them (one read each: a window of years must not cost thousands).
     let mut end = w.hours.end;
-    while end - 24 >= w.hours.start {
+    while end - 24 >= w.hours.start && summary.daily.len() < MAX_DAILY_BLOCKS {
         let rows = source.rollups(Stream::Task, Dim::Agent, (end - 24)..end)?;
         summary
             .daily
@@ -109,6 +110,9 @@ pub(super) fn aggregate(
     }
     Ok(summary)
 }
+
+/// The most daily blocks a snapshot holds (the last four weeks of its window).
+pub const MAX_DAILY_BLOCKS: usize = 28;
 
 /// The organisation's level over one block from its per-agent task rows (the same unit as
 /// the window's averages: the mean over agents of each agent's mean).
