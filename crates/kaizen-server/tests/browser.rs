@@ -525,14 +525,29 @@ fn a_rejection_without_a_reason_shows_the_error() {
         "the form is shown again"
     );
     assert_eq!(fx.status(), ProposalStatus::Pending);
-    // With a reason it works, and the page says so.
+    assert!(page.body.contains("name=\"never_again\""), "{}", page.body);
+    // With a reason it works, and the page says so; "never again" is kept with it.
     let res = http.post(
         &format!("/ui/proposals/{}/reject", fx.proposal),
-        &[("csrf", &csrf), ("reason", "not now")],
+        &[
+            ("csrf", &csrf),
+            ("reason", "not now"),
+            ("never_again", "on"),
+        ],
     );
     assert_eq!(res.status, 303, "{}", res.body);
     let page = http.get(&res.location.expect("location"));
-    assert!(page.body.contains("Rejected."), "{}", page.body);
+    assert!(
+        page.body
+            .contains("Rejected; this change will never be proposed again."),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("id=\"outcome\"") && page.body.contains("never propose this again"),
+        "{}",
+        page.body
+    );
     assert_eq!(fx.status(), ProposalStatus::Rejected);
     let audit = fx.audit("proposals.reject");
     assert_eq!(audit.len(), 2, "{audit:?}");
@@ -573,6 +588,15 @@ fn a_paused_rollout_is_decided_with_a_reason() {
         );
     }
     assert!(page.body.contains("id=\"checks\""), "{}", page.body);
+    // The dashboard says the rule that still fires has a fix under way.
+    let dashboard = http.get("/ui");
+    assert!(
+        dashboard
+            .body
+            .contains("Fix under way: a fix for this rule is being rolled out"),
+        "{}",
+        dashboard.body
+    );
     let csrf = hidden(&page.body, "csrf");
     let decide = format!("{path}/decide");
     let blank = http.post(

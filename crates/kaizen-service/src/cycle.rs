@@ -421,7 +421,7 @@ impl Service<'_> {
     /// The loop's memory at `now` ([`kaizen_core::improve::memory`]): the proposals closed
     /// within the cooldown, the ones being rolled out and the "never again" ones; an empty
     /// memory when `self_improvement.memory.enabled` is off.
-    pub(crate) fn memory(&self, now: DateTime<Utc>) -> Result<Memory> {
+    pub fn memory(&self, now: DateTime<Utc>) -> Result<Memory> {
         let config = &self.config.self_improvement.memory;
         if !config.enabled {
             return Ok(Memory::empty(now));

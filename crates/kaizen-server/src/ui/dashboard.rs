@@ -141,6 +141,12 @@ fn body(caller: &Principal, svc: &mut Service<'_>, _page: &Page) -> Result<Marku
     let snap = svc.snapshot(since, now)?;
     let evaluation = allowed(caller, "rules.evaluate")
         .then(|| RuleEngine::from_config(&svc.config.rules).evaluate(&snap));
+    // A rule that still fires while its fix is rolled out or settling says so.
+    let memory = if allowed(caller, "proposals.list") {
+        Some(svc.memory(now)?)
+    } else {
+        None
+    };
     let days = daily(svc, now)?;
     let alerts = if allowed(caller, "alerts.list") {
         Some(
@@ -259,7 +265,12 @@ fn body(caller: &Principal, svc: &mut Service<'_>, _page: &Page) -> Result<Marku
                                 tr {
                                     td.mono { (m.rule_name) }
                                     td { (badge(m.severity.as_str())) }
-                                    td { (m.description) }
+                                    td {
+                                        (m.description)
+                                        @if let Some(fix) = memory.as_ref().and_then(|mem| mem.settling(&m.rule_name)) {
+                                            div.muted { "Fix under way: " (fix) }
+                                        }
+                                    }
                                     td.mono {
                                         @for (k, v) in &m.signal_context {
                                             div { (k) " = " (context_value(v)) }
