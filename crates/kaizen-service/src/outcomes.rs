@@ -18,7 +18,7 @@ use chrono::{DateTime, Duration, Utc};
 use kaizen_core::config::AdjusterKind;
 use kaizen_core::improve::learning::{Learner, Observation, knob_of};
 use kaizen_core::lifecycle::ProposalStatus;
-use kaizen_core::rollout::check::{Metric, window_change};
+use kaizen_core::rollout::check::{Metric, fmt_num as num, pct, window_change};
 use kaizen_core::rules::RuleEngine;
 use kaizen_core::signals::SnapshotBuilder;
 use kaizen_store::proposals::StoredProposal;
@@ -134,20 +134,6 @@ fn kind_of(status: ProposalStatus) -> OutcomeKind {
         ProposalStatus::RolledBack => OutcomeKind::RolledBack,
         ProposalStatus::RollbackFailed => OutcomeKind::RollbackFailed,
         ProposalStatus::Superseded => OutcomeKind::Superseded,
-    }
-}
-
-fn pct(x: f64) -> String {
-    format!("{:+.1} %", x * 100.0)
-}
-
-fn num(x: f64) -> String {
-    if x.abs() >= 100.0 {
-        format!("{x:.1}")
-    } else if x.abs() >= 1.0 {
-        format!("{x:.3}")
-    } else {
-        format!("{x:.4}")
     }
 }
 

@@ -10,7 +10,7 @@
 //! [`kaizen_core::lifecycle::may_approve`], nowhere else.
 
 use kaizen_core::improve::appliers::{AppliedPlan, appliers_for_standard};
-use kaizen_core::improve::guards::{GuardContext, ProposalGuard, ScopeGuard};
+use kaizen_core::improve::guards::altitude_switch;
 use kaizen_core::lifecycle;
 use kaizen_core::org::OrgChange;
 use kaizen_store::mutators::{MutatorOutcome, OrgMutator};
@@ -278,28 +278,16 @@ impl Service<'_> {
     /// The scope guard again, against the configuration of now: the proposal's altitude may
     /// have been switched off since the proposal was queued. The master switch is not part of
     /// the re-check: it stops cycles, not the human review of what is already queued.
-    fn recheck_scope(&mut self, p: &StoredProposal) -> Result<()> {
-        let org = self
-            .store
-            .org_current()
-            .map_err(store_err)?
-            .ok_or(ServiceError::NoOrg)?;
-        let mut scope = self.config.self_improvement.clone();
-        scope.enabled = true;
-        let ctx = GuardContext {
-            config: &scope,
-            org: &org.document,
-            submissions_in_window: 0,
-            memory: None,
-        };
-        let scope = ScopeGuard.evaluate(&p.proposal, &ctx);
-        if scope.passed() {
+    fn recheck_scope(&self, p: &StoredProposal) -> Result<()> {
+        let altitude = p.proposal.altitude;
+        if self.config.self_improvement.altitude_enabled(altitude) {
             return Ok(());
         }
         Err(ServiceError::Conflict(format!(
-            "proposal {} can no longer be approved: {} (the configuration changed since it was \
-             queued; reject it, or switch its altitude back on)",
-            p.proposal.id, scope.reason
+            "proposal {} can no longer be approved: altitude {altitude} is not enabled; set {}: \
+             true to approve it (the configuration changed since it was queued), or reject it",
+            p.proposal.id,
+            altitude_switch(altitude)
         )))
     }
 

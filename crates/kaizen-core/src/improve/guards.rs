@@ -138,7 +138,7 @@ pub trait ProposalGuard: Send + Sync {
 pub struct ScopeGuard;
 
 /// The configuration key that switches `altitude` on, for messages.
-fn altitude_switch(altitude: crate::altitude::Altitude) -> &'static str {
+pub fn altitude_switch(altitude: crate::altitude::Altitude) -> &'static str {
     use crate::altitude::Altitude;
     match altitude {
         Altitude::ConfigTuning => "self_improvement.config_tuning_enabled",

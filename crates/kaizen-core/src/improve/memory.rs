@@ -32,12 +32,11 @@ use std::fmt::Write as _;
 use chrono::{DateTime, Duration, Utc};
 
 use super::guards::fingerprint_of;
-use super::proposal::{Rationale, primary_value};
+use super::proposal::{Rationale, number, primary_value};
 use crate::altitude::Altitude;
 use crate::config::MemoryConfig;
 use crate::lifecycle::ProposalStatus;
 use crate::org::{OrgChange, SettingValue};
-use crate::rules::{ContextValue, RuleSeverity};
 
 /// A past proposal, as the memory needs it.
 #[derive(Debug, Clone, PartialEq)]
@@ -317,29 +316,14 @@ fn pct(x: f64) -> String {
     format!("{:.0} %", x * 100.0)
 }
 
-fn severity_rank(s: RuleSeverity) -> u8 {
-    match s {
-        RuleSeverity::Info => 0,
-        RuleSeverity::Warning => 1,
-        RuleSeverity::Critical => 2,
-    }
-}
-
-fn number(v: &ContextValue) -> Option<f64> {
-    match v {
-        ContextValue::Int(i) => Some(*i as f64),
-        ContextValue::Number(x) if x.is_finite() => Some(*x),
-        _ => None,
-    }
-}
-
 /// What changed materially between the evidence `before` and `now`, if anything: a higher
 /// severity, or the value the rule compares with its threshold
 /// ([`super::proposal::primary_value`]) worse by `share` or more, relative. For a rule whose
 /// value is not known, any number of the evidence (other than the threshold) that moved by
 /// `share` or more.
 fn material_change(before: &Rationale, now: &Rationale, share: f64) -> Option<String> {
-    if severity_rank(now.severity) > severity_rank(before.severity) {
+    // `rank` puts the most urgent first: a lower rank is a higher severity.
+    if now.severity.rank() < before.severity.rank() {
         return Some(format!(
             "the severity rose from {} to {}",
             before.severity, now.severity
@@ -359,11 +343,11 @@ fn material_change(before: &Rationale, now: &Rationale, share: f64) -> Option<St
         .signal_context
         .iter()
         .filter(|(k, _)| !k.starts_with("threshold"))
-        .filter_map(|(k, v)| number(v).map(|x| (k.as_str(), x)))
+        .filter_map(|(k, v)| number(Some(v)).map(|x| (k.as_str(), x)))
         .collect();
     let mut changed = Vec::new();
     for (k, v) in &now.signal_context {
-        let (Some(a), Some(b)) = (old.get(k.as_str()), number(v)) else {
+        let (Some(a), Some(b)) = (old.get(k.as_str()), number(Some(v))) else {
             continue;
         };
         if moved(*a, b) {
@@ -440,6 +424,7 @@ mod tests {
 
     use super::*;
     use crate::org::standard::{DEFAULT_TIER, MAX_TEAM_SIZE};
+    use crate::rules::{ContextValue, RuleSeverity};
 
     fn t(day: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 3, day, 12, 0, 0).unwrap()

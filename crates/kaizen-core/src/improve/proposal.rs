@@ -237,7 +237,8 @@ fn rule_value_of(
     })
 }
 
-fn number(v: Option<&ContextValue>) -> Option<f64> {
+/// A context value as a finite number (`None` for text, null, NaN or infinity).
+pub(crate) fn number(v: Option<&ContextValue>) -> Option<f64> {
     #[allow(clippy::cast_precision_loss)]
     match v? {
         ContextValue::Int(i) => Some(*i as f64),

@@ -518,7 +518,8 @@ fn sums(agents: &[AgentSums], m: Metric) -> RatioSums {
     s
 }
 
-fn fmt_num(x: f64) -> String {
+/// A number for a person: one decimal from 100 up, three from 1, four below.
+pub fn fmt_num(x: f64) -> String {
     if x.abs() >= 100.0 {
         format!("{x:.1}")
     } else if x.abs() >= 1.0 {
@@ -528,7 +529,8 @@ fn fmt_num(x: f64) -> String {
     }
 }
 
-fn pct(x: f64) -> String {
+/// A signed relative change for a person: `+12.3 %`.
+pub fn pct(x: f64) -> String {
     format!("{:+.1} %", x * 100.0)
 }
 

@@ -144,17 +144,11 @@ impl QualityDeclining {
         }
     }
 
-    /// Also fires when the last day's quality is at least `relative` (a fraction) below the
-    /// best earlier day of the window ([`relative_drop`]).
+    /// Also fires when the last day's quality is at least `relative` (a fraction) below its
+    /// baseline ([`relative_drop`]).
     pub fn with_relative(mut self, relative: Option<f64>) -> Self {
         self.relative = relative;
-        if let Some(r) = relative {
-            self.summary = format!(
-                "{}, or has fallen {:.0}% or more from its recent level",
-                self.summary,
-                r * 100.0
-            );
-        }
+        self.summary = with_relative_summary(&self.summary, relative);
         self
     }
 }
@@ -209,13 +203,25 @@ impl Rule for QualityDeclining {
     }
 }
 
+/// A level rule's summary with its relative form, when it has one.
+fn with_relative_summary(summary: &str, relative: Option<f64>) -> String {
+    match relative {
+        Some(r) => format!(
+            "{summary}, or has fallen {:.0}% or more from its recent level",
+            r * 100.0
+        ),
+        None => summary.to_owned(),
+    }
+}
+
 /// Days of the window need at least this many tasks to count for a relative level.
 pub const MIN_DAILY_TASKS: u64 = 20;
 
-/// A fall from the recent baseline: the last day of the window against its best earlier day.
+/// A fall from the recent baseline: the last day of the window against the same day a week
+/// earlier (weekly seasonality) or its best earlier day.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RelativeDrop {
-    /// The best earlier day's level.
+    /// The baseline day's level.
     pub baseline: f64,
     /// When that day ended.
     pub baseline_until: chrono::DateTime<chrono::Utc>,
@@ -315,16 +321,10 @@ impl SuccessRateDrop {
     }
 
     /// Also fires when the last day's success rate is at least `relative` (a fraction) below
-    /// the best earlier day of the window ([`relative_drop`]).
+    /// its baseline ([`relative_drop`]).
     pub fn with_relative(mut self, relative: Option<f64>) -> Self {
         self.relative = relative;
-        if let Some(r) = relative {
-            self.summary = format!(
-                "{}, or has fallen {:.0}% or more from its recent level",
-                self.summary,
-                r * 100.0
-            );
-        }
+        self.summary = with_relative_summary(&self.summary, relative);
         self
     }
 }

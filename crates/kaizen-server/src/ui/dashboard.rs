@@ -142,7 +142,8 @@ fn body(caller: &Principal, svc: &mut Service<'_>, _page: &Page) -> Result<Marku
     let evaluation = allowed(caller, "rules.evaluate")
         .then(|| RuleEngine::from_config(&svc.config.rules).evaluate(&snap));
     // A rule that still fires while its fix is rolled out or settling says so.
-    let memory = if allowed(caller, "proposals.list") {
+    let fires = evaluation.as_ref().is_some_and(|ev| !ev.matches.is_empty());
+    let memory = if fires && allowed(caller, "proposals.list") {
         Some(svc.memory(now)?)
     } else {
         None
